@@ -1,0 +1,61 @@
+# Stageflow: `make run` serves the app with demo data, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_DEALS ?= 400
+DEMO_SEED ?= 42
+# Local development runs with DEBUG on unless the environment says otherwise.
+export DEBUG ?= 1
+
+.PHONY: help setup assets migrate seed run test test-browser bench check clean
+
+help:
+	@echo "make run    - set up everything and serve Stageflow with demo data on http://$(HOST):$(PORT)"
+	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make bench  - run the benchmarks under bench/"
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stageflow needs Python 3.11 or newer")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(PY) -r requirements/dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed to fetch the front-end packages (apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static_vendor/.installed: node_modules/.installed scripts/vendor_assets.py
+	$(PYTHON) scripts/vendor_assets.py
+	touch $@
+
+setup: $(VENV)/.installed static_vendor/.installed
+
+assets: static_vendor/.installed
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo --deals $(DEMO_DEALS) --seed $(DEMO_SEED) --if-empty
+
+run: seed
+	$(PY) manage.py demo_logins
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
+check: setup
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) node_modules static_vendor staticfiles

@@ -1,0 +1,41 @@
+"""The default sales process: six stages, their transitions and common lost reasons.
+
+Names are marked for translation and written in the installation's language
+(settings.LANGUAGE_CODE) when the database is set up.
+"""
+from django.utils.translation import gettext_noop
+
+DEFAULT_PIPELINE = gettext_noop("New business")
+
+# name, probability, kind, rotting days, colour, guidance
+DEFAULT_STAGES = [
+    (gettext_noop("Prospecting"), 10, "open", 14, "#6f42c1",
+     gettext_noop("A potential customer was found: referral, event, social selling or inbound content.")),
+    (gettext_noop("Qualification"), 20, "open", 14, "#0d6efd",
+     gettext_noop("Check the lead against the ideal customer profile; first contact through a free offer.")),
+    (gettext_noop("Meeting & demo"), 40, "open", 21, "#0dcaf0",
+     gettext_noop("Discover the needs in a conversation and show the product.")),
+    (gettext_noop("Offer"), 60, "open", 21, "#fd7e14",
+     gettext_noop("Send a proposal that states the customer's benefit, not only the price.")),
+    (gettext_noop("Negotiation"), 80, "open", 30, "#ffc107",
+     gettext_noop("Handle objections, packages and discounts; end with a signed deal.")),
+    (gettext_noop("Retention"), 100, "won", None, "#198754",
+     gettext_noop("The deal is won: onboarding, then upsell and referrals.")),
+]
+
+# Entry rules of the default transitions, by target stage name.
+DEFAULT_ENTRY_RULES = {
+    "Offer": {"requires_amount": True},
+    "Negotiation": {"requires_amount": True},
+    "Retention": {"requires_amount": True, "requires_expected_close": True},
+}
+
+DEFAULT_LOST_REASONS = [
+    gettext_noop("Price too high"),
+    gettext_noop("Lost to a competitor"),
+    gettext_noop("No budget"),
+    gettext_noop("No decision / went silent"),
+    gettext_noop("Timing not right"),
+    gettext_noop("Product does not fit"),
+    gettext_noop("Not qualified"),
+]

@@ -1,0 +1,386 @@
+"""The pipeline domain: pipelines, stages, allowed transitions, leads, deals and their history.
+
+Only `pipeline.services` changes a deal's stage or status; history rows are append-only.
+"""
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def default_currency() -> str:
+    return settings.STAGEFLOW["DEFAULT_CURRENCY"]
+
+
+class Pipeline(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_default = models.BooleanField(
+        _("default pipeline"), default=False, help_text=_("Shown first on the board.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("pipeline:board") + f"?pipeline={self.pk}"
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    probability = models.PositiveSmallIntegerField(
+        _("probability (%)"),
+        default=10,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Chance that a deal in this stage is won, used for the weighted amount."),
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=StageKind.choices, default=StageKind.OPEN)
+    rotting_days = models.PositiveSmallIntegerField(
+        _("rotting after (days)"),
+        null=True,
+        blank=True,
+        help_text=_("A deal that stays longer than this is marked as rotting. Empty: never."),
+    )
+    colour = models.CharField(
+        _("colour"),
+        max_length=7,
+        default="#6c757d",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1a2b3c."))],
+    )
+    guidance = models.TextField(
+        _("guidance for reps"), blank=True, help_text=_("What a rep should achieve in this stage.")
+    )
+
+    class Meta:
+        ordering = ["pipeline", "position", "pk"]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_name_per_pipeline"),
+            models.CheckConstraint(condition=models.Q(probability__lte=100), name="stage_probability_lte_100"),
+        ]
+
+    def __str__(self):
+        return f"{self.name}"
+
+    @property
+    def is_won(self) -> bool:
+        return self.kind == StageKind.WON
+
+
+class Transition(models.Model):
+    """An allowed move into `to_stage`, and what a deal needs to enter it.
+
+    `from_stage` empty means "from any stage of the pipeline". When both a specific and an
+    any-stage row match a move, the specific row's requirements apply.
+    """
+
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_stage = models.ForeignKey(
+        Stage,
+        verbose_name=_("from stage"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="transitions_out",
+        help_text=_("Empty: from any stage."),
+    )
+    to_stage = models.ForeignKey(
+        Stage, verbose_name=_("to stage"), on_delete=models.CASCADE, related_name="transitions_in"
+    )
+    requires_amount = models.BooleanField(_("needs an amount"), default=False)
+    requires_expected_close = models.BooleanField(_("needs an expected close date"), default=False)
+    requires_contact = models.BooleanField(_("needs a contact person"), default=False)
+    requires_next_step = models.BooleanField(_("needs a next step"), default=False)
+
+    class Meta:
+        ordering = ["pipeline", "to_stage__position", "from_stage__position"]
+        verbose_name = _("transition")
+        verbose_name_plural = _("transitions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_stage", "to_stage"],
+                condition=models.Q(from_stage__isnull=False),
+                name="transition_unique_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["to_stage"],
+                condition=models.Q(from_stage__isnull=True),
+                name="transition_unique_any_source",
+            ),
+        ]
+
+    def __str__(self):
+        source = self.from_stage.name if self.from_stage_id else _("any stage")
+        return f"{source} → {self.to_stage.name}"
+
+    @property
+    def requirement_labels(self) -> list[str]:
+        labels = []
+        if self.requires_amount:
+            labels.append(str(_("an amount")))
+        if self.requires_expected_close:
+            labels.append(str(_("an expected close date")))
+        if self.requires_contact:
+            labels.append(str(_("a contact person")))
+        if self.requires_next_step:
+            labels.append(str(_("a next step")))
+        return labels
+
+
+class LeadSource(models.TextChoices):
+    REFERRAL = "referral", _("Referral")
+    EVENT = "event", _("Event")
+    SOCIAL = "social", _("Social selling")
+    INBOUND = "inbound", _("Inbound content")
+    WEBINAR = "webinar", _("Webinar")
+    CASE_STUDY = "case_study", _("Case study")
+    EBOOK = "ebook", _("E-book")
+    COLD = "cold", _("Cold outreach")
+    OTHER = "other", _("Other")
+
+
+class CompanySize(models.TextChoices):
+    S1 = "1-10", _("1–10 employees")
+    S2 = "11-50", _("11–50 employees")
+    S3 = "51-200", _("51–200 employees")
+    S4 = "201-1000", _("201–1,000 employees")
+    S5 = "1000+", _("more than 1,000 employees")
+
+
+class Lead(models.Model):
+    """A prospective (or won) customer organisation and its main contact."""
+
+    name = models.CharField(_("company"), max_length=200)
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    company_size = models.CharField(_("company size"), max_length=16, choices=CompanySize.choices, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("Two-letter code, e.g. DE."))
+    website = models.URLField(_("website"), blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=LeadSource.choices, default=LeadSource.OTHER)
+    contact_name = models.CharField(_("contact person"), max_length=200, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=50, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("pipeline:lead_detail", args=[self.pk])
+
+    @property
+    def has_contact(self) -> bool:
+        return bool(self.contact_name and (self.contact_email or self.contact_phone))
+
+
+class LostReason(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("lost reason")
+        verbose_name_plural = _("lost reasons")
+
+    def __str__(self):
+        return self.name
+
+
+class DealStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Deal(models.Model):
+    """A card on the board. Its stage and status change only through pipeline.services."""
+
+    pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals")
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.PROTECT, related_name="deals")
+    title = models.CharField(_("title"), max_length=200)
+    amount = models.DecimalField(
+        _("amount"), max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    expected_close = models.DateField(_("expected close"), null=True, blank=True)
+    probability = models.PositiveSmallIntegerField(
+        _("probability override (%)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Empty: the stage's probability."),
+    )
+    status = models.CharField(_("status"), max_length=8, choices=DealStatus.choices, default=DealStatus.OPEN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="deals"
+    )
+    lost_reason = models.ForeignKey(
+        LostReason, verbose_name=_("lost reason"), null=True, blank=True, on_delete=models.PROTECT, related_name="deals"
+    )
+    lost_note = models.TextField(_("lost note"), blank=True)
+    next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True, db_index=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        ordering = ["stage__position", "-stage_entered_at", "pk"]
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        indexes = [
+            # The board: open deals of a stage, newest arrivals first.
+            models.Index(fields=["stage", "status", "-stage_entered_at"], name="deal_board_idx"),
+            models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
+            models.Index(fields=["pipeline", "status", "expected_close"], name="deal_forecast_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0), name="deal_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="lost") | models.Q(lost_reason__isnull=False),
+                name="deal_lost_needs_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("pipeline:deal_detail", args=[self.pk])
+
+    @property
+    def effective_probability(self) -> int:
+        if self.status == DealStatus.WON:
+            return 100
+        if self.status == DealStatus.LOST:
+            return 0
+        return self.probability if self.probability is not None else self.stage.probability
+
+    @property
+    def days_in_stage(self) -> int:
+        return max(0, (timezone.now() - self.stage_entered_at).days)
+
+    @property
+    def is_rotting(self) -> bool:
+        days = self.stage.rotting_days
+        return self.status == DealStatus.OPEN and days is not None and self.days_in_stage > days
+
+
+class StageChange(models.Model):
+    """Append-only history of a deal's stage and status. Written only by pipeline.events."""
+
+    deal = models.ForeignKey(Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(
+        Stage, verbose_name=_("from stage"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_stage = models.ForeignKey(Stage, verbose_name=_("to stage"), on_delete=models.PROTECT, related_name="+")
+    from_status = models.CharField(_("from status"), max_length=8, choices=DealStatus.choices, blank=True)
+    to_status = models.CharField(_("to status"), max_length=8, choices=DealStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(
+        _("by (outside Stageflow)"), max_length=200, blank=True,
+        help_text=_("Who acted when it was not a Stageflow user, e.g. an import or a customer."),
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    time_in_previous = models.DurationField(_("time in previous stage"), null=True, blank=True)
+    lost_reason = models.ForeignKey(
+        LostReason, verbose_name=_("lost reason"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        indexes = [models.Index(fields=["deal", "at"], name="stagechange_deal_at_idx")]
+
+    def __str__(self):
+        return f"{self.deal_id}: {self.from_stage_id} → {self.to_stage_id}"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_id:
+            return str(self.actor)
+        return self.actor_label or str(_("system"))
+
+
+class DealField(models.TextChoices):
+    AMOUNT = "amount", _("Amount")
+    CURRENCY = "currency", _("Currency")
+    EXPECTED_CLOSE = "expected_close", _("Expected close")
+    PROBABILITY = "probability", _("Probability")
+    OWNER = "owner", _("Owner")
+    TITLE = "title", _("Title")
+    NEXT_STEP = "next_step", _("Next step")
+
+
+class DealChange(models.Model):
+    """Append-only history of a deal's other fields, so forecasts can be replayed as of a date."""
+
+    deal = models.ForeignKey(Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(_("field"), max_length=20, choices=DealField.choices)
+    old_value = models.CharField(_("old value"), max_length=200, blank=True)
+    new_value = models.CharField(_("new value"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(_("by (outside Stageflow)"), max_length=200, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("deal change")
+        verbose_name_plural = _("deal changes")
+        indexes = [models.Index(fields=["deal", "field", "at"], name="dealchange_deal_field_idx")]
+
+    def __str__(self):
+        return f"{self.deal_id}: {self.field} {self.old_value} → {self.new_value}"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_id:
+            return str(self.actor)
+        return self.actor_label or str(_("system"))

@@ -1,0 +1,415 @@
+"""Every write to deals goes through these functions.
+
+`deal_move` is the one owner of a deal's stage; `deal_mark_lost` and `deal_reopen` own its
+status. Each runs in a transaction, locks the deal row, checks the optimistic version, applies
+the rules of the transition table, writes history through `pipeline.events`, and announces the
+change to other apps only after commit.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import events
+from .exceptions import MoveRefused, PipelineError, VersionConflict
+from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage, StageKind, Transition
+from .signals import deals_changed
+
+CENT = Decimal("0.01")
+
+
+# --- Rules --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryRules:
+    amount: bool = False
+    expected_close: bool = False
+    contact: bool = False
+    next_step: bool = False
+
+    @classmethod
+    def from_transitions(cls, transitions) -> "EntryRules":
+        rules = cls()
+        for t in transitions:
+            rules = cls(
+                amount=rules.amount or t.requires_amount,
+                expected_close=rules.expected_close or t.requires_expected_close,
+                contact=rules.contact or t.requires_contact,
+                next_step=rules.next_step or t.requires_next_step,
+            )
+        return rules
+
+    def missing(self, *, amount, expected_close, lead: Lead | None, next_step: str) -> list[str]:
+        missing = []
+        if self.amount and (amount is None or amount <= 0):
+            missing.append(_("an amount"))
+        if self.expected_close and expected_close is None:
+            missing.append(_("an expected close date"))
+        if self.contact and not (lead and lead.has_contact):
+            missing.append(_("a contact person with e-mail or phone"))
+        if self.next_step and not (next_step or "").strip():
+            missing.append(_("a next step"))
+        return missing
+
+
+def transition_find(*, from_stage: Stage, to_stage: Stage) -> Transition | None:
+    """The row that allows from_stage → to_stage: a specific row wins over an any-stage row."""
+    return (
+        Transition.objects.filter(to_stage=to_stage)
+        .filter(Q(from_stage=from_stage) | Q(from_stage__isnull=True))
+        .order_by(F("from_stage").asc(nulls_last=True))
+        .first()
+    )
+
+
+def allowed_target_ids(*, pipeline: Pipeline) -> dict[int, set[int]]:
+    """For each stage of the pipeline, the stages a deal may move to (one query)."""
+    stage_ids = list(pipeline.stages.values_list("pk", flat=True))
+    targets: dict[int, set[int]] = {pk: set() for pk in stage_ids}
+    for from_id, to_id in Transition.objects.filter(pipeline=pipeline).values_list("from_stage_id", "to_stage_id"):
+        sources = stage_ids if from_id is None else [from_id]
+        for source in sources:
+            if source != to_id and source in targets:
+                targets[source].add(to_id)
+    return targets
+
+
+def entry_rules_for_new_deal(*, stage: Stage) -> EntryRules | None:
+    """Rules for a deal created directly in `stage`; None when deals cannot start there."""
+    transitions = list(Transition.objects.filter(to_stage=stage))
+    any_row = [t for t in transitions if t.from_stage_id is None]
+    if any_row:
+        return EntryRules.from_transitions(any_row)
+    first = stage.pipeline.stages.order_by("position", "pk").first()
+    if first and first.pk == stage.pk:
+        return EntryRules.from_transitions(transitions)
+    if transitions:
+        return EntryRules.from_transitions(transitions)
+    return None
+
+
+def _missing_message(stage: Stage, missing: list[str]) -> str:
+    if len(missing) == 1:
+        needs = missing[0]
+    else:
+        needs = _("%(list)s and %(last)s") % {"list": ", ".join(missing[:-1]), "last": missing[-1]}
+    return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": stage.name, "needs": needs}
+
+
+def _announce(deal: Deal, kind: str) -> None:
+    pipeline_id, deal_id = deal.pipeline_id, deal.pk
+    transaction.on_commit(
+        lambda: deals_changed.send(sender=Deal, pipeline_ids={pipeline_id}, deal_ids={deal_id}, kind=kind)
+    )
+
+
+def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
+    pk = deal.pk if isinstance(deal, Deal) else deal
+    locked = Deal.objects.select_for_update().select_related("stage", "lead", "pipeline").get(pk=pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise VersionConflict(
+            _("Someone changed this deal in the meantime. It now shows its current state; please try again."),
+            deal=locked,
+        )
+    return locked
+
+
+def money_clean(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        raise PipelineError(_("“%(value)s” is not an amount.") % {"value": value}, code="invalid_amount")
+    if amount < 0:
+        raise PipelineError(_("An amount cannot be negative."), code="invalid_amount")
+    if amount >= Decimal("1e12"):
+        raise PipelineError(_("This amount is too large."), code="invalid_amount")
+    return amount
+
+
+def currency_clean(value: str | None) -> str:
+    value = (value or settings.STAGEFLOW["DEFAULT_CURRENCY"]).strip().upper()
+    if len(value) != 3 or not value.isalpha():
+        raise PipelineError(_("“%(value)s” is not a currency code such as EUR.") % {"value": value}, code="invalid_currency")
+    return value
+
+
+# --- Services -------------------------------------------------------------------------------
+
+
+def deal_create(
+    *,
+    actor,
+    lead: Lead,
+    title: str,
+    stage: Stage | None = None,
+    pipeline: Pipeline | None = None,
+    owner=None,
+    amount=None,
+    currency: str | None = None,
+    expected_close: date | None = None,
+    next_step: str = "",
+    probability: int | None = None,
+    external_id: str = "",
+    actor_label: str = "",
+    at: datetime | None = None,
+) -> Deal:
+    """Create a deal in `stage` (default: the first stage of `pipeline`) and record its start."""
+    title = (title or "").strip()
+    if not title:
+        raise PipelineError(_("A deal needs a title."), code="invalid_title")
+    if stage is None:
+        pipeline = pipeline or Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+        if pipeline is None:
+            raise PipelineError(_("There is no pipeline yet. An admin has to create one first."))
+        stage = pipeline.stages.order_by("position", "pk").first()
+        if stage is None:
+            raise PipelineError(_("This pipeline has no stages yet."))
+    amount = money_clean(amount)
+    currency = currency_clean(currency)
+    rules = entry_rules_for_new_deal(stage=stage)
+    if rules is None:
+        raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
+    missing = rules.missing(amount=amount, expected_close=expected_close, lead=lead, next_step=next_step)
+    if missing:
+        raise MoveRefused(_missing_message(stage, missing))
+    if probability is not None and not 0 <= int(probability) <= 100:
+        raise PipelineError(_("A probability lies between 0 and 100 %."), code="invalid_probability")
+    now = at or timezone.now()
+    won = stage.kind == StageKind.WON
+    with transaction.atomic():
+        deal = Deal.objects.create(
+            pipeline_id=stage.pipeline_id,
+            stage=stage,
+            lead=lead,
+            title=title,
+            amount=amount,
+            currency=currency,
+            expected_close=expected_close,
+            probability=probability,
+            next_step=next_step.strip(),
+            owner=owner or actor,
+            status=DealStatus.WON if won else DealStatus.OPEN,
+            closed_at=now if won else None,
+            stage_entered_at=now,
+            created_at=now,
+            external_id=external_id,
+        )
+        events.stage_change_record(
+            deal=deal, from_stage=None, to_stage=stage, from_status="", to_status=deal.status,
+            actor=actor, actor_label=actor_label, at=now,
+        )
+        _announce(deal, "created")
+    return deal
+
+
+@transaction.atomic
+def deal_move(
+    *,
+    deal: Deal | int,
+    to_stage: Stage,
+    actor,
+    expected_version: int | None = None,
+    actor_label: str = "",
+    at: datetime | None = None,
+) -> Deal:
+    """Move a deal to `to_stage`, or refuse with a message and change nothing."""
+    locked = _lock(deal, expected_version)
+    if to_stage.pipeline_id != locked.pipeline_id:
+        raise MoveRefused(
+            _("“%(stage)s” belongs to another pipeline.") % {"stage": to_stage.name}, deal=locked, code="wrong_pipeline"
+        )
+    if locked.stage_id == to_stage.pk:
+        return locked
+    if locked.status == DealStatus.LOST:
+        raise MoveRefused(_("This deal is lost. Reopen it before moving it."), deal=locked, code="lost")
+    transition = transition_find(from_stage=locked.stage, to_stage=to_stage)
+    if transition is None:
+        raise MoveRefused(
+            _("Deals cannot move from “%(from)s” to “%(to)s” in this pipeline.")
+            % {"from": locked.stage.name, "to": to_stage.name},
+            deal=locked,
+            code="not_allowed",
+        )
+    missing = EntryRules.from_transitions([transition]).missing(
+        amount=locked.amount, expected_close=locked.expected_close, lead=locked.lead, next_step=locked.next_step
+    )
+    if missing:
+        raise MoveRefused(_missing_message(to_stage, missing), deal=locked, code="requirements")
+
+    now = at or timezone.now()
+    from_stage, from_status = locked.stage, locked.status
+    if to_stage.kind == StageKind.WON:
+        locked.status = DealStatus.WON
+        locked.closed_at = now
+    elif locked.status == DealStatus.WON:
+        locked.status = DealStatus.OPEN
+        locked.closed_at = None
+    events.stage_change_record(
+        deal=locked, from_stage=from_stage, to_stage=to_stage, from_status=from_status, to_status=locked.status,
+        actor=actor, actor_label=actor_label, at=now, previous_since=locked.stage_entered_at,
+    )
+    previous_since = locked.stage_entered_at
+    locked.stage = to_stage
+    locked.stage_entered_at = now if now >= previous_since else previous_since
+    locked.version += 1
+    locked.save(update_fields=["stage", "status", "closed_at", "stage_entered_at", "version", "updated_at"])
+    _announce(locked, "won" if locked.status == DealStatus.WON and from_status != DealStatus.WON else "moved")
+    return locked
+
+
+@transaction.atomic
+def deal_mark_lost(
+    *,
+    deal: Deal | int,
+    reason: LostReason | None,
+    actor,
+    note: str = "",
+    expected_version: int | None = None,
+    actor_label: str = "",
+    at: datetime | None = None,
+) -> Deal:
+    """Mark an open deal lost with a reason. The deal keeps the stage where it was lost."""
+    locked = _lock(deal, expected_version)
+    if reason is None:
+        raise MoveRefused(_("Choose why this deal was lost."), deal=locked, code="reason_required")
+    if not reason.is_active:
+        raise MoveRefused(_("This lost reason is no longer in use."), deal=locked, code="reason_inactive")
+    if locked.status == DealStatus.LOST:
+        return locked
+    if locked.status == DealStatus.WON:
+        raise MoveRefused(
+            _("This deal is won. Move it back to an open stage before marking it lost."), deal=locked, code="won"
+        )
+    now = at or timezone.now()
+    events.stage_change_record(
+        deal=locked, from_stage=locked.stage, to_stage=locked.stage, from_status=locked.status,
+        to_status=DealStatus.LOST, actor=actor, actor_label=actor_label, at=now,
+        previous_since=locked.stage_entered_at, lost_reason=reason,
+    )
+    locked.status = DealStatus.LOST
+    locked.lost_reason = reason
+    locked.lost_note = (note or "").strip()
+    locked.closed_at = now
+    locked.version += 1
+    locked.save(update_fields=["status", "lost_reason", "lost_note", "closed_at", "version", "updated_at"])
+    _announce(locked, "lost")
+    return locked
+
+
+@transaction.atomic
+def deal_reopen(
+    *, deal: Deal | int, actor, expected_version: int | None = None, actor_label: str = "", at: datetime | None = None
+) -> Deal:
+    """Reopen a lost deal in the stage where it was lost."""
+    locked = _lock(deal, expected_version)
+    if locked.status == DealStatus.OPEN:
+        return locked
+    if locked.status == DealStatus.WON:
+        raise MoveRefused(
+            _("A won deal is reopened by moving it back to an open stage."), deal=locked, code="won"
+        )
+    now = at or timezone.now()
+    events.stage_change_record(
+        deal=locked, from_stage=locked.stage, to_stage=locked.stage, from_status=locked.status,
+        to_status=DealStatus.OPEN, actor=actor, actor_label=actor_label, at=now,
+    )
+    locked.status = DealStatus.OPEN
+    locked.lost_reason = None
+    locked.lost_note = ""
+    locked.closed_at = None
+    locked.stage_entered_at = now
+    locked.version += 1
+    locked.save(
+        update_fields=["status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", "version", "updated_at"]
+    )
+    _announce(locked, "reopened")
+    return locked
+
+
+UPDATABLE_FIELDS = ("title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "lead")
+TRACKED_FIELDS = {
+    "title": DealField.TITLE,
+    "amount": DealField.AMOUNT,
+    "currency": DealField.CURRENCY,
+    "expected_close": DealField.EXPECTED_CLOSE,
+    "probability": DealField.PROBABILITY,
+    "next_step": DealField.NEXT_STEP,
+    "owner": DealField.OWNER,
+}
+
+
+def _as_text(field: str, value) -> str:
+    if value is None:
+        return ""
+    if field == "owner":
+        return str(value.pk)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+@transaction.atomic
+def deal_update(
+    *,
+    deal: Deal | int,
+    actor,
+    expected_version: int | None = None,
+    actor_label: str = "",
+    at: datetime | None = None,
+    **data,
+) -> Deal:
+    """Change a deal's fields (not its stage or status) and record each change in DealChange."""
+    unknown = set(data) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"deal_update() cannot change {', '.join(sorted(unknown))}")
+    locked = _lock(deal, expected_version)
+    if "amount" in data:
+        data["amount"] = money_clean(data["amount"])
+    if "currency" in data:
+        data["currency"] = currency_clean(data["currency"])
+    if "title" in data:
+        data["title"] = (data["title"] or "").strip()
+        if not data["title"]:
+            raise PipelineError(_("A deal needs a title."), deal=locked, code="invalid_title")
+    if "next_step" in data:
+        data["next_step"] = (data["next_step"] or "").strip()
+    if data.get("probability") is not None and not 0 <= int(data["probability"]) <= 100:
+        raise PipelineError(_("A probability lies between 0 and 100 %."), deal=locked, code="invalid_probability")
+
+    changed = {name: value for name, value in data.items() if getattr(locked, name) != value}
+    if not changed:
+        return locked
+
+    # A deal must keep meeting the entry rules of the stage it is in.
+    rules = entry_rules_for_new_deal(stage=locked.stage) or EntryRules()
+    merged = {f: changed.get(f, getattr(locked, f)) for f in ("amount", "expected_close", "lead", "next_step")}
+    missing = rules.missing(**merged)
+    if missing:
+        raise MoveRefused(
+            _("A deal in “%(stage)s” needs %(needs)s.")
+            % {"stage": locked.stage.name, "needs": ", ".join(str(m) for m in missing)},
+            deal=locked,
+            code="requirements",
+        )
+
+    history = [
+        (TRACKED_FIELDS[name], _as_text(name, getattr(locked, name)), _as_text(name, value))
+        for name, value in changed.items()
+        if name in TRACKED_FIELDS
+    ]
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    locked.version += 1
+    locked.save(update_fields=[*changed, "version", "updated_at"])
+    if history:
+        events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at)
+    _announce(locked, "updated")
+    return locked

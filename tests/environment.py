@@ -1,0 +1,13 @@
+"""Loaded by pytest before Django starts (see pyproject's addopts): a test-only secret key.
+
+Tests run with DEBUG off, as production does; everything else comes from the environment,
+so `DATABASE_URL` and `REDIS_URL` switch the suite to real services.
+"""
+import os
+
+os.environ.setdefault("SECRET_KEY", "stageflow-test-suite-only")
+os.environ["DEBUG"] = "0"
+# Plain HTTP in tests: the test client and the live server do not speak TLS.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")

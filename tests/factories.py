@@ -1,0 +1,82 @@
+"""factory_boy factories for Stageflow's models."""
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Role, Team, User
+from pipeline.models import Deal, Lead, LostReason, Pipeline, Stage, StageChange
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    role = Role.REP
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    name = factory.Faker("company")
+    industry = "Software"
+    country = "DE"
+    contact_name = factory.Faker("name")
+    contact_email = factory.Faker("email")
+
+
+def default_pipeline() -> Pipeline:
+    return Pipeline.objects.get(is_default=True)
+
+
+def stage_named(name: str, pipeline: Pipeline | None = None) -> Stage:
+    return (pipeline or default_pipeline()).stages.get(name=name)
+
+
+class DealFactory(factory.django.DjangoModelFactory):
+    """A deal placed directly (bypassing the services) with its first StageChange row."""
+
+    class Meta:
+        model = Deal
+        skip_postgeneration_save = True
+
+    stage = factory.LazyFunction(lambda: default_pipeline().stages.order_by("position").first())
+    pipeline = factory.LazyAttribute(lambda o: o.stage.pipeline)
+    lead = factory.SubFactory(LeadFactory)
+    title = factory.Sequence(lambda n: f"Deal {n}")
+    amount = Decimal("1000.00")
+    currency = "EUR"
+    owner = factory.SubFactory(UserFactory)
+
+    @factory.post_generation
+    def history(obj, create, extracted, **kwargs):
+        if create:
+            StageChange.objects.create(
+                deal=obj, from_stage=None, to_stage=obj.stage, from_status="", to_status=obj.status,
+                actor=obj.owner, at=obj.created_at,
+            )
+
+
+def lost_reason() -> LostReason:
+    return LostReason.objects.order_by("position").first()
