@@ -1,5 +1,6 @@
 """Forecast computations."""
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -20,5 +21,7 @@ def forecast_refresh_pipeline(*, pipeline_id: int) -> dict:
         "computed_at": timezone.now().isoformat(),
         "by_currency": {r["currency"]: {"weighted": str(r["weighted"] or 0), "total": str(r["total"] or 0)} for r in rows},
     }
-    cache.set(f"forecast:pipeline:{pipeline_id}", result, timeout=None)
+    # Published only once the surrounding transaction commits: a recompute that dies half-way
+    # leaves the previous result in place, never a mix.
+    transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", result, timeout=None))
     return result

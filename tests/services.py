@@ -1,0 +1,149 @@
+"""Helpers for tests that touch the real services (PostgreSQL, Redis, Celery workers)."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_clear_test_keys() -> None:
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+def postgres_missing_reason() -> str | None:
+    if connection.vendor != "postgresql":
+        return f"needs PostgreSQL (DATABASE_URL=postgres://…); the suite runs on {connection.vendor}"
+    return None
+
+
+def redis_missing_reason() -> str | None:
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return "needs Redis (REDIS_URL=redis://…), which is not set"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError as error:
+        return f"Redis at REDIS_URL does not answer ({type(error).__name__})"
+    return None
+
+
+def database_url_of_tests() -> str:
+    """DATABASE_URL of the test database this process uses (for subprocesses)."""
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    host = s.get("HOST") or "localhost"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{quote(s['NAME'])}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_redis_url() -> str:
+    """A Redis URL nothing listens on: the port was free a moment ago."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def subprocess_env(**overrides) -> dict:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url_of_tests(),
+            "DEBUG": "0",
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "DB_CONN_MAX_AGE": "0",  # the test database is dropped at the end; hold no connection
+        }
+    )
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class Worker:
+    """A real `celery -A config worker --pool=solo` process on the test database."""
+
+    def __init__(self, *, log_dir: Path, module: str | None = None, **env):
+        self.name = f"stageflow-test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.env = subprocess_env(**env)
+        self.module = module
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> "Worker":
+        from config.celery import app
+
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        entry = ["-m", self.module] if self.module else ["-m", "celery", "-A", "config"]
+        command = [
+            sys.executable, *entry, "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+            "-n", self.name, "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        hostname = self.name.replace("%h", socket.gethostname())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The worker exited with {self.process.returncode}:\n{self.log()}")
+            if app.control.ping(destination=[hostname], timeout=0.5):
+                return self
+        self.stop()
+        raise RuntimeError(f"The worker did not answer within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no acknowledgement, the way a crashed machine ends."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
