@@ -45,9 +45,11 @@ def check_cache() -> dict:
     from django.core.cache.backends.redis import RedisCache
 
     cache = caches["default"]
-    key, token = "healthz:probe", uuid.uuid4().hex
-    cache.set(key, token, timeout=30)
-    ok = cache.get(key) == token
+    # add() is the one write that reports an outage instead of shrugging it off (config/cache.py).
+    token = uuid.uuid4().hex
+    key = f"healthz:probe:{token}"
+    ok = cache.add(key, token, timeout=30) and cache.get(key) == token
+    cache.delete(key)
     backend = "redis" if isinstance(cache, RedisCache) else "memory"
     return {"status": "ok" if ok else "error", "backend": backend}
 
