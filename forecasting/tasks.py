@@ -100,8 +100,10 @@ def forecast_refresh_schedule(*, pipeline_id: int) -> bool:
     retry_jitter=True,
     max_retries=MAX_RETRIES,
 )
-def forecast_refresh(self, pipeline_id: int) -> str:
-    """Recompute one pipeline's forecast, all or nothing, never two at once."""
+def forecast_refresh(self, pipeline_id: int) -> dict:
+    """Recompute one pipeline's forecast, all or nothing, never two at once.
+
+    Returns {"state": "done", "forecast": <the service's result>} or {"state": "busy"}."""
     from .services import forecast_refresh_pipeline
 
     lock = refresh_lock(pipeline_id)
@@ -114,16 +116,18 @@ def forecast_refresh(self, pipeline_id: int) -> str:
     if not acquired:
         # Another worker is recomputing; it may have started before our change committed, so
         # ask for one more run after it instead of dropping this one.
+        # This run was the pending one its marker promised; hand the promise on to the next.
         logger.info("Forecast refresh of pipeline %s is already running; rescheduled.", pipeline_id)
+        cache.delete(debounce_key(pipeline_id))
         forecast_refresh_schedule(pipeline_id=pipeline_id)
-        return "busy"
+        return {"state": "busy"}
     try:
         cache.delete(debounce_key(pipeline_id))
         with transaction.atomic():
-            forecast_refresh_pipeline(pipeline_id=pipeline_id)
+            forecast = forecast_refresh_pipeline(pipeline_id=pipeline_id)
     finally:
         lock.release()
-    return "done"
+    return {"state": "done", "forecast": forecast}
 
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=MAX_RETRIES)

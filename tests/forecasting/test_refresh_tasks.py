@@ -14,12 +14,9 @@ from forecasting import tasks
 from pipeline import services
 from pipeline.models import Pipeline
 from tests.factories import DealFactory
+from tests.services import forecast_clean_run, forecast_comparable, forecast_published
 
 pytestmark = pytest.mark.django_db
-
-
-def cached_forecast(pipeline_id):
-    return cache.get(f"forecast:pipeline:{pipeline_id}")
 
 
 @pytest.fixture
@@ -37,11 +34,20 @@ def eager(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
-def test_a_committed_move_refreshes_the_forecast_in_eager_mode(eager, deal, stages, rep, django_capture_on_commit_callbacks):
+def test_a_committed_move_refreshes_the_forecast_in_eager_mode(eager, deal, stages, rep, monkeypatch,
+                                                               django_capture_on_commit_callbacks):
+    real, results = forecast_services.forecast_refresh_pipeline, []
+
+    def spy(**kwargs):
+        results.append(real(**kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", spy)
     with django_capture_on_commit_callbacks(execute=True):
         services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
-    forecast = cached_forecast(deal.pipeline_id)
-    assert Decimal(forecast["by_currency"]["EUR"]["weighted"]) == Decimal("600")
+    assert len(results) == 1
+    monkeypatch.undo()
+    assert forecast_comparable(results[0]) == forecast_clean_run(deal.pipeline_id)
 
 
 def test_nothing_is_enqueued_before_the_move_commits(with_broker, deal, stages, rep, django_capture_on_commit_callbacks):
@@ -104,7 +110,7 @@ def test_recompute_holds_the_lock_and_releases_it(pipeline, eager_apply, monkeyp
         seen.append(tasks.refresh_lock(pipeline_id).locked())
 
     monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", spy)
-    assert eager_apply(pipeline.pk) == "done"
+    assert eager_apply(pipeline.pk)["state"] == "done"
     assert seen == [True]
     assert not tasks.refresh_lock(pipeline.pk).locked()
 
@@ -115,9 +121,11 @@ def test_a_recompute_does_not_run_while_another_holds_the_lock(with_broker, pipe
     monkeypatch.setattr(tasks, "EAGER_LOCK_WAIT", 0.2)
     other = tasks.refresh_lock(pipeline.pk)
     assert other.acquire()
-    assert eager_apply(pipeline.pk) == "busy"
+    assert eager_apply(pipeline.pk) == {"state": "busy"}
     assert calls == []
     assert with_broker == [((pipeline.pk,), {"countdown": 3})], "the refresh is asked for again, not dropped"
+    assert eager_apply(pipeline.pk) == {"state": "busy"}  # the rescheduled run finds the lock still taken
+    assert len(with_broker) == 2, "a second busy run is not swallowed by the debounce"
     assert other.locked(), "the busy run must not release someone else's lock"
     other.release()
 
@@ -125,8 +133,8 @@ def test_a_recompute_does_not_run_while_another_holds_the_lock(with_broker, pipe
 def test_a_recompute_that_fails_half_way_publishes_nothing_and_frees_the_lock(eager, deal, stages, rep, eager_apply,
                                                                                monkeypatch):
     eager_apply(deal.pipeline_id)
-    before = cached_forecast(deal.pipeline_id)
     services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
+    before = forecast_published(deal.pipeline_id)
     real = forecast_services.forecast_refresh_pipeline
 
     def dies_after_writing(*, pipeline_id):
@@ -136,7 +144,7 @@ def test_a_recompute_that_fails_half_way_publishes_nothing_and_frees_the_lock(ea
     monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", dies_after_writing)
     with pytest.raises(RuntimeError):
         eager_apply(deal.pipeline_id)
-    assert cached_forecast(deal.pipeline_id) == before
+    assert forecast_published(deal.pipeline_id) == before
     assert not tasks.refresh_lock(deal.pipeline_id).locked()
 
 
@@ -150,7 +158,7 @@ def test_transient_database_errors_are_retried(eager, pipeline, eager_apply, mon
             raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", flaky)
-    assert eager_apply(pipeline.pk) == "done"
+    assert eager_apply(pipeline.pk)["state"] == "done"
     assert len(calls) == 3
 
 
@@ -185,12 +193,8 @@ def test_beat_recomputes_every_pipeline_periodically(with_broker, pipeline, monk
     assert sorted(delayed) == sorted(Pipeline.objects.filter(is_active=True).values_list("pk", flat=True))
 
 
-def test_the_periodic_run_equals_a_fresh_computation(eager, deal, rep, stages, eager_apply):
+def test_a_refresh_returns_what_a_fresh_computation_gives(eager, deal, rep, stages, eager_apply):
     DealFactory(owner=rep, stage=stages["Negotiation"], amount=Decimal("500.00"), currency="USD")
-    eager_apply(deal.pipeline_id)
-    forecast = cached_forecast(deal.pipeline_id)
-    amounts = {cur: {k: Decimal(v) for k, v in row.items()} for cur, row in forecast["by_currency"].items()}
-    assert amounts == {
-        "EUR": {"weighted": Decimal("100"), "total": Decimal("1000")},
-        "USD": {"weighted": Decimal("400"), "total": Decimal("500")},
-    }
+    result = eager_apply(deal.pipeline_id)
+    assert result["state"] == "done"
+    assert forecast_comparable(result["forecast"]) == forecast_clean_run(deal.pipeline_id)

@@ -37,3 +37,19 @@ def start_worker(with_broker, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def enqueued(with_broker, monkeypatch):
+    """The AsyncResults of the forecast refreshes this test process sends to the broker."""
+    from forecasting import tasks
+
+    results = []
+    send = tasks.forecast_refresh.apply_async
+
+    def recording(*args, **kwargs):
+        results.append(send(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(tasks.forecast_refresh, "apply_async", recording)
+    return results
