@@ -39,6 +39,8 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment (or DEBUG=1 for local development)."
         )
     SECRET_KEY = "stageflow-insecure-development-key-never-use-in-production"
+elif SECRET_KEY.startswith("CHANGE-ME") and not DEBUG:
+    raise ImproperlyConfigured("SECRET_KEY still holds the example value of .env.example; set a long random one.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
