@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=dt_timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def snapshot():
     """Everything the seed wrote, without primary keys (deals and leads by creation order)."""
     lead_no = {pk: n for n, pk in enumerate(Lead.objects.order_by("pk").values_list("pk", flat=True))}
