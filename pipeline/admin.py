@@ -287,6 +287,7 @@ class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
     list_select_related = ("pipeline",)
     search_fields = ("name",)
     ordering = ("pipeline", "position", "pk")
+    fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -460,6 +461,7 @@ class DealAdmin(admin.ModelAdmin):
     list_select_related = ("lead", "pipeline", "stage", "owner")
     search_fields = ("title", "lead__name", "next_step", "external_id")
     date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
     autocomplete_fields = ("lead",)
     readonly_fields = ("pipeline", "stage", "status", "lost_reason", "lost_note", "stage_entered_at", "closed_at",
                        "created_at", "updated_at", "version", "history_link")
