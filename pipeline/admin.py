@@ -269,6 +269,15 @@ class PipelineAdmin(GuardedDeleteMixin, admin.ModelAdmin):
         # Transitions point at stages: they can be set once the pipeline and its stages are saved.
         return [i for i in super().get_inline_instances(request, obj) if obj or not isinstance(i, TransitionInline)]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        pipeline = form.instance
+        if not change and pipeline.stages.exists() and not pipeline.transitions.exists():
+            self.message_user(request, gettext(
+                "Now add the pipeline's transitions and entry rules: until then, deals cannot move "
+                "between its stages."
+            ), messages.INFO)
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if obj.is_default:
@@ -392,6 +401,11 @@ class LeadAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_deals=Count("deals"))
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "website":
+            kwargs["assume_scheme"] = "https"  # "example.com" means https://example.com
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("deals"), ordering="_deals")
     def deal_count(self, obj):

@@ -408,3 +408,21 @@ def test_lead_admin_shows_the_leads_deals(client, deal):
     assert deal.title in response.content.decode()
     assert client.get(url("lead_changelist"), {"q": deal.lead.name}).context["cl"].result_count >= 1
     assert Lead.objects.filter(pk=deal.lead_id).exists()
+
+
+def test_adding_a_pipeline_with_stages_then_asks_for_its_transitions(client):
+    response = client.post(url("pipeline_add"), {
+        "name": "Partners", "position": "2", "is_active": "on",
+        "stages-TOTAL_FORMS": "2", "stages-INITIAL_FORMS": "0", "stages-MIN_NUM_FORMS": "0",
+        "stages-MAX_NUM_FORMS": "1000",
+        "stages-0-name": "Intro", "stages-0-position": "0", "stages-0-probability": "10", "stages-0-kind": "open",
+        "stages-0-colour": "#112233", "stages-0-rotting_days": "", "stages-0-guidance": "",
+        "stages-1-name": "Signed", "stages-1-position": "1", "stages-1-probability": "100", "stages-1-kind": "won",
+        "stages-1-colour": "#445566", "stages-1-rotting_days": "", "stages-1-guidance": "",
+    })
+    assert response.status_code == 302
+    pipeline = Pipeline.objects.get(name="Partners")
+    assert list(pipeline.stages.values_list("name", "kind")) == [("Intro", "open"), ("Signed", "won")]
+    assert any("Now add the pipeline's transitions" in m for m in messages_of(response))
+    # The default pipeline stays the default.
+    assert Pipeline.objects.get(is_default=True).name == "New business"
