@@ -202,6 +202,9 @@ def _weighted(rng: random.Random, pairs):
 
 
 def _at_business_time(rng: random.Random, day: date) -> datetime:
+    """A time during office hours (UTC) on `day`, or on the Monday after when it is a weekend."""
+    if day.weekday() >= 5:
+        day += timedelta(days=7 - day.weekday())
     minute = rng.randrange(7 * 60, 18 * 60)
     return datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=dt_timezone.utc)
 

@@ -253,3 +253,8 @@ def test_seeding_2000_deals_writes_in_batches(pipeline, django_assert_max_num_qu
     print(f"\nseed_demo: 2,000 deals, {result.stage_changes} stage changes in {seconds:.2f} s")
     assert result.deals == Deal.objects.count() == 2000
     assert result.stage_changes == StageChange.objects.count()
+
+
+def test_history_happens_on_working_days(seeded):
+    weekdays = {change.at.weekday() for change in StageChange.objects.exclude(from_stage=None)}
+    assert weekdays <= {0, 1, 2, 3, 4}
