@@ -325,8 +325,8 @@ class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
 @admin.register(Transition)
 class TransitionAdmin(admin.ModelAdmin):
     form = TransitionForm
-    list_display = ("__str__", "pipeline", "from_stage_display", "to_stage", "requires_amount",
-                    "requires_expected_close", "requires_contact", "requires_next_step")
+    list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
+                    "requires_next_step")
     list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact",
                    "requires_next_step")
     list_select_related = ("pipeline", "from_stage", "to_stage")
@@ -336,10 +336,6 @@ class TransitionAdmin(admin.ModelAdmin):
             kwargs["form_class"] = PipelineStageChoiceField
             kwargs["queryset"] = Stage.objects.select_related("pipeline").order_by("pipeline", "position", "pk")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    @admin.display(description=_("from stage"), ordering="from_stage__position")
-    def from_stage_display(self, obj):
-        return obj.from_stage.name if obj.from_stage_id else gettext("any stage")
 
     def get_readonly_fields(self, request, obj=None):
         return ("pipeline",) if obj else ()
