@@ -178,10 +178,19 @@ class StageInline(admin.TabularInline):
     model = Stage
     form = StageForm
     formset = StageInlineFormSet
-    fields = ("name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+    fields = ("name", "position", "probability", "kind", "rotting_days", "colour", "guidance", "deal_count")
+    readonly_fields = ("deal_count",)
     ordering = ("position", "pk")
     extra = 0
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_deals=Count("deals"))
+
+    @admin.display(description=_("deals"))
+    def deal_count(self, obj):
+        # Shown so that an admin sees which stages can be removed (only those without deals or history).
+        return getattr(obj, "_deals", 0) if obj.pk else ""
 
 
 class PipelineStageChoiceField(forms.ModelChoiceField):
