@@ -14,11 +14,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# gettext compiles the translations; curl is not needed: health checks use Python.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext \
-    && rm -rf /var/lib/apt/lists/*
-
 COPY requirements/ requirements/
 RUN pip install -r requirements/base.txt
 
@@ -28,8 +23,7 @@ COPY --from=node /app/node_modules node_modules
 # then drop what only the build needed.
 RUN python scripts/vendor_assets.py \
     && rm -rf node_modules \
-    && if find . -name '*.po' -not -path './node_modules/*' | grep -q .; then \
-        SECRET_KEY=image-build-only DEBUG=0 python manage.py compilemessages --ignore=node_modules; fi \
+    && python scripts/compile_messages.py \
     && SECRET_KEY=image-build-only DEBUG=0 python manage.py collectstatic --noinput \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin stageflow \
     && chmod +x docker/entrypoint.sh

@@ -72,6 +72,5 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
-    """Hashing a password the production way takes a few hundred milliseconds; tests that are
-    not about hashing create users with a fast hasher."""
+    """Tests create many users; the production hasher is deliberately slow (about 0.3 s a hash)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
