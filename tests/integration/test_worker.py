@@ -1,7 +1,9 @@
 """A move on the board reaches the forecast through the broker and a real worker process."""
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from pipeline import services
 from tests.factories import DealFactory
@@ -16,10 +18,11 @@ def refreshes_in(worker) -> int:
 
 def test_a_move_updates_the_forecast_computed_by_the_worker(start_worker, enqueued, rep, stages):
     worker = start_worker()
-    deal = DealFactory(owner=rep, stage=stages["Prospecting"], amount=Decimal("1000.00"))
+    closes_soon = timezone.localdate() + timedelta(days=7)
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], amount=Decimal("1000.00"), expected_close=closes_soon)
     stale = forecast_clean_run(deal.pipeline_id)
 
-    services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep, expected_version=1)
+    services.deal_move(deal=deal, to_stage=stages["Negotiation"], actor=rep, expected_version=1)
 
     assert len(enqueued) == 1, "the move asked for one refresh, after commit"
     outcome = enqueued[0].get(timeout=60, disable_sync_subtasks=False)
