@@ -6,7 +6,7 @@ answer; `.ci/run` provides them and fails on any skip.
 import pytest
 
 from config.celery import app as celery_app
-from tests.services import Worker, postgres_missing_reason, redis_missing_reason
+from tests.services import Worker, broker_discard_unacked, postgres_missing_reason, redis_missing_reason
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +22,11 @@ def with_broker(monkeypatch, settings):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
     settings.FORECAST_REFRESH_DEBOUNCE_SECONDS = 1
     celery_app.control.purge()  # only the suite's own queue (CELERY_TASK_DEFAULT_QUEUE)
+    broker_discard_unacked(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 @pytest.fixture
-def start_worker(with_broker, tmp_path):
+def start_worker(with_broker, tmp_path, settings):
     """Start real worker processes on the test database; all are stopped after the test."""
     workers = []
 
@@ -37,6 +38,7 @@ def start_worker(with_broker, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+    broker_discard_unacked(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 @pytest.fixture
