@@ -198,3 +198,31 @@ def test_a_refresh_returns_what_a_fresh_computation_gives(eager, deal, rep, stag
     result = eager_apply(deal.pipeline_id)
     assert result["state"] == "done"
     assert forecast_comparable(result["forecast"]) == forecast_clean_run(deal.pipeline_id)
+
+
+def test_after_a_broker_outage_the_periodic_run_brings_the_forecast_up_to_date(
+    monkeypatch, deal, stages, rep, django_capture_on_commit_callbacks
+):
+    real, results = forecast_services.forecast_refresh_pipeline, []
+
+    def spy(**kwargs):
+        results.append(real(**kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", spy)
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    def broker_down(*args, **kwargs):
+        raise BrokerOperationalError("Connection refused")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(tasks.forecast_refresh, "apply_async", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.deal_move(deal=deal, to_stage=stages["Negotiation"], actor=rep)
+    assert results == [], "nothing could be computed while the broker was down"
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # the broker is back; a worker runs beat's task
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.forecast_refresh_all.apply()
+    assert [r["pipeline_id"] if isinstance(r, dict) else None for r in results] == [deal.pipeline_id]
+    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", real)
+    assert forecast_comparable(results[0]) == forecast_clean_run(deal.pipeline_id)
