@@ -244,6 +244,8 @@ class DealCreateForm(DealFieldsMixin):
 
 
 class LeadForm(forms.ModelForm):
+    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
+
     class Meta:
         model = Lead
         fields = [
@@ -258,6 +260,7 @@ class LeadForm(forms.ModelForm):
             owners = owners | get_user_model().objects.filter(pk=self.instance.owner_id)
         self.fields["owner"].queryset = owners.distinct().order_by("first_name", "last_name", "username")
         self.fields["name"].error_messages["required"] = _("Name the company.")
+        self.fields["country"].error_messages["max_length"] = _("Use a two-letter country code such as DE.")
         if not self.instance.pk:
             self.fields["owner"].initial = user.pk
 

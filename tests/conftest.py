@@ -45,3 +45,9 @@ def deal(rep, stages):
 @pytest.fixture
 def lead(db):
     return LeadFactory()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Creating users hashes passwords; the production hasher makes that take a second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
