@@ -177,11 +177,20 @@ def card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
 
 def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Deal]]:
     """The first `per_column` cards of every column in one query (a window per stage)."""
-    ranked = card_queryset(deals).annotate(
-        column_rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()])
-    ).filter(column_rank__lte=per_column)
+    # Rank the narrow deal rows first and join leads, owners and stages only for the winners:
+    # joining before ranking makes the database carry every visible deal through the joins.
+    ranked_ids = (
+        deals.order_by()
+        .annotate(
+            column_rank=Window(
+                RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()]
+            )
+        )
+        .filter(column_rank__lte=per_column)
+        .values("pk")
+    )
     cards: dict[int, list[Deal]] = defaultdict(list)
-    for deal in ranked:
+    for deal in card_queryset(Deal.objects.filter(pk__in=ranked_ids)):
         cards[deal.stage_id].append(deal)
     return cards
 

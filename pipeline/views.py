@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -172,6 +173,8 @@ def board(request):
     targets = _targets_by_stage(pipeline, stages)
     for column in columns:
         column.targets = targets[column.stage.pk]
+        # Every card of a column offers the same moves: render that menu once per column.
+        column.move_options = render_to_string(f"{BOARD}#move_options", {"targets": column.targets}, request)
         column.next_offset = len(column.cards)
         if more_stage == column.stage.pk and offset:
             # Without JavaScript "Load more" reloads the page with this column longer.
