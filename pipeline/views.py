@@ -121,12 +121,19 @@ def _toast(message, level: str = "success") -> dict:
     return {"message": message, "level": level}
 
 
+def _shown_by_page(response):
+    """Mark an HTMX error response that the page swaps in itself (board.js), so that
+    django-htmx's DEBUG helper does not replace the whole page with it."""
+    response["X-Stageflow-Refusal"] = "1"
+    return response
+
+
 def _refusal(request, *, message, status: int, deal: Deal | None = None, extra: dict | None = None):
     """A refused write: an HTMX fragment (toast, and the deal's current card on a conflict) or,
     without JavaScript, a small page that says why."""
     if _is_partial(request):
         context = {"toasts": [_toast(message, "danger")], "board_url": _board_url_for(request), **(extra or {})}
-        return render(request, "pipeline/_oob.html", context, status=status)
+        return _shown_by_page(render(request, "pipeline/_oob.html", context, status=status))
     back = _safe_next(request, deal.get_absolute_url() if deal else reverse("pipeline:board"))
     return render(request, "pipeline/refused.html", {"message": message, "back": back, "deal": deal}, status=status)
 
@@ -394,7 +401,7 @@ def deal_quick_add(request, stage_id):
 
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
     if deal is None:
-        return render(request, "pipeline/_quick_add_response.html", context, status=400)
+        return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
     deal = Deal.objects.select_related("owner", "lead", "stage").get(pk=deal.pk)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=stage.pipeline_id, stage_id=stage.pk)
     context.update(

@@ -171,6 +171,29 @@
 
   htmx.onLoad(init);
 
+  // On a phone the owner and date filters fold away behind "More filters" (unless one is set).
+  function setUpFilterToggle() {
+    const form = document.querySelector(".sf-filters");
+    const toggle = form && form.querySelector(".sf-filter-toggle");
+    if (!toggle) return;
+    const extra = document.getElementById("sf-filter-extra");
+    const active = Array.from(extra.querySelectorAll("input, select")).some((el) => el.value);
+    form.classList.add("is-collapsible");
+    form.classList.toggle("is-open", active);
+    toggle.setAttribute("aria-expanded", String(active));
+    toggle.addEventListener("click", () => {
+      const open = form.classList.toggle("is-open");
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+  }
+  setUpFilterToggle();
+
+  // With DEBUG on, django-htmx replaces the page with any 400 response; refusals the board
+  // shows itself are marked by the server and stay out of its way.
+  document.body.addEventListener("htmx:beforeOnLoad", (event) => {
+    if (event.detail.xhr.getResponseHeader("X-Stageflow-Refusal")) event.stopPropagation();
+  });
+
   // Refusals carry a message and, on a conflict, the deal's current state: swap them too.
   document.body.addEventListener("htmx:beforeSwap", (event) => {
     const status = event.detail.xhr.status;

@@ -159,3 +159,16 @@ def test_quick_add_puts_a_new_card_on_top_of_its_column(page, sign_in, rep, stag
     assert answer.value.status == 200
     expect(column.locator(".sf-card").first).to_contain_text("Quick one")
     expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("4,200\u00a0EUR")
+
+
+def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, settings):
+    """`make run` serves with DEBUG on, where django-htmx replaces the page with 400 responses."""
+    settings.DEBUG = True
+    deal = DealFactory(owner=rep, stage=stages["Meeting & demo"], title="Still no amount", amount=None)
+    sign_in(rep)
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{stages['Offer'].pk}"), steps=10)
+    assert answer.value.status == 400
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("this deal needs an amount")
+    expect(page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator("#sf-board")).to_have_count(1)
