@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -319,8 +319,8 @@ def deal_lose_view(request, pk):
     deal = _changeable_deal(request.user, pk)
     form = LoseForm(request.POST)
     if not form.is_valid():
-        field, errors = next(iter(form.errors.items()))
-        return _refusal(request, message=errors[0], status=400, deal=deal)
+        message = next(iter(form.errors.values()))[0]
+        return _refusal(request, message=message, status=400, deal=deal)
     filters = _board_state(request)
     try:
         lost = services.deal_mark_lost(

@@ -45,7 +45,7 @@
     close.type = "button";
     close.className = "btn-close btn-close-white me-2 m-auto";
     close.setAttribute("data-bs-dismiss", "toast");
-    close.setAttribute("aria-label", "Close");
+    close.setAttribute("aria-label", message("sf-msg-close") || "Close");
     row.append(body, close);
     el.append(row);
     box.append(el);

@@ -1,4 +1,5 @@
 """A sales rep's journeys on the board, in a real browser."""
+import re
 from decimal import Decimal
 
 import pytest
@@ -172,3 +173,20 @@ def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, 
     expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("this deal needs an amount")
     expect(page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")).to_be_visible()
     expect(page.locator("#sf-board")).to_have_count(1)
+
+
+def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign_in, rep, stages):
+    wanted = DealFactory(owner=rep, stage=stages["Prospecting"], title="Fjord analytics")
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
+    sign_in(rep)
+    with page.expect_response(lambda r: "q=fjord" in r.url):
+        page.get_by_label("Search").fill("fjord")
+    expect(page.locator(".sf-card")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"[?&]q=fjord"))
+    with page.expect_response(lambda r: is_move(r, wanted)) as answer:
+        page.locator(f"#deal-{wanted.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 200
+    # The header counts only what the filter shows.
+    expect(page.locator(f"#col-head-{stages['Prospecting'].pk} .sf-count")).to_have_text("0")
+    page.reload()
+    expect(page.locator(".sf-card")).to_have_count(1)
