@@ -48,6 +48,6 @@ def lead(db):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Creating users hashes passwords; the production hasher makes that take a second each."""
+def _fast_password_hasher(settings):
+    """Tests create many users; the production hasher is deliberately slow (about 0.3 s a hash)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
