@@ -32,8 +32,8 @@ def signed_in_rep(settings, team):
     return user
 
 
-def test_with_redis_down_sign_in_pages_and_moves_answer_and_health_says_503(signed_in_rep, stages, tmp_path):
-    deal = DealFactory(owner=signed_in_rep, stage=stages["Prospecting"])
+def test_with_redis_down_sign_in_board_moves_and_edits_work_and_health_says_503(signed_in_rep, stages, tmp_path):
+    deal = DealFactory(owner=signed_in_rep, stage=stages["Prospecting"], amount=Decimal("1000.00"))
     server = Server(log_dir=tmp_path, REDIS_URL=closed_redis_url()).start()
     try:
         browser = Browser(server.url)
@@ -43,18 +43,28 @@ def test_with_redis_down_sign_in_pages_and_moves_answer_and_health_says_503(sign
         statuses = {}
         for path in ("/", "/pipeline/", f"/pipeline/deals/{deal.pk}/", "/forecast/", "/api/v1/deals/"):
             statuses[path] = browser.request(path)[0]
-        status, _, _, seconds = browser.request(
-            f"/pipeline/deals/{deal.pk}/move/", {"stage": stages["Qualification"].pk, "version": deal.version},
+        status, _, _, move_seconds = browser.request(
+            f"/pipeline/deals/{deal.pk}/move/", {"stage": stages["Qualification"].pk, "version": 1},
             headers={"HX-Request": "true"},
         )
         statuses["move"] = status
-        assert seconds < 5, "a move must not hang on the unreachable broker"
-
+        status, _, _, edit_seconds = browser.request(
+            f"/pipeline/deals/{deal.pk}/",
+            {"title": "Renewal 2027", "lead": deal.lead_id, "amount": "2500.00", "currency": "EUR",
+             "next_step": "Send the offer", "owner": signed_in_rep.pk, "version": 2},
+        )
+        statuses["edit"] = status
         health_status, _, health_body, _ = browser.request("/healthz")
     finally:
         server.stop()
 
     assert all(code < 500 for code in statuses.values()), (statuses, server.log())
+    assert statuses["move"] == 200 and statuses["edit"] == 200, statuses
+    assert move_seconds < 5 and edit_seconds < 5, "a change must not hang on the unreachable broker"
+    deal.refresh_from_db()
+    assert (deal.stage_id, deal.title, deal.amount, deal.version) == (
+        stages["Qualification"].pk, "Renewal 2027", Decimal("2500.00"), 3
+    )
     assert health_status == 503
     health = json.loads(health_body)
     assert health["checks"]["database"]["status"] == "ok"
