@@ -55,3 +55,28 @@ def deal_changes_record(
         for field, old, new in changes
     ]
     return DealChange.objects.bulk_create(rows)
+
+
+# --- Bulk variants, for imports: the same rows, written in batches ---------------------------
+
+BULK_BATCH_SIZE = 2000
+
+
+def stage_changes_bulk_record(*, changes: list[dict], batch_size: int = BULK_BATCH_SIZE) -> int:
+    """Write many StageChange rows at once. Each dict holds the model's fields by attname
+    (deal_id, from_stage_id, to_stage_id, from_status, to_status, at, ...). Returns the count."""
+    rows = [StageChange(**change) for change in changes]
+    StageChange.objects.bulk_create(rows, batch_size=batch_size)
+    return len(rows)
+
+
+def deal_changes_bulk_record(*, changes: list[dict], batch_size: int = BULK_BATCH_SIZE) -> int:
+    """Write many DealChange rows at once (dicts with deal_id, field, old_value, new_value, at, ...)."""
+    rows = []
+    for change in changes:
+        change = dict(change)
+        change["old_value"] = (change.get("old_value") or "")[:200]
+        change["new_value"] = (change.get("new_value") or "")[:200]
+        rows.append(DealChange(**change))
+    DealChange.objects.bulk_create(rows, batch_size=batch_size)
+    return len(rows)
