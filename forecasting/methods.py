@@ -133,6 +133,7 @@ def expected_forecast(
     won = _group_sum(np.where(is_won, amount, 0.0), cur, offset, n_cur, horizon)
     mean = _group_sum(np.where(is_open, amount * p, 0.0), cur, offset, n_cur, horizon)
     var = _group_sum(np.where(is_open, amount**2 * p * (1 - p), 0.0), cur, offset, n_cur, horizon)
+    most = won + _group_sum(np.where(is_open, amount, 0.0), cur, offset, n_cur, horizon)
     sd = np.sqrt(var)
     expected = won + mean
     return PeriodForecast(
@@ -144,7 +145,7 @@ def expected_forecast(
         expected=expected,
         p10=np.maximum(won, expected - Z90 * sd),
         p50=expected,
-        p90=expected + Z90 * sd,
+        p90=np.minimum(most, expected + Z90 * sd),
         deal_probability=p,
     )
 

@@ -71,5 +71,14 @@ class Command(BaseCommand):
         text = [[str(r.get(c, "")) for c in columns] for r in rows]
         widths = [max([len(c)] + [len(t[i]) for t in text]) for i, c in enumerate(columns)]
         self.stdout.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+        numeric = [all(_is_number(t[i]) for t in text) for i in range(len(columns))]
         for t in text:
-            self.stdout.write("  ".join(v.rjust(w) if i > 1 else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
+            self.stdout.write("  ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
