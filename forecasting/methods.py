@@ -497,7 +497,7 @@ def brier(probability: np.ndarray, outcome: np.ndarray) -> float:
 def calibration(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> list[dict]:
     """Predicted versus actual win rate in equal-width probability bins (empty bins left out)."""
     edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    which = np.clip(np.floor(probability * bins + 1e-9).astype(int), 0, bins - 1)  # [0.6, 0.7) holds 0.6
     n = np.bincount(which, minlength=bins)
     predicted = np.bincount(which, weights=probability, minlength=bins)
     actual = np.bincount(which, weights=outcome.astype(float), minlength=bins)
