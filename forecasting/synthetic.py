@@ -243,3 +243,82 @@ def _backtest_one(synth: Synthetic, seed: int, warmup_quarters: int, simulations
             c["t"].append(truth[opened])
             row[name] = (result.expected[0, 0], result.p10[0, 0], result.p90[0, 0])
         per_quarter.append(row)
+
+
+# --- Into the database (demo data, benchmarks) ------------------------------------------------------
+
+
+def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, lost_reason=None) -> int:
+    """Write the synthetic deals and their history into `pipeline` through the bulk writers,
+    shifted so that the history ends `until` (default: now), leaving out what lies after it.
+    Deals are spread over `owners`. Returns the number of deals written."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.db import transaction
+
+    from pipeline import events, services
+    from pipeline.models import DealField, Lead, LostReason
+
+    h = synth.history
+    now = np.datetime64(until or datetime.now(dt_timezone.utc).replace(tzinfo=None), "s")
+    shift = now - (synth.start + np.timedelta64(int(synth.months * 30.4375 * 86400), "s"))
+    stages = list(pipeline.stages.order_by("position", "pk"))
+    reason = lost_reason or LostReason.objects.order_by("position").first()
+
+    def aware(value):
+        return datetime.fromisoformat(str(value)).replace(tzinfo=dt_timezone.utc)
+
+    h = _shifted(h, shift)
+    with transaction.atomic():
+        state_at_now = as_of(h, now)
+        leads = Lead.objects.bulk_create([Lead(name=f"Synthetic customer {i + 1}") for i in range(len(state_at_now))])
+        rows, keep = [], state_at_now.index
+        for j, i in enumerate(keep):
+            status = {OPEN: "open", WON: "won", LOST: "lost"}[int(state_at_now.status[j])]
+            since = aware(state_at_now.status_since[j])
+            rows.append({
+                "pipeline_id": pipeline.pk, "stage_id": stages[int(state_at_now.stage[j])].pk, "lead_id": leads[j].pk,
+                "title": f"Deal {h.external_id[i]}", "amount": f"{h.amount[i]:.2f}", "currency": h.currency[i],
+                "expected_close": (state_at_now.expected_close[j]).item(), "status": status,
+                "owner_id": owners[int(h.owner_id[i]) % len(owners)].pk,
+                "lost_reason_id": reason.pk if status == "lost" else None, "stage_entered_at": since,
+                "closed_at": since if status != "open" else None, "created_at": aware(h.created_at[i]),
+                "external_id": str(h.external_id[i]),
+            })
+        created = services.deals_bulk_import(deals=rows)
+        pk_of = {int(i): d.pk for i, d in zip(keep, created)}
+        stage_rows = []
+        previous = {}
+        for d, at, st, status in zip(h.sc_deal, h.sc_at, h.sc_stage, h.sc_status):
+            if at > now or int(d) not in pk_of:
+                continue
+            prev = previous.get(int(d))
+            stage_rows.append({
+                "deal_id": pk_of[int(d)], "from_stage_id": stages[prev[0]].pk if prev else None,
+                "to_stage_id": stages[int(st)].pk, "from_status": prev[1] if prev else "",
+                "to_status": {OPEN: "open", WON: "won", LOST: "lost"}[int(status)], "at": aware(at),
+                "time_in_previous": (aware(at) - aware(prev[2])) if prev else None,
+                "lost_reason_id": reason.pk if int(status) == LOST else None,
+            })
+            previous[int(d)] = (int(st), stage_rows[-1]["to_status"], at)
+        events.stage_changes_bulk_record(changes=stage_rows)
+        ch = h.field_changes("expected_close")
+        change_rows = [
+            {"deal_id": pk_of[int(d)], "field": DealField.EXPECTED_CLOSE, "old_value": str(old), "new_value": str(new),
+             "at": aware(at)}
+            for d, at, old, new in zip(ch.deal, ch.at, ch.old, ch.new)
+            if int(d) in pk_of and at <= now
+        ]
+        events.deal_changes_bulk_record(changes=change_rows)
+    return len(created)
+
+
+def _shifted(h: History, shift) -> History:
+    """The same history with every time moved by `shift` (dates by whole days)."""
+    days = shift.astype("timedelta64[D]")
+    ch = h.field_changes("expected_close")
+    return History(
+        **{**h.__dict__,
+           "created_at": h.created_at + shift, "sc_at": h.sc_at + shift, "expected_close": h.expected_close + days,
+           "changes": {"expected_close": FieldChanges(ch.deal, ch.at + shift, ch.old + days, ch.new + days)}},
+    )
