@@ -330,26 +330,23 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
             previous, status, since = None, "", None
             for at, stage in path:
                 to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
-                stage_rows.append({
-                    "deal_id": obj.pk, "from_stage_id": previous.pk if previous else None, "to_stage_id": stage.pk,
-                    "from_status": status, "to_status": to_status, "actor_label": ACTOR_LABEL, "at": at,
-                    "time_in_previous": (at - since) if previous and since and at >= since else None,
-                })
+                stage_rows.append(events.StageChangeEvent(
+                    deal_id=obj.pk, from_stage_id=previous.pk if previous else None, to_stage_id=stage.pk,
+                    from_status=status, to_status=to_status, at=at, actor_label=ACTOR_LABEL, previous_since=since,
+                ))
                 previous, status, since = stage, to_status, at
             if deal.status == DealStatus.LOST:
-                stage_rows.append({
-                    "deal_id": obj.pk, "from_stage_id": previous.pk, "to_stage_id": previous.pk, "from_status": status,
-                    "to_status": DealStatus.LOST, "actor_label": ACTOR_LABEL, "at": obj.closed_at,
-                    "time_in_previous": obj.closed_at - since if obj.closed_at >= since else None,
-                    "lost_reason_id": obj.lost_reason_id,
-                })
+                stage_rows.append(events.StageChangeEvent(
+                    deal_id=obj.pk, from_stage_id=previous.pk, to_stage_id=previous.pk, from_status=status,
+                    to_status=DealStatus.LOST, at=obj.closed_at, actor_label=ACTOR_LABEL, previous_since=since,
+                    lost_reason_id=obj.lost_reason_id,
+                ))
             for at, kind, old, new, _line in changes:
                 field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
-                change_rows.append({
-                    "deal_id": obj.pk, "field": field_name, "old_value": old, "new_value": new,
-                    "actor_label": ACTOR_LABEL, "at": at,
-                })
+                change_rows.append(events.DealChangeEvent(
+                    deal_id=obj.pk, field=field_name, old_value=old, new_value=new, at=at, actor_label=ACTOR_LABEL,
+                ))
         result.deals = len(created)
-        result.stage_changes = events.stage_changes_bulk_record(changes=stage_rows)
-        result.deal_changes = events.deal_changes_bulk_record(changes=change_rows)
+        result.stage_changes = events.stage_changes_bulk_record(stage_rows)
+        result.deal_changes = events.deal_changes_bulk_record(change_rows)
     return result

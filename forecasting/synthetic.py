@@ -293,23 +293,23 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
             if at > now or int(d) not in pk_of:
                 continue
             prev = previous.get(int(d))
-            stage_rows.append({
-                "deal_id": pk_of[int(d)], "from_stage_id": stages[prev[0]].pk if prev else None,
-                "to_stage_id": stages[int(st)].pk, "from_status": prev[1] if prev else "",
-                "to_status": {OPEN: "open", WON: "won", LOST: "lost"}[int(status)], "at": aware(at),
-                "time_in_previous": (aware(at) - aware(prev[2])) if prev else None,
-                "lost_reason_id": reason.pk if int(status) == LOST else None,
-            })
-            previous[int(d)] = (int(st), stage_rows[-1]["to_status"], at)
-        events.stage_changes_bulk_record(changes=stage_rows)
+            to_status = {OPEN: "open", WON: "won", LOST: "lost"}[int(status)]
+            stage_rows.append(events.StageChangeEvent(
+                deal_id=pk_of[int(d)], from_stage_id=stages[prev[0]].pk if prev else None,
+                to_stage_id=stages[int(st)].pk, from_status=prev[1] if prev else "", to_status=to_status,
+                at=aware(at), previous_since=aware(prev[2]) if prev else None,
+                lost_reason_id=reason.pk if int(status) == LOST else None,
+            ))
+            previous[int(d)] = (int(st), to_status, at)
+        events.stage_changes_bulk_record(stage_rows)
         ch = h.field_changes("expected_close")
         change_rows = [
-            {"deal_id": pk_of[int(d)], "field": DealField.EXPECTED_CLOSE, "old_value": str(old), "new_value": str(new),
-             "at": aware(at)}
+            events.DealChangeEvent(deal_id=pk_of[int(d)], field=DealField.EXPECTED_CLOSE, old_value=str(old),
+                                   new_value=str(new), at=aware(at))
             for d, at, old, new in zip(ch.deal, ch.at, ch.old, ch.new)
             if int(d) in pk_of and at <= now
         ]
-        events.deal_changes_bulk_record(changes=change_rows)
+        events.deal_changes_bulk_record(change_rows)
     return len(created)
 
 

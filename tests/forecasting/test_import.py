@@ -83,7 +83,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, pipeline, monke
                           "Y1,2025-01-01T10:00:00Z,stage,,Prospecting\n")
     from pipeline import events as pipeline_events
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(pipeline_events, "deal_changes_bulk_record", broken)
