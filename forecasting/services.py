@@ -17,8 +17,8 @@ from decimal import Decimal
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import DateField, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, TruncMonth, TruncQuarter
+from django.db.models import DateField, ExpressionWrapper, F, FloatField, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Greatest, TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline
@@ -109,19 +109,23 @@ def period_sums(*, deals: QuerySet[Deal], kind: str, first_period: int, horizon:
     trunc = _trunc(kind)
     zero = Value(Decimal("0"))
     p = Coalesce(F("probability"), F("stage__probability"))
+    # The variance only sizes the independent range: floating point is plenty, and much cheaper
+    # than numeric arithmetic in the database.
+    amount_f = Cast("amount", FloatField())
     variance = ExpressionWrapper(
-        F("amount") * F("amount") * p * (Value(100) - p) / Value(Decimal("10000")),
-        output_field=DecimalField(max_digits=30, decimal_places=4),
+        amount_f * amount_f * Cast(p, FloatField()) * Cast(Value(100) - p, FloatField()) / Value(10000.0),
+        output_field=FloatField(),
     )
-    category_sums = {
-        c: Coalesce(Sum("amount", filter=Q(forecast_category=c)), zero) for c in ForecastCategory.values
-    }
     open_rows = (
         deals.filter(status=DealStatus.OPEN, expected_close__isnull=False, expected_close__lt=end)
         .annotate(period=trunc(Greatest("expected_close", Value(start), output_field=DateField()), output_field=DateField()))
         .order_by()
-        .values(*by, "currency", "period")
-        .annotate(weighted=Coalesce(Sum(weighted_amount_expression()), zero), variance=Coalesce(Sum(variance), zero), **category_sums)
+        .values(*by, "currency", "period", "forecast_category")
+        .annotate(
+            weighted=Coalesce(Sum(weighted_amount_expression()), zero),
+            variance=Coalesce(Sum(variance), Value(0.0)),
+            total=Coalesce(Sum("amount"), zero),
+        )
     )
     won_rows = (
         deals.filter(status=DealStatus.WON, closed_at__gte=_aware(start), closed_at__lt=_aware(end))
@@ -133,8 +137,9 @@ def period_sums(*, deals: QuerySet[Deal], kind: str, first_period: int, horizon:
     result: dict = defaultdict(lambda: defaultdict(lambda: Decimal("0")))
     for row in open_rows:
         key = (*(row[b] for b in by), row["currency"], _as_date(row["period"]))
-        for name in ("weighted", "variance", *ForecastCategory.values):
-            result[key][name] += Decimal(row[name])
+        result[key]["weighted"] += Decimal(row["weighted"])
+        result[key]["variance"] += Decimal(repr(float(row["variance"])))
+        result[key][row["forecast_category"]] += Decimal(row["total"])
     for row in won_rows:
         key = (*(row[b] for b in by), row["currency"], _as_date(row["period"]))
         result[key]["won"] += Decimal(row["won"])
@@ -164,7 +169,12 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
     model = methods.fit_learned(history, as_of) if len(history.sc_deal) else None
     for kind, horizon in SNAPSHOT_HORIZONS.items():
         first = period_of_date(as_of, kind)
-        db = period_sums(deals=deals, kind=kind, first_period=first, horizon=horizon, by=("owner_id", "owner__team_id"))
+        db = {
+            (owner, teams.get(owner), currency, start): values
+            for (owner, currency, start), values in period_sums(
+                deals=deals, kind=kind, first_period=first, horizon=horizon, by=("owner_id",)
+            ).items()
+        }
         for team_id, owner_id, owner_ids in levels:
             sums = _level_sums(db, team_id=team_id, owner_id=owner_id)
             for (currency, start), v in sorted(sums.items()):
