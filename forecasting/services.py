@@ -349,10 +349,25 @@ def quota_attainment(*, kind: str, start: date, deals: QuerySet[Deal] | None = N
 @dataclass
 class Accuracy:
     periods: list[dict]  # period, currency, forecast, p10, p90, won
-    wape: float
-    bias: float
+    by_currency: dict[str, dict]  # currency → {"wape", "bias", "coverage"}: money is never mixed
     brier: float
     calibration: list[dict]
+
+    def _main(self, name: str) -> float:
+        """The figure of the currency with the most won (for a one-line summary)."""
+        if not self.by_currency:
+            return float("nan")
+        won = {c: sum(r["won"] for r in self.periods if r["currency"] == c) for c in self.by_currency}
+        value = self.by_currency[max(won, key=won.get)][name]
+        return float("nan") if value is None else value
+
+    @property
+    def wape(self) -> float:
+        return self._main("wape")
+
+    @property
+    def bias(self) -> float:
+        return self._main("bias")
 
 
 def forecast_accuracy(
@@ -392,11 +407,22 @@ def forecast_accuracy(
         closed = outcome > 0
         probs.append(run.result.deal_probability[opened][closed])
         outcomes.append((outcome[closed] == 1).astype(float))
-    f = np.array([r["forecast"] for r in table])
-    a = np.array([r["won"] for r in table])
+    by_currency = {}
+    for currency in sorted({r["currency"] for r in table}):
+        rows = [r for r in table if r["currency"] == currency]
+        f, a = np.array([r["forecast"] for r in rows]), np.array([r["won"] for r in rows])
+        lo, hi = np.array([r["p10"] for r in rows]), np.array([r["p90"] for r in rows])
+        by_currency[currency] = {
+            "wape": _finite(methods.wape(f, a)), "bias": _finite(methods.bias(f, a)),
+            "coverage": float(np.mean((a >= lo) & (a <= hi))),
+        }
     p = np.concatenate(probs) if probs else np.zeros(0)
     y = np.concatenate(outcomes) if outcomes else np.zeros(0)
     return Accuracy(
-        periods=table, wape=methods.wape(f, a), bias=methods.bias(f, a), brier=methods.brier(p, y),
-        calibration=methods.calibration(p, y),
+        periods=table, by_currency=by_currency, brier=methods.brier(p, y), calibration=methods.calibration(p, y),
     )
+
+
+def _finite(value: float) -> float | None:
+    """NaN (nothing was won, so the ratio has no meaning) as None."""
+    return None if np.isnan(value) else value

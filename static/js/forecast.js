@@ -47,17 +47,31 @@
     options: { indexAxis: "y", plugins: { legend: { display: false } } },
   });
 
-  const acc = data.accuracy;
-  new Chart(document.getElementById("sf-accuracy-chart"), {
-    data: {
-      labels: acc.map((r) => r.period + (currencies.length > 1 ? " " + r.currency : "")),
-      datasets: [
-        { type: "bar", label: label.won, data: acc.map((r) => r.won), backgroundColor: "#198754" },
-        { type: "bar", label: label.forecast, data: acc.map((r) => r.forecast), backgroundColor: "rgba(13,110,253,.6)" },
-        { type: "bar", label: label.range, data: acc.map((r) => [r.p10, r.p90]), backgroundColor: "rgba(13,110,253,.15)" },
-      ],
-    },
-    options: { scales: { y: { beginAtZero: true, ...money } } },
+  // Accuracy per currency, for the same reason.
+  const accContainer = document.getElementById("sf-accuracy-charts");
+  [...new Set(data.accuracy.map((r) => r.currency))].forEach((currency) => {
+    const acc = data.accuracy.filter((r) => r.currency === currency);
+    const heading = document.createElement("h3");
+    heading.className = "h6 mt-2";
+    heading.textContent = currency;
+    const box = document.createElement("div");
+    box.className = "sf-chart";
+    const canvas = document.createElement("canvas");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", label.forecast + " / " + label.won + " " + currency);
+    box.append(canvas);
+    accContainer.append(heading, box);
+    new Chart(canvas, {
+      data: {
+        labels: acc.map((r) => r.period),
+        datasets: [
+          { type: "bar", label: label.won, data: acc.map((r) => r.won), backgroundColor: "#198754" },
+          { type: "bar", label: label.forecast, data: acc.map((r) => r.forecast), backgroundColor: "rgba(13,110,253,.6)" },
+          { type: "bar", label: label.range, data: acc.map((r) => [r.p10, r.p90]), backgroundColor: "rgba(13,110,253,.15)" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ...money } } },
+    });
   });
 
   new Chart(document.getElementById("sf-calibration-chart"), {

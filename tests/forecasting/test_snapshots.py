@@ -142,5 +142,6 @@ def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(r
         {"period": "2025-02", "currency": "EUR", "forecast": 600.0, "p10": 0.0, "p90": 1000.0, "won": 1000.0},
     ]
     assert acc.wape == pytest.approx(0.4) and acc.bias == pytest.approx(-0.4)
+    assert acc.by_currency == {"EUR": {"wape": pytest.approx(0.4), "bias": pytest.approx(-0.4), "coverage": 1.0}}
     assert acc.brier == pytest.approx(0.16)  # (0.6 − 1)²
     assert acc.calibration == [{"bin": "0.6–0.7", "deals": 1, "predicted": 0.6, "actual": 1.0}]
