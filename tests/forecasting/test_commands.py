@@ -53,11 +53,31 @@ def test_forecast_table_and_later_as_of_dates(imported, capsys):
 
 
 @pytest.mark.django_db
+def test_forecast_prints_the_chance_of_reaching_a_quota(imported, capsys):
+    out = run(capsys, "--as-of", "2025-03-15", "--method", "montecarlo", "--period", "quarter", "--horizon", "2",
+              "--format", "json", "--quota", "EUR=20000", "--simulations", "2000")
+    data = json.loads(out)
+    q1, q2 = data["periods"]
+    # No deal had been won yet, so close dates do not slip: all three are due in Q2.
+    assert q1["quota_chance"] == 0
+    # Q2 reaches 20,000 when EXT-1001 (24,000, Offer 60 %) is won, or EXT-1002 (18,500, 40 %) and
+    # EXT-1003 (7,200, 10 %) both are: 0.6 + 0.4 × 0.04 ≈ 0.62 for independent deals.
+    assert q2["quota_chance"] == pytest.approx(0.62, abs=0.05)
+    assert data["quota"] == {"EUR": 20000.0}
+    table = run(capsys, "--as-of", "2025-03-15", "--method", "montecarlo", "--quota", "20000")
+    assert table.splitlines()[0].split()[-1] == "quota_chance"
+
+
+@pytest.mark.django_db
 def test_forecast_refuses_bad_arguments(pipeline):
     with pytest.raises(CommandError, match="--as-of"):
         call_command("forecast", "--as-of", "31.03.2025")
     with pytest.raises(CommandError, match="--horizon"):
         call_command("forecast", "--horizon", "0")
+    with pytest.raises(CommandError, match="--quota needs --method montecarlo"):
+        call_command("forecast", "--method", "weighted", "--quota", "100")
+    with pytest.raises(CommandError, match="--quota must look like"):
+        call_command("forecast", "--method", "montecarlo", "--quota", "EUR=lots")
 
 
 def test_backtest_prints_the_comparison_table(capsys):

@@ -2,6 +2,7 @@
 import json
 from datetime import date
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from forecasting import services
@@ -26,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--owner", type=int, action="append", default=None, help="only this owner's deals (id)")
         parser.add_argument("--simulations", type=int, default=DEFAULT_SIMULATIONS)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--quota", action="append", default=None, metavar="[CUR=]AMOUNT",
+            help="montecarlo: also print the chance of winning at least this much per period "
+                 "(repeatable, one per currency; without CUR= the default currency)",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -37,9 +43,12 @@ class Command(BaseCommand):
         pipeline_id = opts["pipeline"] or services.default_pipeline_id()
         if pipeline_id is None or not Pipeline.objects.filter(pk=pipeline_id).exists():
             raise CommandError("There is no such pipeline.")
+        quota = self._quota(opts["quota"]) if opts["quota"] else None
+        if quota and opts["method"] != "montecarlo":
+            raise CommandError("--quota needs --method montecarlo: only simulated futures give a chance.")
         run = services.forecast_run(
             as_of=as_of, method=opts["method"], kind=opts["period"], horizon=opts["horizon"], pipeline_id=pipeline_id,
-            owner_ids=opts["owner"], simulations=opts["simulations"], seed=opts["seed"],
+            owner_ids=opts["owner"], simulations=opts["simulations"], seed=opts["seed"], quota=quota,
         )
         rows = run.result.rows()
         deals = []
@@ -57,6 +66,7 @@ class Command(BaseCommand):
                 "as_of": as_of.isoformat(), "method": opts["method"], "period": opts["period"],
                 "horizon": opts["horizon"], "pipeline": pipeline_id,
                 "periods": [{k: (float(v) if k in COLUMNS[2:] else v) for k, v in r.items()} for r in rows],
+                **({"quota": quota} if quota else {}),
             }
             if opts["deals"]:
                 payload["deals"] = deals
@@ -66,6 +76,17 @@ class Command(BaseCommand):
         if opts["deals"]:
             self.stdout.write("")
             self._table(deals, ("external_id", "id", "stage", "probability"))
+
+    def _quota(self, values) -> dict:
+        quota = {}
+        for value in values:
+            currency, _, amount = value.rpartition("=")
+            currency = (currency or settings.STAGEFLOW["DEFAULT_CURRENCY"]).upper()
+            try:
+                quota[currency] = float(amount)
+            except ValueError:
+                raise CommandError(f"--quota must look like 100000 or USD=100000, not {value!r}")
+        return quota
 
     def _table(self, rows, columns):
         text = [[str(r.get(c, "")) for c in columns] for r in rows]
