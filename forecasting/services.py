@@ -33,6 +33,16 @@ from .periods import MONTH, QUARTER, period_end, period_label, period_of_date, p
 # What the daily snapshot covers.
 SNAPSHOT_HORIZONS = {MONTH: 3, QUARTER: 2}
 SNAPSHOT_SIMULATIONS = 1000
+# A snapshot simulates each level (pipeline, team, owner); past this many deal-futures per level
+# it uses fewer futures (never below MIN_SNAPSHOT_SIMULATIONS) so a daily run stays within minutes.
+SNAPSHOT_CELL_BUDGET = 50_000_000
+MIN_SNAPSHOT_SIMULATIONS = 200
+
+
+def snapshot_simulations(open_deals: int) -> int:
+    if open_deals <= 0:
+        return SNAPSHOT_SIMULATIONS
+    return int(max(MIN_SNAPSHOT_SIMULATIONS, min(SNAPSHOT_SIMULATIONS, SNAPSHOT_CELL_BUDGET // open_deals)))
 METHOD_NAMES = (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
 
 
@@ -195,7 +205,7 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
             for result in (
                 methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon),
                 methods.montecarlo(model, sub, kind=kind, first_period=first, horizon=horizon,
-                                   simulations=SNAPSHOT_SIMULATIONS, seed=seed),
+                                   simulations=snapshot_simulations(int((sub.status == 0).sum())), seed=seed),
             ):
                 for row in result.rows():
                     rows.append({

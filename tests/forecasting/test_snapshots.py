@@ -145,3 +145,9 @@ def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(r
     assert acc.by_currency == {"EUR": {"wape": pytest.approx(0.4), "bias": pytest.approx(-0.4), "coverage": 1.0}}
     assert acc.brier == pytest.approx(0.16)  # (0.6 − 1)²
     assert acc.calibration == [{"bin": "0.6–0.7", "deals": 1, "predicted": 0.6, "actual": 1.0}]
+
+
+def test_large_levels_are_simulated_with_fewer_futures():
+    assert services.snapshot_simulations(1_000) == services.SNAPSHOT_SIMULATIONS
+    assert services.snapshot_simulations(100_000) == 500
+    assert services.snapshot_simulations(10_000_000) == services.MIN_SNAPSHOT_SIMULATIONS
