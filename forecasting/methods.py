@@ -67,8 +67,16 @@ class PeriodForecast:
     def period_labels(self) -> list[str]:
         return [period_label(self.first_period + i, self.kind) for i in range(self.horizon)]
 
-    def rows(self) -> list[dict]:
-        """One row per period and currency, amounts as Decimal."""
+    def rows(self, *, empty_currency: str | None = None) -> list[dict]:
+        """One row per period and currency, amounts as Decimal. Without any deal, one row of
+        zeros per period in `empty_currency` (when given), so that every period is listed."""
+        if not self.currencies and empty_currency:
+            zero = money(0)
+            return [
+                {"period": label, "currency": empty_currency, "won": zero, "expected": zero, "p10": zero, "p50": zero,
+                 "p90": zero}
+                for label in self.period_labels()
+            ]
         rows = []
         for j, label in enumerate(self.period_labels()):
             for c, currency in enumerate(self.currencies):

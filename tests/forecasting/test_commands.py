@@ -69,6 +69,16 @@ def test_forecast_prints_the_chance_of_reaching_a_quota(imported, capsys):
 
 
 @pytest.mark.django_db
+def test_an_empty_pipeline_still_lists_every_period(pipeline, capsys):
+    data = json.loads(run(capsys, "--as-of", "2025-02-10", "--method", "montecarlo", "--period", "month",
+                          "--horizon", "2", "--format", "json", "--deals"))
+    assert [(p["period"], p["currency"], p["expected"], p["p90"]) for p in data["periods"]] == [
+        ("2025-02", "EUR", 0.0, 0.0), ("2025-03", "EUR", 0.0, 0.0),
+    ]
+    assert data["deals"] == []
+
+
+@pytest.mark.django_db
 def test_forecast_refuses_bad_arguments(pipeline):
     with pytest.raises(CommandError, match="--as-of"):
         call_command("forecast", "--as-of", "31.03.2025")

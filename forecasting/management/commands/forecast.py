@@ -50,7 +50,7 @@ class Command(BaseCommand):
             as_of=as_of, method=opts["method"], kind=opts["period"], horizon=opts["horizon"], pipeline_id=pipeline_id,
             owner_ids=opts["owner"], simulations=opts["simulations"], seed=opts["seed"], quota=quota,
         )
-        rows = run.result.rows()
+        rows = run.result.rows(empty_currency=settings.STAGEFLOW["DEFAULT_CURRENCY"])
         deals = []
         if opts["deals"]:
             book, p = run.book, run.result.deal_probability
