@@ -8,6 +8,7 @@ weighted, variance, category and won sums per owner, currency and period that th
 uses) against a single hand-written SQL GROUP BY of the weighted sum per owner, currency and
 month. Not part of the test run; it writes into the database it is given.
 """
+
 import argparse
 import os
 import sys
@@ -63,8 +64,16 @@ def fill(pipeline: Pipeline, n: int) -> None:
                    now(), now(), '', 1, 'pipeline'
             FROM generate_series(1, %(count)s) AS g
             """,
-            {"pipeline": pipeline.pk, "won": won, "stages": stages, "n_stages": len(stages), "lead": lead.pk,
-             "owners": owners, "n_owners": len(owners), "count": n - have},
+            {
+                "pipeline": pipeline.pk,
+                "won": won,
+                "stages": stages,
+                "n_stages": len(stages),
+                "lead": lead.pk,
+                "owners": owners,
+                "n_owners": len(owners),
+                "count": n - have,
+            },
         )
         cur.execute("ANALYZE pipeline_deal")
 
@@ -93,8 +102,7 @@ def main():
 
     today = date.today()
     first = period_of_date(today, MONTH)
-    params = {"pipeline": pipeline.pk, "start": today.replace(day=1),
-              "end": services.period_start(first + 3, MONTH)}
+    params = {"pipeline": pipeline.pk, "start": today.replace(day=1), "end": services.period_start(first + 3, MONTH)}
 
     def hand():
         with connection.cursor() as cur:
@@ -102,13 +110,16 @@ def main():
             cur.fetchall()
 
     def orm():
-        services.period_sums(deals=Deal.objects.filter(pipeline=pipeline), kind=MONTH, first_period=first, horizon=3,
-                             by=("owner_id",))
+        services.period_sums(
+            deals=Deal.objects.filter(pipeline=pipeline), kind=MONTH, first_period=first, horizon=3, by=("owner_id",)
+        )
 
     t_hand, t_orm = best_of(hand, args.repeat), best_of(orm, args.repeat)
     print(f"hand-written GROUP BY (weighted per owner, currency, month): {t_hand:.2f} s")
-    print(f"period_sums (weighted, variance, 4 categories, won; per owner, currency, month, category): {t_orm:.2f} s "
-          f"= {t_orm / t_hand:.2f}× the hand-written query")
+    print(
+        f"period_sums (weighted, variance, 4 categories, won; per owner, currency, month, category): {t_orm:.2f} s "
+        f"= {t_orm / t_hand:.2f}× the hand-written query"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Builds 100,000 open deals spread over the stages with close dates over the next 
 learns probabilities, slips and the correlation from a synthetic history, and times the
 simulation. Not part of the test run.
 """
+
 import argparse
 import os
 import sys
@@ -46,8 +47,10 @@ def main():
     args = parser.parse_args()
     synth = synthetic.generate(seed=7, months=48, deals_per_month=200)
     model = methods.fit_learned(synth.history, np.datetime64("2026-01-01T00:00:00"))
-    print(f"numpy {np.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"correlation {model.correlation:.3f}")
+    print(
+        f"numpy {np.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"correlation {model.correlation:.3f}"
+    )
     book = big_book(args.deals)
     for kind, horizon in ((MONTH, 6), (QUARTER, 2)):
         first = int(period_of(np.array(["2026-01-01"], "datetime64[D]"), kind)[0])
@@ -55,12 +58,16 @@ def main():
             start, cpu = time.perf_counter(), time.process_time()
             result = methods.montecarlo(model, book, kind=kind, first_period=first, horizon=horizon, simulations=sims)
             took, cpu = time.perf_counter() - start, time.process_time() - cpu
-            print(f"{args.deals:,} open deals, {sims:,} futures, {horizon} {kind}s: {took:.2f} s wall, {cpu:.2f} s CPU "
-                  f"(P50 of the first period, EUR: {result.p50[0, 0]:,.0f})")
+            print(
+                f"{args.deals:,} open deals, {sims:,} futures, {horizon} {kind}s: {took:.2f} s wall, {cpu:.2f} s CPU "
+                f"(P50 of the first period, EUR: {result.p50[0, 0]:,.0f})"
+            )
     start = time.perf_counter()
     methods.fit_learned(synth.history, np.datetime64("2026-01-01T00:00:00"))
-    print(f"fit on {synth.history.n_deals:,} deals / {len(synth.history.sc_deal):,} stage changes: "
-          f"{time.perf_counter() - start:.2f} s")
+    print(
+        f"fit on {synth.history.n_deals:,} deals / {len(synth.history.sc_deal):,} stage changes: "
+        f"{time.perf_counter() - start:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,21 @@ class LearnedProbabilityAdmin(admin.ModelAdmin):
 
 @admin.register(ForecastSnapshot)
 class ForecastSnapshotAdmin(admin.ModelAdmin):
-    list_display = ("as_of", "pipeline", "team", "owner", "period_kind", "period_start", "method", "currency",
-                    "won", "expected", "p10", "p50", "p90")
+    list_display = (
+        "as_of",
+        "pipeline",
+        "team",
+        "owner",
+        "period_kind",
+        "period_start",
+        "method",
+        "currency",
+        "won",
+        "expected",
+        "p10",
+        "p50",
+        "p90",
+    )
     list_filter = ("pipeline", "method", "period_kind", "currency", "as_of")
     list_select_related = ("pipeline", "team", "owner")
 

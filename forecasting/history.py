@@ -10,6 +10,7 @@ deals created later do not exist yet, the stage and status are those of the last
 or before T, and a field's value is the `new` value of its last change at or before T, else the
 `old` value of its first change after T, else the deal's current value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -7,11 +7,12 @@ Every row is checked first; any row that does not make sense is reported with it
 number and reason, and nothing is written. Otherwise everything is written in one transaction
 with the bulk writers of `pipeline.events`.
 """
+
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
@@ -26,8 +27,17 @@ from pipeline.exceptions import PipelineError
 from pipeline.models import DealField, DealStatus, Lead, LostReason, Pipeline, StageKind
 
 DEAL_COLUMNS = [
-    "external_id", "title", "lead", "owner", "amount", "currency", "created_at", "expected_close", "status",
-    "closed_at", "lost_reason",
+    "external_id",
+    "title",
+    "lead",
+    "owner",
+    "amount",
+    "currency",
+    "created_at",
+    "expected_close",
+    "status",
+    "closed_at",
+    "lost_reason",
 ]
 EVENT_COLUMNS = ["external_id", "at", "field", "old", "new"]
 EVENT_FIELDS = {"stage", "amount", "expected_close"}
@@ -85,7 +95,9 @@ def _read(path, columns, name, errors) -> list[tuple[int, dict]]:
         reader = csv.DictReader(handle)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
-            errors.append(_("%(file)s line 1: missing columns %(columns)s") % {"file": name, "columns": ", ".join(missing)})
+            errors.append(
+                _("%(file)s line 1: missing columns %(columns)s") % {"file": name, "columns": ", ".join(missing)}
+            )
             return []
         return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
 
@@ -108,8 +120,9 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
 
     deals: dict[str, _Deal] = {}
     existing = set(
-        pipeline.deals.filter(external_id__in=[r["external_id"] for _, r in deal_rows if r["external_id"]])
-        .values_list("external_id", flat=True)
+        pipeline.deals.filter(external_id__in=[r["external_id"] for _, r in deal_rows if r["external_id"]]).values_list(
+            "external_id", flat=True
+        )
     )
     for line, r in deal_rows:
         where = f"{dname} line {line}"
@@ -118,7 +131,9 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
         if not ext:
             problems.append(_("external_id is empty"))
         elif ext in deals:
-            problems.append(_("external_id %(id)s appears twice (first on line %(line)s)") % {"id": ext, "line": deals[ext].line})
+            problems.append(
+                _("external_id %(id)s appears twice (first on line %(line)s)") % {"id": ext, "line": deals[ext].line}
+            )
         elif ext in existing:
             problems.append(_("a deal with external_id %(id)s was already imported") % {"id": ext})
         if not r["title"]:
@@ -172,14 +187,28 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
             if ext and ext not in deals:
                 deals[ext] = None  # known, so that its events are not reported as orphans
             continue
-        deals[ext] = _Deal(line, ext, r["title"], r["lead"], r["owner"], amount, currency, created, expected, status,
-                           closed, r["lost_reason"])
+        deals[ext] = _Deal(
+            line,
+            ext,
+            r["title"],
+            r["lead"],
+            r["owner"],
+            amount,
+            currency,
+            created,
+            expected,
+            status,
+            closed,
+            r["lost_reason"],
+        )
 
     for line, r in event_rows:
         where = f"{ename} line {line}"
         ext = r["external_id"]
         if ext not in deals:
-            errors.append(f"{where}: " + _("no deal with external_id “%(id)s” in %(file)s") % {"id": ext, "file": dname})
+            errors.append(
+                f"{where}: " + _("no deal with external_id “%(id)s” in %(file)s") % {"id": ext, "file": dname}
+            )
             continue
         deal = deals[ext]
         if deal is None:
@@ -195,9 +224,13 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
             problems.append(_("field “%(v)s” is not stage, amount or expected_close") % {"v": kind})
         elif kind == "stage":
             if r["new"] not in stages:
-                problems.append(_("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["new"], "pipeline": pipeline.name})
+                problems.append(
+                    _("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["new"], "pipeline": pipeline.name}
+                )
             if r["old"] and r["old"] not in stages:
-                problems.append(_("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["old"], "pipeline": pipeline.name})
+                problems.append(
+                    _("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["old"], "pipeline": pipeline.name}
+                )
         elif kind == "amount":
             for value in (r["old"], r["new"]):
                 try:
@@ -248,7 +281,8 @@ def _plan(deal: _Deal, stages, first_stage, won_stage, dname, ename, errors):
             elif current is not None and old != current.name:
                 errors.append(
                     f"{ename} line {line}: "
-                    + _("old stage “%(old)s” does not match the stage before, “%(cur)s”") % {"old": old, "cur": current.name}
+                    + _("old stage “%(old)s” does not match the stage before, “%(cur)s”")
+                    % {"old": old, "cur": current.name}
                 )
                 failed = True
             current = stages[new]
@@ -261,7 +295,9 @@ def _plan(deal: _Deal, stages, first_stage, won_stage, dname, ename, errors):
         path.append((deal.created_at, first_stage))
     final = path[-1][1]
     if deal.status != DealStatus.WON and final.kind == StageKind.WON:
-        errors.append(f"{dname} line {deal.line}: " + _("the stage history ends won but the status is %(s)s") % {"s": deal.status})
+        errors.append(
+            f"{dname} line {deal.line}: " + _("the stage history ends won but the status is %(s)s") % {"s": deal.status}
+        )
         return None
     if deal.status == DealStatus.WON and final.kind != StageKind.WON:
         if won_stage is None:
@@ -316,36 +352,69 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
                 closed_at = final_at
             elif deal.status == DealStatus.LOST:
                 closed_at = max(deal.closed_at, final_at)
-            rows.append({
-                "pipeline_id": pipeline.pk, "stage_id": final_stage.pk, "lead_id": leads[deal.lead].pk,
-                "title": deal.title[:200], "amount": deal.amount, "currency": deal.currency,
-                "expected_close": deal.expected_close, "status": deal.status, "owner_id": users[deal.owner].pk,
-                "lost_reason_id": reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
-                "stage_entered_at": final_at, "closed_at": closed_at, "created_at": deal.created_at,
-                "external_id": deal.external_id,
-            })
+            rows.append(
+                {
+                    "pipeline_id": pipeline.pk,
+                    "stage_id": final_stage.pk,
+                    "lead_id": leads[deal.lead].pk,
+                    "title": deal.title[:200],
+                    "amount": deal.amount,
+                    "currency": deal.currency,
+                    "expected_close": deal.expected_close,
+                    "status": deal.status,
+                    "owner_id": users[deal.owner].pk,
+                    "lost_reason_id": reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
+                    "stage_entered_at": final_at,
+                    "closed_at": closed_at,
+                    "created_at": deal.created_at,
+                    "external_id": deal.external_id,
+                }
+            )
         created = services.deals_bulk_import(deals=rows)
         stage_rows, change_rows = [], []
         for obj, (deal, path, changes) in zip(created, plans):
             previous, status, since = None, "", None
             for at, stage in path:
                 to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
-                stage_rows.append(events.StageChangeEvent(
-                    deal_id=obj.pk, from_stage_id=previous.pk if previous else None, to_stage_id=stage.pk,
-                    from_status=status, to_status=to_status, at=at, actor_label=ACTOR_LABEL, previous_since=since,
-                ))
+                stage_rows.append(
+                    events.StageChangeEvent(
+                        deal_id=obj.pk,
+                        from_stage_id=previous.pk if previous else None,
+                        to_stage_id=stage.pk,
+                        from_status=status,
+                        to_status=to_status,
+                        at=at,
+                        actor_label=ACTOR_LABEL,
+                        previous_since=since,
+                    )
+                )
                 previous, status, since = stage, to_status, at
             if deal.status == DealStatus.LOST:
-                stage_rows.append(events.StageChangeEvent(
-                    deal_id=obj.pk, from_stage_id=previous.pk, to_stage_id=previous.pk, from_status=status,
-                    to_status=DealStatus.LOST, at=obj.closed_at, actor_label=ACTOR_LABEL, previous_since=since,
-                    lost_reason_id=obj.lost_reason_id,
-                ))
+                stage_rows.append(
+                    events.StageChangeEvent(
+                        deal_id=obj.pk,
+                        from_stage_id=previous.pk,
+                        to_stage_id=previous.pk,
+                        from_status=status,
+                        to_status=DealStatus.LOST,
+                        at=obj.closed_at,
+                        actor_label=ACTOR_LABEL,
+                        previous_since=since,
+                        lost_reason_id=obj.lost_reason_id,
+                    )
+                )
             for at, kind, old, new, _line in changes:
                 field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
-                change_rows.append(events.DealChangeEvent(
-                    deal_id=obj.pk, field=field_name, old_value=old, new_value=new, at=at, actor_label=ACTOR_LABEL,
-                ))
+                change_rows.append(
+                    events.DealChangeEvent(
+                        deal_id=obj.pk,
+                        field=field_name,
+                        old_value=old,
+                        new_value=new,
+                        at=at,
+                        actor_label=ACTOR_LABEL,
+                    )
+                )
         result.deals = len(created)
         result.stage_changes = events.stage_changes_bulk_record(stage_rows)
         result.deal_changes = events.deal_changes_bulk_record(change_rows)

@@ -1,4 +1,5 @@
 """Load a pipeline's deals and history from the database into a `History`, in four queries."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,9 @@ class EpochSeconds(Func):
         return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra)
 
     def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="CAST(strftime('%%%%s', %(expressions)s) AS REAL)", **extra)
+        return super().as_sql(
+            compiler, connection, template="CAST(strftime('%%%%s', %(expressions)s) AS REAL)", **extra
+        )
 
 
 class EpochDays(Func):
@@ -102,17 +105,31 @@ PARSERS = {
 def load_history(*, pipeline_id: int, deals: QuerySet[Deal] | None = None) -> History:
     """The pipeline's deals (all, or those of `deals`) with their stage and field history."""
     stages = list(
-        Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk").values_list("pk", "name", "probability", "kind")
+        Stage.objects.filter(pipeline_id=pipeline_id)
+        .order_by("position", "pk")
+        .values_list("pk", "name", "probability", "kind")
     )
     stage_ids = np.array([s[0] for s in stages], np.int64)
     deal_qs = (deals if deals is not None else Deal.objects.all()).filter(pipeline_id=pipeline_id)
     rows = list(
         deal_qs.order_by("pk")
-        .annotate(_created=EpochSeconds("created_at"), _amount=Cast("amount", FloatField()),
-                  _close=EpochDays("expected_close"))
+        .annotate(
+            _created=EpochSeconds("created_at"),
+            _amount=Cast("amount", FloatField()),
+            _close=EpochDays("expected_close"),
+        )
         .values_list(
-            "pk", "external_id", "owner_id", "_created", "_amount", "currency", "_close", "probability",
-            "forecast_category", "stage_id", "status",
+            "pk",
+            "external_id",
+            "owner_id",
+            "_created",
+            "_amount",
+            "currency",
+            "_close",
+            "probability",
+            "forecast_category",
+            "stage_id",
+            "status",
         )
     )
     cols = list(zip(*rows)) if rows else [[] for _ in range(11)]

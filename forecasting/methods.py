@@ -11,6 +11,7 @@
 Amounts in different currencies are never added: every result is per currency and period.
 Nothing here touches the database; no Python loop runs per deal or per simulated future.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -73,8 +74,15 @@ class PeriodForecast:
         if not self.currencies and empty_currency:
             zero = money(0)
             return [
-                {"period": label, "currency": empty_currency, "won": zero, "expected": zero, "p10": zero, "p50": zero,
-                 "p90": zero}
+                {
+                    "period": label,
+                    "currency": empty_currency,
+                    "won": zero,
+                    "expected": zero,
+                    "p10": zero,
+                    "p50": zero,
+                    "p90": zero,
+                }
                 for label in self.period_labels()
             ]
         rows = []
@@ -169,7 +177,11 @@ def weighted_probability(history: History, book: Book) -> np.ndarray:
 
 def weighted(history: History, book: Book, *, kind: str, first_period: int, horizon: int) -> PeriodForecast:
     return expected_forecast(
-        book, weighted_probability(history, book), method="weighted", kind=kind, first_period=first_period,
+        book,
+        weighted_probability(history, book),
+        method="weighted",
+        kind=kind,
+        first_period=first_period,
         horizon=horizon,
     )
 
@@ -203,9 +215,9 @@ def deal_states(history: History, until: np.datetime64) -> tuple[np.ndarray, np.
     deal = history.sc_deal[seen]
     status = history.sc_status[seen]
     stage = history.sc_stage[seen]
-    state = np.where(
-        (status == WON) | history.stage_is_won[stage], k, np.where(status == LOST, k + 1, stage)
-    ).astype(np.int64)
+    state = np.where((status == WON) | history.stage_is_won[stage], k, np.where(status == LOST, k + 1, stage)).astype(
+        np.int64
+    )
     followed = np.r_[deal[1:] == deal[:-1], False] if len(deal) else np.zeros(0, bool)
     keep = ~((state >= k) & followed)
     deal, state = deal[keep], state[keep]
@@ -293,7 +305,12 @@ def close_slips(history: History, until: np.datetime64) -> tuple[list[np.ndarray
     per stage, from deals won by `until`."""
     k = len(history.stage_ids)
     seen = history.sc_at <= until
-    deal, at, stage, status = history.sc_deal[seen], history.sc_at[seen], history.sc_stage[seen], history.sc_status[seen]
+    deal, at, stage, status = (
+        history.sc_deal[seen],
+        history.sc_at[seen],
+        history.sc_stage[seen],
+        history.sc_status[seen],
+    )
     if len(deal) == 0:
         return [np.zeros(0) for _ in range(k)], np.zeros(0)
     last = np.r_[deal[1:] != deal[:-1], True]
@@ -418,7 +435,9 @@ def montecarlo(
             draws = rng.integers(0, 65536, size=(n, m), dtype=np.uint16)
             wins = np.empty((n, m), bool)
             for g in range(len(uniq)):
-                np.less(draws[:, bounds[g] : bounds[g + 1]], level[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]])
+                np.less(
+                    draws[:, bounds[g] : bounds[g + 1]], level[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]]
+                )
             del draws
             flat_won = np.flatnonzero(wins)
             del wins
@@ -427,7 +446,9 @@ def montecarlo(
             # Only won deals need a close date: the expected one plus a slip seen in their stage.
             st = s[col]
             count = count_of[st]
-            pick = offset_of[st] + np.minimum((rng.random(len(col), dtype=np.float32) * count).astype(np.int64), count - 1)
+            pick = offset_of[st] + np.minimum(
+                (rng.random(len(col), dtype=np.float32) * count).astype(np.int64), count - 1
+            )
             day = np.clip(due[col] + flat[pick], 0, span)
             key = sim * cells + c[col] * (horizon + 1) + beyond[day]
             counts = np.bincount(key, weights=a[col], minlength=n * cells).reshape(n, cells)

@@ -1,4 +1,5 @@
 """Forecast snapshots (append-only), quotas and the learned stage probabilities."""
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -35,7 +36,11 @@ class ForecastSnapshot(models.Model):
         "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="+",
     )
     period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
@@ -71,13 +76,19 @@ class Quota(models.Model):
     """What a rep or a team should win in a period, in one currency."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("rep"), null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("rep"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="quotas",
     )
     team = models.ForeignKey(
         "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE, related_name="quotas"
     )
-    period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices, default=PeriodKind.QUARTER)
+    period_kind = models.CharField(
+        _("period kind"), max_length=8, choices=PeriodKind.choices, default=PeriodKind.QUARTER
+    )
     period_start = models.DateField(_("period start"), help_text=_("The first day of the month or quarter."))
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, validators=[MinValueValidator(0)])
@@ -88,15 +99,18 @@ class Quota(models.Model):
         verbose_name_plural = _("quotas")
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False) & Q(team__isnull=True)) | (Q(user__isnull=True) & Q(team__isnull=False)),
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
                 name="quota_user_xor_team",
             ),
             models.UniqueConstraint(
-                fields=["user", "period_kind", "period_start", "currency"], condition=Q(user__isnull=False),
+                fields=["user", "period_kind", "period_start", "currency"],
+                condition=Q(user__isnull=False),
                 name="quota_unique_user_period",
             ),
             models.UniqueConstraint(
-                fields=["team", "period_kind", "period_start", "currency"], condition=Q(team__isnull=False),
+                fields=["team", "period_kind", "period_start", "currency"],
+                condition=Q(team__isnull=False),
                 name="quota_unique_team_period",
             ),
         ]
@@ -117,7 +131,11 @@ class LearnedProbability(models.Model):
     configured = models.DecimalField(_("configured"), max_digits=5, decimal_places=4)
     learned = models.DecimalField(_("learned"), max_digits=5, decimal_places=4)
     history_only = models.DecimalField(
-        _("history alone"), max_digits=5, decimal_places=4, null=True, blank=True,
+        _("history alone"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text=_("What the stage history says before shrinking towards the configured value."),
     )
     closed_deals = models.PositiveIntegerField(_("closed deals seen"))

@@ -1,4 +1,5 @@
 """Close periods (months or quarters) as integers, so that numpy can group by them."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -3,6 +3,7 @@
 Reps see their own numbers, managers those of their teams (pipeline.selectors.visible_users),
 admins everyone's. Sums come from the database; the forecasts from forecasting.services.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ def _int(value):
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
-        raise NotVisible
+        raise NotVisible from None
 
 
 def dashboard_filters(user, params) -> Filters:
@@ -58,8 +59,10 @@ def dashboard_filters(user, params) -> Filters:
 
     pipelines = list(visible_pipelines(user))
     pipeline_id = _int(params.get("pipeline"))
-    pipeline = next((p for p in pipelines if p.pk == pipeline_id), None) if pipeline_id else (
-        next((p for p in pipelines if p.is_default), None) or (pipelines[0] if pipelines else None)
+    pipeline = (
+        next((p for p in pipelines if p.pk == pipeline_id), None)
+        if pipeline_id
+        else (next((p for p in pipelines if p.is_default), None) or (pipelines[0] if pipelines else None))
     )
     if pipeline is None:
         raise NotVisible
@@ -85,8 +88,16 @@ def dashboard_filters(user, params) -> Filters:
         owner_ids = None
     else:
         owner_ids = [p.pk for p in people]
-    return Filters(pipeline=pipeline, kind=kind, team_id=team_id, owner_id=owner_id, owner_ids=owner_ids,
-                   people=people, teams=teams, pipelines=pipelines)
+    return Filters(
+        pipeline=pipeline,
+        kind=kind,
+        team_id=team_id,
+        owner_id=owner_id,
+        owner_ids=owner_ids,
+        people=people,
+        teams=teams,
+        pipelines=pipelines,
+    )
 
 
 def scoped_deals(filters: Filters) -> QuerySet[Deal]:
@@ -108,17 +119,31 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
     first = period_of_date(today, kind)
     runs = {
         method: services.forecast_run(
-            as_of=today, method=method, kind=kind, horizon=DASHBOARD_PERIODS, pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids, simulations=DASHBOARD_SIMULATIONS, seed=today.toordinal(), history=history,
+            as_of=today,
+            method=method,
+            kind=kind,
+            horizon=DASHBOARD_PERIODS,
+            pipeline_id=filters.pipeline.pk,
+            owner_ids=filters.owner_ids,
+            simulations=DASHBOARD_SIMULATIONS,
+            seed=today.toordinal(),
+            history=history,
         )
         for method in (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
     }
     quota = _quota_for_scope(filters, kind, first)
     mc = runs[Method.MONTECARLO].result
     if quota:
-        mc = methods.montecarlo(runs[Method.LEARNED].model, runs[Method.LEARNED].book, kind=kind, first_period=first,
-                                horizon=DASHBOARD_PERIODS, simulations=DASHBOARD_SIMULATIONS, seed=today.toordinal(),
-                                quota=quota)
+        mc = methods.montecarlo(
+            runs[Method.LEARNED].model,
+            runs[Method.LEARNED].book,
+            kind=kind,
+            first_period=first,
+            horizon=DASHBOARD_PERIODS,
+            simulations=DASHBOARD_SIMULATIONS,
+            seed=today.toordinal(),
+            quota=quota,
+        )
     periods = _period_rows(runs[Method.WEIGHTED].result, runs[Method.LEARNED].result, mc, quota)
     return {
         "today": today,
@@ -129,8 +154,12 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
         "stages": stage_stats(deals, filters.pipeline, runs[Method.LEARNED].model),
         "stuck": stuck_deals(deals, filters.pipeline),
         "accuracy": services.forecast_accuracy(
-            method=Method.LEARNED, kind=kind, periods=ACCURACY_PERIODS, pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids, today=today,
+            method=Method.LEARNED,
+            kind=kind,
+            periods=ACCURACY_PERIODS,
+            pipeline_id=filters.pipeline.pk,
+            owner_ids=filters.owner_ids,
+            today=today,
         ),
     }
 
@@ -160,20 +189,30 @@ def _period_rows(weighted, learned, mc, quota) -> list[dict]:
     rows = []
     for j, label in enumerate(mc.period_labels()):
         for c, currency in enumerate(mc.currencies):
-            def pick(result, name, currency=currency):
+
+            def pick(result, name, currency=currency, j=j):
                 if currency not in result.currencies:
                     return 0.0
                 return float(getattr(result, name)[result.currencies.index(currency), j])
 
             target = quota.get(currency, [float("nan")] * len(mc.period_labels()))[j] if quota else float("nan")
-            rows.append({
-                "period": label, "currency": currency, "won": pick(mc, "won"), "weighted": pick(weighted, "expected"),
-                "learned": pick(learned, "expected"), "expected": pick(mc, "expected"), "p10": pick(mc, "p10"),
-                "p50": pick(mc, "p50"), "p90": pick(mc, "p90"),
-                "quota": None if np.isnan(target) else target,
-                "quota_chance": None if mc.quota_chance is None or np.isnan(mc.quota_chance[c, j])
-                else float(mc.quota_chance[c, j]),
-            })
+            rows.append(
+                {
+                    "period": label,
+                    "currency": currency,
+                    "won": pick(mc, "won"),
+                    "weighted": pick(weighted, "expected"),
+                    "learned": pick(learned, "expected"),
+                    "expected": pick(mc, "expected"),
+                    "p10": pick(mc, "p10"),
+                    "p50": pick(mc, "p50"),
+                    "p90": pick(mc, "p90"),
+                    "quota": None if np.isnan(target) else target,
+                    "quota_chance": None
+                    if mc.quota_chance is None or np.isnan(mc.quota_chance[c, j])
+                    else float(mc.quota_chance[c, j]),
+                }
+            )
     return rows
 
 
@@ -181,12 +220,14 @@ def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
     """Per rep and currency in the current period: won, weighted open, quota and attainment."""
     User = get_user_model()
     start = period_start(first_period, kind)
-    sums = services.period_sums(deals=scoped_deals(filters), kind=kind, first_period=first_period, horizon=1,
-                                by=("owner_id",))
+    sums = services.period_sums(
+        deals=scoped_deals(filters), kind=kind, first_period=first_period, horizon=1, by=("owner_id",)
+    )
     quotas = {
         (q["user_id"], q["currency"]): q["amount"]
         for q in Quota.objects.filter(period_kind=kind, period_start=start, user__isnull=False).values(
-            "user_id", "currency", "amount")
+            "user_id", "currency", "amount"
+        )
     }
     owners = {o for (o, _, _) in sums} | {u for (u, _) in quotas if filters.owner_ids is None or u in filters.owner_ids}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
@@ -197,12 +238,18 @@ def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
             values = sums.get((owner, currency, start), {})
             won = values.get("won", Decimal("0"))
             target = quotas.get((owner, currency))
-            rows.append({
-                "owner": names.get(owner, "?"), "owner_id": owner, "currency": currency, "won": _money(won),
-                "weighted": _money(values.get("weighted")), "commit": _money(values.get("commit")),
-                "quota": _money(target) if target is not None else None,
-                "attainment": float(won / target) if target else None,
-            })
+            rows.append(
+                {
+                    "owner": names.get(owner, "?"),
+                    "owner_id": owner,
+                    "currency": currency,
+                    "won": _money(won),
+                    "weighted": _money(values.get("weighted")),
+                    "commit": _money(values.get("commit")),
+                    "quota": _money(target) if target is not None else None,
+                    "attainment": float(won / target) if target else None,
+                }
+            )
     return rows
 
 
@@ -210,15 +257,17 @@ def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
     """How many deals reached each stage (board order), and the drop-off to the next one."""
     reached = dict(
         StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
-        .order_by().values("to_stage_id").annotate(n=Count("deal_id", distinct=True)).values_list("to_stage_id", "n")
+        .order_by()
+        .values("to_stage_id")
+        .annotate(n=Count("deal_id", distinct=True))
+        .values_list("to_stage_id", "n")
     )
     stages = list(pipeline.stages.order_by("position", "pk"))
     rows = []
     for i, stage in enumerate(stages):
         n = reached.get(stage.pk, 0)
         nxt = reached.get(stages[i + 1].pk, 0) if i + 1 < len(stages) else None
-        rows.append({"stage": stage.name, "deals": n,
-                     "drop_off": (1 - nxt / n) if (nxt is not None and n) else None})
+        rows.append({"stage": stage.name, "deals": n, "drop_off": (1 - nxt / n) if (nxt is not None and n) else None})
     return rows
 
 
@@ -228,28 +277,36 @@ def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
     scope = deals.values("pk")
     closed_through = (
         StageChange.objects.filter(deal__in=scope, deal__status__in=[DealStatus.WON, DealStatus.LOST])
-        .order_by().values("to_stage_id")
-        .annotate(closed=Count("deal_id", distinct=True),
-                  won=Count("deal_id", distinct=True, filter=Q(deal__status=DealStatus.WON)))
+        .order_by()
+        .values("to_stage_id")
+        .annotate(
+            closed=Count("deal_id", distinct=True),
+            won=Count("deal_id", distinct=True, filter=Q(deal__status=DealStatus.WON)),
+        )
     )
     rates = {r["to_stage_id"]: r for r in closed_through}
     times = dict(
         StageChange.objects.filter(deal__in=scope, from_stage__isnull=False, time_in_previous__isnull=False)
         .exclude(from_stage=F("to_stage"))
-        .order_by().values("from_stage_id").annotate(avg=Avg("time_in_previous")).values_list("from_stage_id", "avg")
+        .order_by()
+        .values("from_stage_id")
+        .annotate(avg=Avg("time_in_previous"))
+        .values_list("from_stage_id", "avg")
     )
     rows = []
     for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
         r = rates.get(stage.pk)
         avg = times.get(stage.pk)
-        rows.append({
-            "stage": stage.name,
-            "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
-            "closed": r["closed"] if r else 0,
-            "configured": stage.probability / 100,
-            "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
-            "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
-        })
+        rows.append(
+            {
+                "stage": stage.name,
+                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
+                "closed": r["closed"] if r else 0,
+                "configured": stage.probability / 100,
+                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
+                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
+            }
+        )
     return rows
 
 
@@ -257,8 +314,12 @@ def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[
     """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
     now = now or timezone.now()
     durations = (
-        StageChange.objects.filter(deal__pipeline=pipeline, deal__status=DealStatus.WON, from_stage__isnull=False,
-                                   time_in_previous__isnull=False)
+        StageChange.objects.filter(
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
+        )
         .exclude(from_stage=F("to_stage"))
         .values_list("from_stage_id", "time_in_previous")
     )

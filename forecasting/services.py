@@ -4,6 +4,7 @@ The maths lives in `forecasting.methods` (pure functions over numpy arrays); thi
 the data in bulk, lets the database do the sums it can (weighted amounts, won amounts, forecast
 categories and quota attainment are GROUP BY queries), and writes the append-only rows.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,7 @@ from pipeline.selectors import weighted_amount_expression
 from . import methods
 from .history import Book, History, as_of as book_as_of
 from .loading import load_history
-from .models import ForecastSnapshot, LearnedProbability, Method, PeriodKind, Quota
+from .models import ForecastSnapshot, LearnedProbability, Method, Quota
 from .periods import MONTH, QUARTER, period_end, period_label, period_of_date, period_start
 
 # What the daily snapshot covers.
@@ -43,6 +44,8 @@ def snapshot_simulations(open_deals: int) -> int:
     if open_deals <= 0:
         return SNAPSHOT_SIMULATIONS
     return int(max(MIN_SNAPSHOT_SIMULATIONS, min(SNAPSHOT_SIMULATIONS, SNAPSHOT_CELL_BUDGET // open_deals)))
+
+
 METHOD_NAMES = (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
 
 
@@ -92,7 +95,13 @@ def forecast_run(
             result = methods.learned(model, book, kind=kind, first_period=first, horizon=horizon)
         else:
             result = methods.montecarlo(
-                model, book, kind=kind, first_period=first, horizon=horizon, simulations=simulations, seed=seed,
+                model,
+                book,
+                kind=kind,
+                first_period=first,
+                horizon=horizon,
+                simulations=simulations,
+                seed=seed,
                 quota=quota,
             )
     return ForecastRun(result=result, book=book, history=history, model=model)
@@ -128,7 +137,9 @@ def period_sums(*, deals: QuerySet[Deal], kind: str, first_period: int, horizon:
     )
     open_rows = (
         deals.filter(status=DealStatus.OPEN, expected_close__isnull=False, expected_close__lt=end)
-        .annotate(period=trunc(Greatest("expected_close", Value(start), output_field=DateField()), output_field=DateField()))
+        .annotate(
+            period=trunc(Greatest("expected_close", Value(start), output_field=DateField()), output_field=DateField())
+        )
         .order_by()
         .values(*by, "currency", "period", "forecast_category")
         .annotate(
@@ -191,29 +202,62 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
                 sd = Decimal(float(v["variance"]) ** 0.5)
                 expected = v["won"] + v["weighted"]
                 base = {"team": team_id, "owner": owner_id, "kind": kind, "period_start": start, "currency": currency}
-                rows.append({**base, "method": Method.WEIGHTED, "won": v["won"], "expected": expected,
-                             "p10": max(v["won"], expected - Decimal(methods.Z90) * sd), "p50": expected,
-                             "p90": expected + Decimal(methods.Z90) * sd})
+                rows.append(
+                    {
+                        **base,
+                        "method": Method.WEIGHTED,
+                        "won": v["won"],
+                        "expected": expected,
+                        "p10": max(v["won"], expected - Decimal(methods.Z90) * sd),
+                        "p50": expected,
+                        "p90": expected + Decimal(methods.Z90) * sd,
+                    }
+                )
                 for category in (ForecastCategory.COMMIT, ForecastCategory.BEST_CASE, ForecastCategory.PIPELINE):
                     amount = v[category]
-                    rows.append({**base, "method": category, "won": v["won"], "expected": amount, "p10": amount,
-                                 "p50": amount, "p90": amount})
+                    rows.append(
+                        {
+                            **base,
+                            "method": category,
+                            "won": v["won"],
+                            "expected": amount,
+                            "p10": amount,
+                            "p50": amount,
+                            "p90": amount,
+                        }
+                    )
             if model is None:
                 continue
             sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
             seed = (pipeline_id * 1_000_003 + as_of.toordinal() + (owner_id or 0) * 7919 + (team_id or 0)) % 2**32
             for result in (
                 methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon),
-                methods.montecarlo(model, sub, kind=kind, first_period=first, horizon=horizon,
-                                   simulations=snapshot_simulations(int((sub.status == 0).sum())), seed=seed),
+                methods.montecarlo(
+                    model,
+                    sub,
+                    kind=kind,
+                    first_period=first,
+                    horizon=horizon,
+                    simulations=snapshot_simulations(int((sub.status == 0).sum())),
+                    seed=seed,
+                ),
             ):
                 for row in result.rows():
-                    rows.append({
-                        "team": team_id, "owner": owner_id, "kind": kind,
-                        "period_start": period_start(first + result.period_labels().index(row["period"]), kind),
-                        "currency": row["currency"], "method": result.method, "won": row["won"],
-                        "expected": row["expected"], "p10": row["p10"], "p50": row["p50"], "p90": row["p90"],
-                    })
+                    rows.append(
+                        {
+                            "team": team_id,
+                            "owner": owner_id,
+                            "kind": kind,
+                            "period_start": period_start(first + result.period_labels().index(row["period"]), kind),
+                            "currency": row["currency"],
+                            "method": result.method,
+                            "won": row["won"],
+                            "expected": row["expected"],
+                            "p10": row["p10"],
+                            "p50": row["p50"],
+                            "p90": row["p90"],
+                        }
+                    )
     for row in rows:
         for name in ("won", "expected", "p10", "p50", "p90"):
             row[name] = Decimal(row[name]).quantize(methods.CENT)
@@ -233,9 +277,7 @@ def _level_sums(db: dict, *, team_id, owner_id) -> dict:
 
 
 def _digest(rows: list[dict]) -> str:
-    canonical = sorted(
-        json.dumps({k: str(v) for k, v in row.items()}, sort_keys=True) for row in rows
-    )
+    canonical = sorted(json.dumps({k: str(v) for k, v in row.items()}, sort_keys=True) for row in rows)
     return hashlib.sha256("\n".join(canonical).encode()).hexdigest()
 
 
@@ -266,9 +308,22 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
         ForecastSnapshot.objects.bulk_create(
             [
                 ForecastSnapshot(
-                    run=run, as_of=as_of, computed_at=now, pipeline_id=pipeline_id, team_id=r["team"], owner_id=r["owner"],
-                    period_kind=r["kind"], period_start=r["period_start"], method=r["method"], currency=r["currency"],
-                    won=r["won"], expected=r["expected"], p10=r["p10"], p50=r["p50"], p90=r["p90"], digest=digest,
+                    run=run,
+                    as_of=as_of,
+                    computed_at=now,
+                    pipeline_id=pipeline_id,
+                    team_id=r["team"],
+                    owner_id=r["owner"],
+                    period_kind=r["kind"],
+                    period_start=r["period_start"],
+                    method=r["method"],
+                    currency=r["currency"],
+                    won=r["won"],
+                    expected=r["expected"],
+                    p10=r["p10"],
+                    p50=r["p50"],
+                    p90=r["p90"],
+                    digest=digest,
                 )
                 for r in rows
             ],
@@ -298,7 +353,8 @@ def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = No
     q = Decimal("0.0001")
     rows = [
         LearnedProbability(
-            stage_id=int(stage_id), fitted_on=fitted_on,
+            stage_id=int(stage_id),
+            fitted_on=fitted_on,
             configured=Decimal(float(model.configured[i])).quantize(q),
             learned=Decimal(float(model.probability[i])).quantize(q),
             history_only=None if np.isnan(model.markov[i]) else Decimal(float(model.markov[i])).quantize(q),
@@ -381,8 +437,14 @@ class Accuracy:
 
 
 def forecast_accuracy(
-    *, method: str = Method.LEARNED, kind: str = QUARTER, periods: int = 4, pipeline_id: int | None = None,
-    owner_ids: list[int] | None = None, today: date | None = None, simulations: int = 500,
+    *,
+    method: str = Method.LEARNED,
+    kind: str = QUARTER,
+    periods: int = 4,
+    pipeline_id: int | None = None,
+    owner_ids: list[int] | None = None,
+    today: date | None = None,
+    simulations: int = 500,
 ) -> Accuracy:
     """For each of the last `periods` closed periods: the forecast made the evening before it
     started (rebuilt as of then) against what was won in it; WAPE and bias over them, and the
@@ -398,8 +460,16 @@ def forecast_accuracy(
     for number in range(current - periods, current):
         start = period_start(number, kind)
         eve = start - timedelta(days=1)
-        run = forecast_run(as_of=eve, method=method, kind=kind, horizon=2, pipeline_id=pipeline_id,
-                           owner_ids=owner_ids, simulations=simulations, history=history)
+        run = forecast_run(
+            as_of=eve,
+            method=method,
+            kind=kind,
+            horizon=2,
+            pipeline_id=pipeline_id,
+            owner_ids=owner_ids,
+            simulations=simulations,
+            history=history,
+        )
         end_book = book_as_of(history, period_end(number, kind) - timedelta(days=1))
         if owner_ids is not None:
             end_book = end_book.subset(np.isin(end_book.owner_id, list(owner_ids)))
@@ -407,11 +477,16 @@ def forecast_accuracy(
         result = run.result
         for c, currency in enumerate(result.currencies):
             w = won_result.currencies.index(currency) if currency in won_result.currencies else None
-            table.append({
-                "period": period_label(number, kind), "currency": currency,
-                "forecast": float(result.expected[c, 1]), "p10": float(result.p10[c, 1]),
-                "p90": float(result.p90[c, 1]), "won": float(won_result.won[w, 0]) if w is not None else 0.0,
-            })
+            table.append(
+                {
+                    "period": period_label(number, kind),
+                    "currency": currency,
+                    "forecast": float(result.expected[c, 1]),
+                    "p10": float(result.p10[c, 1]),
+                    "p90": float(result.p90[c, 1]),
+                    "won": float(won_result.won[w, 0]) if w is not None else 0.0,
+                }
+            )
         opened = run.book.status == 0
         outcome = final_status[run.book.index[opened]]
         closed = outcome > 0
@@ -423,13 +498,17 @@ def forecast_accuracy(
         f, a = np.array([r["forecast"] for r in rows]), np.array([r["won"] for r in rows])
         lo, hi = np.array([r["p10"] for r in rows]), np.array([r["p90"] for r in rows])
         by_currency[currency] = {
-            "wape": _finite(methods.wape(f, a)), "bias": _finite(methods.bias(f, a)),
+            "wape": _finite(methods.wape(f, a)),
+            "bias": _finite(methods.bias(f, a)),
             "coverage": float(np.mean((a >= lo) & (a <= hi))),
         }
     p = np.concatenate(probs) if probs else np.zeros(0)
     y = np.concatenate(outcomes) if outcomes else np.zeros(0)
     return Accuracy(
-        periods=table, by_currency=by_currency, brier=methods.brier(p, y), calibration=methods.calibration(p, y),
+        periods=table,
+        by_currency=by_currency,
+        brier=methods.brier(p, y),
+        calibration=methods.calibration(p, y),
     )
 
 

@@ -10,6 +10,7 @@ a deal in a stage ends won is the chain's absorption probability, known exactly.
 `backtest()` forecasts each quarter from its first day, seeing only the history up to then, and
 scores every method against what the deals open on that day actually brought in that quarter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ class Synthetic:
     months: int
 
 
-def generate(*, seed: int = 7, months: int = 48, deals_per_month: float = 90.0, start: str = "2022-01-01",
-             currency: str = "EUR") -> Synthetic:
+def generate(
+    *, seed: int = 7, months: int = 48, deals_per_month: float = 90.0, start: str = "2022-01-01", currency: str = "EUR"
+) -> Synthetic:
     """Play a pipeline of about `deals_per_month` new deals a month for `months` months."""
     rng = np.random.default_rng(seed)
     t0 = np.datetime64(start, "s")
@@ -179,8 +181,14 @@ class Score:
 DEFAULT_SEEDS = (7, 8, 9)
 
 
-def backtest(*, seeds=DEFAULT_SEEDS, months: int = 48, warmup_quarters: int = 6, deals_per_month: float = 200.0,
-             simulations: int = 2000) -> tuple[list[Score], list[dict]]:
+def backtest(
+    *,
+    seeds=DEFAULT_SEEDS,
+    months: int = 48,
+    warmup_quarters: int = 6,
+    deals_per_month: float = 200.0,
+    simulations: int = 2000,
+) -> tuple[list[Score], list[dict]]:
     """Score each method on every quarter after the warm-up, over one synthetic pipeline per
     seed; returns the scores and the per-quarter figures (forecast, P10, P90, actual)."""
     per_quarter = []
@@ -220,14 +228,17 @@ def _backtest_one(synth: Synthetic, seed: int, warmup_quarters: int, simulations
         model = methods.fit_learned(h, t)
         opened = book.status == OPEN
         deals = book.index[opened]
-        won_in_quarter = (synth.outcome[deals] == WON) & (synth.closed_at[deals] >= start) & (synth.closed_at[deals] < end)
+        won_in_quarter = (
+            (synth.outcome[deals] == WON) & (synth.closed_at[deals] >= start) & (synth.closed_at[deals] < end)
+        )
         actual = float(np.nansum(h.amount[deals] * won_in_quarter))
         truth = synth.true_probability[book.stage]
         results = {
             "weighted": methods.weighted(h, book, kind=QUARTER, first_period=q, horizon=1),
             "learned": methods.learned(model, book, kind=QUARTER, first_period=q, horizon=1),
-            "montecarlo": methods.montecarlo(model, book, kind=QUARTER, first_period=q, horizon=1,
-                                             simulations=simulations, seed=seed + q),
+            "montecarlo": methods.montecarlo(
+                model, book, kind=QUARTER, first_period=q, horizon=1, simulations=simulations, seed=seed + q
+            ),
             "true": methods.expected_forecast(book, truth, method="true", kind=QUARTER, first_period=q, horizon=1),
         }
         row = {"seed": seed, "quarter": period_label(q, QUARTER), "open_deals": int(opened.sum()), "actual": actual}
@@ -276,15 +287,24 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
         for j, i in enumerate(keep):
             status = {OPEN: "open", WON: "won", LOST: "lost"}[int(state_at_now.status[j])]
             since = aware(state_at_now.status_since[j])
-            rows.append({
-                "pipeline_id": pipeline.pk, "stage_id": stages[int(state_at_now.stage[j])].pk, "lead_id": leads[j].pk,
-                "title": f"Deal {h.external_id[i]}", "amount": f"{h.amount[i]:.2f}", "currency": h.currency[i],
-                "expected_close": (state_at_now.expected_close[j]).item(), "status": status,
-                "owner_id": owners[int(h.owner_id[i]) % len(owners)].pk,
-                "lost_reason_id": reason.pk if status == "lost" else None, "stage_entered_at": since,
-                "closed_at": since if status != "open" else None, "created_at": aware(h.created_at[i]),
-                "external_id": str(h.external_id[i]),
-            })
+            rows.append(
+                {
+                    "pipeline_id": pipeline.pk,
+                    "stage_id": stages[int(state_at_now.stage[j])].pk,
+                    "lead_id": leads[j].pk,
+                    "title": f"Deal {h.external_id[i]}",
+                    "amount": f"{h.amount[i]:.2f}",
+                    "currency": h.currency[i],
+                    "expected_close": (state_at_now.expected_close[j]).item(),
+                    "status": status,
+                    "owner_id": owners[int(h.owner_id[i]) % len(owners)].pk,
+                    "lost_reason_id": reason.pk if status == "lost" else None,
+                    "stage_entered_at": since,
+                    "closed_at": since if status != "open" else None,
+                    "created_at": aware(h.created_at[i]),
+                    "external_id": str(h.external_id[i]),
+                }
+            )
         created = services.deals_bulk_import(deals=rows)
         pk_of = {int(i): d.pk for i, d in zip(keep, created)}
         stage_rows = []
@@ -294,18 +314,29 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
                 continue
             prev = previous.get(int(d))
             to_status = {OPEN: "open", WON: "won", LOST: "lost"}[int(status)]
-            stage_rows.append(events.StageChangeEvent(
-                deal_id=pk_of[int(d)], from_stage_id=stages[prev[0]].pk if prev else None,
-                to_stage_id=stages[int(st)].pk, from_status=prev[1] if prev else "", to_status=to_status,
-                at=aware(at), previous_since=aware(prev[2]) if prev else None,
-                lost_reason_id=reason.pk if int(status) == LOST else None,
-            ))
+            stage_rows.append(
+                events.StageChangeEvent(
+                    deal_id=pk_of[int(d)],
+                    from_stage_id=stages[prev[0]].pk if prev else None,
+                    to_stage_id=stages[int(st)].pk,
+                    from_status=prev[1] if prev else "",
+                    to_status=to_status,
+                    at=aware(at),
+                    previous_since=aware(prev[2]) if prev else None,
+                    lost_reason_id=reason.pk if int(status) == LOST else None,
+                )
+            )
             previous[int(d)] = (int(st), to_status, at)
         events.stage_changes_bulk_record(stage_rows)
         ch = h.field_changes("expected_close")
         change_rows = [
-            events.DealChangeEvent(deal_id=pk_of[int(d)], field=DealField.EXPECTED_CLOSE, old_value=str(old),
-                                   new_value=str(new), at=aware(at))
+            events.DealChangeEvent(
+                deal_id=pk_of[int(d)],
+                field=DealField.EXPECTED_CLOSE,
+                old_value=str(old),
+                new_value=str(new),
+                at=aware(at),
+            )
             for d, at, old, new in zip(ch.deal, ch.at, ch.old, ch.new)
             if int(d) in pk_of and at <= now
         ]
@@ -318,7 +349,11 @@ def _shifted(h: History, shift) -> History:
     days = shift.astype("timedelta64[D]")
     ch = h.field_changes("expected_close")
     return History(
-        **{**h.__dict__,
-           "created_at": h.created_at + shift, "sc_at": h.sc_at + shift, "expected_close": h.expected_close + days,
-           "changes": {"expected_close": FieldChanges(ch.deal, ch.at + shift, ch.old + days, ch.new + days)}},
+        **{
+            **h.__dict__,
+            "created_at": h.created_at + shift,
+            "sc_at": h.sc_at + shift,
+            "expected_close": h.expected_close + days,
+            "changes": {"expected_close": FieldChanges(ch.deal, ch.at + shift, ch.old + days, ch.new + days)},
+        },
     )

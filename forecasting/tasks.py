@@ -1,4 +1,5 @@
 """Celery tasks of forecasting. Thin: ids in, a service call, idempotent, never overlapping."""
+
 import logging
 
 from celery import shared_task

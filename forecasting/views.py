@@ -1,4 +1,5 @@
 """The manager dashboard: what will close, how sure that is, and how good past forecasts were."""
+
 from django.http import Http404
 from django.shortcuts import render
 
@@ -9,7 +10,7 @@ def dashboard(request):
     try:
         filters = selectors.dashboard_filters(request.user, request.GET)
     except selectors.NotVisible:
-        raise Http404
+        raise Http404 from None
     data = selectors.dashboard(request.user, filters)
     for row, stats in zip(data["funnel"], data["stages"]):
         row.update({k: v for k, v in stats.items() if k != "stage"})
@@ -19,6 +20,13 @@ def dashboard(request):
         "accuracy": data["accuracy"].periods,
         "calibration": data["accuracy"].calibration,
     }
-    return render(request, "forecasting/dashboard.html", {
-        "nav": "forecast", "filters": filters, "data": data, "charts": charts,
-    })
+    return render(
+        request,
+        "forecasting/dashboard.html",
+        {
+            "nav": "forecast",
+            "filters": filters,
+            "data": data,
+            "charts": charts,
+        },
+    )

@@ -8,80 +8,205 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('pipeline', '0003_deal_forecast_category'),
+        ("accounts", "0001_initial"),
+        ("pipeline", "0003_deal_forecast_category"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ForecastSnapshot',
+            name="ForecastSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run', models.UUIDField(db_index=True, verbose_name='run')),
-                ('as_of', models.DateField(verbose_name='as of')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='computed')),
-                ('period_kind', models.CharField(choices=[('month', 'Month'), ('quarter', 'Quarter')], max_length=8, verbose_name='period kind')),
-                ('period_start', models.DateField(verbose_name='period start')),
-                ('method', models.CharField(choices=[('weighted', 'Weighted'), ('learned', 'Learned'), ('montecarlo', 'Monte Carlo')], max_length=12, verbose_name='method')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('won', models.DecimalField(decimal_places=2, max_digits=16, verbose_name='won')),
-                ('expected', models.DecimalField(decimal_places=2, max_digits=16, verbose_name='expected')),
-                ('p10', models.DecimalField(decimal_places=2, max_digits=16, verbose_name='P10')),
-                ('p50', models.DecimalField(decimal_places=2, max_digits=16, verbose_name='P50')),
-                ('p90', models.DecimalField(decimal_places=2, max_digits=16, verbose_name='P90')),
-                ('digest', models.CharField(max_length=64, verbose_name='digest of the run')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecast_snapshots', to='pipeline.pipeline', verbose_name='pipeline')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.team', verbose_name='team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("run", models.UUIDField(db_index=True, verbose_name="run")),
+                ("as_of", models.DateField(verbose_name="as of")),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="computed")),
+                (
+                    "period_kind",
+                    models.CharField(
+                        choices=[("month", "Month"), ("quarter", "Quarter")], max_length=8, verbose_name="period kind"
+                    ),
+                ),
+                ("period_start", models.DateField(verbose_name="period start")),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[("weighted", "Weighted"), ("learned", "Learned"), ("montecarlo", "Monte Carlo")],
+                        max_length=12,
+                        verbose_name="method",
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("won", models.DecimalField(decimal_places=2, max_digits=16, verbose_name="won")),
+                ("expected", models.DecimalField(decimal_places=2, max_digits=16, verbose_name="expected")),
+                ("p10", models.DecimalField(decimal_places=2, max_digits=16, verbose_name="P10")),
+                ("p50", models.DecimalField(decimal_places=2, max_digits=16, verbose_name="P50")),
+                ("p90", models.DecimalField(decimal_places=2, max_digits=16, verbose_name="P90")),
+                ("digest", models.CharField(max_length=64, verbose_name="digest of the run")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecast_snapshots",
+                        to="pipeline.pipeline",
+                        verbose_name="pipeline",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.team",
+                        verbose_name="team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'forecast snapshot',
-                'verbose_name_plural': 'forecast snapshots',
-                'ordering': ['-as_of', '-computed_at', 'period_start', 'method'],
-                'indexes': [models.Index(fields=['pipeline', 'as_of', '-computed_at'], name='snapshot_pipeline_asof_idx'), models.Index(fields=['pipeline', 'period_kind', 'period_start', 'method'], name='snapshot_period_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('team__isnull', True), ('owner__isnull', True), _connector='OR'), name='snapshot_team_or_owner_not_both')],
+                "verbose_name": "forecast snapshot",
+                "verbose_name_plural": "forecast snapshots",
+                "ordering": ["-as_of", "-computed_at", "period_start", "method"],
+                "indexes": [
+                    models.Index(fields=["pipeline", "as_of", "-computed_at"], name="snapshot_pipeline_asof_idx"),
+                    models.Index(
+                        fields=["pipeline", "period_kind", "period_start", "method"], name="snapshot_period_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("team__isnull", True), ("owner__isnull", True), _connector="OR"),
+                        name="snapshot_team_or_owner_not_both",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LearnedProbability',
+            name="LearnedProbability",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fitted_on', models.DateField(verbose_name='fitted on')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='computed')),
-                ('configured', models.DecimalField(decimal_places=4, max_digits=5, verbose_name='configured')),
-                ('learned', models.DecimalField(decimal_places=4, max_digits=5, verbose_name='learned')),
-                ('history_only', models.DecimalField(blank=True, decimal_places=4, help_text='What the stage history says before shrinking towards the configured value.', max_digits=5, null=True, verbose_name='history alone')),
-                ('closed_deals', models.PositiveIntegerField(verbose_name='closed deals seen')),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='learned_probabilities', to='pipeline.stage', verbose_name='stage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("fitted_on", models.DateField(verbose_name="fitted on")),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="computed")),
+                ("configured", models.DecimalField(decimal_places=4, max_digits=5, verbose_name="configured")),
+                ("learned", models.DecimalField(decimal_places=4, max_digits=5, verbose_name="learned")),
+                (
+                    "history_only",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        help_text="What the stage history says before shrinking towards the configured value.",
+                        max_digits=5,
+                        null=True,
+                        verbose_name="history alone",
+                    ),
+                ),
+                ("closed_deals", models.PositiveIntegerField(verbose_name="closed deals seen")),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="learned_probabilities",
+                        to="pipeline.stage",
+                        verbose_name="stage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'learned probability',
-                'verbose_name_plural': 'learned probabilities',
-                'ordering': ['-fitted_on', 'stage__pipeline', 'stage__position'],
-                'indexes': [models.Index(fields=['stage', '-fitted_on'], name='learned_stage_fitted_idx')],
+                "verbose_name": "learned probability",
+                "verbose_name_plural": "learned probabilities",
+                "ordering": ["-fitted_on", "stage__pipeline", "stage__position"],
+                "indexes": [models.Index(fields=["stage", "-fitted_on"], name="learned_stage_fitted_idx")],
             },
         ),
         migrations.CreateModel(
-            name='Quota',
+            name="Quota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_kind', models.CharField(choices=[('month', 'Month'), ('quarter', 'Quarter')], default='quarter', max_length=8, verbose_name='period kind')),
-                ('period_start', models.DateField(help_text='The first day of the month or quarter.', verbose_name='period start')),
-                ('currency', models.CharField(default='EUR', max_length=3, verbose_name='currency')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14, validators=[django.core.validators.MinValueValidator(0)], verbose_name='amount')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to='accounts.team', verbose_name='team')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to=settings.AUTH_USER_MODEL, verbose_name='rep')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "period_kind",
+                    models.CharField(
+                        choices=[("month", "Month"), ("quarter", "Quarter")],
+                        default="quarter",
+                        max_length=8,
+                        verbose_name="period kind",
+                    ),
+                ),
+                (
+                    "period_start",
+                    models.DateField(help_text="The first day of the month or quarter.", verbose_name="period start"),
+                ),
+                ("currency", models.CharField(default="EUR", max_length=3, verbose_name="currency")),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                        verbose_name="amount",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotas",
+                        to="accounts.team",
+                        verbose_name="team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotas",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="rep",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'quota',
-                'verbose_name_plural': 'quotas',
-                'ordering': ['-period_start', 'team', 'user'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', False), ('team__isnull', True)), models.Q(('user__isnull', True), ('team__isnull', False)), _connector='OR'), name='quota_user_xor_team'), models.UniqueConstraint(condition=models.Q(('user__isnull', False)), fields=('user', 'period_kind', 'period_start', 'currency'), name='quota_unique_user_period'), models.UniqueConstraint(condition=models.Q(('team__isnull', False)), fields=('team', 'period_kind', 'period_start', 'currency'), name='quota_unique_team_period')],
+                "verbose_name": "quota",
+                "verbose_name_plural": "quotas",
+                "ordering": ["-period_start", "team", "user"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("user__isnull", False), ("team__isnull", True)),
+                            models.Q(("user__isnull", True), ("team__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="quota_user_xor_team",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("user__isnull", False)),
+                        fields=("user", "period_kind", "period_start", "currency"),
+                        name="quota_unique_user_period",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("team__isnull", False)),
+                        fields=("team", "period_kind", "period_start", "currency"),
+                        name="quota_unique_team_period",
+                    ),
+                ],
             },
         ),
     ]

@@ -1,7 +1,7 @@
 """A manager opens the forecast dashboard in a real browser and sees the charts drawn."""
+
 import os
 import shutil
-from datetime import date, datetime, timedelta, timezone as dt_timezone
 
 import pytest
 
@@ -9,8 +9,16 @@ from forecasting import synthetic
 from tests.factories import UserFactory
 
 CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,4 +1,5 @@
 """Small hand-made histories for the pure forecasting methods (no database)."""
+
 import numpy as np
 
 from forecasting.history import CATEGORY_CODES, LOST, OPEN, WON, FieldChanges, History
@@ -21,8 +22,13 @@ def history(deals: list[dict], changes: dict | None = None) -> History:
     fields = {}
     for name, rows in (changes or {}).items():
         rows = sorted(rows, key=lambda r: (r[0], r[1]))
-        dtype = {"amount": float, "probability": float, "expected_close": "datetime64[D]", "currency": object,
-                 "category": np.int8}[name]
+        dtype = {
+            "amount": float,
+            "probability": float,
+            "expected_close": "datetime64[D]",
+            "currency": object,
+            "category": np.int8,
+        }[name]
         fields[name] = FieldChanges(
             np.array([r[0] for r in rows], np.int64),
             np.array([r[1] for r in rows], "datetime64[s]"),

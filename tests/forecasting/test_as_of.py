@@ -1,4 +1,5 @@
 """As-of reconstruction from StageChange and DealChange: a forecast as of T sees nothing after T."""
+
 from datetime import date, datetime, timezone as dt_timezone
 from decimal import Decimal
 
@@ -20,8 +21,14 @@ def at(day: str, hour: int = 10) -> datetime:
 
 def make(rep, stages, *, day, stage="Prospecting", amount="1000", close=None, **kw):
     return pipeline_services.deal_create(
-        actor=rep, lead=LeadFactory(), title="Deal", stage=stages[stage], amount=amount, at=at(day),
-        expected_close=date.fromisoformat(close) if close else None, **kw,
+        actor=rep,
+        lead=LeadFactory(),
+        title="Deal",
+        stage=stages[stage],
+        amount=amount,
+        at=at(day),
+        expected_close=date.fromisoformat(close) if close else None,
+        **kw,
     )
 
 
@@ -31,8 +38,9 @@ def past(rep, stages, pipeline):
     a = make(rep, stages, day="2025-01-06", amount="20000", close="2025-03-31", external_id="A")
     pipeline_services.deal_move(deal=a, to_stage=stages["Qualification"], actor=rep, at=at("2025-01-20"))
     pipeline_services.deal_move(deal=a, to_stage=stages["Offer"], actor=rep, at=at("2025-02-10"))
-    pipeline_services.deal_update(deal=a, actor=rep, at=at("2025-02-10", 11), amount="24000",
-                                  expected_close=date(2025, 4, 30))
+    pipeline_services.deal_update(
+        deal=a, actor=rep, at=at("2025-02-10", 11), amount="24000", expected_close=date(2025, 4, 30)
+    )
     b = make(rep, stages, day="2025-02-03", amount="18500", close="2025-05-15", external_id="B")
     return a, b
 
@@ -77,14 +85,22 @@ def test_no_future_data_leaks_into_a_forecast(past, rep, stages, method):
     pipeline_services.deal_move(deal=closed, to_stage=stages["Retention"], actor=rep, at=at("2025-02-20"))
 
     def run():
-        result = services.forecast_run(as_of=date(2025, 3, 31), method=method, kind="month", horizon=3,
-                                       pipeline_id=a.pipeline_id, simulations=500, seed=4)
+        result = services.forecast_run(
+            as_of=date(2025, 3, 31),
+            method=method,
+            kind="month",
+            horizon=3,
+            pipeline_id=a.pipeline_id,
+            simulations=500,
+            seed=4,
+        )
         return result.result.rows(), result.result.deal_probability.tolist(), list(result.book.external_id)
 
     before = run()
     # Everything that happens from April on: moves, wins, losses, changed amounts and dates, new deals.
-    pipeline_services.deal_update(deal=a, actor=rep, at=at("2025-04-01"), amount="99000",
-                                  expected_close=date(2025, 6, 30), probability=95)
+    pipeline_services.deal_update(
+        deal=a, actor=rep, at=at("2025-04-01"), amount="99000", expected_close=date(2025, 6, 30), probability=95
+    )
     pipeline_services.deal_move(deal=a, to_stage=stages["Retention"], actor=rep, at=at("2025-04-03"))
     pipeline_services.deal_move(deal=b, to_stage=stages["Negotiation"], actor=rep, at=at("2025-04-04"))
     pipeline_services.deal_mark_lost(deal=b, reason=lost_reason(), actor=rep, at=at("2025-04-05"))
@@ -97,14 +113,20 @@ def test_no_future_data_leaks_into_a_forecast(past, rep, stages, method):
 
 def test_the_database_sums_agree_with_the_reconstruction_for_today(rep, stages, pipeline):
     today = date.today()
-    for stage, amount, prob in (("Offer", "1000", None), ("Meeting & demo", "2500.50", 70), ("Prospecting", "300", None)):
+    for stage, amount, prob in (
+        ("Offer", "1000", None),
+        ("Meeting & demo", "2500.50", 70),
+        ("Prospecting", "300", None),
+    ):
         make(rep, stages, day=str(today), stage=stage, amount=amount, close=str(today), probability=prob)
     make(rep, stages, day=str(today), stage="Offer", amount="800", close=str(today), currency="USD")
     sums = services.period_sums(
         deals=pipeline.deals.all(), kind="month", first_period=services.period_of_date(today, "month"), horizon=1
     )
     start = today.replace(day=1)
-    assert sums[("EUR", start)]["weighted"] == Decimal("1000") * Decimal("0.6") + Decimal("2500.50") * Decimal("0.7") + 30
+    assert (
+        sums[("EUR", start)]["weighted"] == Decimal("1000") * Decimal("0.6") + Decimal("2500.50") * Decimal("0.7") + 30
+    )
     assert sums[("USD", start)]["weighted"] == Decimal("480")
     run = services.forecast_run(as_of=today, method="weighted", kind="month", horizon=1, pipeline_id=pipeline.pk)
     rows = {r["currency"]: r["expected"] for r in run.result.rows()}

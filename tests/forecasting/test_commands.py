@@ -1,4 +1,5 @@
 """The output contracts of `forecast` and `backtest`."""
+
 import json
 from pathlib import Path
 
@@ -24,15 +25,31 @@ def run(capsys, *args):
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["weighted", "learned", "montecarlo"])
 def test_forecast_json_has_the_contract_fields(imported, capsys, method):
-    out = run(capsys, "--as-of", "2025-03-15", "--method", method, "--period", "month", "--horizon", "3",
-              "--format", "json", "--deals", "--simulations", "500")
+    out = run(
+        capsys,
+        "--as-of",
+        "2025-03-15",
+        "--method",
+        method,
+        "--period",
+        "month",
+        "--horizon",
+        "3",
+        "--format",
+        "json",
+        "--deals",
+        "--simulations",
+        "500",
+    )
     data = json.loads(out)
     assert [p["period"] for p in data["periods"]] == ["2025-03", "2025-04", "2025-05"]
     for row in data["periods"]:
         assert {"period", "expected", "p10", "p50", "p90", "currency", "won"} <= set(row)
         assert row["p10"] <= row["p50"] <= row["p90"]
     assert {d["external_id"]: d["probability"] for d in data["deals"]} == {
-        "EXT-1001": 0.6, "EXT-1002": 0.4, "EXT-1003": 0.1,  # nothing had closed yet: the configured values
+        "EXT-1001": 0.6,
+        "EXT-1002": 0.4,
+        "EXT-1003": 0.1,  # nothing had closed yet: the configured values
     }
     if method != "montecarlo":
         assert [p["expected"] for p in data["periods"]] == [0.0, 14400.0, 8120.0]
@@ -40,8 +57,9 @@ def test_forecast_json_has_the_contract_fields(imported, capsys, method):
 
 @pytest.mark.django_db
 def test_forecast_table_and_later_as_of_dates(imported, capsys):
-    out = run(capsys, "--as-of", "2025-04-30", "--method", "weighted", "--period", "quarter", "--horizon", "1",
-              "--deals")
+    out = run(
+        capsys, "--as-of", "2025-04-30", "--method", "weighted", "--period", "quarter", "--horizon", "1", "--deals"
+    )
     lines = out.splitlines()
     assert lines[0].split() == ["period", "currency", "won", "expected", "p10", "p50", "p90"]
     # EXT-1001 was won on 2025-04-11 (24,000); EXT-1002 lost; EXT-1003 open: 7,200 × 20 % in June,
@@ -54,8 +72,23 @@ def test_forecast_table_and_later_as_of_dates(imported, capsys):
 
 @pytest.mark.django_db
 def test_forecast_prints_the_chance_of_reaching_a_quota(imported, capsys):
-    out = run(capsys, "--as-of", "2025-03-15", "--method", "montecarlo", "--period", "quarter", "--horizon", "2",
-              "--format", "json", "--quota", "EUR=20000", "--simulations", "2000")
+    out = run(
+        capsys,
+        "--as-of",
+        "2025-03-15",
+        "--method",
+        "montecarlo",
+        "--period",
+        "quarter",
+        "--horizon",
+        "2",
+        "--format",
+        "json",
+        "--quota",
+        "EUR=20000",
+        "--simulations",
+        "2000",
+    )
     data = json.loads(out)
     q1, q2 = data["periods"]
     # No deal had been won yet, so close dates do not slip: all three are due in Q2.
@@ -70,10 +103,25 @@ def test_forecast_prints_the_chance_of_reaching_a_quota(imported, capsys):
 
 @pytest.mark.django_db
 def test_an_empty_pipeline_still_lists_every_period(pipeline, capsys):
-    data = json.loads(run(capsys, "--as-of", "2025-02-10", "--method", "montecarlo", "--period", "month",
-                          "--horizon", "2", "--format", "json", "--deals"))
+    data = json.loads(
+        run(
+            capsys,
+            "--as-of",
+            "2025-02-10",
+            "--method",
+            "montecarlo",
+            "--period",
+            "month",
+            "--horizon",
+            "2",
+            "--format",
+            "json",
+            "--deals",
+        )
+    )
     assert [(p["period"], p["currency"], p["expected"], p["p90"]) for p in data["periods"]] == [
-        ("2025-02", "EUR", 0.0, 0.0), ("2025-03", "EUR", 0.0, 0.0),
+        ("2025-02", "EUR", 0.0, 0.0),
+        ("2025-03", "EUR", 0.0, 0.0),
     ]
     assert data["deals"] == []
 
@@ -94,7 +142,9 @@ def test_backtest_prints_the_comparison_table(capsys):
     call_command("backtest", "--seed", "3", "--months", "36", "--deals-per-month", "80", "--simulations", "300")
     out = capsys.readouterr().out
     assert "WAPE" in out and "Brier" in out and "P10-P90 coverage" in out
-    methods = [line.split()[0] for line in out.splitlines() if len(line.split()) == 6 and line.split()[0] in synthetic.METHODS]
+    methods = [
+        line.split()[0] for line in out.splitlines() if len(line.split()) == 6 and line.split()[0] in synthetic.METHODS
+    ]
     assert methods == list(synthetic.METHODS)
     assert "Seeds 3; 6 quarters scored." in out
 
@@ -110,7 +160,10 @@ def test_learned_and_montecarlo_beat_the_fixed_weighted_forecast_on_the_syntheti
 
 
 def test_the_generator_is_seeded_and_its_truth_is_the_chains_absorption():
-    a, b = synthetic.generate(seed=1, months=6, deals_per_month=20), synthetic.generate(seed=1, months=6, deals_per_month=20)
+    a, b = (
+        synthetic.generate(seed=1, months=6, deals_per_month=20),
+        synthetic.generate(seed=1, months=6, deals_per_month=20),
+    )
     assert (a.history.sc_at == b.history.sc_at).all() and (a.outcome == b.outcome).all()
     truth = synthetic.true_probabilities()
     # Negotiation: wins 55 %, back to Offer 12 %; Offer reaches Negotiation 52 %, wins directly 10 %, ...

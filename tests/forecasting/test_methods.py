@@ -1,4 +1,5 @@
 """The forecasting methods on small hand-checked histories (no database)."""
+
 from datetime import date
 
 import numpy as np
@@ -42,10 +43,12 @@ def test_weighted_prefers_the_deals_own_probability_and_learned_ignores_it():
 
 
 def test_overdue_deals_count_in_the_first_period_and_undated_ones_nowhere():
-    h = history([
-        {"path": [("2024-10-01T09:00:00", O, OPEN)], "amount": 1000.0, "close": "2024-11-30"},
-        {"path": [("2024-10-01T09:00:00", O, OPEN)], "amount": 5000.0},
-    ])
+    h = history(
+        [
+            {"path": [("2024-10-01T09:00:00", O, OPEN)], "amount": 1000.0, "close": "2024-11-30"},
+            {"path": [("2024-10-01T09:00:00", O, OPEN)], "amount": 5000.0},
+        ]
+    )
     book = as_of(h, date(2025, 1, 15))
     rows = rows_by_period(methods.weighted(h, book, kind=MONTH, first_period=JAN, horizon=3))
     assert rows[("2025-01", "EUR")]["expected"] == 600
@@ -53,20 +56,24 @@ def test_overdue_deals_count_in_the_first_period_and_undated_ones_nowhere():
 
 
 def test_won_deals_of_the_period_count_as_won_and_lost_ones_not_at_all():
-    h = history([
-        {"path": won_path("2024-12-01", won_day="2025-01-20"), "amount": 3000.0, "close": "2025-01-31"},
-        {"path": lost_path("2024-12-01", lost_day="2025-01-21"), "amount": 9000.0, "close": "2025-01-31"},
-    ])
+    h = history(
+        [
+            {"path": won_path("2024-12-01", won_day="2025-01-20"), "amount": 3000.0, "close": "2025-01-31"},
+            {"path": lost_path("2024-12-01", lost_day="2025-01-21"), "amount": 9000.0, "close": "2025-01-31"},
+        ]
+    )
     book = as_of(h, date(2025, 1, 31))
     row = rows_by_period(methods.weighted(h, book, kind=MONTH, first_period=JAN, horizon=1))[("2025-01", "EUR")]
     assert (row["won"], row["expected"], row["p10"], row["p90"]) == (3000, 3000, 3000, 3000)
 
 
 def test_mixed_currencies_are_never_added_together():
-    h = history([
-        {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 1000.0, "close": "2025-02-10", "currency": "EUR"},
-        {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 2000.0, "close": "2025-02-10", "currency": "USD"},
-    ])
+    h = history(
+        [
+            {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 1000.0, "close": "2025-02-10", "currency": "EUR"},
+            {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 2000.0, "close": "2025-02-10", "currency": "USD"},
+        ]
+    )
     book = as_of(h, date(2025, 1, 31))
     model = methods.fit_learned(h, date(2025, 1, 31))
     for result in (
@@ -117,12 +124,14 @@ def test_a_single_won_deal_moves_each_stage_a_little_towards_one():
 
 
 def test_skipped_and_backward_moves_count_in_the_markov_chain():
-    h = history([
-        # A skips Qualification: Prospecting → Meeting & demo → won.
-        {"path": won_path("2024-10-01", stages=(P, M)), "amount": 1000.0, "close": "2024-12-31"},
-        # B goes back: Prospecting → Qualification → Prospecting → lost.
-        {"path": lost_path("2024-10-01", stages=(P, Q, P)), "amount": 1000.0, "close": "2024-12-31"},
-    ])
+    h = history(
+        [
+            # A skips Qualification: Prospecting → Meeting & demo → won.
+            {"path": won_path("2024-10-01", stages=(P, M)), "amount": 1000.0, "close": "2024-12-31"},
+            # B goes back: Prospecting → Qualification → Prospecting → lost.
+            {"path": lost_path("2024-10-01", stages=(P, Q, P)), "amount": 1000.0, "close": "2024-12-31"},
+        ]
+    )
     model = methods.fit_learned(h, date(2025, 1, 31), prior_strength=12)
     # From P: ⅓ to M (then won), ⅓ to Q (and back to P), ⅓ lost: b_P = ⅓ + ⅓·b_P → ½.
     assert model.markov[P] == pytest.approx(0.5)
@@ -137,13 +146,29 @@ def test_skipped_and_backward_moves_count_in_the_markov_chain():
 
 
 def test_a_reopened_loss_and_a_won_deal_moved_back_are_not_counted_as_closes():
-    h = history([
-        {"path": [("2024-10-01T10:00:00", P, OPEN), ("2024-10-05T10:00:00", P, LOST),
-                  ("2024-10-07T10:00:00", P, OPEN), ("2024-10-10T10:00:00", Q, OPEN),
-                  ("2024-10-20T10:00:00", R, WON)], "amount": 1.0},
-        {"path": [("2024-10-01T10:00:00", N, OPEN), ("2024-10-05T10:00:00", R, WON),
-                  ("2024-10-06T10:00:00", N, OPEN), ("2024-10-09T10:00:00", N, LOST)], "amount": 1.0},
-    ])
+    h = history(
+        [
+            {
+                "path": [
+                    ("2024-10-01T10:00:00", P, OPEN),
+                    ("2024-10-05T10:00:00", P, LOST),
+                    ("2024-10-07T10:00:00", P, OPEN),
+                    ("2024-10-10T10:00:00", Q, OPEN),
+                    ("2024-10-20T10:00:00", R, WON),
+                ],
+                "amount": 1.0,
+            },
+            {
+                "path": [
+                    ("2024-10-01T10:00:00", N, OPEN),
+                    ("2024-10-05T10:00:00", R, WON),
+                    ("2024-10-06T10:00:00", N, OPEN),
+                    ("2024-10-09T10:00:00", N, LOST),
+                ],
+                "amount": 1.0,
+            },
+        ]
+    )
     model = methods.fit_learned(h, date(2025, 1, 31))
     assert model.transitions[P, 7] == 0 and model.transitions[P, Q] == 1 and model.transitions[Q, 6] == 1
     assert model.transitions[N, 6] == 0 and model.transitions[N, 7] == 1
@@ -165,8 +190,9 @@ def test_montecarlo_of_one_deal_is_all_or_nothing_with_the_learned_chance():
     h = one_open_deal()
     book = as_of(h, date(2025, 1, 31))
     model = methods.fit_learned(h, date(2025, 1, 31))
-    result = methods.montecarlo(model, book, kind=MONTH, first_period=JAN, horizon=2, simulations=4000, seed=1,
-                                quota={"EUR": 1000})
+    result = methods.montecarlo(
+        model, book, kind=MONTH, first_period=JAN, horizon=2, simulations=4000, seed=1, quota={"EUR": 1000}
+    )
     assert (result.p10[0, 1], result.p50[0, 1], result.p90[0, 1]) == (0, 0, 1000)  # wins 20 % of the time
     assert result.expected[0, 1] == pytest.approx(200, abs=25)
     assert result.quota_chance[0, 1] == pytest.approx(0.2, abs=0.025)
@@ -217,12 +243,12 @@ def test_montecarlo_moves_close_dates_by_the_historical_slip():
 
 def test_montecarlo_block_size_does_not_change_the_totals_shape(monkeypatch):
     monkeypatch.setattr(methods, "BLOCK_CELLS", 7)
-    h = history([{"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 10.0, "close": "2025-02-10"}
-                 for _ in range(3)])
+    h = history([{"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 10.0, "close": "2025-02-10"} for _ in range(3)])
     book = as_of(h, date(2025, 1, 31))
     model = methods.fit_learned(h, date(2025, 1, 31))
-    result = methods.montecarlo(model, book, kind=QUARTER, first_period=period_of_date(date(2025, 1, 1), QUARTER),
-                                horizon=1, simulations=101)
+    result = methods.montecarlo(
+        model, book, kind=QUARTER, first_period=period_of_date(date(2025, 1, 1), QUARTER), horizon=1, simulations=101
+    )
     assert result.expected.shape == (1, 1)
     assert 0 <= result.p10[0, 0] <= result.p90[0, 0] <= 30
 
@@ -231,17 +257,27 @@ def test_montecarlo_block_size_does_not_change_the_totals_shape(monkeypatch):
 
 
 def test_forecast_categories_are_summed_separately():
-    h = history([
-        {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 100.0, "close": "2025-01-20", "category": "commit"},
-        {"path": [("2025-01-02T09:00:00", P, OPEN)], "amount": 200.0, "close": "2025-01-20", "category": "commit"},
-        {"path": [("2025-01-02T09:00:00", Q, OPEN)], "amount": 400.0, "close": "2025-01-20", "category": "best_case"},
-        {"path": [("2025-01-02T09:00:00", Q, OPEN)], "amount": 800.0, "close": "2025-01-20", "category": "omitted"},
-        {"path": [("2025-01-02T09:00:00", Q, OPEN)], "amount": 1600.0, "close": "2025-01-20"},
-    ])
+    h = history(
+        [
+            {"path": [("2025-01-02T09:00:00", O, OPEN)], "amount": 100.0, "close": "2025-01-20", "category": "commit"},
+            {"path": [("2025-01-02T09:00:00", P, OPEN)], "amount": 200.0, "close": "2025-01-20", "category": "commit"},
+            {
+                "path": [("2025-01-02T09:00:00", Q, OPEN)],
+                "amount": 400.0,
+                "close": "2025-01-20",
+                "category": "best_case",
+            },
+            {"path": [("2025-01-02T09:00:00", Q, OPEN)], "amount": 800.0, "close": "2025-01-20", "category": "omitted"},
+            {"path": [("2025-01-02T09:00:00", Q, OPEN)], "amount": 1600.0, "close": "2025-01-20"},
+        ]
+    )
     book = as_of(h, date(2025, 1, 10))
     totals = methods.category_totals(book, kind=MONTH, first_period=JAN, horizon=1)
     assert {name: float(r.expected[0, 0]) for name, r in totals.items()} == {
-        "commit": 300, "best_case": 400, "omitted": 800, "pipeline": 1600,
+        "commit": 300,
+        "best_case": 400,
+        "omitted": 800,
+        "pipeline": 1600,
     }
 
 

@@ -1,5 +1,6 @@
 """Snapshots (atomic, append-only, idempotent), the scheduled tasks, quotas, accuracy and the
 learned probabilities kept for the admin."""
+
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
@@ -26,17 +27,36 @@ def book(rep, stages, team):
     today = date.today()
     other = UserFactory(username="otto", role="rep", team=Team.objects.create(name="South"))
     deals = []
-    for owner, stage, amount in ((rep, "Offer", "1000"), (rep, "Meeting & demo", "4000"), (other, "Negotiation", "500")):
-        deals.append(pipeline_services.deal_create(
-            actor=owner, lead=LeadFactory(), title="Deal", stage=stages[stage], amount=amount,
-            expected_close=today + timedelta(days=3), at=at(today - timedelta(days=60)),
-        ))
+    for owner, stage, amount in (
+        (rep, "Offer", "1000"),
+        (rep, "Meeting & demo", "4000"),
+        (other, "Negotiation", "500"),
+    ):
+        deals.append(
+            pipeline_services.deal_create(
+                actor=owner,
+                lead=LeadFactory(),
+                title="Deal",
+                stage=stages[stage],
+                amount=amount,
+                expected_close=today + timedelta(days=3),
+                at=at(today - timedelta(days=60)),
+            )
+        )
     for i in range(4):
-        d = pipeline_services.deal_create(actor=rep, lead=LeadFactory(), title="Old", stage=stages["Offer"],
-                                          amount="100", expected_close=today - timedelta(days=40),
-                                          at=at(today - timedelta(days=100)))
+        d = pipeline_services.deal_create(
+            actor=rep,
+            lead=LeadFactory(),
+            title="Old",
+            stage=stages["Offer"],
+            amount="100",
+            expected_close=today - timedelta(days=40),
+            at=at(today - timedelta(days=100)),
+        )
         if i % 2:
-            pipeline_services.deal_move(deal=d, to_stage=stages["Retention"], actor=rep, at=at(today - timedelta(days=50)))
+            pipeline_services.deal_move(
+                deal=d, to_stage=stages["Retention"], actor=rep, at=at(today - timedelta(days=50))
+            )
         else:
             pipeline_services.deal_mark_lost(deal=d, reason=lost_reason(), actor=rep, at=at(today - timedelta(days=50)))
     return deals
@@ -47,12 +67,27 @@ def test_refresh_writes_one_run_with_every_level_and_method(book, pipeline, rep,
     assert result["written"] == result["rows"] > 0
     rows = ForecastSnapshot.objects.filter(pipeline=pipeline)
     assert rows.values("run").distinct().count() == 1
-    assert set(rows.values_list("method", flat=True)) == {"weighted", "learned", "montecarlo", "commit", "best_case", "pipeline"}
-    assert rows.filter(owner=rep).exists() and rows.filter(team=team).exists() and rows.filter(team=None, owner=None).exists()
+    assert set(rows.values_list("method", flat=True)) == {
+        "weighted",
+        "learned",
+        "montecarlo",
+        "commit",
+        "best_case",
+        "pipeline",
+    }
+    assert (
+        rows.filter(owner=rep).exists()
+        and rows.filter(team=team).exists()
+        and rows.filter(team=None, owner=None).exists()
+    )
     month = date.today().replace(day=1)
     total = rows.get(team=None, owner=None, method="weighted", period_kind="month", period_start=month, currency="EUR")
-    by_owner = sum(r.expected for r in rows.filter(owner__isnull=False, method="weighted", period_kind="month",
-                                                   period_start=month, currency="EUR"))
+    by_owner = sum(
+        r.expected
+        for r in rows.filter(
+            owner__isnull=False, method="weighted", period_kind="month", period_start=month, currency="EUR"
+        )
+    )
     assert total.expected == by_owner == Decimal("1000") * Decimal("0.6") + Decimal("4000") * Decimal("0.4") + 400
 
 
@@ -94,7 +129,9 @@ def test_the_refresh_task_calls_the_entry_point_and_is_safe_to_repeat(book, pipe
     assert count > 0 and ForecastSnapshot.objects.count() == count
 
 
-def test_the_refresh_query_count_does_not_grow_with_the_deals(book, pipeline, rep, stages, django_assert_max_num_queries):
+def test_the_refresh_query_count_does_not_grow_with_the_deals(
+    book, pipeline, rep, stages, django_assert_max_num_queries
+):
     for _ in range(15):
         pipeline_services.deal_create(actor=rep, lead=LeadFactory(), title="More", stage=stages["Offer"], amount="10")
     with django_assert_max_num_queries(16):
@@ -103,7 +140,10 @@ def test_the_refresh_query_count_does_not_grow_with_the_deals(book, pipeline, re
 
 def test_daily_tasks_are_scheduled_and_registered(book, pipeline):
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {"forecasting.tasks.forecast_snapshot_daily", "forecasting.tasks.learned_probabilities_refit_all"} <= scheduled
+    assert {
+        "forecasting.tasks.forecast_snapshot_daily",
+        "forecasting.tasks.learned_probabilities_refit_all",
+    } <= scheduled
     for name in scheduled:
         assert name in app.tasks
     assert tasks.forecast_snapshot_daily.apply().get() > 0
@@ -133,11 +173,19 @@ def test_quota_attainment_per_rep_and_team(book, rep, team, stages):
 
 def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(rep, stages, pipeline):
     # A deal in Offer since January, expected in February, won in February.
-    d = pipeline_services.deal_create(actor=rep, lead=LeadFactory(), title="Won", stage=stages["Offer"], amount="1000",
-                                      expected_close=date(2025, 2, 20), at=at(date(2025, 1, 10)))
+    d = pipeline_services.deal_create(
+        actor=rep,
+        lead=LeadFactory(),
+        title="Won",
+        stage=stages["Offer"],
+        amount="1000",
+        expected_close=date(2025, 2, 20),
+        at=at(date(2025, 1, 10)),
+    )
     pipeline_services.deal_move(deal=d, to_stage=stages["Retention"], actor=rep, at=at(date(2025, 2, 18)))
-    acc = services.forecast_accuracy(method="weighted", kind="month", periods=2, pipeline_id=pipeline.pk,
-                                     today=date(2025, 3, 5))
+    acc = services.forecast_accuracy(
+        method="weighted", kind="month", periods=2, pipeline_id=pipeline.pk, today=date(2025, 3, 5)
+    )
     assert acc.periods == [  # on 2024-12-31 there was nothing to forecast yet
         {"period": "2025-02", "currency": "EUR", "forecast": 600.0, "p10": 0.0, "p90": 1000.0, "won": 1000.0},
     ]

@@ -1,4 +1,5 @@
 """The forecast dashboard: who sees whose numbers, filters in the URL, bounded queries."""
+
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 
 import pytest
@@ -20,8 +21,15 @@ def deals(rep, manager, stages, team):
     otto = UserFactory(username="otto", role="rep", team=Team.objects.create(name="South"))
     when = datetime.now(dt_timezone.utc) - timedelta(days=30)
     for owner, amount in ((rep, "1000"), (otto, "7000")):
-        pipeline_services.deal_create(actor=owner, lead=LeadFactory(), title=f"Deal of {owner.username}",
-                                      stage=stages["Offer"], amount=amount, expected_close=date.today(), at=when)
+        pipeline_services.deal_create(
+            actor=owner,
+            lead=LeadFactory(),
+            title=f"Deal of {owner.username}",
+            stage=stages["Offer"],
+            amount=amount,
+            expected_close=date.today(),
+            at=when,
+        )
     return otto
 
 

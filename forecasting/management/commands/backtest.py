@@ -1,4 +1,5 @@
 """python manage.py backtest: the methods against a synthetic pipeline whose truth is known."""
+
 from django.core.management.base import BaseCommand
 
 from forecasting import synthetic
@@ -22,8 +23,11 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         seeds = tuple(opts["seed"] or synthetic.DEFAULT_SEEDS)
         scores, quarters = synthetic.backtest(
-            seeds=seeds, months=opts["months"], warmup_quarters=opts["warmup"],
-            deals_per_month=opts["deals_per_month"], simulations=opts["simulations"],
+            seeds=seeds,
+            months=opts["months"],
+            warmup_quarters=opts["warmup"],
+            deals_per_month=opts["deals_per_month"],
+            simulations=opts["simulations"],
         )
         truth = ", ".join(f"{n} {p:.1%}" for n, p in zip(synthetic.STAGE_NAMES, synthetic.true_probabilities()))
         configured = ", ".join(f"{n} {p:.0%}" for n, p in zip(synthetic.STAGE_NAMES, synthetic.CONFIGURED))
@@ -36,7 +40,8 @@ class Command(BaseCommand):
         self.stdout.write("-" * len(header))
         for s in scores:
             self.stdout.write(
-                f"{s.method:<12} {s.wape:>7.3f} {s.bias:>+8.3f} {s.brier:>7.4f} {s.coverage:>17.0%} {s.probability_error:>13.3f}"
+                f"{s.method:<12} {s.wape:>7.3f} {s.bias:>+8.3f} {s.brier:>7.4f} {s.coverage:>17.0%} "
+                f"{s.probability_error:>13.3f}"
             )
         self.stdout.write("")
         self.stdout.write(
@@ -47,4 +52,6 @@ class Command(BaseCommand):
             self.stdout.write("")
             for q in quarters:
                 cells = "  ".join(f"{m} {q[m][0]:,.0f} [{q[m][1]:,.0f}–{q[m][2]:,.0f}]" for m in synthetic.METHODS)
-                self.stdout.write(f"seed {q['seed']} {q['quarter']} open {q['open_deals']:>4} actual {q['actual']:>12,.0f}  {cells}")
+                self.stdout.write(
+                    f"seed {q['seed']} {q['quarter']} open {q['open_deals']:>4} actual {q['actual']:>12,.0f}  {cells}"
+                )

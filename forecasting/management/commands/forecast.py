@@ -1,4 +1,5 @@
 """python manage.py forecast --as-of YYYY-MM-DD --method weighted|learned|montecarlo ..."""
+
 import json
 from datetime import date
 
@@ -28,16 +29,19 @@ class Command(BaseCommand):
         parser.add_argument("--simulations", type=int, default=DEFAULT_SIMULATIONS)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
-            "--quota", action="append", default=None, metavar="[CUR=]AMOUNT",
+            "--quota",
+            action="append",
+            default=None,
+            metavar="[CUR=]AMOUNT",
             help="montecarlo: also print the chance of winning at least this much per period "
-                 "(repeatable, one per currency; without CUR= the default currency)",
+            "(repeatable, one per currency; without CUR= the default currency)",
         )
 
     def handle(self, *args, **opts):
         try:
             as_of = date.fromisoformat(opts["as_of"]) if opts["as_of"] else date.today()
         except ValueError:
-            raise CommandError(f"--as-of must be a date like 2025-03-31, not {opts['as_of']!r}")
+            raise CommandError(f"--as-of must be a date like 2025-03-31, not {opts['as_of']!r}") from None
         if opts["horizon"] < 1:
             raise CommandError("--horizon must be at least 1")
         pipeline_id = opts["pipeline"] or services.default_pipeline_id()
@@ -47,24 +51,36 @@ class Command(BaseCommand):
         if quota and opts["method"] != "montecarlo":
             raise CommandError("--quota needs --method montecarlo: only simulated futures give a chance.")
         run = services.forecast_run(
-            as_of=as_of, method=opts["method"], kind=opts["period"], horizon=opts["horizon"], pipeline_id=pipeline_id,
-            owner_ids=opts["owner"], simulations=opts["simulations"], seed=opts["seed"], quota=quota,
+            as_of=as_of,
+            method=opts["method"],
+            kind=opts["period"],
+            horizon=opts["horizon"],
+            pipeline_id=pipeline_id,
+            owner_ids=opts["owner"],
+            simulations=opts["simulations"],
+            seed=opts["seed"],
+            quota=quota,
         )
         rows = run.result.rows(empty_currency=settings.STAGEFLOW["DEFAULT_CURRENCY"])
         deals = []
         if opts["deals"]:
             book, p = run.book, run.result.deal_probability
             for i in (book.status == 0).nonzero()[0]:
-                deals.append({
-                    "external_id": book.external_id[i] or str(book.deal_id[i]),
-                    "id": int(book.deal_id[i]),
-                    "stage": run.history.stage_names[book.stage[i]],
-                    "probability": round(float(p[i]), 4),
-                })
+                deals.append(
+                    {
+                        "external_id": book.external_id[i] or str(book.deal_id[i]),
+                        "id": int(book.deal_id[i]),
+                        "stage": run.history.stage_names[book.stage[i]],
+                        "probability": round(float(p[i]), 4),
+                    }
+                )
         if opts["format"] == "json":
             payload = {
-                "as_of": as_of.isoformat(), "method": opts["method"], "period": opts["period"],
-                "horizon": opts["horizon"], "pipeline": pipeline_id,
+                "as_of": as_of.isoformat(),
+                "method": opts["method"],
+                "period": opts["period"],
+                "horizon": opts["horizon"],
+                "pipeline": pipeline_id,
                 "periods": [{k: (float(v) if k in COLUMNS[2:] else v) for k, v in r.items()} for r in rows],
                 **({"quota": quota} if quota else {}),
             }
@@ -85,7 +101,7 @@ class Command(BaseCommand):
             try:
                 quota[currency] = float(amount)
             except ValueError:
-                raise CommandError(f"--quota must look like 100000 or USD=100000, not {value!r}")
+                raise CommandError(f"--quota must look like 100000 or USD=100000, not {value!r}") from None
         return quota
 
     def _table(self, rows, columns):
@@ -94,7 +110,9 @@ class Command(BaseCommand):
         self.stdout.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
         numeric = [all(_is_number(t[i]) for t in text) for i in range(len(columns))]
         for t in text:
-            self.stdout.write("  ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
+            self.stdout.write(
+                "  ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths)))
+            )
 
 
 def _is_number(text: str) -> bool:

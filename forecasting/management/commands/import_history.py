@@ -1,4 +1,5 @@
 """python manage.py import_history DEALS.csv EVENTS.csv"""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from forecasting.importing import ImportFailed, import_history
@@ -12,8 +13,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("deals", help="DEALS.csv: external_id,title,lead,owner,amount,currency,created_at,"
-                                          "expected_close,status,closed_at,lost_reason")
+        parser.add_argument(
+            "deals",
+            help="DEALS.csv: external_id,title,lead,owner,amount,currency,created_at,"
+            "expected_close,status,closed_at,lost_reason",
+        )
         parser.add_argument("events", help="EVENTS.csv: external_id,at,field,old,new")
         parser.add_argument("--pipeline", type=int, default=None, help="pipeline id (default: the default pipeline)")
 
@@ -26,7 +30,7 @@ class Command(BaseCommand):
         except ImportFailed as exc:
             for error in exc.errors:
                 self.stderr.write(error)
-            raise CommandError(f"Nothing was imported: {len(exc.errors)} problem(s).")
+            raise CommandError(f"Nothing was imported: {len(exc.errors)} problem(s).") from None
         self.stdout.write(
             f"Imported {result.deals} deals with {result.stage_changes} stage changes and "
             f"{result.deal_changes} field changes; {result.leads_created} new leads."
