@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import DateField, ExpressionWrapper, F, FloatField, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncMonth, TruncQuarter
@@ -288,20 +289,40 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
     append-only: rows are never updated; when the figures equal those of the latest run of the
     same day, nothing is written (`written` is 0); when they differ (deals changed), a new run
     is appended and readers take the latest run of a day. Concurrent refreshes of a pipeline
-    are serialised by locking its row."""
+    are serialised by locking its row.
+
+    The open pipeline's weighted and total amount per currency is also published in the cache
+    (`forecast:pipeline:<id>`) once the transaction commits, so a refresh that fails publishes
+    nothing. The result is JSON-safe; apart from `computed_at` and `written`, two refreshes of
+    the same data return the same result."""
     as_of = as_of or timezone.localdate()
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
         history = load_history(pipeline_id=pipeline_id)
         rows = _snapshot_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
         digest = _digest(rows)
+        totals = (
+            Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+            .order_by()
+            .values("currency")
+            .annotate(weighted=Sum(weighted_amount_expression()), total=Sum("amount"))
+        )
+        by_currency = {
+            r["currency"]: {
+                "weighted": str(Decimal(r["weighted"] or 0).quantize(methods.CENT)),
+                "total": str(Decimal(r["total"] or 0).quantize(methods.CENT)),
+            }
+            for r in sorted(totals, key=lambda r: r["currency"])
+        }
+        summary = {"pipeline_id": pipeline_id, "computed_at": timezone.now().isoformat(), "by_currency": by_currency}
+        transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
         latest = (
             ForecastSnapshot.objects.filter(pipeline_id=pipeline_id, as_of=as_of)
             .order_by("-computed_at", "-pk")
             .values_list("digest", flat=True)
             .first()
         )
-        result = {"pipeline_id": pipeline_id, "as_of": as_of.isoformat(), "digest": digest, "rows": len(rows)}
+        result = {**summary, "as_of": as_of.isoformat(), "digest": digest, "rows": len(rows)}
         if latest == digest:
             return {**result, "written": 0}
         run, now = uuid.uuid4(), timezone.now()

@@ -1,11 +1,13 @@
 """Snapshots (atomic, append-only, idempotent), the scheduled tasks, quotas, accuracy and the
 learned probabilities kept for the admin."""
 
+import json
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 from accounts.models import Team
 from config.celery import app
@@ -95,6 +97,12 @@ def test_refresh_again_the_same_day_writes_nothing(book, pipeline):
     first = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     again = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     assert again["written"] == 0 and again["digest"] == first["digest"]
+    volatile = {"computed_at", "written"}
+    assert {k: v for k, v in again.items() if k not in volatile} == {
+        k: v for k, v in first.items() if k not in volatile
+    }
+    assert json.loads(json.dumps(first)) == first
+    assert first["by_currency"] == {"EUR": {"weighted": "2600.00", "total": "5500.00"}}
     assert ForecastSnapshot.objects.count() == first["rows"]
 
 
@@ -107,6 +115,16 @@ def test_a_change_appends_a_new_run_and_leaves_the_old_rows_alone(book, pipeline
     assert list(ForecastSnapshot.objects.filter(pk__in=[r["id"] for r in old]).order_by("pk").values()) == old
     latest = services.latest_snapshots(pipeline_id=pipeline.pk)
     assert latest.values("run").distinct().count() == 1 and latest.first().digest == second["digest"]
+
+
+def test_the_summary_is_cached_only_after_commit(book, pipeline, django_capture_on_commit_callbacks):
+    cache.delete(f"forecast:pipeline:{pipeline.pk}")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
+    assert cache.get(f"forecast:pipeline:{pipeline.pk}") is None
+    for callback in callbacks:
+        callback()
+    assert cache.get(f"forecast:pipeline:{pipeline.pk}")["by_currency"]["EUR"]["total"] == "5500.00"
 
 
 def test_a_failed_refresh_writes_nothing(book, pipeline, monkeypatch):
