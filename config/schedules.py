@@ -10,4 +10,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         # A backlog of these while no worker runs is useless; the newest one is enough.
         "options": {"expires": 9 * 60},
     },
+    # Learned probabilities first, so that the snapshot after it uses today's fit in the admin.
+    "forecasting-refit-learned-probabilities": {
+        "task": "forecasting.tasks.learned_probabilities_refit_all",
+        "schedule": crontab(hour=1, minute=30),
+    },
+    "forecasting-daily-snapshot": {
+        "task": "forecasting.tasks.forecast_snapshot_daily",
+        "schedule": crontab(hour=2, minute=0),
+    },
 }

@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("pipeline/", include("pipeline.urls")),
     path("healthz", healthz, name="healthz"),
+    path("forecast/", include("forecasting.urls")),
 ]

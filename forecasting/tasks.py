@@ -139,3 +139,32 @@ def forecast_refresh_all() -> int:
     for pipeline_id in pipeline_ids:
         forecast_refresh.delay(pipeline_id)
     return len(pipeline_ids)
+
+
+# --- Scheduled forecasting tasks (see config/schedules.py) ------------------------------------
+
+
+@shared_task(acks_late=True)
+def forecast_snapshot_daily() -> int:
+    """Snapshot every active pipeline's forecast for today; returns the rows written."""
+    from pipeline.models import Pipeline
+
+    from .services import forecast_refresh_pipeline
+
+    written = 0
+    for pipeline_id in Pipeline.objects.filter(is_active=True).values_list("pk", flat=True):
+        written += forecast_refresh_pipeline(pipeline_id=pipeline_id)["written"]
+    return written
+
+
+@shared_task(acks_late=True)
+def learned_probabilities_refit_all() -> int:
+    """Refit the learned stage probabilities of every active pipeline; returns the rows written."""
+    from pipeline.models import Pipeline
+
+    from .services import learned_probabilities_refit
+
+    return sum(
+        len(learned_probabilities_refit(pipeline_id=pipeline_id))
+        for pipeline_id in Pipeline.objects.filter(is_active=True).values_list("pk", flat=True)
+    )
