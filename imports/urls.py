@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "imports"
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("<int:pk>/", views.status, name="status"),
+    path("<int:pk>/mapping/", views.mapping, name="mapping"),
+    path("<int:pk>/preview/", views.preview, name="preview"),
+    path("<int:pk>/commit/", views.commit, name="commit"),
+]
