@@ -128,8 +128,12 @@ def _enqueue_rescore() -> None:
 def profile_changed() -> None:
     """Rescore all leads after the current transaction commits (once per transaction)."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block and any(func is _enqueue_rescore for _sids, func, _robust in connection.run_on_commit):
-        return  # the admin saves a profile with its criteria in one transaction: one rescore
+    if connection.in_atomic_block:
+        # The admin saves a profile and its criteria in one atomic block: one rescore is enough.
+        # (Only callbacks of the same block count, since a rolled-back savepoint drops its own.)
+        level = set(connection.savepoint_ids)
+        if any(func is _enqueue_rescore and sids == level for sids, func, _robust in connection.run_on_commit):
+            return
     transaction.on_commit(_enqueue_rescore)
 
 
