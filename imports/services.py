@@ -183,11 +183,15 @@ def date_parse(text: str) -> date | None:
     raise CellError(_("“%(value)s” is not a date; write it as YYYY-MM-DD or DD.MM.YYYY.") % {"value": raw})
 
 
+def _choice_key(text: str) -> str:
+    return re.sub(r"[\s.,]", "", str(text).casefold().replace("–", "-").replace("_", ""))
+
+
 def _choice_lookup(choices) -> dict[str, str]:
     table = {}
     for value, label in choices.choices:
-        table[value.casefold()] = value
-        table[str(label).casefold()] = value
+        table[_choice_key(value)] = value
+        table[_choice_key(label)] = value
     return table
 
 
@@ -198,12 +202,10 @@ def company_size_parse(text: str) -> str:
     raw = (text or "").strip()
     if not raw:
         return ""
-    compact = raw.replace("–", "-").replace(" ", "").replace(".", "").replace(",", "")
+    compact = _choice_key(raw)
     table = _choice_lookup(CompanySize)
-    if compact.casefold() in table:
-        return table[compact.casefold()]
-    if raw.casefold() in table:
-        return table[raw.casefold()]
+    if compact in table:
+        return table[compact]
     if compact.isdigit():
         n = int(compact)
         return next((code for bound, code in SIZE_BOUNDS if n <= bound), "1000+")
@@ -216,8 +218,8 @@ def source_parse(text: str) -> str:
     if not raw:
         return LeadSource.OTHER
     table = _choice_lookup(LeadSource)
-    if raw.casefold() in table:
-        return table[raw.casefold()]
+    if _choice_key(raw) in table:
+        return table[_choice_key(raw)]
     raise CellError(_("“%(value)s” is not a source; use one of %(allowed)s.")
                     % {"value": raw, "allowed": ", ".join(LeadSource.values)})
 
@@ -405,7 +407,7 @@ class _ExistingLeads:
     def __init__(self, names: set[str], domains: set[str]):
         self.by_name: dict[str, Lead] = {}
         self.by_domain: dict[str, Lead] = {}
-        lowered = sorted({n.lower() for n in names if n})
+        lowered = sorted({" ".join(n.lower().split()) for n in names if n})
         for start in range(0, len(lowered), LOOKUP_CHUNK):
             chunk = lowered[start:start + LOOKUP_CHUNK]
             for lead in Lead.objects.annotate(lname=Lower("name")).filter(lname__in=chunk).only("pk", "name", "website"):
