@@ -55,7 +55,11 @@ def preview(request, pk):
     problems = [r for r in result.rows if r.errors or r.duplicate][:PREVIEW_PROBLEMS]
     targets = [t for t in TARGETS[job.kind] if t.name in job.mapping]
     for row in result.rows[:PREVIEW_ROWS]:
-        row.display = ["" if row.values.get(t.name) is None else row.values.get(t.name) for t in targets]
+        # A value that could not be read is shown as it stands in the file.
+        row.display = [
+            row.cells[job.mapping[t.name]] if row.values.get(t.name) in (None, "") else row.values[t.name]
+            for t in targets
+        ]
     context = {
         "job": job,
         "preview": result,

@@ -3,7 +3,6 @@ from django.shortcuts import render
 
 from .forms import LeadFilterForm
 from .selectors import lead_industries, lead_list
-from .services import fit_summary
 
 PAGE_SIZE = 50
 
@@ -13,8 +12,6 @@ def lead_list_view(request):
     form = LeadFilterForm(request.GET, industries=lead_industries(request.user))
     leads = lead_list(user=request.user, **form.filters())
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
-    for lead in page.object_list:
-        lead.fit_summary = fit_summary(lead.fit_explanation)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "nav": "leads"}

@@ -85,3 +85,17 @@ def test_lead_list_query_count_does_not_grow_with_leads(client, manager, django_
     with django_assert_max_num_queries(10):
         response = client.get(URL)
     assert len(names(response)) == 30
+
+
+def test_fit_badge_and_explanation_templates_render_for_other_pages(profile):
+    from django.template.loader import render_to_string
+    from django.template import Context, Template
+
+    lead = LeadFactory(industry="Software", company_size="1-10", country="DE")
+    lead.refresh_from_db()
+    badge = Template("{% load qualification_tags %}{% fit_badge lead %}").render(Context({"lead": lead}))
+    assert 'data-fit="50"' in badge and "Industry is Software or SaaS (+30)" in badge
+    explanation = render_to_string("qualification/_fit_explanation.html", {"lead": lead})
+    assert "50 / 100" in explanation and "Company size is 51-200" in explanation and "weight 50" in explanation
+    unscored = LeadFactory.build(fit_score=None)
+    assert "badge" not in Template("{% load qualification_tags %}{% fit_badge lead %}").render(Context({"lead": unscored}))
