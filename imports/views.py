@@ -76,7 +76,7 @@ def preview(request, pk):
 def commit(request, pk):
     with transaction.atomic():
         job = get_object_or_404(
-            ImportJob.objects.select_for_update().select_related("pipeline", "created_by"), pk=pk, created_by=request.user
+            ImportJob.objects.select_for_update(of=("self",)).select_related("pipeline", "created_by"), pk=pk, created_by=request.user
         )
         if job.status != ImportStatus.UPLOADED:
             return redirect(job)  # a second click must not import twice
