@@ -34,6 +34,7 @@ from .models import ImportJob, ImportKind, ImportStatus
 from .parsing import ParsedFile
 
 PROGRESS_EVERY = 25
+LEAD_BATCH = 100
 LOOKUP_CHUNK = 500
 
 
@@ -604,46 +605,54 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
 
 
 def _new_lead(values: dict, *, name: str, owner, criteria) -> Lead:
+    """An unsaved lead, already scored against the profile (loaded once for the whole file)."""
     lead = Lead(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in LEAD_FIELDS})
     lead.fit_score, lead.fit_explanation = qualification.fit_compute(qualification.lead_values(lead), criteria)
-    lead._fit_scored = True  # scored here, once, with the criteria loaded once for the whole file
-    lead.save()
     return lead
 
 
 def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
     criteria = qualification.active_criteria()
-    leads_by_line: dict[int, Lead] = {}
-    created_leads = created_deals = 0
-    for done, row in enumerate(preview.rows, start=1):
-        values = row.values
+    rows = preview.rows
+    company = "name" if job.kind == ImportKind.LEADS else "company"
+    # New leads first, in batches: bulk_create sends no post_save, and they are scored already.
+    new_leads = {
+        row.line: _new_lead(row.values, name=row.values[company], owner=row.values["owner"], criteria=criteria)
+        for row in rows
+        if not row.skip and row.lead_id is None and row.same_as_line is None
+    }
+    pending = list(new_leads.values())
+    for start in range(0, len(pending), LEAD_BATCH):
+        Lead.objects.bulk_create(pending[start:start + LEAD_BATCH])
         if job.kind == ImportKind.LEADS:
-            if not row.skip:
-                _new_lead(values, name=values["name"], owner=values["owner"], criteria=criteria)
-                created_leads += 1
+            progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
+    if job.kind == ImportKind.LEADS:
+        progress(len(rows))
+        return len(pending), 0
+
+    leads_by_line: dict[int, Lead] = {}
+    for done, row in enumerate(rows, start=1):
+        values = row.values
+        if row.lead_id is not None:
+            lead = preview.leads[row.lead_id]
+        elif row.same_as_line is not None:
+            lead = leads_by_line[row.same_as_line]
         else:
-            if row.lead_id is not None:
-                lead = preview.leads[row.lead_id]
-            elif row.same_as_line is not None:
-                lead = leads_by_line[row.same_as_line]
-            else:
-                lead = _new_lead(values, name=values["company"], owner=values["owner"], criteria=criteria)
-                created_leads += 1
-            leads_by_line[row.line] = lead
-            try:
-                pipeline_services.deal_create(
-                    actor=user, lead=lead, title=values["title"], stage=values["stage"], owner=values["owner"],
-                    amount=values.get("amount"), currency=values.get("currency") or None,
-                    expected_close=values.get("expected_close"), next_step=values.get("next_step", ""),
-                    probability=values.get("probability"),
-                )
-            except PipelineError as err:
-                raise ImportInvalid([{"line": row.line, "errors": [str(err.message)]}]) from err
-            created_deals += 1
+            lead = new_leads[row.line]
+        leads_by_line[row.line] = lead
+        try:
+            pipeline_services.deal_create(
+                actor=user, lead=lead, title=values["title"], stage=values["stage"], owner=values["owner"],
+                amount=values.get("amount"), currency=values.get("currency") or None,
+                expected_close=values.get("expected_close"), next_step=values.get("next_step", ""),
+                probability=values.get("probability"),
+            )
+        except PipelineError as err:
+            raise ImportInvalid([{"line": row.line, "errors": [str(err.message)]}]) from err
         if done % PROGRESS_EVERY == 0:
             progress(done)
-    progress(len(preview.rows))
-    return created_leads, created_deals
+    progress(len(rows))
+    return len(pending), len(rows)
 
 
 def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: Pipeline | None = None) -> ImportJob:

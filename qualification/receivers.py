@@ -13,7 +13,7 @@ from .models import Criterion, Profile
 
 @receiver(post_save, sender=Lead, dispatch_uid="qualification.lead_saved")
 def lead_saved(sender, instance: Lead, created, raw=False, update_fields=None, **kwargs):
-    if raw or getattr(instance, "_fit_scored", False):
+    if raw:
         return
     if update_fields is not None and not (set(update_fields) & services.SCORED_FIELDS):
         return

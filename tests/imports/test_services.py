@@ -287,7 +287,7 @@ def test_an_unexpected_error_also_leaves_nothing_behind(make_job, rep, pipeline)
 
 @override_settings(STAGEFLOW={**__import__("django.conf").conf.settings.STAGEFLOW, "IMPORT_BACKGROUND_ROWS": 3})
 def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_capture_on_commit_callbacks):
-    job = make_job(rep, csv_bytes("Company", *[f"Company {i}" for i in range(60)]))
+    job = make_job(rep, csv_bytes("Company", *[f"Company {i}" for i in range(250)]))
     seen = []
     real = services._progress
 
@@ -302,8 +302,8 @@ def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_
             assert queued and job.status == ImportStatus.QUEUED
     assert len(callbacks) == 1
     job.refresh_from_db()
-    assert job.status == ImportStatus.DONE and job.created_leads == 60 and job.percent == 100
-    assert seen == [0, 25, 50, 60]
+    assert job.status == ImportStatus.DONE and job.created_leads == 250 and job.percent == 100
+    assert seen == [0, 100, 200, 250, 250]  # leads are written 100 at a time
 
 
 def test_the_task_does_not_import_a_finished_job_twice(make_job, rep):
