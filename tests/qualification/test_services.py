@@ -192,3 +192,19 @@ def test_changing_a_deals_lead_to_one_scoring_too_low_is_refused(profile, fit_ru
     weak.refresh_from_db()
     with pytest.raises(MoveRefused):
         pipeline_services.deal_update(deal=deal, actor=rep, lead=weak)
+
+
+def test_demo_profile_is_created_once_and_scores_the_leads(db):
+    from django.core.management import call_command
+    from io import StringIO
+
+    lead = LeadFactory(industry="Software", company_size="51-200", country="DE", source="referral",
+                       contact_name="Ann", contact_email="ann@example.com")
+    Lead.objects.filter(pk=lead.pk).update(fit_score=None)
+    out = StringIO()
+    call_command("rescore_leads", "--demo-profile", stdout=out)
+    assert "Created the demo profile" in out.getvalue()
+    lead.refresh_from_db()
+    assert lead.fit_score == 100
+    call_command("rescore_leads", "--demo-profile", stdout=out)
+    assert Profile.objects.count() == 1
