@@ -7,9 +7,10 @@ so they get their history and meet the entry rules of their stage like any other
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Callable
 from urllib.parse import urlsplit
@@ -32,6 +33,8 @@ from qualification import services as qualification
 
 from .models import ImportJob, ImportKind, ImportStatus
 from .parsing import ParsedFile
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 25
 LEAD_BATCH = 100
@@ -599,8 +602,9 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     job.message = message
     job.finished_at = timezone.now()
     job.processed_rows = job.total_rows if status == ImportStatus.DONE else 0
+    job.rows = []  # the file's cells are not needed any more; keep no more personal data than needed
     job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_leads",
-                            "created_deals", "skipped_rows"])
+                            "created_deals", "skipped_rows", "rows"])
     cache.delete(job.progress_key)
 
 
@@ -675,9 +679,30 @@ def import_start(job: ImportJob) -> bool:
     if job.total_rows <= import_settings()["background_rows"]:
         import_commit(job)
         return False
-    from .tasks import import_run
-
     job.status = ImportStatus.QUEUED
     job.save(update_fields=["status"])
-    transaction.on_commit(lambda: import_run.delay(job.pk))
+    transaction.on_commit(lambda: _enqueue(job.pk))
     return True
+
+
+def _enqueue(job_id: int) -> None:
+    from .tasks import import_run
+
+    try:
+        import_run.delay(job_id)
+    except Exception:
+        logger.exception("Could not start import %s", job_id)
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(),
+            message=_("Nothing was imported: the import could not be started. Please try again in a few minutes."),
+        )
+
+
+UNFINISHED_DAYS = 7
+
+
+def imports_prune(*, now=None) -> int:
+    """Delete uploads that were never imported after a week; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=UNFINISHED_DAYS)
+    deleted, _rows = ImportJob.objects.filter(status=ImportStatus.UPLOADED, created_at__lt=cutoff).delete()
+    return deleted

@@ -27,3 +27,11 @@ def import_run(job_id: int) -> str:
         return job.status
     finally:
         cache.delete(lock)
+
+
+@shared_task
+def imports_prune() -> int:
+    """Daily: forget uploads nobody imported (config/schedules.py)."""
+    from .services import imports_prune as prune
+
+    return prune()

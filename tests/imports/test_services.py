@@ -313,3 +313,32 @@ def test_the_task_does_not_import_a_finished_job_twice(make_job, rep):
     import_commit(job)
     assert import_run.delay(job.pk).get() == "skipped"
     assert Lead.objects.filter(name="Once Only").count() == 1
+
+
+def test_a_broker_that_cannot_be_reached_fails_the_job_instead_of_leaving_it_queued(make_job, rep):
+    from imports.tasks import import_run
+
+    job = make_job(rep, csv_bytes("Company", "A"))
+    job.status = ImportStatus.QUEUED
+    job.save()
+    with mock.patch.object(import_run, "delay", side_effect=ConnectionError("broker down")):
+        services._enqueue(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "could not be started" in job.message
+
+
+def test_finished_jobs_forget_the_file_and_abandoned_uploads_are_pruned(make_job, rep):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    done = make_job(rep, csv_bytes("Company", "Kept Ltd"))
+    import_commit(done)
+    done.refresh_from_db()
+    assert done.rows == [] and done.headers == ["Company"] and done.created_leads == 1
+    old = make_job(rep, csv_bytes("Company", "Old"))
+    fresh = make_job(rep, csv_bytes("Company", "Fresh"))
+    ImportJob_ = type(old)
+    ImportJob_.objects.filter(pk__in=[old.pk, done.pk]).update(created_at=timezone.now() - timedelta(days=8))
+    assert services.imports_prune() == 1
+    assert set(ImportJob_.objects.values_list("pk", flat=True)) == {done.pk, fresh.pk}
