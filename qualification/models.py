@@ -111,9 +111,14 @@ class Criterion(models.Model):
 
     @property
     def label(self) -> str:
-        if self.attribute in FLAG_ATTRIBUTES:
-            return str(self.get_attribute_display())
-        return gettext("%(attribute)s is %(values)s") % {
-            "attribute": self.get_attribute_display(),
-            "values": gettext(" or ").join(self.value_list) if self.value_list else "—",
-        }
+        return criterion_label(self.attribute, self.value_list)
+
+
+def criterion_label(attribute: str, values: list[str]) -> str:
+    """“Industry is Software or SaaS”, in the language of the request that shows it."""
+    name = Attribute(attribute).label if attribute in Attribute.values else attribute
+    if attribute in FLAG_ATTRIBUTES:
+        return str(name)
+    return gettext("%(attribute)s is %(values)s") % {
+        "attribute": name, "values": gettext(" or ").join(values) if values else "—",
+    }

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from pipeline.models import Lead
 
-from .models import Attribute, Criterion, Profile
+from .models import Attribute, Criterion, Profile, criterion_label
 
 RESCORE_BATCH_SIZE = 1000
 
@@ -30,7 +30,7 @@ class ScoringCriterion:
     attribute: str
     values: frozenset[str]
     weight: int
-    label: str
+    value_list: tuple[str, ...]
 
 
 def active_criteria() -> list[ScoringCriterion]:
@@ -42,7 +42,7 @@ def active_criteria() -> list[ScoringCriterion]:
             attribute=c.attribute,
             values=frozenset(v.casefold() for v in c.value_list),
             weight=c.weight,
-            label=c.label,
+            value_list=tuple(c.value_list),
         )
         for c in rows
     ]
@@ -71,8 +71,8 @@ def fit_compute(values: dict, criteria: Iterable[ScoringCriterion]) -> tuple[int
             matched_weight += c.weight
         rows.append({
             "criterion": c.pk,
-            "label": c.label,
             "attribute": c.attribute,
+            "values": list(c.value_list),
             "weight": c.weight,
             "matched": matched,
             "value": value if not isinstance(value, bool) else "",
@@ -137,9 +137,17 @@ def profile_changed() -> None:
     transaction.on_commit(_enqueue_rescore)
 
 
+def explanation_rows(explanation: dict) -> list[dict]:
+    """The explanation's criteria with a label in the current language (labels are not stored)."""
+    return [
+        {**row, "label": criterion_label(row["attribute"], row.get("values", []))}
+        for row in (explanation or {}).get("criteria", [])
+    ]
+
+
 def fit_summary(explanation: dict) -> str:
     """A one-line explanation for a tooltip: the matched criteria with their weights."""
-    matched = [f"{row['label']} (+{row['weight']})" for row in (explanation or {}).get("criteria", []) if row["matched"]]
+    matched = [f"{row['label']} (+{row['weight']})" for row in explanation_rows(explanation) if row["matched"]]
     return "; ".join(matched) if matched else _("No criterion of the ideal customer profile matches.")
 
 
