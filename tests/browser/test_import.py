@@ -26,9 +26,21 @@ ROWS = 500
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
+def browser_page(request, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; Django's ORM calls here are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    try:
+        # A session-wide browser from tests/browser/conftest.py, when there is one: two Playwright
+        # instances cannot run in one thread.
+        shared = request.getfixturevalue("browser")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared is not None:
+        page = shared.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        page.close()
+        return
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
