@@ -18,6 +18,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 MAX_COLUMNS = 100
+MAX_UNPACKED_XLSX = 200 * 1024 * 1024
 SNIFF_CHARS = 20_000
 # Share of control characters above which decoded "text" is taken for binary data.
 MAX_CONTROL_SHARE = 0.002
@@ -169,6 +170,13 @@ def cell_text(value) -> str:
 def _parse_xlsx(data: bytes, *, max_rows: int) -> ParsedFile:
     from openpyxl import load_workbook
 
+    try:
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise FileRefused(_("This file could not be read as an Excel workbook (.xlsx).")) from err
+    if unpacked > MAX_UNPACKED_XLSX:
+        # A small file that unpacks to gigabytes (a "zip bomb") would exhaust the memory.
+        raise FileRefused(_("This workbook is too large once unpacked. Save it as CSV or split it into smaller files."))
     try:
         # data_only: a formula cell gives the value Excel last computed, never the formula.
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

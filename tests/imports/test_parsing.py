@@ -135,3 +135,19 @@ def test_excel_row_limit():
     with pytest.raises(FileRefused) as err:
         parse(data, filename="x.xlsx", max_rows=10)
     assert "more than 10 rows" in str(err.value.message)
+
+
+def test_a_workbook_that_unpacks_to_a_huge_size_is_refused(monkeypatch):
+    from imports import parsing
+
+    data = xlsx_bytes([["Company"], *[["x" * 200] for _ in range(200)]])
+    monkeypatch.setattr(parsing, "MAX_UNPACKED_XLSX", 20_000)
+    with pytest.raises(FileRefused) as err:
+        parse(data, filename="bomb.xlsx")
+    assert "too large once unpacked" in str(err.value.message)
+
+
+def test_a_csv_cell_over_the_field_limit_is_refused_cleanly():
+    with pytest.raises(FileRefused) as err:
+        parse(b'Company,Note\nA,"' + b"x" * 200_000 + b'"\n')
+    assert "could not be read" in str(err.value.message)
