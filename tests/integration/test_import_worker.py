@@ -7,7 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from django.urls import reverse
 
 from config.celery import app as celery_app
-from imports.models import ImportJob, ImportStatus
+from imports.models import ImportStatus
 from pipeline.models import Lead
 from tests.factories import UserFactory
 from tests.imports.conftest import csv_bytes
