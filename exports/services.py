@@ -22,6 +22,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from pipeline.models import Deal, Lead
+from qualification.services import fit_summary
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_SIZE = 2000
@@ -65,6 +66,7 @@ LEAD_COLUMNS = [
     Column(_("ID"), lambda lead: lead.pk),
     Column(_("Company"), lambda lead: lead.name),
     Column(_("Fit score"), lambda lead: lead.fit_score),
+    Column(_("Fit: matched criteria"), lambda lead: fit_summary(lead.fit_explanation) if lead.fit_score is not None else ""),
     Column(_("Industry"), lambda lead: lead.industry),
     Column(_("Company size"), lambda lead: lead.company_size),
     Column(_("Country"), lambda lead: lead.country),

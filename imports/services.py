@@ -117,13 +117,29 @@ def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
     mapping: dict[str, int] = {}
     used: set[int] = set()
     for target in TARGETS[kind]:
-        for synonym in (_normal_header(s) for s in target.synonyms):
+        for synonym in (_normal_header(s) for s in (str(target.label), *target.synonyms)):
             index = next((i for i, h in enumerate(normal) if h == synonym and i not in used), None)
             if index is not None:
                 mapping[target.name] = index
                 used.add(index)
                 break
     return mapping
+
+
+SAMPLE_VALUES = {
+    "name": "Muster GmbH", "company": "Muster GmbH", "title": "Website relaunch", "amount": "12500.00",
+    "currency": "EUR", "expected_close": "2026-12-31", "stage": "", "owner": "", "next_step": "Send the offer",
+    "probability": "", "industry": "Software", "company_size": "51-200", "country": "DE",
+    "website": "https://muster.example", "source": "referral", "contact_name": "Erika Muster",
+    "contact_email": "erika@muster.example", "contact_phone": "030 1234567",
+}
+
+
+def sample_rows(kind: str, *, user, stage_name: str = "") -> list[list[str]]:
+    """A header row (the field names, which the mapping step recognises) and one example row."""
+    targets = TARGETS[kind]
+    values = {**SAMPLE_VALUES, "owner": user.username, "stage": stage_name}
+    return [[str(t.label) for t in targets], [values[t.name] for t in targets]]
 
 
 def mapping_missing(kind: str, mapping: dict) -> list[str]:

@@ -6,6 +6,7 @@ app_name = "imports"
 
 urlpatterns = [
     path("", views.upload, name="upload"),
+    path("sample/<str:kind>.csv", views.sample, name="sample"),
     path("<int:pk>/", views.status, name="status"),
     path("<int:pk>/mapping/", views.mapping, name="mapping"),
     path("<int:pk>/preview/", views.preview, name="preview"),

@@ -1,5 +1,8 @@
 """Import pages: upload → column mapping → preview → commit → progress and result."""
+import csv
+
 from django.contrib import messages
+from django.http import Http404, HttpResponse
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -7,7 +10,9 @@ from django.views.decorators.http import require_POST
 
 from .forms import MappingForm, UploadForm
 from .models import ImportJob, ImportKind, ImportStatus
-from .services import TARGETS, import_preview, import_settings, import_start, job_create
+from pipeline.selectors import visible_pipelines
+
+from .services import TARGETS, import_preview, import_settings, import_start, job_create, sample_rows
 
 PREVIEW_ROWS = 50
 PREVIEW_PROBLEMS = 200
@@ -94,3 +99,16 @@ def status(request, pk):
     if request.htmx and not request.htmx.boosted:
         template += "#progress"
     return render(request, template, {"job": job, "nav": "import"})
+
+
+def sample(request, kind):
+    """An example file to fill in: the headers the mapping step recognises and one row."""
+    if kind not in ImportKind.values:
+        raise Http404
+    pipeline = visible_pipelines(request.user).order_by("-is_default", "position", "pk").first()
+    first = pipeline.stages.order_by("position", "pk").first() if pipeline else None
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="stageflow-{kind}-sample.csv"'
+    response.write("\ufeff")
+    csv.writer(response).writerows(sample_rows(kind, user=request.user, stage_name=first.name if first else ""))
+    return response

@@ -147,6 +147,8 @@ def explanation_rows(explanation: dict) -> list[dict]:
 
 def fit_summary(explanation: dict) -> str:
     """A one-line explanation for a tooltip: the matched criteria with their weights."""
+    if not (explanation or {}).get("criteria"):
+        return ""
     matched = [f"{row['label']} (+{row['weight']})" for row in explanation_rows(explanation) if row["matched"]]
     return "; ".join(matched) if matched else _("No criterion of the ideal customer profile matches.")
 

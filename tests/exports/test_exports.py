@@ -118,6 +118,7 @@ def test_lead_export_uses_the_lead_lists_filters_and_sorting(client, admin_user)
     client.force_login(admin_user)
     rows = csv_rows(client.get(reverse("exports:leads_csv"), {"industry": "Software", "sort": "fit"}))
     assert [(r["Company"], r["Fit score"]) for r in rows] == [("High", "90"), ("Low", "10")]
+    assert rows[0]["Fit: matched criteria"] == ""  # scores set by hand: no explanation to give
     sheet = xlsx_sheet(client.get(reverse("exports:leads_xlsx"), {"min_score": "50"}))
     assert [sheet.cell(row=i, column=2).value for i in range(2, sheet.max_row + 1)] == ["Other", "High"]
 
@@ -132,3 +133,14 @@ def test_board_export_query_count_does_not_grow_with_deals(client, admin_user, s
     assert len(rows) == 40
     with django_assert_max_num_queries(8):
         client.get(reverse("exports:board_xlsx"))
+
+
+def test_lead_export_explains_the_fit(client, admin_user):
+    from qualification.models import Criterion, Profile
+
+    profile = Profile.objects.create(name="ICP")
+    Criterion.objects.create(profile=profile, attribute="country", values="DE", weight=1)
+    LeadFactory(name="Berlin AG", country="DE")
+    client.force_login(admin_user)
+    row = csv_rows(client.get(reverse("exports:leads_csv")))[0]
+    assert (row["Fit score"], row["Fit: matched criteria"]) == ("100", "Country is DE (+1)")

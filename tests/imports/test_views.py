@@ -160,3 +160,24 @@ def test_a_large_file_is_queued_and_the_page_shows_its_progress(client, rep, mak
     callbacks[0]()  # the transaction commits: the task is sent (and runs, eagerly)
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and Lead.objects.count() == 12
+
+
+@pytest.mark.parametrize("kind", ["leads", "deals"])
+def test_the_sample_file_maps_itself_and_imports_cleanly(client, manager, pipeline, kind):
+    client.force_login(manager)
+    response = client.get(reverse("imports:sample", args=[kind]))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    upload(client, response.content, name=f"{kind}.csv", kind=kind, pipeline=pipeline.pk)
+    job = ImportJob.objects.get()
+    assert len(job.mapping) == len(job.headers)  # every column was recognised
+    preview = client.get(reverse("imports:preview", args=[job.pk])).context["preview"]
+    assert preview.ok, [r.errors for r in preview.rows]
+    client.post(reverse("imports:commit", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.created_leads == 1
+    assert Lead.objects.get().contact_phone == "030 1234567"
+
+
+def test_an_unknown_sample_is_not_found(client, rep):
+    client.force_login(rep)
+    assert client.get(reverse("imports:sample", args=["unicorns"])).status_code == 404
