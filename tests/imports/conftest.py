@@ -31,3 +31,12 @@ def make_job():
             job.save()
         return job
     return make
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process(monkeypatch):
+    """These tests run the tasks in-process, also when REDIS_URL points the suite at a real broker
+    (tests/integration/ sends them to a worker instead)."""
+    from config.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)

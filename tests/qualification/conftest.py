@@ -11,3 +11,12 @@ def profile(db):
     Criterion.objects.create(profile=profile, attribute="company_size", values="51-200", weight=50, position=2)
     Criterion.objects.create(profile=profile, attribute="country", values="DE, AT", weight=20, position=3)
     return profile
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process(monkeypatch):
+    """These tests run the tasks in-process, also when REDIS_URL points the suite at a real broker
+    (tests/integration/ sends them to a worker instead)."""
+    from config.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
