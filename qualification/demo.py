@@ -1,6 +1,8 @@
 """A demo ideal customer profile that fits the demo data (pipeline/demo.py), for `make run`."""
 from django.db import transaction
 
+from pipeline.models import Lead
+
 from .models import Criterion, Profile
 from .services import leads_fit_rescore_all
 
@@ -14,7 +16,8 @@ DEMO_CRITERIA = (
 
 
 def demo_profile_create() -> tuple[Profile | None, int]:
-    """Create the demo profile unless a profile exists; rescore all leads. Returns (profile, rescored)."""
+    """Create the demo profile unless a profile exists, and score all leads now (without waiting
+    for a worker). Returns the profile and how many leads have a score."""
     if Profile.objects.exists():
         return None, 0
     with transaction.atomic():
@@ -24,4 +27,5 @@ def demo_profile_create() -> tuple[Profile | None, int]:
         )
         for position, (attribute, values, weight) in enumerate(DEMO_CRITERIA, start=1):
             Criterion.objects.create(profile=profile, attribute=attribute, values=values, weight=weight, position=position)
-    return profile, leads_fit_rescore_all()
+    leads_fit_rescore_all()
+    return profile, Lead.objects.filter(fit_score__isnull=False).count()
