@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipeline', '0002_default_pipeline'),
+        ('pipeline', '0003_deal_forecast_category'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
