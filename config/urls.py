@@ -7,4 +7,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("pipeline/", include("pipeline.urls")),
+    path("offers/", include("offers.urls")),
+    path("p/", include("offers.public_urls")),
 ]
