@@ -26,7 +26,11 @@ INK = colors.HexColor("#212529")
 MUTED = colors.HexColor("#6c757d")
 RULE = colors.HexColor("#dee2e6")
 ACCENT = colors.HexColor("#0d6efd")
-COL_WIDTHS = [66 * mm, 15 * mm, 17 * mm, 24 * mm, 15 * mm, 13 * mm, 24 * mm]
+# The frame keeps 6 pt padding on each side; tables fill exactly what is left, so their edges
+# line up with the paragraphs above them.
+FRAME_WIDTH = A4[0] - 2 * MARGIN - 12
+_PARTS = [66, 15, 17, 24, 15, 13, 24]
+COL_WIDTHS = [FRAME_WIDTH * part / sum(_PARTS) for part in _PARTS]
 
 
 def _styles():
@@ -140,7 +144,7 @@ def _build(proposal: Proposal) -> bytes:
     )
     story = []
     head = Table([[_logo(proposal.company_logo), _para(proposal.company_name, styles["company"])]],
-                 colWidths=[90 * mm, 84 * mm])
+                 colWidths=[FRAME_WIDTH / 2, FRAME_WIDTH / 2])
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT),
                               ("BOTTOMPADDING", (0, 0), (-1, -1), 4 * mm)]))
@@ -155,7 +159,7 @@ def _build(proposal: Proposal) -> bytes:
     if version.valid_until:
         facts.append((_("Valid until"), date_format(version.valid_until, "DATE_FORMAT")))
     facts_table = Table([[_para(k, styles["small"]), _para(v, styles["body"])] for k, v in facts],
-                        colWidths=[28 * mm, 146 * mm], hAlign="LEFT")
+                        colWidths=[28 * mm, FRAME_WIDTH - 28 * mm], hAlign="LEFT")
     facts_table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 1),
                                      ("BOTTOMPADDING", (0, 0), (-1, -1), 1), ("VALIGN", (0, 0), (-1, -1), "BASELINE")]))
     story.append(facts_table)
@@ -195,7 +199,7 @@ def _build(proposal: Proposal) -> bytes:
     response = getattr(version, "response", None) if hasattr(version, "response") else None
     if response is not None and response.kind == "accepted":
         when = date_format(timezone.localtime(response.at), "DATETIME_FORMAT")
-        text = _("Accepted online by %(name)s on %(when)s.") % {"name": response.name, "when": when}
+        text = _("On %(when)s, %(name)s accepted this offer online.") % {"name": response.name, "when": when}
         if response.package_id:
             text += " " + _("Chosen package: %(package)s.") % {"package": response.package.name}
         story += [Spacer(1, 6 * mm), _para(text, styles["body"]),

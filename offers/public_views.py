@@ -2,7 +2,7 @@
 
 No account is needed (login_not_required). Every request counts against a per-address and a
 per-link limit. The pages are rendered in the offer's language, are never cached, never indexed,
-and send no Referer (the token is in the URL).
+and send no Referer to other sites (the token is in the URL).
 """
 import hashlib
 
@@ -31,7 +31,9 @@ def _client_ip(request) -> str:
 
 def _private(response):
     response["Cache-Control"] = "no-store, private"
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: the token must not leak to other sites, but a browser that
+    # sends no Referer on our own form posts sends "Origin: null", which CSRF rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

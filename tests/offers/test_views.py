@@ -116,7 +116,7 @@ def test_customer_page_needs_no_account_and_shows_nothing_else(client, sent):
     assert "CRM for Acme" in html and "Stageflow licence" in html
     for crm in ("/pipeline/", "/offers/", "/admin/", "Negotiation", version.offer.deal.owner.username, "Sign out"):
         assert crm not in html, crm
-    assert page["Cache-Control"].startswith("no-store") and page["Referrer-Policy"] == "no-referrer"
+    assert page["Cache-Control"].startswith("no-store") and page["Referrer-Policy"] == "same-origin"
     assert version.events.filter(kind="viewed").count() == 1
     assert client.get(f"/p/{token}/pdf/").content.startswith(b"%PDF")
 
