@@ -18,10 +18,11 @@ class VersionTextsForm(forms.ModelForm):
         model = OfferVersion
         fields = ["language", "valid_until", "situation", "benefit", "terms"]
         widgets = {
-            "valid_until": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            "situation": forms.Textarea(attrs={"rows": 3}),
-            "benefit": forms.Textarea(attrs={"rows": 3}),
-            "terms": forms.Textarea(attrs={"rows": 2}),
+            "language": forms.Select(attrs={"class": "form-select"}),
+            "valid_until": forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"),
+            "situation": forms.Textarea(attrs={"rows": 3, "class": "form-control"}),
+            "benefit": forms.Textarea(attrs={"rows": 3, "class": "form-control"}),
+            "terms": forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
         }
 
 

@@ -82,7 +82,8 @@ def offer_create(request, deal_id: int):
 def deal_offers(request, deal_id: int):
     """The deal page's offers section on its own (for an include or an HTMX request)."""
     deal = get_object_or_404(visible_deals(request.user), pk=deal_id)
-    return render(request, "offers/_deal_offers.html", deal_offers_context(request.user, deal))
+    template = "offers/_deal_offers.html" if request.htmx else "offers/deal_offers.html"
+    return render(request, template, deal_offers_context(request.user, deal))
 
 
 def deal_offers_context(user, deal) -> dict:

@@ -23,3 +23,12 @@ def qty(value):
 @register.filter
 def pct(value):
     return formatting.percent(value)
+
+
+@register.filter
+def plain(value):
+    """A Decimal for an input field: 12 rather than 12.000, 2.5 rather than 2.500."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
