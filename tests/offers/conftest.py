@@ -11,13 +11,14 @@ from tests.factories import DealFactory, LeadFactory
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    """Rate-limit counters live in the cache; each test starts from zero."""
-    from django.core.cache import cache
+def _fresh_cache(settings):
+    """Rate-limit counters live in the cache: each test gets an empty cache of its own, without
+    flushing a shared Redis database (which may hold the broker's queues)."""
+    import uuid
 
-    cache.clear()
-    yield
-    cache.clear()
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"offers-{uuid.uuid4()}"}
+    }
 
 
 @pytest.fixture
@@ -64,3 +65,12 @@ def current_hash(version):
 def expire(version):
     version.token_expires_at = timezone.now() - timedelta(seconds=1)
     version.save(update_fields=["token_expires_at"])
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(monkeypatch):
+    """The e-mails are sent by Celery tasks; here they run in-process even when REDIS_URL points
+    the suite at a real broker (the worker itself is tested in tests/integration)."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)

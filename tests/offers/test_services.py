@@ -318,3 +318,24 @@ def test_decline_records_the_reason_and_leaves_the_deal(sent, offer_deal, rep):
     assert Notification.objects.filter(recipient=rep, kind=EventKind.DECLINED).exists()
     with pytest.raises(LinkUnavailable):
         services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
+
+
+# --- Products and price lists ----------------------------------------------------------------
+
+
+def test_line_takes_the_price_list_price_and_refuses_a_foreign_currency(offer_deal, rep, licence):
+    from offers.models import PriceList, PriceListItem, Product
+
+    partner = PriceList.objects.create(name="Partner", currency="EUR")
+    PriceListItem.objects.create(price_list=partner, product=licence, price=D("39.00"))
+    version = services.offer_create(deal=offer_deal, actor=rep, price_list=partner)
+    line = services.line_add(version=version, actor=rep, product=licence, quantity="2")
+    assert (line.unit_price, line.tax_rate, line.unit, line.description) == (D("39.00"), D("19.00"), "licence", licence.name)
+    dollars = Product.objects.create(name="US support", list_price=D("100"), currency="USD", tax_rate=D("0"))
+    with pytest.raises(OfferError) as refused:
+        services.line_add(version=version, actor=rep, product=dollars)
+    assert refused.value.code == "currency"
+    licence.is_active = False
+    licence.save()
+    with pytest.raises(OfferError):
+        services.line_add(version=version, actor=rep, product=licence)

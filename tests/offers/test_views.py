@@ -169,3 +169,17 @@ def test_public_link_is_rate_limited_per_token_and_per_ip(client, sent, settings
     guesses = [client.get(f"/p/guess{i}/").status_code for i in range(3)]
     assert guesses[-1] == 429
     assert client.get(f"/p/other/", REMOTE_ADDR="192.0.2.1").status_code == 410
+
+
+def test_customer_page_query_count(client, sent, django_assert_max_num_queries):
+    _version, token = sent
+    client.get(f"/p/{token}/")  # the first visit also records "viewed"
+    with django_assert_max_num_queries(8):
+        assert client.get(f"/p/{token}/").status_code == 200
+
+
+def test_admin_manages_products(client, admin_user, licence):
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:offers_product_changelist")).status_code == 200
+    assert client.get(reverse("admin:offers_pricelist_add")).status_code == 200
+    assert client.get(reverse("admin:offers_offer_changelist")).status_code == 200
