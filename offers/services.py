@@ -416,6 +416,23 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
 
 
 @transaction.atomic
+def offer_resend(*, version: OfferVersion, actor, base_url: str = "") -> tuple[OfferVersion, str]:
+    """A new link for a sent version (the customer lost the e-mail, or it went to the wrong
+    person). The document stays the same; the old link stops working."""
+    locked = _lock_version(version)
+    if locked.status != VersionStatus.SENT:
+        raise OfferError(_("Only a sent offer can be sent again."), code="not_sent")
+    now = timezone.now()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    locked.token_hash = token_hash(token)
+    locked.token_expires_at = _link_expiry(locked, now)
+    locked.save(update_fields=["token_hash", "token_expires_at", "updated_at"])
+    _event(locked, EventKind.SENT, actor=actor, note=_stored(lambda: _("new link")))
+    _enqueue_on_commit("offer_link_email", locked.pk, f"{base_url.rstrip('/')}{public_path(token)}")
+    return locked, token
+
+
+@transaction.atomic
 def offer_withdraw(*, version: OfferVersion, actor) -> OfferVersion:
     locked = _lock_version(version)
     if locked.status != VersionStatus.SENT:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("versions/<int:pk>/request-approval/", views.request_approval, name="request_approval"),
     path("versions/<int:pk>/approve/", views.approve, name="approve"),
     path("versions/<int:pk>/send/", views.send, name="send"),
+    path("versions/<int:pk>/resend/", views.resend, name="resend"),
     path("versions/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("versions/<int:pk>/revise/", views.revise, name="revise"),
     path("versions/<int:pk>/print/", views.version_print, name="print"),

@@ -252,6 +252,19 @@ def send(request, pk: int):
 
 
 @require_POST
+def resend(request, pk: int):
+    version = _version(request, pk, change=True)
+    try:
+        version, token = services.offer_resend(version=version, actor=request.user, base_url=request.build_absolute_uri("/"))
+    except PipelineError as error:
+        _fail(request, error)
+        return redirect(version.get_absolute_url())
+    messages.success(request, _("A new link was sent; the old one no longer works."))
+    messages.info(request, request.build_absolute_uri(services.public_path(token)), extra_tags="offer-link")
+    return redirect(version.get_absolute_url())
+
+
+@require_POST
 def withdraw(request, pk: int):
     version = _version(request, pk, change=True)
     try:

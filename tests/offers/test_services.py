@@ -129,6 +129,16 @@ def test_sent_version_cannot_be_edited_and_a_new_version_supersedes_it(sent, rep
         services.link_check(services.version_for_token(token))
 
 
+def test_a_new_link_replaces_the_old_one(sent, rep):
+    version, old = sent
+    version, new = services.offer_resend(version=version, actor=rep)
+    assert new != old
+    with pytest.raises(LinkUnavailable):
+        services.offer_accept(token=old, name="Jane Doe", document_hash=version.document_hash)
+    response, created = services.offer_accept(token=new, name="Jane Doe", document_hash=version.document_hash)
+    assert created
+
+
 def test_withdrawn_link_stops_working(sent, rep):
     version, token = sent
     services.offer_withdraw(version=version, actor=rep)
@@ -339,3 +349,13 @@ def test_line_takes_the_price_list_price_and_refuses_a_foreign_currency(offer_de
     licence.save()
     with pytest.raises(OfferError):
         services.line_add(version=version, actor=rep, product=licence)
+
+
+def test_seed_offers_sends_demo_offers_once(offer_deal):
+    from django.core.management import call_command
+
+    call_command("seed_offers", "--deals", "3")
+    version = offer_deal.offers.get().versions.get()
+    assert version.status == VersionStatus.SENT and version.lines.exists()
+    call_command("seed_offers", "--deals", "3")
+    assert offer_deal.offers.count() == 1

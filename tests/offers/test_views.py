@@ -22,7 +22,7 @@ def teammate(rep):
 
 STAFF_GETS = ["offers:version_detail", "offers:print", "offers:pdf"]
 STAFF_POSTS = ["offers:version_texts", "offers:package_add", "offers:line_add", "offers:request_approval",
-               "offers:approve", "offers:send", "offers:withdraw", "offers:revise"]
+               "offers:approve", "offers:send", "offers:resend", "offers:withdraw", "offers:revise"]
 
 
 def test_rep_of_another_team_gets_404_everywhere(client, stranger, draft):
