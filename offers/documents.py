@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from .models import OfferLine, OfferPackage, OfferVersion
+from pipeline.models import Deal
+
+from .models import Offer, OfferLine, OfferPackage, OfferVersion
 from .totals import Totals, line_list_amount, line_net, totals_for
 
 
@@ -121,9 +123,11 @@ def proposal_load(version: OfferVersion) -> Proposal:
 
 
 def _has_related(version: OfferVersion) -> bool:
-    state = version._state.fields_cache
-    offer = state.get("offer")
-    return offer is not None and "deal" in offer._state.fields_cache and "lead" in offer.deal._state.fields_cache
+    """True when the version came with its offer, deal and lead (select_related)."""
+    if not OfferVersion._meta.get_field("offer").is_cached(version):
+        return False
+    offer = version.offer
+    return Offer._meta.get_field("deal").is_cached(offer) and Deal._meta.get_field("lead").is_cached(offer.deal)
 
 
 def _line_data(view: LineView) -> dict:

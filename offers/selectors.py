@@ -33,6 +33,10 @@ def approvers_for(deal: Deal) -> QuerySet:
     ).exclude(pk=owner.pk).distinct()
 
 
+def admins() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True).filter(Q(role="admin") | Q(is_superuser=True))
+
+
 def can_approve(user, version: OfferVersion) -> bool:
     """A manager of the deal owner's team, or an admin, who neither owns the deal nor wrote or
     sends the offer: nobody approves their own discount."""

@@ -317,8 +317,14 @@ def offer_request_approval(*, version: OfferVersion, actor) -> OfferVersion:
         lambda: _("%(who)s asks you to approve a %(discount)s %% discount on %(offer)s (%(deal)s)."),
         who=str(actor), discount=highest, offer=str(locked), deal=locked.offer.deal.title,
     )
-    _notify(recipients=selectors.approvers_for(locked.offer.deal), version=locked,
-            kind=EventKind.APPROVAL_REQUESTED, message=message)
+    # The team's managers decide; a team without one falls back to the admins.
+    approvers = list(selectors.approvers_for(locked.offer.deal)) or [
+        admin for admin in selectors.admins() if selectors.can_approve(admin, locked)
+    ]
+    if not approvers:
+        raise OfferError(_("Nobody can approve this discount: the team has no manager. Ask an admin."),
+                         code="no_approver")
+    _notify(recipients=approvers, version=locked, kind=EventKind.APPROVAL_REQUESTED, message=message)
     return locked
 
 

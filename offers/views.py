@@ -244,7 +244,10 @@ def send(request, pk: int):
         _fail(request, error)
         return redirect(version.get_absolute_url())
     url = request.build_absolute_uri(services.public_path(token))
-    messages.success(request, _("Sent. The customer received the link by e-mail."))
+    if version.offer.deal.lead.contact_email:
+        messages.success(request, _("Sent. The customer received the link by e-mail."))
+    else:
+        messages.warning(request, _("Sent. The lead has no e-mail address: pass the link on yourself."))
     # Shown once, to the sender (the messages travel in a signed cookie): Stageflow stores only
     # the token's hash, so a lost link is replaced by sending a new version.
     messages.info(request, url, extra_tags="offer-link")

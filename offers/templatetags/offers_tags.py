@@ -32,3 +32,14 @@ def plain(value):
         return ""
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.inclusion_tag("offers/_deal_offers.html", takes_context=True)
+def deal_offers_section(context, deal):
+    """The deal page's offers section: `{% load offers_tags %}{% deal_offers_section deal %}`.
+
+    The deal page (pipeline) needs no import of offers; the permission checks run here, in Python.
+    """
+    from ..views import deal_offers_context
+
+    return deal_offers_context(context["request"].user, deal) | {"request": context["request"], "csrf_token": context.get("csrf_token")}

@@ -359,3 +359,9 @@ def test_seed_offers_sends_demo_offers_once(offer_deal):
     assert version.status == VersionStatus.SENT and version.lines.exists()
     call_command("seed_offers", "--deals", "3")
     assert offer_deal.offers.count() == 1
+
+
+def test_approval_request_without_a_team_manager_goes_to_the_admins(draft, rep, admin_user):
+    services.line_update(line=draft.lines.first(), actor=rep, discount_percent="40")
+    services.offer_request_approval(version=draft, actor=rep)
+    assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["ada"]

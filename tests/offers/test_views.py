@@ -183,3 +183,17 @@ def test_admin_manages_products(client, admin_user, licence):
     assert client.get(reverse("admin:offers_product_changelist")).status_code == 200
     assert client.get(reverse("admin:offers_pricelist_add")).status_code == 200
     assert client.get(reverse("admin:offers_offer_changelist")).status_code == 200
+
+
+def test_deal_page_tag_renders_the_offers_section_for_who_may_see_it(rf, rep, sent):
+    from django.template import Context, Template
+
+    version, _token = sent
+    template = Template("{% load offers_tags %}{% deal_offers_section deal %}")
+    request = rf.get("/")
+    request.user = rep
+    html = template.render(Context({"request": request, "deal": version.offer.deal}))
+    assert version.offer.number in html and 'id="new-offer"' in html
+    request.user = UserFactory(username="nosy", role="rep", team=TeamFactory(name="West"))
+    html = template.render(Context({"request": request, "deal": version.offer.deal}))
+    assert version.offer.number not in html and 'id="new-offer"' not in html
