@@ -55,7 +55,25 @@ class Proposal:
         return self.version.offer.deal.lead
 
     @property
+    def is_frozen(self) -> bool:
+        return bool(self.version.sent_at)
+
+    @property
+    def title(self) -> str:
+        return self.version.sent_title if self.is_frozen else self.offer.title
+
+    @property
+    def customer(self) -> str:
+        return self.version.sent_customer if self.is_frozen else self.lead.name
+
+    @property
+    def contact(self) -> str:
+        return self.version.sent_contact if self.is_frozen else self.lead.contact_name
+
+    @property
     def company_name(self) -> str:
+        if self.is_frozen:
+            return self.version.sent_seller
         return settings.STAGEFLOW.get("COMPANY_NAME", "")
 
     @property
@@ -158,9 +176,9 @@ def proposal_canonical(proposal: Proposal) -> str:
     data = {
         "offer": proposal.offer.number,
         "version": version.number,
-        "title": proposal.offer.title,
+        "title": proposal.title,
         "seller": proposal.company_name,
-        "customer": {"company": proposal.lead.name, "contact": proposal.lead.contact_name},
+        "customer": {"company": proposal.customer, "contact": proposal.contact},
         "language": version.language,
         "currency": version.currency,
         "valid_until": version.valid_until.isoformat() if version.valid_until else None,

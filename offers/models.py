@@ -163,6 +163,12 @@ class OfferVersion(models.Model):
     token_hash = models.CharField(_("link token hash"), max_length=64, null=True, blank=True, unique=True)
     token_expires_at = models.DateTimeField(_("link expires"), null=True, blank=True)
     document_hash = models.CharField(_("document hash when sent"), max_length=64, blank=True)
+    # Frozen when sent, so later edits of the lead, the offer's title or the company settings
+    # do not change a document the customer is reading (and cannot make its hash stale).
+    sent_title = models.CharField(_("title when sent"), max_length=200, blank=True)
+    sent_customer = models.CharField(_("customer when sent"), max_length=200, blank=True)
+    sent_contact = models.CharField(_("contact when sent"), max_length=200, blank=True)
+    sent_seller = models.CharField(_("seller when sent"), max_length=200, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
 
     class Meta:

@@ -125,7 +125,7 @@ def proposal_pdf(proposal: Proposal) -> bytes:
 
 
 def _build(proposal: Proposal) -> bytes:
-    version, offer, lead = proposal.version, proposal.offer, proposal.lead
+    version = proposal.version
     styles = _styles()
     buffer = BytesIO()
     title = _("Offer %(number)s") % {"number": str(version)}
@@ -140,7 +140,7 @@ def _build(proposal: Proposal) -> bytes:
 
     doc = SimpleDocTemplate(
         buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=20 * mm,
-        title=f"{title} – {offer.title}", author=proposal.company_name, subject=offer.title,
+        title=f"{title} – {proposal.title}", author=proposal.company_name, subject=proposal.title,
     )
     story = []
     head = Table([[_logo(proposal.company_logo), _para(proposal.company_name, styles["company"])]],
@@ -148,12 +148,12 @@ def _build(proposal: Proposal) -> bytes:
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT),
                               ("BOTTOMPADDING", (0, 0), (-1, -1), 4 * mm)]))
-    story += [head, Spacer(1, 7 * mm), _para(offer.title, styles["title"])]
+    story += [head, Spacer(1, 7 * mm), _para(proposal.title, styles["title"])]
 
     issued = version.sent_at or timezone.now()
     facts = [
         (_("Offer"), str(version)),
-        (_("For"), lead.name + (f", {lead.contact_name}" if lead.contact_name else "")),
+        (_("For"), proposal.customer + (f", {proposal.contact}" if proposal.contact else "")),
         (_("Date"), date_format(timezone.localtime(issued).date(), "DATE_FORMAT")),
     ]
     if version.valid_until:

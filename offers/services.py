@@ -404,6 +404,10 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
         older.save(update_fields=["status", "closed_at", "updated_at"])
         _event(older, EventKind.SUPERSEDED, actor=actor, note=str(locked))
     locked.status = VersionStatus.SENT
+    locked.sent_title = locked.offer.title
+    locked.sent_customer = deal.lead.name
+    locked.sent_contact = deal.lead.contact_name
+    locked.sent_seller = settings.STAGEFLOW.get("COMPANY_NAME", "")
     locked.sent_at = now
     locked.sent_by = actor
     locked.token_hash = token_hash(token)

@@ -365,3 +365,16 @@ def test_approval_request_without_a_team_manager_goes_to_the_admins(draft, rep, 
     services.line_update(line=draft.lines.first(), actor=rep, discount_percent="40")
     services.offer_request_approval(version=draft, actor=rep)
     assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["ada"]
+
+
+def test_editing_the_lead_after_sending_changes_neither_the_document_nor_its_hash(sent, offer_deal, settings):
+    version, token = sent
+    offer_deal.lead.name = "Acme Holding SE"
+    offer_deal.lead.contact_name = "John Roe"
+    offer_deal.lead.save()
+    version.offer.title = "Renamed"
+    version.offer.save()
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "COMPANY_NAME": "Other Company Ltd"}
+    assert current_hash(version) == version.document_hash
+    response, created = services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
+    assert created and '"company":"Acme GmbH"' in response.document and '"title":"CRM for Acme"' in response.document
