@@ -105,6 +105,14 @@ class Proposal:
         return (view or self.recommended).totals
 
     @property
+    def acceptance(self):
+        """The customer's acceptance of this version, if any (shown as a stamp)."""
+        if self.version.status not in ("accepted", "superseded"):
+            return None
+        response = getattr(self.version, "response", None) if hasattr(self.version, "response") else None
+        return response if response is not None and response.kind == "accepted" else None
+
+    @property
     def lines_count(self) -> int:
         return len(self.common_lines) + sum(len(p.lines) for p in self.packages)
 

@@ -196,8 +196,8 @@ def _build(proposal: Proposal) -> bytes:
     if version.terms:
         story += [_para(_("Terms"), styles["h2"]), _para(version.terms, styles["body"])]
 
-    response = getattr(version, "response", None) if hasattr(version, "response") else None
-    if response is not None and response.kind == "accepted":
+    response = proposal.acceptance
+    if response is not None:
         when = date_format(timezone.localtime(response.at), "DATETIME_FORMAT")
         text = _("On %(when)s, %(name)s accepted this offer online.") % {"name": response.name, "when": when}
         if response.package_id:

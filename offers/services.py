@@ -608,6 +608,7 @@ def offer_accept(
             name=name, offer=str(locked), deal=deal.title, problem=problem,
         )
     _notify(recipients=[deal.owner], version=locked, kind=EventKind.ACCEPTED, message=message)
+    _enqueue_on_commit("offer_accepted_copy_email", locked.pk)
     return response, True
 
 

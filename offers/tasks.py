@@ -30,6 +30,31 @@ def offer_link_email(version_id: int, url: str) -> bool:
 
 
 @shared_task(acks_late=True)
+def offer_accepted_copy_email(version_id: int) -> bool:
+    """Send the signer a copy of the accepted offer as a PDF, in the offer's language."""
+    from django.core.mail import EmailMessage
+
+    from .documents import proposal_load
+    from .models import OfferVersion
+    from .pdf import proposal_pdf
+
+    version = OfferVersion.objects.select_related("offer__deal__lead", "response").filter(pk=version_id).first()
+    address = version.offer.deal.lead.contact_email if version else ""
+    if version is None or not address or getattr(version, "response", None) is None:
+        return False
+    proposal = proposal_load(version)
+    with translation.override(version.language):
+        context = {"version": version, "response": version.response, "company_name": proposal.company_name}
+        subject = render_to_string("offers/email/accepted_subject.txt", context).strip()
+        body = render_to_string("offers/email/accepted_body.txt", context)
+        pdf = proposal_pdf(proposal)
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+    message.attach(f"{version.offer.number}-v{version.number}.pdf", pdf, "application/pdf")
+    message.send(fail_silently=False)
+    return True
+
+
+@shared_task(acks_late=True)
 def notification_email(notification_id: int) -> bool:
     """E-mail a notification to its recipient, once."""
     from .models import Notification

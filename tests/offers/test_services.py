@@ -240,6 +240,8 @@ def test_acceptance_records_the_signature_and_wins_the_deal_once(sent, offer_dea
 
     assert Notification.objects.filter(recipient=rep, kind=EventKind.ACCEPTED).count() == 1
     assert any("jane" not in m.to[0] and "Jane Doe accepted" in m.body for m in mail.outbox)
+    copy = next(m for m in mail.outbox if m.to == ["jane@acme.example"] and m.attachments)
+    assert copy.attachments[0][2] == "application/pdf" and response.document_hash in copy.body
 
     # The second click: same answer, nothing moves again.
     again, created = services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
