@@ -112,7 +112,7 @@ def version_detail(request, pk: int):
         "discount_limit": services.discount_limit(),
         "versions": version.offer.versions.select_related("response").order_by("-number"),
         "events": version.events.select_related("actor"),
-        "response": getattr(version, "response", None) if version.status in ("accepted", "declined") else None,
+        "response": getattr(version, "response", None) if version.status != "draft" else None,
         "nav": "offers",
     }
     if can_change and version.is_editable:
@@ -228,7 +228,7 @@ def approve(request, pk: int):
         messages.success(request, _("Discount approved."))
     except PipelineError as error:
         if error.code == "not_approver":
-            raise PermissionDenied(error.message)
+            raise PermissionDenied(error.message) from error
         _fail(request, error)
     return redirect(version.get_absolute_url())
 

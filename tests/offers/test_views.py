@@ -168,7 +168,7 @@ def test_public_link_is_rate_limited_per_token_and_per_ip(client, sent, settings
     # Guessing other tokens from the same address runs into the per-address limit.
     guesses = [client.get(f"/p/guess{i}/").status_code for i in range(3)]
     assert guesses[-1] == 429
-    assert client.get(f"/p/other/", REMOTE_ADDR="192.0.2.1").status_code == 410
+    assert client.get("/p/other/", REMOTE_ADDR="192.0.2.1").status_code == 410
 
 
 def test_customer_page_query_count(client, sent, django_assert_max_num_queries):
