@@ -79,7 +79,7 @@ def test_deal_offers_partial_lists_versions_and_the_answer(client, rep, sent, dj
     client.force_login(rep)
     with django_assert_max_num_queries(12):
         html = client.get(reverse("offers:deal_offers", args=[version.offer.deal_id])).content.decode()
-    assert "Jane Doe" in html and "Version 1" in html and version.document_hash in html
+    assert "Jane Doe" in html and "Version 1" in html and f'title="{version.document_hash}"' in html
 
 
 def test_pdf_and_printable_page(client, rep, draft):
