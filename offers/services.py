@@ -88,11 +88,12 @@ def _enqueue_on_commit(task_name: str, *args) -> None:
     transaction.on_commit(enqueue)
 
 
-def _notify(*, recipients, version: OfferVersion, kind: str, message: str) -> None:
-    """A notification record per recipient, and an e-mail each after commit."""
+def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email: bool = True) -> None:
+    """A notification record per recipient, and (unless email=False) an e-mail each after commit."""
     for recipient in {r.pk: r for r in recipients if r is not None}.values():
         note = Notification.objects.create(recipient=recipient, version=version, kind=kind, message=message[:300])
-        _enqueue_on_commit("notification_email", note.pk)
+        if email:
+            _enqueue_on_commit("notification_email", note.pk)
 
 
 def _lock_version(version: OfferVersion | int) -> OfferVersion:
@@ -516,9 +517,15 @@ def link_check(version: OfferVersion | None, *, now=None) -> None:
 
 
 def offer_viewed(*, version: OfferVersion) -> None:
-    """Record the customer's first visit (once)."""
-    if not OfferEvent.objects.filter(version=version, kind=EventKind.VIEWED).exists():
+    """Record the customer's first visit (once) and tell the owner, without an e-mail."""
+    if OfferEvent.objects.filter(version=version, kind=EventKind.VIEWED).exists():
+        return
+    with transaction.atomic():
         _event(version, EventKind.VIEWED, actor_label=_stored(lambda: _("Customer")))
+        message = _stored(lambda: _("The customer opened %(offer)s (%(deal)s)."), offer=str(version),
+                          deal=version.offer.deal.title)
+        _notify(recipients=[version.offer.deal.owner], version=version, kind=EventKind.VIEWED, message=message,
+                email=False)
 
 
 def _customer_label(name: str, how) -> str:

@@ -361,6 +361,11 @@ def test_seed_offers_sends_demo_offers_once(offer_deal):
     assert version.status == VersionStatus.SENT and version.lines.exists()
     call_command("seed_offers", "--deals", "3")
     assert offer_deal.offers.count() == 1
+    from tests.factories import DealFactory
+
+    newcomer = DealFactory(owner=offer_deal.owner, stage=offer_deal.stage)
+    call_command("seed_offers", "--if-empty")  # make run: offers exist, so nothing changes
+    assert not newcomer.offers.exists()
 
 
 def test_approval_request_without_a_team_manager_goes_to_the_admins(draft, rep, admin_user):

@@ -118,6 +118,8 @@ def test_customer_page_needs_no_account_and_shows_nothing_else(client, sent):
         assert crm not in html, crm
     assert page["Cache-Control"].startswith("no-store") and page["Referrer-Policy"] == "same-origin"
     assert version.events.filter(kind="viewed").count() == 1
+    client.get(f"/p/{token}/")
+    assert version.notifications.filter(kind="viewed", recipient=version.offer.deal.owner).count() == 1
     assert client.get(f"/p/{token}/pdf/").content.startswith(b"%PDF")
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 
 from offers import services
-from offers.models import Product
+from offers.models import Offer, Product
 from pipeline.models import Deal, DealStatus
 
 PRODUCTS = [
@@ -30,8 +30,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--deals", type=int, default=12, help="at most this many deals get an offer")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when any offer exists")
 
-    def handle(self, *args, deals: int, base_url: str, **options):
+    def handle(self, *args, deals: int, base_url: str, if_empty: bool = False, **options):
+        if if_empty and Offer.objects.exists():
+            self.stdout.write("There are offers already; no demo offers created.")
+            return
         licence, workshop, migration, support, book = (
             Product.objects.get_or_create(
                 name=name, defaults={"unit": unit, "list_price": Decimal(price), "tax_rate": Decimal(tax)}
