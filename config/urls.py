@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("pipeline/", include("pipeline.urls")),
+    path("forecast/", include("forecasting.urls")),
     path("offers/", include("offers.urls")),
     path("p/", include("offers.public_urls")),
 ]
