@@ -8,3 +8,4 @@ class OffersConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  listens to pipeline.signals.deals_changed
+        from . import tasks  # noqa: F401  registered with Celery, so the beat schedule's names resolve
