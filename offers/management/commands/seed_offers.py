@@ -43,7 +43,8 @@ class Command(BaseCommand):
             for name, unit, price, tax in PRODUCTS
         )
         candidates = (
-            Deal.objects.filter(status=DealStatus.OPEN, stage__name__in=["Offer", "Negotiation"], offers__isnull=True,
+            # The offer and negotiation stages of the default process (names depend on the language).
+            Deal.objects.filter(status=DealStatus.OPEN, stage__kind="open", stage__probability__gte=60, offers__isnull=True,
                                 currency=licence.currency)  # the demo prices are in one currency
             .select_related("lead", "owner")
             .order_by("pk")[:deals]
