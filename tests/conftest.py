@@ -74,3 +74,17 @@ def pytest_runtest_makereport(item, call):
 def _fast_password_hasher(settings):
     """Tests create many users; the production hasher is deliberately slow (about 0.3 s a hash)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every transactional test rolls back by serialization.
+
+    A transactional test ends by emptying the database. Without serialized_rollback Django then
+    recreates content types and permissions with new ids, and the next test that restores the
+    serialized database collides with them (duplicate content types). With it on every such
+    test, each one starts from the migrated data (default pipeline included) and none collides.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
+            item.add_marker(pytest.mark.django_db(*marker.args, **marker.kwargs, serialized_rollback=True), append=False)
