@@ -456,13 +456,15 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
     can_change = selectors.can_change_deal(user, deal)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id)
     deal.stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
+    targets = _move_targets(stages, deal.stage_id)
     return {
         "nav": "board",
         "deal": deal,
         "can_change": can_change,
         "form": form or (DealEditForm(user=user, deal=deal) if can_change else None),
         "lose_form": lose_form or LoseForm(initial={"version": deal.version}),
-        "targets": _move_targets(stages, deal.stage_id),
+        "targets": targets,
+        "next_stage": next((s for s in targets if s.position > deal.stage.position), None),
         "stages": stages,
         "history": _history(deal),
         "board_url": deal.pipeline.get_absolute_url(),

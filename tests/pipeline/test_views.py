@@ -662,3 +662,10 @@ def test_every_pipeline_url_is_covered_by_the_sign_in_test():
     from pipeline.urls import urlpatterns
 
     assert {f"pipeline:{p.name}" for p in urlpatterns} == {name for _, name, _ in PIPELINE_URLS}
+
+
+def test_deal_page_offers_the_next_stage_first(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Qualification"])
+    response = rep_client.get(deal.get_absolute_url())
+    assert response.context["next_stage"] == stages["Meeting & demo"]
+    assert f'<option value="{stages["Meeting & demo"].pk}" selected>' in text(response)
