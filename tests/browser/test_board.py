@@ -190,3 +190,18 @@ def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign
     expect(page.locator(f"#col-head-{stages['Prospecting'].pk} .sf-count")).to_have_text("0")
     page.reload()
     expect(page.locator(".sf-card")).to_have_count(1)
+
+
+def test_after_going_back_the_restored_board_still_drags(page, sign_in, rep, stages):
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Fjord analytics")
+    other = DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
+    sign_in(rep)
+    with page.expect_response(lambda r: "q=fjord" in r.url):
+        page.get_by_label("Search").fill("fjord")
+    expect(page.locator(".sf-card")).to_have_count(1)
+    page.go_back()  # htmx restores the unfiltered board from its history cache
+    expect(page.locator(f"#deal-{other.pk}")).to_be_visible()
+    with page.expect_response(lambda r: is_move(r, other)) as answer:
+        page.locator(f"#deal-{other.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 200
+    expect(page.locator(f"#cards-{stages['Qualification'].pk} #deal-{other.pk}")).to_be_visible()
