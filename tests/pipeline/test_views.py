@@ -116,7 +116,7 @@ def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, 
     fresh = body[body.index('data-title="Fresh deal"') - 200 : body.index('data-title="Fresh deal"') + 4000]
     assert "is-rotting" in old and "Rotting" in old and "20 days in stage" in old
     assert ">RR<" in old
-    assert "Rotting" not in fresh.split("</article>")[0] and "0 days in stage" in fresh
+    assert "Rotting" not in fresh.split("</article>")[0] and "In stage since today" in fresh
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
