@@ -164,6 +164,12 @@
 
   function init(root) {
     if (typeof Sortable === "undefined") return;
+    // A card the server just put at the top of a column (a move, a quick-add): keep it in sight.
+    if (root.classList && root.classList.contains("sf-card") && root === root.parentElement?.firstElementChild) {
+      const column = root.closest(".sf-column");
+      column.scrollTo({ top: 0, behavior: "smooth" });
+      column.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
     root.querySelectorAll(".sf-cards").forEach((list) => makeSortable(list));
     const zone = document.getElementById("sf-lost-zone");
     if (zone) {
