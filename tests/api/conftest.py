@@ -9,7 +9,9 @@ from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def generous_rate_limit(settings):
-    """Rate limiting is tested on its own; elsewhere it must not interfere."""
+    """Rate limiting is tested on its own; elsewhere it must not interfere. (And a fast password
+    hasher: these tests create many users, and the hashing is not what they test.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api": "100000/minute"}}
     yield
 
