@@ -112,7 +112,8 @@ def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
                 status_code = response.status
         except urllib.error.HTTPError as exc:
             status_code = exc.code
-            error = exc.read(RESPONSE_EXCERPT).decode("utf-8", errors="replace")
+            excerpt = exc.read(RESPONSE_EXCERPT).decode("utf-8", errors="replace")
+            error = f"HTTP {exc.code}: {excerpt}".strip()
         except (urllib.error.URLError, OSError, ValueError) as exc:
             error = str(getattr(exc, "reason", exc))[:RESPONSE_EXCERPT]
         delivery.attempts += 1
