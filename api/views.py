@@ -8,7 +8,6 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 """
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, ProtectedError
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -313,7 +312,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, pk=None):
         """The deal's stage and status changes and its field changes, oldest first."""
-        deal = get_object_or_404(selectors.visible_deals(request.user), pk=pk)
+        deal = self.get_object()
         data = {
             "stage_changes": StageChange.objects.filter(deal=deal).select_related("actor").order_by("at", "pk"),
             "deal_changes": DealChange.objects.filter(deal=deal).select_related("actor").order_by("at", "pk"),
