@@ -6,7 +6,7 @@ and forecasts as of a past date need the forecasting engine's history replay; un
 they are refused with a 400 rather than answered with numbers that would be wrong.
 """
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, DateField, Sum, Value
@@ -97,7 +97,9 @@ def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date 
     by_start: dict[date, list[dict]] = {}
     for row in dated:
         bucket = row["bucket"]
-        if not isinstance(bucket, date):  # SQLite hands back text from GREATEST
+        if isinstance(bucket, datetime):  # PostgreSQL's GREATEST of a truncated date and a date
+            bucket = bucket.date()
+        elif not isinstance(bucket, date):  # SQLite hands back text
             bucket = date.fromisoformat(str(bucket)[:10])
         by_start.setdefault(bucket, []).append(_amount_row(row))
     undated = (

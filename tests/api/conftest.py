@@ -78,3 +78,32 @@ def clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def wsgi_app():
+    """The real WSGI application, for schemathesis to call in-process inside the test's transaction.
+
+    As Django's own test client does, it keeps the request signals from closing the database
+    connection, which would end the test transaction on PostgreSQL. (The test client reconnects
+    them after each of its own requests, so they are held off per call.)"""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    def app(environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            result = application(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+
+    return app

@@ -13,7 +13,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from config.wsgi import application
 from pipeline import services
 from tests.api.conftest import client_for, token_client
 from tests.factories import DealFactory, LeadFactory, lost_reason
@@ -134,7 +133,7 @@ def _documented_calls(w):
     ]
 
 
-def test_every_documented_operation_answers_as_documented(documented_world):
+def test_every_documented_operation_answers_as_documented(documented_world, wsgi_app):
     w = documented_world
     schema = schemathesis.openapi.from_dict(_schema_dict(w["admin"]))
     client, _ = token_client(w["admin"])
@@ -152,7 +151,7 @@ def test_every_documented_operation_answers_as_documented(documented_world):
         if body is not None:
             kwargs.update(body=body, media_type="application/json")
         case = operation.Case(**kwargs)
-        response = case.call(app=application, headers=auth)
+        response = case.call(app=wsgi_app, headers=auth)
         case.validate_response(response, checks=CONFORMANCE, headers=auth)
         statuses.append((method, path, response.status_code))
     # The calls above include the answers clients must handle, not only the happy ones.

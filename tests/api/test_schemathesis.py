@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from config.wsgi import application
 from pipeline import services
 from tests.api.conftest import client_for, token_client
 from tests.factories import DealFactory, lost_reason
@@ -45,7 +44,7 @@ def _real_ids(rep, stages) -> dict[str, int]:
     }
 
 
-def _run(schema, operation, auth, path_parameters, mode, seen):
+def _run(wsgi_app, operation, auth, path_parameters, mode, seen):
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
     @settings(
@@ -58,7 +57,7 @@ def _run(schema, operation, auth, path_parameters, mode, seen):
     )
     @given(case=strategy)
     def run(case):
-        response = case.call(app=application, headers=auth)
+        response = case.call(app=wsgi_app, headers=auth)
         seen.append(response.status_code)
         case.validate_response(response, checks=[not_a_server_error], headers=auth)
 
@@ -66,7 +65,7 @@ def _run(schema, operation, auth, path_parameters, mode, seen):
 
 
 @pytest.mark.parametrize("who", ["admin_user", "rep"])
-def test_generated_requests_never_cause_a_server_error(who, request, rep, manager, stages):
+def test_generated_requests_never_cause_a_server_error(who, request, rep, manager, stages, wsgi_app):
     user = request.getfixturevalue(who)
     real = _real_ids(rep, stages)
     raw = client_for(user).get("/api/schema/", {"format": "json"}).json()
@@ -82,9 +81,9 @@ def test_generated_requests_never_cause_a_server_error(who, request, rep, manage
         operations += 1
         prefix = next((p for p in real if operation.path.startswith(p) and "{id}" in operation.path), None)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _run(schema, operation, auth, {"id": real[prefix]} if prefix else None, mode, seen)
+            _run(wsgi_app, operation, auth, {"id": real[prefix]} if prefix else None, mode, seen)
             if prefix:  # and with generated ids
-                _run(schema, operation, auth, None, mode, seen)
+                _run(wsgi_app, operation, auth, None, mode, seen)
             if time.monotonic() - started > SECONDS:
                 break
     assert operations >= 25
