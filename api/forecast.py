@@ -1,25 +1,29 @@
 """The forecast behind `GET /api/v1/forecast/`.
 
-The weighted method is computed here in one GROUP BY query over the deals the user may see, with
-the same weighted-amount expression the board and forecasting.services use. The other methods
-and forecasts as of a past date need the forecasting engine's history replay; until that exists
-they are refused with a 400 rather than answered with numbers that would be wrong.
+It runs the forecasting engine (`forecasting.services.forecast_run`: weighted, learned and Monte
+Carlo, as of any past date) when the installation has it. Without the engine, the weighted method
+as of today is computed here in one GROUP BY query, with the same weighted-amount expression as
+the board; the other methods and past dates are then refused with a 400 rather than answered
+with numbers that would be wrong.
+
+Scope, as on the forecast dashboard: reps see their own numbers, managers their people's, admins
+everyone's.
 """
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DateField, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, TruncMonth, TruncQuarter
+from django.db.models import DateField, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, TruncDate, TruncMonth, TruncQuarter
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pipeline import selectors
 from pipeline.exceptions import PipelineError
-from pipeline.models import DealStatus, Pipeline
+from pipeline.models import Deal, DealStatus, Pipeline
 
 CENT = Decimal("0.01")
-AVAILABLE_METHODS = {"weighted"}
+FALLBACK_METHODS = {"weighted"}
 
 
 @dataclass(frozen=True)
@@ -50,68 +54,104 @@ def periods(as_of: date, kind: str, horizon: int) -> list[Period]:
     return result
 
 
-def _amount_row(row) -> dict:
-    expected = Decimal(row["weighted"]).quantize(CENT)
-    return {
-        "currency": row["currency"],
-        "deals": row["n"],
-        "total": Decimal(row["total"]).quantize(CENT),
-        "expected": expected,
-        # The weighted method has no spread: its range collapses to the expected value.
-        "p10": expected,
-        "p50": expected,
-        "p90": expected,
-    }
+def scope_owner_ids(user) -> list[int] | None:
+    """Whose deals the user's forecast adds up; None means everyone's."""
+    if user.is_admin:
+        return None
+    if user.is_manager:
+        return list(selectors.visible_users(user).values_list("pk", flat=True))
+    return [user.pk]
+
+
+def _engine():
+    from forecasting import services
+
+    return getattr(services, "forecast_run", None)
 
 
 def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date | None, horizon: int) -> dict:
     today = timezone.localdate()
     as_of = as_of or today
-    if method not in AVAILABLE_METHODS:
-        raise PipelineError(
-            _("The “%(method)s” forecast is not available yet; use “weighted”.") % {"method": method},
-            code="method_unavailable",
-        )
-    if as_of != today:
-        raise PipelineError(
-            _("Forecasts as of another day than today are not available yet."), code="as_of_unavailable"
-        )
+    if as_of > today:
+        raise PipelineError(_("A forecast cannot be made as of a future date."), code="as_of_future")
     windows = periods(as_of, period, horizon)
-    trunc = TruncQuarter if period == "quarter" else TruncMonth
-    first, last = windows[0], windows[-1]
-    deals = selectors.visible_deals(user).filter(pipeline=pipeline, status=DealStatus.OPEN)
-    sums = {
-        "n": Count("pk"),
-        "total": Coalesce(Sum("amount"), Value(Decimal("0"))),
-        "weighted": Coalesce(Sum(selectors.weighted_amount_expression()), Value(Decimal("0"))),
-    }
-    # Overdue open deals still count: they are expected in the current period.
-    dated = (
-        deals.filter(expected_close__isnull=False, expected_close__lte=last.end)
-        .annotate(bucket=Greatest(trunc("expected_close", output_field=DateField()), Value(first.start)))
-        .order_by()
-        .values("bucket", "currency")
-        .annotate(**sums)
-        .order_by("bucket", "currency")
-    )
-    by_start: dict[date, list[dict]] = {}
-    for row in dated:
-        bucket = row["bucket"]
-        if isinstance(bucket, datetime):  # PostgreSQL's GREATEST of a truncated date and a date
-            bucket = bucket.date()
-        elif not isinstance(bucket, date):  # SQLite hands back text
-            bucket = date.fromisoformat(str(bucket)[:10])
-        by_start.setdefault(bucket, []).append(_amount_row(row))
-    undated = (
-        deals.filter(expected_close__isnull=True).order_by().values("currency").annotate(**sums).order_by("currency")
-    )
+    owner_ids = scope_owner_ids(user)
+    engine = _engine()
+    if engine is not None:
+        run = engine(
+            as_of=as_of, method=method, kind=period, horizon=horizon, pipeline_id=pipeline.pk,
+            owner_ids=owner_ids, seed=as_of.toordinal(),
+        )
+        amounts: dict[str, list[dict]] = {}
+        for row in run.result.rows():
+            amounts.setdefault(row["period"], []).append(
+                {key: row[key] for key in ("currency", "won", "expected", "p10", "p50", "p90")}
+            )
+    else:
+        amounts = _weighted_today(pipeline=pipeline, owner_ids=owner_ids, method=method, as_of=as_of,
+                                  today=today, windows=windows, kind=period)
     return {
         "method": method,
         "period": period,
         "as_of": as_of,
         "pipeline": pipeline.pk,
         "periods": [
-            {"period": w.key, "start": w.start, "end": w.end, "amounts": by_start.get(w.start, [])} for w in windows
+            {"period": w.key, "start": w.start, "end": w.end, "amounts": amounts.get(w.key, [])} for w in windows
         ],
-        "undated": [_amount_row(row) for row in undated],
     }
+
+
+def _as_day(value) -> date:
+    if isinstance(value, datetime):  # PostgreSQL hands back a timestamp from GREATEST / DATE_TRUNC
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])  # SQLite hands back text
+
+
+def _weighted_today(*, pipeline, owner_ids, method, as_of, today, windows, kind) -> dict[str, list[dict]]:
+    if method not in FALLBACK_METHODS:
+        raise PipelineError(
+            _("The “%(method)s” forecast is not available in this installation; use “weighted”.") % {"method": method},
+            code="method_unavailable",
+        )
+    if as_of != today:
+        raise PipelineError(
+            _("Forecasts as of another day than today are not available in this installation."),
+            code="as_of_unavailable",
+        )
+    trunc = TruncQuarter if kind == "quarter" else TruncMonth
+    first, last = windows[0], windows[-1]
+    deals = Deal.objects.filter(pipeline=pipeline)
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
+    # Overdue open deals still count: they are expected in the current period.
+    expected = (
+        deals.filter(status=DealStatus.OPEN, expected_close__isnull=False, expected_close__lte=last.end)
+        .annotate(bucket=Greatest(trunc("expected_close", output_field=DateField()), Value(first.start)))
+        .order_by()
+        .values("bucket", "currency")
+        .annotate(value=Coalesce(Sum(selectors.weighted_amount_expression()), Value(Decimal("0"))))
+    )
+    won = (
+        deals.filter(status=DealStatus.WON, closed_at__date__gte=first.start, closed_at__date__lte=last.end)
+        .annotate(bucket=trunc(TruncDate("closed_at"), output_field=DateField()))
+        .order_by()
+        .values("bucket", "currency")
+        .annotate(value=Coalesce(Sum("amount"), Value(Decimal("0"))))
+    )
+    keys = {w.start: w.key for w in windows}
+    cells: dict[tuple[str, str], dict] = {}
+    for field, rows in (("expected", expected), ("won", won)):
+        for row in rows:
+            key = keys[_as_day(row["bucket"])]
+            cell = cells.setdefault(
+                (key, row["currency"]), {"currency": row["currency"], "won": Decimal("0"), "expected": Decimal("0")}
+            )
+            cell[field] = Decimal(row["value"]).quantize(CENT)
+    result: dict[str, list[dict]] = {}
+    for (key, _currency), cell in sorted(cells.items()):
+        # The weighted method has no spread: its range collapses to the expected value.
+        cell.update(p10=cell["expected"], p50=cell["expected"], p90=cell["expected"])
+        result.setdefault(key, []).append(cell)
+    return result

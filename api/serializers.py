@@ -234,7 +234,7 @@ class DealHistorySerializer(serializers.Serializer):
 class ForecastQuerySerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=["weighted", "learned", "montecarlo"], default="weighted")
     period = serializers.ChoiceField(choices=["month", "quarter"], default="month")
-    as_of = serializers.DateField(required=False, help_text=_("Default: today."))
+    as_of = serializers.DateField(required=False, help_text=_("Default: today. Not in the future."))
     horizon = serializers.IntegerField(min_value=1, max_value=24, default=3, help_text=_("Number of periods."))
     pipeline = serializers.PrimaryKeyRelatedField(
         queryset=Pipeline.objects.filter(is_active=True), required=False, help_text=_("Default: the default pipeline.")
@@ -243,9 +243,8 @@ class ForecastQuerySerializer(serializers.Serializer):
 
 class ForecastAmountSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    deals = serializers.IntegerField()
-    total = serializers.DecimalField(max_digits=20, decimal_places=2)
-    expected = serializers.DecimalField(max_digits=20, decimal_places=2)
+    won = serializers.DecimalField(max_digits=20, decimal_places=2, help_text=_("Won so far in the period."))
+    expected = serializers.DecimalField(max_digits=20, decimal_places=2, help_text=_("Expected from open deals."))
     p10 = serializers.DecimalField(max_digits=20, decimal_places=2)
     p50 = serializers.DecimalField(max_digits=20, decimal_places=2)
     p90 = serializers.DecimalField(max_digits=20, decimal_places=2)
@@ -264,4 +263,3 @@ class ForecastSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     pipeline = serializers.IntegerField()
     periods = ForecastPeriodSerializer(many=True)
-    undated = ForecastAmountSerializer(many=True, help_text=_("Open deals without an expected close date."))

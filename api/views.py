@@ -328,10 +328,11 @@ class ForecastView(APIView):
         parameters=[s.ForecastQuerySerializer],
         responses={200: s.ForecastSerializer, 400: OpenApiResponse(s.ValidationErrorSerializer), **ERRORS_READ},
         description=(
-            "Expected revenue per period and currency over the open deals you may see. Overdue deals count "
-            "in the first period. `weighted` is amount × probability; the other methods and past `as_of` "
-            "dates answer 400 (`method_unavailable`, `as_of_unavailable`) until the forecasting engine "
-            "provides them."
+            "Won and expected revenue per period and currency, with the P10–P90 range: your own deals "
+            "for reps, your people's for managers, everyone's for admins. Overdue open deals count in the "
+            "first period. `weighted` is amount × probability; `learned` and `montecarlo` come from the "
+            "forecasting engine, as does any past `as_of`. An installation without the engine answers "
+            "those with 400 (`method_unavailable`, `as_of_unavailable`)."
         ),
     )
     def get(self, request):
