@@ -10,6 +10,7 @@ app_name = "api"
 
 class Router(DefaultRouter):
     include_root_view = False
+    include_format_suffixes = False  # one URL per resource; ?format= still works
 
 
 router = Router()

@@ -146,3 +146,23 @@ def test_users_are_those_whose_deals_you_may_see(rep, teammate, other_rep, admin
     assert names == {"rita", "tom"}
     assert client_for(rep).get(f"/api/v1/users/{other_rep.pk}/").status_code == 404
     assert client_for(rep).post("/api/v1/users/", {"username": "x"}, format="json").status_code == 405
+
+
+@pytest.mark.parametrize("url", ["/api/v1/stages/", "/api/v1/lost-reasons/", "/api/v1/users/"])
+def test_configuration_lists_run_a_fixed_number_of_queries(url, admin_user, pipeline, django_assert_max_num_queries):
+    from tests.factories import UserFactory
+
+    for i in range(20):
+        Stage.objects.create(pipeline=pipeline, name=f"Extra {i}", position=10 + i)
+        LostReason.objects.create(name=f"Reason {i}", position=10 + i)
+        UserFactory(username=f"person{i}")
+    client = client_for(admin_user)
+    client.get(url)
+    with django_assert_max_num_queries(5):
+        assert len(client.get(url).json()["results"]) >= 20
+
+
+@pytest.mark.parametrize("url", ["/api/v1/deals/", "/api/v1/leads/", "/api/v1/stages/", "/api/v1/pipelines/"])
+def test_options_describes_the_endpoint(url, admin_user, pipeline):
+    response = client_for(admin_user).options(url)
+    assert response.status_code == 200 and response.json()["name"]

@@ -157,3 +157,22 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
     # The calls above include the answers clients must handle, not only the happy ones.
     codes = {code for *_, code in statuses}
     assert {200, 201, 204, 400, 404, 409} <= codes, statuses
+
+    # Refusals are documented too: anonymous callers (401) and reps writing configuration (403).
+    rep_client, _ = token_client(w["rep"])
+    rep_auth = {"Authorization": rep_client._credentials["HTTP_AUTHORIZATION"]}
+    refusals = set()
+    for method, path, path_parameters, query, body in calls:
+        kwargs = {"path_parameters": path_parameters, "query": query}
+        if body is not None:
+            kwargs.update(body=body, media_type="application/json")
+        admin_only = method != "GET" and path.split("/")[3] in {"pipelines", "stages", "lost-reasons"}
+        for headers, expected in (({}, 401), (rep_auth, 403) if admin_only else (None, None)):
+            if headers is None:
+                continue
+            case = schema[path][method].Case(**kwargs)
+            response = case.call(app=wsgi_app, headers=headers)
+            assert response.status_code == expected, (method, path, response.status_code)
+            case.validate_response(response, checks=CONFORMANCE, headers=headers)
+            refusals.add(expected)
+    assert refusals == {401, 403}
