@@ -1,6 +1,5 @@
 """People and deals for the API tests: a rep with a teammate, another team, their managers, an admin."""
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
@@ -9,9 +8,7 @@ from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def generous_rate_limit(settings):
-    """Rate limiting is tested on its own; elsewhere it must not interfere. (And a fast password
-    hasher: these tests create many users, and the hashing is not what they test.)"""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    """Rate limiting is tested on its own; elsewhere it must not interfere."""
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api": "100000/minute"}}
     yield
 
@@ -54,12 +51,6 @@ def other_deal(other_rep, stages):
     return DealFactory(owner=other_rep, stage=stages["Prospecting"], lead=LeadFactory(owner=other_rep))
 
 
-@pytest.fixture
-def api():
-    """A client that is not signed in; use `.force_login(user)` or `as_token(user)`."""
-    return APIClient()
-
-
 def client_for(user) -> APIClient:
     client = APIClient()
     client.force_login(user)
@@ -71,13 +62,6 @@ def token_client(user) -> tuple[APIClient, ApiToken]:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client, token
-
-
-@pytest.fixture
-def clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
