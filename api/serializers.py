@@ -1,15 +1,13 @@
 """Serializers validate what clients send; the services in pipeline.services apply it."""
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pipeline import selectors
-from pipeline.models import Deal, DealChange, DealStatus, Lead, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
 
 User = get_user_model()
 
-MAX_ID = 2**63 - 1
 
 
 # --- Errors (documentation only) -------------------------------------------------------------

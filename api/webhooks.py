@@ -6,25 +6,23 @@ secret over `<X-Stageflow-Timestamp>.<raw body>`, and may refuse old timestamps 
 import hashlib
 import hmac
 import json
-import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
 from pipeline.models import Deal
 
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 5
+LOCK_MARGIN_SECONDS = 30
 RESPONSE_EXCERPT = 500
 USER_AGENT = "Stageflow-Webhooks/1"
 
@@ -79,43 +77,24 @@ def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
 
 
 def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
-    """Send a pending delivery once and record the outcome. Safe to call twice: a delivered or
-    given-up delivery is left alone, and the row lock keeps two workers from sending it at once."""
-    with transaction.atomic():
+    """Send a pending delivery once and record the outcome.
+
+    Safe to call twice: a delivered or given-up delivery is left alone, and a cache lock keeps two
+    workers from sending the same delivery at once (without holding a database transaction open
+    while the receiver answers)."""
+    lock = f"webhook-delivery:{delivery_id}"
+    timeout = getattr(settings, "WEBHOOK_TIMEOUT", TIMEOUT_SECONDS)
+    if not cache.add(lock, "1", timeout=timeout + LOCK_MARGIN_SECONDS):
+        return None
+    try:
         delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .select_related("endpoint")
+            WebhookDelivery.objects.select_related("endpoint")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
             .first()
         )
         if delivery is None:
             return None
-        endpoint = delivery.endpoint
-        body = json.dumps({"delivery": str(delivery.uuid), **delivery.payload}, cls=DjangoJSONEncoder).encode()
-        timestamp = str(int(time.time()))
-        request = urllib.request.Request(
-            endpoint.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "X-Stageflow-Event": f"deal.{delivery.event}",
-                "X-Stageflow-Delivery": str(delivery.uuid),
-                "X-Stageflow-Timestamp": timestamp,
-                "X-Stageflow-Signature": signature(endpoint.secret, timestamp, body),
-            },
-        )
-        status_code, error = None, ""
-        try:
-            with _opener().open(request, timeout=getattr(settings, "WEBHOOK_TIMEOUT", TIMEOUT_SECONDS)) as response:
-                status_code = response.status
-        except urllib.error.HTTPError as exc:
-            status_code = exc.code
-            excerpt = exc.read(RESPONSE_EXCERPT).decode("utf-8", errors="replace")
-            error = f"HTTP {exc.code}: {excerpt}".strip()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", exc))[:RESPONSE_EXCERPT]
+        status_code, error = _post(delivery, timeout)
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         delivery.response_status = status_code
@@ -130,7 +109,37 @@ def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
         delivery.save(
             update_fields=["attempts", "last_attempt_at", "response_status", "status", "delivered_at", "last_error"]
         )
-    return delivery
+        return delivery
+    finally:
+        cache.delete(lock)
+
+
+def _post(delivery: WebhookDelivery, timeout: float) -> tuple[int | None, str]:
+    """POST the signed payload; (status code or None, error text)."""
+    endpoint = delivery.endpoint
+    body = json.dumps({"delivery": str(delivery.uuid), **delivery.payload}, cls=DjangoJSONEncoder).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Stageflow-Event": f"deal.{delivery.event}",
+            "X-Stageflow-Delivery": str(delivery.uuid),
+            "X-Stageflow-Timestamp": timestamp,
+            "X-Stageflow-Signature": signature(endpoint.secret, timestamp, body),
+        },
+    )
+    try:
+        with _opener().open(request, timeout=timeout) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        excerpt = exc.read(RESPONSE_EXCERPT).decode("utf-8", errors="replace")
+        return exc.code, f"HTTP {exc.code}: {excerpt}".strip()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc))[:RESPONSE_EXCERPT] or exc.__class__.__name__
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -143,7 +152,3 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def _opener():
     # No proxies from the environment either: deliveries go straight to the registered URL.
     return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
-
-
-def next_attempt_at(delivery: WebhookDelivery):
-    return delivery.last_attempt_at + timedelta(seconds=retry_delay(delivery.attempts))

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 
 from pipeline import services
 from tests.api.conftest import client_for, token_client
-from tests.factories import DealFactory, LeadFactory, lost_reason
+from tests.factories import DealFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 

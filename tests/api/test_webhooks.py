@@ -228,3 +228,16 @@ def test_admin_can_send_a_delivery_again(admin_user, endpoint, receiver, own_dea
     )
     assert response.status_code == 200
     assert len(receiver.requests) == 2
+
+
+def test_a_delivery_being_sent_elsewhere_is_not_sent_again(endpoint, receiver, own_deal):
+    from django.core.cache import cache
+
+    (delivery,) = webhooks.deliveries_create(event="moved", deal_ids={own_deal.pk})
+    cache.add(f"webhook-delivery:{delivery.pk}", "1", timeout=60)  # another worker holds it
+    try:
+        assert webhooks.delivery_attempt(delivery.pk) is None
+    finally:
+        cache.delete(f"webhook-delivery:{delivery.pk}")
+    assert receiver.requests == []
+    assert webhooks.delivery_attempt(delivery.pk).status == DeliveryStatus.DELIVERED
