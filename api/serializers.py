@@ -9,7 +9,6 @@ from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage,
 User = get_user_model()
 
 
-
 # --- Errors (documentation only) -------------------------------------------------------------
 
 
