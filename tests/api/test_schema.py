@@ -176,3 +176,12 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
             case.validate_response(response, checks=CONFORMANCE, headers=headers)
             refusals.add(expected)
     assert refusals == {401, 403}
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/leads/{lead}/",
+            "/api/v1/pipelines/", "/api/v1/forecast/"],
+)
+def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, own_deal):
+    response = client_for(admin_user).get(url.format(deal=own_deal.pk, lead=own_deal.lead_id), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
