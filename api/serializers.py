@@ -1,4 +1,6 @@
 """Serializers validate what clients send; the services in pipeline.services apply it."""
+import re
+
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -103,7 +105,11 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
     def validate_country(self, value):
-        return value.upper()
+        value = value.upper()
+        # ASCII letters only: some letters grow when upper-cased (“ﬃ” → “FFI”), past the column's size.
+        if value and not re.fullmatch(r"[A-Z]{2}", value):
+            raise serializers.ValidationError(_("Use a two-letter country code such as DE."), code="invalid")
+        return value
 
 
 # --- Deals ------------------------------------------------------------------------------------

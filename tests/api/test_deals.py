@@ -436,3 +436,18 @@ def test_an_admin_can_reassign_a_deal_out_of_a_managers_sight(manager, own_deal,
     )
     assert response.status_code == 200 and response.json()["owner"] == other_rep.pk
     assert client_for(manager).get(f"/api/v1/deals/{own_deal.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, content_type, status, code",
+    [
+        (b"[" * 100_000, "application/json", 400, "parse_error"),  # Python's decoder recurses
+        (b"\xff\xfe", "application/json", 400, "parse_error"),
+        (b"{}", "text/plain", 415, "unsupported_media_type"),
+    ],
+)
+def test_hostile_bodies_are_client_errors(rep, body, content_type, status, code):
+    client = client_for(rep)
+    client.raise_request_exception = False
+    response = client.post("/api/v1/deals/", body, content_type=content_type)
+    assert response.status_code == status and response.json()["code"] == code

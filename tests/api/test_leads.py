@@ -60,7 +60,8 @@ def test_create_a_lead_for_someone_else_needs_a_manager(rep, teammate, manager):
     "body, field",
     [({"name": ""}, "name"), ({"name": "A", "contact_email": "nope"}, "contact_email"),
      ({"name": "A", "source": "psychic"}, "source"), ({"name": "A", "country": "DEU"}, "country"),
-     ({"name": "A", "website": "not a url"}, "website")],
+     ({"name": "A", "website": "not a url"}, "website"), ({"name": "A", "country": "\ufb03"}, "country"),
+     ({"name": "A", "country": "1!"}, "country")],
 )
 def test_bad_leads_are_field_errors(rep, body, field):
     response = client_for(rep).post("/api/v1/leads/", body, format="json")
