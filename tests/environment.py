@@ -11,3 +11,6 @@ os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+# The API's rate limit counts requests per user or token in the cache, which outlives a test (and,
+# on Redis, a run); ids repeat between tests. Tests of the limit set their own rate.
+os.environ.setdefault("API_RATE_LIMIT", "1000000/hour")
