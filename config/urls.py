@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("pipeline/", include("pipeline.urls")),
+    path("forecast/", include("forecasting.urls")),
 ]
