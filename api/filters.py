@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from pipeline.models import Deal, DealStatus, Lead, LeadSource, Stage
+from pipeline.models import Deal, DealStatus, ForecastCategory, Lead, LeadSource, Stage
 
 MAX_ID = 2**63 - 1
 
@@ -29,6 +29,7 @@ class DealFilter(django_filters.FilterSet):
     owner = IdFilter(field_name="owner_id", label=_("Owner (user) id"))
     lead = IdFilter(field_name="lead_id", label=_("Lead id"))
     status = django_filters.ChoiceFilter(choices=DealStatus.choices, label=_("Status"))
+    forecast_category = django_filters.ChoiceFilter(choices=ForecastCategory.choices, label=_("Forecast category"))
     expected_close_after = django_filters.DateFilter(
         field_name="expected_close", lookup_expr="gte", label=_("Expected close on or after (YYYY-MM-DD)")
     )

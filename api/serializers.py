@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from pipeline import selectors
-from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, DealChange, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageChange
 
 User = get_user_model()
 
@@ -128,7 +128,7 @@ class DealSerializer(serializers.ModelSerializer):
         fields = [
             "id", "title", "pipeline", "stage", "stage_name", "status", "lead", "lead_name", "owner", "owner_name",
             "amount", "currency", "expected_close", "probability", "effective_probability", "next_step",
-            "lost_reason", "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
+            "forecast_category", "lost_reason", "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
             "external_id", "version",
         ]
         read_only_fields = fields
@@ -178,6 +178,10 @@ class DealCreateSerializer(DealWriteFields):
 
 
 class DealUpdateSerializer(DealWriteFields):
+    forecast_category = serializers.ChoiceField(
+        choices=ForecastCategory.choices, required=False,
+        help_text=_("The rep's own call, summed separately in forecasts: commit, best case, pipeline or omitted."),
+    )
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text=_("The version you last read."))
 
     def __init__(self, *args, **kwargs):
@@ -247,10 +251,16 @@ class ForecastQuerySerializer(serializers.Serializer):
 class ForecastAmountSerializer(serializers.Serializer):
     currency = serializers.CharField()
     won = serializers.DecimalField(max_digits=20, decimal_places=2, help_text=_("Won so far in the period."))
-    expected = serializers.DecimalField(max_digits=20, decimal_places=2, help_text=_("Expected from open deals."))
-    p10 = serializers.DecimalField(max_digits=20, decimal_places=2)
+    expected = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("Won so far plus what the open deals are expected to bring.")
+    )
+    p10 = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("Nine in ten futures bring at least this much (P10).")
+    )
     p50 = serializers.DecimalField(max_digits=20, decimal_places=2)
-    p90 = serializers.DecimalField(max_digits=20, decimal_places=2)
+    p90 = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("One in ten futures brings this much or more (P90).")
+    )
 
 
 class ForecastPeriodSerializer(serializers.Serializer):

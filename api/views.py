@@ -330,9 +330,10 @@ class ForecastView(APIView):
         description=(
             "Won and expected revenue per period and currency, with the P10–P90 range: your own deals "
             "for reps, your people's for managers, everyone's for admins. Overdue open deals count in the "
-            "first period. `weighted` is amount × probability; `learned` and `montecarlo` come from the "
-            "forecasting engine, as does any past `as_of`. An installation without the engine answers "
-            "those with 400 (`method_unavailable`, `as_of_unavailable`)."
+            "first period. `weighted` is amount × probability, `learned` uses the win rates learned from "
+            "the stage history, `montecarlo` simulates the open pipeline; a past `as_of` sees only what "
+            "was known that day. Monte Carlo runs are seeded by `as_of`, so a question always gets the "
+            "same answer."
         ),
     )
     def get(self, request):

@@ -451,3 +451,14 @@ def test_hostile_bodies_are_client_errors(rep, body, content_type, status, code)
     client.raise_request_exception = False
     response = client.post("/api/v1/deals/", body, content_type=content_type)
     assert response.status_code == status and response.json()["code"] == code
+
+
+def test_a_rep_sets_the_forecast_category_and_filters_by_it(rep, own_deal, team_deal):
+    client = client_for(rep)
+    response = client.patch(f"/api/v1/deals/{own_deal.pk}/", {"forecast_category": "commit", "version": 1}, format="json")
+    assert response.status_code == 200 and response.json()["forecast_category"] == "commit"
+    assert DealChange.objects.filter(deal=own_deal, field="forecast_category", new_value="commit").exists()
+    listed = client.get("/api/v1/deals/", {"forecast_category": "commit"}).json()["results"]
+    assert [d["id"] for d in listed] == [own_deal.pk]
+    refused = client.patch(f"/api/v1/deals/{own_deal.pk}/", {"forecast_category": "maybe", "version": 2}, format="json")
+    assert refused.status_code == 400 and "forecast_category" in refused.json()
