@@ -9,4 +9,9 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("forecast/", include("forecasting.urls")),
+    path("qualification/", include("qualification.urls")),
+    path("imports/", include("imports.urls")),
+    path("exports/", include("exports.urls")),
+    path("offers/", include("offers.urls")),
+    path("p/", include("offers.public_urls")),
 ]
