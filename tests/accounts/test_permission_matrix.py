@@ -1,0 +1,460 @@
+"""The permission matrix: every URL of the project, for every kind of person, GET and POST, as a
+full page and as an HTMX partial.
+
+The URLs are DISCOVERED from the URL configuration (not a hand-kept list), so a new endpoint
+cannot escape: its name must be classified in RULES below, or this test fails and says so. URL
+arguments are filled from the fixtures by name (`deal_pk`, `stage_id`, …; a bare `pk` by what the
+URL name says it is about: `deal_detail` → the deal); an argument nobody knows how to fill fails
+the test too, so the developer adds it here.
+
+The people, around one deal owned by rita (team North):
+
+    anonymous      not signed in                      → the sign-in page (API: 401/403)
+    owner          rita, a rep, owns the deal         → allowed
+    teammate       tom, a rep in North                → may read (GET), may not change (403)
+    outsider       olga, a rep in South               → 404, as if it did not exist
+    manager        max, manages North                 → allowed
+    other_manager  sam, manages South                 → 404
+    admin          ada                                → allowed
+
+Besides status codes, every response a person gets is searched for the title of a deal and the
+name of a lead they may not see (the "leak probe"), so a board, list, partial or export that
+shows another team's data fails here as well.
+
+Skipped, and why:
+- the Django admin (`admin:` namespace): it has its own staff and model-permission checks, tested
+  by Django; tests/accounts/test_admin_audit.py checks that reps and managers cannot open it;
+- static files (served by WhiteNoise or `static()` only in development; no data behind them).
+
+Run with `-v` (or STAGEFLOW_MATRIX_REPORT=1) to print the whole matrix.
+"""
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings as django_settings
+from django.shortcuts import resolve_url
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from pipeline.models import LostReason, Transition
+from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory, default_pipeline
+
+pytestmark = pytest.mark.django_db
+
+# --- What each URL should do ------------------------------------------------------------------------
+
+PUBLIC = "public"  # anyone, signed in or not (sign-in, password reset)
+SIGNED_IN = "signed_in"  # every signed-in person; what they see is filtered (the leak probe checks)
+OBJECT = "object"  # about one deal, lead or person: read with GET, change with POST
+OBJECT_CHANGE = "object_change"  # about one object, and every method changes it (edit forms)
+MANAGERS = "managers"  # managers and admins only; reps get 403
+ADMINS = "admins"  # admins only
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str = ""  # empty: the default rule — OBJECT when the URL names a deal, lead or person, else SIGNED_IN
+    obj: str = ""  # what a bare `pk`/`id` means, when the URL name does not say
+    login_redirect_ok: bool = False  # ends on the sign-in page by design (sign-out)
+    note: str = ""
+
+
+DEFAULT = Rule()
+
+# Every URL name of the project (namespaced) or, for an unnamed URL, its path. A new URL must be
+# added here; DEFAULT is right for most pages.
+RULES: dict[str, Rule] = {
+    "/": DEFAULT,  # redirects to the board
+    # Sign-in (django.contrib.auth.urls)
+    "login": Rule(PUBLIC),
+    "logout": Rule(SIGNED_IN, login_redirect_ok=True, note="POST only; ends on the sign-in page"),
+    "password_change": DEFAULT,
+    "password_change_done": DEFAULT,
+    "password_reset": Rule(PUBLIC),
+    "password_reset_done": Rule(PUBLIC),
+    "password_reset_confirm": Rule(PUBLIC, note="an invalid link shows its own message"),
+    "password_reset_complete": Rule(PUBLIC),
+    # The board
+    "pipeline:board": DEFAULT,
+    "pipeline:deal_detail": DEFAULT,
+    "pipeline:deal_move": DEFAULT,
+    "pipeline:lead_detail": DEFAULT,
+}
+
+# Objects whose visibility depends on who asks (selectors); others are shared configuration.
+SUBJECTS = ("deal", "lead", "user")
+# Words in a URL name that say what a bare `pk` is, most specific first.
+OBJECT_WORDS = {
+    "deal": "deal", "lead": "lead", "user": "user", "stage": "stage", "pipeline": "pipeline",
+    "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
+    "transition": "transition",
+}
+# Arguments filled by their name.
+KWARG_OBJECTS = {
+    f"{obj}_{suffix}": obj for obj in set(OBJECT_WORDS.values()) for suffix in ("pk", "id")
+}
+BARE_KWARGS = {"pk", "id", "object_id"}
+
+PERSONAS = ["anonymous", "owner", "teammate", "outsider", "manager", "other_manager", "admin"]
+VARIANTS = {  # name: (method, HTMX request?)
+    "GET": ("get", False),
+    "GET hx": ("get", True),
+    "POST": ("post", False),
+    "POST hx": ("post", True),
+}
+OK, LOGIN, UNAUTH, FORBIDDEN, HIDDEN, NOT_ALLOWED = "ok", "login", "unauth", "403", "404", "405"
+SYMBOL = {OK: "ok", LOGIN: "login", UNAUTH: "401", FORBIDDEN: "403", HIDDEN: "404", NOT_ALLOWED: "–"}
+
+# --- Discovery ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    key: str
+    route: str
+    name: str | None
+    kwargs: tuple[str, ...]
+    callback: object
+    skip: str = ""
+    variants: list = field(default_factory=list)
+
+    @property
+    def is_api(self) -> bool:
+        return getattr(self.callback, "cls", None) is not None and _is_drf(self.callback.cls)
+
+
+def _is_drf(cls) -> bool:
+    try:
+        from rest_framework.views import APIView
+    except ImportError:  # pragma: no cover - DRF is a dependency
+        return False
+    return isinstance(cls, type) and issubclass(cls, APIView)
+
+
+def _skip_reason(key: str, callback) -> str:
+    if key.startswith("admin:") or key == "admin":
+        return "Django admin: its own staff and model-permission checks"
+    module = getattr(callback, "__module__", "")
+    if module in ("django.views.static", "django.contrib.staticfiles.views"):
+        return "static files"
+    return ""
+
+
+def _walk(patterns, prefix="", namespace=None, kwargs=()):
+    for p in patterns:
+        names = tuple(p.pattern.regex.groupindex)
+        if isinstance(p, URLResolver):
+            ns = f"{namespace}:{p.namespace}" if namespace and p.namespace else (p.namespace or namespace)
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns, kwargs + names)
+        elif isinstance(p, URLPattern):
+            route = prefix + str(p.pattern)
+            key = f"{namespace}:{p.name}" if namespace and p.name else (p.name or "/" + route)
+            if not p.name and namespace:
+                key = f"{namespace}:/{route}"
+            yield Endpoint(key=key, route=route, name=key if p.name else None, kwargs=kwargs + names, callback=p.callback)
+
+
+def discover() -> list[Endpoint]:
+    """Every URL pattern of the project, one per name (format-suffix variants of the REST API share
+    a name with their plain pattern; the one with the fewest arguments represents them)."""
+    by_key: dict[str, Endpoint] = {}
+    for endpoint in _walk(get_resolver().url_patterns):
+        endpoint.skip = _skip_reason(endpoint.key, endpoint.callback)
+        known = by_key.get(endpoint.key)
+        if known is None or len(endpoint.kwargs) < len(known.kwargs):
+            by_key[endpoint.key] = endpoint
+    return sorted(by_key.values(), key=lambda e: e.key)
+
+
+ENDPOINTS = discover()
+TESTED = [e for e in ENDPOINTS if not e.skip]
+
+
+def unclassified(endpoints) -> list[str]:
+    return [e.key for e in endpoints if not e.skip and e.key not in RULES]
+
+
+def classify_message(keys) -> str:
+    return (
+        f"These URLs are not in the permission matrix: {', '.join(keys)}. Add each to RULES in "
+        f"tests/accounts/test_permission_matrix.py, saying who may use it (DEFAULT: signed-in people, "
+        f"and for a deal, lead or person the owner/teammate/team rules)."
+    )
+
+
+def bare_object(endpoint: Endpoint, rule: Rule) -> str | None:
+    if rule.obj:
+        return rule.obj
+    name = (endpoint.name or endpoint.route).rsplit(":", 1)[-1].lower()
+    hits = [(name.find(word), obj) for word, obj in OBJECT_WORDS.items() if word in name]
+    return min(hits)[1] if hits else None
+
+
+def kwarg_objects(endpoint: Endpoint, rule: Rule) -> dict[str, str]:
+    """{argument: what fills it}; raises LookupError for an argument nobody knows how to fill."""
+    result = {}
+    for kwarg in endpoint.kwargs:
+        if kwarg in KWARG_OBJECTS:
+            result[kwarg] = KWARG_OBJECTS[kwarg]
+        elif kwarg in BARE_KWARGS and bare_object(endpoint, rule):
+            result[kwarg] = bare_object(endpoint, rule)
+        elif kwarg in ("uidb64", "token", "format"):
+            result[kwarg] = kwarg
+        else:
+            raise LookupError(
+                f"{endpoint.key} ({endpoint.route}) has the argument “{kwarg}”, which the permission matrix "
+                f"cannot fill. Add it to KWARG_OBJECTS (or give the URL's rule an `obj=`) in "
+                f"tests/accounts/test_permission_matrix.py."
+            )
+    return result
+
+
+def effective_kind(endpoint: Endpoint, rule: Rule, objects: dict[str, str]) -> str:
+    if rule.kind:
+        return rule.kind
+    return OBJECT if any(obj in SUBJECTS for obj in objects.values()) else SIGNED_IN
+
+
+def expected(kind: str, persona: str, method: str, *, is_api: bool) -> set[str]:
+    if persona == "anonymous":
+        if kind == PUBLIC:
+            return {OK}
+        return {UNAUTH, LOGIN} if is_api else {LOGIN}
+    if kind in (PUBLIC, SIGNED_IN):
+        return {OK}
+    if kind == ADMINS:
+        return {OK} if persona == "admin" else {FORBIDDEN, HIDDEN}
+    if kind == MANAGERS:
+        return {OK} if persona in ("manager", "other_manager", "admin") else {FORBIDDEN}
+    # OBJECT and OBJECT_CHANGE: about rita's deal (or lead, or rita herself)
+    if persona in ("owner", "manager", "admin"):
+        return {OK}
+    if persona in ("outsider", "other_manager"):
+        return {HIDDEN}
+    changes = kind == OBJECT_CHANGE or method != "get"
+    return {FORBIDDEN} if changes else {OK}
+
+
+def outcome(response) -> str:
+    status = response.status_code
+    if status in (301, 302, 303, 307, 308):
+        path = urlsplit(response.get("Location", "")).path
+        return LOGIN if path == resolve_url(django_settings.LOGIN_URL) else OK
+    if status == 401:
+        return UNAUTH
+    if status == 403:
+        return FORBIDDEN
+    if status == 404:
+        return HIDDEN
+    if status == 405:
+        return NOT_ALLOWED
+    if status >= 500:
+        return f"error {status}"
+    return OK  # 2xx, and 400/409/422: the request reached the rules of the view
+
+
+# --- The world -------------------------------------------------------------------------------------------
+
+NORTH_DEAL_TITLE = "NorthProbeDeal-7c1"
+NORTH_LEAD_NAME = "NorthProbeLead-7c1"
+SOUTH_DEAL_TITLE = "SouthProbeDeal-9d2"
+SOUTH_LEAD_NAME = "SouthProbeLead-9d2"
+
+
+@pytest.fixture
+def world(db, settings):
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    north, south = TeamFactory(name="North"), TeamFactory(name="South")
+    people = {
+        "owner": UserFactory(username="rita", role="rep", team=north),
+        "teammate": UserFactory(username="tom", role="rep", team=north),
+        "outsider": UserFactory(username="olga", role="rep", team=south),
+        "manager": UserFactory(username="max", role="manager", team=north),
+        "other_manager": UserFactory(username="sam", role="manager", team=south),
+        "admin": UserFactory(username="ada", role="admin", is_staff=True, is_superuser=True),
+    }
+    north.manager, south.manager = people["manager"], people["other_manager"]
+    north.save()
+    south.save()
+    pipeline = default_pipeline()
+    first = pipeline.stages.order_by("position").first()
+    north_lead = LeadFactory(name=NORTH_LEAD_NAME, owner=people["owner"])
+    south_lead = LeadFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
+    deal = DealFactory(owner=people["owner"], lead=north_lead, stage=first, title=NORTH_DEAL_TITLE)
+    DealFactory(owner=people["outsider"], lead=south_lead, stage=first, title=SOUTH_DEAL_TITLE)
+    objects = {
+        "deal": deal,
+        "lead": north_lead,
+        "user": people["owner"],
+        "stage": first,
+        "pipeline": pipeline,
+        "team": north,
+        "lostreason": LostReason.objects.order_by("position").first(),
+        "transition": Transition.objects.filter(pipeline=pipeline).first(),
+    }
+    return people, objects
+
+
+def fill(kwargs: dict[str, str], objects) -> dict:
+    values = {}
+    for kwarg, obj in kwargs.items():
+        if obj == "uidb64":
+            values[kwarg] = urlsafe_base64_encode(force_bytes(objects["user"].pk))
+        elif obj == "token":
+            values[kwarg] = "not-a-valid-token"
+        elif obj == "format":
+            values[kwarg] = "json"
+        else:
+            values[kwarg] = objects[obj].pk
+    return values
+
+
+def url_for(endpoint: Endpoint, values: dict) -> str:
+    if endpoint.name:
+        return reverse(endpoint.name, kwargs=values or None)
+    if values:
+        raise LookupError(f"{endpoint.key}: an unnamed URL with arguments cannot be reversed; give it a name.")
+    return "/" + endpoint.route.lstrip("^").rstrip("$")
+
+
+# Probes: text that must never reach someone who may not see it.
+HIDDEN_FROM = {
+    NORTH_DEAL_TITLE: {"outsider", "other_manager"},
+    NORTH_LEAD_NAME: {"outsider", "other_manager"},
+    SOUTH_DEAL_TITLE: {"owner", "teammate", "manager"},
+    SOUTH_LEAD_NAME: {"owner", "teammate", "manager"},
+}
+
+REPORT: dict[str, dict] = {}
+
+
+def request(client, method: str, url: str, htmx: bool):
+    headers = {"HX-Request": "true"} if htmx else {}
+    # Each request runs in a savepoint that is rolled back, so an allowed POST (a move, a delete)
+    # cannot change what the next person is checked against.
+    with transaction.atomic():
+        response = getattr(client, method)(url, headers=headers)
+        transaction.set_rollback(True)
+    return response
+
+
+@pytest.mark.parametrize("endpoint", TESTED, ids=[e.key for e in TESTED])
+def test_permission_matrix(endpoint, world):
+    people, objects = world
+    if endpoint.key not in RULES:
+        pytest.fail(classify_message([endpoint.key]), pytrace=False)
+    rule = RULES[endpoint.key]
+    try:
+        kwargs = kwarg_objects(endpoint, rule)
+    except LookupError as error:
+        pytest.fail(str(error), pytrace=False)
+    kind = effective_kind(endpoint, rule, kwargs)
+    url = url_for(endpoint, fill(kwargs, objects))
+
+    def client_for(persona):
+        # A fresh session per request kind: a sign-out (or any session change) by one request
+        # must not turn the next one into an anonymous request.
+        client = Client(raise_request_exception=False)
+        if persona != "anonymous":
+            client.force_login(people[persona])
+        return client
+
+    # A method is offered when the person with the most rights (admin; anonymous for public
+    # pages) is not answered 405. Unoffered methods must not answer anyone.
+    failures, cells = [], {}
+    for variant, (method, htmx) in VARIANTS.items():
+        probe = "anonymous" if kind == PUBLIC else "admin"
+        offered = outcome(request(client_for(probe), method, url, htmx)) != NOT_ALLOWED
+        for persona in PERSONAS:
+            response = request(client_for(persona), method, url, htmx)
+            got = outcome(response)
+            if got == LOGIN and rule.login_redirect_ok and persona != "anonymous":
+                got = OK
+            want = expected(kind, persona, method, is_api=endpoint.is_api)
+            if not offered:
+                want = {NOT_ALLOWED, LOGIN, UNAUTH, FORBIDDEN, HIDDEN}
+            cells[(persona, variant)] = SYMBOL.get(got, got) if offered else "–"
+            if got not in want:
+                failures.append(
+                    f"{persona:13} {variant:8} {url}: got {got} ({response.status_code}), expected {' or '.join(sorted(want))}"
+                )
+            if got == OK and offered and hasattr(response, "content"):
+                body = response.content.decode(errors="replace")
+                for text, hidden_from in HIDDEN_FROM.items():
+                    if persona in hidden_from and text in body:
+                        failures.append(f"{persona:13} {variant:8} {url}: LEAK, the response shows “{text}”")
+    REPORT[endpoint.key] = {"kind": kind, "cells": cells, "url": url}
+    if failures:
+        pytest.fail(f"{endpoint.key} [{kind}]\n" + "\n".join(failures), pytrace=False)
+
+
+def test_every_url_of_the_project_is_classified():
+    missing = unclassified(ENDPOINTS)
+    assert not missing, classify_message(missing)
+
+
+def test_the_rules_name_no_url_that_no_longer_exists():
+    stale = sorted(set(RULES) - {e.key for e in ENDPOINTS})
+    assert not stale, f"RULES names URLs that no longer exist: {', '.join(stale)}; remove them."
+
+
+def test_discovery_finds_nested_and_namespaced_urls():
+    keys = {e.key for e in ENDPOINTS}
+    assert {"login", "pipeline:board", "pipeline:deal_detail", "pipeline:deal_move", "/"} <= keys
+    assert all(e.skip for e in ENDPOINTS if e.key.startswith("admin:"))
+    assert len(TESTED) >= 10
+
+
+def test_an_unknown_url_name_or_argument_fails_with_a_clear_message():
+    new = Endpoint(key="pipeline:deal_frobnicate", route="deals/<int:pk>/frob/", name="pipeline:deal_frobnicate",
+                   kwargs=("pk",), callback=None)
+    assert unclassified([new]) == ["pipeline:deal_frobnicate"]
+    assert "Add each to RULES" in classify_message(["pipeline:deal_frobnicate"])
+    assert kwarg_objects(new, DEFAULT) == {"pk": "deal"}
+    odd = Endpoint(key="pipeline:widget", route="widgets/<slug:widget_slug>/", name="pipeline:widget",
+                   kwargs=("widget_slug",), callback=None)
+    with pytest.raises(LookupError, match="“widget_slug”, which the permission matrix cannot fill"):
+        kwarg_objects(odd, DEFAULT)
+    bare = Endpoint(key="pipeline:thing", route="things/<int:pk>/", name="pipeline:thing", kwargs=("pk",), callback=None)
+    with pytest.raises(LookupError):
+        kwarg_objects(bare, DEFAULT)
+
+
+def test_expectations_for_an_object_url():
+    rows = {p: (expected(OBJECT, p, "get", is_api=False), expected(OBJECT, p, "post", is_api=False)) for p in PERSONAS}
+    assert rows == {
+        "anonymous": ({LOGIN}, {LOGIN}),
+        "owner": ({OK}, {OK}),
+        "teammate": ({OK}, {FORBIDDEN}),
+        "outsider": ({HIDDEN}, {HIDDEN}),
+        "manager": ({OK}, {OK}),
+        "other_manager": ({HIDDEN}, {HIDDEN}),
+        "admin": ({OK}, {OK}),
+    }
+
+
+def matrix_report_lines(verbose: bool) -> list[str]:
+    """The summary (and with `verbose` the whole matrix); printed by tests/accounts/conftest.py."""
+    if not REPORT:
+        return []
+    cases = sum(1 for row in REPORT.values() for cell in row["cells"].values() if cell != "–")
+    skipped = sorted({e.skip for e in ENDPOINTS if e.skip})
+    lines = [
+        f"permission matrix: {cases} cases over {len(REPORT)} URLs × {len(PERSONAS)} people × "
+        f"{len(VARIANTS)} request kinds (skipped: {'; '.join(skipped)})"
+    ]
+    if verbose:
+        short = {"anonymous": "anon", "owner": "owner", "teammate": "mate", "outsider": "outsider",
+                 "manager": "mgr", "other_manager": "other mgr", "admin": "admin"}
+        lines.append("cells: GET / GET hx / POST / POST hx;  ok = allowed, login = sign-in page, – = method not offered")
+        lines.append(f"{'URL name':32} {'rule':13} " + " ".join(f"{short[p]:>17}" for p in PERSONAS))
+        for key in sorted(REPORT):
+            row = REPORT[key]
+            cells = " ".join(f"{'/'.join(row['cells'].get((p, v), '?') for v in VARIANTS):>17}" for p in PERSONAS)
+            lines.append(f"{key[:32]:32} {row['kind']:13} {cells}")
+    return lines
