@@ -242,9 +242,11 @@ def expected(kind: str, persona: str, method: str, *, is_api: bool) -> set[str]:
 
 def outcome(response) -> str:
     status = response.status_code
+    login_path = resolve_url(django_settings.LOGIN_URL)
+    if urlsplit(response.get("HX-Redirect", "")).path == login_path:
+        return LOGIN  # an HTMX request sent to the sign-in page (accounts.middleware)
     if status in (301, 302, 303, 307, 308):
-        path = urlsplit(response.get("Location", "")).path
-        return LOGIN if path == resolve_url(django_settings.LOGIN_URL) else OK
+        return LOGIN if urlsplit(response.get("Location", "")).path == login_path else OK
     if status == 401:
         return UNAUTH
     if status == 403:

@@ -164,6 +164,23 @@ def test_htmx_post_without_the_token_is_refused_and_with_it_passes(rep, deal, st
     assert accepted.status_code != 403
 
 
+def test_anonymous_page_request_is_redirected_to_sign_in(client, deal):
+    response = client.get(reverse("pipeline:deal_detail", args=[deal.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN}?next=/pipeline/deals/{deal.pk}/"
+
+
+def test_expired_session_on_an_htmx_request_sends_the_whole_page_to_sign_in(client, deal):
+    # Not the sign-in page swapped into a board column: HX-Redirect, back to the page afterwards.
+    response = client.post(
+        reverse("pipeline:deal_move", args=[deal.pk]),
+        {"stage": 1, "version": 1},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/pipeline/?q=acme&owner=3"},
+    )
+    assert response.status_code == 204 and not response.has_header("Location")
+    assert response["HX-Redirect"] == f"{LOGIN}?next=%2Fpipeline%2F%3Fq%3Dacme%26owner%3D3"
+
+
 # --- The production profile ---------------------------------------------------------------------------
 
 
