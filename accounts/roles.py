@@ -3,11 +3,10 @@
 Row-level visibility (whose deals) lives in `pipeline.selectors`; these are the model-level
 permissions the admin site and the API check. The data migration creates the groups, and
 `role_groups_sync` (run after every `migrate`) adds permissions of models that appeared later,
-so a new app's models reach the right roles without another migration. It only ever adds: an
-admin who removed a permission from a group on purpose keeps that choice for existing models.
+so a new app's models reach the right roles without another migration. This module is the
+source of a role's permissions: a permission missing from a role group is restored on the next
+migrate. To give someone more, put them in an extra group as well.
 """
-from django.utils.translation import gettext_noop
-
 # Group names are stable identifiers (the role values); their labels are translated in the UI.
 ROLE_GROUP_NAMES = {"rep": "rep", "manager": "manager", "admin": "admin"}
 
@@ -44,11 +43,6 @@ _ADMIN = ["pipeline.*", "accounts.*", "forecasting.*", "auth.*", "axes.*"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {"rep": _REP, "manager": _MANAGER, "admin": _ADMIN}
 
-ROLE_DESCRIPTIONS = {
-    "rep": gettext_noop("Works their own deals and leads."),
-    "manager": gettext_noop("Everything in their team; reassigns deals; sees the team's forecast."),
-    "admin": gettext_noop("Configuration, users and all data."),
-}
 
 
 def _permissions_for(Permission, specs):

@@ -158,3 +158,36 @@ def test_mixin_records_creation_and_deletion(admin_user, pipeline):
 def test_mixin_saving_without_changes_writes_nothing(admin_user, stages):
     StageAuditAdmin(Stage, admin.site).save_model(admin_request(admin_user), stages["Offer"], form=None, change=True)
     assert not ConfigChange.objects.exists()
+
+
+@pytest.mark.urls("tests.accounts.audit_admin_urls")
+def test_mixin_records_inline_rows_created_changed_and_deleted(client, admin_user):
+    pipeline = Pipeline.objects.create(name="Upsell", position=1)
+    first = Stage.objects.create(pipeline=pipeline, name="Talk", position=0, probability=10)
+    second = Stage.objects.create(pipeline=pipeline, name="Sign", position=1, probability=90, kind="won")
+    client.force_login(admin_user)
+
+    def row(i, stage=None, **values):
+        base = {"id": stage.pk if stage else "", "pipeline": pipeline.pk, "name": "", "position": i,
+                "probability": 10, "kind": "open", "rotting_days": "", "colour": "#6c757d"}
+        if stage:
+            base.update(name=stage.name, position=stage.position, probability=stage.probability, kind=stage.kind)
+        base.update(values)
+        return {f"stages-{i}-{k}": v for k, v in base.items()}
+
+    data = {
+        "name": "Upsell", "position": 1, "is_active": "on",
+        "stages-TOTAL_FORMS": 3, "stages-INITIAL_FORMS": 2, "stages-MIN_NUM_FORMS": 0, "stages-MAX_NUM_FORMS": 1000,
+        **row(0, first, probability=15),
+        **row(1, second, DELETE="on"),
+        **row(2, name="Offer", position=2, probability=50),
+    }
+    response = client.post(f"/admin/pipeline/pipeline/{pipeline.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    rows = {(c.object_repr, c.action): c for c in ConfigChange.objects.all()}
+    assert rows[("Talk", "update")].changes == {"probability": ["10", "15"]}
+    assert rows[("Sign", "delete")].object_id == str(second.pk)
+    assert rows[("Sign", "delete")].changes["kind"] == ["won", None]
+    assert rows[("Offer", "create")].changes["probability"] == [None, "50"]
+    assert ("Upsell", "update") not in rows  # the pipeline itself did not change
+    assert all(c.actor == admin_user for c in rows.values())
