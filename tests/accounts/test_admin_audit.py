@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.audit import AuditedAdminMixin
-from accounts.models import ConfigChange, Team, User
+from accounts.models import ConfigChange, User
 from accounts.services import config_change_record
 from pipeline.models import LostReason, Pipeline, Stage
 from tests.factories import TeamFactory, UserFactory

@@ -26,9 +26,8 @@ Skipped, and why:
   by Django; tests/accounts/test_admin_audit.py checks that reps and managers cannot open it;
 - static files (served by WhiteNoise or `static()` only in development; no data behind them).
 
-Run with `-v` (or STAGEFLOW_MATRIX_REPORT=1) to print the whole matrix.
+Run with `-v` (or STAGEFLOW_MATRIX_REPORT=1) to print the whole matrix (tests/accounts/conftest.py).
 """
-import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
