@@ -10,7 +10,7 @@ DEMO_SEED ?= 42
 # Local development runs with DEBUG on unless the environment says otherwise.
 export DEBUG ?= 1
 
-.PHONY: help setup assets migrate seed run test test-browser bench check clean
+.PHONY: help setup messages assets migrate seed run test test-browser bench check clean
 
 help:
 	@echo "make run    - set up everything and serve Stageflow with demo data on http://$(HOST):$(PORT)"
@@ -33,7 +33,10 @@ static_vendor/.installed: node_modules/.installed scripts/vendor_assets.py
 	$(PYTHON) scripts/vendor_assets.py
 	touch $@
 
-setup: $(VENV)/.installed static_vendor/.installed
+messages: $(VENV)/.installed
+	$(PY) scripts/compile_messages.py
+
+setup: $(VENV)/.installed static_vendor/.installed messages
 
 assets: static_vendor/.installed
 

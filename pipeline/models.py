@@ -265,7 +265,7 @@ class Deal(models.Model):
     version = models.PositiveIntegerField(_("version"), default=1)
 
     class Meta:
-        ordering = ["stage__position", "-stage_entered_at", "pk"]
+        ordering = ["-created_at", "-pk"]
         verbose_name = _("deal")
         verbose_name_plural = _("deals")
         indexes = [

@@ -115,7 +115,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'deal',
                 'verbose_name_plural': 'deals',
-                'ordering': ['stage__position', '-stage_entered_at', 'pk'],
+                'ordering': ['-created_at', '-pk'],
             },
         ),
         migrations.CreateModel(
