@@ -344,22 +344,15 @@ def request(client, method: str, url: str, htmx: bool):
     return response
 
 
-@pytest.mark.parametrize("endpoint", TESTED, ids=[e.key for e in TESTED])
-def test_permission_matrix(endpoint, world):
-    people, objects = world
-    if endpoint.key not in RULES:
-        pytest.fail(classify_message([endpoint.key]), pytrace=False)
-    rule = RULES[endpoint.key]
-    try:
-        kwargs = kwarg_objects(endpoint, rule)
-    except LookupError as error:
-        pytest.fail(str(error), pytrace=False)
+def check_endpoint(endpoint: Endpoint, rule: Rule, people: dict, objects: dict) -> tuple[list[str], dict, str, str]:
+    """Run every person and request kind against one URL: (failures, cells, kind, url)."""
+    kwargs = kwarg_objects(endpoint, rule)  # LookupError for an argument nobody can fill
     kind = effective_kind(endpoint, rule, kwargs)
     url = url_for(endpoint, fill(kwargs, objects))
 
     def client_for(persona):
-        # A fresh session per request kind: a sign-out (or any session change) by one request
-        # must not turn the next one into an anonymous request.
+        # A fresh session per request: a sign-out (or any session change) by one request must
+        # not turn the next one into an anonymous request.
         client = Client(raise_request_exception=False)
         if persona != "anonymous":
             client.force_login(people[persona])
@@ -382,13 +375,26 @@ def test_permission_matrix(endpoint, world):
             cells[(persona, variant)] = SYMBOL.get(got, got) if offered else "–"
             if got not in want:
                 failures.append(
-                    f"{persona:13} {variant:8} {url}: got {got} ({response.status_code}), expected {' or '.join(sorted(want))}"
+                    f"{persona:13} {variant:8} {url}: got {got} ({response.status_code}), "
+                    f"expected {' or '.join(sorted(want))}"
                 )
             if got == OK and offered and hasattr(response, "content"):
                 body = response.content.decode(errors="replace")
                 for text, hidden_from in HIDDEN_FROM.items():
                     if persona in hidden_from and text in body:
                         failures.append(f"{persona:13} {variant:8} {url}: LEAK, the response shows “{text}”")
+    return failures, cells, kind, url
+
+
+@pytest.mark.parametrize("endpoint", TESTED, ids=[e.key for e in TESTED])
+def test_permission_matrix(endpoint, world):
+    people, objects = world
+    if endpoint.key not in RULES:
+        pytest.fail(classify_message([endpoint.key]), pytrace=False)
+    try:
+        failures, cells, kind, url = check_endpoint(endpoint, RULES[endpoint.key], people, objects)
+    except LookupError as error:
+        pytest.fail(str(error), pytrace=False)
     REPORT[endpoint.key] = {"kind": kind, "cells": cells, "url": url}
     if failures:
         pytest.fail(f"{endpoint.key} [{kind}]\n" + "\n".join(failures), pytrace=False)
@@ -459,3 +465,28 @@ def matrix_report_lines(verbose: bool) -> list[str]:
             cells = " ".join(f"{'/'.join(row['cells'].get((p, v), '?') for v in VARIANTS):>17}" for p in PERSONAS)
             lines.append(f"{key[:32]:32} {row['kind']:13} {cells}")
     return lines
+
+
+# --- The matrix can fail -----------------------------------------------------------------------------
+
+
+@pytest.mark.urls("tests.accounts.leaky_urls")
+def test_the_matrix_catches_views_that_leak(world):
+    """Views that forget the checks (tests/accounts/leaky_urls.py) are reported, each way."""
+    people, objects = world
+    endpoints = {e.key: e for e in _walk(get_resolver().url_patterns)}
+
+    failures = check_endpoint(endpoints["leaky:deal_page"], DEFAULT, people, objects)[0]
+    assert any(f.startswith("outsider      GET ") and "expected 404" in f for f in failures)
+    assert any(f.startswith("teammate      POST ") and "expected 403" in f for f in failures)
+    assert any("LEAK" in f and NORTH_DEAL_TITLE in f for f in failures)
+
+    failures = check_endpoint(endpoints["leaky:deal_list"], DEFAULT, people, objects)[0]
+    assert failures and all("LEAK" in f for f in failures)
+    assert any(f.startswith("outsider") and NORTH_DEAL_TITLE in f for f in failures)
+    assert any(f.startswith("owner") and SOUTH_DEAL_TITLE in f for f in failures)
+
+    failures = check_endpoint(endpoints["leaky:public_page"], DEFAULT, people, objects)[0]
+    assert any(f.startswith("anonymous") and "expected login" in f for f in failures)
+
+    assert check_endpoint(endpoints["leaky:careful_deal_page"], DEFAULT, people, objects)[0] == []
