@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.shortcuts import resolve_url
 from django.db import transaction
@@ -53,6 +54,8 @@ OBJECT = "object"  # about one deal, lead or person: read with GET, change with 
 OBJECT_CHANGE = "object_change"  # about one object, and every method changes it (edit forms)
 MANAGERS = "managers"  # managers and admins only; reps get 403
 ADMINS = "admins"  # admins only
+CONFIG = "config"  # shared configuration: everyone signed in reads (GET), only admins write (403 for others)
+PERSONAL = "personal"  # one person's own thing (an API token): everyone else, admins too, gets 404
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ SUBJECTS = ("deal", "lead", "user")
 OBJECT_WORDS = {
     "deal": "deal", "lead": "lead", "user": "user", "stage": "stage", "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
-    "transition": "transition",
+    "transition": "transition", "token": "apitoken",
 }
 # Arguments filled by their name.
 KWARG_OBJECTS = {
@@ -230,6 +233,10 @@ def expected(kind: str, persona: str, method: str, *, is_api: bool) -> set[str]:
         return {OK} if persona == "admin" else {FORBIDDEN, HIDDEN}
     if kind == MANAGERS:
         return {OK} if persona in ("manager", "other_manager", "admin") else {FORBIDDEN}
+    if kind == CONFIG:
+        return {OK} if method == "get" or persona == "admin" else {FORBIDDEN}
+    if kind == PERSONAL:
+        return {OK} if persona == "owner" else {HIDDEN}
     # OBJECT and OBJECT_CHANGE: about rita's deal (or lead, or rita herself)
     if persona in ("owner", "manager", "admin"):
         return {OK}
@@ -288,7 +295,7 @@ def world(db, settings):
     south_lead = LeadFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
     deal = DealFactory(owner=people["owner"], lead=north_lead, stage=first, title=NORTH_DEAL_TITLE)
     DealFactory(owner=people["outsider"], lead=south_lead, stage=first, title=SOUTH_DEAL_TITLE)
-    objects = {
+    objects = LazyObjects(people, {
         "deal": deal,
         "lead": north_lead,
         "user": people["owner"],
@@ -297,8 +304,26 @@ def world(db, settings):
         "team": north,
         "lostreason": LostReason.objects.order_by("position").first(),
         "transition": Transition.objects.filter(pipeline=pipeline).first(),
-    }
+    })
     return people, objects
+
+
+# Objects that belong to other apps, made only when a URL needs them: {name: maker(people)}.
+OBJECT_MAKERS = {
+    "apitoken": lambda people: django_apps.get_model("api", "ApiToken").issue(user=people["owner"], name="probe")[0],
+}
+
+
+class LazyObjects(dict):
+    def __init__(self, people, objects):
+        super().__init__(objects)
+        self.people = people
+
+    def __missing__(self, name):
+        if name not in OBJECT_MAKERS:
+            raise LookupError(f"The permission matrix has no “{name}” to put in a URL; add it to OBJECT_MAKERS.")
+        self[name] = OBJECT_MAKERS[name](self.people)
+        return self[name]
 
 
 def fill(kwargs: dict[str, str], objects) -> dict:
@@ -490,3 +515,18 @@ def test_the_matrix_catches_views_that_leak(world):
     assert any(f.startswith("anonymous") and "expected login" in f for f in failures)
 
     assert check_endpoint(endpoints["leaky:careful_deal_page"], DEFAULT, people, objects)[0] == []
+
+
+def test_expectations_for_configuration_and_personal_urls():
+    assert expected(CONFIG, "teammate", "get", is_api=True) == {OK}
+    assert expected(CONFIG, "manager", "post", is_api=True) == {FORBIDDEN}
+    assert expected(CONFIG, "admin", "post", is_api=True) == {OK}
+    assert expected(CONFIG, "anonymous", "get", is_api=True) == {UNAUTH, LOGIN}
+    assert expected(PERSONAL, "owner", "post", is_api=False) == {OK}
+    assert expected(PERSONAL, "admin", "post", is_api=False) == {HIDDEN}
+
+
+def test_an_object_nobody_can_make_fails_loudly(world):
+    people, objects = world
+    with pytest.raises(LookupError, match="no “gizmo” to put in a URL"):
+        objects["gizmo"]
