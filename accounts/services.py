@@ -143,7 +143,8 @@ def user_set_role(*, user: User, role: str, actor=None, actor_label: str = "") -
 @transaction.atomic
 def user_set_team(*, user: User, team: Team | None, actor=None, actor_label: str = "") -> User:
     """Move `user` into `team` (a user belongs to one team, or none) and record it."""
-    locked = User.objects.select_for_update().select_related("team").get(pk=user.pk)
+    # No select_related: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+    locked = User.objects.select_for_update().get(pk=user.pk)
     if locked.team_id == (team.pk if team else None):
         return user
     changes = {"team": [_as_text(locked.team), _as_text(team)]}
@@ -170,7 +171,7 @@ def team_get_or_create(*, name: str, actor=None, actor_label: str = "") -> tuple
 
 @transaction.atomic
 def team_set_manager(*, team: Team, manager: User | None, actor=None, actor_label: str = "") -> Team:
-    locked = Team.objects.select_for_update().select_related("manager").get(pk=team.pk)
+    locked = Team.objects.select_for_update().get(pk=team.pk)
     if locked.manager_id == (manager.pk if manager else None):
         return team
     changes = {"manager": [_as_text(locked.manager), _as_text(manager)]}
