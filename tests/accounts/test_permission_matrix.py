@@ -357,6 +357,7 @@ HIDDEN_FROM = {
 }
 
 REPORT: dict[str, dict] = {}
+REPORT_OWN_ONLY: dict[str, dict] = {}
 
 
 def request(client, method: str, url: str, htmx: bool):
@@ -369,8 +370,17 @@ def request(client, method: str, url: str, htmx: bool):
     return response
 
 
-def check_endpoint(endpoint: Endpoint, rule: Rule, people: dict, objects: dict) -> tuple[list[str], dict, str, str]:
-    """Run every person and request kind against one URL: (failures, cells, kind, url)."""
+def check_endpoint(
+    endpoint: Endpoint, rule: Rule, people: dict, objects: dict, *, team_view: bool = True, personas=PERSONAS
+) -> tuple[list[str], dict, str, str]:
+    """Run the people and request kinds against one URL: (failures, cells, kind, url).
+
+    `team_view=False` checks a set-up where reps do not see their teammates' deals
+    (STAGEFLOW["REPS_SEE_TEAM_DEALS"] off): the teammate is then an outsider too."""
+    hidden_from = {text: set(who) for text, who in HIDDEN_FROM.items()}
+    if not team_view:
+        hidden_from[NORTH_DEAL_TITLE].add("teammate")
+        hidden_from[NORTH_LEAD_NAME].add("teammate")
     kwargs = kwarg_objects(endpoint, rule)  # LookupError for an argument nobody can fill
     kind = effective_kind(endpoint, rule, kwargs)
     url = url_for(endpoint, fill(kwargs, objects))
@@ -389,12 +399,14 @@ def check_endpoint(endpoint: Endpoint, rule: Rule, people: dict, objects: dict) 
     for variant, (method, htmx) in VARIANTS.items():
         probe = "anonymous" if kind == PUBLIC else "admin"
         offered = outcome(request(client_for(probe), method, url, htmx)) != NOT_ALLOWED
-        for persona in PERSONAS:
+        for persona in personas:
             response = request(client_for(persona), method, url, htmx)
             got = outcome(response)
             if got == LOGIN and rule.login_redirect_ok and persona != "anonymous":
                 got = OK
             want = expected(kind, persona, method, is_api=endpoint.is_api)
+            if not team_view and persona == "teammate" and kind in (OBJECT, OBJECT_CHANGE):
+                want = {HIDDEN}
             if not offered:
                 want = {NOT_ALLOWED, LOGIN, UNAUTH, FORBIDDEN, HIDDEN}
             cells[(persona, variant)] = SYMBOL.get(got, got) if offered else "–"
@@ -405,8 +417,8 @@ def check_endpoint(endpoint: Endpoint, rule: Rule, people: dict, objects: dict) 
                 )
             if got == OK and offered and hasattr(response, "content"):
                 body = response.content.decode(errors="replace")
-                for text, hidden_from in HIDDEN_FROM.items():
-                    if persona in hidden_from and text in body:
+                for text, who in hidden_from.items():
+                    if persona in who and text in body:
                         failures.append(f"{persona:13} {variant:8} {url}: LEAK, the response shows “{text}”")
     return failures, cells, kind, url
 
@@ -423,6 +435,24 @@ def test_permission_matrix(endpoint, world):
     REPORT[endpoint.key] = {"kind": kind, "cells": cells, "url": url}
     if failures:
         pytest.fail(f"{endpoint.key} [{kind}]\n" + "\n".join(failures), pytrace=False)
+
+
+@pytest.mark.parametrize("endpoint", TESTED, ids=[e.key for e in TESTED])
+def test_permission_matrix_when_reps_see_only_their_own_deals(endpoint, world, settings):
+    """With STAGEFLOW["REPS_SEE_TEAM_DEALS"] off, a teammate's deal is as hidden as another team's."""
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
+    people, objects = world
+    if endpoint.key not in RULES:
+        pytest.fail(classify_message([endpoint.key]), pytrace=False)
+    try:
+        failures, cells, kind, url = check_endpoint(
+            endpoint, RULES[endpoint.key], people, objects, team_view=False, personas=["teammate"]
+        )
+    except LookupError as error:
+        pytest.fail(str(error), pytrace=False)
+    REPORT_OWN_ONLY[endpoint.key] = cells
+    if failures:
+        pytest.fail(f"{endpoint.key} [{kind}, reps see only their own deals]\n" + "\n".join(failures), pytrace=False)
 
 
 def test_every_url_of_the_project_is_classified():
@@ -475,10 +505,12 @@ def matrix_report_lines(verbose: bool) -> list[str]:
     if not REPORT:
         return []
     cases = sum(1 for row in REPORT.values() for cell in row["cells"].values() if cell != "–")
+    own_only = sum(1 for cells in REPORT_OWN_ONLY.values() for cell in cells.values() if cell != "–")
     skipped = sorted({e.skip for e in ENDPOINTS if e.skip})
     lines = [
         f"permission matrix: {cases} cases over {len(REPORT)} URLs × {len(PERSONAS)} people × "
-        f"{len(VARIANTS)} request kinds (skipped: {'; '.join(skipped)})"
+        f"{len(VARIANTS)} request kinds, and {own_only} more for a teammate when reps see only their own "
+        f"deals (skipped: {'; '.join(skipped)})"
     ]
     if verbose:
         short = {"anonymous": "anon", "owner": "owner", "teammate": "mate", "outsider": "outsider",
