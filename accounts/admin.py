@@ -60,7 +60,8 @@ class UserAdmin(BaseUserAdmin):
     def save_model(self, request, obj, form, change):
         # Role and team change only through their services (in save_related, after the form's
         # groups are saved), so that group, flags and audit trail always agree.
-        request._stageflow_role_team = (form.cleaned_data.get("role", obj.role), form.cleaned_data.get("team", obj.team))
+        data = form.cleaned_data
+        request._stageflow_role_team = (data.get("role", obj.role), data.get("team", obj.team))
         if change:
             stored = User.objects.select_related("team").get(pk=obj.pk)
             before = _user_audit_snapshot(stored)
@@ -76,7 +77,9 @@ class UserAdmin(BaseUserAdmin):
             obj.is_staff = obj.is_superuser = role == Role.ADMIN
             super().save_model(request, obj, form, change)
             after = {**_user_audit_snapshot(obj), "role": obj.role, "team": str(team) if team else None}
-            config_change_record(instance=obj, action=ConfigAction.CREATE, changes=snapshot_diff(None, after), actor=request.user)
+            config_change_record(
+                instance=obj, action=ConfigAction.CREATE, changes=snapshot_diff(None, after), actor=request.user
+            )
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -87,7 +90,10 @@ class UserAdmin(BaseUserAdmin):
     def delete_model(self, request, obj):
         pk, before = obj.pk, {**_user_audit_snapshot(obj), "role": obj.role}
         super().delete_model(request, obj)
-        config_change_record(instance=obj, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None), actor=request.user)
+        config_change_record(
+            instance=obj, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None),
+            actor=request.user,
+        )
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:

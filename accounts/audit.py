@@ -41,7 +41,8 @@ class AuditedAdminMixin:
         pk, before = obj.pk, self._audit_snapshot(obj)
         super().delete_model(request, obj)
         config_change_record(
-            instance=obj, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None), actor=request.user
+            instance=obj, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None),
+            actor=request.user,
         )
 
     def delete_queryset(self, request, queryset):

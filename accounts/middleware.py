@@ -27,7 +27,10 @@ class HtmxLoginRedirectMiddleware:
         if urlsplit(location).path != login_path:
             return response
         current = urlsplit(request.headers.get("HX-Current-URL", ""))
-        back_to = current.path + (f"?{current.query}" if current.query else "") if current.path else request.get_full_path()
+        if current.path:
+            back_to = current.path + (f"?{current.query}" if current.query else "")
+        else:
+            back_to = request.get_full_path()
         response.status_code = 204
         response["HX-Redirect"] = f"{login_path}?{urlencode({REDIRECT_FIELD_NAME: back_to})}"
         del response["Location"]

@@ -150,7 +150,9 @@ def user_set_team(*, user: User, team: Team | None, actor=None, actor_label: str
     changes = {"team": [_as_text(locked.team), _as_text(team)]}
     locked.team = team
     locked.save(update_fields=["team"])
-    config_change_record(instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label)
+    config_change_record(
+        instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label
+    )
     user.team = team
     return user
 
@@ -177,7 +179,9 @@ def team_set_manager(*, team: Team, manager: User | None, actor=None, actor_labe
     changes = {"manager": [_as_text(locked.manager), _as_text(manager)]}
     locked.manager = manager
     locked.save(update_fields=["manager"])
-    config_change_record(instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label)
+    config_change_record(
+        instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label
+    )
     team.manager = manager
     return team
 
