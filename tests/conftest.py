@@ -45,3 +45,9 @@ def deal(rep, stages):
 @pytest.fixture
 def lead(db):
     return LeadFactory()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Tests create many users; the production hasher is deliberately slow (about 0.3 s a hash)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,676 @@
+"""Django admin: where admins configure pipelines, stages, transitions and lost reasons.
+
+Two rules shape this module:
+
+* The admin never assigns `deal.stage` or `deal.status`. A deal's stage and status are read-only
+  here; the actions "Move to …", "Mark lost" and "Reopen" call `pipeline.services`, which check
+  the transition table and write the history, and report refusals as messages. Field edits go
+  through `services.deal_update` (so they are recorded in DealChange), new deals through
+  `services.deal_create`.
+* Configuration that history points to is never deleted. A stage that holds deals cannot be
+  deleted (its deals must be moved first), and neither can a stage that only appears in the
+  history: StageChange rows keep their from/to stage forever (PROTECT), and forecasts learn from
+  them. Deleting such a stage would mean rewriting history, so the admin refuses and suggests
+  renaming it or moving it to the end instead. The same guard applies on the delete page, in the
+  pipeline's stage inline and in the bulk delete action. (An "archived" flag that hides a used
+  stage from the board would be the next step; it needs the board to honour it.)
+"""
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .exceptions import PipelineError
+from .models import (
+    Deal,
+    DealChange,
+    DealStatus,
+    Lead,
+    LostReason,
+    Pipeline,
+    Stage,
+    StageChange,
+    Transition,
+)
+
+MAX_REPORTED_REFUSALS = 10
+
+
+# --- Deletion guards ---------------------------------------------------------------------------
+
+
+def stage_delete_refusal(stage: Stage) -> str | None:
+    """Why `stage` cannot be deleted, or None when nothing refers to it."""
+    deals = stage.deals.count()
+    if deals:
+        return ngettext(
+            "The stage “%(stage)s” still holds %(count)d deal. Move it to another stage first; "
+            "a stage is never deleted together with its deals.",
+            "The stage “%(stage)s” still holds %(count)d deals. Move them to another stage first; "
+            "a stage is never deleted together with its deals.",
+            deals,
+        ) % {"stage": stage.name, "count": deals}
+    if StageChange.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)).exists():
+        return gettext(
+            "The stage “%(stage)s” appears in the history of deals, which must stay intact for "
+            "reports and forecasts, so it cannot be deleted. Rename it or move it to the end instead."
+        ) % {"stage": stage.name}
+    return None
+
+
+def pipeline_delete_refusal(pipeline: Pipeline) -> str | None:
+    deals = pipeline.deals.count()
+    if deals:
+        return ngettext(
+            "The pipeline “%(pipeline)s” still holds %(count)d deal; it cannot be deleted. "
+            "Mark it inactive instead.",
+            "The pipeline “%(pipeline)s” still holds %(count)d deals; it cannot be deleted. "
+            "Mark it inactive instead.",
+            deals,
+        ) % {"pipeline": pipeline.name, "count": deals}
+    if StageChange.objects.filter(Q(from_stage__pipeline=pipeline) | Q(to_stage__pipeline=pipeline)).exists():
+        return gettext(
+            "The pipeline “%(pipeline)s” appears in the history of deals, so it cannot be deleted. "
+            "Mark it inactive instead."
+        ) % {"pipeline": pipeline.name}
+    return None
+
+
+def lost_reason_delete_refusal(reason: LostReason) -> str | None:
+    used = Deal.objects.filter(lost_reason=reason).exists() or StageChange.objects.filter(lost_reason=reason).exists()
+    if used:
+        return gettext(
+            "The lost reason “%(reason)s” is used by deals or their history, so it cannot be deleted. "
+            "Mark it inactive instead; it will no longer be offered."
+        ) % {"reason": reason.name}
+    return None
+
+
+class GuardedDeleteMixin:
+    """Refuse deletes with a clear message on the delete page and in the bulk delete action,
+    instead of Django's list of protected objects or a cascade."""
+
+    def delete_refusal(self, obj) -> str | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is not None and self.has_delete_permission(request, obj):
+            refusal = self.delete_refusal(obj)
+            if refusal:
+                self.message_user(request, refusal, messages.ERROR)
+                opts = self.opts
+                return HttpResponseRedirect(
+                    reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk],
+                            current_app=self.admin_site.name)
+                )
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            func, name, description = actions["delete_selected"]
+            # Same name, so that Django's confirmation page posts back to this guarded action.
+            actions["delete_selected"] = (self._guarded_delete_selected, name, description)
+        return actions
+
+    @staticmethod
+    def _guarded_delete_selected(modeladmin, request, queryset):
+        refusals = [r for r in (modeladmin.delete_refusal(obj) for obj in queryset) if r]
+        if refusals:
+            for refusal in refusals[:MAX_REPORTED_REFUSALS]:
+                modeladmin.message_user(request, refusal, messages.ERROR)
+            modeladmin.message_user(request, gettext("Nothing was deleted."), messages.WARNING)
+            return None
+        return django_delete_selected(modeladmin, request, queryset)
+
+
+# --- Pipelines, stages, transitions ---------------------------------------------------------------
+
+
+class StageForm(forms.ModelForm):
+    class Meta:
+        model = Stage
+        fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+        widgets = {
+            "colour": forms.TextInput(attrs={"type": "color"}),
+            "guidance": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        stage = self.instance
+        if stage.pk and "kind" in self.changed_data and stage.deals.exists():
+            # Deals in a won stage are won, in an open stage open: flipping the kind would break that.
+            raise ValidationError(
+                gettext("“%(stage)s” holds deals, so it cannot switch between open and won. Move them first.")
+                % {"stage": stage.name}
+            )
+        return cleaned
+
+
+class StageInlineFormSet(BaseInlineFormSet):
+    def clean(self):
+        # Before Django's own check, which only lists the protected rows.
+        refusals = [
+            stage_delete_refusal(form.instance)
+            for form in self.forms
+            if self.can_delete and form.instance.pk and self._should_delete_form(form)
+        ]
+        refusals = [r for r in refusals if r]
+        if refusals:
+            raise ValidationError(refusals)
+        super().clean()
+
+
+class StageInline(admin.TabularInline):
+    model = Stage
+    form = StageForm
+    formset = StageInlineFormSet
+    fields = ("name", "position", "probability", "kind", "rotting_days", "colour", "guidance", "deal_count")
+    readonly_fields = ("deal_count",)
+    ordering = ("position", "pk")
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_deals=Count("deals"))
+
+    @admin.display(description=_("deals"))
+    def deal_count(self, obj):
+        # Shown so that an admin sees which stages can be removed (only those without deals or history).
+        return getattr(obj, "_deals", 0) if obj.pk else ""
+
+
+class PipelineStageChoiceField(forms.ModelChoiceField):
+    """Stages of several pipelines: label each with its pipeline."""
+
+    def label_from_instance(self, obj):
+        return f"{obj.pipeline}: {obj.name}"
+
+
+class TransitionForm(forms.ModelForm):
+    """Stage choices limited to one pipeline; from/to must belong to the transition's pipeline."""
+
+    class Meta:
+        model = Transition
+        fields = ("pipeline", "from_stage", "to_stage", "requires_amount", "requires_expected_close",
+                  "requires_contact", "requires_next_step")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "from_stage" in self.fields:
+            self.fields["from_stage"].empty_label = gettext("any stage")
+        # A saved transition offers only its own pipeline's stages (the inline narrows new rows too).
+        if self.instance.pk:
+            for name in ("from_stage", "to_stage"):
+                if name in self.fields:
+                    self.fields[name].queryset = Stage.objects.filter(
+                        pipeline_id=self.instance.pipeline_id
+                    ).order_by("position", "pk")
+
+    def clean(self):
+        cleaned = super().clean()
+        pipeline = cleaned.get("pipeline") or (self.instance.pipeline if self.instance.pipeline_id else None)
+        from_stage, to_stage = cleaned.get("from_stage"), cleaned.get("to_stage")
+        if pipeline is not None:
+            for name, stage in (("from_stage", from_stage), ("to_stage", to_stage)):
+                if stage is not None and stage.pipeline_id != pipeline.pk:
+                    self.add_error(name, gettext("“%(stage)s” belongs to another pipeline.") % {"stage": stage.name})
+        if from_stage is not None and from_stage == to_stage:
+            self.add_error("to_stage", gettext("A transition leads to another stage."))
+        return cleaned
+
+
+class TransitionInline(admin.TabularInline):
+    model = Transition
+    form = TransitionForm
+    fields = ("from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact",
+              "requires_next_step")
+    extra = 0
+    verbose_name = _("transition and entry rule")
+    verbose_name_plural = _("transitions and entry rules (from stage empty: from any stage)")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("from_stage", "to_stage")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        stages = Stage.objects.filter(pipeline=obj).order_by("position", "pk") if obj else Stage.objects.none()
+        for name in ("from_stage", "to_stage"):
+            formset.form.base_fields[name].queryset = stages
+        return formset
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+    list_display = ("name", "position", "is_default", "is_active", "stage_count", "open_deal_count")
+    list_editable = ("position", "is_active")
+    search_fields = ("name",)
+    inlines = (StageInline, TransitionInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _stages=Count("stages", distinct=True),
+            _open=Count("deals", filter=Q(deals__status=DealStatus.OPEN), distinct=True),
+        )
+
+    @admin.display(description=_("stages"), ordering="_stages")
+    def stage_count(self, obj):
+        return obj._stages
+
+    @admin.display(description=_("open deals"), ordering="_open")
+    def open_deal_count(self, obj):
+        return obj._open
+
+    def get_inline_instances(self, request, obj=None):
+        # Transitions point at stages: they can be set once the pipeline and its stages are saved.
+        return [i for i in super().get_inline_instances(request, obj) if obj or not isinstance(i, TransitionInline)]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        pipeline = form.instance
+        if not change and pipeline.stages.exists() and not pipeline.transitions.exists():
+            self.message_user(request, gettext(
+                "Now add the pipeline's transitions and entry rules: until then, deals cannot move "
+                "between its stages."
+            ), messages.INFO)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_default:
+            Pipeline.objects.exclude(pk=obj.pk).filter(is_default=True).update(is_default=False)
+
+    def delete_refusal(self, obj):
+        return pipeline_delete_refusal(obj)
+
+
+@admin.register(Stage)
+class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+    form = StageForm
+    list_display = ("name", "pipeline", "position", "probability", "kind", "rotting_days", "colour_swatch",
+                    "open_deal_count")
+    list_filter = ("pipeline", "kind")
+    list_select_related = ("pipeline",)
+    search_fields = ("name",)
+    ordering = ("pipeline", "position", "pk")
+    fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _open=Count("deals", filter=Q(deals__status=DealStatus.OPEN))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # A stage's deals belong to its pipeline: a stage never changes pipeline.
+        return ("pipeline",) if obj else ()
+
+    @admin.display(description=_("colour"))
+    def colour_swatch(self, obj):
+        return format_html(
+            '<span style="display:inline-block;width:1.2em;height:1.2em;border-radius:3px;background:{}" '
+            'title="{}"></span>', obj.colour, obj.colour
+        )
+
+    @admin.display(description=_("open deals"), ordering="_open")
+    def open_deal_count(self, obj):
+        return obj._open
+
+    def delete_refusal(self, obj):
+        return stage_delete_refusal(obj)
+
+
+@admin.register(Transition)
+class TransitionAdmin(admin.ModelAdmin):
+    form = TransitionForm
+    list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
+                    "requires_next_step")
+    list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact",
+                   "requires_next_step")
+    list_select_related = ("pipeline", "from_stage", "to_stage")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in ("from_stage", "to_stage"):
+            kwargs["form_class"] = PipelineStageChoiceField
+            kwargs["queryset"] = Stage.objects.select_related("pipeline").order_by("pipeline", "position", "pk")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("pipeline",) if obj else ()
+
+
+@admin.register(LostReason)
+class LostReasonAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+    list_display = ("name", "position", "is_active", "deal_count")
+    list_editable = ("position", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    ordering = ("position", "pk")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_deals=Count("deals"))
+
+    @admin.display(description=_("lost deals"), ordering="_deals")
+    def deal_count(self, obj):
+        return obj._deals
+
+    def delete_refusal(self, obj):
+        return lost_reason_delete_refusal(obj)
+
+
+# --- Leads and deals ---------------------------------------------------------------------------
+
+
+class LeadDealInline(admin.TabularInline):
+    model = Deal
+    fields = ("title", "stage", "status", "amount", "currency", "owner", "expected_close")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    verbose_name_plural = _("deals")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("stage", "owner")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ("name", "industry", "company_size", "country", "source", "contact_name", "owner", "deal_count")
+    list_filter = ("source", "company_size", "country", "industry", "owner")
+    list_select_related = ("owner",)
+    search_fields = ("name", "contact_name", "contact_email", "website", "industry")
+    inlines = (LeadDealInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "industry", "company_size", "country", "website", "source", "owner")}),
+        (_("Main contact"), {"fields": ("contact_name", "contact_email", "contact_phone")}),
+        (None, {"fields": ("created_at",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_deals=Count("deals"))
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "website":
+            kwargs["assume_scheme"] = "https"  # "example.com" means https://example.com
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description=_("deals"), ordering="_deals")
+    def deal_count(self, obj):
+        return obj._deals
+
+
+class DealAdminForm(forms.ModelForm):
+    """Edits a deal's fields; the stage is chosen only when the deal is created."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Deal
+        fields = ("title", "lead", "stage", "owner", "amount", "currency", "expected_close", "probability",
+                  "next_step", "external_id")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["expected_version"].initial = self.instance.version
+        if "stage" in self.fields:
+            self.fields["stage"].queryset = Stage.objects.select_related("pipeline").filter(
+                pipeline__is_active=True
+            ).order_by("pipeline", "position", "pk")
+            self.fields["stage"].label_from_instance = lambda stage: f"{stage.pipeline}: {stage.name}"
+            self.fields["stage"].help_text = gettext("Where the new deal starts. Later moves use the actions.")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            if "amount" in cleaned:
+                cleaned["amount"] = services.money_clean(cleaned["amount"])
+            if "currency" in cleaned:
+                cleaned["currency"] = services.currency_clean(cleaned["currency"])
+        except PipelineError as error:
+            raise ValidationError(str(error.message))
+        stage = cleaned.get("stage") if not self.instance.pk else self.instance.stage
+        if stage is None:
+            return cleaned
+        rules = services.entry_rules_for_new_deal(stage=stage)
+        if rules is None:
+            if not self.instance.pk:
+                raise ValidationError(gettext("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
+            rules = services.EntryRules()
+        values = {f: cleaned.get(f, getattr(self.instance, f, None)) for f in ("amount", "expected_close", "next_step")}
+        missing = rules.missing(lead=cleaned.get("lead") or getattr(self.instance, "lead", None),
+                                next_step=values["next_step"] or "", amount=values["amount"],
+                                expected_close=values["expected_close"])
+        if missing:
+            raise ValidationError(
+                gettext("A deal in “%(stage)s” needs %(needs)s.")
+                % {"stage": stage.name, "needs": ", ".join(str(m) for m in missing)}
+            )
+        return cleaned
+
+
+class ServiceRefused(Exception):
+    """A service refused the admin's save; carries the message to show."""
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin):
+    form = DealAdminForm
+    list_display = ("title", "lead", "pipeline", "stage", "status", "amount", "currency", "owner", "expected_close",
+                    "stage_entered_at")
+    list_filter = ("pipeline", "stage", "status", "owner", "currency", "lost_reason")
+    list_select_related = ("lead", "pipeline", "stage", "owner")
+    search_fields = ("title", "lead__name", "next_step", "external_id")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    autocomplete_fields = ("lead",)
+    readonly_fields = ("pipeline", "stage", "status", "lost_reason", "lost_note", "stage_entered_at", "closed_at",
+                       "created_at", "updated_at", "version", "history_link")
+    actions = ("mark_lost", "reopen")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": ("title", "lead", "stage", "owner", "amount", "currency", "expected_close",
+                                       "probability", "next_step", "external_id")}),)
+        return (
+            (None, {"fields": ("title", "lead", "owner", "amount", "currency", "expected_close", "probability",
+                               "next_step", "external_id", "expected_version")}),
+            (_("Stage and status (changed only by the actions of the deal list)"),
+             {"fields": ("pipeline", "stage", "status", "lost_reason", "lost_note", "stage_entered_at", "closed_at",
+                         "history_link")}),
+            (None, {"fields": ("created_at", "updated_at", "version")}),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    @admin.display(description=_("history"))
+    def history_link(self, obj):
+        url = reverse("admin:pipeline_stagechange_changelist") + f"?deal__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, gettext("Stage changes of this deal"))
+
+    # Saving goes through the services; a refusal rolls back and is shown as a message.
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if change:
+                fields = {f: data[f] for f in form.changed_data if f in services.UPDATABLE_FIELDS}
+                saved = services.deal_update(deal=obj.pk, actor=request.user,
+                                             expected_version=data.get("expected_version"), **fields)
+            else:
+                saved = services.deal_create(
+                    actor=request.user, lead=data["lead"], title=data["title"], stage=data["stage"],
+                    owner=data.get("owner") or request.user, amount=data.get("amount"), currency=data.get("currency"),
+                    expected_close=data.get("expected_close"), next_step=data.get("next_step") or "",
+                    probability=data.get("probability"), external_id=data.get("external_id") or "",
+                )
+        except PipelineError as error:
+            raise ServiceRefused(str(error.message)) from error
+        obj.pk = saved.pk
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    # Actions: every stage and status change goes through pipeline.services.
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_change_permission(request):
+            return actions
+        stages = list(Stage.objects.select_related("pipeline").filter(pipeline__is_active=True)
+                      .order_by("pipeline__position", "pipeline", "position", "pk"))
+        several = len({s.pipeline_id for s in stages}) > 1
+        for stage in stages:
+            name = f"move_to_stage_{stage.pk}"
+            label = f"{stage.pipeline}: {stage.name}" if several else stage.name
+            description = gettext("Move selected deals to “%(stage)s”") % {"stage": label}
+            actions[name] = (self._move_action(stage.pk), name, description)
+        return actions
+
+    @staticmethod
+    def _move_action(stage_id: int):
+        def move(modeladmin, request, queryset):
+            stage = Stage.objects.get(pk=stage_id)
+            modeladmin._run_service(
+                request, queryset,
+                lambda deal: services.deal_move(deal=deal, to_stage=stage, actor=request.user),
+                done=lambda n: ngettext("Moved %(count)d deal to “%(stage)s”.",
+                                        "Moved %(count)d deals to “%(stage)s”.", n) % {"count": n, "stage": stage.name},
+                unchanged=lambda deal: deal.stage_id == stage.pk,
+            )
+        return move
+
+    def _run_service(self, request, queryset, call, *, done, unchanged=lambda deal: False):
+        changed = 0
+        refusals = []
+        for deal in queryset.select_related("stage").order_by("pk"):
+            if unchanged(deal):
+                continue
+            try:
+                call(deal.pk)
+            except PipelineError as error:
+                refusals.append(f"{deal.title}: {error.message}")
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, done(changed), messages.SUCCESS)
+        for refusal in refusals[:MAX_REPORTED_REFUSALS]:
+            self.message_user(request, refusal, messages.WARNING)
+        if len(refusals) > MAX_REPORTED_REFUSALS:
+            extra = len(refusals) - MAX_REPORTED_REFUSALS
+            self.message_user(request, ngettext("… and %(count)d more deal was refused.",
+                                                "… and %(count)d more deals were refused.", extra) % {"count": extra},
+                              messages.WARNING)
+        if not changed and not refusals:
+            self.message_user(request, gettext("Nothing to change."), messages.INFO)
+
+    @admin.action(description=_("Mark selected deals lost…"), permissions=["change"])
+    def mark_lost(self, request, queryset):
+        form = LostReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason, note = form.cleaned_data["reason"], form.cleaned_data["note"]
+            self._run_service(
+                request, queryset,
+                lambda deal: services.deal_mark_lost(deal=deal, reason=reason, note=note, actor=request.user),
+                done=lambda n: ngettext("Marked %(count)d deal lost.", "Marked %(count)d deals lost.", n)
+                % {"count": n},
+                unchanged=lambda deal: deal.status == DealStatus.LOST,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Mark deals lost"),
+            "opts": self.opts,
+            "deals": queryset.select_related("lead", "stage"),
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action": "mark_lost",
+        }
+        return TemplateResponse(request, "admin/pipeline/deal/mark_lost.html", context)
+
+    @admin.action(description=_("Reopen selected lost deals"), permissions=["change"])
+    def reopen(self, request, queryset):
+        self._run_service(
+            request, queryset,
+            lambda deal: services.deal_reopen(deal=deal, actor=request.user),
+            done=lambda n: ngettext("Reopened %(count)d deal.", "Reopened %(count)d deals.", n) % {"count": n},
+            unchanged=lambda deal: deal.status == DealStatus.OPEN,
+        )
+
+
+class LostReasonForm(forms.Form):
+    reason = forms.ModelChoiceField(
+        label=_("Lost reason"), queryset=LostReason.objects.filter(is_active=True).order_by("position", "pk")
+    )
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+# --- History: read-only --------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is append-only: it can be looked at, never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StageChange)
+class StageChangeAdmin(ReadOnlyAdmin):
+    list_display = ("at", "deal", "from_stage", "to_stage", "from_status", "to_status", "actor_display",
+                    "time_in_previous", "lost_reason")
+    list_filter = ("to_status", "to_stage__pipeline", "to_stage", "lost_reason")
+    list_select_related = ("deal", "from_stage", "to_stage", "actor", "lost_reason")
+    search_fields = ("deal__title", "deal__lead__name", "actor__username", "actor_label")
+    date_hierarchy = "at"
+    ordering = ("-at", "-pk")
+
+    @admin.display(description=_("by"))
+    def actor_display(self, obj):
+        return obj.actor_display
+
+
+@admin.register(DealChange)
+class DealChangeAdmin(ReadOnlyAdmin):
+    list_display = ("at", "deal", "field", "old_value", "new_value", "actor_display")
+    list_filter = ("field",)
+    list_select_related = ("deal", "actor")
+    search_fields = ("deal__title", "deal__lead__name", "actor__username", "actor_label")
+    date_hierarchy = "at"
+    ordering = ("-at", "-pk")
+
+    @admin.display(description=_("by"))
+    def actor_display(self, obj):
+        return obj.actor_display
