@@ -119,6 +119,11 @@ def _role_group_apply(user: User, role: str) -> None:
     user.groups.add(wanted)
 
 
+def user_role_group_sync(*, user: User) -> None:
+    """Put a user whose role was set directly (demo data, imports) into their role's group."""
+    _role_group_apply(user, user.role)
+
+
 @transaction.atomic
 def user_set_role(*, user: User, role: str, actor=None, actor_label: str = "") -> User:
     """Give `user` the role: its group (and no other role group), and staff and superuser status

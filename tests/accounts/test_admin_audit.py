@@ -191,3 +191,48 @@ def test_mixin_records_inline_rows_created_changed_and_deleted(client, admin_use
     assert rows[("Offer", "create")].changes["probability"] == [None, "50"]
     assert ("Upsell", "update") not in rows  # the pipeline itself did not change
     assert all(c.actor == admin_user for c in rows.values())
+
+
+# --- The pipeline's admin is audited ------------------------------------------------------------------
+
+
+def test_changing_a_stage_in_the_pipeline_admin_is_audited(admin_client, admin_user, stages):
+    stage = stages["Offer"]
+    page = admin_client.get(reverse("admin:pipeline_stage_change", args=[stage.pk]))
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(probability=65, name="Proposal")
+    response = admin_client.post(reverse("admin:pipeline_stage_change", args=[stage.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row = ConfigChange.objects.get(object_id=str(stage.pk))
+    assert row.actor == admin_user and row.action == "update" and row.object_repr == "Proposal"
+    assert row.changes == {"name": ["Offer", "Proposal"], "probability": ["60", "65"]}
+
+
+def test_adding_and_deleting_a_lost_reason_in_the_pipeline_admin_is_audited(admin_client, pipeline):
+    response = admin_client.post(
+        reverse("admin:pipeline_lostreason_add"), {"name": "Merged with a competitor", "position": 20, "is_active": "on"}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    reason = LostReason.objects.get(name="Merged with a competitor")
+    response = admin_client.post(reverse("admin:pipeline_lostreason_delete", args=[reason.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not LostReason.objects.filter(pk=reason.pk).exists()
+    actions = list(ConfigChange.objects.filter(object_id=str(reason.pk)).order_by("pk").values_list("action", flat=True))
+    assert actions == ["create", "delete"]
+
+
+def test_transition_changes_in_the_pipeline_admin_are_audited(admin_client, stages):
+    from pipeline.models import Transition
+
+    transition = Transition.objects.get(to_stage=stages["Offer"], from_stage__isnull=True)
+    page = admin_client.get(reverse("admin:pipeline_transition_change", args=[transition.pk]))
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items() if v is not False}
+    data["requires_next_step"] = "on"
+    response = admin_client.post(reverse("admin:pipeline_transition_change", args=[transition.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row = ConfigChange.objects.get(object_id=str(transition.pk))
+    assert row.changes == {"requires_next_step": ["False", "True"]}

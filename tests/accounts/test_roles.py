@@ -151,3 +151,12 @@ def test_create_user_is_audited():
     rows = {(c.content_type.model, c.action) for c in ConfigChange.objects.select_related("content_type")}
     assert {("user", "create"), ("team", "create"), ("team", "update")} <= rows
     assert all(c.actor_label == "create_user command" for c in ConfigChange.objects.all())
+
+
+def test_demo_users_are_in_their_role_groups(pipeline):
+    from pipeline.demo import demo_users_ensure
+
+    users = demo_users_ensure()
+    assert users
+    for user in users.values():
+        assert list(user.groups.values_list("name", flat=True)) == [user.role]
