@@ -135,7 +135,7 @@ class ConfigChangeAdmin(admin.ModelAdmin):
     """The configuration audit trail: read-only, for admins."""
 
     list_display = ("at", "actor_display", "content_type", "object_repr", "action", "changes_summary")
-    list_filter = ("action", "content_type", ("actor", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("action", ("content_type", admin.RelatedOnlyFieldListFilter), ("actor", admin.RelatedOnlyFieldListFilter))
     search_fields = ("object_repr", "actor__username", "actor_label")
     date_hierarchy = "at"
     list_select_related = ("actor", "content_type")
