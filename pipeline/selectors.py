@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, Window
+from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from .models import Deal, DealStatus, Lead, Pipeline, Stage
@@ -116,7 +116,7 @@ def visible_leads(user, *, queryset: QuerySet[Lead] | None = None) -> QuerySet[L
         return qs.none()
     if user.is_admin:
         return qs
-    pool = Q(owner__isnull=True) & ~Q(pk__in=Deal.objects.values("lead_id"))
+    pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(lead_id=OuterRef("pk")))
     behind_visible_deal = Q(pk__in=visible_deals(user).values("lead_id"))
     q = Q(owner_id=user.pk) | behind_visible_deal | pool
     if user.is_manager:
