@@ -16,6 +16,12 @@ def deal_list(request):
     return HttpResponse(", ".join(Deal.objects.values_list("title", flat=True)))  # everyone's deals
 
 
+def people(request):
+    from django.contrib.auth import get_user_model
+
+    return HttpResponse(", ".join(str(u) for u in get_user_model().objects.all()))  # an owner filter of everyone
+
+
 @login_not_required
 def public_page(request):
     return HttpResponse("anyone")
@@ -31,6 +37,7 @@ leaky = (
         path("deals/<int:pk>/", deal_page, name="deal_page"),
         path("deals/", deal_list, name="deal_list"),
         path("public/", public_page, name="public_page"),
+        path("people/", people, name="people"),
         path("careful/<int:pk>/", careful_deal_page, name="careful_deal_page"),
     ],
     "leaky",

@@ -17,9 +17,9 @@ The people, around one deal owned by rita (team North):
     other_manager  sam, manages South                 → 404
     admin          ada                                → allowed
 
-Besides status codes, every response a person gets is searched for the title of a deal and the
-name of a lead they may not see (the "leak probe"), so a board, list, partial or export that
-shows another team's data fails here as well.
+Besides status codes, every response a person gets is searched for the title of a deal, the
+name of a lead and the names of people they may not see (the "leak probe"), so a board, list,
+partial, choice list or export that shows another team's data fails here as well.
 
 Skipped, and why:
 - the Django admin (`admin:` namespace): it has its own staff and model-permission checks, tested
@@ -272,6 +272,10 @@ NORTH_DEAL_TITLE = "NorthProbeDeal-7c1"
 NORTH_LEAD_NAME = "NorthProbeLead-7c1"
 SOUTH_DEAL_TITLE = "SouthProbeDeal-9d2"
 SOUTH_LEAD_NAME = "SouthProbeLead-9d2"
+# People's names: owner filters, owner fields and user lists offer only people one may see.
+NORTH_REP_NAME = "Northrep7c1"
+SOUTH_REP_NAME = "Southrep9d2"
+SOUTH_BOSS_NAME = "Southboss9d2"
 
 
 @pytest.fixture
@@ -279,11 +283,12 @@ def world(db, settings):
     settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
     north, south = TeamFactory(name="North"), TeamFactory(name="South")
     people = {
-        "owner": UserFactory(username="rita", role="rep", team=north),
-        "teammate": UserFactory(username="tom", role="rep", team=north),
-        "outsider": UserFactory(username="olga", role="rep", team=south),
-        "manager": UserFactory(username="max", role="manager", team=north),
-        "other_manager": UserFactory(username="sam", role="manager", team=south),
+        "owner": UserFactory(username="rita", first_name="Rita", last_name=NORTH_REP_NAME, role="rep", team=north),
+        "teammate": UserFactory(username="tom", first_name="Tom", last_name="Mate", role="rep", team=north),
+        "outsider": UserFactory(username="olga", first_name="Olga", last_name=SOUTH_REP_NAME, role="rep", team=south),
+        "manager": UserFactory(username="max", first_name="Max", last_name="North", role="manager", team=north),
+        "other_manager": UserFactory(username="sam", first_name="Sam", last_name=SOUTH_BOSS_NAME, role="manager",
+                                     team=south),
         "admin": UserFactory(username="ada", role="admin", is_staff=True, is_superuser=True),
     }
     north.manager, south.manager = people["manager"], people["other_manager"]
@@ -354,6 +359,9 @@ HIDDEN_FROM = {
     NORTH_LEAD_NAME: {"outsider", "other_manager"},
     SOUTH_DEAL_TITLE: {"owner", "teammate", "manager"},
     SOUTH_LEAD_NAME: {"owner", "teammate", "manager"},
+    NORTH_REP_NAME: {"outsider", "other_manager"},
+    SOUTH_REP_NAME: {"owner", "teammate", "manager"},
+    SOUTH_BOSS_NAME: {"owner", "teammate", "manager"},
 }
 
 REPORT: dict[str, dict] = {}
@@ -381,6 +389,7 @@ def check_endpoint(
     if not team_view:
         hidden_from[NORTH_DEAL_TITLE].add("teammate")
         hidden_from[NORTH_LEAD_NAME].add("teammate")
+        hidden_from[NORTH_REP_NAME].add("teammate")
     kwargs = kwarg_objects(endpoint, rule)  # LookupError for an argument nobody can fill
     kind = effective_kind(endpoint, rule, kwargs)
     url = url_for(endpoint, fill(kwargs, objects))
@@ -542,6 +551,10 @@ def test_the_matrix_catches_views_that_leak(world):
     assert failures and all("LEAK" in f for f in failures)
     assert any(f.startswith("outsider") and NORTH_DEAL_TITLE in f for f in failures)
     assert any(f.startswith("owner") and SOUTH_DEAL_TITLE in f for f in failures)
+
+    failures = check_endpoint(endpoints["leaky:people"], DEFAULT, people, objects)[0]
+    assert any(f.startswith("owner") and SOUTH_REP_NAME in f for f in failures)
+    assert any(f.startswith("outsider") and NORTH_REP_NAME in f for f in failures)
 
     failures = check_endpoint(endpoints["leaky:public_page"], DEFAULT, people, objects)[0]
     assert any(f.startswith("anonymous") and "expected login" in f for f in failures)
