@@ -6,12 +6,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
-from django.utils.translation import gettext as _
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.http import Http404
+from django.utils.translation import gettext as _
 
-from .models import Deal, DealStatus, Lead, Pipeline, Stage
+from .models import Deal, DealStatus, Lead, Pipeline, Stage, Transition
 
 
 # --- Visibility ---------------------------------------------------------------------------
@@ -285,11 +285,20 @@ def card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
 
 def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Deal]]:
     """The first `per_column` cards of every column in one query (a window per stage)."""
-    ranked = card_queryset(deals).annotate(
-        column_rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()])
-    ).filter(column_rank__lte=per_column)
+    # Rank the narrow deal rows first and join leads, owners and stages only for the winners:
+    # joining before ranking makes the database carry every visible deal through the joins.
+    ranked_ids = (
+        deals.order_by()
+        .annotate(
+            column_rank=Window(
+                RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()]
+            )
+        )
+        .filter(column_rank__lte=per_column)
+        .values("pk")
+    )
     cards: dict[int, list[Deal]] = defaultdict(list)
-    for deal in ranked:
+    for deal in card_queryset(Deal.objects.filter(pk__in=ranked_ids)):
         cards[deal.stage_id].append(deal)
     return cards
 
@@ -312,3 +321,14 @@ def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int 
 def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[Deal]:
     """Cards of one column after the first `offset`, for "load more"."""
     return list(card_queryset(deals.filter(stage=stage))[offset : offset + limit])
+
+
+def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:
+    """The stages of a pipeline, each annotated with `reachable`: whether the transition table
+    lets a deal in `stage_id` move there. One query; the same rule as allowed_target_ids."""
+    allowed = Transition.objects.filter(to_stage=OuterRef("pk")).filter(Q(from_stage_id=stage_id) | Q(from_stage__isnull=True))
+    return list(
+        Stage.objects.filter(pipeline_id=pipeline_id)
+        .annotate(reachable=Exists(allowed))
+        .order_by("position", "pk")
+    )

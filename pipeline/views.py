@@ -1,26 +1,595 @@
-from django.http import HttpResponse
-from django.views.decorators.http import require_GET, require_POST
+"""The board, the deal pages and the lead pages.
 
-from .selectors import deal_for_user_or_404, lead_for_user_or_404
+Views are thin: they find what the user may see (selectors), validate input (forms), call one
+service, and render from fresh database state. One URL renders the full page or, for an HTMX
+request, the partial it needs; after an HTMX write the page's other parts are refreshed with
+out-of-band swaps.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from . import selectors, services
+from .exceptions import PipelineError, VersionConflict
+from .forms import (
+    BoardFilterForm,
+    BoardStateForm,
+    DealCreateForm,
+    DealEditForm,
+    LeadForm,
+    LoseForm,
+    MoveForm,
+    QuickAddForm,
+    VersionForm,
+)
+from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage
+
+BOARD = "pipeline/board.html"
+MAX_OFFSET = 100_000
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _page_size() -> int:
+    return settings.STAGEFLOW["BOARD_PAGE_SIZE"]
+
+
+def _is_partial(request) -> bool:
+    """An HTMX request that wants a fragment (a history restore needs the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def _board_url_for(request) -> str:
+    """Where an HTMX-rendered card's non-JS fallback should lead back to: the page it lives on."""
+    if request.htmx and request.htmx.current_url_abs_path:
+        return request.htmx.current_url_abs_path
+    return reverse("pipeline:board")
+
+
+def _deal_page_queryset():
+    return Deal.objects.select_related("owner", "lead", "stage", "pipeline")
+
+
+def _visible_deal_or_404(user, pk: int) -> Deal:
+    """The deal if the user may see it; unknown and hidden deals both answer 404."""
+    return selectors.deal_for_user_or_404(user, pk, queryset=_deal_page_queryset())
+
+
+def _changeable_deal(user, pk: int) -> Deal:
+    """The deal if the user may change it: 404 when they may not see it, 403 when they only see it."""
+    return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset())
+
+
+def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
+    return [s for s in stages if s.reachable and s.pk != stage_id]
+
+
+def _targets_by_stage(pipeline: Pipeline, stages: list[Stage]) -> dict[int, list[Stage]]:
+    """For each stage, the stages a deal may move to, in board order."""
+    allowed = services.allowed_target_ids(pipeline=pipeline)
+    return {stage.pk: [s for s in stages if s.pk in allowed.get(stage.pk, set())] for stage in stages}
+
+
+@dataclass
+class Header:
+    """A column header: the stage and its totals under the board's filters."""
+
+    stage: Stage
+    totals: list
+
+    @property
+    def count(self) -> int:
+        return sum(t.count for t in self.totals)
+
+
+def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> list[Header]:
+    """Fresh column headers for `stages`, computed by the database in one query."""
+    deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
+    totals = selectors.column_totals(deals)
+    return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+
+
+def _board_state(request) -> dict:
+    return BoardStateForm(request.POST).filters()
+
+
+def _toast(message, level: str = "success") -> dict:
+    return {"message": message, "level": level}
+
+
+def _shown_by_page(response):
+    """Mark an HTMX error response that the page swaps in itself (board.js), so that
+    django-htmx's DEBUG helper does not replace the whole page with it."""
+    response["X-Stageflow-Refusal"] = "1"
+    return response
+
+
+def _refusal(request, *, message, status: int, deal: Deal | None = None, extra: dict | None = None):
+    """A refused write: an HTMX fragment (toast, and the deal's current card on a conflict) or,
+    without JavaScript, a small page that says why."""
+    if _is_partial(request):
+        context = {"toasts": [_toast(message, "danger")], "board_url": _board_url_for(request), **(extra or {})}
+        return _shown_by_page(render(request, "pipeline/_oob.html", context, status=status))
+    back = _safe_next(request, deal.get_absolute_url() if deal else reverse("pipeline:board"))
+    return render(request, "pipeline/refused.html", {"message": message, "back": back, "deal": deal}, status=status)
+
+
+def _conflict_context(request, current: Deal, filters: dict) -> dict:
+    """Everything needed to show a deal's current state on the board after a conflict."""
+    stages = selectors.pipeline_stages_reachable_from(pipeline_id=current.pipeline_id, stage_id=current.stage_id)
+    stage = next(s for s in stages if s.pk == current.stage_id)
+    current.stage = stage
+    card = current if current.status != DealStatus.LOST else None
+    return {
+        "card": card,
+        "removed_id": current.pk,
+        "targets": _move_targets(stages, current.stage_id),
+        "headers": _headers(user=request.user, pipeline_id=current.pipeline_id, stages=stages, filters=filters),
+    }
+
+
+# --- The board -------------------------------------------------------------------------------
 
 
 def board(request):
-    return HttpResponse("board")
+    """GET /pipeline/ — the board. HTMX requests get the columns, or one column's next page."""
+    user = request.user
+    pipelines = list(selectors.visible_pipelines(user).order_by("position", "pk"))
+    owners = list(selectors.visible_users(user).order_by("first_name", "last_name", "username"))
+    form = BoardFilterForm(request.GET or None, pipelines=pipelines, owners=owners)
+    valid = form.is_valid() if form.is_bound else True
+    chosen = form.cleaned_data.get("pipeline") if form.is_bound else None
+    pipeline = next((p for p in pipelines if p.pk == chosen), None)
+    if pipeline is None:
+        pipeline = next((p for p in pipelines if p.is_default), pipelines[0] if pipelines else None)
+    if pipeline is None:
+        return render(request, "pipeline/no_pipeline.html", {"nav": "board"})
+    filters = form.filters()
+    deals = selectors.board_deals(user=user, pipeline=pipeline, **filters)
+
+    more_stage, offset = _more_request(request)
+    if more_stage and _is_partial(request):
+        return _column_more(request, pipeline=pipeline, deals=deals, stage_id=more_stage, offset=offset)
+
+    columns = selectors.board_columns(pipeline=pipeline, deals=deals)
+    stages = [c.stage for c in columns]
+    targets = _targets_by_stage(pipeline, stages)
+    for column in columns:
+        column.targets = targets[column.stage.pk]
+        # Every card of a column offers the same moves: render that menu once per column.
+        column.move_options = render_to_string(f"{BOARD}#move_options", {"targets": column.targets}, request)
+        column.next_offset = len(column.cards)
+        if more_stage == column.stage.pk and offset:
+            # Without JavaScript "Load more" reloads the page with this column longer.
+            column.cards += selectors.column_page(stage=column.stage, deals=deals, offset=len(column.cards), limit=offset)
+            column.next_offset = len(column.cards)
+            for card in column.cards:
+                card.stage = column.stage
+
+    context = {
+        "nav": "board",
+        "form": form,
+        "filters_valid": valid,
+        "pipeline": pipeline,
+        "pipelines": pipelines,
+        "columns": columns,
+        "state": _state_params(filters),
+        "state_query": _state_query(request, pipeline),
+        "board_url": request.get_full_path(),
+        "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
+        "lost_form": LoseForm(),
+        "quick_add_form": QuickAddForm(),
+    }
+    template = f"{BOARD}#board" if _is_partial(request) else BOARD
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
-@require_GET
-def deal_detail(request, pk):
-    deal_for_user_or_404(request.user, pk)
-    return HttpResponse("deal")
+def _more_request(request) -> tuple[int | None, int]:
+    try:
+        stage = int(request.GET.get("stage", ""))
+        offset = int(request.GET.get("offset", ""))
+    except ValueError:
+        return None, 0
+    if stage <= 0 or not 0 < offset <= MAX_OFFSET:
+        return None, 0
+    return stage, offset
+
+
+def _state_params(filters: dict) -> dict:
+    """The filters as form fields that moves and quick-adds send along."""
+    return {
+        "owner": filters.get("owner_id") or "",
+        "q": filters.get("q") or "",
+        "close_from": filters["close_from"].isoformat() if filters.get("close_from") else "",
+        "close_to": filters["close_to"].isoformat() if filters.get("close_to") else "",
+    }
+
+
+def _state_query(request, pipeline) -> str:
+    """The board's query string without paging, for "Load more" links."""
+    query = request.GET.copy()
+    for key in ("stage", "offset"):
+        query.pop(key, None)
+    query["pipeline"] = pipeline.pk
+    return query.urlencode()
+
+
+def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
+    stage = get_object_or_404(Stage, pk=stage_id, pipeline=pipeline)
+    size = _page_size()
+    cards = selectors.column_page(stage=stage, deals=deals, offset=offset, limit=size + 1)
+    has_more = len(cards) > size
+    cards = cards[:size]
+    for card in cards:
+        card.stage = stage
+    stages = list(pipeline.stages.order_by("position", "pk"))
+    context = {
+        "stage": stage,
+        "cards": cards,
+        "has_more": has_more,
+        "next_offset": offset + len(cards),
+        "targets": _targets_by_stage(pipeline, stages)[stage.pk],
+        "state_query": _state_query(request, pipeline),
+        "board_url": _board_url_for(request),
+    }
+    return render(request, f"{BOARD}#cards_page", context)
+
+
+# --- Moves and status changes ----------------------------------------------------------------
 
 
 @require_POST
 def deal_move_view(request, pk):
-    deal_for_user_or_404(request.user, pk, change=True)
-    return HttpResponse("move")
+    """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
+    deal = _changeable_deal(request.user, pk)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        message = next(iter(form.errors.values()))[0]
+        return _refusal(request, message=message, status=400, deal=deal)
+    stage_id, version = form.cleaned_data["stage"], form.cleaned_data["version"]
+
+    # One query: the deal's pipeline's stages, each knowing whether it can follow the target.
+    stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=stage_id)
+    to_stage = next((s for s in stages if s.pk == stage_id), None)
+    if to_stage is None:
+        other = Stage.objects.filter(pk=stage_id).first()
+        if other is None:
+            message = _("This stage does not exist.")
+        else:
+            message = _("“%(stage)s” belongs to another pipeline.") % {"stage": other.name}
+        return _refusal(request, message=message, status=400, deal=deal)
+    from_stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
+
+    filters = _board_state(request)
+    try:
+        moved = services.deal_move(deal=deal.pk, to_stage=to_stage, actor=request.user, expected_version=version)
+    except VersionConflict as conflict:
+        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
+    except PipelineError as refusal:
+        return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
+
+    message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+    if not _is_partial(request):
+        messages.success(request, message)
+        return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
+    moved.owner = deal.owner  # unchanged by a move; saves a query
+    moved.stage = to_stage
+    header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
+    context = {
+        "card": moved,
+        "removed_id": moved.pk,
+        "targets": _move_targets(stages, to_stage.pk),
+        "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=header_stages, filters=filters),
+        "toasts": [_toast(message)],
+        "board_url": _board_url_for(request),
+    }
+    return render(request, "pipeline/_oob.html", context)
 
 
-@require_GET
+@require_POST
+def deal_lose_view(request, pk):
+    """POST /pipeline/deals/<id>/lose/ with `reason`, `note` and `version`."""
+    deal = _changeable_deal(request.user, pk)
+    form = LoseForm(request.POST)
+    if not form.is_valid():
+        message = next(iter(form.errors.values()))[0]
+        return _refusal(request, message=message, status=400, deal=deal)
+    filters = _board_state(request)
+    try:
+        lost = services.deal_mark_lost(
+            deal=deal.pk, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+            actor=request.user, expected_version=form.cleaned_data["version"],
+        )
+    except VersionConflict as conflict:
+        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
+    except PipelineError as refusal:
+        return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
+
+    message = _("“%(deal)s” marked lost: %(reason)s.") % {"deal": lost.title, "reason": form.cleaned_data["reason"]}
+    if not _is_partial(request):
+        messages.success(request, message)
+        return redirect(_safe_next(request, deal.get_absolute_url()))
+    context = {
+        "card": None,
+        "removed_id": lost.pk,
+        "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=[deal.stage], filters=filters),
+        "toasts": [_toast(message)],
+    }
+    return render(request, "pipeline/_oob.html", context)
+
+
+@require_POST
+def deal_reopen_view(request, pk):
+    """POST /pipeline/deals/<id>/reopen/ with `version`: a lost deal returns to its stage."""
+    deal = _changeable_deal(request.user, pk)
+    form = VersionForm(request.POST)
+    if not form.is_valid():
+        return _refusal(request, message=form.errors["version"][0], status=400, deal=deal)
+    filters = _board_state(request)
+    try:
+        reopened = services.deal_reopen(deal=deal.pk, actor=request.user, expected_version=form.cleaned_data["version"])
+    except VersionConflict as conflict:
+        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
+    except PipelineError as refusal:
+        return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
+
+    message = _("“%(deal)s” is open again.") % {"deal": reopened.title}
+    if not _is_partial(request):
+        messages.success(request, message)
+        return redirect(_safe_next(request, deal.get_absolute_url()))
+    reopened.owner = deal.owner
+    context = _conflict_context(request, reopened, filters)
+    context.update(toasts=[_toast(message)], board_url=_board_url_for(request))
+    return render(request, "pipeline/_oob.html", context)
+
+
+@require_POST
+def deal_quick_add(request, stage_id):
+    """POST /pipeline/stages/<id>/add/ — title, company and amount; a new company becomes a lead."""
+    user = request.user
+    stage = get_object_or_404(
+        Stage.objects.select_related("pipeline"), pk=stage_id, pipeline__in=selectors.visible_pipelines(user)
+    )
+    form = QuickAddForm(request.POST)
+    deal = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():  # a refused deal leaves no new lead behind
+                lead = _lead_by_name(user, data["company"])
+                deal = services.deal_create(
+                    actor=user, lead=lead, title=data["title"], stage=stage, owner=user, amount=data["amount"],
+                )
+        except PipelineError as refusal:
+            form.add_error(None, refusal.message)
+
+    if not _is_partial(request):
+        if deal:
+            messages.success(request, _("Deal “%(deal)s” added.") % {"deal": deal.title})
+        else:
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(_safe_next(request, stage.pipeline.get_absolute_url()))
+
+    context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
+    if deal is None:
+        return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
+    deal = Deal.objects.select_related("owner", "lead", "stage").get(pk=deal.pk)
+    stages = selectors.pipeline_stages_reachable_from(pipeline_id=stage.pipeline_id, stage_id=stage.pk)
+    context.update(
+        card=deal,
+        targets=_move_targets(stages, stage.pk),
+        headers=_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=_board_state(request)),
+        toasts=[_toast(_("Deal “%(deal)s” added.") % {"deal": deal.title})],
+    )
+    return render(request, "pipeline/_quick_add_response.html", context)
+
+
+def _lead_by_name(user, name: str) -> Lead:
+    name = name.strip()
+    lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
+    return lead or Lead.objects.create(name=name, owner=user)
+
+
+# --- Deal pages ------------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryEntry:
+    at: datetime
+    kind: str  # "stage" or "field"
+    row: object
+    label: str = ""
+    old: str = ""
+    new: str = ""
+
+
+def _history(deal: Deal) -> list[HistoryEntry]:
+    """Stage changes and field changes of one deal, oldest first."""
+    entries = [
+        HistoryEntry(at=row.at, kind="stage", row=row)
+        for row in deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
+    ]
+    field_rows = list(deal.changes.select_related("actor"))
+    owner_ids = {int(v) for r in field_rows if r.field == DealField.OWNER for v in (r.old_value, r.new_value) if v.isdigit()}
+    names = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=owner_ids)} if owner_ids else {}
+    for row in field_rows:
+        old, new = row.old_value, row.new_value
+        if row.field == DealField.OWNER:
+            old = names.get(int(old), old) if old.isdigit() else old
+            new = names.get(int(new), new) if new.isdigit() else new
+        entries.append(HistoryEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new))
+    entries.sort(key=lambda e: (e.at, 0 if e.kind == "stage" else 1, e.row.pk))
+    return entries
+
+
+def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dict:
+    user = request.user
+    can_change = selectors.can_change_deal(user, deal)
+    stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id)
+    deal.stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
+    return {
+        "nav": "board",
+        "deal": deal,
+        "can_change": can_change,
+        "form": form or (DealEditForm(user=user, deal=deal) if can_change else None),
+        "lose_form": lose_form or LoseForm(initial={"version": deal.version}),
+        "targets": _move_targets(stages, deal.stage_id),
+        "stages": stages,
+        "history": _history(deal),
+        "board_url": deal.pipeline.get_absolute_url(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def deal_detail(request, pk):
+    """GET /pipeline/deals/<id>/ the deal page; POST saves the edit form through deal_update."""
+    deal = _visible_deal_or_404(request.user, pk)
+    if request.method == "GET":
+        return render(request, "pipeline/deal_detail.html", _deal_page_context(request, deal))
+
+    if not selectors.can_change_deal(request.user, deal):
+        raise PermissionDenied(_("You may look at this deal but not change it."))
+    form = DealEditForm(request.POST, user=request.user, deal=deal)
+    status = 400
+    if form.is_valid():
+        try:
+            services.deal_update(
+                deal=deal.pk, actor=request.user, expected_version=form.cleaned_data["version"], **form.changes()
+            )
+        except VersionConflict:
+            current = _visible_deal_or_404(request.user, pk)
+            messages.error(
+                request,
+                _("Someone changed this deal while you were editing it. Your changes were not saved; "
+                  "the form now shows the current values."),
+            )
+            form = DealEditForm(user=request.user, deal=current)
+            return render(request, "pipeline/deal_detail.html", _deal_page_context(request, current, form=form), status=409)
+        except PipelineError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(request, _("Deal saved."))
+            return redirect(deal.get_absolute_url())
+    return render(request, "pipeline/deal_detail.html", _deal_page_context(request, deal, form=form), status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def deal_create(request):
+    """GET/POST /pipeline/deals/new/ — the full deal form (the board has a quick-add too)."""
+    user = request.user
+    initial = {}
+    if request.method == "GET":
+        if request.GET.get("lead", "").isdigit():
+            initial["lead"] = request.GET["lead"]
+        if request.GET.get("stage", "").isdigit():
+            initial["stage"] = request.GET["stage"]
+    form = DealCreateForm(request.POST or None, user=user, initial=initial)
+    if request.method == "GET" and "stage" not in initial:
+        first = form.fields["stage"].queryset.filter(pipeline__is_default=True).first()
+        form.initial["stage"] = first.pk if first else None
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    lead = data["lead"] or _lead_by_name(user, data["new_lead"])
+                    deal = services.deal_create(
+                        actor=user, lead=lead, title=data["title"], stage=data["stage"], owner=data["owner"],
+                        amount=data["amount"], currency=data["currency"], expected_close=data["expected_close"],
+                        next_step=data["next_step"] or "", probability=data["probability"],
+                    )
+            except PipelineError as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                messages.success(request, _("Deal “%(deal)s” created.") % {"deal": deal.title})
+                return redirect(deal.get_absolute_url())
+    return render(request, "pipeline/deal_form.html", {"nav": "board", "form": form}, status=status)
+
+
+# --- Lead pages ------------------------------------------------------------------------------
+
+
+def lead_list(request):
+    user = request.user
+    q = (request.GET.get("q") or "").strip()[:100]
+    leads = selectors.visible_leads(user).select_related("owner")
+    if q:
+        leads = leads.filter(Q(name__icontains=q) | Q(contact_name__icontains=q) | Q(industry__icontains=q))
+    visible = selectors.visible_deals(user).values("pk")
+    leads = leads.annotate(
+        open_deals=Count("deals", filter=Q(deals__in=visible, deals__status=DealStatus.OPEN), distinct=True),
+    ).order_by("name", "pk")
+    page = Paginator(leads, 50).get_page(request.GET.get("page"))
+    return render(request, "pipeline/lead_list.html", {"nav": "leads", "page": page, "q": q})
+
+
+def _visible_lead_or_404(user, pk: int) -> Lead:
+    return selectors.lead_for_user_or_404(user, pk, queryset=Lead.objects.select_related("owner"))
+
+
+@require_safe
 def lead_detail(request, pk):
-    lead_for_user_or_404(request.user, pk)
-    return HttpResponse("lead")
+    user = request.user
+    lead = _visible_lead_or_404(user, pk)
+    deals = (
+        selectors.visible_deals(user).filter(lead=lead).select_related("stage", "owner", "lost_reason")
+        .order_by("status", "-stage_entered_at", "-pk")
+    )
+    context = {"nav": "leads", "lead": lead, "deals": deals, "can_change": selectors.can_change_lead(user, lead)}
+    return render(request, "pipeline/lead_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def lead_create(request):
+    form = LeadForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        if form.is_valid():
+            lead = form.save()
+            messages.success(request, _("Lead “%(lead)s” created.") % {"lead": lead.name})
+            return redirect(lead.get_absolute_url())
+        return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form}, status=400)
+    return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def lead_edit(request, pk):
+    lead = selectors.lead_for_user_or_404(
+        request.user, pk, change=True, queryset=Lead.objects.select_related("owner")
+    )
+    form = LeadForm(request.POST or None, instance=lead, user=request.user)
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Lead saved."))
+            return redirect(lead.get_absolute_url())
+        return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form, "lead": lead}, status=400)
+    return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form, "lead": lead})

@@ -83,9 +83,16 @@ RULES: dict[str, Rule] = {
     "password_reset_complete": Rule(PUBLIC),
     # The board
     "pipeline:board": DEFAULT,
-    "pipeline:deal_detail": DEFAULT,
+    "pipeline:deal_create": DEFAULT,  # a new deal of one's own (the owner field offers assignable people)
+    "pipeline:deal_quick_add": DEFAULT,  # about a stage: anyone may add a deal of their own to it
+    "pipeline:deal_detail": DEFAULT,  # GET the page, POST the edit form
     "pipeline:deal_move": DEFAULT,
+    "pipeline:deal_lose": DEFAULT,
+    "pipeline:deal_reopen": DEFAULT,
+    "pipeline:lead_list": DEFAULT,
+    "pipeline:lead_create": DEFAULT,
     "pipeline:lead_detail": DEFAULT,
+    "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.

@@ -1,0 +1,237 @@
+/* Stageflow board: drag and drop (SortableJS) that moves deals through one htmx POST each.
+ *
+ * The server answers every move with out-of-band swaps rendered from the database: the card,
+ * the column headers and a toast. A refused move (400) or a stale one (409) puts the card back
+ * where it was before those swaps apply; on 409 the server's swaps then show the deal's current
+ * state. Nothing is computed here: totals always come from the server.
+ */
+(function () {
+  "use strict";
+
+  // Card element -> where it came from, while its request is in flight.
+  const origins = new WeakMap();
+  let lostPending = null;
+
+  function boardState() {
+    const form = document.getElementById("sf-board-state");
+    return form ? Object.fromEntries(new FormData(form)) : {};
+  }
+
+  function restore(card) {
+    const origin = origins.get(card);
+    origins.delete(card);
+    if (!origin || !origin.from.isConnected) return;
+    origin.from.insertBefore(card, origin.from.children[origin.index] || null);
+  }
+
+  function message(templateId) {
+    const tpl = document.getElementById(templateId);
+    return tpl ? tpl.content.textContent.trim() : "";
+  }
+
+  function toast(text, level) {
+    const box = document.getElementById("sf-toasts");
+    if (!box || !text) return;
+    const el = document.createElement("div");
+    el.className = "toast show align-items-center border-0 sf-toast text-bg-" + (level || "danger");
+    el.setAttribute("role", level === "success" ? "status" : "alert");
+    el.dataset.sfToast = "";
+    const row = document.createElement("div");
+    row.className = "d-flex";
+    const body = document.createElement("div");
+    body.className = "toast-body";
+    body.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close btn-close-white me-2 m-auto";
+    close.setAttribute("data-bs-dismiss", "toast");
+    close.setAttribute("aria-label", message("sf-msg-close") || "Close");
+    row.append(body, close);
+    el.append(row);
+    box.append(el);
+    autoHide(el);
+  }
+
+  function autoHide(el) {
+    if (el.dataset.sfTimer) return;
+    const danger = el.classList.contains("text-bg-danger");
+    el.dataset.sfTimer = String(window.setTimeout(() => el.remove(), danger ? 10000 : 5000));
+  }
+
+  function send(card, url, values) {
+    card.classList.add("is-saving");
+    card.setAttribute("aria-busy", "true");
+    return htmx.ajax("POST", url, {
+      source: card,
+      values: Object.assign(boardState(), values),
+      swap: "none",
+    });
+  }
+
+  function onDrop(evt) {
+    const card = evt.item;
+    if (evt.to === evt.from) return;
+    origins.set(card, { from: evt.from, index: evt.oldIndex });
+    if (evt.to.dataset.lostZone) {
+      openLostDialog(card);
+      return;
+    }
+    send(card, card.dataset.moveUrl, { stage: evt.to.dataset.stageId, version: card.dataset.version });
+  }
+
+  // --- The "Lost" drop zone and its dialog ----------------------------------------------------
+
+  function openLostDialog(card) {
+    const dialog = document.getElementById("sf-lost-dialog");
+    const form = document.getElementById("sf-lost-form");
+    if (!dialog || !form) {
+      restore(card);
+      return;
+    }
+    lostPending = card;
+    form.reset();
+    const error = form.querySelector("[data-error]");
+    error.hidden = true;
+    error.textContent = "";
+    form.querySelector("[data-deal-title]").textContent = card.dataset.title || "";
+    dialog.showModal();
+    form.querySelector("select[name=reason]").focus();
+  }
+
+  function setUpLostDialog() {
+    const dialog = document.getElementById("sf-lost-dialog");
+    const form = document.getElementById("sf-lost-form");
+    if (!dialog || !form || dialog.dataset.ready) return;
+    dialog.dataset.ready = "1";
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const card = lostPending;
+      const reason = form.elements.reason.value;
+      if (!reason) {
+        const error = form.querySelector("[data-error]");
+        error.textContent = message("sf-msg-reason");
+        error.hidden = false;
+        form.elements.reason.focus();
+        return;
+      }
+      lostPending = null;
+      dialog.close();
+      if (card) {
+        send(card, card.dataset.loseUrl, {
+          reason: reason,
+          note: form.elements.note.value,
+          version: card.dataset.version,
+        });
+      }
+    });
+    form.querySelector("[data-cancel]").addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      if (lostPending) {
+        const card = lostPending;
+        lostPending = null;
+        restore(card);
+        card.querySelector(".sf-card-title")?.focus();
+      }
+    });
+  }
+
+  // --- Set-up ---------------------------------------------------------------------------------
+
+  function makeSortable(list, options) {
+    list.dataset.sortable = "1";
+    Sortable.create(list, Object.assign({
+      group: { name: "deals", pull: true, put: true },
+      sort: false,
+      animation: 150,
+      draggable: ".sf-card",
+      filter: "button, summary, input, select, textarea, label, .sf-move-menu",
+      preventOnFilter: false,
+      delay: 150,
+      delayOnTouchOnly: true,
+      ghostClass: "sf-ghost",
+      chosenClass: "sf-chosen",
+      onStart: () => document.body.classList.add("sf-dragging"),
+      onEnd: (evt) => {
+        document.body.classList.remove("sf-dragging");
+        onDrop(evt);
+      },
+    }, options || {}));
+  }
+
+  function init(root) {
+    if (typeof Sortable === "undefined") return;
+    root.querySelectorAll(".sf-cards:not([data-sortable])").forEach((list) => makeSortable(list));
+    const zone = document.getElementById("sf-lost-zone");
+    if (zone && !zone.dataset.sortable) {
+      makeSortable(zone, { group: { name: "deals", pull: false, put: true }, onStart: null, onEnd: null });
+    }
+    root.querySelectorAll("[data-sf-toast], #sf-toasts > .toast").forEach(autoHide);
+    setUpLostDialog();
+  }
+
+  htmx.onLoad(init);
+
+  // On a phone the owner and date filters fold away behind "More filters" (unless one is set).
+  function setUpFilterToggle() {
+    const form = document.querySelector(".sf-filters");
+    const toggle = form && form.querySelector(".sf-filter-toggle");
+    if (!toggle) return;
+    const extra = document.getElementById("sf-filter-extra");
+    const active = Array.from(extra.querySelectorAll("input, select")).some((el) => el.value);
+    form.classList.add("is-collapsible");
+    form.classList.toggle("is-open", active);
+    toggle.setAttribute("aria-expanded", String(active));
+    toggle.addEventListener("click", () => {
+      const open = form.classList.toggle("is-open");
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+  }
+  setUpFilterToggle();
+
+  // With DEBUG on, django-htmx replaces the page with any 400 response; refusals the board
+  // shows itself are marked by the server and stay out of its way.
+  document.body.addEventListener("htmx:beforeOnLoad", (event) => {
+    if (event.detail.xhr.getResponseHeader("X-Stageflow-Refusal")) event.stopPropagation();
+  });
+
+  // Refusals carry a message and, on a conflict, the deal's current state: swap them too.
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    const status = event.detail.xhr.status;
+    const card = event.detail.elt;
+    if (status >= 400 && card && origins.has(card)) restore(card);
+    else if (card) origins.delete(card);
+    if (status === 400 || status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    const card = event.detail.elt;
+    if (card && card.classList) {
+      card.classList.remove("is-saving");
+      card.removeAttribute("aria-busy");
+    }
+    // A move menu closes once its request is answered.
+    const menu = card && card.closest && card.closest("details.sf-move");
+    if (menu) menu.open = false;
+  });
+
+  document.body.addEventListener("htmx:sendError", (event) => {
+    const card = event.detail.elt;
+    if (card && origins.has(card)) restore(card);
+    toast(message("sf-msg-network"), "danger");
+  });
+
+  document.body.addEventListener("htmx:responseError", (event) => {
+    const card = event.detail.elt;
+    if (card && origins.has(card)) restore(card);
+    if (event.detail.xhr.status >= 500) toast(message("sf-msg-network"), "danger");
+  });
+
+  // A click on a toast's close button removes it (Bootstrap's toast plugin is not needed).
+  document.addEventListener("click", (event) => {
+    const close = event.target.closest && event.target.closest("#sf-toasts [data-bs-dismiss=toast]");
+    if (close) close.closest(".toast").remove();
+  });
+})();

@@ -1,0 +1,192 @@
+"""A sales rep's journeys on the board, in a real browser."""
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+from pipeline.models import DealStatus
+from tests.factories import DealFactory, UserFactory, default_pipeline, lost_reason
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def stages(db):
+    return {s.name: s for s in default_pipeline().stages.all()}
+
+
+@pytest.fixture
+def rep(db):
+    return UserFactory(username="rita", first_name="Rita", last_name="Roth", role="rep")
+
+
+def is_move(response, deal) -> bool:
+    return response.url.endswith(f"/pipeline/deals/{deal.pk}/move/") and response.request.method == "POST"
+
+
+def test_drag_a_card_to_the_next_column(page, sign_in, rep, stages):
+    prospecting, qualification = stages["Prospecting"], stages["Qualification"]
+    deal = DealFactory(owner=rep, stage=prospecting, title="Drag me", amount=Decimal("1000"), currency="EUR")
+    DealFactory(owner=rep, stage=qualification, title="Already there", amount=Decimal("500"), currency="EUR")
+    sign_in(rep)
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("1")
+
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{qualification.pk}"), steps=10)
+    assert answer.value.status == 200
+
+    expect(page.locator(f"#cards-{qualification.pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator(f"#cards-{prospecting.pk} .sf-card")).to_have_count(0)
+    # The headers come from the database: counts and totals of both columns changed.
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("2")
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-total")).to_have_text("1,500\u00a0EUR")
+    expect(page.locator(f"#col-head-{prospecting.pk} .sf-count")).to_have_text("0")
+    expect(page.locator("#sf-toasts")).to_contain_text("“Drag me” moved to Qualification.")
+    deal.refresh_from_db()
+    assert deal.stage == qualification and deal.version == 2
+
+
+def test_a_refused_drag_puts_the_card_back_and_says_why(page, sign_in, rep, stages):
+    meeting, offer = stages["Meeting & demo"], stages["Offer"]
+    DealFactory(owner=rep, stage=meeting, title="First in column")
+    deal = DealFactory(owner=rep, stage=meeting, title="No amount yet", amount=None)
+    DealFactory(owner=rep, stage=meeting, title="Oldest in column")
+    sign_in(rep)
+    cards = page.locator(f"#cards-{meeting.pk} .sf-card")
+    before = cards.evaluate_all("cards => cards.map(c => c.id)")
+
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{offer.pk}"), steps=10)
+    assert answer.value.status == 400
+
+    alert = page.locator("#sf-toasts [role=alert]")
+    expect(alert).to_contain_text("To enter “Offer”, this deal needs an amount.")
+    expect(page.locator(f"#cards-{offer.pk} #deal-{deal.pk}")).to_have_count(0)
+    expect(page.locator(f"#cards-{meeting.pk} #deal-{deal.pk}")).to_be_visible()
+    assert cards.evaluate_all("cards => cards.map(c => c.id)") == before  # back in its old place
+    expect(page.locator(f"#col-head-{offer.pk} .sf-count")).to_have_text("0")
+    deal.refresh_from_db()
+    assert deal.stage == meeting and deal.version == 1
+
+
+def test_a_stale_drag_shows_the_deal_where_it_really_is(page, sign_in, rep, stages):
+    from pipeline import services
+
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], title="Moved elsewhere")
+    sign_in(rep)
+    services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)  # a colleague, meanwhile
+
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 409
+
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("Someone changed this deal in the meantime.")
+    expect(page.locator(f"#cards-{stages['Offer'].pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator(f"#deal-{deal.pk}")).to_have_count(1)
+    expect(page.locator(f"#deal-{deal.pk}")).to_have_attribute("data-version", "2")
+    expect(page.locator(f"#col-head-{stages['Offer'].pk} .sf-count")).to_have_text("1")
+
+
+def test_move_a_card_with_the_move_to_menu(page, sign_in, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], title="Keyboard deal")
+    sign_in(rep)
+    card = page.locator(f"#deal-{deal.pk}")
+    card.get_by_text("Move to…").click()
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        card.get_by_role("button", name="Meeting & demo").click()
+    assert answer.value.status == 200
+
+    moved = page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")
+    expect(moved).to_be_visible()
+    expect(page.locator(f"#col-head-{stages['Meeting & demo'].pk} .sf-count")).to_have_text("1")
+    # The re-rendered card offers the moves from its new stage.
+    expect(moved.get_by_role("button", name="Prospecting", include_hidden=True)).to_have_count(1)
+    expect(moved.get_by_role("button", name="Meeting & demo", include_hidden=True)).to_have_count(0)
+    deal.refresh_from_db()
+    assert deal.stage == stages["Meeting & demo"]
+
+
+def test_mark_a_deal_lost_with_a_reason_in_the_lost_zone(page, sign_in, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Will be lost")
+    reason = lost_reason()
+    sign_in(rep)
+
+    page.locator(f"#deal-{deal.pk}").drag_to(page.locator("#sf-lost-zone"), steps=10)
+    dialog = page.locator("#sf-lost-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Will be lost")
+    dialog.get_by_role("button", name="Mark lost").click()
+    expect(dialog.locator("[data-error]")).to_have_text("Choose why this deal was lost.")  # no reason yet
+
+    dialog.get_by_label("Why was it lost?").select_option(label=reason.name)
+    dialog.get_by_label("Note (optional)").fill("Chose a cheaper tool")
+    with page.expect_response(lambda r: r.url.endswith(f"/deals/{deal.pk}/lose/")) as answer:
+        dialog.get_by_role("button", name="Mark lost").click()
+    assert answer.value.status == 200
+
+    expect(dialog).to_be_hidden()
+    expect(page.locator(f"#deal-{deal.pk}")).to_have_count(0)
+    expect(page.locator(f"#col-head-{stages['Qualification'].pk} .sf-count")).to_have_text("0")
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.LOST and deal.lost_reason == reason and deal.lost_note == "Chose a cheaper tool"
+
+
+def test_cancelling_the_lost_dialog_puts_the_card_back(page, sign_in, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Stays open")
+    sign_in(rep)
+    page.locator(f"#deal-{deal.pk}").drag_to(page.locator("#sf-lost-zone"), steps=10)
+    page.locator("#sf-lost-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.locator(f"#cards-{stages['Qualification'].pk} #deal-{deal.pk}")).to_be_visible()
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN
+
+
+def test_quick_add_puts_a_new_card_on_top_of_its_column(page, sign_in, rep, stages):
+    offer = stages["Offer"]
+    sign_in(rep)
+    column = page.locator(f"section[data-stage-id='{offer.pk}']")
+    column.get_by_text("Add deal").click()
+    column.get_by_label("Title").fill("Quick one")
+    column.get_by_label("Company").fill("Speedy GmbH")
+    with page.expect_response(lambda r: "/add/" in r.url) as answer:
+        column.get_by_role("button", name="Add", exact=True).click()
+    assert answer.value.status == 400  # Offer needs an amount
+    expect(column.locator("[role=alert]")).to_contain_text("To enter “Offer”, this deal needs an amount.")
+
+    column.get_by_label("Amount").fill("4200")
+    with page.expect_response(lambda r: "/add/" in r.url) as answer:
+        column.get_by_role("button", name="Add", exact=True).click()
+    assert answer.value.status == 200
+    expect(column.locator(".sf-card").first).to_contain_text("Quick one")
+    expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("4,200\u00a0EUR")
+
+
+def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, settings):
+    """`make run` serves with DEBUG on, where django-htmx replaces the page with 400 responses."""
+    settings.DEBUG = True
+    deal = DealFactory(owner=rep, stage=stages["Meeting & demo"], title="Still no amount", amount=None)
+    sign_in(rep)
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{stages['Offer'].pk}"), steps=10)
+    assert answer.value.status == 400
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("this deal needs an amount")
+    expect(page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator("#sf-board")).to_have_count(1)
+
+
+def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign_in, rep, stages):
+    wanted = DealFactory(owner=rep, stage=stages["Prospecting"], title="Fjord analytics")
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
+    sign_in(rep)
+    with page.expect_response(lambda r: "q=fjord" in r.url):
+        page.get_by_label("Search").fill("fjord")
+    expect(page.locator(".sf-card")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"[?&]q=fjord"))
+    with page.expect_response(lambda r: is_move(r, wanted)) as answer:
+        page.locator(f"#deal-{wanted.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 200
+    # The header counts only what the filter shows.
+    expect(page.locator(f"#col-head-{stages['Prospecting'].pk} .sf-count")).to_have_text("0")
+    page.reload()
+    expect(page.locator(".sf-card")).to_have_count(1)

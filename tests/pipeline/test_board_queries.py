@@ -1,0 +1,129 @@
+"""What the board and a move cost in queries: constant in the number of deals, and small."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from pipeline.models import Deal, Lead, StageChange
+from tests.factories import DealFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BOARD_MAX_QUERIES = 15
+MOVE_MAX_QUERIES = 10
+
+
+def add_deals(n: int, *, owners, stages, start: int = 0) -> None:
+    """`n` open deals spread over the open stages, owners and three currencies (bulk, no services)."""
+    open_stages = [s for s in stages.values() if not s.is_won]
+    leads = Lead.objects.bulk_create([Lead(name=f"Company {start + i}") for i in range(max(1, n // 5))])
+    now = timezone.now()
+    deals = [
+        Deal(
+            pipeline_id=open_stages[0].pipeline_id,
+            stage=open_stages[i % len(open_stages)],
+            lead=leads[i % len(leads)],
+            title=f"Deal {start + i}",
+            amount=Decimal(1000 + i),
+            currency=("EUR", "USD", "GBP")[i % 3],
+            expected_close=date(2027, 1, 1) + timedelta(days=i % 90),
+            owner=owners[i % len(owners)],
+            next_step="Call back" if i % 2 else "",
+            stage_entered_at=now - timedelta(hours=i),
+        )
+        for i in range(n)
+    ]
+    Deal.objects.bulk_create(deals, batch_size=500)
+
+
+def board_queries(client, **params) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("pipeline:board"), params)
+    assert response.status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize("who", ["rep", "manager", "admin_user"])
+@pytest.mark.parametrize("params", [{}, {"q": "deal", "owner": "OWNER", "close_from": "2027-01-01"}], ids=["plain", "filtered"])
+def test_the_board_costs_the_same_few_queries_for_10_and_1000_deals(
+    client, request, who, params, stages, rep, manager, django_assert_max_num_queries
+):
+    user = request.getfixturevalue(who)
+    teammate = UserFactory(username="sam", role="rep", team=rep.team)
+    owners = [rep, teammate, manager]
+    params = {k: (rep.pk if v == "OWNER" else v) for k, v in params.items()}
+    client.force_login(user)
+
+    add_deals(10, owners=owners, stages=stages)
+    with django_assert_max_num_queries(BOARD_MAX_QUERIES):
+        small = board_queries(client, **params)
+
+    add_deals(990, owners=owners, stages=stages, start=10)
+    with django_assert_max_num_queries(BOARD_MAX_QUERIES):
+        large = board_queries(client, **params)
+
+    assert small == large
+    print(f"\nboard queries for {who} {params or ''}: {small} with 10 deals, {large} with 1,000 deals")
+
+
+def test_load_more_costs_the_same_for_any_column_length(client, rep, stages, django_assert_max_num_queries):
+    client.force_login(rep)
+    add_deals(100, owners=[rep], stages=stages)
+    stage = stages["Prospecting"]
+    url = reverse("pipeline:board")
+    params = {"stage": stage.pk, "offset": 10}
+    with CaptureQueriesContext(connection) as first:
+        client.get(url, params, HTTP_HX_REQUEST="true")
+    add_deals(900, owners=[rep], stages=stages, start=100)
+    with django_assert_max_num_queries(BOARD_MAX_QUERIES):
+        with CaptureQueriesContext(connection) as second:
+            client.get(url, params, HTTP_HX_REQUEST="true")
+    assert len(first) == len(second)
+
+
+def without_savepoints(captured) -> list[str]:
+    """The statements the request ran, without the SAVEPOINT/RELEASE pair that only exists because
+    the test runs inside a transaction (in production the service's atomic block is the outermost
+    one: no statement on PostgreSQL, one BEGIN on SQLite)."""
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.mark.parametrize("who", ["rep", "admin_user"])
+def test_a_move_costs_at_most_10_queries(client, request, who, rep, stages, django_assert_max_num_queries):
+    user = request.getfixturevalue(who)
+    add_deals(200, owners=[rep], stages=stages)
+    deal = DealFactory(owner=rep, stage=stages["Meeting & demo"])
+    client.force_login(user)
+    url = reverse("pipeline:deal_move", args=[deal.pk])
+    with django_assert_max_num_queries(MOVE_MAX_QUERIES + 2) as captured:
+        response = client.post(url, {"stage": stages["Offer"].pk, "version": 1}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    statements = without_savepoints(captured)
+    assert len(captured) - len(statements) == 2
+    assert len(statements) <= MOVE_MAX_QUERIES, "\n".join(statements)
+    deal.refresh_from_db()
+    assert deal.stage == stages["Offer"]
+    assert StageChange.objects.filter(deal=deal).count() == 2
+    print(f"\nmove queries for {who}: {len(statements)} (+2 test savepoints)")
+
+
+def test_a_move_costs_the_same_for_10_and_1000_deals(client, rep, stages):
+    client.force_login(rep)
+
+    def move_cost(deal) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            client.post(
+                reverse("pipeline:deal_move", args=[deal.pk]), {"stage": stages["Offer"].pk, "version": 1},
+                HTTP_HX_REQUEST="true",
+            )
+        return len(captured)
+
+    add_deals(10, owners=[rep], stages=stages)
+    small = move_cost(DealFactory(owner=rep, stage=stages["Qualification"]))
+    add_deals(990, owners=[rep], stages=stages, start=10)
+    large = move_cost(DealFactory(owner=rep, stage=stages["Qualification"]))
+    assert small == large

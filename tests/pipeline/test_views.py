@@ -1,0 +1,664 @@
+"""The board, the move endpoints, and the deal and lead pages, through the test client."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from pipeline.models import Deal, DealChange, DealStatus, Lead, LostReason, Pipeline, Stage, StageChange, Transition
+from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory, lost_reason
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def teammate(team):
+    return UserFactory(username="sam", role="rep", team=team)
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="olga", role="rep", team=TeamFactory(name="South"))
+
+
+@pytest.fixture
+def rep_client(client, rep):
+    client.force_login(rep)
+    return client
+
+
+@pytest.fixture
+def other_pipeline(db):
+    pipeline = Pipeline.objects.create(name="Upsell", position=1)
+    stage = Stage.objects.create(pipeline=pipeline, name="Idea", position=0, probability=30, colour="#123456")
+    Transition.objects.create(pipeline=pipeline, to_stage=stage)
+    return pipeline
+
+
+def move_url(deal):
+    return reverse("pipeline:deal_move", args=[deal.pk])
+
+
+def lose_url(deal):
+    return reverse("pipeline:deal_lose", args=[deal.pk])
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+# --- The board -------------------------------------------------------------------------------
+
+
+def test_board_full_page_has_every_stage_and_the_cards(rep_client, rep, stages):
+    DealFactory(owner=rep, stage=stages["Meeting & demo"], title="Data migration", next_step="Call the CFO")
+    response = rep_client.get(reverse("pipeline:board"))
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" in body and 'id="sf-board"' in body
+    for name in stages:
+        assert f'id="col-title-{stages[name].pk}"' in body
+    assert "Data migration" in body and "Call the CFO" in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_board_htmx_request_gets_only_the_board_partial(rep_client, rep, stages):
+    DealFactory(owner=rep, stage=stages["Offer"], title="Pilot project")
+    response = rep_client.get(reverse("pipeline:board"), {"q": "pilot"}, **HTMX)
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body and "<nav" not in body
+    assert body.lstrip().startswith('<div id="sf-board"')
+    assert "Pilot project" in body
+
+
+def test_board_history_restore_gets_the_full_page(rep_client):
+    response = rep_client.get(reverse("pipeline:board"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in text(response)
+
+
+def test_column_header_totals_come_per_currency_and_are_never_added(rep_client, rep, stages):
+    offer = stages["Offer"]
+    DealFactory(owner=rep, stage=offer, amount=Decimal("1000.00"), currency="EUR")
+    DealFactory(owner=rep, stage=offer, amount=Decimal("2000.00"), currency="EUR", probability=50)
+    DealFactory(owner=rep, stage=offer, amount=Decimal("500.00"), currency="USD")
+    response = rep_client.get(reverse("pipeline:board"))
+    column = next(c for c in response.context["columns"] if c.stage == offer)
+    assert column.count == 3
+    totals = {t.currency: (t.count, t.total, t.weighted) for t in column.totals}
+    # EUR: 1000 × 60 % + 2000 × 50 % (the deal's own probability) = 1600.
+    assert totals == {"EUR": (2, Decimal("3000.00"), Decimal("1600.00")), "USD": (1, Decimal("500.00"), Decimal("300.00"))}
+    body = text(response)
+    assert "3,000&nbsp;EUR" in body and "500&nbsp;USD" in body and "3,500" not in body
+
+
+def test_board_shows_won_deals_in_the_won_column_and_hides_lost_ones(rep_client, rep, stages):
+    DealFactory(owner=rep, stage=stages["Retention"], status=DealStatus.WON, title="Signed deal")
+    DealFactory(owner=rep, stage=stages["Offer"], status=DealStatus.LOST, lost_reason=lost_reason(), title="Gone deal")
+    response = rep_client.get(reverse("pipeline:board"))
+    won = next(c for c in response.context["columns"] if c.stage == stages["Retention"])
+    assert [d.title for d in won.cards] == ["Signed deal"]
+    assert "Gone deal" not in text(response)
+
+
+def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, rep, stages):
+    rep.first_name, rep.last_name = "Rita", "Roth"
+    rep.save()
+    DealFactory(
+        owner=rep, stage=stages["Prospecting"], title="Old deal", stage_entered_at=timezone.now() - timedelta(days=20)
+    )
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Fresh deal")
+    body = text(rep_client.get(reverse("pipeline:board")))
+    old = body[body.index('data-title="Old deal"') - 200 : body.index('data-title="Old deal"') + 4000]
+    fresh = body[body.index('data-title="Fresh deal"') - 200 : body.index('data-title="Fresh deal"') + 4000]
+    assert "is-rotting" in old and "Rotting" in old and "20 days in stage" in old
+    assert ">RR<" in old
+    assert "Rotting" not in fresh.split("</article>")[0] and "0 days in stage" in fresh
+
+
+def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
+    DealFactory(owner=rep, stage=stages["Offer"], title="Mine closing soon", expected_close=date(2026, 12, 10))
+    DealFactory(owner=teammate, stage=stages["Offer"], title="Sam's deal", expected_close=date(2027, 3, 1))
+    DealFactory(owner=rep, stage=stages["Offer"], title="Mine later", expected_close=date(2027, 5, 1))
+    url = reverse("pipeline:board")
+
+    def titles(**params):
+        response = rep_client.get(url, params)
+        return sorted(d.title for c in response.context["columns"] for d in c.cards)
+
+    assert titles() == ["Mine closing soon", "Mine later", "Sam's deal"]
+    assert titles(owner=teammate.pk) == ["Sam's deal"]
+    assert titles(q="later") == ["Mine later"]
+    assert titles(close_from="2027-01-01", close_to="2027-04-01") == ["Sam's deal"]
+    assert titles(owner=rep.pk, close_to="2027-01-01") == ["Mine closing soon"]
+
+
+def test_board_owner_choices_are_the_people_the_user_may_see(rep_client, rep, teammate, outsider):
+    response = rep_client.get(reverse("pipeline:board"))
+    choices = {value for value, _ in response.context["form"].fields["owner"].choices}
+    assert {rep.pk, teammate.pk} <= choices and outsider.pk not in choices
+
+
+def test_board_refuses_an_inverted_close_range_with_a_message(rep_client):
+    response = rep_client.get(reverse("pipeline:board"), {"close_from": "2027-02-01", "close_to": "2027-01-01"})
+    assert response.status_code == 200
+    assert "The end of the range lies before its start." in text(response)
+
+
+def test_board_shows_the_chosen_pipeline_and_falls_back_to_the_default(rep_client, rep, pipeline, other_pipeline):
+    idea = other_pipeline.stages.get()
+    DealFactory(owner=rep, stage=idea, title="Upsell idea")
+    response = rep_client.get(reverse("pipeline:board"), {"pipeline": other_pipeline.pk})
+    assert [c.stage.name for c in response.context["columns"]] == ["Idea"]
+    assert "Upsell idea" in text(response)
+    response = rep_client.get(reverse("pipeline:board"), {"pipeline": "99999"})
+    assert response.context["pipeline"] == pipeline
+
+
+def test_each_column_shows_a_first_page_and_loads_more(rep_client, rep, stages, settings):
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "BOARD_PAGE_SIZE": 3}
+    qual = stages["Qualification"]
+    now = timezone.now()
+    for i in range(5):
+        DealFactory(owner=rep, stage=qual, title=f"Deal number {i}", stage_entered_at=now - timedelta(hours=i))
+    url = reverse("pipeline:board")
+    response = rep_client.get(url)
+    column = next(c for c in response.context["columns"] if c.stage == qual)
+    assert [d.title for d in column.cards] == ["Deal number 0", "Deal number 1", "Deal number 2"]
+    assert column.count == 5
+    body = text(response)
+    assert f"stage={qual.pk}&amp;offset=3" in body and "Load more" in body
+
+    more = rep_client.get(url, {"pipeline": qual.pipeline_id, "stage": qual.pk, "offset": 3}, **HTMX)
+    body = text(more)
+    assert f'hx-swap-oob="beforeend:#cards-{qual.pk}"' in body
+    assert "Deal number 3" in body and "Deal number 4" in body and "Deal number 2" not in body
+    assert "Load more" not in body
+
+    # Without JavaScript the same link reloads the page with the column longer.
+    full = rep_client.get(url, {"stage": qual.pk, "offset": 3})
+    column = next(c for c in full.context["columns"] if c.stage == qual)
+    assert len(column.cards) == 5 and not column.has_more
+
+
+def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client, rep, stages, pipeline):
+    Transition.objects.filter(pipeline=pipeline).delete()
+    Transition.objects.create(pipeline=pipeline, from_stage=stages["Prospecting"], to_stage=stages["Qualification"])
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    body = text(rep_client.get(reverse("pipeline:board")))
+    card = body[body.index(f'id="deal-{deal.pk}"') :].split("</article>")[0]
+    assert f'name="stage" value="{stages["Qualification"].pk}"' in card
+    assert f'name="stage" value="{stages["Offer"].pk}"' not in card
+
+
+# --- Moving a deal ---------------------------------------------------------------------------
+
+
+def test_htmx_move_rerenders_the_card_and_both_headers_from_the_database(rep_client, rep, deal, stages):
+    DealFactory(owner=rep, stage=stages["Qualification"], amount=Decimal("250.00"))
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.stage == stages["Qualification"] and deal.version == 2
+    body = text(response)
+    assert f'<div id="deal-{deal.pk}" hx-swap-oob="delete"></div>' in body
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualification"].pk}"' in body
+    assert f'data-version="2"' in body
+    heads = response.context["headers"]
+    assert {(h.stage.name, h.count) for h in heads} == {("Prospecting", 0), ("Qualification", 2)}
+    assert heads[1].totals[0].total == Decimal("1250.00")
+    assert f'id="col-head-{stages["Prospecting"].pk}" hx-swap-oob="outerHTML"' in body
+    assert "moved to Qualification" in body
+
+
+def test_move_headers_follow_the_board_filters_sent_along(rep_client, rep, teammate, deal, stages):
+    DealFactory(owner=teammate, stage=stages["Qualification"], amount=Decimal("999.00"))
+    response = rep_client.post(
+        move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "owner": rep.pk}, **HTMX
+    )
+    qual = next(h for h in response.context["headers"] if h.stage == stages["Qualification"])
+    assert qual.count == 1 and qual.totals[0].total == Decimal("1000.00")
+
+
+def test_plain_form_move_redirects_back_with_a_message(rep_client, deal, stages):
+    back = reverse("pipeline:board") + "?q=deal"
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": back})
+    assert response.status_code == 302 and response["Location"] == back
+    deal.refresh_from_db()
+    assert deal.stage == stages["Qualification"]
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert messages == [f"“{deal.title}” moved to Qualification."]
+
+
+def test_move_never_redirects_to_another_site(rep_client, deal, stages):
+    response = rep_client.post(
+        move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": "https://evil.example/"}
+    )
+    assert response["Location"].startswith("/pipeline/")
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"version": 1}, "Choose the stage to move this deal to."),
+        ({"stage": "", "version": 1}, "Choose the stage to move this deal to."),
+        ({"stage": "abc", "version": 1}, "This stage does not exist."),
+        ({"stage": 999999, "version": 1}, "This stage does not exist."),
+        ({"stage": "QUAL"}, "The deal&#x27;s version is missing. Reload the page and try again."),
+        ({"stage": "QUAL", "version": "x"}, "The deal&#x27;s version is not valid. Reload the page and try again."),
+        ({"stage": "QUAL", "version": 0}, "The deal&#x27;s version is not valid. Reload the page and try again."),
+    ],
+    ids=["missing-stage", "empty-stage", "non-numeric-stage", "unknown-stage", "missing-version", "bad-version", "zero-version"],
+)
+def test_bad_move_input_is_a_400_with_a_message(rep_client, deal, stages, data, message, htmx):
+    data = {k: (stages["Qualification"].pk if v == "QUAL" else v) for k, v in data.items()}
+    response = rep_client.post(move_url(deal), data, **(HTMX if htmx else {}))
+    assert response.status_code == 400
+    assert message in text(response)
+    deal.refresh_from_db()
+    assert deal.stage == stages["Prospecting"] and deal.version == 1
+
+
+def test_move_to_a_stage_of_another_pipeline_is_a_400(rep_client, deal, other_pipeline):
+    response = rep_client.post(move_url(deal), {"stage": other_pipeline.stages.get().pk, "version": 1}, **HTMX)
+    assert response.status_code == 400
+    assert "“Idea” belongs to another pipeline." in text(response)
+
+
+def test_move_refused_by_entry_rules_is_a_400_with_the_reason(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Meeting & demo"], amount=None)
+    response = rep_client.post(move_url(deal), {"stage": stages["Offer"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert "To enter “Offer”, this deal needs an amount." in body
+    assert 'hx-swap-oob="beforeend:#sf-toasts"' in body and 'role="alert"' in body
+    deal.refresh_from_db()
+    assert deal.stage == stages["Meeting & demo"]
+
+
+def test_stale_move_is_a_409_that_shows_the_current_state(rep_client, rep, deal, stages):
+    from pipeline import services
+
+    services.deal_move(deal=deal, to_stage=stages["Meeting & demo"], actor=rep)  # someone else, meanwhile
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 409
+    body = text(response)
+    assert "Someone changed this deal in the meantime." in body
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Meeting & demo"].pk}"' in body
+    assert 'data-version="2"' in body
+    deal.refresh_from_db()
+    assert deal.stage == stages["Meeting & demo"]
+
+
+def test_stale_plain_form_move_is_a_409_page(rep_client, rep, deal, stages):
+    from pipeline import services
+
+    services.deal_move(deal=deal, to_stage=stages["Meeting & demo"], actor=rep)
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1})
+    assert response.status_code == 409
+    assert "Someone changed this deal in the meantime." in text(response)
+
+
+def test_moving_an_unknown_deal_is_a_404(rep_client, stages):
+    response = rep_client.post(reverse("pipeline:deal_move", args=[424242]), {"stage": stages["Offer"].pk, "version": 1})
+    assert response.status_code == 404
+
+
+def test_moving_a_deal_the_user_may_not_see_is_a_404(rep_client, outsider, stages):
+    hidden = DealFactory(owner=outsider, stage=stages["Prospecting"])
+    response = rep_client.post(move_url(hidden), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 404
+    hidden.refresh_from_db()
+    assert hidden.stage == stages["Prospecting"]
+
+
+def test_moving_a_teammates_deal_is_a_403(rep_client, teammate, stages):
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"])
+    response = rep_client.post(move_url(theirs), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 403
+    theirs.refresh_from_db()
+    assert theirs.stage == stages["Prospecting"]
+
+
+def test_move_only_accepts_post(rep_client, deal):
+    assert rep_client.get(move_url(deal)).status_code == 405
+
+
+# --- Lost and reopen -------------------------------------------------------------------------
+
+
+def test_htmx_lose_marks_the_deal_lost_and_removes_the_card(rep_client, deal, stages):
+    reason = lost_reason()
+    response = rep_client.post(lose_url(deal), {"reason": reason.pk, "note": "Went with a rival", "version": 1}, **HTMX)
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.LOST and deal.lost_reason == reason and deal.lost_note == "Went with a rival"
+    body = text(response)
+    assert f'<div id="deal-{deal.pk}" hx-swap-oob="delete"></div>' in body
+    assert "afterbegin" not in body
+    assert [(h.stage, h.count) for h in response.context["headers"]] == [(stages["Prospecting"], 0)]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"version": 1}, "Choose why this deal was lost."),
+        ({"reason": 424242, "version": 1}, "Choose one of the listed reasons."),
+        ({"reason": "REASON"}, "The deal&#x27;s version is missing."),
+    ],
+    ids=["no-reason", "unknown-reason", "no-version"],
+)
+def test_bad_lose_input_is_a_400_with_a_message(rep_client, deal, data, message):
+    data = {k: (lost_reason().pk if v == "REASON" else v) for k, v in data.items()}
+    response = rep_client.post(lose_url(deal), data, **HTMX)
+    assert response.status_code == 400 and message in text(response)
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN
+
+
+def test_an_inactive_lost_reason_is_refused(rep_client, deal):
+    reason = LostReason.objects.create(name="Old reason", is_active=False)
+    response = rep_client.post(lose_url(deal), {"reason": reason.pk, "version": 1}, **HTMX)
+    assert response.status_code == 400
+
+
+def test_stale_lose_is_a_409(rep_client, deal):
+    response = rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 7}, **HTMX)
+    assert response.status_code == 409
+
+
+def test_plain_lose_and_reopen_return_to_the_deal_page(rep_client, deal):
+    response = rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1})
+    assert response.status_code == 302 and response["Location"] == deal.get_absolute_url()
+    response = rep_client.post(reverse("pipeline:deal_reopen", args=[deal.pk]), {"version": 2})
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN and deal.lost_reason is None
+
+
+def test_htmx_reopen_puts_the_card_back_on_the_board(rep_client, deal, stages):
+    rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1})
+    response = rep_client.post(reverse("pipeline:deal_reopen", args=[deal.pk]), {"version": 2}, **HTMX)
+    assert response.status_code == 200
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Prospecting"].pk}"' in text(response)
+
+
+def test_reopen_with_a_stale_version_is_a_409(rep_client, deal):
+    rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1})
+    response = rep_client.post(reverse("pipeline:deal_reopen", args=[deal.pk]), {"version": 1}, **HTMX)
+    assert response.status_code == 409
+
+
+def test_losing_a_teammates_deal_is_a_403_and_a_hidden_one_a_404(rep_client, teammate, outsider, stages):
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"])
+    hidden = DealFactory(owner=outsider, stage=stages["Prospecting"])
+    data = {"reason": lost_reason().pk, "version": 1}
+    assert rep_client.post(lose_url(theirs), data).status_code == 403
+    assert rep_client.post(lose_url(hidden), data).status_code == 404
+    assert rep_client.post(reverse("pipeline:deal_reopen", args=[hidden.pk]), {"version": 1}).status_code == 404
+
+
+# --- Quick add -------------------------------------------------------------------------------
+
+
+def quick_add_url(stage):
+    return reverse("pipeline:deal_quick_add", args=[stage.pk])
+
+
+def test_quick_add_creates_the_deal_and_a_new_lead_by_name(rep_client, rep, stages):
+    response = rep_client.post(
+        quick_add_url(stages["Qualification"]), {"title": "Team licence", "company": "Brand New GmbH", "amount": "1200"}, **HTMX
+    )
+    assert response.status_code == 200
+    deal = Deal.objects.get(title="Team licence")
+    assert deal.stage == stages["Qualification"] and deal.owner == rep and deal.amount == Decimal("1200.00")
+    assert deal.lead.name == "Brand New GmbH" and deal.lead.owner == rep
+    body = text(response)
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualification"].pk}"' in body
+    assert f'id="col-head-{stages["Qualification"].pk}" hx-swap-oob="outerHTML"' in body
+    assert body.lstrip().startswith(f'<details class="sf-quick-add" id="quick-add-{stages["Qualification"].pk}"')
+
+
+def test_quick_add_reuses_a_visible_lead_with_the_same_name(rep_client, stages):
+    lead = LeadFactory(name="Acme Logistics")
+    rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "Second deal", "company": "acme logistics"}, **HTMX)
+    assert Deal.objects.get(title="Second deal").lead == lead
+    assert Lead.objects.filter(name__iexact="acme logistics").count() == 1
+
+
+def test_quick_add_shows_entry_rule_refusals_inline_and_creates_nothing(rep_client, stages):
+    response = rep_client.post(quick_add_url(stages["Offer"]), {"title": "No amount", "company": "Ghost Corp"}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert "To enter “Offer”, this deal needs an amount." in body and 'role="alert"' in body
+    assert not Deal.objects.filter(title="No amount").exists()
+    assert not Lead.objects.filter(name="Ghost Corp").exists()
+
+
+def test_quick_add_needs_a_title_and_a_company(rep_client, stages):
+    response = rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "", "company": ""}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert "Give the deal a title." in body and "Name the company (an existing lead or a new one)." in body
+
+
+def test_quick_add_without_javascript_redirects_to_the_board(rep_client, stages):
+    response = rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "Plain", "company": "Plain AG"})
+    assert response.status_code == 302
+    assert Deal.objects.filter(title="Plain").exists()
+
+
+# --- The deal page ---------------------------------------------------------------------------
+
+
+def test_deal_page_shows_stage_and_field_history_in_one_chronological_list(rep_client, rep, deal, stages):
+    from pipeline import services
+
+    services.deal_update(deal=deal, actor=rep, amount=Decimal("2500"))
+    services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep)
+    response = rep_client.get(deal.get_absolute_url())
+    assert response.status_code == 200
+    kinds = [(e.kind, getattr(e.row, "field", None)) for e in response.context["history"]]
+    assert kinds == [("stage", None), ("field", "amount"), ("stage", None)]
+    body = text(response)
+    assert "Created in <strong>Prospecting</strong>" in body
+    assert "Amount: 1000.00 → <strong>2500.00</strong>" in body
+    assert "Prospecting → <strong>Qualification</strong>" in body
+    assert "in the previous stage" in body
+
+
+def test_deal_page_of_a_hidden_or_unknown_deal_is_a_404(rep_client, outsider, stages):
+    hidden = DealFactory(owner=outsider, stage=stages["Prospecting"])
+    assert rep_client.get(hidden.get_absolute_url()).status_code == 404
+    assert rep_client.get(reverse("pipeline:deal_detail", args=[424242])).status_code == 404
+
+
+def test_a_teammates_deal_page_is_read_only(rep_client, teammate, stages):
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"])
+    response = rep_client.get(theirs.get_absolute_url())
+    assert response.status_code == 200 and response.context["form"] is None
+    response = rep_client.post(theirs.get_absolute_url(), {"title": "Mine now", "version": 1})
+    assert response.status_code == 403
+
+
+def edit_data(deal, **changes):
+    data = {
+        "title": deal.title, "lead": deal.lead_id, "amount": deal.amount or "", "currency": deal.currency,
+        "expected_close": deal.expected_close or "", "probability": "", "next_step": deal.next_step,
+        "owner": deal.owner_id, "version": deal.version,
+    }
+    data.update(changes)
+    return data
+
+
+def test_editing_a_deal_records_its_changes(rep_client, deal):
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, amount="4000", expected_close="2027-01-31"))
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert deal.amount == Decimal("4000.00") and deal.expected_close == date(2027, 1, 31) and deal.version == 2
+    assert set(DealChange.objects.filter(deal=deal).values_list("field", flat=True)) == {"amount", "expected_close"}
+
+
+def test_an_edit_conflict_shows_a_message_and_the_current_values(rep_client, rep, deal):
+    from pipeline import services
+
+    services.deal_update(deal=deal, actor=rep, title="Renamed meanwhile")
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, title="My title", version=1))
+    assert response.status_code == 409
+    body = text(response)
+    assert "Someone changed this deal while you were editing it." in body
+    assert response.context["form"]["title"].value() == "Renamed meanwhile"
+    assert response.context["form"]["version"].value() == 2
+    deal.refresh_from_db()
+    assert deal.title == "Renamed meanwhile"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"title": ""}, "Give the deal a title."),
+        ({"amount": "-5"}, "Ensure this value is greater than or equal to 0."),
+        ({"probability": "150"}, "Ensure this value is less than or equal to 100."),
+        ({"lead": ""}, "Choose the lead this deal belongs to."),
+    ],
+)
+def test_invalid_edits_show_clear_messages(rep_client, deal, changes, message):
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, **changes))
+    assert response.status_code == 400 and message in text(response)
+
+
+def test_an_edit_that_breaks_the_stage_rules_is_refused_with_the_reason(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Offer"])
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, amount=""))
+    assert response.status_code == 400
+    assert "A deal in “Offer” needs an amount." in text(response)
+
+
+def test_deal_form_choices_respect_visibility(rep_client, rep, outsider, deal):
+    hidden_lead = LeadFactory(owner=outsider)
+    response = rep_client.get(deal.get_absolute_url())
+    form = response.context["form"]
+    assert hidden_lead not in form.fields["lead"].queryset
+    assert list(form.fields["owner"].queryset) == [rep]
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=hidden_lead.pk))
+    assert response.status_code == 400
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, owner=outsider.pk))
+    assert response.status_code == 400
+
+
+# --- Creating deals --------------------------------------------------------------------------
+
+
+def test_deal_create_page_with_a_new_company(rep_client, rep, stages):
+    assert rep_client.get(reverse("pipeline:deal_create")).status_code == 200
+    response = rep_client.post(
+        reverse("pipeline:deal_create"),
+        {"title": "Big one", "new_lead": "Fresh Lead AG", "stage": stages["Qualification"].pk, "owner": rep.pk,
+         "currency": "USD", "amount": "9000"},
+    )
+    deal = Deal.objects.get(title="Big one")
+    assert response.status_code == 302 and response["Location"] == deal.get_absolute_url()
+    assert deal.lead.name == "Fresh Lead AG" and deal.currency == "USD" and deal.stage == stages["Qualification"]
+    assert StageChange.objects.filter(deal=deal).count() == 1
+
+
+def test_deal_create_explains_what_is_missing(rep_client, rep, lead, stages):
+    url = reverse("pipeline:deal_create")
+    response = rep_client.post(url, {"title": "X", "stage": stages["Prospecting"].pk, "owner": rep.pk, "currency": "EUR"})
+    assert response.status_code == 400 and "Choose a lead or name a new company." in text(response)
+    response = rep_client.post(
+        url, {"title": "X", "lead": lead.pk, "stage": stages["Offer"].pk, "owner": rep.pk, "currency": "EUR"}
+    )
+    assert response.status_code == 400 and "To enter “Offer”, this deal needs an amount." in text(response)
+    assert not Deal.objects.filter(title="X").exists()
+
+
+# --- Lead pages ------------------------------------------------------------------------------
+
+
+def test_lead_list_shows_only_visible_leads(rep_client, rep, outsider):
+    mine = LeadFactory(name="Mine Ltd", owner=rep)
+    LeadFactory(name="Hidden Ltd", owner=outsider)
+    response = rep_client.get(reverse("pipeline:lead_list"))
+    body = text(response)
+    assert "Mine Ltd" in body and "Hidden Ltd" not in body
+    response = rep_client.get(reverse("pipeline:lead_list"), {"q": "mine"})
+    assert list(response.context["page"]) == [mine]
+
+
+def test_lead_create_edit_and_detail(rep_client, rep, stages):
+    response = rep_client.post(
+        reverse("pipeline:lead_create"),
+        {"name": "Neue Kunde GmbH", "country": "de", "source": "referral", "owner": rep.pk},
+    )
+    lead = Lead.objects.get(name="Neue Kunde GmbH")
+    assert response.status_code == 302 and lead.country == "DE" and lead.owner == rep
+    DealFactory(owner=rep, lead=lead, stage=stages["Offer"], title="Their first deal")
+    assert "Their first deal" in text(rep_client.get(lead.get_absolute_url()))
+    response = rep_client.post(
+        reverse("pipeline:lead_edit", args=[lead.pk]),
+        {"name": "Neue Kunde AG", "country": "DE", "source": "referral", "owner": rep.pk},
+    )
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.name == "Neue Kunde AG"
+
+
+def test_lead_form_explains_bad_input(rep_client, rep):
+    response = rep_client.post(reverse("pipeline:lead_create"), {"name": "", "country": "Germany", "source": "other"})
+    assert response.status_code == 400
+    body = text(response)
+    assert "Name the company." in body and "Use a two-letter country code such as DE." in body
+
+
+def test_lead_pages_hide_and_protect_other_peoples_leads(rep_client, teammate, outsider, stages):
+    hidden = LeadFactory(owner=outsider)
+    assert rep_client.get(hidden.get_absolute_url()).status_code == 404
+    assert rep_client.get(reverse("pipeline:lead_edit", args=[hidden.pk])).status_code == 404
+    theirs = LeadFactory(owner=teammate)
+    DealFactory(owner=teammate, lead=theirs, stage=stages["Prospecting"])
+    assert rep_client.get(theirs.get_absolute_url()).status_code == 200
+    assert rep_client.get(reverse("pipeline:lead_edit", args=[theirs.pk])).status_code == 403
+
+
+# --- Sign-in ---------------------------------------------------------------------------------
+
+PIPELINE_URLS = [
+    ("get", "pipeline:board", False),
+    ("post", "pipeline:deal_quick_add", "stage"),
+    ("get", "pipeline:deal_create", False),
+    ("post", "pipeline:deal_create", False),
+    ("get", "pipeline:deal_detail", "deal"),
+    ("post", "pipeline:deal_detail", "deal"),
+    ("post", "pipeline:deal_move", "deal"),
+    ("post", "pipeline:deal_lose", "deal"),
+    ("post", "pipeline:deal_reopen", "deal"),
+    ("get", "pipeline:lead_list", False),
+    ("get", "pipeline:lead_create", False),
+    ("post", "pipeline:lead_create", False),
+    ("get", "pipeline:lead_detail", "lead"),
+    ("get", "pipeline:lead_edit", "lead"),
+    ("post", "pipeline:lead_edit", "lead"),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("method, name, arg", PIPELINE_URLS, ids=[f"{m}-{n}" for m, n, _ in PIPELINE_URLS])
+def test_every_pipeline_url_requires_sign_in(client, deal, method, name, arg, htmx):
+    args = {"deal": [deal.pk], "lead": [deal.lead_id], "stage": [deal.stage_id], False: []}[arg]
+    url = reverse(name, args=args)
+    response = getattr(client, method)(url, **(HTMX if htmx else {}))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+    deal.refresh_from_db()
+    assert deal.version == 1
+
+
+def test_every_pipeline_url_is_covered_by_the_sign_in_test():
+    from pipeline.urls import urlpatterns
+
+    assert {f"pipeline:{p.name}" for p in urlpatterns} == {name for _, name, _ in PIPELINE_URLS}
