@@ -93,6 +93,38 @@ RULES: dict[str, Rule] = {
     "pipeline:lead_create": DEFAULT,
     "pipeline:lead_detail": DEFAULT,
     "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
+    # Health, forecast and the REST API (anonymous API requests: 401/403)
+    "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
+    "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
+    "api:deal-list": DEFAULT,
+    "api:deal-detail": DEFAULT,
+    "api:deal-history": DEFAULT,
+    "api:deal-move": DEFAULT,
+    "api:deal-lose": DEFAULT,
+    "api:deal-reopen": DEFAULT,
+    "api:lead-list": DEFAULT,
+    "api:lead-detail": DEFAULT,
+    "api:user-list": DEFAULT,
+    "api:user-detail": DEFAULT,
+    "api:pipeline-list": Rule(CONFIG),
+    "api:pipeline-detail": Rule(CONFIG),
+    "api:stage-list": Rule(CONFIG),
+    "api:stage-detail": Rule(CONFIG),
+    "api:lostreason-list": Rule(CONFIG),
+    "api:lostreason-detail": Rule(CONFIG),
+    "api:forecast": DEFAULT,
+    "api:schema": DEFAULT,
+    "api:docs": DEFAULT,
+    "api:tokens": DEFAULT,
+    "api:token_revoke": Rule(PERSONAL),
+}
+# Classified ahead of their arrival: URLs of work being merged in parallel (health check, forecast
+# dashboard, REST API). Once they are on main, this set can shrink to nothing.
+ARRIVING = {
+    "healthz", "forecasting:dashboard", "api:deal-list", "api:deal-detail", "api:deal-history", "api:deal-move",
+    "api:deal-lose", "api:deal-reopen", "api:lead-list", "api:lead-detail", "api:user-list", "api:user-detail",
+    "api:pipeline-list", "api:pipeline-detail", "api:stage-list", "api:stage-detail", "api:lostreason-list",
+    "api:lostreason-detail", "api:forecast", "api:schema", "api:docs", "api:tokens", "api:token_revoke",
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.
@@ -477,7 +509,7 @@ def test_every_url_of_the_project_is_classified():
 
 
 def test_the_rules_name_no_url_that_no_longer_exists():
-    stale = sorted(set(RULES) - {e.key for e in ENDPOINTS})
+    stale = sorted(set(RULES) - {e.key for e in ENDPOINTS} - ARRIVING)
     assert not stale, f"RULES names URLs that no longer exist: {', '.join(stale)}; remove them."
 
 
