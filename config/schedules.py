@@ -1,4 +1,14 @@
 """All periodic Celery schedules of Stageflow, in one place."""
 from celery.schedules import crontab
 
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Learned probabilities first, so that the snapshot after it uses today's fit in the admin.
+    "forecasting-refit-learned-probabilities": {
+        "task": "forecasting.tasks.learned_probabilities_refit_all",
+        "schedule": crontab(hour=1, minute=30),
+    },
+    "forecasting-daily-snapshot": {
+        "task": "forecasting.tasks.forecast_snapshot_daily",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}

@@ -1,0 +1,150 @@
+"""Forecast snapshots (append-only), quotas and the learned stage probabilities."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Method(models.TextChoices):
+    WEIGHTED = "weighted", _("Weighted")
+    LEARNED = "learned", _("Learned")
+    MONTECARLO = "montecarlo", _("Monte Carlo")
+
+
+class PeriodKind(models.TextChoices):
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+
+
+class ForecastSnapshot(models.Model):
+    """One forecast figure as computed on `as_of`: for a pipeline, optionally narrowed to a team
+    or an owner, one close period, one method and one currency.
+
+    Rows are never updated. A recompute whose figures differ from the latest run of the same day
+    writes a new run (a new `run` id); readers take the latest run of a day."""
+
+    run = models.UUIDField(_("run"), db_index=True)
+    as_of = models.DateField(_("as of"))
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+    pipeline = models.ForeignKey(
+        "pipeline.Pipeline", verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="forecast_snapshots"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
+    period_start = models.DateField(_("period start"))
+    method = models.CharField(_("method"), max_length=12, choices=Method.choices)
+    currency = models.CharField(_("currency"), max_length=3)
+    won = models.DecimalField(_("won"), max_digits=16, decimal_places=2)
+    expected = models.DecimalField(_("expected"), max_digits=16, decimal_places=2)
+    p10 = models.DecimalField("P10", max_digits=16, decimal_places=2)
+    p50 = models.DecimalField("P50", max_digits=16, decimal_places=2)
+    p90 = models.DecimalField("P90", max_digits=16, decimal_places=2)
+    digest = models.CharField(_("digest of the run"), max_length=64)
+
+    class Meta:
+        ordering = ["-as_of", "-computed_at", "period_start", "method"]
+        verbose_name = _("forecast snapshot")
+        verbose_name_plural = _("forecast snapshots")
+        indexes = [
+            models.Index(fields=["pipeline", "as_of", "-computed_at"], name="snapshot_pipeline_asof_idx"),
+            models.Index(fields=["pipeline", "period_kind", "period_start", "method"], name="snapshot_period_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(team__isnull=True) | Q(owner__isnull=True), name="snapshot_team_or_owner_not_both"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.as_of} {self.method} {self.period_start} {self.currency} {self.expected}"
+
+
+class Quota(models.Model):
+    """What a rep or a team should win in a period, in one currency."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("rep"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quotas",
+    )
+    team = models.ForeignKey(
+        "accounts.Team", verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE, related_name="quotas"
+    )
+    period_kind = models.CharField(
+        _("period kind"), max_length=8, choices=PeriodKind.choices, default=PeriodKind.QUARTER
+    )
+    period_start = models.DateField(_("period start"), help_text=_("The first day of the month or quarter."))
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, validators=[MinValueValidator(0)])
+
+    class Meta:
+        ordering = ["-period_start", "team", "user"]
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
+                name="quota_user_xor_team",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "period_kind", "period_start", "currency"],
+                condition=Q(user__isnull=False),
+                name="quota_unique_user_period",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "period_kind", "period_start", "currency"],
+                condition=Q(team__isnull=False),
+                name="quota_unique_team_period",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user or self.team} {self.period_start} {self.amount} {self.currency}"
+
+
+class LearnedProbability(models.Model):
+    """The win probability of a stage as learned from the history on `fitted_on` (append-only),
+    next to what the admin configured, for the admin to compare."""
+
+    stage = models.ForeignKey(
+        "pipeline.Stage", verbose_name=_("stage"), on_delete=models.CASCADE, related_name="learned_probabilities"
+    )
+    fitted_on = models.DateField(_("fitted on"))
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+    configured = models.DecimalField(_("configured"), max_digits=5, decimal_places=4)
+    learned = models.DecimalField(_("learned"), max_digits=5, decimal_places=4)
+    history_only = models.DecimalField(
+        _("history alone"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("What the stage history says before shrinking towards the configured value."),
+    )
+    closed_deals = models.PositiveIntegerField(_("closed deals seen"))
+
+    class Meta:
+        ordering = ["-fitted_on", "stage__pipeline", "stage__position"]
+        verbose_name = _("learned probability")
+        verbose_name_plural = _("learned probabilities")
+        indexes = [models.Index(fields=["stage", "-fitted_on"], name="learned_stage_fitted_idx")]
+
+    def __str__(self):
+        return f"{self.stage}: {self.learned}"

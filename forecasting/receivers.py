@@ -1,4 +1,5 @@
 """Forecasting listens to the pipeline's deal events; the pipeline app never imports forecasting."""
+
 from django.dispatch import receiver
 
 from pipeline.signals import deals_changed

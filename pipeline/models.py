@@ -228,6 +228,15 @@ class DealStatus(models.TextChoices):
     LOST = "lost", _("Lost")
 
 
+class ForecastCategory(models.TextChoices):
+    """A rep's own call on a deal, independent of its stage (summed separately in forecasts)."""
+
+    PIPELINE = "pipeline", _("Pipeline")
+    BEST_CASE = "best_case", _("Best case")
+    COMMIT = "commit", _("Commit")
+    OMITTED = "omitted", _("Omitted")
+
+
 class Deal(models.Model):
     """A card on the board. Its stage and status change only through pipeline.services."""
 
@@ -257,6 +266,10 @@ class Deal(models.Model):
     )
     lost_note = models.TextField(_("lost note"), blank=True)
     next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    forecast_category = models.CharField(
+        _("forecast category"), max_length=16, choices=ForecastCategory.choices, default=ForecastCategory.PIPELINE,
+        help_text=_("The rep's own call: commit, best case, pipeline, or omitted from the forecast."),
+    )
     stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -355,6 +368,7 @@ class DealField(models.TextChoices):
     OWNER = "owner", _("Owner")
     TITLE = "title", _("Title")
     NEXT_STEP = "next_step", _("Next step")
+    FORECAST_CATEGORY = "forecast_category", _("Forecast category")
 
 
 class DealChange(models.Model):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from . import events
 from .exceptions import MoveRefused, PipelineError, VersionConflict
-from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage, StageKind, Transition
+from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageKind, Transition
 from .signals import deals_changed
 
 CENT = Decimal("0.01")
@@ -334,7 +334,9 @@ def deal_reopen(
     return locked
 
 
-UPDATABLE_FIELDS = ("title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "lead")
+UPDATABLE_FIELDS = (
+    "title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "lead", "forecast_category",
+)
 TRACKED_FIELDS = {
     "title": DealField.TITLE,
     "amount": DealField.AMOUNT,
@@ -343,6 +345,7 @@ TRACKED_FIELDS = {
     "probability": DealField.PROBABILITY,
     "next_step": DealField.NEXT_STEP,
     "owner": DealField.OWNER,
+    "forecast_category": DealField.FORECAST_CATEGORY,
 }
 
 
@@ -381,6 +384,8 @@ def deal_update(
             raise PipelineError(_("A deal needs a title."), deal=locked, code="invalid_title")
     if "next_step" in data:
         data["next_step"] = (data["next_step"] or "").strip()
+    if "forecast_category" in data and data["forecast_category"] not in ForecastCategory.values:
+        raise PipelineError(_("Choose a forecast category."), deal=locked, code="invalid_forecast_category")
     if data.get("probability") is not None and not 0 <= int(data["probability"]) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), deal=locked, code="invalid_probability")
 
@@ -413,3 +418,23 @@ def deal_update(
         events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at)
     _announce(locked, "updated")
     return locked
+
+
+@transaction.atomic
+def deals_bulk_import(*, deals: list[dict], batch_size: int = 2000) -> list[Deal]:
+    """Create many deals at once from another system, with the state they have there.
+
+    For importers only: the caller has validated every row and writes the deals' history with
+    the bulk writers of `pipeline.events` in the same transaction. Nothing is announced per deal;
+    the caller announces the pipelines once after commit.
+    """
+    rows = [Deal(**values) for values in deals]
+    created = Deal.objects.bulk_create(rows, batch_size=batch_size)
+    pipeline_ids = {deal.pipeline_id for deal in created}
+    if pipeline_ids:
+        transaction.on_commit(
+            lambda: deals_changed.send(
+                sender=Deal, pipeline_ids=pipeline_ids, deal_ids={d.pk for d in created}, kind="imported"
+            )
+        )
+    return created

@@ -1,0 +1,126 @@
+"""The database side of a forecast recompute against one hand-written GROUP BY, on PostgreSQL.
+
+    DATABASE_URL=postgres://.../stageflow_x python bench/forecast_groupby.py --deals 1000000
+
+Fills the database's default pipeline with N open and won deals in one INSERT … SELECT
+generate_series (when it holds fewer), then times `forecasting.services.period_sums` (the
+weighted, variance, category and won sums per owner, currency and period that the snapshot
+uses) against a single hand-written SQL GROUP BY of the weighted sum per owner, currency and
+month. Not part of the test run; it writes into the database it is given.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from forecasting import services  # noqa: E402
+from forecasting.periods import MONTH, period_of_date  # noqa: E402
+from pipeline.models import Deal, Lead, Pipeline  # noqa: E402
+
+HAND_WRITTEN = """
+SELECT d.owner_id, d.currency, date_trunc('month', GREATEST(d.expected_close, %(start)s::date)) AS period,
+       SUM(COALESCE(d.amount, 0) * COALESCE(d.probability, s.probability) / 100.0) AS weighted
+FROM pipeline_deal d JOIN pipeline_stage s ON s.id = d.stage_id
+WHERE d.pipeline_id = %(pipeline)s AND d.status = 'open' AND d.expected_close IS NOT NULL AND d.expected_close < %(end)s
+GROUP BY 1, 2, 3
+"""
+
+
+def fill(pipeline: Pipeline, n: int) -> None:
+    have = Deal.objects.filter(pipeline=pipeline).count()
+    if have >= n:
+        return
+    owners = list(User.objects.values_list("pk", flat=True)[:20]) or [User.objects.create(username="bench").pk]
+    lead = Lead.objects.create(name="Bench customer")
+    stages = list(pipeline.stages.filter(kind="open").values_list("pk", flat=True))
+    won = pipeline.stages.filter(kind="won").values_list("pk", flat=True).first()
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO pipeline_deal (pipeline_id, stage_id, lead_id, title, amount, currency, expected_close,
+                status, owner_id, lost_note, next_step, stage_entered_at, closed_at, created_at, updated_at,
+                external_id, version, forecast_category)
+            SELECT %(pipeline)s,
+                   CASE WHEN g %% 10 = 0 THEN %(won)s ELSE (%(stages)s::bigint[])[1 + g %% %(n_stages)s] END,
+                   %(lead)s, 'Bench ' || g, (1000 + (g::bigint * 7919) %% 90000)::numeric(14, 2),
+                   CASE WHEN g %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
+                   CURRENT_DATE + ((g * 31) %% 200 - 20),
+                   CASE WHEN g %% 10 = 0 THEN 'won' ELSE 'open' END,
+                   (%(owners)s::bigint[])[1 + g %% %(n_owners)s], '', '', now(),
+                   CASE WHEN g %% 10 = 0 THEN now() - ((g %% 60) || ' days')::interval END,
+                   now(), now(), '', 1, 'pipeline'
+            FROM generate_series(1, %(count)s) AS g
+            """,
+            {
+                "pipeline": pipeline.pk,
+                "won": won,
+                "stages": stages,
+                "n_stages": len(stages),
+                "lead": lead.pk,
+                "owners": owners,
+                "n_owners": len(owners),
+                "count": n - have,
+            },
+        )
+        cur.execute("ANALYZE pipeline_deal")
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Point DATABASE_URL at a PostgreSQL database of your own.")
+    pipeline = Pipeline.objects.get(is_default=True)
+    start = time.perf_counter()
+    fill(pipeline, args.deals)
+    print(f"{Deal.objects.filter(pipeline=pipeline).count():,} deals (filled in {time.perf_counter() - start:.1f} s)")
+    from datetime import date
+
+    today = date.today()
+    first = period_of_date(today, MONTH)
+    params = {"pipeline": pipeline.pk, "start": today.replace(day=1), "end": services.period_start(first + 3, MONTH)}
+
+    def hand():
+        with connection.cursor() as cur:
+            cur.execute(HAND_WRITTEN, params)
+            cur.fetchall()
+
+    def orm():
+        services.period_sums(
+            deals=Deal.objects.filter(pipeline=pipeline), kind=MONTH, first_period=first, horizon=3, by=("owner_id",)
+        )
+
+    t_hand, t_orm = best_of(hand, args.repeat), best_of(orm, args.repeat)
+    print(f"hand-written GROUP BY (weighted per owner, currency, month): {t_hand:.2f} s")
+    print(
+        f"period_sums (weighted, variance, 4 categories, won; per owner, currency, month, category): {t_orm:.2f} s "
+        f"= {t_orm / t_hand:.2f}× the hand-written query"
+    )
+
+
+if __name__ == "__main__":
+    main()

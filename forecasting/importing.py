@@ -1,0 +1,421 @@
+"""Import deals with their history from another CRM (two CSV files), all or nothing.
+
+DEALS.csv: external_id,title,lead,owner,amount,currency,created_at,expected_close,status,closed_at,lost_reason
+EVENTS.csv: external_id,at,field,old,new  (field: stage, amount or expected_close)
+
+Every row is checked first; any row that does not make sense is reported with its file, line
+number and reason, and nothing is written. Otherwise everything is written in one transaction
+with the bulk writers of `pipeline.events`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Role
+from pipeline import events, services
+from pipeline.exceptions import PipelineError
+from pipeline.models import DealField, DealStatus, Lead, LostReason, Pipeline, StageKind
+
+DEAL_COLUMNS = [
+    "external_id",
+    "title",
+    "lead",
+    "owner",
+    "amount",
+    "currency",
+    "created_at",
+    "expected_close",
+    "status",
+    "closed_at",
+    "lost_reason",
+]
+EVENT_COLUMNS = ["external_id", "at", "field", "old", "new"]
+EVENT_FIELDS = {"stage", "amount", "expected_close"}
+ACTOR_LABEL = "import"
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    deals: int = 0
+    stage_changes: int = 0
+    deal_changes: int = 0
+    users_created: list[str] = field(default_factory=list)
+    leads_created: int = 0
+
+
+@dataclass
+class _Deal:
+    line: int
+    external_id: str
+    title: str
+    lead: str
+    owner: str
+    amount: Decimal | None
+    currency: str
+    created_at: datetime
+    expected_close: date | None
+    status: str
+    closed_at: datetime | None
+    lost_reason: str
+    events: list = field(default_factory=list)
+
+
+def _moment(text: str) -> datetime:
+    """An ISO date (midnight UTC) or datetime (UTC when it has no offset), aware."""
+    text = text.strip()
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt_timezone.utc)
+    return value
+
+
+def _read(path, columns, name, errors) -> list[tuple[int, dict]]:
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        errors.append(f"{name}: {exc.strerror}")
+        return []
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            errors.append(
+                _("%(file)s line 1: missing columns %(columns)s") % {"file": name, "columns": ", ".join(missing)}
+            )
+            return []
+        return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
+
+
+def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None) -> ImportResult:
+    """Check both files, then write everything in one transaction; raise ImportFailed otherwise."""
+    pipeline = pipeline or Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+    errors: list[str] = []
+    dname, ename = str(deals_path).rsplit("/", 1)[-1], str(events_path).rsplit("/", 1)[-1]
+    deal_rows = _read(deals_path, DEAL_COLUMNS, dname, errors)
+    event_rows = _read(events_path, EVENT_COLUMNS, ename, errors)
+    if errors:
+        raise ImportFailed(errors)
+    if pipeline is None:
+        raise ImportFailed([_("There is no pipeline to import into.")])
+    stages = {s.name: s for s in pipeline.stages.order_by("position", "pk")}
+    first_stage = next(iter(stages.values()), None)
+    won_stage = next((s for s in stages.values() if s.kind == StageKind.WON), None)
+    now = timezone.now()
+
+    deals: dict[str, _Deal] = {}
+    existing = set(
+        pipeline.deals.filter(external_id__in=[r["external_id"] for _, r in deal_rows if r["external_id"]]).values_list(
+            "external_id", flat=True
+        )
+    )
+    for line, r in deal_rows:
+        where = f"{dname} line {line}"
+        problems = []
+        ext = r["external_id"]
+        if not ext:
+            problems.append(_("external_id is empty"))
+        elif ext in deals:
+            problems.append(
+                _("external_id %(id)s appears twice (first on line %(line)s)") % {"id": ext, "line": deals[ext].line}
+            )
+        elif ext in existing:
+            problems.append(_("a deal with external_id %(id)s was already imported") % {"id": ext})
+        if not r["title"]:
+            problems.append(_("title is empty"))
+        if not r["lead"]:
+            problems.append(_("lead is empty"))
+        if not r["owner"]:
+            problems.append(_("owner is empty"))
+        amount = None
+        try:
+            amount = services.money_clean(r["amount"])
+        except PipelineError as exc:
+            problems.append(str(exc.message))
+        currency = ""
+        try:
+            currency = services.currency_clean(r["currency"])
+        except PipelineError as exc:
+            problems.append(str(exc.message))
+        created = closed = expected = None
+        try:
+            created = _moment(r["created_at"])
+            if created > now:
+                problems.append(_("created_at lies in the future"))
+        except ValueError:
+            problems.append(_("created_at “%(v)s” is not an ISO date") % {"v": r["created_at"]})
+        if r["expected_close"]:
+            try:
+                expected = date.fromisoformat(r["expected_close"])
+            except ValueError:
+                problems.append(_("expected_close “%(v)s” is not an ISO date") % {"v": r["expected_close"]})
+        status = r["status"].lower()
+        if status not in DealStatus.values:
+            problems.append(_("status “%(v)s” is not open, won or lost") % {"v": r["status"]})
+        if r["closed_at"]:
+            try:
+                closed = _moment(r["closed_at"])
+            except ValueError:
+                problems.append(_("closed_at “%(v)s” is not an ISO date") % {"v": r["closed_at"]})
+        if status in (DealStatus.WON, DealStatus.LOST) and not r["closed_at"]:
+            problems.append(_("a %(status)s deal needs closed_at") % {"status": status})
+        if status == DealStatus.OPEN and r["closed_at"]:
+            problems.append(_("an open deal has no closed_at"))
+        if status == DealStatus.LOST and not r["lost_reason"]:
+            problems.append(_("a lost deal needs a lost_reason"))
+        if created and closed and closed.date() < created.date():
+            problems.append(_("closed_at lies before created_at"))
+        if closed and closed > now:
+            problems.append(_("closed_at lies in the future"))
+        if problems:
+            errors.extend(f"{where}: {p}" for p in problems)
+            if ext and ext not in deals:
+                deals[ext] = None  # known, so that its events are not reported as orphans
+            continue
+        deals[ext] = _Deal(
+            line,
+            ext,
+            r["title"],
+            r["lead"],
+            r["owner"],
+            amount,
+            currency,
+            created,
+            expected,
+            status,
+            closed,
+            r["lost_reason"],
+        )
+
+    for line, r in event_rows:
+        where = f"{ename} line {line}"
+        ext = r["external_id"]
+        if ext not in deals:
+            errors.append(
+                f"{where}: " + _("no deal with external_id “%(id)s” in %(file)s") % {"id": ext, "file": dname}
+            )
+            continue
+        deal = deals[ext]
+        if deal is None:
+            continue  # the deal row itself was reported
+        try:
+            at = _moment(r["at"])
+        except ValueError:
+            errors.append(f"{where}: " + _("at “%(v)s” is not an ISO date and time") % {"v": r["at"]})
+            continue
+        kind = r["field"]
+        problems = []
+        if kind not in EVENT_FIELDS:
+            problems.append(_("field “%(v)s” is not stage, amount or expected_close") % {"v": kind})
+        elif kind == "stage":
+            if r["new"] not in stages:
+                problems.append(
+                    _("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["new"], "pipeline": pipeline.name}
+                )
+            if r["old"] and r["old"] not in stages:
+                problems.append(
+                    _("“%(v)s” is not a stage of %(pipeline)s") % {"v": r["old"], "pipeline": pipeline.name}
+                )
+        elif kind == "amount":
+            for value in (r["old"], r["new"]):
+                try:
+                    services.money_clean(value)
+                except PipelineError as exc:
+                    problems.append(str(exc.message))
+        else:
+            for value in (r["old"], r["new"]):
+                if value:
+                    try:
+                        date.fromisoformat(value)
+                    except ValueError:
+                        problems.append(_("“%(v)s” is not an ISO date") % {"v": value})
+        if at.date() < deal.created_at.date():
+            problems.append(_("the event lies before the deal was created"))
+        if deal.closed_at and at.date() > deal.closed_at.date():
+            problems.append(_("the event lies after the deal was closed"))
+        if at > now:
+            problems.append(_("the event lies in the future"))
+        if problems:
+            errors.extend(f"{where}: {p}" for p in problems)
+            continue
+        deal.events.append((at, line, kind, r["old"], r["new"]))
+
+    plans = []
+    for deal in deals.values():
+        if deal is None:
+            continue
+        plan = _plan(deal, stages, first_stage, won_stage, dname, ename, errors)
+        if plan:
+            plans.append(plan)
+    if errors:
+        raise ImportFailed(errors)
+    return _write(plans, pipeline)
+
+
+def _plan(deal: _Deal, stages, first_stage, won_stage, dname, ename, errors):
+    """The deal's rows: its stage path, its field changes and its final state, checked."""
+    deal.events.sort(key=lambda e: (e[0], e[1]))
+    path, changes = [], []
+    current = None
+    failed = False
+    for at, line, kind, old, new in deal.events:
+        if kind == "stage":
+            if current is None and old:
+                errors.append(f"{ename} line {line}: " + _("the first stage event needs an empty old value"))
+                failed = True
+            elif current is not None and old != current.name:
+                errors.append(
+                    f"{ename} line {line}: "
+                    + _("old stage “%(old)s” does not match the stage before, “%(cur)s”")
+                    % {"old": old, "cur": current.name}
+                )
+                failed = True
+            current = stages[new]
+            path.append((at, current))
+        else:
+            changes.append((at, kind, old, new, line))
+    if failed:
+        return None
+    if not path:
+        path.append((deal.created_at, first_stage))
+    final = path[-1][1]
+    if deal.status != DealStatus.WON and final.kind == StageKind.WON:
+        errors.append(
+            f"{dname} line {deal.line}: " + _("the stage history ends won but the status is %(s)s") % {"s": deal.status}
+        )
+        return None
+    if deal.status == DealStatus.WON and final.kind != StageKind.WON:
+        if won_stage is None:
+            errors.append(f"{dname} line {deal.line}: " + _("the pipeline has no won stage"))
+            return None
+        path.append((max(deal.closed_at, path[-1][0]), won_stage))
+    for field_name, current_value in (("amount", deal.amount), ("expected_close", deal.expected_close)):
+        last = [c for c in changes if c[1] == field_name]
+        if last:
+            new = last[-1][3]
+            value = services.money_clean(new) if field_name == "amount" else (date.fromisoformat(new) if new else None)
+            if value != current_value:
+                errors.append(
+                    f"{ename} line {last[-1][4]}: "
+                    + _("the last %(field)s change (%(new)s) differs from the deal's %(field)s in %(file)s")
+                    % {"field": field_name, "new": new or "—", "file": dname}
+                )
+                return None
+    return deal, path, changes
+
+
+def _write(plans, pipeline: Pipeline) -> ImportResult:
+    User = get_user_model()
+    result = ImportResult()
+    with transaction.atomic():
+        usernames = {deal.owner for deal, _, _ in plans}
+        users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+        for name in sorted(usernames - set(users)):
+            user = User(username=name, role=Role.REP)
+            user.set_unusable_password()
+            user.save()
+            users[name] = user
+            result.users_created.append(name)
+        lead_names = {deal.lead for deal, _, _ in plans}
+        leads = {}
+        for lead in Lead.objects.filter(name__in=lead_names).order_by("pk"):
+            leads.setdefault(lead.name, lead)
+        new_leads = [Lead(name=name, owner=None) for name in sorted(lead_names - set(leads))]
+        for lead in Lead.objects.bulk_create(new_leads):
+            leads[lead.name] = lead
+        result.leads_created = len(new_leads)
+        reasons = {r.name: r for r in LostReason.objects.all()}
+        for deal, _path, _changes in plans:
+            if deal.status == DealStatus.LOST and deal.lost_reason not in reasons:
+                reasons[deal.lost_reason] = LostReason.objects.create(name=deal.lost_reason, position=len(reasons))
+
+        rows = []
+        for deal, path, _changes in plans:
+            final_at, final_stage = path[-1]
+            closed_at = None
+            if deal.status == DealStatus.WON:
+                closed_at = final_at
+            elif deal.status == DealStatus.LOST:
+                closed_at = max(deal.closed_at, final_at)
+            rows.append(
+                {
+                    "pipeline_id": pipeline.pk,
+                    "stage_id": final_stage.pk,
+                    "lead_id": leads[deal.lead].pk,
+                    "title": deal.title[:200],
+                    "amount": deal.amount,
+                    "currency": deal.currency,
+                    "expected_close": deal.expected_close,
+                    "status": deal.status,
+                    "owner_id": users[deal.owner].pk,
+                    "lost_reason_id": reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
+                    "stage_entered_at": final_at,
+                    "closed_at": closed_at,
+                    "created_at": deal.created_at,
+                    "external_id": deal.external_id,
+                }
+            )
+        created = services.deals_bulk_import(deals=rows)
+        stage_rows, change_rows = [], []
+        for obj, (deal, path, changes) in zip(created, plans):
+            previous, status, since = None, "", None
+            for at, stage in path:
+                to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
+                stage_rows.append(
+                    events.StageChangeEvent(
+                        deal_id=obj.pk,
+                        from_stage_id=previous.pk if previous else None,
+                        to_stage_id=stage.pk,
+                        from_status=status,
+                        to_status=to_status,
+                        at=at,
+                        actor_label=ACTOR_LABEL,
+                        previous_since=since,
+                    )
+                )
+                previous, status, since = stage, to_status, at
+            if deal.status == DealStatus.LOST:
+                stage_rows.append(
+                    events.StageChangeEvent(
+                        deal_id=obj.pk,
+                        from_stage_id=previous.pk,
+                        to_stage_id=previous.pk,
+                        from_status=status,
+                        to_status=DealStatus.LOST,
+                        at=obj.closed_at,
+                        actor_label=ACTOR_LABEL,
+                        previous_since=since,
+                        lost_reason_id=obj.lost_reason_id,
+                    )
+                )
+            for at, kind, old, new, _line in changes:
+                field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
+                change_rows.append(
+                    events.DealChangeEvent(
+                        deal_id=obj.pk,
+                        field=field_name,
+                        old_value=old,
+                        new_value=new,
+                        at=at,
+                        actor_label=ACTOR_LABEL,
+                    )
+                )
+        result.deals = len(created)
+        result.stage_changes = events.stage_changes_bulk_record(stage_rows)
+        result.deal_changes = events.deal_changes_bulk_record(change_rows)
+    return result

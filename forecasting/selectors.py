@@ -1,0 +1,343 @@
+"""What the forecast dashboard shows, narrowed to what the asking user may see.
+
+Reps see their own numbers, managers those of their teams (pipeline.selectors.visible_users),
+admins everyone's. Sums come from the database; the forecasts from forecasting.services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from pipeline.models import Deal, DealStatus, Pipeline, StageChange
+from pipeline.selectors import visible_pipelines, visible_users
+
+from . import methods, services
+from .loading import load_history
+from .models import Method, Quota
+from .periods import MONTH, QUARTER, period_of_date, period_start
+
+DASHBOARD_PERIODS = 3
+DASHBOARD_SIMULATIONS = 1000
+ACCURACY_PERIODS = 4
+STUCK_PERCENTILE = 80
+STUCK_LIMIT = 20
+
+
+class NotVisible(Exception):
+    """A filter names a pipeline, team or rep the user may not see."""
+
+
+@dataclass
+class Filters:
+    pipeline: Pipeline
+    kind: str
+    team_id: int | None = None
+    owner_id: int | None = None
+    owner_ids: list[int] | None = None  # None: everyone (admins without a filter)
+    people: list = field(default_factory=list)
+    teams: list = field(default_factory=list)
+    pipelines: list = field(default_factory=list)
+
+
+def _int(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        raise NotVisible from None
+
+
+def dashboard_filters(user, params) -> Filters:
+    """Read the URL's filters; raise NotVisible for anything outside the user's view."""
+    from accounts.models import Team
+
+    pipelines = list(visible_pipelines(user))
+    pipeline_id = _int(params.get("pipeline"))
+    pipeline = (
+        next((p for p in pipelines if p.pk == pipeline_id), None)
+        if pipeline_id
+        else (next((p for p in pipelines if p.is_default), None) or (pipelines[0] if pipelines else None))
+    )
+    if pipeline is None:
+        raise NotVisible
+    kind = params.get("period") if params.get("period") in (MONTH, QUARTER) else QUARTER
+    if user.is_admin:
+        people = list(visible_users(user).select_related("team"))
+    elif user.is_manager:
+        people = list(visible_users(user).select_related("team"))
+    else:
+        people = [user]
+    team_ids = {p.team_id for p in people if p.team_id}
+    teams = list(Team.objects.filter(pk__in=team_ids)) if (user.is_admin or user.is_manager) else []
+    team_id, owner_id = _int(params.get("team")), _int(params.get("owner"))
+    if team_id is not None and team_id not in {t.pk for t in teams}:
+        raise NotVisible
+    if owner_id is not None and owner_id not in {p.pk for p in people}:
+        raise NotVisible
+    if owner_id is not None:
+        owner_ids = [owner_id]
+    elif team_id is not None:
+        owner_ids = [p.pk for p in people if p.team_id == team_id]
+    elif user.is_admin:
+        owner_ids = None
+    else:
+        owner_ids = [p.pk for p in people]
+    return Filters(
+        pipeline=pipeline,
+        kind=kind,
+        team_id=team_id,
+        owner_id=owner_id,
+        owner_ids=owner_ids,
+        people=people,
+        teams=teams,
+        pipelines=pipelines,
+    )
+
+
+def scoped_deals(filters: Filters) -> QuerySet[Deal]:
+    deals = Deal.objects.filter(pipeline=filters.pipeline)
+    if filters.owner_ids is not None:
+        deals = deals.filter(owner_id__in=filters.owner_ids)
+    return deals
+
+
+def _money(value) -> float:
+    return float(Decimal(value or 0).quantize(Decimal("0.01")))
+
+
+def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
+    today = today or timezone.localdate()
+    kind = filters.kind
+    deals = scoped_deals(filters)
+    history = load_history(pipeline_id=filters.pipeline.pk)
+    first = period_of_date(today, kind)
+    runs = {
+        method: services.forecast_run(
+            as_of=today,
+            method=method,
+            kind=kind,
+            horizon=DASHBOARD_PERIODS,
+            pipeline_id=filters.pipeline.pk,
+            owner_ids=filters.owner_ids,
+            simulations=DASHBOARD_SIMULATIONS,
+            seed=today.toordinal(),
+            history=history,
+        )
+        for method in (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
+    }
+    quota = _quota_for_scope(filters, kind, first)
+    mc = runs[Method.MONTECARLO].result
+    if quota:
+        mc = methods.montecarlo(
+            runs[Method.LEARNED].model,
+            runs[Method.LEARNED].book,
+            kind=kind,
+            first_period=first,
+            horizon=DASHBOARD_PERIODS,
+            simulations=DASHBOARD_SIMULATIONS,
+            seed=today.toordinal(),
+            quota=quota,
+        )
+    periods = _period_rows(runs[Method.WEIGHTED].result, runs[Method.LEARNED].result, mc, quota)
+    return {
+        "today": today,
+        "periods": periods,
+        "currencies": sorted({r["currency"] for r in periods}),
+        "reps": rep_table(filters, kind=kind, first_period=first),
+        "funnel": funnel(deals, filters.pipeline),
+        "stages": stage_stats(deals, filters.pipeline, runs[Method.LEARNED].model),
+        "stuck": stuck_deals(deals, filters.pipeline),
+        "accuracy": services.forecast_accuracy(
+            method=Method.LEARNED,
+            kind=kind,
+            periods=ACCURACY_PERIODS,
+            pipeline_id=filters.pipeline.pk,
+            owner_ids=filters.owner_ids,
+            today=today,
+        ),
+    }
+
+
+def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
+    """The quota of the scope per currency and period: the rep's, the team's, or the sum of the
+    reps' quotas shown (per currency, never across currencies)."""
+    starts = [period_start(first + i, kind) for i in range(DASHBOARD_PERIODS)]
+    quotas = Quota.objects.filter(period_kind=kind, period_start__in=starts)
+    if filters.owner_id is not None:
+        quotas = quotas.filter(user_id=filters.owner_id)
+    elif filters.team_id is not None:
+        quotas = quotas.filter(team_id=filters.team_id)
+    elif filters.owner_ids is not None:
+        quotas = quotas.filter(user_id__in=filters.owner_ids)
+    else:
+        quotas = quotas.filter(user__isnull=False)
+    rows = quotas.order_by().values("currency", "period_start").annotate(total=Sum("amount"))
+    result: dict = {}
+    for row in rows:
+        target = result.setdefault(row["currency"], [float("nan")] * DASHBOARD_PERIODS)
+        target[starts.index(row["period_start"])] = float(row["total"])
+    return result
+
+
+def _period_rows(weighted, learned, mc, quota) -> list[dict]:
+    rows = []
+    for j, label in enumerate(mc.period_labels()):
+        for c, currency in enumerate(mc.currencies):
+
+            def pick(result, name, currency=currency, j=j):
+                if currency not in result.currencies:
+                    return 0.0
+                return float(getattr(result, name)[result.currencies.index(currency), j])
+
+            target = quota.get(currency, [float("nan")] * len(mc.period_labels()))[j] if quota else float("nan")
+            rows.append(
+                {
+                    "period": label,
+                    "currency": currency,
+                    "won": pick(mc, "won"),
+                    "weighted": pick(weighted, "expected"),
+                    "learned": pick(learned, "expected"),
+                    "expected": pick(mc, "expected"),
+                    "p10": pick(mc, "p10"),
+                    "p50": pick(mc, "p50"),
+                    "p90": pick(mc, "p90"),
+                    "quota": None if np.isnan(target) else target,
+                    "quota_chance": None
+                    if mc.quota_chance is None or np.isnan(mc.quota_chance[c, j])
+                    else float(mc.quota_chance[c, j]),
+                }
+            )
+    return rows
+
+
+def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
+    """Per rep and currency in the current period: won, weighted open, quota and attainment."""
+    User = get_user_model()
+    start = period_start(first_period, kind)
+    sums = services.period_sums(
+        deals=scoped_deals(filters), kind=kind, first_period=first_period, horizon=1, by=("owner_id",)
+    )
+    quotas = {
+        (q["user_id"], q["currency"]): q["amount"]
+        for q in Quota.objects.filter(period_kind=kind, period_start=start, user__isnull=False).values(
+            "user_id", "currency", "amount"
+        )
+    }
+    owners = {o for (o, _, _) in sums} | {u for (u, _) in quotas if filters.owner_ids is None or u in filters.owner_ids}
+    names = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
+    rows = []
+    for owner in sorted(owners, key=lambda o: names.get(o, "")):
+        currencies = {cur for (o, cur, _) in sums if o == owner} | {cur for (u, cur) in quotas if u == owner}
+        for currency in sorted(currencies):
+            values = sums.get((owner, currency, start), {})
+            won = values.get("won", Decimal("0"))
+            target = quotas.get((owner, currency))
+            rows.append(
+                {
+                    "owner": names.get(owner, "?"),
+                    "owner_id": owner,
+                    "currency": currency,
+                    "won": _money(won),
+                    "weighted": _money(values.get("weighted")),
+                    "commit": _money(values.get("commit")),
+                    "quota": _money(target) if target is not None else None,
+                    "attainment": float(won / target) if target else None,
+                }
+            )
+    return rows
+
+
+def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
+    """How many deals reached each stage (board order), and the drop-off to the next one."""
+    reached = dict(
+        StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
+        .order_by()
+        .values("to_stage_id")
+        .annotate(n=Count("deal_id", distinct=True))
+        .values_list("to_stage_id", "n")
+    )
+    stages = list(pipeline.stages.order_by("position", "pk"))
+    rows = []
+    for i, stage in enumerate(stages):
+        n = reached.get(stage.pk, 0)
+        nxt = reached.get(stages[i + 1].pk, 0) if i + 1 < len(stages) else None
+        rows.append({"stage": stage.name, "deals": n, "drop_off": (1 - nxt / n) if (nxt is not None and n) else None})
+    return rows
+
+
+def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
+    """Per stage: the historical win rate of closed deals that passed through it, the learned and
+    configured probabilities, and the average days deals spent in it."""
+    scope = deals.values("pk")
+    closed_through = (
+        StageChange.objects.filter(deal__in=scope, deal__status__in=[DealStatus.WON, DealStatus.LOST])
+        .order_by()
+        .values("to_stage_id")
+        .annotate(
+            closed=Count("deal_id", distinct=True),
+            won=Count("deal_id", distinct=True, filter=Q(deal__status=DealStatus.WON)),
+        )
+    )
+    rates = {r["to_stage_id"]: r for r in closed_through}
+    times = dict(
+        StageChange.objects.filter(deal__in=scope, from_stage__isnull=False, time_in_previous__isnull=False)
+        .exclude(from_stage=F("to_stage"))
+        .order_by()
+        .values("from_stage_id")
+        .annotate(avg=Avg("time_in_previous"))
+        .values_list("from_stage_id", "avg")
+    )
+    rows = []
+    for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
+        r = rates.get(stage.pk)
+        avg = times.get(stage.pk)
+        rows.append(
+            {
+                "stage": stage.name,
+                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
+                "closed": r["closed"] if r else 0,
+                "configured": stage.probability / 100,
+                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
+                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
+            }
+        )
+    return rows
+
+
+def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:
+    """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
+    now = now or timezone.now()
+    durations = (
+        StageChange.objects.filter(
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
+        )
+        .exclude(from_stage=F("to_stage"))
+        .values_list("from_stage_id", "time_in_previous")
+    )
+    by_stage: dict[int, list[float]] = {}
+    for stage_id, spent in durations:
+        by_stage.setdefault(stage_id, []).append(spent.total_seconds())
+    limits = {s: float(np.percentile(v, STUCK_PERCENTILE)) for s, v in by_stage.items() if len(v) >= 5}
+    if not limits:
+        return []
+    condition = Q()
+    for stage_id, seconds in limits.items():
+        condition |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(seconds=seconds))
+    stuck = (
+        deals.filter(condition, status=DealStatus.OPEN)
+        .select_related("stage", "owner", "lead")
+        .order_by("stage_entered_at")[:STUCK_LIMIT]
+    )
+    return [
+        {"deal": d, "days": (now - d.stage_entered_at).days, "usual_days": round(limits[d.stage_id] / 86400)}
+        for d in stuck
+    ]

@@ -1,0 +1,32 @@
+"""The manager dashboard: what will close, how sure that is, and how good past forecasts were."""
+
+from django.http import Http404
+from django.shortcuts import render
+
+from . import selectors
+
+
+def dashboard(request):
+    try:
+        filters = selectors.dashboard_filters(request.user, request.GET)
+    except selectors.NotVisible:
+        raise Http404 from None
+    data = selectors.dashboard(request.user, filters)
+    for row, stats in zip(data["funnel"], data["stages"]):
+        row.update({k: v for k, v in stats.items() if k != "stage"})
+    charts = {
+        "periods": data["periods"],
+        "funnel": data["funnel"],
+        "accuracy": data["accuracy"].periods,
+        "calibration": data["accuracy"].calibration,
+    }
+    return render(
+        request,
+        "forecasting/dashboard.html",
+        {
+            "nav": "forecast",
+            "filters": filters,
+            "data": data,
+            "charts": charts,
+        },
+    )

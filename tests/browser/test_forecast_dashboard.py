@@ -1,0 +1,21 @@
+"""A manager opens the forecast dashboard in a real browser and sees the charts drawn."""
+
+import pytest
+
+from forecasting import synthetic
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_manager_sees_the_forecast_charts(page, sign_in, manager, team, stages):
+    reps = [UserFactory(username=f"rep{i}", role="rep", team=team) for i in range(2)]
+    synth = synthetic.generate(seed=4, months=15, deals_per_month=25)
+    synthetic.write_to_database(synth, pipeline=stages["Offer"].pipeline, owners=reps)
+    sign_in(manager, next_url="/forecast/?period=month")
+    page.get_by_role("link", name="Forecast").wait_for()
+    page.wait_for_function("() => Object.keys(Chart.instances).length >= 4")
+    assert page.locator("#sf-range-charts canvas").count() == 1  # one currency, one range chart
+    assert page.locator(".sf-period-card").count() == 3
+    # The period filter is in the URL and the form keeps it.
+    assert page.locator("select[name=period]").input_value() == "month"

@@ -1,0 +1,101 @@
+"""The forecast dashboard: who sees whose numbers, filters in the URL, bounded queries."""
+
+from datetime import date, datetime, timedelta, timezone as dt_timezone
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Team
+from forecasting import synthetic
+from forecasting.models import Quota
+from pipeline import services as pipeline_services
+from tests.factories import LeadFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/forecast/"
+
+
+@pytest.fixture
+def deals(rep, manager, stages, team):
+    """Rita (North) has a 1,000 Offer deal, Otto (South) a 7,000 Offer deal, both due today."""
+    otto = UserFactory(username="otto", role="rep", team=Team.objects.create(name="South"))
+    when = datetime.now(dt_timezone.utc) - timedelta(days=30)
+    for owner, amount in ((rep, "1000"), (otto, "7000")):
+        pipeline_services.deal_create(
+            actor=owner,
+            lead=LeadFactory(),
+            title=f"Deal of {owner.username}",
+            stage=stages["Offer"],
+            amount=amount,
+            expected_close=date.today(),
+            at=when,
+        )
+    return otto
+
+
+def periods(response):
+    return response.context["data"]["periods"]
+
+
+def test_the_dashboard_url_and_nav_link(client, rep, deals):
+    client.force_login(rep)
+    response = client.get(reverse("forecasting:dashboard"))
+    assert reverse("forecasting:dashboard") == URL
+    assert response.status_code == 200
+    assert b'href="/forecast/"' in response.content and b"chart.umd.min.js" in response.content
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_rep_sees_only_their_own_numbers(client, rep, deals):
+    client.force_login(rep)
+    response = client.get(URL + "?period=month")
+    first = periods(response)[0]
+    assert first["weighted"] == 600  # only Rita's 1,000 × 60 %
+    assert [r["owner"] for r in response.context["data"]["reps"]] == [str(rep)]
+    assert b"Deal of otto" not in response.content
+
+
+def test_a_rep_cannot_look_at_someone_elses_numbers(client, rep, deals):
+    client.force_login(rep)
+    assert client.get(URL + f"?owner={deals.pk}").status_code == 404
+    assert client.get(URL + f"?team={deals.team_id}").status_code == 404
+    assert client.get(URL + "?owner=abc").status_code == 404
+
+
+def test_a_manager_sees_their_team_and_may_narrow_to_a_rep(client, manager, rep, deals):
+    client.force_login(manager)
+    assert periods(client.get(URL + "?period=month"))[0]["weighted"] == 600  # Otto is in another team
+    assert periods(client.get(URL + f"?period=month&owner={rep.pk}"))[0]["weighted"] == 600
+    assert client.get(URL + f"?owner={deals.pk}").status_code == 404
+
+
+def test_an_admin_sees_everyone_and_filters_by_team(client, admin_user, rep, deals, team):
+    client.force_login(admin_user)
+    assert periods(client.get(URL + "?period=month"))[0]["weighted"] == 4800
+    assert periods(client.get(URL + f"?period=month&team={team.pk}"))[0]["weighted"] == 600
+    assert periods(client.get(URL + f"?period=month&owner={deals.pk}"))[0]["weighted"] == 4200
+
+
+def test_quota_attainment_and_chance_are_shown(client, rep, deals, stages):
+    start = date.today().replace(day=1)
+    Quota.objects.create(user=rep, period_kind="month", period_start=start, currency="EUR", amount=1000)
+    client.force_login(rep)
+    response = client.get(URL + "?period=month")
+    first = periods(response)[0]
+    assert first["quota"] == 1000 and 0 < first["quota_chance"] < 1
+    assert response.context["data"]["reps"][0]["quota"] == 1000
+
+
+def test_the_query_count_does_not_grow_with_the_deals(client, admin_user, stages, django_assert_max_num_queries):
+    synth = synthetic.generate(seed=2, months=9, deals_per_month=15)
+    owners = [UserFactory(username=f"r{i}", role="rep") for i in range(3)]
+    synthetic.write_to_database(synth, pipeline=stages["Offer"].pipeline, owners=owners)
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(60):
+        response = client.get(URL + "?period=month")
+    assert response.status_code == 200
+    assert sum(f["deals"] for f in response.context["data"]["funnel"]) > 0
