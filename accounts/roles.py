@@ -29,6 +29,9 @@ _REP = [
     "pipeline.view_lostreason",
     "pipeline.view_stagechange",
     "pipeline.view_dealchange",
+    # Their own forecast and quota.
+    "forecasting.view_forecastsnapshot",
+    "forecasting.view_quota",
 ]
 
 _MANAGER = _REP + [
@@ -36,6 +39,7 @@ _MANAGER = _REP + [
     "accounts.view_team",
     "accounts.reassign_team_deals",
     "accounts.view_team_forecast",
+    "forecasting.view_learnedprobability",
 ]
 
 # "*" stands for every permission of the app: admins configure everything.

@@ -160,3 +160,10 @@ def test_demo_users_are_in_their_role_groups(pipeline):
     assert users
     for user in users.values():
         assert list(user.groups.values_list("name", flat=True)) == [user.role]
+
+
+def test_forecast_permissions_reach_reps_and_managers():
+    assert {"forecasting.view_forecastsnapshot", "forecasting.view_quota"} <= perms("rep")
+    assert "forecasting.change_quota" not in perms("manager")
+    assert "forecasting.view_learnedprobability" in perms("manager")
+    assert "forecasting.change_quota" in perms("admin")
