@@ -433,22 +433,33 @@ def check_endpoint(
     kind = effective_kind(endpoint, rule, kwargs)
     url = url_for(endpoint, fill(kwargs, objects))
 
+    clients = {}
+
     def client_for(persona):
-        # A fresh session per request: a sign-out (or any session change) by one request must
-        # not turn the next one into an anonymous request.
-        client = Client(raise_request_exception=False)
-        if persona != "anonymous":
-            client.force_login(people[persona])
-        return client
+        if persona not in clients:
+            client = Client(raise_request_exception=False)
+            if persona != "anonymous":
+                client.force_login(people[persona])
+            clients[persona] = client
+        return clients[persona]
+
+    def after(persona, response):
+        # A request that touched the session cookie (a sign-out, a sign-in) gets the person a
+        # fresh client, so that the next request is theirs again, signed in as before.
+        if django_settings.SESSION_COOKIE_NAME in getattr(response, "cookies", {}):
+            clients.pop(persona, None)
 
     # A method is offered when the person with the most rights (admin; anonymous for public
     # pages) is not answered 405. Unoffered methods must not answer anyone.
     failures, cells = [], {}
     for variant, (method, htmx) in VARIANTS.items():
         probe = "anonymous" if kind == PUBLIC else "admin"
-        offered = outcome(request(client_for(probe), method, url, htmx)) != NOT_ALLOWED
+        response = request(client_for(probe), method, url, htmx)
+        after(probe, response)
+        offered = outcome(response) != NOT_ALLOWED
         for persona in personas:
             response = request(client_for(persona), method, url, htmx)
+            after(persona, response)
             got = outcome(response)
             if got == LOGIN and rule.login_redirect_ok and persona != "anonymous":
                 got = OK
