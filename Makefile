@@ -45,6 +45,7 @@ migrate: setup
 
 seed: migrate
 	$(PY) manage.py seed_demo --deals $(DEMO_DEALS) --seed $(DEMO_SEED) --if-empty
+	$(PY) manage.py rescore_leads --demo-profile
 
 run: seed
 	$(PY) manage.py demo_logins

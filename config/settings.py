@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "accounts",
     "pipeline",
     "forecasting",
+    "qualification",
+    "imports",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -248,6 +251,10 @@ STAGEFLOW = {
     # Reps see their teammates' deals read-only (True) or only their own (False).
     "REPS_SEE_TEAM_DEALS": env_bool("STAGEFLOW_REPS_SEE_TEAM_DEALS", True),
     "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 50),
+    # Imports: the largest file, the most rows, and from how many rows a worker runs the import.
+    "IMPORT_MAX_BYTES": env_int("STAGEFLOW_IMPORT_MAX_BYTES", 5 * 1024 * 1024),
+    "IMPORT_MAX_ROWS": env_int("STAGEFLOW_IMPORT_MAX_ROWS", 20_000),
+    "IMPORT_BACKGROUND_ROWS": env_int("STAGEFLOW_IMPORT_BACKGROUND_ROWS", 200),
 }
 
 LOGGING = {

@@ -8,4 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("pipeline/", include("pipeline.urls")),
     path("forecast/", include("forecasting.urls")),
+    path("qualification/", include("qualification.urls")),
+    path("imports/", include("imports.urls")),
+    path("exports/", include("exports.urls")),
 ]
