@@ -22,6 +22,19 @@ def people(request):
     return HttpResponse(", ".join(str(u) for u in get_user_model().objects.all()))  # an owner filter of everyone
 
 
+def deals_xlsx(request):
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for title in Deal.objects.values_list("title", flat=True):
+        book.active.append([title])
+    out = io.BytesIO()
+    book.save(out)
+    return HttpResponse(out.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
 @login_not_required
 def public_page(request):
     return HttpResponse("anyone")
@@ -38,6 +51,7 @@ leaky = (
         path("deals/", deal_list, name="deal_list"),
         path("public/", public_page, name="public_page"),
         path("people/", people, name="people"),
+        path("deals.xlsx", deals_xlsx, name="deals_xlsx"),
         path("careful/<int:pk>/", careful_deal_page, name="careful_deal_page"),
     ],
     "leaky",

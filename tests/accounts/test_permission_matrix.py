@@ -28,6 +28,8 @@ Skipped, and why:
 
 Run with `-v` (or STAGEFLOW_MATRIX_REPORT=1) to print the whole matrix (tests/accounts/conftest.py).
 """
+import io
+import zipfile
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -63,6 +65,7 @@ class Rule:
     kind: str = ""  # empty: the default rule — OBJECT when the URL names a deal, lead or person, else SIGNED_IN
     obj: str = ""  # what a bare `pk`/`id` means, when the URL name does not say
     login_redirect_ok: bool = False  # ends on the sign-in page by design (sign-out)
+    values: tuple = ()  # fixed URL arguments, as (name, value) pairs, e.g. (("kind", "leads"),)
     note: str = ""
 
 
@@ -93,6 +96,18 @@ RULES: dict[str, Rule] = {
     "pipeline:lead_create": DEFAULT,
     "pipeline:lead_detail": DEFAULT,
     "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
+    # Qualification, imports and exports (the leak probe reads the exported files too)
+    "qualification:lead_list": DEFAULT,
+    "exports:board_csv": DEFAULT,
+    "exports:board_xlsx": DEFAULT,
+    "exports:leads_csv": DEFAULT,
+    "exports:leads_xlsx": DEFAULT,
+    "imports:upload": DEFAULT,
+    "imports:sample": Rule(values=(("kind", "leads"),)),
+    "imports:status": Rule(PERSONAL, obj="importjob", note="an import is its uploader's"),
+    "imports:mapping": Rule(PERSONAL, obj="importjob"),
+    "imports:preview": Rule(PERSONAL, obj="importjob"),
+    "imports:commit": Rule(PERSONAL, obj="importjob"),
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
@@ -239,8 +254,11 @@ def bare_object(endpoint: Endpoint, rule: Rule) -> str | None:
 def kwarg_objects(endpoint: Endpoint, rule: Rule) -> dict[str, str]:
     """{argument: what fills it}; raises LookupError for an argument nobody knows how to fill."""
     result = {}
+    fixed = dict(rule.values)
     for kwarg in endpoint.kwargs:
-        if kwarg in KWARG_OBJECTS:
+        if kwarg in fixed:
+            result[kwarg] = ("value", fixed[kwarg])
+        elif kwarg in KWARG_OBJECTS:
             result[kwarg] = KWARG_OBJECTS[kwarg]
         elif kwarg in BARE_KWARGS and bare_object(endpoint, rule):
             result[kwarg] = bare_object(endpoint, rule)
@@ -258,7 +276,7 @@ def kwarg_objects(endpoint: Endpoint, rule: Rule) -> dict[str, str]:
 def effective_kind(endpoint: Endpoint, rule: Rule, objects: dict[str, str]) -> str:
     if rule.kind:
         return rule.kind
-    return OBJECT if any(obj in SUBJECTS for obj in objects.values()) else SIGNED_IN
+    return OBJECT if any(obj in SUBJECTS for obj in objects.values() if isinstance(obj, str)) else SIGNED_IN
 
 
 def expected(kind: str, persona: str, method: str, *, is_api: bool) -> set[str]:
@@ -355,6 +373,10 @@ def world(db, settings):
 # Objects that belong to other apps, made only when a URL needs them: {name: maker(people)}.
 OBJECT_MAKERS = {
     "apitoken": lambda people: django_apps.get_model("api", "ApiToken").issue(user=people["owner"], name="probe")[0],
+    "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
+        created_by=people["owner"], kind="leads", filename="leads.csv", file_format="csv",
+        headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
+    ),
 }
 
 
@@ -373,7 +395,9 @@ class LazyObjects(dict):
 def fill(kwargs: dict[str, str], objects) -> dict:
     values = {}
     for kwarg, obj in kwargs.items():
-        if obj == "uidb64":
+        if isinstance(obj, tuple):
+            values[kwarg] = obj[1]
+        elif obj == "uidb64":
             values[kwarg] = urlsafe_base64_encode(force_bytes(objects["user"].pk))
         elif obj == "token":
             values[kwarg] = "not-a-valid-token"
@@ -404,6 +428,16 @@ HIDDEN_FROM = {
 }
 
 REPORT: dict[str, dict] = {}
+
+
+def body_text(response) -> str:
+    """What a person receives, as text: pages, JSON, CSV, and the sheets inside an .xlsx file."""
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    if raw[:2] == b"PK":  # a zip: Excel workbooks keep their cells in XML parts
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            return "\n".join(archive.read(n).decode(errors="replace") for n in archive.namelist() if n.endswith(".xml"))
+    return raw.decode(errors="replace")
+
 REPORT_OWN_ONLY: dict[str, dict] = {}
 
 
@@ -474,8 +508,8 @@ def check_endpoint(
                     f"{persona:13} {variant:8} {url}: got {got} ({response.status_code}), "
                     f"expected {' or '.join(sorted(want))}"
                 )
-            if got == OK and offered and hasattr(response, "content"):
-                body = response.content.decode(errors="replace")
+            if got == OK and offered:
+                body = body_text(response)
                 for text, who in hidden_from.items():
                     if persona in who and text in body:
                         failures.append(f"{persona:13} {variant:8} {url}: LEAK, the response shows “{text}”")
@@ -601,6 +635,9 @@ def test_the_matrix_catches_views_that_leak(world):
     assert failures and all("LEAK" in f for f in failures)
     assert any(f.startswith("outsider") and NORTH_DEAL_TITLE in f for f in failures)
     assert any(f.startswith("owner") and SOUTH_DEAL_TITLE in f for f in failures)
+
+    failures = check_endpoint(endpoints["leaky:deals_xlsx"], DEFAULT, people, objects)[0]
+    assert any(f.startswith("outsider") and NORTH_DEAL_TITLE in f for f in failures)  # found inside the workbook
 
     failures = check_endpoint(endpoints["leaky:people"], DEFAULT, people, objects)[0]
     assert any(f.startswith("owner") and SOUTH_REP_NAME in f for f in failures)
