@@ -236,3 +236,24 @@ def test_transition_changes_in_the_pipeline_admin_are_audited(admin_client, stag
     assert response.status_code == 302, response.content.decode()[:3000]
     row = ConfigChange.objects.get(object_id=str(transition.pk))
     assert row.changes == {"requires_next_step": ["False", "True"]}
+
+
+def test_ideal_customer_profile_and_quota_changes_are_audited(admin_user, rep):
+    from datetime import date
+    from decimal import Decimal
+
+    from forecasting.admin import QuotaAdmin
+    from forecasting.models import Quota
+    from qualification.admin import ProfileAdmin
+    from qualification.models import Profile
+
+    profile = Profile.objects.filter(is_active=True).first() or Profile.objects.create(name="ICP")
+    profile.description = "Mid-sized software companies"
+    ProfileAdmin(Profile, admin.site).save_model(admin_request(admin_user), profile, form=None, change=True)
+    row = ConfigChange.objects.get(object_id=str(profile.pk), content_type__model="profile")
+    assert set(row.changes) == {"description"}  # not the automatic "updated" time
+
+    quota = Quota(user=rep, period_start=date(2026, 10, 1), amount=Decimal("50000.00"), currency="EUR")
+    QuotaAdmin(Quota, admin.site).save_model(admin_request(admin_user), quota, form=None, change=False)
+    created = ConfigChange.objects.get(content_type__model="quota")
+    assert created.action == "create" and created.changes["amount"] == [None, "50000.00"]
