@@ -11,4 +11,6 @@ urlpatterns = [
     path("qualification/", include("qualification.urls")),
     path("imports/", include("imports.urls")),
     path("exports/", include("exports.urls")),
+    path("offers/", include("offers.urls")),
+    path("p/", include("offers.public_urls")),
 ]
