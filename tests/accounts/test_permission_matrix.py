@@ -60,12 +60,17 @@ CONFIG = "config"  # shared configuration: everyone signed in reads (GET), only 
 PERSONAL = "personal"  # one person's own thing (an API token): everyone else, admins too, gets 404
 
 
+OK, LOGIN, UNAUTH, FORBIDDEN, HIDDEN, NOT_ALLOWED = "ok", "login", "unauth", "403", "404", "405"
+
+
 @dataclass(frozen=True)
 class Rule:
     kind: str = ""  # empty: the default rule — OBJECT when the URL names a deal, lead or person, else SIGNED_IN
     obj: str = ""  # what a bare `pk`/`id` means, when the URL name does not say
     login_redirect_ok: bool = False  # ends on the sign-in page by design (sign-out)
     values: tuple = ()  # fixed URL arguments, as (name, value) pairs, e.g. (("kind", "leads"),)
+    overrides: tuple = ()  # (person, outcome) pairs where this URL differs from its kind's rule
+    probe: bool = True  # False for capability links, which show their one object to whoever holds them
     note: str = ""
 
 
@@ -108,6 +113,32 @@ RULES: dict[str, Rule] = {
     "imports:mapping": Rule(PERSONAL, obj="importjob"),
     "imports:preview": Rule(PERSONAL, obj="importjob"),
     "imports:commit": Rule(PERSONAL, obj="importjob"),
+    # Offers: about a deal's offer version (or its packages and lines), visible and changeable as the deal
+    "offers:list": DEFAULT,
+    "offers:notifications_read": DEFAULT,
+    "offers:deal_offers": DEFAULT,
+    "offers:create": DEFAULT,
+    "offers:version_detail": Rule(OBJECT, obj="offerversion"),
+    "offers:version_texts": Rule(OBJECT, obj="offerversion"),
+    "offers:package_add": Rule(OBJECT, obj="offerversion"),
+    "offers:line_add": Rule(OBJECT, obj="offerversion"),
+    "offers:request_approval": Rule(OBJECT, obj="offerversion"),
+    "offers:approve": Rule(OBJECT, obj="offerversion", overrides=(("owner", FORBIDDEN),),
+                           note="a manager approves a rep's discount; nobody approves their own"),
+    "offers:send": Rule(OBJECT, obj="offerversion"),
+    "offers:resend": Rule(OBJECT, obj="offerversion"),
+    "offers:withdraw": Rule(OBJECT, obj="offerversion"),
+    "offers:revise": Rule(OBJECT, obj="offerversion"),
+    "offers:print": Rule(OBJECT, obj="offerversion"),
+    "offers:pdf": Rule(OBJECT, obj="offerversion"),
+    "offers:package_delete": Rule(OBJECT, obj="offerpackage"),
+    "offers:line_update": Rule(OBJECT, obj="offerline"),
+    "offers:line_delete": Rule(OBJECT, obj="offerline"),
+    # The customer's offer pages: no account; the link is the permission
+    "offers_public:offer": Rule(PUBLIC, obj="offerlink", probe=False),
+    "offers_public:pdf": Rule(PUBLIC, obj="offerlink", probe=False),
+    "offers_public:accept": Rule(PUBLIC, obj="offerlink", probe=False),
+    "offers_public:decline": Rule(PUBLIC, obj="offerlink", probe=False),
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
@@ -148,7 +179,7 @@ SUBJECTS = ("deal", "lead", "user")
 OBJECT_WORDS = {
     "deal": "deal", "lead": "lead", "user": "user", "stage": "stage", "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
-    "transition": "transition", "token": "apitoken",
+    "transition": "transition", "token": "apitoken", "version": "offerversion",
 }
 # Arguments filled by their name.
 KWARG_OBJECTS = {
@@ -163,7 +194,6 @@ VARIANTS = {  # name: (method, HTMX request?)
     "POST": ("post", False),
     "POST hx": ("post", True),
 }
-OK, LOGIN, UNAUTH, FORBIDDEN, HIDDEN, NOT_ALLOWED = "ok", "login", "unauth", "403", "404", "405"
 SYMBOL = {OK: "ok", LOGIN: "login", UNAUTH: "401", FORBIDDEN: "403", HIDDEN: "404", NOT_ALLOWED: "–"}
 
 # --- Discovery ----------------------------------------------------------------------------------------
@@ -260,7 +290,7 @@ def kwarg_objects(endpoint: Endpoint, rule: Rule) -> dict[str, str]:
             result[kwarg] = ("value", fixed[kwarg])
         elif kwarg in KWARG_OBJECTS:
             result[kwarg] = KWARG_OBJECTS[kwarg]
-        elif kwarg in BARE_KWARGS and bare_object(endpoint, rule):
+        elif (kwarg in BARE_KWARGS or (kwarg == "token" and rule.obj)) and bare_object(endpoint, rule):
             result[kwarg] = bare_object(endpoint, rule)
         elif kwarg in ("uidb64", "token", "format"):
             result[kwarg] = kwarg
@@ -373,11 +403,46 @@ def world(db, settings):
 # Objects that belong to other apps, made only when a URL needs them: {name: maker(people)}.
 OBJECT_MAKERS = {
     "apitoken": lambda people: django_apps.get_model("api", "ApiToken").issue(user=people["owner"], name="probe")[0],
+    "offerversion": lambda people: _offer_version(people),
+    "offerpackage": lambda people: _offer_version(people).packages.create(name="Probe package"),
+    "offerline": lambda people: _offer_line(people),
+    "offerlink": lambda people: _offer_link(people),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="leads", filename="leads.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
     ),
 }
+
+
+def _offer_version(people):
+    from offers import services as offers
+
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    return offers.offer_create(deal=deal, actor=people["owner"])
+
+
+def _offer_line(people):
+    from offers import services as offers
+
+    version = _offer_version(people)
+    return offers.line_add(version=version, actor=people["owner"], product=None, description="Probe work",
+                           quantity=1, unit=None, unit_price="100.00", discount_percent=0, tax_rate="19.00")
+
+
+def _offer_link(people):
+    """A sent offer whose customer link is known: the object's `pk` is the link's token."""
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from offers import services as offers
+
+    version = _offer_version(people)
+    token = "probe-link-token-7c1"
+    version.status, version.token_hash = "sent", offers.token_hash(token)
+    version.token_expires_at = timezone.now() + timezone.timedelta(days=7)
+    version.save()
+    return SimpleNamespace(pk=token)
 
 
 class LazyObjects(dict):
@@ -498,6 +563,8 @@ def check_endpoint(
             if got == LOGIN and rule.login_redirect_ok and persona != "anonymous":
                 got = OK
             want = expected(kind, persona, method, is_api=endpoint.is_api)
+            if persona in dict(rule.overrides):
+                want = {dict(rule.overrides)[persona]}
             if not team_view and persona == "teammate" and kind in (OBJECT, OBJECT_CHANGE):
                 want = {HIDDEN}
             if not offered:
@@ -508,7 +575,7 @@ def check_endpoint(
                     f"{persona:13} {variant:8} {url}: got {got} ({response.status_code}), "
                     f"expected {' or '.join(sorted(want))}"
                 )
-            if got == OK and offered:
+            if got == OK and offered and rule.probe:
                 body = body_text(response)
                 for text, who in hidden_from.items():
                     if persona in who and text in body:
