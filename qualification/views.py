@@ -14,7 +14,7 @@ def lead_list_view(request):
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "nav": "leads"}
+    context = {"form": form, "page": page, "query": query.urlencode(), "nav": "qualification"}
     template = "qualification/lead_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"
