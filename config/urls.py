@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("pipeline/", include("pipeline.urls")),
     path("forecast/", include("forecasting.urls")),
+    path("activities/", include("activities.urls")),
 ]

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -24,7 +24,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import selectors, services
+from . import extensions, selectors, services
+from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
 from .forms import (
     BoardFilterForm,
@@ -35,6 +36,7 @@ from .forms import (
     LoseForm,
     MoveForm,
     QuickAddForm,
+    SnoozeForm,
     VersionForm,
 )
 from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage
@@ -142,8 +144,10 @@ def _conflict_context(request, current: Deal, filters: dict) -> dict:
     """Everything needed to show a deal's current state on the board after a conflict."""
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=current.pipeline_id, stage_id=current.stage_id)
     stage = next(s for s in stages if s.pk == current.stage_id)
-    current.stage = stage
-    card = current if current.status != DealStatus.LOST else None
+    card = None
+    if current.status != DealStatus.LOST:
+        card = selectors.card(current.pk)  # with the annotations every card carries
+        card.stage = stage
     return {
         "card": card,
         "removed_id": current.pk,
@@ -299,7 +303,7 @@ def deal_move_view(request, pk):
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
-    moved.owner = deal.owner  # unchanged by a move; saves a query
+    moved = selectors.card(moved.pk)  # with the annotations every card carries
     moved.stage = to_stage
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
@@ -366,7 +370,6 @@ def deal_reopen_view(request, pk):
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, deal.get_absolute_url()))
-    reopened.owner = deal.owner
     context = _conflict_context(request, reopened, filters)
     context.update(toasts=[_toast(message)], board_url=_board_url_for(request))
     return render(request, "pipeline/_oob.html", context)
@@ -402,7 +405,7 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    deal = Deal.objects.select_related("owner", "lead", "stage").get(pk=deal.pk)
+    deal = selectors.card(deal.pk)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=stage.pipeline_id, stage_id=stage.pk)
     context.update(
         card=deal,
@@ -422,20 +425,11 @@ def _lead_by_name(user, name: str) -> Lead:
 # --- Deal pages ------------------------------------------------------------------------------
 
 
-@dataclass
-class HistoryEntry:
-    at: datetime
-    kind: str  # "stage" or "field"
-    row: object
-    label: str = ""
-    old: str = ""
-    new: str = ""
-
-
-def _history(deal: Deal) -> list[HistoryEntry]:
-    """Stage changes and field changes of one deal, oldest first."""
+def _history(deal: Deal, user=None) -> list[TimelineEntry]:
+    """The deal's timeline, newest first (what a rep looks for is what happened last): stage
+    changes, field changes, and what other apps add (activities, notes) via pipeline.extensions."""
     entries = [
-        HistoryEntry(at=row.at, kind="stage", row=row)
+        TimelineEntry(at=row.at, kind="stage", row=row, order=0)
         for row in deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
     ]
     field_rows = list(deal.changes.select_related("actor"))
@@ -446,8 +440,12 @@ def _history(deal: Deal) -> list[HistoryEntry]:
         if row.field == DealField.OWNER:
             old = names.get(int(old), old) if old.isdigit() else old
             new = names.get(int(new), new) if new.isdigit() else new
-        entries.append(HistoryEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new))
-    entries.sort(key=lambda e: (e.at, 0 if e.kind == "stage" else 1, e.row.pk))
+        entries.append(
+            TimelineEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new, order=1)
+        )
+    for source in extensions.timeline_sources():
+        entries.extend(source(deal=deal, user=user))
+    entries.sort(key=lambda e: (e.at, e.order, e.row.pk), reverse=True)
     return entries
 
 
@@ -464,8 +462,12 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "lose_form": lose_form or LoseForm(initial={"version": deal.version}),
         "targets": _move_targets(stages, deal.stage_id),
         "stages": stages,
-        "history": _history(deal),
+        "history": _history(deal, user),
         "board_url": deal.pipeline.get_absolute_url(),
+        "snooze_form": SnoozeForm(initial={"version": deal.version}),
+        "panels": [
+            html for panel in extensions.deal_panels() if (html := panel(request=request, deal=deal, can_change=can_change))
+        ],
     }
 
 
@@ -537,6 +539,29 @@ def deal_create(request):
     return render(request, "pipeline/deal_form.html", {"nav": "board", "form": form}, status=status)
 
 
+@require_POST
+def deal_snooze_view(request, pk):
+    """POST /pipeline/deals/<id>/snooze/ with `until`, `reason` and `version`; `clear` ends the snooze."""
+    deal = _changeable_deal(request.user, pk)
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        message = next(iter(form.errors.values()))[0]
+        return _refusal(request, message=message, status=400, deal=deal)
+    data = form.cleaned_data
+    clear = bool(request.POST.get("clear"))
+    if not clear and not data.get("until"):
+        return _refusal(request, message=_("Choose until when to snooze the warning."), status=400, deal=deal)
+    try:
+        services.deal_snooze_rotting(
+            deal=deal.pk, actor=request.user, until=None if clear else data["until"],
+            reason="" if clear else data["reason"], expected_version=data["version"],
+        )
+    except PipelineError as refusal:
+        return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
+    messages.success(request, _("Rotting warning shown again.") if clear else _("Rotting warning snoozed."))
+    return redirect(deal.get_absolute_url())
+
+
 # --- Lead pages ------------------------------------------------------------------------------
 
 
@@ -549,6 +574,7 @@ def lead_list(request):
     visible = selectors.visible_deals(user).values("pk")
     leads = leads.annotate(
         open_deals=Count("deals", filter=Q(deals__in=visible, deals__status=DealStatus.OPEN), distinct=True),
+        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
     ).order_by("name", "pk")
     page = Paginator(leads, 50).get_page(request.GET.get("page"))
     return render(request, "pipeline/lead_list.html", {"nav": "leads", "page": page, "q": q})
@@ -568,7 +594,10 @@ def lead_detail(request, pk):
         selectors.visible_deals(user).filter(lead=lead).select_related("stage", "owner", "lost_reason")
         .order_by("status", "-stage_entered_at", "-pk")
     )
-    context = {"nav": "leads", "lead": lead, "deals": deals, "can_change": selectors.can_change_lead(user, lead)}
+    context = {
+        "nav": "leads", "lead": lead, "deals": deals, "can_change": selectors.can_change_lead(user, lead),
+        "is_customer": Deal.objects.filter(lead=lead, status=DealStatus.WON).exists(),
+    }
     return render(request, "pipeline/lead_detail.html", context)
 
 
