@@ -17,9 +17,12 @@ ALLOWED_ATTRIBUTES = {"a": {"href"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_LENGTH = 20_000
 
+# URLs are matched in the escaped text: "&amp;" is the only entity a URL may contain; "&lt;",
+# "&gt;", "&quot;" and "&#x27;" end it, so an escaped quote or tag can never become part of a link.
+_URL_CHAR = r"(?:&amp;|[^\s&<>\"'()\[\]])"
 _LINK = re.compile(
-    r"\[(?P<text>[^\]\n]{1,200})\]\((?P<href>(?:https?://|mailto:)[^\s)]+)\)"
-    r"|(?P<bare>https?://[^\s<]+[^\s<.,;:!?)\]'\"])"
+    r"\[(?P<text>[^\]\n]{1,200})\]\((?P<href>(?:https?://|mailto:)" + _URL_CHAR + r"+)\)"
+    r"|(?P<bare>https?://" + _URL_CHAR + r"*(?:&amp;|[^\s&<>\"'()\[\].,;:!?]))"
 )
 _BULLET = re.compile(r"^\s*[-*]\s+")
 _CODE = re.compile(r"`([^`\n]+)`")

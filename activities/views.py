@@ -124,7 +124,7 @@ def activity_edit(request, pk):
             else:
                 messages.success(request, _("Activity saved."))
                 return redirect(_safe_next(request, activity.get_absolute_url()))
-    return render(request, "activities/activity_form.html", {"nav": "activities", "form": form, "activity": activity}, status=status)
+    return render(request, "activities/activity_form.html", {"nav": "activities", "form": form, "activity": activity, "next": _safe_next(request, "")}, status=status)
 
 
 def _after_toggle(request, activity, message):
