@@ -68,8 +68,17 @@ def deal_panel_context(request, deal, can_change, *, activity_form=None, note_fo
         "note_form": note_form or (NoteForm() if can_change else None),
         "onboarding_tasks": tasks,
         "onboarding_done": sum(1 for t in tasks if t.done_at),
-        "upsell_form": UpsellForm(user=request.user, initial={"pipeline": deal.pipeline_id}) if deal.status == DealStatus.WON else None,
+        "onboarding_total": len(tasks),
+        "upsell_form": _upsell_form(request, deal),
     }
+
+
+def _upsell_form(request, deal):
+    if deal.status != DealStatus.WON:
+        return None
+    form = UpsellForm(user=request.user, initial={"pipeline": deal.pipeline_id})
+    form.fields["title"].widget.attrs["placeholder"] = _("Upsell: %(deal)s") % {"deal": deal.title}
+    return form
 
 
 # --- My activities ---------------------------------------------------------------------------
