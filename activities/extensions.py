@@ -47,6 +47,12 @@ def deal_panel(*, request, deal, can_change) -> str:
     return render_to_string("activities/_deal_panel.html", deal_panel_context(request, deal, can_change), request)
 
 
+def lead_panel(*, request, lead, can_change) -> str:
+    from .views import lead_panel_context
+
+    return render_to_string("activities/_lead_panel.html", lead_panel_context(request, lead, can_change), request)
+
+
 def register() -> None:
     extensions.register_card_annotation("next_activity_title", lambda: _next_open("title"))
     extensions.register_card_annotation("next_activity_due", lambda: _next_open("due_at"))
@@ -56,3 +62,4 @@ def register() -> None:
     extensions.register_card_template("activities/_card.html")
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
+    extensions.register_lead_panel("activities", lead_panel)

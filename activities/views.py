@@ -73,6 +73,31 @@ def deal_panel_context(request, deal, can_change, *, activity_form=None, note_fo
     }
 
 
+def lead_panel_context(request, lead, can_change) -> dict:
+    return {
+        "lead": lead,
+        "can_change": can_change,
+        "open_activities": list(lead.activities.filter(done_at__isnull=True).select_related("owner").order_by("due_at", "pk")),
+        "notes": list(lead.notes.select_related("author").order_by("-created_at", "-pk")),
+        "activity_form": ActivityForm(user=request.user) if can_change else None,
+        "note_form": NoteForm() if can_change else None,
+    }
+
+
+def _visible_lead_or_404(user, pk):
+    lead = pipeline_selectors.visible_leads(user).filter(pk=pk).first()
+    if lead is None:
+        raise Http404(_("No such lead."))
+    return lead
+
+
+def _changeable_lead(user, pk):
+    lead = _visible_lead_or_404(user, pk)
+    if not pipeline_selectors.can_change_lead(user, lead):
+        raise PermissionDenied(_("You may look at this lead but not change it."))
+    return lead
+
+
 def _upsell_form(request, deal):
     if deal.status != DealStatus.WON:
         return None
@@ -94,15 +119,17 @@ def my_activities(request):
 
 
 @require_POST
-def activity_create(request, deal_pk):
-    """POST /activities/deals/<id>/new/ — plan an activity on a deal."""
-    deal = _changeable_deal(request.user, deal_pk)
+def activity_create(request, deal_pk=None, lead_pk=None):
+    """POST /activities/deals/<id>/new/ or /activities/leads/<id>/new/ — plan an activity."""
+    deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
+    lead = _changeable_lead(request.user, lead_pk) if lead_pk else None
+    target = deal or lead
     form = ActivityForm(request.POST, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
             services.activity_create(
-                actor=request.user, deal=deal, kind=data["kind"], title=data["title"], due_at=data["due_at"],
+                actor=request.user, deal=deal, lead=lead, kind=data["kind"], title=data["title"], due_at=data["due_at"],
                 owner=data["owner"] or request.user, note=data["note"],
             )
         except PipelineError as refusal:
@@ -111,7 +138,7 @@ def activity_create(request, deal_pk):
             messages.success(request, _("Activity planned."))
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect(_safe_next(request, deal.get_absolute_url() + "#activities"))
+    return redirect(_safe_next(request, target.get_absolute_url() + "#activities"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -163,20 +190,21 @@ def activity_reopen(request, pk):
 
 
 @require_POST
-def note_create(request, deal_pk):
-    """POST /activities/deals/<id>/notes/ — add a note to a deal."""
-    deal = _changeable_deal(request.user, deal_pk)
+def note_create(request, deal_pk=None, lead_pk=None):
+    """POST /activities/deals/<id>/notes/ or /activities/leads/<id>/notes/ — add a note."""
+    deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
+    lead = _changeable_lead(request.user, lead_pk) if lead_pk else None
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            services.note_create(actor=request.user, deal=deal, body=form.cleaned_data["body"])
+            services.note_create(actor=request.user, deal=deal, lead=lead, body=form.cleaned_data["body"])
         except PipelineError as refusal:
             messages.error(request, refusal.message)
         else:
             messages.success(request, _("Note added."))
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect(deal.get_absolute_url() + "#history-title")
+    return redirect((deal or lead).get_absolute_url() + ("#history-title" if deal else "#notes"))
 
 
 # --- Onboarding and upsell -------------------------------------------------------------------

@@ -11,6 +11,7 @@ AppConfig.ready():
 - `register_card_template(name)`: a template included at the bottom of every card (with `deal`).
 - `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
   the deal page merges into its history.
+- `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
 - `register_deal_panel(func)`: `func(request=…, deal=…, can_change=…)` returns rendered HTML (or
   "") for a panel on the deal page.
 
@@ -24,6 +25,7 @@ _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
+_lead_panels: dict[str, Callable] = {}
 
 
 @dataclass
@@ -72,3 +74,11 @@ def register_deal_panel(key: str, func: Callable) -> None:
 
 def deal_panels() -> list[Callable]:
     return list(_deal_panels.values())
+
+
+def register_lead_panel(key: str, func: Callable) -> None:
+    _lead_panels[key] = func
+
+
+def lead_panels() -> list[Callable]:
+    return list(_lead_panels.values())

@@ -463,6 +463,7 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "targets": _move_targets(stages, deal.stage_id),
         "stages": stages,
         "history": _history(deal, user),
+        "lead_is_customer": Deal.objects.filter(lead_id=deal.lead_id, status=DealStatus.WON).exists(),
         "board_url": deal.pipeline.get_absolute_url(),
         "snooze_form": SnoozeForm(initial={"version": deal.version}),
         "panels": [
@@ -594,9 +595,13 @@ def lead_detail(request, pk):
         selectors.visible_deals(user).filter(lead=lead).select_related("stage", "owner", "lost_reason")
         .order_by("status", "-stage_entered_at", "-pk")
     )
+    can_change = selectors.can_change_lead(user, lead)
     context = {
-        "nav": "leads", "lead": lead, "deals": deals, "can_change": selectors.can_change_lead(user, lead),
+        "nav": "leads", "lead": lead, "deals": deals, "can_change": can_change,
         "is_customer": Deal.objects.filter(lead=lead, status=DealStatus.WON).exists(),
+        "panels": [
+            html for panel in extensions.lead_panels() if (html := panel(request=request, lead=lead, can_change=can_change))
+        ],
     }
     return render(request, "pipeline/lead_detail.html", context)
 

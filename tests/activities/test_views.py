@@ -370,12 +370,40 @@ def test_the_rep_sets_the_forecast_category_on_the_deal_page(rep_client, rep, de
         ("get", "activities:mine", None), ("get", "activities:edit", "activity"), ("post", "activities:done", "activity"),
         ("post", "activities:reopen", "activity"), ("post", "activities:create", "deal"),
         ("post", "activities:note_create", "deal"), ("post", "activities:upsell", "deal"),
-        ("post", "activities:onboarding_toggle", "deal"),
+        ("post", "activities:onboarding_toggle", "deal"), ("post", "activities:lead_create", "lead"),
+        ("post", "activities:lead_note_create", "lead"),
     ],
 )
 def test_every_activities_url_requires_sign_in(client, rep, deal, method, name, arg):
     activity = plan(deal, rep, 1)
-    args = {"activity": [activity.pk], "deal": [deal.pk], None: []}[arg]
+    args = {"activity": [activity.pk], "deal": [deal.pk], "lead": [deal.lead_id], None: []}[arg]
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert Activity.objects.get(pk=activity.pk).done_at is None
+
+
+# --- The lead page ---------------------------------------------------------------------------
+
+
+def test_plan_an_activity_and_write_a_note_on_a_lead(rep_client, rep):
+    lead = LeadFactory(owner=rep, name="Fair contact GmbH")
+    response = rep_client.post(
+        reverse("activities:lead_create", args=[lead.pk]),
+        {"kind": "email", "title": "Send brochure", "due_at": "2030-01-02T09:00", "owner": rep.pk},
+    )
+    assert response.status_code == 302
+    activity = Activity.objects.get()
+    assert activity.lead == lead and activity.deal is None
+    rep_client.post(reverse("activities:lead_note_create", args=[lead.pk]), {"body": "Met at the fair <script>x</script>"})
+    page = text(rep_client.get(lead.get_absolute_url()))
+    assert "Send brochure" in page and "Met at the fair" in page and "<script>x" not in page
+    assert rep_client.post(reverse("activities:done", args=[activity.pk])).status_code == 302
+
+
+def test_a_hidden_leads_activities_are_a_404(rep_client, outsider):
+    hidden = LeadFactory(owner=outsider)
+    activity = services.activity_create(actor=outsider, lead=hidden, kind="call", title="x", due_at=in_hours(1))
+    assert rep_client.post(reverse("activities:done", args=[activity.pk])).status_code == 404
+    data = {"kind": "call", "title": "x", "due_at": "2030-01-02T09:00"}
+    assert rep_client.post(reverse("activities:lead_create", args=[hidden.pk]), data).status_code == 404
+    assert rep_client.post(reverse("activities:lead_note_create", args=[hidden.pk]), {"body": "x"}).status_code == 404
