@@ -449,7 +449,7 @@ def deal_snooze_rotting(
     locked.version += 1
     locked.save(update_fields=["rotting_snoozed_until", "rotting_snooze_reason", "version", "updated_at"])
     events.deal_changes_record(deal=locked, changes=[(DealField.ROTTING_SNOOZE, old, new)], actor=actor)
-    _announce(locked, "updated")
+    # Not announced: nothing a forecast or another app reads changed, only the board's warning.
     return locked
 
 
@@ -466,7 +466,7 @@ def deal_retention_mark(*, deal: Deal | int, done: bool, at: datetime | None = N
         return locked
     locked.retention_done_at = value
     locked.save(update_fields=["retention_done_at", "updated_at"])
-    _announce(locked, "retention")
+    # Not announced: a won deal's forecast does not change when its onboarding completes.
     return locked
 
 
