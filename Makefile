@@ -45,6 +45,7 @@ migrate: setup
 
 seed: migrate
 	$(PY) manage.py seed_demo --deals $(DEMO_DEALS) --seed $(DEMO_SEED) --if-empty
+	$(PY) manage.py seed_activities_demo --seed $(DEMO_SEED) --if-empty
 
 run: seed
 	$(PY) manage.py demo_logins
