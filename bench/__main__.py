@@ -6,6 +6,7 @@
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "stageflow_bench")
+# One database per run, so that two checkouts benchmarking at once do not share it.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", f"stageflow_bench_{os.getpid()}")
 
 
 def postgres_url() -> str | None:
@@ -30,6 +32,16 @@ def postgres_url() -> str | None:
         return None
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return f"{base}/{PG_DATABASE}"
+
+
+def postgres_drop() -> None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=2) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}"')
+    except Exception:
+        pass
 
 
 def run(database_url: str, size: int, repeat: int) -> dict:
@@ -73,11 +85,11 @@ def main() -> int:
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
 
     results = []
+    workdir = tempfile.mkdtemp(prefix="stageflow-bench-")
     for database in databases:
         for size in sizes:
             if database == "sqlite":
-                path = Path(tempfile.gettempdir()) / f"stageflow-bench-{size}.sqlite3"
-                path.unlink(missing_ok=True)
+                path = Path(workdir) / f"bench-{size}.sqlite3"
                 url = f"sqlite:///{path}"
             else:
                 url = postgres_url()
@@ -86,6 +98,8 @@ def main() -> int:
             print(f"… {database}, {size:,} open deals", file=sys.stderr, flush=True)
             results.append(run(url, size, args.repeat))
 
+    shutil.rmtree(workdir, ignore_errors=True)
+    postgres_drop()
     report = table(results)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -11,4 +11,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "forecasting.tasks.forecast_snapshot_daily",
         "schedule": crontab(hour=2, minute=0),
     },
+    # Forget uploads that were never imported.
+    "imports-prune": {"task": "imports.tasks.imports_prune", "schedule": crontab(hour=3, minute=30)},
+    # Sent offers whose link ran out are marked expired (the link itself stops at once anyway).
+    "offers-expire": {"task": "offers.tasks.offers_expire", "schedule": crontab(minute=15)},
 }

@@ -64,6 +64,10 @@ INSTALLED_APPS = [
     "pipeline",
     "forecasting",
     "activities",
+    "qualification",
+    "imports",
+    "exports",
+    "offers",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +249,19 @@ STAGEFLOW = {
     "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 50),
     # Won deals stay in the won column until onboarding is complete or this many days passed.
     "WON_DEALS_ON_BOARD_DAYS": env_int("STAGEFLOW_WON_DEALS_ON_BOARD_DAYS", 30),
+    # Imports: the largest file, the most rows, and from how many rows a worker runs the import.
+    "IMPORT_MAX_BYTES": env_int("STAGEFLOW_IMPORT_MAX_BYTES", 5 * 1024 * 1024),
+    "IMPORT_MAX_ROWS": env_int("STAGEFLOW_IMPORT_MAX_ROWS", 20_000),
+    "IMPORT_BACKGROUND_ROWS": env_int("STAGEFLOW_IMPORT_BACKGROUND_ROWS", 200),
+    # Offers: the proposal's letterhead, the discount above which a manager must approve (in %),
+    # how long a customer's link works, and how often the public link may be requested.
+    "COMPANY_NAME": os.environ.get("STAGEFLOW_COMPANY_NAME", "Stageflow Demo GmbH"),
+    "COMPANY_LOGO": os.environ.get("STAGEFLOW_COMPANY_LOGO", "img/company-logo.png"),
+    "OFFER_DISCOUNT_APPROVAL_LIMIT": env_int("STAGEFLOW_OFFER_DISCOUNT_APPROVAL_LIMIT", 15),
+    "OFFER_LINK_DAYS": env_int("STAGEFLOW_OFFER_LINK_DAYS", 30),
+    "OFFER_RATE_LIMIT_PER_IP": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_IP", 60),
+    "OFFER_RATE_LIMIT_PER_TOKEN": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_TOKEN", 30),
+    "OFFER_RATE_LIMIT_WINDOW": env_int("STAGEFLOW_OFFER_RATE_LIMIT_WINDOW", 600),
 }
 
 LOGGING = {

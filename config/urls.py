@@ -9,4 +9,9 @@ urlpatterns = [
     path("pipeline/", include("pipeline.urls")),
     path("forecast/", include("forecasting.urls")),
     path("activities/", include("activities.urls")),
+    path("qualification/", include("qualification.urls")),
+    path("imports/", include("imports.urls")),
+    path("exports/", include("exports.urls")),
+    path("offers/", include("offers.urls")),
+    path("p/", include("offers.public_urls")),
 ]

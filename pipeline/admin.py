@@ -237,7 +237,7 @@ class TransitionInline(admin.TabularInline):
     model = Transition
     form = TransitionForm
     fields = ("from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact",
-              "requires_next_step")
+              "requires_next_step", "min_fit_score")
     extra = 0
     verbose_name = _("transition and entry rule")
     verbose_name_plural = _("transitions and entry rules (from stage empty: from any stage)")
@@ -335,7 +335,7 @@ class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
 class TransitionAdmin(admin.ModelAdmin):
     form = TransitionForm
     list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
-                    "requires_next_step")
+                    "requires_next_step", "min_fit_score")
     list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact",
                    "requires_next_step")
     list_select_related = ("pipeline", "from_stage", "to_stage")
@@ -393,7 +393,8 @@ class LeadDealInline(admin.TabularInline):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("name", "industry", "company_size", "country", "source", "contact_name", "owner", "deal_count")
+    list_display = ("name", "industry", "company_size", "country", "source", "contact_name", "owner", "fit_score",
+                    "deal_count")
     list_filter = ("source", "company_size", "country", "industry", "owner")
     list_select_related = ("owner",)
     search_fields = ("name", "contact_name", "contact_email", "website", "industry")
@@ -402,7 +403,9 @@ class LeadAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "industry", "company_size", "country", "website", "source", "owner")}),
         (_("Main contact"), {"fields": ("contact_name", "contact_email", "contact_phone")}),
         (None, {"fields": ("created_at",)}),
+        (_("Ideal customer profile"), {"fields": ("fit_score",)}),
     )
+    readonly_fields = ("fit_score",)  # computed by the qualification app
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_deals=Count("deals"))

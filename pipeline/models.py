@@ -113,6 +113,13 @@ class Transition(models.Model):
     requires_expected_close = models.BooleanField(_("needs an expected close date"), default=False)
     requires_contact = models.BooleanField(_("needs a contact person"), default=False)
     requires_next_step = models.BooleanField(_("needs a next step"), default=False)
+    min_fit_score = models.PositiveSmallIntegerField(
+        _("minimum fit score"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text=_("The lead must score at least this much (0–100) on the ideal customer profile. Empty: no minimum."),
+    )
 
     class Meta:
         ordering = ["pipeline", "to_stage__position", "from_stage__position"]
@@ -146,6 +153,8 @@ class Transition(models.Model):
             labels.append(str(_("a contact person")))
         if self.requires_next_step:
             labels.append(str(_("a next step")))
+        if self.min_fit_score is not None:
+            labels.append(str(_("a fit score of at least %(score)s") % {"score": self.min_fit_score}))
         return labels
 
 
@@ -190,12 +199,18 @@ class Lead(models.Model):
         related_name="leads",
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Written by the qualification app (the ideal customer profile); empty until scored.
+    fit_score = models.PositiveSmallIntegerField(
+        _("fit score"), null=True, blank=True, validators=[MaxValueValidator(100)],
+        help_text=_("How well the lead matches the ideal customer profile, 0–100."),
+    )
+    fit_explanation = models.JSONField(_("fit explanation"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
         verbose_name = _("lead")
         verbose_name_plural = _("leads")
-        indexes = [models.Index(fields=["name"])]
+        indexes = [models.Index(fields=["name"]), models.Index(fields=["fit_score"], name="lead_fit_score_idx")]
 
     def __str__(self):
         return self.name

@@ -32,6 +32,8 @@ class EntryRules:
     expected_close: bool = False
     contact: bool = False
     next_step: bool = False
+    # The lead's fit score on the ideal customer profile (Lead.fit_score) must reach this.
+    min_fit_score: int | None = None
 
     @classmethod
     def from_transitions(cls, transitions) -> "EntryRules":
@@ -42,8 +44,29 @@ class EntryRules:
                 expected_close=rules.expected_close or t.requires_expected_close,
                 contact=rules.contact or t.requires_contact,
                 next_step=rules.next_step or t.requires_next_step,
+                min_fit_score=max(
+                    (v for v in (rules.min_fit_score, t.min_fit_score) if v is not None), default=None
+                ),
             )
         return rules
+
+    def fit_refusal(self, *, stage: Stage, lead: Lead | None) -> str | None:
+        """The message refusing entry to `stage` when the lead scores too low, else None."""
+        if self.min_fit_score is None:
+            return None
+        score = lead.fit_score if lead is not None else None
+        if score is not None and score >= self.min_fit_score:
+            return None
+        params = {"stage": stage.name, "min": self.min_fit_score, "score": score}
+        if score is None:
+            return _(
+                "To enter “%(stage)s”, the lead must score at least %(min)s on the ideal customer profile "
+                "(it has no score yet)."
+            ) % params
+        return _(
+            "To enter “%(stage)s”, the lead must score at least %(min)s on the ideal customer profile "
+            "(it scores %(score)s)."
+        ) % params
 
     def missing(self, *, amount, expected_close, lead: Lead | None, next_step: str) -> list[str]:
         missing = []
@@ -180,6 +203,9 @@ def deal_create(
     missing = rules.missing(amount=amount, expected_close=expected_close, lead=lead, next_step=next_step)
     if missing:
         raise MoveRefused(_missing_message(stage, missing))
+    refusal = rules.fit_refusal(stage=stage, lead=lead)
+    if refusal:
+        raise MoveRefused(refusal, code="fit_score")
     if probability is not None and not 0 <= int(probability) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), code="invalid_probability")
     now = at or timezone.now()
@@ -238,11 +264,15 @@ def deal_move(
             deal=locked,
             code="not_allowed",
         )
-    missing = EntryRules.from_transitions([transition]).missing(
+    rules = EntryRules.from_transitions([transition])
+    missing = rules.missing(
         amount=locked.amount, expected_close=locked.expected_close, lead=locked.lead, next_step=locked.next_step
     )
     if missing:
         raise MoveRefused(_missing_message(to_stage, missing), deal=locked, code="requirements")
+    refusal = rules.fit_refusal(stage=to_stage, lead=locked.lead)
+    if refusal:
+        raise MoveRefused(refusal, deal=locked, code="fit_score")
 
     now = at or timezone.now()
     from_stage, from_status = locked.stage, locked.status
@@ -407,6 +437,10 @@ def deal_update(
             deal=locked,
             code="requirements",
         )
+    if "lead" in changed:
+        refusal = rules.fit_refusal(stage=locked.stage, lead=changed["lead"])
+        if refusal:
+            raise MoveRefused(refusal, deal=locked, code="fit_score")
 
     history = [
         (TRACKED_FIELDS[name], _as_text(name, getattr(locked, name)), _as_text(name, value))

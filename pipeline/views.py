@@ -140,8 +140,8 @@ def _refusal(request, *, message, status: int, deal: Deal | None = None, extra: 
     return render(request, "pipeline/refused.html", {"message": message, "back": back, "deal": deal}, status=status)
 
 
-def _conflict_context(request, current: Deal, filters: dict) -> dict:
-    """Everything needed to show a deal's current state on the board after a conflict."""
+def _current_state_context(request, current: Deal, filters: dict) -> dict:
+    """What the board needs to show a deal as it is now: after a conflict, or a reopen."""
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=current.pipeline_id, stage_id=current.stage_id)
     stage = next(s for s in stages if s.pk == current.stage_id)
     card = None
@@ -205,7 +205,6 @@ def board(request):
         "state_query": _state_query(request, pipeline),
         "board_url": request.get_full_path(),
         "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
-        "lost_form": LoseForm(),
         "quick_add_form": QuickAddForm(),
     }
     template = f"{BOARD}#board" if _is_partial(request) else BOARD
@@ -294,7 +293,7 @@ def deal_move_view(request, pk):
     try:
         moved = services.deal_move(deal=deal.pk, to_stage=to_stage, actor=request.user, expected_version=version)
     except VersionConflict as conflict:
-        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        extra = _current_state_context(request, conflict.deal, filters) if _is_partial(request) else None
         return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
     except PipelineError as refusal:
         return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
@@ -332,7 +331,7 @@ def deal_lose_view(request, pk):
             actor=request.user, expected_version=form.cleaned_data["version"],
         )
     except VersionConflict as conflict:
-        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        extra = _current_state_context(request, conflict.deal, filters) if _is_partial(request) else None
         return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
     except PipelineError as refusal:
         return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
@@ -361,7 +360,7 @@ def deal_reopen_view(request, pk):
     try:
         reopened = services.deal_reopen(deal=deal.pk, actor=request.user, expected_version=form.cleaned_data["version"])
     except VersionConflict as conflict:
-        extra = _conflict_context(request, conflict.deal, filters) if _is_partial(request) else None
+        extra = _current_state_context(request, conflict.deal, filters) if _is_partial(request) else None
         return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
     except PipelineError as refusal:
         return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
@@ -370,7 +369,7 @@ def deal_reopen_view(request, pk):
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, deal.get_absolute_url()))
-    context = _conflict_context(request, reopened, filters)
+    context = _current_state_context(request, reopened, filters)
     context.update(toasts=[_toast(message)], board_url=_board_url_for(request))
     return render(request, "pipeline/_oob.html", context)
 
@@ -454,13 +453,15 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
     can_change = selectors.can_change_deal(user, deal)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id)
     deal.stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
+    targets = _move_targets(stages, deal.stage_id)
     return {
         "nav": "board",
         "deal": deal,
         "can_change": can_change,
         "form": form or (DealEditForm(user=user, deal=deal) if can_change else None),
         "lose_form": lose_form or LoseForm(initial={"version": deal.version}),
-        "targets": _move_targets(stages, deal.stage_id),
+        "targets": targets,
+        "next_stage": next((s for s in targets if s.position > deal.stage.position), None),
         "stages": stages,
         "history": _history(deal, user),
         "lead_is_customer": Deal.objects.filter(lead_id=deal.lead_id, status=DealStatus.WON).exists(),

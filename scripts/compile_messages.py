@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     count = 0
-    for po_path in sorted((ROOT / "locale").glob("*/LC_MESSAGES/*.po")):
+    # The project's catalog and the apps' own (e.g. offers/locale/).
+    po_paths = [*(ROOT / "locale").glob("*/LC_MESSAGES/*.po"), *ROOT.glob("*/locale/*/LC_MESSAGES/*.po")]
+    for po_path in sorted(set(po_paths)):
         catalog = polib.pofile(str(po_path))
         catalog.save_as_mofile(str(po_path.with_suffix(".mo")))
         count += 1

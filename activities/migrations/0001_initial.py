@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('pipeline', '0004_deal_snooze_and_retention'),
+        ('pipeline', '0005_deal_snooze_and_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

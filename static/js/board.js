@@ -10,6 +10,9 @@
 
   // Card element -> where it came from, while its request is in flight.
   const origins = new WeakMap();
+  // Elements already wired up. Not a data attribute: htmx's history snapshots copy attributes
+  // but not listeners, so restored elements must be wired up again.
+  const ready = new WeakSet();
   let lostPending = null;
 
   function boardState() {
@@ -53,9 +56,10 @@
   }
 
   function autoHide(el) {
-    if (el.dataset.sfTimer) return;
+    if (ready.has(el)) return;
+    ready.add(el);
     const danger = el.classList.contains("text-bg-danger");
-    el.dataset.sfTimer = String(window.setTimeout(() => el.remove(), danger ? 10000 : 5000));
+    window.setTimeout(() => el.remove(), danger ? 10000 : 5000);
   }
 
   function send(card, url, values) {
@@ -101,8 +105,8 @@
   function setUpLostDialog() {
     const dialog = document.getElementById("sf-lost-dialog");
     const form = document.getElementById("sf-lost-form");
-    if (!dialog || !form || dialog.dataset.ready) return;
-    dialog.dataset.ready = "1";
+    if (!dialog || !form || ready.has(dialog)) return;
+    ready.add(dialog);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const card = lostPending;
@@ -138,7 +142,7 @@
   // --- Set-up ---------------------------------------------------------------------------------
 
   function makeSortable(list, options) {
-    list.dataset.sortable = "1";
+    if (Sortable.get(list)) return;
     Sortable.create(list, Object.assign({
       group: { name: "deals", pull: true, put: true },
       sort: false,
@@ -160,22 +164,28 @@
 
   function init(root) {
     if (typeof Sortable === "undefined") return;
-    root.querySelectorAll(".sf-cards:not([data-sortable])").forEach((list) => makeSortable(list));
+    // A card the server just put at the top of a column (a move, a quick-add): keep it in sight.
+    if (root.classList && root.classList.contains("sf-card") && root === root.parentElement?.firstElementChild) {
+      const column = root.closest(".sf-column");
+      column.scrollTo({ top: 0, behavior: "smooth" });
+      column.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+    root.querySelectorAll(".sf-cards").forEach((list) => makeSortable(list));
     const zone = document.getElementById("sf-lost-zone");
-    if (zone && !zone.dataset.sortable) {
+    if (zone) {
       makeSortable(zone, { group: { name: "deals", pull: false, put: true }, onStart: null, onEnd: null });
     }
-    root.querySelectorAll("[data-sf-toast], #sf-toasts > .toast").forEach(autoHide);
+    document.querySelectorAll("[data-sf-toast], #sf-toasts > .toast").forEach(autoHide);
     setUpLostDialog();
+    setUpFilterToggle();
   }
-
-  htmx.onLoad(init);
 
   // On a phone the owner and date filters fold away behind "More filters" (unless one is set).
   function setUpFilterToggle() {
     const form = document.querySelector(".sf-filters");
     const toggle = form && form.querySelector(".sf-filter-toggle");
-    if (!toggle) return;
+    if (!toggle || ready.has(toggle)) return;
+    ready.add(toggle);
     const extra = document.getElementById("sf-filter-extra");
     const active = Array.from(extra.querySelectorAll("input, select")).some((el) => el.value);
     form.classList.add("is-collapsible");
@@ -186,7 +196,8 @@
       toggle.setAttribute("aria-expanded", String(open));
     });
   }
-  setUpFilterToggle();
+
+  htmx.onLoad(init);
 
   // With DEBUG on, django-htmx replaces the page with any 400 response; refusals the board
   // shows itself are marked by the server and stay out of its way.

@@ -190,3 +190,36 @@ def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign
     expect(page.locator(f"#col-head-{stages['Prospecting'].pk} .sf-count")).to_have_text("0")
     page.reload()
     expect(page.locator(".sf-card")).to_have_count(1)
+
+
+def test_after_going_back_the_restored_board_still_drags(page, sign_in, rep, stages):
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Fjord analytics")
+    other = DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
+    sign_in(rep)
+    with page.expect_response(lambda r: "q=fjord" in r.url):
+        page.get_by_label("Search").fill("fjord")
+    expect(page.locator(".sf-card")).to_have_count(1)
+    page.go_back()  # htmx restores the unfiltered board from its history cache
+    expect(page.locator(f"#deal-{other.pk}")).to_be_visible()
+    with page.expect_response(lambda r: is_move(r, other)) as answer:
+        page.locator(f"#deal-{other.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 200
+    expect(page.locator(f"#cards-{stages['Qualification'].pk} #deal-{other.pk}")).to_be_visible()
+
+
+def test_load_more_appends_the_next_cards_to_the_column(page, sign_in, rep, stages, settings):
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "BOARD_PAGE_SIZE": 2}
+    qualification = stages["Qualification"]
+    deals = [DealFactory(owner=rep, stage=qualification, title=f"Deal {i}") for i in range(3)]
+    sign_in(rep)
+    column = page.locator(f"#cards-{qualification.pk}")
+    expect(column.locator(".sf-card")).to_have_count(2)
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("3")
+    page.locator(f"#more-{qualification.pk}").click()
+    expect(column.locator(".sf-card")).to_have_count(3)
+    expect(page.locator(f"#more-{qualification.pk}")).to_have_count(0)
+    oldest = deals[0]  # the board shows the newest arrivals first, so the oldest came last
+    expect(column.locator(".sf-card").last).to_have_id(f"deal-{oldest.pk}")
+    with page.expect_response(lambda r: is_move(r, oldest)) as answer:
+        page.locator(f"#deal-{oldest.pk}").drag_to(page.locator(f"#cards-{stages['Meeting & demo'].pk}"), steps=10)
+    assert answer.value.status == 200

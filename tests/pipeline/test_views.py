@@ -116,7 +116,7 @@ def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, 
     fresh = body[body.index('data-title="Fresh deal"') - 200 : body.index('data-title="Fresh deal"') + 4000]
     assert "is-rotting" in old and "Rotting" in old and "20 days in stage" in old
     assert ">RR<" in old
-    assert "Rotting" not in fresh.split("</article>")[0] and "0 days in stage" in fresh
+    assert "Rotting" not in fresh.split("</article>")[0] and "In stage since today" in fresh
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
@@ -663,3 +663,10 @@ def test_every_pipeline_url_is_covered_by_the_sign_in_test():
     from pipeline.urls import urlpatterns
 
     assert {f"pipeline:{p.name}" for p in urlpatterns} == {name for _, name, _ in PIPELINE_URLS}
+
+
+def test_deal_page_offers_the_next_stage_first(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Qualification"])
+    response = rep_client.get(deal.get_absolute_url())
+    assert response.context["next_stage"] == stages["Meeting & demo"]
+    assert f'<option value="{stages["Meeting & demo"].pk}" selected>' in text(response)

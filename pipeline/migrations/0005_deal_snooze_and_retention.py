@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipeline', '0003_deal_forecast_category'),
+        ('pipeline', '0004_lead_fit_score_transition_min_fit'),
     ]
 
     operations = [

@@ -1,0 +1,146 @@
+"""Writing the board and the lead list as CSV (streamed) and Excel.
+
+No value can become a formula in a spreadsheet program: text starting with =, +, -, @, a tab or
+a carriage return is prefixed with a single quote in CSV, and every text cell in Excel is
+written as a string (openpyxl would otherwise store "=…" as a formula). Amounts are numbers,
+with their currency in a column of its own.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from pipeline.models import Deal, Lead
+from qualification.services import fit_summary
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_SIZE = 2000
+
+
+def neutralise(value: str) -> str:
+    """Text a spreadsheet program shows as text, never evaluates (OWASP CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+@dataclass(frozen=True)
+class Column:
+    header: Any
+    value: Callable[[Any], Any]
+    number_format: str | None = None
+
+
+def _local(dt: datetime | None):
+    return timezone.localtime(dt).replace(tzinfo=None) if dt else None
+
+
+DEAL_COLUMNS = [
+    Column(_("ID"), lambda d: d.pk),
+    Column(_("Title"), lambda d: d.title),
+    Column(_("Company"), lambda d: d.lead.name),
+    Column(_("Pipeline"), lambda d: d.pipeline.name),
+    Column(_("Stage"), lambda d: d.stage.name),
+    Column(_("Status"), lambda d: str(d.get_status_display())),
+    Column(_("Amount"), lambda d: d.amount, "#,##0.00"),
+    Column(_("Currency"), lambda d: d.currency),
+    Column(_("Probability (%)"), lambda d: d.effective_probability),
+    Column(_("Expected close"), lambda d: d.expected_close, "yyyy-mm-dd"),
+    Column(_("Owner"), lambda d: str(d.owner)),
+    Column(_("Next step"), lambda d: d.next_step),
+    Column(_("Fit score"), lambda d: d.lead.fit_score),
+    Column(_("In stage since"), lambda d: _local(d.stage_entered_at), "yyyy-mm-dd hh:mm"),
+    Column(_("Created"), lambda d: _local(d.created_at), "yyyy-mm-dd hh:mm"),
+]
+
+LEAD_COLUMNS = [
+    Column(_("ID"), lambda lead: lead.pk),
+    Column(_("Company"), lambda lead: lead.name),
+    Column(_("Fit score"), lambda lead: lead.fit_score),
+    Column(_("Fit: matched criteria"), lambda lead: fit_summary(lead.fit_explanation) if lead.fit_score is not None else ""),
+    Column(_("Industry"), lambda lead: lead.industry),
+    Column(_("Company size"), lambda lead: lead.company_size),
+    Column(_("Country"), lambda lead: lead.country),
+    Column(_("Website"), lambda lead: lead.website),
+    Column(_("Source"), lambda lead: str(lead.get_source_display())),
+    Column(_("Contact person"), lambda lead: lead.contact_name),
+    Column(_("Contact e-mail"), lambda lead: lead.contact_email),
+    Column(_("Contact phone"), lambda lead: lead.contact_phone),
+    Column(_("Owner"), lambda lead: str(lead.owner) if lead.owner_id else ""),
+    Column(_("Created"), lambda lead: _local(lead.created_at), "yyyy-mm-dd hh:mm"),
+]
+
+
+def deals_for_export(deals: QuerySet[Deal]) -> Iterator[Deal]:
+    return deals.select_related("lead", "owner", "stage", "pipeline").order_by("stage__position", "-stage_entered_at", "-pk").iterator(chunk_size=CHUNK_SIZE)
+
+
+def leads_for_export(leads: QuerySet[Lead]) -> Iterator[Lead]:
+    return leads.select_related("owner").iterator(chunk_size=CHUNK_SIZE)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_value(value) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def csv_lines(columns: list[Column], objects: Iterable) -> Iterator[str]:
+    """CSV text, one line at a time (for a streaming response). Starts with a UTF-8 BOM so that
+    Excel reads umlauts right."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow([neutralise(str(c.header)) for c in columns])
+    for obj in objects:
+        yield writer.writerow([_csv_value(c.value(obj)) for c in columns])
+
+
+# --- Excel -------------------------------------------------------------------------------------
+
+
+def _xlsx_cell(sheet, value, number_format: str | None):
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, value=None)
+        # Assigning the value would turn "=…" into a formula; a string cell is shown as typed.
+        cell._value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        cell.data_type = "s"
+        return cell
+    cell = WriteOnlyCell(sheet, value=value)
+    if number_format and value is not None:
+        cell.number_format = number_format
+    return cell
+
+
+def xlsx_bytes(columns: list[Column], objects: Iterable, *, title: str) -> bytes:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append([_xlsx_cell(sheet, str(c.header), None) for c in columns])
+    for obj in objects:
+        sheet.append([_xlsx_cell(sheet, c.value(obj), c.number_format) for c in columns])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

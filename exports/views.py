@@ -1,0 +1,89 @@
+"""Downloads of the board and the lead list with the filters they were showing."""
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from pipeline.selectors import board_deals, visible_pipelines
+from qualification.forms import LeadFilterForm
+from qualification.selectors import lead_list
+
+from . import services
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _date(value: str | None):
+    try:
+        return parse_date(value or "")
+    except ValueError:
+        return None
+
+
+def _board_filters(request) -> dict:
+    """The board's query parameters: pipeline, owner, q, close_from, close_to."""
+    pipelines = visible_pipelines(request.user)
+    pipeline_id = request.GET.get("pipeline")
+    if pipeline_id:
+        pipeline = get_object_or_404(pipelines, pk=pipeline_id if str(pipeline_id).isdigit() else 0)
+    else:
+        pipeline = pipelines.filter(is_default=True).first() or get_object_or_404(pipelines.order_by("position", "pk")[:1])
+    owner = request.GET.get("owner") or None
+    return {
+        "user": request.user,
+        "pipeline": pipeline,
+        "owner_id": int(owner) if owner and owner.isdigit() else None,
+        "q": (request.GET.get("q") or "").strip(),
+        "close_from": _date(request.GET.get("close_from")),
+        "close_to": _date(request.GET.get("close_to")),
+    }
+
+
+def _filename(*parts: str, ext: str) -> str:
+    stamp = timezone.localdate().isoformat()
+    return "-".join(["stageflow", *(slugify(p) or "export" for p in parts), stamp]) + f".{ext}"
+
+
+def _csv_response(lines, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+def board_csv(request):
+    filters = _board_filters(request)
+    deals = services.deals_for_export(board_deals(**filters))
+    return _csv_response(services.csv_lines(services.DEAL_COLUMNS, deals), _filename("board", filters["pipeline"].name, ext="csv"))
+
+
+@require_GET
+def board_xlsx(request):
+    filters = _board_filters(request)
+    deals = services.deals_for_export(board_deals(**filters))
+    data = services.xlsx_bytes(services.DEAL_COLUMNS, deals, title=filters["pipeline"].name)
+    return _xlsx_response(data, _filename("board", filters["pipeline"].name, ext="xlsx"))
+
+
+def _leads(request):
+    return lead_list(user=request.user, **LeadFilterForm(request.GET).filters())
+
+
+@require_GET
+def leads_csv(request):
+    return _csv_response(services.csv_lines(services.LEAD_COLUMNS, services.leads_for_export(_leads(request))),
+                         _filename("leads", ext="csv"))
+
+
+@require_GET
+def leads_xlsx(request):
+    data = services.xlsx_bytes(services.LEAD_COLUMNS, services.leads_for_export(_leads(request)), title="Leads")
+    return _xlsx_response(data, _filename("leads", ext="xlsx"))

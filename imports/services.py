@@ -1,0 +1,724 @@
+"""Validating and committing an import.
+
+`import_preview` checks every row against the database (per-row errors, duplicates) without
+writing anything. `import_commit` checks again and then writes all rows in one transaction:
+either every row is imported or none is. Deals are created through pipeline.services.deal_create,
+so they get their history and meet the entry rules of their stage like any other new deal.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Callable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_lazy
+
+from pipeline import services as pipeline_services
+from pipeline.exceptions import PipelineError
+from pipeline.models import CompanySize, Lead, LeadSource, Pipeline, Stage
+from pipeline.selectors import assignable_users, visible_leads, visible_users
+from qualification import services as qualification
+
+from .models import ImportJob, ImportKind, ImportStatus
+from .parsing import ParsedFile
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 25
+LEAD_BATCH = 100
+LOOKUP_CHUNK = 500
+
+
+def import_settings() -> dict:
+    return {
+        "max_bytes": settings.STAGEFLOW.get("IMPORT_MAX_BYTES", 5 * 1024 * 1024),
+        "max_rows": settings.STAGEFLOW.get("IMPORT_MAX_ROWS", 20_000),
+        "background_rows": settings.STAGEFLOW.get("IMPORT_BACKGROUND_ROWS", 200),
+    }
+
+
+# --- Fields and the column mapping ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    label: object
+    required: bool = False
+    synonyms: tuple[str, ...] = ()
+
+
+LEAD_TARGETS = [
+    Target("industry", gettext_lazy("Industry"), synonyms=("industry", "branche", "sector", "sektor")),
+    Target("company_size", gettext_lazy("Company size"),
+           synonyms=("company size", "size", "employees", "number of employees", "unternehmensgroesse",
+                     "unternehmensgröße", "größe", "groesse", "mitarbeiter", "mitarbeiterzahl")),
+    Target("country", gettext_lazy("Country (two letters)"), synonyms=("country", "country code", "land", "laendercode")),
+    Target("website", gettext_lazy("Website"), synonyms=("website", "web", "url", "domain", "homepage", "webseite", "internet")),
+    Target("source", gettext_lazy("Source"), synonyms=("source", "lead source", "quelle", "herkunft", "lead quelle")),
+    Target("contact_name", gettext_lazy("Contact person"),
+           synonyms=("contact", "contact name", "contact person", "ansprechpartner", "kontakt", "kontaktperson")),
+    Target("contact_email", gettext_lazy("Contact e-mail"),
+           synonyms=("email", "e mail", "contact email", "contact e mail", "mail", "e mail adresse")),
+    Target("contact_phone", gettext_lazy("Contact phone"),
+           synonyms=("phone", "telephone", "tel", "telefon", "contact phone", "mobile", "telefonnummer")),
+]
+
+TARGETS = {
+    ImportKind.LEADS: [
+        Target("name", gettext_lazy("Company"), required=True,
+               synonyms=("company", "company name", "name", "organisation", "organization", "account", "firma",
+                         "unternehmen", "firmenname", "lead")),
+        *LEAD_TARGETS,
+        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "lead owner", "rep", "sales rep", "assigned to",
+                                                         "besitzer", "verantwortlich", "zustaendig")),
+    ],
+    ImportKind.DEALS: [
+        Target("title", gettext_lazy("Deal title"), required=True,
+               synonyms=("title", "deal", "deal name", "deal title", "opportunity", "titel", "name")),
+        Target("company", gettext_lazy("Company"), required=True,
+               synonyms=("company", "company name", "organisation", "organization", "account", "firma",
+                         "unternehmen", "firmenname", "lead", "kunde", "customer")),
+        Target("amount", gettext_lazy("Amount"), synonyms=("amount", "value", "deal value", "betrag", "wert", "volumen")),
+        Target("currency", gettext_lazy("Currency"), synonyms=("currency", "waehrung", "währung")),
+        Target("expected_close", gettext_lazy("Expected close"),
+               synonyms=("expected close", "expected close date", "close date", "closing date", "close",
+                         "abschlussdatum", "abschluss")),
+        Target("stage", gettext_lazy("Stage"), synonyms=("stage", "phase", "stufe", "deal stage")),
+        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "deal owner", "rep", "sales rep", "assigned to",
+                                                         "besitzer", "verantwortlich", "zustaendig")),
+        Target("next_step", gettext_lazy("Next step"), synonyms=("next step", "naechster schritt", "nächster schritt")),
+        Target("probability", gettext_lazy("Probability (%)"),
+               synonyms=("probability", "probability %", "wahrscheinlichkeit")),
+        *LEAD_TARGETS,
+    ],
+}
+
+
+def _normal_header(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", (text or "").casefold()).split())
+
+
+def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
+    """Target field → column index, guessed from the header names; every column used once."""
+    normal = [_normal_header(h) for h in headers]
+    mapping: dict[str, int] = {}
+    used: set[int] = set()
+    for target in TARGETS[kind]:
+        for synonym in (_normal_header(s) for s in (str(target.label), *target.synonyms)):
+            index = next((i for i, h in enumerate(normal) if h == synonym and i not in used), None)
+            if index is not None:
+                mapping[target.name] = index
+                used.add(index)
+                break
+    return mapping
+
+
+SAMPLE_VALUES = {
+    "name": "Muster GmbH", "company": "Muster GmbH", "title": "Website relaunch", "amount": "12500.00",
+    "currency": "EUR", "expected_close": "2026-12-31", "stage": "", "owner": "", "next_step": "Send the offer",
+    "probability": "", "industry": "Software", "company_size": "51-200", "country": "DE",
+    "website": "https://muster.example", "source": "referral", "contact_name": "Erika Muster",
+    "contact_email": "erika@muster.example", "contact_phone": "030 1234567",
+}
+
+
+def sample_rows(kind: str, *, user, stage_name: str = "") -> list[list[str]]:
+    """A header row (the field names, which the mapping step recognises) and one example row."""
+    targets = TARGETS[kind]
+    values = {**SAMPLE_VALUES, "owner": user.username, "stage": stage_name}
+    return [[str(t.label) for t in targets], [values[t.name] for t in targets]]
+
+
+def mapping_missing(kind: str, mapping: dict) -> list[str]:
+    return [str(t.label) for t in TARGETS[kind] if t.required and mapping.get(t.name) is None]
+
+
+# --- Cleaning values ---------------------------------------------------------------------------
+
+
+class CellError(ValueError):
+    pass
+
+
+def amount_parse(text: str) -> Decimal | None:
+    """'1,234.50', '1.234,50', '€ 1 234', '1234' → Decimal. Raises CellError."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    value = re.sub(r"[\s\u00a0'€$£]|EUR|USD|GBP|CHF", "", raw, flags=re.IGNORECASE)
+    if "," in value and "." in value:
+        decimal_sep = "," if value.rfind(",") > value.rfind(".") else "."
+        thousands = "." if decimal_sep == "," else ","
+        value = value.replace(thousands, "").replace(decimal_sep, ".")
+    elif "," in value:
+        head, _sep, tail = value.rpartition(",")
+        value = value.replace(",", "") if (value.count(",") > 1 or len(tail) == 3) else head.replace(",", "") + "." + tail
+    elif value.count(".") > 1:
+        value = value.replace(".", "")
+    if not re.fullmatch(r"-?\d+(\.\d+)?", value):
+        raise CellError(_("“%(value)s” is not an amount.") % {"value": raw})
+    try:
+        return pipeline_services.money_clean(value)
+    except PipelineError as err:
+        raise CellError(str(err.message)) from err
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S")
+
+
+def date_parse(text: str) -> date | None:
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    if "/" in raw:
+        candidates = set()
+        for fmt in ("%d/%m/%Y", "%m/%d/%Y"):
+            try:
+                candidates.add(datetime.strptime(raw, fmt).date())
+            except ValueError:
+                pass
+        if len(candidates) == 1:
+            return candidates.pop()
+        if len(candidates) > 1:
+            raise CellError(_("“%(value)s” could be a date in two ways; write it as YYYY-MM-DD.") % {"value": raw})
+    raise CellError(_("“%(value)s” is not a date; write it as YYYY-MM-DD or DD.MM.YYYY.") % {"value": raw})
+
+
+def _choice_key(text: str) -> str:
+    return re.sub(r"[\s.,]", "", str(text).casefold().replace("–", "-").replace("_", ""))
+
+
+def _choice_lookup(choices) -> dict[str, str]:
+    table = {}
+    for value, label in choices.choices:
+        table[_choice_key(value)] = value
+        table[_choice_key(label)] = value
+    return table
+
+
+SIZE_BOUNDS = [(10, "1-10"), (50, "11-50"), (200, "51-200"), (1000, "201-1000")]
+
+
+def company_size_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return ""
+    compact = _choice_key(raw)
+    table = _choice_lookup(CompanySize)
+    if compact in table:
+        return table[compact]
+    if compact.isdigit():
+        n = int(compact)
+        return next((code for bound, code in SIZE_BOUNDS if n <= bound), "1000+")
+    raise CellError(_("“%(value)s” is not a company size; use %(allowed)s or a number of employees.")
+                    % {"value": raw, "allowed": ", ".join(CompanySize.values)})
+
+
+def source_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return LeadSource.OTHER
+    table = _choice_lookup(LeadSource)
+    if _choice_key(raw) in table:
+        return table[_choice_key(raw)]
+    raise CellError(_("“%(value)s” is not a source; use one of %(allowed)s.")
+                    % {"value": raw, "allowed": ", ".join(LeadSource.values)})
+
+
+def country_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return ""
+    if not re.fullmatch(r"[A-Za-z]{2}", raw):
+        raise CellError(_("“%(value)s” is not a two-letter country code such as DE.") % {"value": raw})
+    return raw.upper()
+
+
+def website_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return ""
+    url = raw if re.match(r"^https?://", raw, re.IGNORECASE) else "https://" + raw
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise CellError(_("“%(value)s” is not a website address.") % {"value": raw})
+    if len(url) > 200:
+        raise CellError(_("The website address is too long."))
+    return url
+
+
+def website_domain(url: str) -> str:
+    if not url:
+        return ""
+    host = urlsplit(url if "://" in url else "https://" + url).hostname or ""
+    host = host.casefold()
+    return host[4:] if host.startswith("www.") else host
+
+
+def email_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return ""
+    try:
+        EmailValidator()(raw)
+    except ValidationError:
+        raise CellError(_("“%(value)s” is not an e-mail address.") % {"value": raw})
+    return raw
+
+
+def probability_parse(text: str) -> int | None:
+    raw = (text or "").strip().rstrip("%").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw.replace(",", "."))
+    except ArithmeticError:
+        value = None
+    if value is None or not (0 <= value <= 100) or value != value.to_integral_value():
+        raise CellError(_("“%(value)s” is not a probability between 0 and 100.") % {"value": text.strip()})
+    return int(value)
+
+
+def currency_parse(text: str) -> str:
+    raw = (text or "").strip()
+    if not raw:
+        return ""
+    try:
+        return pipeline_services.currency_clean(raw)
+    except PipelineError as err:
+        raise CellError(str(err.message)) from err
+
+
+def text_parse(max_length: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = (text or "").strip()
+        if len(value) > max_length:
+            raise CellError(_("This text is longer than %(n)s characters.") % {"n": max_length})
+        return value
+    return parse
+
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    "name": text_parse(200),
+    "company": text_parse(200),
+    "title": text_parse(200),
+    "industry": text_parse(100),
+    "company_size": company_size_parse,
+    "country": country_parse,
+    "website": website_parse,
+    "source": source_parse,
+    "contact_name": text_parse(200),
+    "contact_email": email_parse,
+    "contact_phone": text_parse(50),
+    "amount": amount_parse,
+    "currency": currency_parse,
+    "expected_close": date_parse,
+    "next_step": text_parse(200),
+    "probability": probability_parse,
+}
+
+LEAD_FIELDS = ("industry", "company_size", "country", "website", "source", "contact_name", "contact_email", "contact_phone")
+
+
+# --- The preview -------------------------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    line: int  # the line in the file, counting the header as line 1
+    cells: list[str]
+    values: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    duplicate: str = ""  # why the row duplicates a lead
+    lead_id: int | None = None  # deals: the existing lead the deal is added to
+    same_as_line: int | None = None  # the earlier row whose new lead this row shares or repeats
+    skip: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class Preview:
+    kind: str
+    rows: list[RowResult]
+    leads: dict[int, Lead] = field(default_factory=dict)  # existing leads that deals are added to
+
+    @property
+    def error_rows(self) -> list[RowResult]:
+        return [r for r in self.rows if r.errors]
+
+    @property
+    def duplicate_rows(self) -> list[RowResult]:
+        return [r for r in self.rows if r.duplicate]
+
+    @property
+    def importable(self) -> int:
+        return sum(1 for r in self.rows if r.ok and not r.skip)
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for r in self.rows if r.skip)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_rows and self.importable > 0
+
+
+def _name_key(name: str) -> str:
+    return " ".join((name or "").casefold().split())
+
+
+class _People:
+    """Owner names in a file → users, checked against who the uploader may assign."""
+
+    def __init__(self, user):
+        self.user = user
+        self.assignable = list(assignable_users(user))
+        self.visible_ids = set(visible_users(user).values_list("pk", flat=True))
+        self._index = {}
+        for person in get_user_model().objects.filter(is_active=True).only(
+            "pk", "username", "email", "first_name", "last_name"
+        ):
+            for key in {person.username, person.email, person.get_full_name()}:
+                if key:
+                    self._index.setdefault(key.casefold(), person)
+        self._assignable_ids = {p.pk for p in self.assignable}
+
+    def resolve(self, text: str, *, what: str):
+        raw = (text or "").strip()
+        if not raw:
+            return self.user
+        person = self._index.get(raw.casefold())
+        if person is None or (person.pk not in self._assignable_ids and person.pk not in self.visible_ids):
+            raise CellError(_("There is no user “%(value)s”; use a username or e-mail address.") % {"value": raw})
+        if person.pk not in self._assignable_ids:
+            raise CellError(
+                _("You cannot give %(what)s to “%(value)s”; only to %(allowed)s.")
+                % {"what": what, "value": raw, "allowed": ", ".join(str(p) for p in self.assignable)}
+            )
+        return person
+
+
+class _ExistingLeads:
+    """Leads already in Stageflow, by normalised company name and website domain."""
+
+    def __init__(self, names: set[str], domains: set[str]):
+        self.by_name: dict[str, Lead] = {}
+        self.by_domain: dict[str, Lead] = {}
+        lowered = sorted({" ".join(n.lower().split()) for n in names if n})
+        for start in range(0, len(lowered), LOOKUP_CHUNK):
+            chunk = lowered[start:start + LOOKUP_CHUNK]
+            for lead in Lead.objects.annotate(lname=Lower("name")).filter(lname__in=chunk).only("pk", "name", "website"):
+                self.by_name.setdefault(_name_key(lead.name), lead)
+        if domains:
+            for pk, name, website in Lead.objects.exclude(website="").values_list("pk", "name", "website").iterator(chunk_size=5000):
+                domain = website_domain(website)
+                if domain in domains:
+                    self.by_domain.setdefault(domain, Lead(pk=pk, name=name, website=website))
+
+    def find(self, name_key: str, domain: str) -> tuple[Lead | None, str]:
+        if name_key in self.by_name:
+            return self.by_name[name_key], "name"
+        if domain and domain in self.by_domain:
+            return self.by_domain[domain], "website"
+        return None, ""
+
+
+def _clean_row(job: ImportJob, cells: list[str], line: int) -> RowResult:
+    result = RowResult(line=line, cells=cells)
+    for target in TARGETS[job.kind]:
+        index = job.mapping.get(target.name)
+        text = cells[index] if index is not None and index < len(cells) else ""
+        if target.name in ("owner", "stage"):
+            result.values[target.name] = text.strip()
+            continue
+        try:
+            value = PARSERS[target.name](text)
+        except CellError as err:
+            result.errors.append(f"{target.label}: {err}")
+            continue
+        if target.required and not value:
+            result.errors.append(_("%(field)s is missing.") % {"field": target.label})
+        result.values[target.name] = value
+    return result
+
+
+def import_preview(job: ImportJob, *, user=None) -> Preview:
+    """Check every row without writing anything: values, owners, stages, entry rules, duplicates."""
+    user = user or job.created_by
+    rows = [_clean_row(job, cells, line) for line, cells in enumerate(job.rows, start=2)]
+    company_field = "name" if job.kind == ImportKind.LEADS else "company"
+    names = {r.values.get(company_field, "") for r in rows}
+    domains = {website_domain(r.values.get("website", "")) for r in rows} - {""}
+    existing = _ExistingLeads(names, domains)
+    people = _People(user)
+    criteria = qualification.active_criteria()
+    visible_lead_ids: set[int] = set()
+    found = {lead.pk for lead in [*existing.by_name.values(), *existing.by_domain.values()]}
+    found_leads: dict[int, Lead] = {}
+    if found and job.kind == ImportKind.DEALS:
+        visible_lead_ids = set(visible_leads(user).filter(pk__in=found).values_list("pk", flat=True))
+        found_leads = Lead.objects.in_bulk(visible_lead_ids)
+
+    stages: dict[str, Stage] = {}
+    first_stage = None
+    if job.kind == ImportKind.DEALS:
+        pipeline = job.pipeline or Pipeline.objects.filter(is_default=True).first()
+        ordered = list(pipeline.stages.order_by("position", "pk")) if pipeline else []
+        stages = {s.name.casefold(): s for s in ordered}
+        first_stage = ordered[0] if ordered else None
+    rules_cache: dict[int, object] = {}
+
+    seen_names: dict[str, int] = {}
+    seen_domains: dict[str, int] = {}
+    for row in rows:
+        values = row.values
+        what = _("leads") if job.kind == ImportKind.LEADS else _("deals")
+        try:
+            values["owner"] = people.resolve(values.get("owner", ""), what=what)
+        except CellError as err:
+            row.errors.append(f"{_('Owner')}: {err}")
+        name_key = _name_key(values.get(company_field, ""))
+        domain = website_domain(values.get("website", ""))
+        lead, reason = existing.find(name_key, domain)
+        earlier = seen_names.get(name_key) if name_key else None
+        if earlier is None and domain:
+            earlier = seen_domains.get(domain)
+        if lead is not None:
+            how = _("same company name") if reason == "name" else _("same website domain")
+            row.duplicate = _("Already in Stageflow as “%(name)s” (%(how)s).") % {"name": lead.name, "how": how}
+        elif earlier is not None:
+            row.duplicate = _("Same company as line %(line)s of this file.") % {"line": earlier}
+            row.same_as_line = earlier
+        if name_key and name_key not in seen_names:
+            seen_names[name_key] = row.line
+        if domain and domain not in seen_domains:
+            seen_domains[domain] = row.line
+
+        if job.kind == ImportKind.LEADS:
+            row.skip = bool(row.duplicate) and not row.errors
+            continue
+
+        # Deals: a deal for a company that exists is added to that lead.
+        if lead is not None:
+            if lead.pk not in visible_lead_ids:
+                row.errors.append(
+                    _("“%(name)s” already exists as a lead you cannot see; ask its owner or your manager.")
+                    % {"name": lead.name}
+                )
+            row.lead_id = lead.pk
+        stage_name = values.get("stage", "")
+        stage = stages.get(stage_name.casefold()) if stage_name else first_stage
+        if stage is None:
+            if stage_name:
+                row.errors.append(
+                    _("Stage: “%(value)s” is not a stage of this pipeline (%(stages)s).")
+                    % {"value": stage_name, "stages": ", ".join(s.name for s in stages.values())}
+                )
+            else:
+                row.errors.append(_("This pipeline has no stages yet."))
+            continue
+        values["stage"] = stage
+        if row.errors:
+            continue
+        if stage.pk not in rules_cache:
+            rules_cache[stage.pk] = pipeline_services.entry_rules_for_new_deal(stage=stage)
+        rules = rules_cache[stage.pk]
+        if rules is None:
+            row.errors.append(_("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
+            continue
+        lead_for_rules = Lead(**{f: values.get(f, "") for f in ("contact_name", "contact_email", "contact_phone")})
+        if row.lead_id is not None:
+            lead_for_rules = found_leads[row.lead_id]
+        else:
+            lead_for_rules.fit_score, _explanation = qualification.fit_compute(
+                {f: values.get(f, "") for f in LEAD_FIELDS}, criteria
+            )
+        missing = rules.missing(
+            amount=values.get("amount"), expected_close=values.get("expected_close"), lead=lead_for_rules,
+            next_step=values.get("next_step", ""),
+        )
+        if missing:
+            row.errors.append(pipeline_services._missing_message(stage, [str(m) for m in missing]))
+        refusal = rules.fit_refusal(stage=stage, lead=lead_for_rules)
+        if refusal:
+            row.errors.append(str(refusal))
+    return Preview(kind=job.kind, rows=rows, leads=found_leads)
+
+
+# --- The commit --------------------------------------------------------------------------------
+
+
+class ImportInvalid(Exception):
+    def __init__(self, errors: list[dict]):
+        super().__init__(f"{len(errors)} rows with errors")
+        self.errors = errors
+
+
+def preview_errors(preview: Preview) -> list[dict]:
+    return [{"line": r.line, "errors": r.errors} for r in preview.error_rows]
+
+
+def _progress(job: ImportJob, done: int) -> None:
+    cache.set(job.progress_key, done, timeout=60 * 60)
+
+
+def import_commit(job: ImportJob, *, progress: Callable[[int], None] | None = None) -> ImportJob:
+    """Write every row in one transaction, or nothing. Marks the job done or failed."""
+    user = job.created_by
+    progress = progress or (lambda done: _progress(job, done))
+    job.status = ImportStatus.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    progress(0)
+    try:
+        with transaction.atomic():
+            preview = import_preview(job, user=user)
+            if preview.error_rows:
+                raise ImportInvalid(preview_errors(preview))
+            created_leads, created_deals = _write(job, preview, user=user, progress=progress)
+    except ImportInvalid as err:
+        _finish(job, ImportStatus.FAILED, errors=err.errors,
+                message=_("Nothing was imported: %(n)s rows have errors.") % {"n": len(err.errors)})
+        return job
+    except Exception:
+        _finish(job, ImportStatus.FAILED, message=_("Nothing was imported: the import stopped with an unexpected error."))
+        raise
+    job.created_leads, job.created_deals = created_leads, created_deals
+    job.skipped_rows = preview.skipped
+    _finish(job, ImportStatus.DONE, message="")
+    return job
+
+
+def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
+    job.status = status
+    job.errors = errors or []
+    job.message = message
+    job.finished_at = timezone.now()
+    job.processed_rows = job.total_rows if status == ImportStatus.DONE else 0
+    job.rows = []  # the file's cells are not needed any more; keep no more personal data than needed
+    job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_leads",
+                            "created_deals", "skipped_rows", "rows"])
+    cache.delete(job.progress_key)
+
+
+def _new_lead(values: dict, *, name: str, owner, criteria) -> Lead:
+    """An unsaved lead, already scored against the profile (loaded once for the whole file)."""
+    lead = Lead(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in LEAD_FIELDS})
+    lead.fit_score, lead.fit_explanation = qualification.fit_compute(qualification.lead_values(lead), criteria)
+    return lead
+
+
+def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
+    criteria = qualification.active_criteria()
+    rows = preview.rows
+    company = "name" if job.kind == ImportKind.LEADS else "company"
+    # New leads first, in batches: bulk_create sends no post_save, and they are scored already.
+    new_leads = {
+        row.line: _new_lead(row.values, name=row.values[company], owner=row.values["owner"], criteria=criteria)
+        for row in rows
+        if not row.skip and row.lead_id is None and row.same_as_line is None
+    }
+    pending = list(new_leads.values())
+    for start in range(0, len(pending), LEAD_BATCH):
+        Lead.objects.bulk_create(pending[start:start + LEAD_BATCH])
+        if job.kind == ImportKind.LEADS:
+            progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
+    if job.kind == ImportKind.LEADS:
+        progress(len(rows))
+        return len(pending), 0
+
+    leads_by_line: dict[int, Lead] = {}
+    for done, row in enumerate(rows, start=1):
+        values = row.values
+        if row.lead_id is not None:
+            lead = preview.leads[row.lead_id]
+        elif row.same_as_line is not None:
+            lead = leads_by_line[row.same_as_line]
+        else:
+            lead = new_leads[row.line]
+        leads_by_line[row.line] = lead
+        try:
+            pipeline_services.deal_create(
+                actor=user, lead=lead, title=values["title"], stage=values["stage"], owner=values["owner"],
+                amount=values.get("amount"), currency=values.get("currency") or None,
+                expected_close=values.get("expected_close"), next_step=values.get("next_step", ""),
+                probability=values.get("probability"),
+            )
+        except PipelineError as err:
+            raise ImportInvalid([{"line": row.line, "errors": [str(err.message)]}]) from err
+        if done % PROGRESS_EVERY == 0:
+            progress(done)
+    progress(len(rows))
+    return len(pending), len(rows)
+
+
+def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: Pipeline | None = None) -> ImportJob:
+    return ImportJob.objects.create(
+        created_by=user,
+        kind=kind,
+        pipeline=pipeline,
+        filename=filename[:255],
+        file_format=parsed.file_format,
+        encoding=parsed.encoding,
+        headers=parsed.headers,
+        rows=parsed.rows,
+        mapping=mapping_guess(kind, parsed.headers),
+        total_rows=len(parsed.rows),
+    )
+
+
+def import_start(job: ImportJob) -> bool:
+    """Run the import now (small files) or queue it for a worker; True when it was queued."""
+    if job.total_rows <= import_settings()["background_rows"]:
+        import_commit(job)
+        return False
+    job.status = ImportStatus.QUEUED
+    job.save(update_fields=["status"])
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return True
+
+
+def _enqueue(job_id: int) -> None:
+    from .tasks import import_run
+
+    try:
+        import_run.delay(job_id)
+    except Exception:
+        logger.exception("Could not start import %s", job_id)
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(),
+            message=_("Nothing was imported: the import could not be started. Please try again in a few minutes."),
+        )
+
+
+UNFINISHED_DAYS = 7
+
+
+def imports_prune(*, now=None) -> int:
+    """Delete uploads that were never imported after a week; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=UNFINISHED_DAYS)
+    deleted, _rows = ImportJob.objects.filter(status=ImportStatus.UPLOADED, created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "imports"
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("sample/<str:kind>.csv", views.sample, name="sample"),
+    path("<int:pk>/", views.status, name="status"),
+    path("<int:pk>/mapping/", views.mapping, name="mapping"),
+    path("<int:pk>/preview/", views.preview, name="preview"),
+    path("<int:pk>/commit/", views.commit, name="commit"),
+]

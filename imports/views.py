@@ -1,0 +1,114 @@
+"""Import pages: upload → column mapping → preview → commit → progress and result."""
+import csv
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .forms import MappingForm, UploadForm
+from .models import ImportJob, ImportKind, ImportStatus
+from pipeline.selectors import visible_pipelines
+
+from .services import TARGETS, import_preview, import_settings, import_start, job_create, sample_rows
+
+PREVIEW_ROWS = 50
+PREVIEW_PROBLEMS = 200
+
+
+def _job(request, pk) -> ImportJob:
+    # Only the person who uploaded a file sees it: it may hold leads others cannot see.
+    return get_object_or_404(ImportJob.objects.select_related("pipeline", "created_by"), pk=pk, created_by=request.user)
+
+
+def upload(request):
+    initial = {"kind": request.GET.get("kind")} if request.GET.get("kind") in ImportKind.values else None
+    form = UploadForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        job = job_create(
+            user=request.user, kind=data["kind"], parsed=form.parsed, filename=data["file"].name,
+            pipeline=data["pipeline"] if data["kind"] == ImportKind.DEALS else None,
+        )
+        if job.encoding:
+            messages.info(request, _("The file was read as %(encoding)s text.") % {"encoding": job.encoding})
+        return redirect("imports:mapping", pk=job.pk)
+    recent = ImportJob.objects.filter(created_by=request.user).defer("rows", "headers", "errors")[:10]
+    limits = import_settings()
+    return render(request, "imports/upload.html", {"form": form, "recent": recent, "limits": limits, "nav": "import"})
+
+
+def mapping(request, pk):
+    job = _job(request, pk)
+    if job.status != ImportStatus.UPLOADED:
+        return redirect(job)
+    form = MappingForm(request.POST or None, job=job)
+    if request.method == "POST" and form.is_valid():
+        job.mapping = form.mapping
+        job.save(update_fields=["mapping"])
+        return redirect("imports:preview", pk=job.pk)
+    return render(request, "imports/mapping.html", {"job": job, "form": form, "nav": "import"})
+
+
+def preview(request, pk):
+    job = _job(request, pk)
+    if job.status != ImportStatus.UPLOADED:
+        return redirect(job)
+    result = import_preview(job, user=request.user)
+    problems = [r for r in result.rows if r.errors or r.duplicate][:PREVIEW_PROBLEMS]
+    targets = [t for t in TARGETS[job.kind] if t.name in job.mapping]
+    for row in result.rows[:PREVIEW_ROWS]:
+        # A value that could not be read is shown as it stands in the file.
+        row.display = [
+            row.cells[job.mapping[t.name]] if row.values.get(t.name) in (None, "") else row.values[t.name]
+            for t in targets
+        ]
+    context = {
+        "job": job,
+        "preview": result,
+        "targets": targets,
+        "sample": result.rows[:PREVIEW_ROWS],
+        "problems": problems,
+        "background": job.total_rows > import_settings()["background_rows"],
+        "nav": "import",
+    }
+    return render(request, "imports/preview.html", context)
+
+
+@require_POST
+def commit(request, pk):
+    with transaction.atomic():
+        job = get_object_or_404(
+            ImportJob.objects.select_for_update(of=("self",)).select_related("pipeline", "created_by"), pk=pk, created_by=request.user
+        )
+        if job.status != ImportStatus.UPLOADED:
+            return redirect(job)  # a second click must not import twice
+        queued = import_start(job)
+    if not queued:
+        job.refresh_from_db()
+        if job.status == ImportStatus.DONE:
+            messages.success(request, _("The import is complete."))
+    return redirect(job)
+
+
+def status(request, pk):
+    job = _job(request, pk)
+    template = "imports/status.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#progress"
+    return render(request, template, {"job": job, "nav": "import"})
+
+
+def sample(request, kind):
+    """An example file to fill in: the headers the mapping step recognises and one row."""
+    if kind not in ImportKind.values:
+        raise Http404
+    pipeline = visible_pipelines(request.user).order_by("-is_default", "position", "pk").first()
+    first = pipeline.stages.order_by("position", "pk").first() if pipeline else None
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="stageflow-{kind}-sample.csv"'
+    response.write("\ufeff")
+    csv.writer(response).writerows(sample_rows(kind, user=request.user, stage_name=first.name if first else ""))
+    return response

@@ -1,0 +1,157 @@
+"""Scoring leads against the ideal customer profile.
+
+A lead's score is the share of the profile's criterion weights it matches, 0–100, stored on
+`pipeline.Lead.fit_score` with the explanation (which criteria matched, with their weights) in
+`Lead.fit_explanation`. Leads are rescored when they are saved (see receivers.py) and, in
+batches by a Celery task, when the profile changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from pipeline.models import Lead
+
+from .models import Attribute, Criterion, Profile, criterion_label
+
+RESCORE_BATCH_SIZE = 1000
+
+# The fields of a lead the score depends on: saving only other fields needs no rescoring.
+SCORED_FIELDS = {"industry", "company_size", "country", "source", "website", "contact_name", "contact_email",
+                 "contact_phone"}
+
+
+@dataclass(frozen=True)
+class ScoringCriterion:
+    pk: int
+    attribute: str
+    values: frozenset[str]
+    weight: int
+    value_list: tuple[str, ...]
+
+
+def active_criteria() -> list[ScoringCriterion]:
+    """The active profile's criteria, ready to score many leads (one query)."""
+    rows = Criterion.objects.filter(profile__is_active=True).order_by("position", "pk")
+    return [
+        ScoringCriterion(
+            pk=c.pk,
+            attribute=c.attribute,
+            values=frozenset(v.casefold() for v in c.value_list),
+            weight=c.weight,
+            value_list=tuple(c.value_list),
+        )
+        for c in rows
+    ]
+
+
+def _lead_value(values: dict, attribute: str):
+    if attribute == Attribute.HAS_WEBSITE:
+        return bool((values.get("website") or "").strip())
+    if attribute == Attribute.HAS_CONTACT:
+        return bool(values.get("contact_name") and (values.get("contact_email") or values.get("contact_phone")))
+    return (values.get(attribute) or "").strip()
+
+
+def fit_compute(values: dict, criteria: Iterable[ScoringCriterion]) -> tuple[int | None, dict]:
+    """Score a lead given as a dict of its fields. None (and an empty explanation) without criteria."""
+    criteria = list(criteria)
+    total = sum(c.weight for c in criteria)
+    if not total:
+        return None, {}
+    rows = []
+    matched_weight = 0
+    for c in criteria:
+        value = _lead_value(values, c.attribute)
+        matched = value if isinstance(value, bool) else bool(value) and value.casefold() in c.values
+        if matched:
+            matched_weight += c.weight
+        rows.append({
+            "criterion": c.pk,
+            "attribute": c.attribute,
+            "values": list(c.value_list),
+            "weight": c.weight,
+            "matched": matched,
+            "value": value if not isinstance(value, bool) else "",
+        })
+    score = round(100 * matched_weight / total)
+    return score, {"matched_weight": matched_weight, "total_weight": total, "criteria": rows}
+
+
+def lead_values(lead: Lead) -> dict:
+    return {name: getattr(lead, name) for name in SCORED_FIELDS}
+
+
+def lead_fit_refresh(*, lead: Lead, criteria: list[ScoringCriterion] | None = None) -> Lead:
+    """Recompute and store one lead's fit score (called after a lead is created or changed)."""
+    score, explanation = fit_compute(lead_values(lead), active_criteria() if criteria is None else criteria)
+    if (lead.fit_score, lead.fit_explanation) != (score, explanation):
+        # A queryset update: no post_save signal, so no rescoring loop.
+        Lead.objects.filter(pk=lead.pk).update(fit_score=score, fit_explanation=explanation)
+        lead.fit_score, lead.fit_explanation = score, explanation
+    return lead
+
+
+def leads_fit_rescore_all(*, batch_size: int = RESCORE_BATCH_SIZE) -> int:
+    """Rescore every lead against the current profile, in batches of `batch_size`; returns how many
+    leads changed. Idempotent: a second run changes nothing."""
+    criteria = active_criteria()
+    changed = 0
+    last_pk = 0
+    fields = ["pk", "fit_score", "fit_explanation", *SCORED_FIELDS]
+    while True:
+        batch = list(Lead.objects.filter(pk__gt=last_pk).order_by("pk").only(*fields)[:batch_size])
+        if not batch:
+            return changed
+        last_pk = batch[-1].pk
+        dirty = []
+        for lead in batch:
+            score, explanation = fit_compute(lead_values(lead), criteria)
+            if (lead.fit_score, lead.fit_explanation) != (score, explanation):
+                lead.fit_score, lead.fit_explanation = score, explanation
+                dirty.append(lead)
+        if dirty:
+            with transaction.atomic():
+                Lead.objects.bulk_update(dirty, ["fit_score", "fit_explanation"])
+            changed += len(dirty)
+
+
+def _enqueue_rescore() -> None:
+    from .tasks import leads_fit_rescore_schedule
+
+    leads_fit_rescore_schedule()
+
+
+def profile_changed() -> None:
+    """Rescore all leads after the current transaction commits (once per transaction)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        # The admin saves a profile and its criteria in one atomic block: one rescore is enough.
+        # (Only callbacks of the same block count, since a rolled-back savepoint drops its own.)
+        level = set(connection.savepoint_ids)
+        if any(func is _enqueue_rescore and sids == level for sids, func, _robust in connection.run_on_commit):
+            return
+    transaction.on_commit(_enqueue_rescore)
+
+
+def explanation_rows(explanation: dict) -> list[dict]:
+    """The explanation's criteria with a label in the current language (labels are not stored)."""
+    return [
+        {**row, "label": criterion_label(row["attribute"], row.get("values", []))}
+        for row in (explanation or {}).get("criteria", [])
+    ]
+
+
+def fit_summary(explanation: dict) -> str:
+    """A one-line explanation for a tooltip: the matched criteria with their weights."""
+    if not (explanation or {}).get("criteria"):
+        return ""
+    matched = [f"{row['label']} (+{row['weight']})" for row in explanation_rows(explanation) if row["matched"]]
+    return "; ".join(matched) if matched else _("No criterion of the ideal customer profile matches.")
+
+
+def profile_active() -> Profile | None:
+    return Profile.objects.filter(is_active=True).first()

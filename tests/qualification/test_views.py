@@ -1,0 +1,101 @@
+"""The lead list: only visible leads, filters, sorting by fit, the HTMX partial."""
+import pytest
+from django.urls import reverse
+
+from pipeline.models import Lead
+from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("qualification:lead_list")
+
+
+def names(response):
+    return [lead.name for lead in response.context["page"].object_list]
+
+
+def scored(name, score, **fields):
+    lead = LeadFactory(name=name, **fields)
+    Lead.objects.filter(pk=lead.pk).update(fit_score=score)
+    return lead
+
+
+def test_lead_list_needs_sign_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_rep_sees_own_and_unowned_leads_but_not_another_teams(client, rep):
+    other = UserFactory(username="olaf", team=TeamFactory(name="South"))
+    scored("Mine", 50, owner=rep)
+    scored("Nobody's", 40)
+    scored("South's", 90, owner=other)
+    client.force_login(rep)
+    response = client.get(URL)
+    assert names(response) == ["Mine", "Nobody's"]
+
+
+def test_leads_are_sorted_by_fit_best_first_unscored_last(client, admin_user):
+    scored("Low", 10)
+    scored("Unscored", None)
+    scored("High", 90)
+    client.force_login(admin_user)
+    assert names(client.get(URL)) == ["High", "Low", "Unscored"]
+    assert names(client.get(URL, {"sort": "-fit"})) == ["Unscored", "Low", "High"]
+    assert names(client.get(URL, {"sort": "name"})) == ["High", "Low", "Unscored"]
+
+
+def test_filters_by_industry_country_source_min_score_and_text(client, admin_user):
+    scored("Alpha Software", 80, industry="Software", country="DE", source="event")
+    scored("Beta Retail", 70, industry="Retail", country="AT", source="referral", contact_name="Berta Meier")
+    scored("Gamma Software", 30, industry="Software", country="AT", source="event")
+    client.force_login(admin_user)
+    assert names(client.get(URL, {"industry": "Software"})) == ["Alpha Software", "Gamma Software"]
+    assert names(client.get(URL, {"country": "at"})) == ["Beta Retail", "Gamma Software"]
+    assert names(client.get(URL, {"source": "event", "min_score": "50"})) == ["Alpha Software"]
+    assert names(client.get(URL, {"q": "meier"})) == ["Beta Retail"]
+    # An invalid filter is ignored, not an error.
+    assert len(names(client.get(URL, {"min_score": "lots"}))) == 3
+
+
+def test_htmx_request_gets_only_the_results(client, admin_user):
+    scored("Alpha", 80)
+    client.force_login(admin_user)
+    response = client.get(URL, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert "Alpha" in body and "<form" not in body and "<html" not in body
+
+
+def test_score_badge_explains_the_match(client, admin_user):
+    from qualification.models import Criterion, Profile
+
+    profile = Profile.objects.create(name="ICP")
+    Criterion.objects.create(profile=profile, attribute="industry", values="Software", weight=40)
+    Criterion.objects.create(profile=profile, attribute="country", values="DE", weight=60)
+    LeadFactory(name="Alpha", industry="Software", country="FR")
+    client.force_login(admin_user)
+    body = client.get(URL).content.decode()
+    assert 'data-fit="40"' in body and "Industry is Software (+40)" in body
+
+
+def test_lead_list_query_count_does_not_grow_with_leads(client, manager, django_assert_max_num_queries):
+    for i in range(30):
+        DealFactory(owner=manager, lead=LeadFactory(name=f"Lead {i}", owner=manager))
+    client.force_login(manager)
+    with django_assert_max_num_queries(10):
+        response = client.get(URL)
+    assert len(names(response)) == 30
+
+
+def test_fit_badge_and_explanation_templates_render_for_other_pages(profile):
+    from django.template.loader import render_to_string
+    from django.template import Context, Template
+
+    lead = LeadFactory(industry="Software", company_size="1-10", country="DE")
+    lead.refresh_from_db()
+    badge = Template("{% load qualification_tags %}{% fit_badge lead %}").render(Context({"lead": lead}))
+    assert 'data-fit="50"' in badge and "Industry is Software or SaaS (+30)" in badge
+    explanation = render_to_string("qualification/_fit_explanation.html", {"lead": lead})
+    assert "50 / 100" in explanation and "Company size is 51-200" in explanation and "weight 50" in explanation
+    unscored = LeadFactory.build(fit_score=None)
+    assert "badge" not in Template("{% load qualification_tags %}{% fit_badge lead %}").render(Context({"lead": unscored}))
