@@ -51,6 +51,10 @@ def card_annotations() -> dict:
     return {name: factory() for name, factory in _card_annotations.items()}
 
 
+def card_annotation_names() -> list[str]:
+    return list(_card_annotations)
+
+
 def register_card_template(name: str) -> None:
     if name not in _card_templates:
         _card_templates.append(name)

@@ -199,6 +199,10 @@ def card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     )
 
 
+def card_annotation_names() -> list[str]:
+    return ["lead_is_customer", *extensions.card_annotation_names()]
+
+
 def card(deal_id: int) -> Deal:
     """One card, fresh from the database with the same annotations as the board's cards."""
     return card_queryset(Deal.objects.filter(pk=deal_id)).get()

@@ -71,16 +71,20 @@ def _board_url_for(request) -> str:
     return reverse("pipeline:board")
 
 
-def _visible_deal_or_404(user, pk: int) -> Deal:
-    """The deal if the user may see it; unknown and hidden deals both answer 404."""
-    deal = selectors.visible_deals(user).select_related("owner", "lead", "stage", "pipeline").filter(pk=pk).first()
+def _visible_deal_or_404(user, pk: int, *, as_card: bool = False) -> Deal:
+    """The deal if the user may see it; unknown and hidden deals both answer 404. `as_card` reads
+    it with the card annotations too (same query), for views that re-render its card."""
+    deals = selectors.visible_deals(user)
+    if as_card:
+        deals = selectors.card_queryset(deals)
+    deal = deals.select_related("owner", "lead", "stage", "pipeline").filter(pk=pk).first()
     if deal is None:
         raise Http404(_("No such deal."))
     return deal
 
 
-def _changeable_deal(user, pk: int) -> Deal:
-    deal = _visible_deal_or_404(user, pk)
+def _changeable_deal(user, pk: int, *, as_card: bool = False) -> Deal:
+    deal = _visible_deal_or_404(user, pk, as_card=as_card)
     if not selectors.can_change_deal(user, deal):
         raise PermissionDenied(_("You may look at this deal but not change it."))
     return deal
@@ -270,7 +274,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 @require_POST
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
-    deal = _changeable_deal(request.user, pk)
+    deal = _changeable_deal(request.user, pk, as_card=True)
     form = MoveForm(request.POST)
     if not form.is_valid():
         message = next(iter(form.errors.values()))[0]
@@ -302,8 +306,12 @@ def deal_move_view(request, pk):
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
-    moved = selectors.card(moved.pk)  # with the annotations every card carries
+    moved.owner = deal.owner  # unchanged by a move; saves a query
     moved.stage = to_stage
+    # The card annotations (next activity, customer, …) were read with the deal before the move,
+    # which does not change them; copying saves re-reading the card.
+    for name in selectors.card_annotation_names():
+        setattr(moved, name, getattr(deal, name))
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,

@@ -407,3 +407,14 @@ def test_a_hidden_leads_activities_are_a_404(rep_client, outsider):
     data = {"kind": "call", "title": "x", "due_at": "2030-01-02T09:00"}
     assert rep_client.post(reverse("activities:lead_create", args=[hidden.pk]), data).status_code == 404
     assert rep_client.post(reverse("activities:lead_note_create", args=[hidden.pk]), {"body": "x"}).status_code == 404
+
+
+def test_a_moved_card_keeps_its_next_activity(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], title="Moving")
+    plan(deal, rep, -1, "Overdue before the move")
+    response = rep_client.post(
+        reverse("pipeline:deal_move", args=[deal.pk]), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX
+    )
+    assert response.status_code == 200
+    body = text(response)
+    assert "Overdue before the move" in body and "is-overdue" in body
