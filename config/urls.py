@@ -6,6 +6,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="pipeline:board", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("i18n/", include("localization.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("forecast/", include("forecasting.urls")),
     path("qualification/", include("qualification.urls")),
