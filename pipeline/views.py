@@ -6,7 +6,8 @@ request, the partial it needs; after an HTMX write the page's other parts are re
 out-of-band swaps.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import formats
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -37,7 +39,7 @@ from .forms import (
     QuickAddForm,
     VersionForm,
 )
-from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage
+from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 
 BOARD = "pipeline/board.html"
 MAX_OFFSET = 100_000
@@ -431,6 +433,24 @@ class HistoryEntry:
     new: str = ""
 
 
+def _change_value_display(field: str, value: str) -> str:
+    """A stored history value as the active language writes it (12.500,00 / 9. Oktober 2026)."""
+    if not value:
+        return value
+    try:
+        if field == DealField.AMOUNT:
+            return formats.number_format(Decimal(value), 2, use_l10n=True, force_grouping=True)
+        if field == DealField.EXPECTED_CLOSE:
+            return formats.date_format(date.fromisoformat(value), "DATE_FORMAT")
+        if field == DealField.PROBABILITY:
+            return f"{int(value)} %"
+        if field == DealField.FORECAST_CATEGORY:
+            return str(dict(ForecastCategory.choices).get(value, value))
+    except (ArithmeticError, ValueError):
+        pass
+    return value
+
+
 def _history(deal: Deal) -> list[HistoryEntry]:
     """Stage changes and field changes of one deal, oldest first."""
     entries = [
@@ -445,6 +465,8 @@ def _history(deal: Deal) -> list[HistoryEntry]:
         if row.field == DealField.OWNER:
             old = names.get(int(old), old) if old.isdigit() else old
             new = names.get(int(new), new) if new.isdigit() else new
+        else:
+            old, new = _change_value_display(row.field, old), _change_value_display(row.field, new)
         entries.append(HistoryEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new))
     entries.sort(key=lambda e: (e.at, 0 if e.kind == "stage" else 1, e.row.pk))
     return entries

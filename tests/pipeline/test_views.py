@@ -466,7 +466,7 @@ def test_deal_page_shows_stage_and_field_history_in_one_chronological_list(rep_c
     assert kinds == [("stage", None), ("field", "amount"), ("stage", None)]
     body = text(response)
     assert "Created in <strong>Prospecting</strong>" in body
-    assert "Amount: 1000.00 → <strong>2500.00</strong>" in body
+    assert "Amount: 1,000.00 → <strong>2,500.00</strong>" in body
     assert "Prospecting → <strong>Qualification</strong>" in body
     assert "in the previous stage" in body
 
