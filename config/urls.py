@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("localization.urls")),
+    path("api/", include("api.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("healthz", healthz, name="healthz"),
     path("forecast/", include("forecasting.urls")),
