@@ -70,3 +70,22 @@ def test_default_stages_and_lost_reasons_are_created_in_the_installations_langua
     names = list(Stage.objects.order_by("position").values_list("name", flat=True))
     assert stage in names and len(names) == 6
     assert LostReason.objects.filter(name=reason).exists()
+
+
+def test_the_sign_in_page_offers_the_languages(client):
+    page = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Anmelden" in page and 'value="en"' in page and "English" in page
+
+
+def test_the_deal_history_shows_amounts_and_dates_in_the_language(client, rep, deal):
+    from pipeline.models import DealChange, DealField
+
+    DealChange.objects.create(deal=deal, field=DealField.AMOUNT, old_value="1000.00", new_value="2500.50", actor=rep)
+    DealChange.objects.create(deal=deal, field=DealField.EXPECTED_CLOSE, old_value="", new_value="2026-03-05", actor=rep)
+    client.force_login(rep)
+    url = reverse("pipeline:deal_detail", args=[deal.pk])
+    german = client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Betrag: 1.000,00 → <strong>2.500,50</strong>" in german
+    assert "Erwarteter Abschluss: — → <strong>5. März 2026</strong>" in german
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Amount: 1,000.00 → <strong>2,500.50</strong>" in english
