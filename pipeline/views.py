@@ -202,6 +202,8 @@ def board(request):
         "board_url": request.get_full_path(),
         "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
         "quick_add_form": QuickAddForm(),
+        "filtered": any(value not in (None, "") for value in filters.values()),
+        "board_empty": all(column.count == 0 for column in columns),
     }
     template = f"{BOARD}#board" if _is_partial(request) else BOARD
     response = render(request, template, context)

@@ -245,6 +245,15 @@
       event.preventDefault();
       return;
     }
+    if (event.key === "u" || event.key === "U") {
+      // Undo the last move: the newest toast's "Undo" button.
+      const buttons = document.querySelectorAll("#sf-toasts .sf-undo");
+      if (buttons.length) {
+        event.preventDefault();
+        buttons[buttons.length - 1].click();
+      }
+      return;
+    }
     const card = event.target.closest && event.target.closest(".sf-board .sf-card");
     if (!card || (menu && menu.open)) return;
     if (event.key === "m" || event.key === "M") {
