@@ -2,6 +2,14 @@
 from celery.schedules import crontab
 
 CELERY_BEAT_SCHEDULE: dict = {
+    # The safety net behind the after-commit refreshes: recomputes every pipeline's forecast,
+    # so a refresh lost while the broker was down is made up within minutes.
+    "forecast-refresh-all": {
+        "task": "forecasting.tasks.forecast_refresh_all",
+        "schedule": crontab(minute="*/10"),
+        # A backlog of these while no worker runs is useless; the newest one is enough.
+        "options": {"expires": 9 * 60},
+    },
     # Learned probabilities first, so that the snapshot after it uses today's fit in the admin.
     "forecasting-refit-learned-probabilities": {
         "task": "forecasting.tasks.learned_probabilities_refit_all",

@@ -2,11 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.health import healthz
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="pipeline:board", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
     path("pipeline/", include("pipeline.urls")),
+    path("healthz", healthz, name="healthz"),
     path("forecast/", include("forecasting.urls")),
     path("qualification/", include("qualification.urls")),
     path("imports/", include("imports.urls")),

@@ -1,25 +1,144 @@
-"""Celery tasks of forecasting. Thin: ids in, a service call, idempotent, never overlapping."""
+"""Celery tasks of forecasting. Thin: ids in, a service call, idempotent, never overlapping.
 
+How a move reaches the forecast:
+
+1. `deal_move` commits and sends `pipeline.signals.deals_changed`; `forecasting.receivers`
+   calls `forecast_refresh_schedule` (after commit, so the worker sees the new data).
+2. `forecast_refresh_schedule` debounces: the first change of a pipeline sets a short-lived
+   marker and enqueues one `forecast_refresh` a few seconds later; further changes while the
+   marker is set enqueue nothing. A burst of moves leads to one recompute.
+3. `forecast_refresh` takes the pipeline's lock (two recomputes of the same forecast never run
+   at once), clears the marker (changes from now on ask for a new run) and recomputes inside
+   one transaction: a worker killed half-way leaves the previous result untouched.
+
+When the broker or the cache is unreachable the move still succeeds: the failure is logged and
+`forecast_refresh_all`, run by beat (config/schedules.py), recomputes every pipeline later.
+"""
 import logging
+import time
 
-from celery import shared_task
+import redis.exceptions
+from celery import current_app, shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, transaction
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from config.locks import CacheLock
 
 logger = logging.getLogger(__name__)
 
+# Errors that go away on their own (a restarting database, Redis or broker): retried with
+# exponential backoff. Anything else is a bug and fails loudly.
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    BrokerOperationalError,
+)
+REFRESH_SOFT_TIME_LIMIT = 120
+REFRESH_TIME_LIMIT = 150
+# Longer than the hard time limit: a running recompute never loses its lock; a killed one
+# frees it at the latest after this many seconds.
+REFRESH_LOCK_TIMEOUT = REFRESH_TIME_LIMIT + 60
+# Eager mode (no broker): how long a request waits for a recompute running in another thread.
+EAGER_LOCK_WAIT = 10
+MAX_RETRIES = 6
+RETRY_BACKOFF_MAX = 300
 
-def forecast_refresh_schedule(*, pipeline_id: int) -> None:
-    """Ask for a recompute of the pipeline's forecast (called after commit)."""
+
+def refresh_lock(pipeline_id: int) -> CacheLock:
+    return CacheLock(f"forecast:refresh:{pipeline_id}", timeout=REFRESH_LOCK_TIMEOUT)
+
+
+def debounce_key(pipeline_id: int) -> str:
+    return f"forecast:refresh-pending:{pipeline_id}"
+
+
+def debounce_seconds() -> int:
+    return settings.FORECAST_REFRESH_DEBOUNCE_SECONDS
+
+
+def forecast_refresh_schedule(*, pipeline_id: int) -> bool:
+    """Ask for a recompute of the pipeline's forecast (called after commit).
+
+    Returns True when a task was enqueued, False when one is already pending or the broker is
+    unreachable. Never raises: a move must not fail because the forecast cannot be scheduled.
+    """
     try:
-        forecast_refresh.delay(pipeline_id)
-    except Exception:  # broker down: the next scheduled run recomputes; never break a move
-        logger.warning("Could not enqueue the forecast refresh of pipeline %s", pipeline_id, exc_info=True)
+        if current_app.conf.task_always_eager:
+            forecast_refresh.delay(pipeline_id)
+            return True
+        delay = debounce_seconds()
+        if not cache.add(debounce_key(pipeline_id), 1, timeout=delay + 60):
+            return False  # a recompute is already pending; it will see this change too
+        try:
+            forecast_refresh.apply_async((pipeline_id,), countdown=delay)
+        except Exception:
+            cache.delete(debounce_key(pipeline_id))  # let the next change try again
+            raise
+        return True
+    except Exception:  # broker or cache down: the next scheduled run recomputes
+        logger.warning(
+            "Could not schedule the forecast refresh of pipeline %s; the periodic run will recompute it.",
+            pipeline_id,
+            exc_info=True,
+        )
+        return False
 
 
-@shared_task(acks_late=True)
-def forecast_refresh(pipeline_id: int) -> None:
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=REFRESH_SOFT_TIME_LIMIT,
+    time_limit=REFRESH_TIME_LIMIT,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def forecast_refresh(self, pipeline_id: int) -> dict:
+    """Recompute one pipeline's forecast, all or nothing, never two at once.
+
+    Returns {"state": "done", "forecast": <the service's result>} or {"state": "busy"}."""
     from .services import forecast_refresh_pipeline
 
-    forecast_refresh_pipeline(pipeline_id=pipeline_id)
+    lock = refresh_lock(pipeline_id)
+    acquired = lock.acquire()
+    if not acquired and self.request.is_eager:
+        deadline = time.monotonic() + EAGER_LOCK_WAIT
+        while not acquired and time.monotonic() < deadline:
+            time.sleep(0.05)
+            acquired = lock.acquire()
+    if not acquired:
+        # Another worker is recomputing; it may have started before our change committed, so
+        # ask for one more run after it instead of dropping this one.
+        # This run was the pending one its marker promised; hand the promise on to the next.
+        logger.info("Forecast refresh of pipeline %s is already running; rescheduled.", pipeline_id)
+        cache.delete(debounce_key(pipeline_id))
+        forecast_refresh_schedule(pipeline_id=pipeline_id)
+        return {"state": "busy"}
+    try:
+        cache.delete(debounce_key(pipeline_id))
+        with transaction.atomic():
+            forecast = forecast_refresh_pipeline(pipeline_id=pipeline_id)
+    finally:
+        lock.release()
+    return {"state": "done", "forecast": forecast}
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=MAX_RETRIES)
+def forecast_refresh_all() -> int:
+    """The periodic safety net: recompute every active pipeline (missed or failed refreshes)."""
+    from pipeline.models import Pipeline
+
+    pipeline_ids = list(Pipeline.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+    for pipeline_id in pipeline_ids:
+        forecast_refresh.delay(pipeline_id)
+    return len(pipeline_ids)
 
 
 # --- Scheduled forecasting tasks (see config/schedules.py) ------------------------------------

@@ -134,7 +134,12 @@ def _announce(deal: Deal, kind: str) -> None:
 
 def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
     pk = deal.pk if isinstance(deal, Deal) else deal
-    locked = Deal.objects.select_for_update().select_related("stage", "lead", "pipeline").get(pk=pk)
+    # Lock the deal row alone, then read it with its relations. A FOR UPDATE over a join is
+    # wrong under concurrency on PostgreSQL: after waiting for a concurrent move, the database
+    # re-checks the join against the stage row it read before waiting and, the stage having
+    # changed, finds no row at all (tests/integration/test_concurrency.py).
+    Deal.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
+    locked = Deal.objects.select_related("stage", "lead", "pipeline").get(pk=pk)
     if expected_version is not None and locked.version != expected_version:
         raise VersionConflict(
             _("Someone changed this deal in the meantime. It now shows its current state; please try again."),

@@ -1,0 +1,58 @@
+"""The forecast behind `GET /api/v1/forecast/`: the forecasting engine's `forecast_run` (weighted,
+learned or Monte Carlo, as of any past date, seeing only what was known then), shaped for clients.
+
+Scope, as on the forecast dashboard: reps see their own numbers, managers their people's, admins
+everyone's.
+"""
+from datetime import date, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from forecasting import services as forecasting
+from forecasting.periods import period_end, period_label, period_of_date, period_start
+from pipeline import selectors
+from pipeline.exceptions import PipelineError
+from pipeline.models import Pipeline
+
+AMOUNT_KEYS = ("currency", "won", "expected", "p10", "p50", "p90")
+
+
+def scope_owner_ids(user) -> list[int] | None:
+    """Whose deals the user's forecast adds up; None means everyone's."""
+    if user.is_admin:
+        return None
+    if user.is_manager:
+        return list(selectors.visible_users(user).values_list("pk", flat=True))
+    return [user.pk]
+
+
+def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date | None, horizon: int) -> dict:
+    today = timezone.localdate()
+    as_of = as_of or today
+    if as_of > today:
+        raise PipelineError(_("A forecast cannot be made as of a future date."), code="as_of_future")
+    run = forecasting.forecast_run(
+        as_of=as_of, method=method, kind=period, horizon=horizon, pipeline_id=pipeline.pk,
+        owner_ids=scope_owner_ids(user), seed=as_of.toordinal(),  # the same answer for the same question
+    )
+    amounts: dict[str, list[dict]] = {}
+    for row in run.result.rows():
+        amounts.setdefault(row["period"], []).append({key: row[key] for key in AMOUNT_KEYS})
+    first = period_of_date(as_of, period)
+    numbers = range(first, first + horizon)
+    return {
+        "method": method,
+        "period": period,
+        "as_of": as_of,
+        "pipeline": pipeline.pk,
+        "periods": [
+            {
+                "period": period_label(n, period),
+                "start": period_start(n, period),
+                "end": period_end(n, period) - timedelta(days=1),
+                "amounts": amounts.get(period_label(n, period), []),
+            }
+            for n in numbers
+        ],
+    }

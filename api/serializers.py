@@ -1,0 +1,278 @@
+"""Serializers validate what clients send; the services in pipeline.services apply it."""
+import re
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from pipeline import selectors
+from pipeline.models import Deal, DealChange, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageChange
+
+User = get_user_model()
+
+
+# --- Errors (documentation only) -------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API: a message and a code."""
+
+    detail = serializers.CharField(help_text=_("A message that can be shown to the user."))
+    code = serializers.CharField(help_text=_("A stable, machine-readable code, e.g. not_found, requirements."))
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    """`detail` and `code`, plus one list of messages per invalid field, keyed by the field's name
+    (as Django REST framework reports them); `non_field_errors` for the rest."""
+
+
+# --- Configuration -----------------------------------------------------------------------
+
+
+class StageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Stage
+        fields = ["id", "pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance"]
+
+    def validate_pipeline(self, value):
+        if self.instance is not None and value.pk != self.instance.pipeline_id:
+            raise serializers.ValidationError(_("A stage cannot move to another pipeline."), code="immutable")
+        return value
+
+
+class PipelineStageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Stage
+        fields = ["id", "name", "position", "probability", "kind", "rotting_days", "colour"]
+
+
+class PipelineSerializer(serializers.ModelSerializer):
+    stages = PipelineStageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Pipeline
+        fields = ["id", "name", "position", "is_default", "is_active", "stages"]
+
+
+class LostReasonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LostReason
+        fields = ["id", "name", "position", "is_active"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name", "first_name", "last_name", "role", "team"]
+
+    def get_name(self, obj) -> str:
+        return str(obj)
+
+
+# --- Leads -----------------------------------------------------------------------------------
+
+
+class UserScopedField(serializers.PrimaryKeyRelatedField):
+    """A primary key limited to what the requesting user may choose (a selector of theirs)."""
+
+    def __init__(self, *, scope, **kwargs):
+        self.scope = scope
+        kwargs.setdefault("queryset", User.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.queryset.none()
+        return self.scope(user)
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False, allow_null=True,
+        help_text=_("Default: you. Reps can only choose themselves."),
+    )
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id", "name", "industry", "company_size", "country", "website", "source",
+            "contact_name", "contact_email", "contact_phone", "owner", "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate_country(self, value):
+        value = value.upper()
+        # ASCII letters only: some letters grow when upper-cased (“ﬃ” → “FFI”), past the column's size.
+        if value and not re.fullmatch(r"[A-Z]{2}", value):
+            raise serializers.ValidationError(_("Use a two-letter country code such as DE."), code="invalid")
+        return value
+
+
+# --- Deals ------------------------------------------------------------------------------------
+
+
+class DealSerializer(serializers.ModelSerializer):
+    """A deal as clients read it. Needs select_related("stage", "lead", "owner")."""
+
+    stage_name = serializers.CharField(source="stage.name", read_only=True)
+    lead_name = serializers.CharField(source="lead.name", read_only=True)
+    owner_name = serializers.SerializerMethodField()
+    effective_probability = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "id", "title", "pipeline", "stage", "stage_name", "status", "lead", "lead_name", "owner", "owner_name",
+            "amount", "currency", "expected_close", "probability", "effective_probability", "next_step",
+            "forecast_category", "lost_reason", "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
+            "external_id", "version",
+        ]
+        read_only_fields = fields
+
+    def get_owner_name(self, obj) -> str:
+        return str(obj.owner)
+
+
+class ConflictSerializer(ErrorSerializer):
+    """A stale `version`: the deal as it is now, to show the user and retry with its version."""
+
+    deal = DealSerializer(read_only=True)
+
+
+class DealWriteFields(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    lead = UserScopedField(scope=selectors.visible_leads, queryset=Lead.objects.none())
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False,
+        help_text=_("Default: you. Reps can only choose themselves; managers their team; admins anyone."),
+    )
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text=_("ISO 4217 code, e.g. EUR."))
+    expected_close = serializers.DateField(required=False, allow_null=True)
+    probability = serializers.IntegerField(
+        min_value=0, max_value=100, required=False, allow_null=True,
+        help_text=_("Overrides the stage's probability; empty uses the stage's."),
+    )
+    next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class DealCreateSerializer(DealWriteFields):
+    pipeline = serializers.PrimaryKeyRelatedField(
+        queryset=Pipeline.objects.filter(is_active=True), required=False,
+        help_text=_("Default: the default pipeline."),
+    )
+    stage = serializers.PrimaryKeyRelatedField(
+        queryset=Stage.objects.all(), required=False, help_text=_("Default: the pipeline's first stage.")
+    )
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        stage, pipeline = attrs.get("stage"), attrs.get("pipeline")
+        if stage and pipeline and stage.pipeline_id != pipeline.pk:
+            raise serializers.ValidationError({"stage": [_("This stage belongs to another pipeline.")]})
+        return attrs
+
+
+class DealUpdateSerializer(DealWriteFields):
+    forecast_category = serializers.ChoiceField(
+        choices=ForecastCategory.choices, required=False,
+        help_text=_("The rep's own call, summed separately in forecasts: commit, best case, pipeline or omitted."),
+    )
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text=_("The version you last read."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if name != "version":
+                field.required = False
+        self.fields["title"].allow_blank = False
+
+
+class DealMoveSerializer(serializers.Serializer):
+    stage = serializers.PrimaryKeyRelatedField(queryset=Stage.objects.all())
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text=_("The version you last read."))
+
+
+class DealLoseSerializer(serializers.Serializer):
+    reason = serializers.PrimaryKeyRelatedField(queryset=LostReason.objects.all())
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
+class DealReopenSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    actor_display = serializers.CharField(read_only=True)
+    seconds_in_previous = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StageChange
+        fields = [
+            "id", "at", "from_stage", "to_stage", "from_status", "to_status", "actor", "actor_display",
+            "seconds_in_previous", "lost_reason",
+        ]
+
+    def get_seconds_in_previous(self, obj) -> int | None:
+        return int(obj.time_in_previous.total_seconds()) if obj.time_in_previous is not None else None
+
+
+class DealChangeSerializer(serializers.ModelSerializer):
+    actor_display = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = DealChange
+        fields = ["id", "at", "field", "old_value", "new_value", "actor", "actor_display"]
+
+
+class DealHistorySerializer(serializers.Serializer):
+    stage_changes = StageChangeSerializer(many=True)
+    deal_changes = DealChangeSerializer(many=True)
+
+
+# --- Forecast ----------------------------------------------------------------------------------
+
+
+class ForecastQuerySerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["weighted", "learned", "montecarlo"], default="weighted")
+    period = serializers.ChoiceField(choices=["month", "quarter"], default="month")
+    as_of = serializers.DateField(required=False, help_text=_("Default: today. Not in the future."))
+    horizon = serializers.IntegerField(min_value=1, max_value=24, default=3, help_text=_("Number of periods."))
+    pipeline = serializers.PrimaryKeyRelatedField(
+        queryset=Pipeline.objects.filter(is_active=True), required=False, help_text=_("Default: the default pipeline.")
+    )
+
+
+class ForecastAmountSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    won = serializers.DecimalField(max_digits=20, decimal_places=2, help_text=_("Won so far in the period."))
+    expected = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("Won so far plus what the open deals are expected to bring.")
+    )
+    p10 = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("Nine in ten futures bring at least this much (P10).")
+    )
+    p50 = serializers.DecimalField(max_digits=20, decimal_places=2)
+    p90 = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text=_("One in ten futures brings this much or more (P90).")
+    )
+
+
+class ForecastPeriodSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text=_("2026-11 for a month, 2026-Q4 for a quarter."))
+    start = serializers.DateField()
+    end = serializers.DateField()
+    amounts = ForecastAmountSerializer(many=True)
+
+
+class ForecastSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    period = serializers.CharField()
+    as_of = serializers.DateField()
+    pipeline = serializers.IntegerField()
+    periods = ForecastPeriodSerializer(many=True)

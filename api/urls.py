@@ -1,0 +1,32 @@
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import pages, views
+
+app_name = "api"
+
+
+class Router(DefaultRouter):
+    include_root_view = False
+    include_format_suffixes = False  # one URL per resource; ?format= still works
+
+
+router = Router()
+router.register("pipelines", views.PipelineViewSet, basename="pipeline")
+router.register("stages", views.StageViewSet, basename="stage")
+router.register("lost-reasons", views.LostReasonViewSet, basename="lostreason")
+router.register("users", views.UserViewSet, basename="user")
+router.register("leads", views.LeadViewSet, basename="lead")
+router.register("deals", views.DealViewSet, basename="deal")
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("v1/forecast/", views.ForecastView.as_view(), name="forecast"),
+    path("schema/", views.SchemaView.as_view(), name="schema"),
+    # A page for people (signed in, like every page); its assets come from drf-spectacular-sidecar.
+    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
+    path("tokens/", pages.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", pages.token_revoke, name="token_revoke"),
+]

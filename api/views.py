@@ -1,0 +1,358 @@
+"""The REST API under /api/v1/. Reads through pipeline.selectors, writes through pipeline.services.
+
+DRF marks its views login_not_required (since 3.16), so the site-wide LoginRequiredMiddleware
+lets token clients through and DRF itself answers anonymous ones with 401 JSON.
+
+A deal the user may not see answers 404; one they may see but not change, 403; a stale
+`version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
+"""
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch, ProtectedError
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pipeline import selectors, services
+from pipeline.exceptions import PipelineError
+from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
+
+from . import forecast as forecast_engine
+from . import serializers as s
+from .filters import DealFilter, LeadFilter, StageFilter
+from .permissions import IsAdminOrReadOnly
+
+ERRORS_READ = {
+    401: OpenApiResponse(s.ErrorSerializer, description="Not signed in, or the token is invalid or revoked."),
+    403: OpenApiResponse(s.ErrorSerializer, description="Signed in, but not allowed."),
+    429: OpenApiResponse(s.ErrorSerializer, description="Too many requests for this token or user."),
+}
+ERRORS_LIST = {400: OpenApiResponse(s.ValidationErrorSerializer, description="An invalid filter value."),
+               404: OpenApiResponse(s.ErrorSerializer, description="No such page."), **ERRORS_READ}
+ERRORS_OBJECT = {404: OpenApiResponse(s.ErrorSerializer, description="No such object, or not visible to you."),
+                 **ERRORS_READ}
+ERRORS_WRITE = {
+    400: OpenApiResponse(s.ValidationErrorSerializer, description="Invalid input, or refused by the pipeline's rules."),
+    **ERRORS_READ,
+}
+ERRORS_OBJECT_WRITE = {**ERRORS_WRITE, **ERRORS_OBJECT}
+ERRORS_DEAL_WRITE = {
+    **ERRORS_OBJECT_WRITE,
+    409: OpenApiResponse(s.ConflictSerializer, description="The deal changed since `version`; `deal` holds its current state."),
+}
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _refuse_protected(exc: ProtectedError, message: str, code: str):
+    raise PipelineError(message, code=code) from exc
+
+
+# --- Configuration -------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.PipelineSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.PipelineSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.PipelineSerializer, **ERRORS_WRITE}),
+    update=extend_schema(responses={200: s.PipelineSerializer, **ERRORS_OBJECT_WRITE}),
+    partial_update=extend_schema(responses={200: s.PipelineSerializer, **ERRORS_OBJECT_WRITE}),
+    destroy=extend_schema(responses={204: None, **ERRORS_OBJECT_WRITE}),
+)
+class PipelineViewSet(viewsets.ModelViewSet):
+    """Pipelines and their stages in board order. Everyone reads; admins write."""
+
+    queryset = Pipeline.objects.none()  # for the schema; get_queryset decides
+    serializer_class = s.PipelineSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        user = self.request.user
+        qs = Pipeline.objects.all() if getattr(user, "is_admin", False) else selectors.visible_pipelines(user)
+        return qs.prefetch_related(Prefetch("stages", Stage.objects.order_by("position", "pk"))).order_by("position", "pk")
+
+    def perform_destroy(self, instance):
+        if instance.deals.exists():
+            raise PipelineError(_("This pipeline still holds deals; it cannot be deleted."), code="pipeline_has_deals")
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            _refuse_protected(exc, _("This pipeline is still referred to; it cannot be deleted."), "pipeline_in_use")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.StageSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.StageSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.StageSerializer, **ERRORS_WRITE}),
+    update=extend_schema(responses={200: s.StageSerializer, **ERRORS_OBJECT_WRITE}),
+    partial_update=extend_schema(responses={200: s.StageSerializer, **ERRORS_OBJECT_WRITE}),
+    destroy=extend_schema(
+        responses={204: None, **ERRORS_OBJECT_WRITE},
+        description="Refused with 400 (`stage_has_deals`) while deals are in the stage: move them first.",
+    ),
+)
+class StageViewSet(viewsets.ModelViewSet):
+    """Stages of all pipelines the user may see, in board order. Everyone reads; admins write."""
+
+    queryset = Stage.objects.none()
+    serializer_class = s.StageSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = StageFilter
+
+    def get_queryset(self):
+        user = self.request.user
+        pipelines = Pipeline.objects.all() if getattr(user, "is_admin", False) else selectors.visible_pipelines(user)
+        return Stage.objects.filter(pipeline__in=pipelines).order_by("pipeline__position", "pipeline_id", "position", "pk")
+
+    def perform_destroy(self, instance):
+        if instance.deals.exists():
+            raise PipelineError(
+                _("“%(stage)s” still holds deals. Move them to another stage first.") % {"stage": instance.name},
+                code="stage_has_deals",
+            )
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            _refuse_protected(
+                exc,
+                _("“%(stage)s” appears in deal history and cannot be deleted; rename it instead.") % {"stage": instance.name},
+                "stage_in_use",
+            )
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.LostReasonSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.LostReasonSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.LostReasonSerializer, **ERRORS_WRITE}),
+    update=extend_schema(responses={200: s.LostReasonSerializer, **ERRORS_OBJECT_WRITE}),
+    partial_update=extend_schema(responses={200: s.LostReasonSerializer, **ERRORS_OBJECT_WRITE}),
+    destroy=extend_schema(responses={204: None, **ERRORS_OBJECT_WRITE}),
+)
+class LostReasonViewSet(viewsets.ModelViewSet):
+    """Why deals are lost. Everyone reads; admins write. A reason in use can only be deactivated."""
+
+    queryset = LostReason.objects.none()
+    serializer_class = s.LostReasonSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return LostReason.objects.order_by("position", "pk")
+
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            _refuse_protected(exc, _("This reason is used by deals; deactivate it instead."), "reason_in_use")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.UserSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.UserSerializer, **ERRORS_OBJECT}),
+)
+class UserViewSet(viewsets.ReadOnlyModelViewSet):
+    """The people whose deals you may see (the choices for owner filters)."""
+
+    queryset = get_user_model().objects.none()
+    serializer_class = s.UserSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return selectors.visible_users(self.request.user).order_by("username", "pk")
+
+
+# --- Leads ---------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.LeadSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.LeadSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.LeadSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: s.LeadSerializer, **ERRORS_OBJECT_WRITE}),
+)
+class LeadViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Leads you may see: your own, unowned ones, and those behind deals you may see."""
+
+    queryset = Lead.objects.none()
+    serializer_class = s.LeadSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = LeadFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.visible_leads(self.request.user).order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        owner = serializer.validated_data.get("owner", self.request.user)
+        serializer.save(owner=owner)
+
+    def perform_update(self, serializer):
+        if not selectors.can_change_lead(self.request.user, serializer.instance):
+            raise PermissionDenied(_("You may look at this lead but not change it."))
+        serializer.save()
+
+
+# --- Deals ---------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.DealSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.DealSerializer, **ERRORS_OBJECT}),
+)
+class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deals you may see. Every change goes through the same service as the board."""
+
+    queryset = Deal.objects.none()
+    serializer_class = s.DealSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = DealFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            selectors.visible_deals(self.request.user)
+            .select_related("stage", "lead", "owner")
+            .order_by("-created_at", "-pk")
+        )
+
+    def _changeable_deal(self) -> Deal:
+        deal = self.get_object()
+        if not selectors.can_change_deal(self.request.user, deal):
+            raise PermissionDenied(_("You may look at this deal but not change it."))
+        return deal
+
+    def _respond(self, deal: Deal, status_code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().filter(pk=deal.pk).first() or Deal.objects.select_related(
+            "stage", "lead", "owner"
+        ).get(pk=deal.pk)  # e.g. reassigned to someone the actor no longer sees
+        return Response(s.DealSerializer(fresh, context=self.get_serializer_context()).data, status=status_code)
+
+    @extend_schema(request=s.DealCreateSerializer, responses={201: s.DealSerializer, **ERRORS_WRITE})
+    def create(self, request):
+        serializer = s.DealCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        deal = services.deal_create(actor=request.user, **serializer.validated_data)
+        return self._respond(deal, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.DealUpdateSerializer,
+        responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE},
+        description="Change fields other than the stage and status. `version` is required.",
+    )
+    def partial_update(self, request, pk=None):
+        deal = self._changeable_deal()
+        serializer = s.DealUpdateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        version = data.pop("version")
+        deal = services.deal_update(deal=deal, actor=request.user, expected_version=version, **data)
+        return self._respond(deal)
+
+    @extend_schema(request=s.DealMoveSerializer, responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        """Move the deal to another stage of its pipeline (into a won stage marks it won)."""
+        deal = self._changeable_deal()
+        serializer = s.DealMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deal = services.deal_move(
+            deal=deal,
+            to_stage=serializer.validated_data["stage"],
+            actor=request.user,
+            expected_version=serializer.validated_data["version"],
+        )
+        return self._respond(deal)
+
+    @extend_schema(request=s.DealLoseSerializer, responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE})
+    @action(detail=True, methods=["post"])
+    def lose(self, request, pk=None):
+        """Mark an open deal lost with a reason (it keeps its stage)."""
+        deal = self._changeable_deal()
+        serializer = s.DealLoseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        deal = services.deal_mark_lost(
+            deal=deal, reason=data["reason"], note=data.get("note", ""), actor=request.user,
+            expected_version=data.get("version"),
+        )
+        return self._respond(deal)
+
+    @extend_schema(request=s.DealReopenSerializer, responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE})
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        """Reopen a lost deal in the stage where it was lost."""
+        deal = self._changeable_deal()
+        serializer = s.DealReopenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deal = services.deal_reopen(deal=deal, actor=request.user, expected_version=serializer.validated_data.get("version"))
+        return self._respond(deal)
+
+    @extend_schema(responses={200: s.DealHistorySerializer, **ERRORS_OBJECT}, filters=False)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def history(self, request, pk=None):
+        """The deal's stage and status changes and its field changes, oldest first."""
+        deal = self.get_object()
+        data = {
+            "stage_changes": StageChange.objects.filter(deal=deal).select_related("actor").order_by("at", "pk"),
+            "deal_changes": DealChange.objects.filter(deal=deal).select_related("actor").order_by("at", "pk"),
+        }
+        return Response(s.DealHistorySerializer(data).data)
+
+
+# --- Forecast --------------------------------------------------------------------------------------
+
+
+class ForecastView(APIView):
+    @extend_schema(
+        parameters=[s.ForecastQuerySerializer],
+        responses={200: s.ForecastSerializer, 400: OpenApiResponse(s.ValidationErrorSerializer), **ERRORS_READ},
+        description=(
+            "Won and expected revenue per period and currency, with the P10–P90 range: your own deals "
+            "for reps, your people's for managers, everyone's for admins. Overdue open deals count in the "
+            "first period. `weighted` is amount × probability, `learned` uses the win rates learned from "
+            "the stage history, `montecarlo` simulates the open pipeline; a past `as_of` sees only what "
+            "was known that day. Monte Carlo runs are seeded by `as_of`, so a question always gets the "
+            "same answer."
+        ),
+    )
+    def get(self, request):
+        query = s.ForecastQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        pipeline = params.get("pipeline") or selectors.visible_pipelines(request.user).filter(is_default=True).first()
+        if pipeline is None:
+            pipeline = selectors.visible_pipelines(request.user).first()
+        if pipeline is None:
+            raise PipelineError(_("There is no pipeline yet."), code="no_pipeline")
+        result = forecast_engine.forecast(
+            user=request.user, pipeline=pipeline, method=params["method"], period=params["period"],
+            as_of=params.get("as_of"), horizon=params["horizon"],
+        )
+        return Response(s.ForecastSerializer(result).data)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 schema, for signed-in users and token clients (401 JSON for anyone else)."""
+
+    permission_classes = [IsAuthenticated]

@@ -1,0 +1,187 @@
+"""The OpenAPI schema: valid OpenAPI 3, served to API clients, and true — every documented
+operation answers a real request with a documented status and a body that fits the schema."""
+from datetime import date
+
+import pytest
+import schemathesis
+from openapi_spec_validator import validate
+from rest_framework.test import APIClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from pipeline import services
+from tests.api.conftest import client_for, token_client
+from tests.factories import DealFactory, lost_reason
+
+pytestmark = pytest.mark.django_db
+
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _schema_dict(user) -> dict:
+    response = client_for(user).get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_schema_is_valid_openapi_3(rep):
+    schema = _schema_dict(rep)
+    validate(schema)
+    assert schema["openapi"].startswith("3.")
+
+
+def test_schema_documents_every_endpoint_of_the_contract(rep):
+    paths = _schema_dict(rep)["paths"]
+    for path in [
+        "/api/v1/pipelines/", "/api/v1/stages/", "/api/v1/stages/{id}/", "/api/v1/lost-reasons/", "/api/v1/users/",
+        "/api/v1/leads/", "/api/v1/leads/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
+        "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
+    ]:
+        assert path in paths, path
+    deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
+    assert {"pipeline", "stage", "status", "owner", "search", "expected_close_after", "expected_close_before",
+            "page", "page_size"} <= deal_list
+    assert set(paths["/api/v1/deals/{id}/move/"]["post"]["responses"]) >= {"200", "400", "401", "403", "404", "409"}
+    schemes = _schema_dict(rep)["components"]["securitySchemes"]
+    assert schemes["tokenAuth"]["scheme"] == "bearer" and "cookieAuth" in schemes
+
+
+def test_schema_is_for_signed_in_clients_and_tokens(rep, pipeline):
+    assert APIClient().get("/api/schema/").status_code == 401
+    client, _ = token_client(rep)
+    assert client.get("/api/schema/", {"format": "json"}).json()["info"]["title"] == "Stageflow API"
+
+
+def test_docs_page_is_served_without_a_cdn(rep, client):
+    assert client.get("/api/docs/").status_code == 302  # people sign in first
+    client.force_login(rep)
+    page = client.get("/api/docs/").content.decode()
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+
+
+@pytest.fixture
+def documented_world(admin_user, rep, stages):
+    """One of everything, so that every documented operation can be called for real."""
+    deal = DealFactory(owner=rep, stage=stages["Offer"], expected_close=date.today())
+    lost = DealFactory(owner=rep, stage=stages["Qualification"])
+    services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
+    spare_stage = stages["Prospecting"].pipeline.stages.create(name="Spare", position=9)
+    from pipeline.models import LostReason, Pipeline
+
+    return {
+        "deal": deal,
+        "lost": lost,
+        "lead": deal.lead,
+        "spare_stage": spare_stage,
+        "spare_pipeline": Pipeline.objects.create(name="Spare pipeline", position=5),
+        "spare_reason": LostReason.objects.create(name="Spare reason", position=99),
+        "stages": stages,
+        "admin": admin_user,
+        "rep": rep,
+    }
+
+
+def _documented_calls(w):
+    """(method, path template, path parameters, query, body) of one ordinary request per operation."""
+    deal, stages = w["deal"], w["stages"]
+    return [
+        ("GET", "/api/v1/pipelines/", {}, {}, None),
+        ("POST", "/api/v1/pipelines/", {}, {}, {"name": "Upsell"}),
+        ("GET", "/api/v1/pipelines/{id}/", {"id": w["spare_pipeline"].pk}, {}, None),
+        ("PUT", "/api/v1/pipelines/{id}/", {"id": w["spare_pipeline"].pk}, {}, {"name": "Spare 2"}),
+        ("PATCH", "/api/v1/pipelines/{id}/", {"id": w["spare_pipeline"].pk}, {}, {"position": 6}),
+        ("DELETE", "/api/v1/pipelines/{id}/", {"id": w["spare_pipeline"].pk}, {}, None),
+        ("GET", "/api/v1/stages/", {}, {"pipeline": stages["Offer"].pipeline_id}, None),
+        ("POST", "/api/v1/stages/", {}, {}, {"pipeline": stages["Offer"].pipeline_id, "name": "Legal"}),
+        ("GET", "/api/v1/stages/{id}/", {"id": stages["Offer"].pk}, {}, None),
+        ("PUT", "/api/v1/stages/{id}/", {"id": w["spare_stage"].pk}, {},
+         {"pipeline": stages["Offer"].pipeline_id, "name": "Spare 2"}),
+        ("PATCH", "/api/v1/stages/{id}/", {"id": w["spare_stage"].pk}, {}, {"probability": 5}),
+        ("DELETE", "/api/v1/stages/{id}/", {"id": stages["Offer"].pk}, {}, None),  # holds a deal: 400
+        ("DELETE", "/api/v1/stages/{id}/", {"id": w["spare_stage"].pk}, {}, None),
+        ("GET", "/api/v1/lost-reasons/", {}, {}, None),
+        ("POST", "/api/v1/lost-reasons/", {}, {}, {"name": "Merger"}),
+        ("GET", "/api/v1/lost-reasons/{id}/", {"id": w["spare_reason"].pk}, {}, None),
+        ("PUT", "/api/v1/lost-reasons/{id}/", {"id": w["spare_reason"].pk}, {}, {"name": "Spare 2"}),
+        ("PATCH", "/api/v1/lost-reasons/{id}/", {"id": w["spare_reason"].pk}, {}, {"is_active": False}),
+        ("DELETE", "/api/v1/lost-reasons/{id}/", {"id": w["spare_reason"].pk}, {}, None),
+        ("GET", "/api/v1/users/", {}, {}, None),
+        ("GET", "/api/v1/users/{id}/", {"id": w["rep"].pk}, {}, None),
+        ("GET", "/api/v1/leads/", {}, {"search": w["lead"].name[:3]}, None),
+        ("POST", "/api/v1/leads/", {}, {}, {"name": "Initech", "country": "US"}),
+        ("GET", "/api/v1/leads/{id}/", {"id": w["lead"].pk}, {}, None),
+        ("PATCH", "/api/v1/leads/{id}/", {"id": w["lead"].pk}, {}, {"industry": "Banking"}),
+        ("GET", "/api/v1/deals/", {}, {"status": "open", "search": "Deal"}, None),
+        ("POST", "/api/v1/deals/", {}, {}, {"title": "New", "lead": w["lead"].pk}),
+        ("GET", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, None),
+        ("PATCH", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, {"next_step": "Call", "version": 1}),
+        ("PATCH", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, {"next_step": "Stale", "version": 1}),  # 409
+        ("POST", "/api/v1/deals/{id}/move/", {"id": deal.pk}, {}, {"stage": stages["Negotiation"].pk, "version": 2}),
+        ("POST", "/api/v1/deals/{id}/move/", {"id": deal.pk}, {}, {"stage": stages["Retention"].pk, "version": 3}),
+        ("POST", "/api/v1/deals/{id}/lose/", {"id": deal.pk}, {}, {"reason": lost_reason().pk}),  # won: 400
+        ("POST", "/api/v1/deals/{id}/reopen/", {"id": w["lost"].pk}, {}, {}),
+        ("GET", "/api/v1/deals/{id}/history/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/deals/{id}/", {"id": 999999}, {}, None),  # 404
+        ("GET", "/api/v1/forecast/", {}, {"method": "weighted", "period": "quarter"}, None),
+        ("GET", "/api/v1/forecast/", {}, {"period": "fortnight"}, None),  # 400
+    ]
+
+
+def test_every_documented_operation_answers_as_documented(documented_world, wsgi_app):
+    w = documented_world
+    schema = schemathesis.openapi.from_dict(_schema_dict(w["admin"]))
+    client, _ = token_client(w["admin"])
+    auth = {"Authorization": client._credentials["HTTP_AUTHORIZATION"]}
+    calls = _documented_calls(w)
+    documented = {
+        (method.upper(), path) for path, item in schema.raw_schema["paths"].items() for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    assert documented == {(m, p) for m, p, *_ in calls}, "every documented operation is called, nothing else"
+    statuses = []
+    for method, path, path_parameters, query, body in calls:
+        operation = schema[path][method]
+        kwargs = {"path_parameters": path_parameters, "query": query}
+        if body is not None:
+            kwargs.update(body=body, media_type="application/json")
+        case = operation.Case(**kwargs)
+        response = case.call(app=wsgi_app, headers=auth)
+        case.validate_response(response, checks=CONFORMANCE, headers=auth)
+        statuses.append((method, path, response.status_code))
+    # The calls above include the answers clients must handle, not only the happy ones.
+    codes = {code for *_, code in statuses}
+    assert {200, 201, 204, 400, 404, 409} <= codes, statuses
+
+    # Refusals are documented too: anonymous callers (401) and reps writing configuration (403).
+    rep_client, _ = token_client(w["rep"])
+    rep_auth = {"Authorization": rep_client._credentials["HTTP_AUTHORIZATION"]}
+    refusals = set()
+    for method, path, path_parameters, query, body in calls:
+        kwargs = {"path_parameters": path_parameters, "query": query}
+        if body is not None:
+            kwargs.update(body=body, media_type="application/json")
+        admin_only = method != "GET" and path.split("/")[3] in {"pipelines", "stages", "lost-reasons"}
+        for headers, expected in (({}, 401), (rep_auth, 403) if admin_only else (None, None)):
+            if headers is None:
+                continue
+            case = schema[path][method].Case(**kwargs)
+            response = case.call(app=wsgi_app, headers=headers)
+            assert response.status_code == expected, (method, path, response.status_code)
+            case.validate_response(response, checks=CONFORMANCE, headers=headers)
+            refusals.add(expected)
+    assert refusals == {401, 403}
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/leads/{lead}/",
+            "/api/v1/pipelines/", "/api/v1/forecast/"],
+)
+def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, own_deal):
+    response = client_for(admin_user).get(url.format(deal=own_deal.pk, lead=own_deal.lead_id), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
