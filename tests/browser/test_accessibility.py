@@ -67,6 +67,7 @@ def pages_for(role: str, deal) -> list[str]:
         "/imports/",
         "/offers/",
         "/accounts/password_change/",
+        "/api/tokens/",
     ]
     if role == "admin":
         pages.append("/admin/")
@@ -88,6 +89,7 @@ def test_every_page_passes_axe(browser, live_server, world, role, scheme):
     page = context.new_page()
     page.set_default_timeout(10_000)
     problems = {}
+    titles = {}
     try:
         page.goto("/accounts/login/")
         problems["/accounts/login/"] = axe(page, f"{role}/{scheme} /accounts/login/")
@@ -97,6 +99,7 @@ def test_every_page_passes_axe(browser, live_server, world, role, scheme):
             response = page.goto(url)
             assert response.status == 200, url
             problems[url] = axe(page, f"{role}/{scheme} {url}")
+            titles[url] = page.title()
         # The board's open "Move to…" menu and the shortcuts help.
         page.goto("/pipeline/")
         page.locator(f"#deal-{world['deal'].pk}").get_by_text("Move to…").click()
@@ -105,3 +108,5 @@ def test_every_page_passes_axe(browser, live_server, world, role, scheme):
     finally:
         context.close()
     assert {url: found for url, found in problems.items() if found} == {}
+    # Every page's title says where you are: no two pages share one.
+    assert len(set(titles.values())) == len(titles), titles
