@@ -350,7 +350,9 @@
   document.body.addEventListener("htmx:responseError", (event) => {
     const card = event.detail.elt;
     if (card && origins.has(card)) restore(card);
-    if (event.detail.xhr.status >= 500) toast(message("sf-msg-network"), "danger");
+    const status = event.detail.xhr.status;
+    if (status === 403 || status === 404) toast(message("sf-msg-forbidden"), "danger");
+    else if (status >= 500) toast(message("sf-msg-network"), "danger");
   });
 
   // A click on a toast's close button removes it (Bootstrap's toast plugin is not needed).

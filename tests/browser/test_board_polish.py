@@ -263,3 +263,18 @@ def test_every_htmx_request_shows_the_loading_bar_and_swaps_shift_nothing(page, 
     with TIMINGS.open("a") as out:
         out.write(json.dumps({"what": "cumulative layout shift (move + filter swap)", "cls": round(shift, 4)}) + "\n")
     assert shift < 0.1  # "good" by the Web Vitals definition; the board's swaps keep their boxes
+
+
+def test_dragging_a_teammates_card_says_why_it_went_back(page, sign_in, stages):
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(name="North")
+    rep = UserFactory(username="rita", role="rep", team=team)
+    teammate = UserFactory(username="sam", role="rep", team=team)
+    deal = DealFactory(owner=teammate, stage=stages["Prospecting"], title="Sam's deal")
+    sign_in(rep)
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
+    assert answer.value.status == 403
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("You may look at this deal but not change it.")
+    expect(page.locator(f"#cards-{stages['Prospecting'].pk} #deal-{deal.pk}")).to_be_visible()
