@@ -68,8 +68,11 @@ def forecast_refresh_schedule(*, pipeline_id: int) -> bool:
     """
     try:
         if current_app.conf.task_always_eager:
-            forecast_refresh.delay(pipeline_id)
-            return True
+            # No worker (laptop mode): a recompute here would make every drag on the board wait
+            # for the whole forecast. Remember that the pipeline changed instead; the dashboard
+            # brings the snapshots up to date when it is opened (forecast_refresh_if_pending).
+            cache.set(debounce_key(pipeline_id), 1, timeout=None)
+            return False
         delay = debounce_seconds()
         if not cache.add(debounce_key(pipeline_id), 1, timeout=delay + 60):
             return False  # a recompute is already pending; it will see this change too
@@ -128,6 +131,26 @@ def forecast_refresh(self, pipeline_id: int) -> dict:
     finally:
         lock.release()
     return {"state": "done", "forecast": forecast}
+
+
+def forecast_refresh_if_pending(*, pipeline_id: int) -> bool:
+    """Laptop mode: recompute a pipeline whose deals changed since its last recompute, or that
+    has no snapshot for today yet (there is no beat to take the daily one). Does nothing when a
+    worker is configured, since the worker and beat keep the snapshots current. Never raises."""
+    if not current_app.conf.task_always_eager:
+        return False
+    from django.utils import timezone
+
+    from .models import ForecastSnapshot
+
+    try:
+        pending = cache.get(debounce_key(pipeline_id)) is not None
+        if not pending and ForecastSnapshot.objects.filter(pipeline_id=pipeline_id, as_of=timezone.localdate()).exists():
+            return False
+        return forecast_refresh.delay(pipeline_id).get()["state"] == "done"
+    except Exception:
+        logger.warning("Could not bring the forecast of pipeline %s up to date.", pipeline_id, exc_info=True)
+        return False
 
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=MAX_RETRIES)

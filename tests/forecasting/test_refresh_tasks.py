@@ -34,8 +34,20 @@ def eager(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
-def test_a_committed_move_refreshes_the_forecast_in_eager_mode(eager, deal, stages, rep, monkeypatch,
-                                                               django_capture_on_commit_callbacks):
+def test_in_eager_mode_a_move_does_not_wait_for_the_forecast(eager, deal, stages, rep, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    calls = []
+    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", lambda **kwargs: calls.append(kwargs))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
+    assert calls == []
+    assert cache.get(tasks.debounce_key(deal.pipeline_id)) is not None
+
+
+def test_in_eager_mode_the_dashboard_brings_a_changed_forecast_up_to_date(eager, deal, stages, rep, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
     real, results = forecast_services.forecast_refresh_pipeline, []
 
     def spy(**kwargs):
@@ -43,11 +55,18 @@ def test_a_committed_move_refreshes_the_forecast_in_eager_mode(eager, deal, stag
         return results[-1]
 
     monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", spy)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
+    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is True
+    assert len(results) == 1
+    assert cache.get(tasks.debounce_key(deal.pipeline_id)) is None
+    # Nothing changed since, and today's snapshot exists: opening the dashboard again computes nothing.
+    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is False
     assert len(results) == 1
     monkeypatch.undo()
     assert forecast_comparable(results[0]) == forecast_clean_run(deal.pipeline_id)
+
+
+def test_with_a_worker_the_dashboard_leaves_recomputes_to_it(with_broker, deal):
+    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is False
 
 
 def test_nothing_is_enqueued_before_the_move_commits(with_broker, deal, stages, rep, django_capture_on_commit_callbacks):
