@@ -714,3 +714,22 @@ def test_undo_after_someone_else_changed_the_deal_is_a_conflict(rep_client, rep,
     assert response.status_code == 409
     deal.refresh_from_db()
     assert deal.stage == stages["Meeting & demo"]
+
+
+def test_board_without_deals_says_how_to_add_one_and_a_filter_without_matches_how_to_reset(rep_client, rep, stages):
+    response = rep_client.get(reverse("pipeline:board"))
+    body = text(response)
+    assert "This pipeline has no deals yet." in body and reverse("pipeline:deal_create") in body
+    assert "No deals in this stage. Drag a card here or add one above." in body
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Findable")
+    response = rep_client.get(reverse("pipeline:board"), {"q": "nothing-like-it"}, **HTMX)
+    body = text(response)
+    assert "No deals match these filters." in body and "Show all deals" in body
+    response = rep_client.get(reverse("pipeline:board"))
+    assert "This pipeline has no deals yet." not in text(response)
+
+
+def test_empty_lead_list_links_to_adding_and_importing_leads(rep_client):
+    body = text(rep_client.get(reverse("pipeline:lead_list")))
+    assert f'No leads yet. <a href="{reverse("pipeline:lead_create")}">Add a lead</a>' in body
+    assert reverse("imports:upload") in body
