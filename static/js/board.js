@@ -171,7 +171,7 @@
     Sortable.create(list, Object.assign({
       group: { name: "deals", pull: true, put: true },
       sort: false,
-      animation: 150,
+      animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150,
       draggable: ".sf-card",
       filter: "button, summary, input, select, textarea, label, .sf-move-menu",
       preventOnFilter: false,
