@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from accounts.audit import AuditedAdminMixin
+
 from .models import ForecastSnapshot, LearnedProbability, Quota
 
 
 @admin.register(Quota)
-class QuotaAdmin(admin.ModelAdmin):
+class QuotaAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("period_start", "period_kind", "user", "team", "amount", "currency")
     list_filter = ("period_kind", "team", "currency")
     date_hierarchy = "period_start"

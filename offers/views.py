@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from pipeline.exceptions import PipelineError
 from pipeline.selectors import can_change_deal, visible_deals
@@ -79,6 +79,7 @@ def offer_create(request, deal_id: int):
     return redirect(version.get_absolute_url())
 
 
+@require_safe
 def deal_offers(request, deal_id: int):
     """The deal page's offers section on its own (for an include or an HTMX request)."""
     deal = get_object_or_404(visible_deals(request.user), pk=deal_id)
@@ -95,6 +96,7 @@ def deal_offers_context(user, deal) -> dict:
     }
 
 
+@require_safe
 def version_detail(request, pk: int):
     version = _version(request, pk)
     deal = version.offer.deal
@@ -289,6 +291,7 @@ def revise(request, pk: int):
     return redirect(new.get_absolute_url())
 
 
+@require_safe
 def version_print(request, pk: int):
     version = _version(request, pk)
     proposal = proposal_load(version)
@@ -296,6 +299,7 @@ def version_print(request, pk: int):
         return render(request, "offers/print.html", {"proposal": proposal, "version": version})
 
 
+@require_safe
 def version_pdf(request, pk: int):
     version = _version(request, pk)
     return pdf_response(proposal_load(version), inline=request.GET.get("download") != "1")

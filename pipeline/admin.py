@@ -14,6 +14,10 @@ Two rules shape this module:
   renaming it or moving it to the end instead. The same guard applies on the delete page, in the
   pipeline's stage inline and in the bulk delete action. (An "archived" flag that hides a used
   stage from the board would be the next step; it needs the board to honour it.)
+
+Every change to pipelines, stages, transitions and lost reasons made here (including inline rows
+and bulk deletes) is written to the configuration audit trail (accounts.ConfigChange) by
+`AuditedAdminMixin`.
 """
 from django import forms
 from django.contrib import admin, messages
@@ -29,6 +33,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from accounts.audit import AuditedAdminMixin
 
 from . import services
 from .exceptions import PipelineError
@@ -254,7 +260,7 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+class PipelineAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "position", "is_default", "is_active", "stage_count", "open_deal_count")
     list_editable = ("position", "is_active")
     search_fields = ("name",)
@@ -297,7 +303,7 @@ class PipelineAdmin(GuardedDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+class StageAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     form = StageForm
     list_display = ("name", "pipeline", "position", "probability", "kind", "rotting_days", "colour_swatch",
                     "open_deal_count")
@@ -332,7 +338,7 @@ class StageAdmin(GuardedDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Transition)
-class TransitionAdmin(admin.ModelAdmin):
+class TransitionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = TransitionForm
     list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
                     "requires_next_step", "min_fit_score")
@@ -351,7 +357,7 @@ class TransitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LostReason)
-class LostReasonAdmin(GuardedDeleteMixin, admin.ModelAdmin):
+class LostReasonAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "position", "is_active", "deal_count")
     list_editable = ("position", "is_active")
     list_filter = ("is_active",)

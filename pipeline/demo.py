@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Role, Team
+from accounts.services import user_role_group_sync
 
 from . import events
 from .models import CompanySize, Deal, DealField, DealStatus, Lead, LeadSource, LostReason, Pipeline, StageKind
@@ -168,6 +169,7 @@ def demo_users_ensure() -> dict:
         password_hash = password_hash or make_password(DEMO_PASSWORD)
         user.password = password_hash
         user.save()
+        user_role_group_sync(user=user)  # the role's group carries its model permissions
         users[spec.username] = user
     for spec in DEMO_USERS:
         if spec.role == Role.MANAGER and spec.team:

@@ -5,71 +5,143 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import Deal, DealStatus, Lead, Pipeline, Stage, Transition
 
 
 # --- Visibility ---------------------------------------------------------------------------
+#
+# The one place that decides who sees and changes what. Admins: everything. Managers: their own
+# deals and those of the teams they manage or belong to; they may reassign deals within those
+# teams. Reps: their own deals, plus (when STAGEFLOW["REPS_SEE_TEAM_DEALS"] is on) their
+# teammates' deals read-only. Anonymous and deactivated users: nothing.
+#
+# Views answer 404 for what the user may not see and 403 for what they may see but not change;
+# `deal_for_user_or_404` and `lead_for_user_or_404` do both, for views and the API alike.
+
+
+def _is_signed_in(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
+
+
+def _reps_see_team() -> bool:
+    return bool(settings.STAGEFLOW.get("REPS_SEE_TEAM_DEALS", False))
+
+
+def _managed_team_ids_query(user):
+    """A subquery of the teams the manager manages; no query runs until it is used."""
+    return user.managed_teams.values("pk")
 
 
 def _team_ids_managed(user) -> set[int]:
+    """The ids of the teams a manager leads or belongs to (one query)."""
     ids = set(user.managed_teams.values_list("pk", flat=True))
     if user.team_id:
         ids.add(user.team_id)
     return ids
 
 
-def visible_deals(user) -> QuerySet[Deal]:
+def _managed_owner_q(user, prefix: str = "owner__") -> Q:
+    """People in the teams a manager leads or belongs to, as a filter on `prefix` + team."""
+    q = Q(**{f"{prefix}team_id__in": _managed_team_ids_query(user)})
+    if user.team_id:
+        q |= Q(**{f"{prefix}team_id": user.team_id})
+    return q
+
+
+def _owner_team_id(obj) -> int | None:
+    """The owner's team without a query when the owner is already loaded."""
+    if obj.owner_id is None:
+        return None
+    field = type(obj)._meta.get_field("owner")
+    if field.is_cached(obj):
+        return obj.owner.team_id
+    return get_user_model().objects.filter(pk=obj.owner_id).values_list("team_id", flat=True).first()
+
+
+def _manages_team(user, team_id: int | None) -> bool:
+    if team_id is None:
+        return False
+    if team_id == user.team_id:
+        return True
+    return user.managed_teams.filter(pk=team_id).exists()
+
+
+def visible_deals(user, *, queryset: QuerySet[Deal] | None = None) -> QuerySet[Deal]:
     """Deals the user may see: admins all, managers their teams', reps their own (and, when the
-    setting allows, their teammates' read-only)."""
-    qs = Deal.objects.all()
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    setting allows, their teammates' read-only). `queryset` narrows or decorates the base set."""
+    qs = Deal.objects.all() if queryset is None else queryset
+    if not _is_signed_in(user):
         return qs.none()
     if user.is_admin:
         return qs
     if user.is_manager:
-        teams = _team_ids_managed(user)
-        return qs.filter(Q(owner=user) | Q(owner__team_id__in=teams))
-    if settings.STAGEFLOW["REPS_SEE_TEAM_DEALS"] and user.team_id:
-        return qs.filter(Q(owner=user) | Q(owner__team_id=user.team_id))
-    return qs.filter(owner=user)
+        return qs.filter(Q(owner_id=user.pk) | _managed_owner_q(user))
+    if _reps_see_team() and user.team_id:
+        return qs.filter(Q(owner_id=user.pk) | Q(owner__team_id=user.team_id))
+    return qs.filter(owner_id=user.pk)
 
 
 def can_change_deal(user, deal: Deal) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    """Admins any deal, managers their teams' deals, reps only their own."""
+    if not _is_signed_in(user):
         return False
     if user.is_admin or deal.owner_id == user.pk:
         return True
     if user.is_manager:
-        owner_team = get_user_model().objects.filter(pk=deal.owner_id).values_list("team_id", flat=True).first()
-        return owner_team is not None and owner_team in _team_ids_managed(user)
+        return _manages_team(user, _owner_team_id(deal))
     return False
 
 
-def visible_leads(user) -> QuerySet[Lead]:
-    """Leads the user may see: those they own and those behind a deal they may see."""
-    qs = Lead.objects.all()
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+def can_reassign_deal(user, deal: Deal, new_owner) -> bool:
+    """Whether the user may give `deal` to `new_owner`: they must be able to change the deal, and
+    the new owner must be someone they may assign (managers: within their teams)."""
+    if new_owner is None or not can_change_deal(user, deal):
+        return False
+    if new_owner.pk == deal.owner_id:
+        return True
+    return assignable_users(user).filter(pk=new_owner.pk).exists()
+
+
+def visible_leads(user, *, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead]:
+    """Leads the user may see: those they (or, for managers, their teams) own, those behind a
+    deal they may see, and unowned leads that no deal uses yet (the shared pool)."""
+    qs = Lead.objects.all() if queryset is None else queryset
+    if not _is_signed_in(user):
         return qs.none()
     if user.is_admin:
         return qs
-    deal_lead_ids = visible_deals(user).values("lead_id")
+    pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(lead_id=OuterRef("pk")))
+    behind_visible_deal = Q(pk__in=visible_deals(user).values("lead_id"))
+    q = Q(owner_id=user.pk) | behind_visible_deal | pool
     if user.is_manager:
-        teams = _team_ids_managed(user)
-        return qs.filter(Q(owner=user) | Q(owner__team_id__in=teams) | Q(pk__in=deal_lead_ids) | Q(owner__isnull=True))
-    return qs.filter(Q(owner=user) | Q(pk__in=deal_lead_ids) | Q(owner__isnull=True))
+        q |= _managed_owner_q(user)
+    elif _reps_see_team() and user.team_id:
+        q |= Q(owner__team_id=user.team_id)
+    return qs.filter(q)
 
 
 def can_change_lead(user, lead: Lead) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    """Admins any lead; owners theirs; managers their teams' leads. An unowned lead may be changed
+    by anyone while no deal uses it, afterwards by whoever may change one of its deals."""
+    if not _is_signed_in(user):
         return False
-    if user.is_admin or lead.owner_id in (None, user.pk):
+    if user.is_admin or (lead.owner_id is not None and lead.owner_id == user.pk):
         return True
+    if lead.owner_id is None:
+        deals = Deal.objects.filter(lead_id=lead.pk)
+        if not deals.exists():
+            return True
+        if user.is_manager:
+            return deals.filter(Q(owner_id=user.pk) | _managed_owner_q(user)).exists()
+        return deals.filter(owner_id=user.pk).exists()
     if user.is_manager:
-        owner_team = get_user_model().objects.filter(pk=lead.owner_id).values_list("team_id", flat=True).first()
-        return owner_team is not None and owner_team in _team_ids_managed(user)
+        return _manages_team(user, _owner_team_id(lead))
     return False
 
 
@@ -77,24 +149,60 @@ def visible_users(user) -> QuerySet:
     """People whose deals the user may see: the choices of owner filters and owner fields."""
     User = get_user_model()
     qs = User.objects.filter(is_active=True)
+    if not _is_signed_in(user):
+        return qs.none()
     if user.is_admin:
         return qs
     if user.is_manager:
-        return qs.filter(Q(pk=user.pk) | Q(team_id__in=_team_ids_managed(user)))
-    if settings.STAGEFLOW["REPS_SEE_TEAM_DEALS"] and user.team_id:
+        return qs.filter(Q(pk=user.pk) | _managed_owner_q(user, prefix=""))
+    if _reps_see_team() and user.team_id:
         return qs.filter(Q(pk=user.pk) | Q(team_id=user.team_id))
     return qs.filter(pk=user.pk)
 
 
 def assignable_users(user) -> QuerySet:
-    """People the user may give a deal to: managers and admins their visible people, reps themselves."""
+    """People the user may give a deal to: managers the people of their teams, admins anyone
+    active, reps only themselves."""
     User = get_user_model()
+    if not _is_signed_in(user):
+        return User.objects.none()
     if user.is_admin or user.is_manager:
         return visible_users(user)
-    return User.objects.filter(pk=user.pk)
+    return User.objects.filter(pk=user.pk, is_active=True)
+
+
+def _get_or_404(qs: QuerySet, pk):
+    try:
+        return qs.get(pk=pk)
+    except (qs.model.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404(_("No such %(name)s, or it is not yours to see.") % {"name": qs.model._meta.verbose_name})
+
+
+def deal_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[Deal] | None = None) -> Deal:
+    """The deal if the user may see it (else Http404); with `change=True` also if they may change
+    it (else PermissionDenied, a 403). Shared by views and the API."""
+    deal = _get_or_404(visible_deals(user, queryset=queryset), pk)
+    if change and not can_change_deal(user, deal):
+        raise PermissionDenied(_("You can see this deal but not change it."))
+    return deal
+
+
+def lead_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[Lead] | None = None) -> Lead:
+    lead = _get_or_404(visible_leads(user, queryset=queryset), pk)
+    if change and not can_change_lead(user, lead):
+        raise PermissionDenied(_("You can see this lead but not change it."))
+    return lead
+
+
+def user_for_user_or_404(user, pk):
+    """A person whose deals the user may see (for per-person pages such as a rep's forecast)."""
+    return _get_or_404(visible_users(user), pk)
 
 
 def visible_pipelines(user) -> QuerySet[Pipeline]:
+    """Pipelines are shared configuration: every signed-in user sees the active ones."""
+    if not _is_signed_in(user):
+        return Pipeline.objects.none()
     return Pipeline.objects.filter(is_active=True)
 
 

@@ -15,14 +15,13 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from . import selectors, services
 from .exceptions import PipelineError, VersionConflict
@@ -69,19 +68,18 @@ def _board_url_for(request) -> str:
     return reverse("pipeline:board")
 
 
+def _deal_page_queryset():
+    return Deal.objects.select_related("owner", "lead", "stage", "pipeline")
+
+
 def _visible_deal_or_404(user, pk: int) -> Deal:
     """The deal if the user may see it; unknown and hidden deals both answer 404."""
-    deal = selectors.visible_deals(user).select_related("owner", "lead", "stage", "pipeline").filter(pk=pk).first()
-    if deal is None:
-        raise Http404(_("No such deal."))
-    return deal
+    return selectors.deal_for_user_or_404(user, pk, queryset=_deal_page_queryset())
 
 
 def _changeable_deal(user, pk: int) -> Deal:
-    deal = _visible_deal_or_404(user, pk)
-    if not selectors.can_change_deal(user, deal):
-        raise PermissionDenied(_("You may look at this deal but not change it."))
-    return deal
+    """The deal if the user may change it: 404 when they may not see it, 403 when they only see it."""
+    return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset())
 
 
 def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
@@ -568,12 +566,10 @@ def lead_list(request):
 
 
 def _visible_lead_or_404(user, pk: int) -> Lead:
-    lead = selectors.visible_leads(user).select_related("owner").filter(pk=pk).first()
-    if lead is None:
-        raise Http404(_("No such lead."))
-    return lead
+    return selectors.lead_for_user_or_404(user, pk, queryset=Lead.objects.select_related("owner"))
 
 
+@require_safe
 def lead_detail(request, pk):
     user = request.user
     lead = _visible_lead_or_404(user, pk)
@@ -599,9 +595,9 @@ def lead_create(request):
 
 @require_http_methods(["GET", "POST"])
 def lead_edit(request, pk):
-    lead = _visible_lead_or_404(request.user, pk)
-    if not selectors.can_change_lead(request.user, lead):
-        raise PermissionDenied(_("You may look at this lead but not change it."))
+    lead = selectors.lead_for_user_or_404(
+        request.user, pk, change=True, queryset=Lead.objects.select_related("owner")
+    )
     form = LeadForm(request.POST or None, instance=lead, user=request.user)
     if request.method == "POST":
         if form.is_valid():

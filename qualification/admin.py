@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _, ngettext
 
+from accounts.audit import AuditedAdminMixin
+
 from .models import Criterion, Profile
 from .services import leads_fit_rescore_all
 
@@ -12,7 +14,8 @@ class CriterionInline(admin.TabularInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_exclude = ("updated_at",)  # changes on every save; the audit row has its own time
     list_display = ["name", "is_active", "criteria_count", "updated_at"]
     inlines = [CriterionInline]
     actions = ["rescore_now"]

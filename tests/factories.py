@@ -33,6 +33,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+            # As accounts.services.user_set_role does: the user belongs to their role's group.
+            from django.contrib.auth.models import Group
+
+            group = Group.objects.filter(name=obj.role).first()
+            if group is not None:
+                obj.groups.add(group)
 
 
 class LeadFactory(factory.django.DjangoModelFactory):
