@@ -91,8 +91,9 @@ def test_every_page_passes_axe(browser, live_server, world, role, scheme):
     problems = {}
     titles = {}
     try:
-        page.goto("/accounts/login/")
-        problems["/accounts/login/"] = axe(page, f"{role}/{scheme} /accounts/login/")
+        for url in ("/accounts/login/", "/accounts/password_reset/"):
+            page.goto(url)
+            problems[url] = axe(page, f"{role}/{scheme} {url}")
         sign_in_as(page, world["users"][role])
         assert page.evaluate("document.documentElement.dataset.bsTheme") == scheme
         for url in pages_for(role, world["deal"]):
