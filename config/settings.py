@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "accounts",
     "pipeline",
     "forecasting",
+    "activities",
     "qualification",
     "imports",
     "exports",
@@ -284,6 +285,8 @@ STAGEFLOW = {
     # Reps see their teammates' deals read-only (True) or only their own (False).
     "REPS_SEE_TEAM_DEALS": env_bool("STAGEFLOW_REPS_SEE_TEAM_DEALS", True),
     "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 50),
+    # Won deals stay in the won column until onboarding is complete or this many days passed.
+    "WON_DEALS_ON_BOARD_DAYS": env_int("STAGEFLOW_WON_DEALS_ON_BOARD_DAYS", 30),
     # Imports: the largest file, the most rows, and from how many rows a worker runs the import.
     "IMPORT_MAX_BYTES": env_int("STAGEFLOW_IMPORT_MAX_BYTES", 5 * 1024 * 1024),
     "IMPORT_MAX_ROWS": env_int("STAGEFLOW_IMPORT_MAX_ROWS", 20_000),

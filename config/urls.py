@@ -12,6 +12,7 @@ urlpatterns = [
     path("pipeline/", include("pipeline.urls")),
     path("healthz", healthz, name="healthz"),
     path("forecast/", include("forecasting.urls")),
+    path("activities/", include("activities.urls")),
     path("qualification/", include("qualification.urls")),
     path("imports/", include("imports.urls")),
     path("exports/", include("exports.urls")),

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
-from .models import Lead, LostReason, Stage
+from .models import ForecastCategory, Lead, LostReason, Stage
 
 
 class DateInput(forms.DateInput):
@@ -140,6 +140,16 @@ class LoseForm(VersionForm):
     field_order = ["reason", "note", "version"]
 
 
+class SnoozeForm(forms.Form):
+    """Snooze a deal's rotting warning until a date, with a reason."""
+
+    until = forms.DateField(label=_("Snooze until"), required=False, widget=DateInput(attrs={"class": "form-control"}))
+    reason = forms.CharField(
+        label=_("Reason"), required=False, max_length=200, widget=forms.TextInput(attrs={"class": "form-control"})
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
 class QuickAddForm(forms.Form):
     title = forms.CharField(
         label=_("Title"), max_length=200,
@@ -191,6 +201,10 @@ class DealFieldsMixin(forms.Form):
 
 
 class DealEditForm(DealFieldsMixin):
+    forecast_category = forms.ChoiceField(
+        label=_("Forecast category"), choices=ForecastCategory.choices, required=False,
+        help_text=_("Your own call, independent of the stage."),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args, user, deal, **kwargs):
@@ -200,6 +214,7 @@ class DealEditForm(DealFieldsMixin):
                 "title": deal.title, "lead": deal.lead_id, "amount": deal.amount, "currency": deal.currency,
                 "expected_close": deal.expected_close, "probability": deal.probability,
                 "next_step": deal.next_step, "owner": deal.owner_id, "version": deal.version,
+                "forecast_category": deal.forecast_category,
             },
         )
         super().__init__(*args, user=user, deal=deal, **kwargs)
@@ -208,7 +223,10 @@ class DealEditForm(DealFieldsMixin):
 
     def changes(self) -> dict:
         """Cleaned values to pass to services.deal_update (everything but the version)."""
-        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        changes = {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        if not changes.get("forecast_category"):
+            changes.pop("forecast_category", None)  # a client that does not send it keeps the current one
+        return changes
 
 
 class DealCreateForm(DealFieldsMixin):

@@ -290,6 +290,15 @@ class Deal(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     external_id = models.CharField(_("external id"), max_length=100, blank=True, db_index=True)
+    rotting_snoozed_until = models.DateField(
+        _("rotting warning snoozed until"), null=True, blank=True,
+        help_text=_("No rotting warning before this date."),
+    )
+    rotting_snooze_reason = models.CharField(_("why the rotting warning is snoozed"), max_length=200, blank=True)
+    retention_done_at = models.DateTimeField(
+        _("onboarding completed"), null=True, blank=True,
+        help_text=_("When a won deal's onboarding was completed; it then leaves the board."),
+    )
     version = models.PositiveIntegerField(_("version"), default=1)
 
     class Meta:
@@ -331,9 +340,19 @@ class Deal(models.Model):
         return max(0, (timezone.now() - self.stage_entered_at).days)
 
     @property
-    def is_rotting(self) -> bool:
+    def is_rotting_snoozed(self) -> bool:
+        return self.rotting_snoozed_until is not None and timezone.localdate() < self.rotting_snoozed_until
+
+    @property
+    def is_overdue_in_stage(self) -> bool:
+        """In the stage longer than its rotting days, snoozed or not."""
         days = self.stage.rotting_days
         return self.status == DealStatus.OPEN and days is not None and self.days_in_stage > days
+
+    @property
+    def is_rotting(self) -> bool:
+        """The warning the board shows: overdue in its stage and not snoozed."""
+        return self.is_overdue_in_stage and not self.is_rotting_snoozed
 
 
 class StageChange(models.Model):
@@ -384,6 +403,7 @@ class DealField(models.TextChoices):
     TITLE = "title", _("Title")
     NEXT_STEP = "next_step", _("Next step")
     FORECAST_CATEGORY = "forecast_category", _("Forecast category")
+    ROTTING_SNOOZE = "rotting_snooze", _("Rotting warning snoozed until")
 
 
 class DealChange(models.Model):

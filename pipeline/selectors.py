@@ -1,6 +1,7 @@
 """Reads that depend on who is asking. Every view, form choice list, filter and export uses these."""
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,6 +11,9 @@ from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils import timezone
+
+from . import extensions
 
 from .models import Deal, DealStatus, Lead, Pipeline, Stage, Transition
 
@@ -241,8 +245,16 @@ def weighted_amount_expression():
 
 def board_deals(*, user, pipeline: Pipeline, owner_id=None, q: str = "", close_from=None, close_to=None) -> QuerySet[Deal]:
     """The deals on the board: visible, in the pipeline, open or won (won deals sit in the won
-    column until they leave it), filtered as the URL says."""
-    qs = visible_deals(user).filter(pipeline=pipeline, status__in=[DealStatus.OPEN, DealStatus.WON])
+    column until their onboarding is complete or WON_DEALS_ON_BOARD_DAYS have passed), filtered
+    as the URL says."""
+    won_since = timezone.now() - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
+    qs = visible_deals(user).filter(pipeline=pipeline).filter(
+        Q(status=DealStatus.OPEN)
+        | (
+            Q(status=DealStatus.WON, retention_done_at__isnull=True)
+            & (Q(closed_at__gte=won_since) | Q(closed_at__isnull=True))
+        )
+    )
     if owner_id:
         qs = qs.filter(owner_id=owner_id)
     if q:
@@ -279,8 +291,29 @@ def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
     return result
 
 
+def lead_is_customer_expression():
+    """True when the lead has a won deal (any deal, seen or not: being a customer is a fact
+    about the company)."""
+    return Exists(Deal.objects.filter(lead_id=OuterRef("lead_id"), status=DealStatus.WON))
+
+
 def card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
-    return deals.select_related("lead", "owner", "stage").order_by("-stage_entered_at", "-pk")
+    """Cards with everything they show, in one query: the lead, owner and stage, whether the
+    lead is a customer, and what other apps registered in pipeline.extensions."""
+    return (
+        deals.select_related("lead", "owner", "stage")
+        .annotate(lead_is_customer=lead_is_customer_expression(), **extensions.card_annotations())
+        .order_by("-stage_entered_at", "-pk")
+    )
+
+
+def card_annotation_names() -> list[str]:
+    return ["lead_is_customer", *extensions.card_annotation_names()]
+
+
+def card(deal_id: int) -> Deal:
+    """One card, fresh from the database with the same annotations as the board's cards."""
+    return card_queryset(Deal.objects.filter(pk=deal_id)).get()
 
 
 def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Deal]]:

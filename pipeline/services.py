@@ -287,6 +287,7 @@ def deal_move(
     elif locked.status == DealStatus.WON:
         locked.status = DealStatus.OPEN
         locked.closed_at = None
+        locked.retention_done_at = None
     events.stage_change_record(
         deal=locked, from_stage=from_stage, to_stage=to_stage, from_status=from_status, to_status=locked.status,
         actor=actor, actor_label=actor_label, at=now, previous_since=locked.stage_entered_at,
@@ -295,7 +296,9 @@ def deal_move(
     locked.stage = to_stage
     locked.stage_entered_at = now if now >= previous_since else previous_since
     locked.version += 1
-    locked.save(update_fields=["stage", "status", "closed_at", "stage_entered_at", "version", "updated_at"])
+    locked.save(
+        update_fields=["stage", "status", "closed_at", "retention_done_at", "stage_entered_at", "version", "updated_at"]
+    )
     _announce(locked, "won" if locked.status == DealStatus.WON and from_status != DealStatus.WON else "moved")
     return locked
 
@@ -456,6 +459,53 @@ def deal_update(
     if history:
         events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at)
     _announce(locked, "updated")
+    return locked
+
+
+@transaction.atomic
+def deal_snooze_rotting(
+    *, deal: Deal | int, actor, until: date | None, reason: str = "", expected_version: int | None = None
+) -> Deal:
+    """Hide a deal's rotting warning until `until` (a future date) with a reason, or end the
+    snooze (`until=None`). Recorded in the deal's history."""
+    locked = _lock(deal, expected_version)
+    reason = (reason or "").strip()
+    if until is not None:
+        if until <= timezone.localdate():
+            raise PipelineError(_("Snooze until a date in the future."), deal=locked, code="invalid_snooze")
+        if not reason:
+            raise PipelineError(_("Say why the warning is snoozed."), deal=locked, code="invalid_snooze")
+        if locked.status != DealStatus.OPEN:
+            raise PipelineError(_("Only open deals rot."), deal=locked, code="invalid_snooze")
+    else:
+        reason = ""
+    if locked.rotting_snoozed_until == until and locked.rotting_snooze_reason == reason:
+        return locked
+    old = locked.rotting_snoozed_until.isoformat() if locked.rotting_snoozed_until else ""
+    new = f"{until.isoformat()} ({reason})" if until else ""
+    locked.rotting_snoozed_until = until
+    locked.rotting_snooze_reason = reason[:200]
+    locked.version += 1
+    locked.save(update_fields=["rotting_snoozed_until", "rotting_snooze_reason", "version", "updated_at"])
+    events.deal_changes_record(deal=locked, changes=[(DealField.ROTTING_SNOOZE, old, new)], actor=actor)
+    # Not announced: nothing a forecast or another app reads changed, only the board's warning.
+    return locked
+
+
+@transaction.atomic
+def deal_retention_mark(*, deal: Deal | int, done: bool, at: datetime | None = None) -> Deal:
+    """Record whether a won deal's onboarding is complete; a complete one leaves the board.
+
+    Called by the app that owns the onboarding checklist; the version is not bumped because
+    nothing a rep edits on the deal changed.
+    """
+    locked = _lock(deal, None)
+    value = (at or timezone.now()) if done and locked.status == DealStatus.WON else None
+    if (locked.retention_done_at is None) == (value is None):
+        return locked
+    locked.retention_done_at = value
+    locked.save(update_fields=["retention_done_at", "updated_at"])
+    # Not announced: a won deal's forecast does not change when its onboarding completes.
     return locked
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("deals/<int:pk>/move/", views.deal_move_view, name="deal_move"),
     path("deals/<int:pk>/lose/", views.deal_lose_view, name="deal_lose"),
     path("deals/<int:pk>/reopen/", views.deal_reopen_view, name="deal_reopen"),
+    path("deals/<int:pk>/snooze/", views.deal_snooze_view, name="deal_snooze"),
     path("leads/", views.lead_list, name="lead_list"),
     path("leads/new/", views.lead_create, name="lead_create"),
     path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),

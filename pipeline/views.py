@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,7 +24,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import selectors, services
+from . import extensions, selectors, services
+from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
 from .forms import (
     BoardFilterForm,
@@ -34,6 +36,7 @@ from .forms import (
     LoseForm,
     MoveForm,
     QuickAddForm,
+    SnoozeForm,
     VersionForm,
 )
 from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage
@@ -68,18 +71,22 @@ def _board_url_for(request) -> str:
     return reverse("pipeline:board")
 
 
-def _deal_page_queryset():
-    return Deal.objects.select_related("owner", "lead", "stage", "pipeline")
+def _deal_page_queryset(*, as_card: bool = False):
+    deals = Deal.objects.all()
+    if as_card:
+        deals = selectors.card_queryset(deals)
+    return deals.select_related("owner", "lead", "stage", "pipeline")
 
 
-def _visible_deal_or_404(user, pk: int) -> Deal:
-    """The deal if the user may see it; unknown and hidden deals both answer 404."""
-    return selectors.deal_for_user_or_404(user, pk, queryset=_deal_page_queryset())
+def _visible_deal_or_404(user, pk: int, *, as_card: bool = False) -> Deal:
+    """The deal if the user may see it; unknown and hidden deals both answer 404. `as_card` reads
+    it with the card annotations too (same query), for views that re-render its card."""
+    return selectors.deal_for_user_or_404(user, pk, queryset=_deal_page_queryset(as_card=as_card))
 
 
-def _changeable_deal(user, pk: int) -> Deal:
+def _changeable_deal(user, pk: int, *, as_card: bool = False) -> Deal:
     """The deal if the user may change it: 404 when they may not see it, 403 when they only see it."""
-    return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset())
+    return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset(as_card=as_card))
 
 
 def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
@@ -140,8 +147,10 @@ def _current_state_context(request, current: Deal, filters: dict) -> dict:
     """What the board needs to show a deal as it is now: after a conflict, or a reopen."""
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=current.pipeline_id, stage_id=current.stage_id)
     stage = next(s for s in stages if s.pk == current.stage_id)
-    current.stage = stage
-    card = current if current.status != DealStatus.LOST else None
+    card = None
+    if current.status != DealStatus.LOST:
+        card = selectors.card(current.pk)  # with the annotations every card carries
+        card.stage = stage
     return {
         "card": card,
         "removed_id": current.pk,
@@ -266,7 +275,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 @require_POST
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
-    deal = _changeable_deal(request.user, pk)
+    deal = _changeable_deal(request.user, pk, as_card=True)
     form = MoveForm(request.POST)
     if not form.is_valid():
         message = next(iter(form.errors.values()))[0]
@@ -303,6 +312,10 @@ def deal_move_view(request, pk):
         return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
     moved.owner = deal.owner  # unchanged by a move; saves a query
     moved.stage = to_stage
+    # The card annotations (next activity, customer, …) were read with the deal before the move,
+    # which does not change them; copying saves re-reading the card.
+    for name in selectors.card_annotation_names():
+        setattr(moved, name, getattr(deal, name))
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -375,7 +388,6 @@ def deal_reopen_view(request, pk):
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, deal.get_absolute_url()))
-    reopened.owner = deal.owner
     context = _current_state_context(request, reopened, filters)
     context.update(toasts=[_toast(message)], board_url=_board_url_for(request))
     return render(request, "pipeline/_oob.html", context)
@@ -411,7 +423,7 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    deal = Deal.objects.select_related("owner", "lead", "stage").get(pk=deal.pk)
+    deal = selectors.card(deal.pk)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=stage.pipeline_id, stage_id=stage.pk)
     context.update(
         card=deal,
@@ -431,20 +443,11 @@ def _lead_by_name(user, name: str) -> Lead:
 # --- Deal pages ------------------------------------------------------------------------------
 
 
-@dataclass
-class HistoryEntry:
-    at: datetime
-    kind: str  # "stage" or "field"
-    row: object
-    label: str = ""
-    old: str = ""
-    new: str = ""
-
-
-def _history(deal: Deal) -> list[HistoryEntry]:
-    """Stage changes and field changes of one deal, oldest first."""
+def _history(deal: Deal, user=None) -> list[TimelineEntry]:
+    """The deal's timeline, newest first (what a rep looks for is what happened last): stage
+    changes, field changes, and what other apps add (activities, notes) via pipeline.extensions."""
     entries = [
-        HistoryEntry(at=row.at, kind="stage", row=row)
+        TimelineEntry(at=row.at, kind="stage", row=row, order=0)
         for row in deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
     ]
     field_rows = list(deal.changes.select_related("actor"))
@@ -455,8 +458,12 @@ def _history(deal: Deal) -> list[HistoryEntry]:
         if row.field == DealField.OWNER:
             old = names.get(int(old), old) if old.isdigit() else old
             new = names.get(int(new), new) if new.isdigit() else new
-        entries.append(HistoryEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new))
-    entries.sort(key=lambda e: (e.at, 0 if e.kind == "stage" else 1, e.row.pk))
+        entries.append(
+            TimelineEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new, order=1)
+        )
+    for source in extensions.timeline_sources():
+        entries.extend(source(deal=deal, user=user))
+    entries.sort(key=lambda e: (e.at, e.order, e.row.pk), reverse=True)
     return entries
 
 
@@ -475,8 +482,13 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "targets": targets,
         "next_stage": next((s for s in targets if s.position > deal.stage.position), None),
         "stages": stages,
-        "history": _history(deal),
+        "history": _history(deal, user),
+        "lead_is_customer": Deal.objects.filter(lead_id=deal.lead_id, status=DealStatus.WON).exists(),
         "board_url": deal.pipeline.get_absolute_url(),
+        "snooze_form": SnoozeForm(initial={"version": deal.version}),
+        "panels": [
+            html for panel in extensions.deal_panels() if (html := panel(request=request, deal=deal, can_change=can_change))
+        ],
     }
 
 
@@ -548,6 +560,29 @@ def deal_create(request):
     return render(request, "pipeline/deal_form.html", {"nav": "board", "form": form}, status=status)
 
 
+@require_POST
+def deal_snooze_view(request, pk):
+    """POST /pipeline/deals/<id>/snooze/ with `until`, `reason` and `version`; `clear` ends the snooze."""
+    deal = _changeable_deal(request.user, pk)
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        message = next(iter(form.errors.values()))[0]
+        return _refusal(request, message=message, status=400, deal=deal)
+    data = form.cleaned_data
+    clear = bool(request.POST.get("clear"))
+    if not clear and not data.get("until"):
+        return _refusal(request, message=_("Choose until when to snooze the warning."), status=400, deal=deal)
+    try:
+        services.deal_snooze_rotting(
+            deal=deal.pk, actor=request.user, until=None if clear else data["until"],
+            reason="" if clear else data["reason"], expected_version=data["version"],
+        )
+    except PipelineError as refusal:
+        return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
+    messages.success(request, _("Rotting warning shown again.") if clear else _("Rotting warning snoozed."))
+    return redirect(deal.get_absolute_url())
+
+
 # --- Lead pages ------------------------------------------------------------------------------
 
 
@@ -560,6 +595,7 @@ def lead_list(request):
     visible = selectors.visible_deals(user).values("pk")
     leads = leads.annotate(
         open_deals=Count("deals", filter=Q(deals__in=visible, deals__status=DealStatus.OPEN), distinct=True),
+        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
     ).order_by("name", "pk")
     page = Paginator(leads, 50).get_page(request.GET.get("page"))
     return render(request, "pipeline/lead_list.html", {"nav": "leads", "page": page, "q": q})
@@ -577,7 +613,14 @@ def lead_detail(request, pk):
         selectors.visible_deals(user).filter(lead=lead).select_related("stage", "owner", "lost_reason")
         .order_by("status", "-stage_entered_at", "-pk")
     )
-    context = {"nav": "leads", "lead": lead, "deals": deals, "can_change": selectors.can_change_lead(user, lead)}
+    can_change = selectors.can_change_lead(user, lead)
+    context = {
+        "nav": "leads", "lead": lead, "deals": deals, "can_change": can_change,
+        "is_customer": Deal.objects.filter(lead=lead, status=DealStatus.WON).exists(),
+        "panels": [
+            html for panel in extensions.lead_panels() if (html := panel(request=request, lead=lead, can_change=can_change))
+        ],
+    }
     return render(request, "pipeline/lead_detail.html", context)
 
 

@@ -37,3 +37,11 @@ def deal_url(deal, action: str = "") -> str:
     call: the board renders hundreds of cards with several links each."""
     url = f"{_deals_prefix(get_script_prefix())}{deal.pk}/"
     return f"{url}{action}/" if action else url
+
+
+@register.simple_tag
+def card_extension_templates() -> list[str]:
+    """Templates other apps registered for the bottom of every card (pipeline.extensions)."""
+    from pipeline import extensions
+
+    return extensions.card_templates()

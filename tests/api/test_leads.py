@@ -18,7 +18,7 @@ def own_lead(rep):
     "who, read, change",
     [
         ("rep", 200, 200),
-        ("teammate", 404, 404),  # a teammate's lead without a deal is not theirs to see
+        ("teammate", 200, 403),  # reps see their teammates' leads read-only (STAGEFLOW_REPS_SEE_TEAM_DEALS)
         ("manager", 200, 200),
         ("other_manager", 404, 404),
         ("admin_user", 200, 200),

@@ -238,7 +238,7 @@ def test_every_htmx_request_shows_the_loading_bar_and_swaps_shift_nothing(page, 
       new PerformanceObserver(list => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.__sfShift += e.value; })
         .observe({type: "layout-shift", buffered: false});
     }""")
-    bar = page.locator(".sf-progress")
+    bar = page.locator(".sf-loading-bar")
     expect(bar).to_have_css("opacity", "0")
 
     def slow(route):

@@ -16,6 +16,20 @@ def _real_services_required():
         pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _default_pipeline_present(_real_services_required, transactional_db):
+    """The default pipeline the data migration creates. The browser tests run just before these and
+    their flush can leave the database without it (see tests/browser/conftest.py); recreate it."""
+    import importlib
+
+    from django.apps import apps
+
+    from pipeline.models import Pipeline
+
+    if not Pipeline.objects.exists():
+        importlib.import_module("pipeline.migrations.0002_default_pipeline").create_defaults(apps, None)
+
+
 @pytest.fixture
 def with_broker(monkeypatch, settings):
     """This test process publishes to the real broker instead of running tasks in-process."""

@@ -455,7 +455,7 @@ def test_quick_add_without_javascript_redirects_to_the_board(rep_client, stages)
 # --- The deal page ---------------------------------------------------------------------------
 
 
-def test_deal_page_shows_stage_and_field_history_in_one_chronological_list(rep_client, rep, deal, stages):
+def test_deal_page_shows_stage_and_field_history_in_one_chronological_list_newest_first(rep_client, rep, deal, stages):
     from pipeline import services
 
     services.deal_update(deal=deal, actor=rep, amount=Decimal("2500"))
@@ -463,7 +463,7 @@ def test_deal_page_shows_stage_and_field_history_in_one_chronological_list(rep_c
     response = rep_client.get(deal.get_absolute_url())
     assert response.status_code == 200
     kinds = [(e.kind, getattr(e.row, "field", None)) for e in response.context["history"]]
-    assert kinds == [("stage", None), ("field", "amount"), ("stage", None)]
+    assert kinds == [("stage", None), ("field", "amount"), ("stage", None)][::-1]
     body = text(response)
     assert "Created in <strong>Prospecting</strong>" in body
     assert "Amount: 1000.00 → <strong>2500.00</strong>" in body
@@ -637,6 +637,7 @@ PIPELINE_URLS = [
     ("post", "pipeline:deal_move", "deal"),
     ("post", "pipeline:deal_lose", "deal"),
     ("post", "pipeline:deal_reopen", "deal"),
+    ("post", "pipeline:deal_snooze", "deal"),
     ("get", "pipeline:lead_list", False),
     ("get", "pipeline:lead_create", False),
     ("post", "pipeline:lead_create", False),

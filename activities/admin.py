@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from .models import Activity, Note, OnboardingItem, OnboardingTask
+
+
+@admin.register(OnboardingItem)
+class OnboardingItemAdmin(admin.ModelAdmin):
+    """The onboarding checklist of each pipeline: won deals get a copy of the active items."""
+
+    list_display = ["title", "pipeline", "position", "is_active"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["pipeline", "is_active"]
+    ordering = ["pipeline", "position", "pk"]
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "due_at", "owner", "deal", "lead", "done_at"]
+    list_filter = ["kind", ("done_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "deal__title", "lead__name"]
+    raw_id_fields = ["deal", "lead", "owner", "done_by", "created_by"]
+    date_hierarchy = "due_at"
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "deal", "lead", "author", "created_at"]
+    raw_id_fields = ["deal", "lead", "author"]
+
+
+@admin.register(OnboardingTask)
+class OnboardingTaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "deal", "done_at"]
+    raw_id_fields = ["deal", "item", "done_by"]

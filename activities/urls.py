@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "activities"
+
+urlpatterns = [
+    path("", views.my_activities, name="mine"),
+    path("<int:pk>/edit/", views.activity_edit, name="edit"),
+    path("<int:pk>/done/", views.activity_done, name="done"),
+    path("<int:pk>/reopen/", views.activity_reopen, name="reopen"),
+    path("deals/<int:deal_pk>/new/", views.activity_create, name="create"),
+    path("deals/<int:deal_pk>/notes/", views.note_create, name="note_create"),
+    path("leads/<int:lead_pk>/new/", views.activity_create, name="lead_create"),
+    path("leads/<int:lead_pk>/notes/", views.note_create, name="lead_note_create"),
+    path("deals/<int:deal_pk>/upsell/", views.upsell_create, name="upsell"),
+    path("onboarding/<int:pk>/", views.onboarding_toggle, name="onboarding_toggle"),
+]

@@ -1,0 +1,88 @@
+"""Extension points for apps that build on the pipeline.
+
+`pipeline` never imports the apps that depend on it (activities, forecasting, …). When such an
+app wants to show something on a board card or on the deal page, it registers here from its
+AppConfig.ready():
+
+- `register_card_annotation(name, factory)`: `factory()` returns a query expression (usually a
+  Subquery over the app's own model with `OuterRef("pk")` as the deal). The board's card query
+  annotates every card with it, so the extra data arrives in the same single query and the
+  board's query count does not grow with the number of cards.
+- `register_card_template(name)`: a template included at the bottom of every card (with `deal`).
+- `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
+  the deal page merges into its history.
+- `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
+- `register_deal_panel(func)`: `func(request=…, deal=…, can_change=…)` returns rendered HTML (or
+  "") for a panel on the deal page.
+
+Registrations are keyed, so registering twice (tests, autoreload) is harmless.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+_card_annotations: dict[str, Callable] = {}
+_card_templates: list[str] = []
+_timeline_sources: dict[str, Callable] = {}
+_deal_panels: dict[str, Callable] = {}
+_lead_panels: dict[str, Callable] = {}
+
+
+@dataclass
+class TimelineEntry:
+    """One row of the deal page's timeline. `template` renders it with `entry` in the context."""
+
+    at: datetime
+    kind: str
+    row: object
+    template: str = ""
+    label: str = ""
+    old: str = ""
+    new: str = ""
+    order: int = 5  # ties at the same instant: lower first (oldest-first order before reversing)
+    extra: dict = field(default_factory=dict)
+
+
+def register_card_annotation(name: str, factory: Callable) -> None:
+    _card_annotations[name] = factory
+
+
+def card_annotations() -> dict:
+    return {name: factory() for name, factory in _card_annotations.items()}
+
+
+def card_annotation_names() -> list[str]:
+    return list(_card_annotations)
+
+
+def register_card_template(name: str) -> None:
+    if name not in _card_templates:
+        _card_templates.append(name)
+
+
+def card_templates() -> list[str]:
+    return list(_card_templates)
+
+
+def register_timeline_source(key: str, func: Callable) -> None:
+    _timeline_sources[key] = func
+
+
+def timeline_sources() -> list[Callable]:
+    return list(_timeline_sources.values())
+
+
+def register_deal_panel(key: str, func: Callable) -> None:
+    _deal_panels[key] = func
+
+
+def deal_panels() -> list[Callable]:
+    return list(_deal_panels.values())
+
+
+def register_lead_panel(key: str, func: Callable) -> None:
+    _lead_panels[key] = func
+
+
+def lead_panels() -> list[Callable]:
+    return list(_lead_panels.values())
