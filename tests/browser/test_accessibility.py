@@ -51,6 +51,16 @@ def world(db):
         DealFactory(owner=users["rep"], stage=stage, next_step="Call back", amount=Decimal("1200"), currency="EUR")
         for stage in stages
     ]
+    # Cards and pages with an overdue and an upcoming activity: their colours are checked too.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from activities.services import activity_create
+
+    now = timezone.now()
+    activity_create(actor=users["rep"], kind="call", title="Call about the budget", due_at=now - timedelta(days=2), deal=deals[0])
+    activity_create(actor=users["rep"], kind="meeting", title="Demo", due_at=now + timedelta(days=3), deal=deals[1])
     return {"users": users, "deal": deals[0]}
 
 
@@ -68,6 +78,7 @@ def pages_for(role: str, deal) -> list[str]:
         "/offers/",
         "/accounts/password_change/",
         "/api/tokens/",
+        "/activities/",
     ]
     if role == "admin":
         pages.append("/admin/")
