@@ -232,8 +232,9 @@ def onboarding_toggle(request, pk):
 
 @require_POST
 def upsell_create(request, deal_pk):
-    """POST /activities/deals/<id>/upsell/ — a new deal for the same customer in a chosen pipeline."""
-    deal = _visible_deal_or_404(request.user, deal_pk)
+    """POST /activities/deals/<id>/upsell/ — a new deal for the same customer in a chosen pipeline.
+    Whoever may work the customer's deal starts the upsell; teammates who only see it may not."""
+    deal = pipeline_selectors.deal_for_user_or_404(request.user, deal_pk, change=True)
     form = UpsellForm(request.POST, user=request.user)
     if not form.is_valid():
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))

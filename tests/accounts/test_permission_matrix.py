@@ -40,6 +40,7 @@ from django.shortcuts import resolve_url
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -139,6 +140,18 @@ RULES: dict[str, Rule] = {
     "offers_public:pdf": Rule(PUBLIC, obj="offerlink", probe=False),
     "offers_public:accept": Rule(PUBLIC, obj="offerlink", probe=False),
     "offers_public:decline": Rule(PUBLIC, obj="offerlink", probe=False),
+    # Activities, notes, onboarding and upsell: about a deal or lead, visible and changeable as it
+    "activities:mine": DEFAULT,  # one's own activities and those on deals one may see
+    "activities:create": DEFAULT,
+    "activities:note_create": DEFAULT,
+    "activities:lead_create": DEFAULT,
+    "activities:lead_note_create": DEFAULT,
+    "activities:upsell": DEFAULT,
+    "activities:edit": Rule(OBJECT_CHANGE, obj="activity", note="the edit form itself is only for those who may change"),
+    "activities:done": Rule(OBJECT, obj="activity"),
+    "activities:reopen": Rule(OBJECT, obj="activity"),
+    "activities:onboarding_toggle": Rule(OBJECT, obj="onboardingtask"),
+    "pipeline:deal_snooze": DEFAULT,
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
@@ -403,11 +416,23 @@ OBJECT_MAKERS = {
     "offerpackage": lambda people: _offer_version(people).packages.create(name="Probe package"),
     "offerline": lambda people: _offer_line(people),
     "offerlink": lambda people: _offer_link(people),
+    "activity": lambda people: _activity(people),
+    "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
+        deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
+    ),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="leads", filename="leads.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
     ),
 }
+
+
+def _activity(people):
+    from activities import services as activities
+
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    return activities.activity_create(actor=people["owner"], deal=deal, title="Probe call", kind="call",
+                                      due_at=timezone.now() + timezone.timedelta(days=1))
 
 
 def _offer_version(people):
