@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "imports",
     "exports",
     "offers",
+    "localization",
     "api",
 ]
 
@@ -87,6 +88,8 @@ MIDDLEWARE = [
     # Above LoginRequiredMiddleware: turns its redirect into HX-Redirect for HTMX requests.
     "accounts.middleware.HtmxLoginRedirectMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After authentication: a signed-in user's saved language wins over the browser's.
+    "localization.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -219,6 +222,9 @@ if not DEBUG:
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["localization.formats"]
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="pipeline:board", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("i18n/", include("localization.urls")),
     path("api/", include("api.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("healthz", healthz, name="healthz"),

@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
+from localization.formatting import parse_amount
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import CompanySize, Lead, LeadSource, Pipeline, Stage
@@ -154,22 +155,15 @@ class CellError(ValueError):
 
 
 def amount_parse(text: str) -> Decimal | None:
-    """'1,234.50', '1.234,50', '€ 1 234', '1234' → Decimal. Raises CellError."""
+    """'1,234.50', '1.234,50', '€ 1 234', '1234' → Decimal (localization.formatting.parse_amount).
+    Raises CellError."""
     raw = (text or "").strip()
     if not raw:
         return None
-    value = re.sub(r"[\s\u00a0'€$£]|EUR|USD|GBP|CHF", "", raw, flags=re.IGNORECASE)
-    if "," in value and "." in value:
-        decimal_sep = "," if value.rfind(",") > value.rfind(".") else "."
-        thousands = "." if decimal_sep == "," else ","
-        value = value.replace(thousands, "").replace(decimal_sep, ".")
-    elif "," in value:
-        head, _sep, tail = value.rpartition(",")
-        value = value.replace(",", "") if (value.count(",") > 1 or len(tail) == 3) else head.replace(",", "") + "." + tail
-    elif value.count(".") > 1:
-        value = value.replace(".", "")
-    if not re.fullmatch(r"-?\d+(\.\d+)?", value):
-        raise CellError(_("“%(value)s” is not an amount.") % {"value": raw})
+    try:
+        value = parse_amount(raw)
+    except ValueError:
+        raise CellError(_("“%(value)s” is not an amount.") % {"value": raw}) from None
     try:
         return pipeline_services.money_clean(value)
     except PipelineError as err:

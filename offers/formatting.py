@@ -3,6 +3,8 @@ from decimal import Decimal
 
 from django.utils import formats
 
+from localization import formatting as localization_formatting
+
 
 def number(value, places: int = 2) -> str:
     if value is None:
@@ -23,4 +25,5 @@ def percent(value) -> str:
 
 
 def money(value, currency: str) -> str:
-    return f"{number(value, 2)} {currency}"
+    # One way to write amounts across Stageflow: "€1,234.50" / "1.234,50 €".
+    return localization_formatting.money(value, currency, 2)

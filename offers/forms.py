@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from localization.fields import AmountField
+
 from .models import OfferPackage, OfferVersion, PriceList, Product, Unit
 
 
@@ -38,8 +40,8 @@ class LineForm(forms.Form):
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
     quantity = forms.DecimalField(label=_("Quantity"), min_value=0, max_digits=12, decimal_places=3, initial=1)
     unit = forms.ChoiceField(label=_("Unit"), choices=[("", _("product's unit"))] + list(Unit.choices), required=False)
-    unit_price = forms.DecimalField(label=_("Unit price"), min_value=0, max_digits=12, decimal_places=2, required=False,
-                                    help_text=_("Empty: the product's price."))
+    unit_price = AmountField(label=_("Unit price"), min_value=0, max_digits=12, decimal_places=2, required=False,
+                             help_text=_("Empty: the product's price."))
     discount_percent = forms.DecimalField(label=_("Discount (%)"), min_value=0, max_value=100, max_digits=5,
                                           decimal_places=2, initial=0, required=False)
     tax_rate = forms.DecimalField(label=_("Tax (%)"), min_value=0, max_value=100, max_digits=5, decimal_places=2,
@@ -65,7 +67,7 @@ class LineForm(forms.Form):
 
 class LineUpdateForm(forms.Form):
     quantity = forms.DecimalField(min_value=0, max_digits=12, decimal_places=3)
-    unit_price = forms.DecimalField(min_value=0, max_digits=12, decimal_places=2)
+    unit_price = AmountField(min_value=0, max_digits=12, decimal_places=2)  # "1.234,50" or "1,234.50"
     discount_percent = forms.DecimalField(min_value=0, max_value=100, max_digits=5, decimal_places=2)
     tax_rate = forms.DecimalField(min_value=0, max_value=100, max_digits=5, decimal_places=2)
 

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from localization.fields import AmountField, AmountInput
+
 from . import selectors
 from .models import ForecastCategory, Lead, LostReason, Stage
 
@@ -161,10 +163,7 @@ class QuickAddForm(forms.Form):
         error_messages={"required": _("Name the company (an existing lead or a new one).")},
         widget=forms.TextInput(attrs={"placeholder": _("Company"), "list": "sf-lead-names"}),
     )
-    amount = forms.DecimalField(
-        label=_("Amount"), required=False, min_value=0, max_digits=14, decimal_places=2,
-        widget=forms.NumberInput(attrs={"placeholder": _("Amount"), "step": "0.01", "min": "0"}),
-    )
+    amount = AmountField(label=_("Amount"), required=False, min_value=0, widget=AmountInput(attrs={"placeholder": _("Amount")}))
 
 
 # --- Deals -----------------------------------------------------------------------------------
@@ -175,7 +174,7 @@ class DealFieldsMixin(forms.Form):
 
     title = forms.CharField(label=_("Title"), max_length=200, error_messages={"required": _("Give the deal a title.")})
     lead = forms.ModelChoiceField(label=_("Lead"), queryset=Lead.objects.none(), required=False)
-    amount = forms.DecimalField(label=_("Amount"), required=False, min_value=0, max_digits=14, decimal_places=2)
+    amount = AmountField(label=_("Amount"), required=False, min_value=0)
     currency = forms.ChoiceField(label=_("Currency"))
     expected_close = forms.DateField(label=_("Expected close"), required=False, widget=DateInput())
     probability = forms.IntegerField(

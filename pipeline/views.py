@@ -6,7 +6,8 @@ request, the partial it needs; after an HTMX write the page's other parts are re
 out-of-band swaps.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import formats
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -39,7 +41,7 @@ from .forms import (
     SnoozeForm,
     VersionForm,
 )
-from .models import Deal, DealField, DealStatus, Lead, LostReason, Pipeline, Stage
+from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 
 BOARD = "pipeline/board.html"
 MAX_OFFSET = 100_000
@@ -443,6 +445,24 @@ def _lead_by_name(user, name: str) -> Lead:
 # --- Deal pages ------------------------------------------------------------------------------
 
 
+def _change_value_display(field: str, value: str) -> str:
+    """A stored history value as the active language writes it (12.500,00 / 9. Oktober 2026)."""
+    if not value:
+        return value
+    try:
+        if field == DealField.AMOUNT:
+            return formats.number_format(Decimal(value), 2, use_l10n=True, force_grouping=True)
+        if field == DealField.EXPECTED_CLOSE:
+            return formats.date_format(date.fromisoformat(value), "DATE_FORMAT")
+        if field == DealField.PROBABILITY:
+            return f"{int(value)} %"
+        if field == DealField.FORECAST_CATEGORY:
+            return str(dict(ForecastCategory.choices).get(value, value))
+    except (ArithmeticError, ValueError):
+        pass
+    return value
+
+
 def _history(deal: Deal, user=None) -> list[TimelineEntry]:
     """The deal's timeline, newest first (what a rep looks for is what happened last): stage
     changes, field changes, and what other apps add (activities, notes) via pipeline.extensions."""
@@ -458,6 +478,8 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
         if row.field == DealField.OWNER:
             old = names.get(int(old), old) if old.isdigit() else old
             new = names.get(int(new), new) if new.isdigit() else new
+        else:
+            old, new = _change_value_display(row.field, old), _change_value_display(row.field, new)
         entries.append(
             TimelineEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new, order=1)
         )

@@ -90,6 +90,8 @@ RULES: dict[str, Rule] = {
     "password_reset_done": Rule(PUBLIC),
     "password_reset_confirm": Rule(PUBLIC, note="an invalid link shows its own message"),
     "password_reset_complete": Rule(PUBLIC),
+    # The language switcher (user menu and sign-in page); saves the choice on a signed-in user
+    "set_language": Rule(PUBLIC, note="POST only; redirects to `next`"),
     # The board
     "pipeline:board": DEFAULT,
     "pipeline:deal_create": DEFAULT,  # a new deal of one's own (the owner field offers assignable people)

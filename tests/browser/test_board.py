@@ -40,7 +40,7 @@ def test_drag_a_card_to_the_next_column(page, sign_in, rep, stages):
     expect(page.locator(f"#cards-{prospecting.pk} .sf-card")).to_have_count(0)
     # The headers come from the database: counts and totals of both columns changed.
     expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("2")
-    expect(page.locator(f"#col-head-{qualification.pk} .sf-total")).to_have_text("1,500\u00a0EUR")
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-total")).to_have_text("€1,500")
     expect(page.locator(f"#col-head-{prospecting.pk} .sf-count")).to_have_text("0")
     expect(page.locator("#sf-toasts")).to_contain_text("“Drag me” moved to Qualification.")
     deal.refresh_from_db()
@@ -159,7 +159,7 @@ def test_quick_add_puts_a_new_card_on_top_of_its_column(page, sign_in, rep, stag
         column.get_by_role("button", name="Add", exact=True).click()
     assert answer.value.status == 200
     expect(column.locator(".sf-card").first).to_contain_text("Quick one")
-    expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("4,200\u00a0EUR")
+    expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("€4,200")
 
 
 def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, settings):

@@ -172,6 +172,7 @@ def test_overlapping_recomputes_of_one_forecast_never_run_at_once(start_worker, 
     for _, kind, _ in events:
         running += {"start": 1, "end": -1}.get(kind, 0)
         assert running <= 1, f"two recomputes overlapped: {events}"
-    logs = first.log() + second.log()
-    assert "'busy'" in logs, "the second recompute met the lock and was rescheduled"
-    assert logs.count("'done'") >= 2, "the rescheduled recompute ran after the first"
+    # The workers log a task's result just after the recompute's last trace line.
+    wait_for(lambda: (first.log() + second.log()).count("'done'") >= 2, timeout=20,
+             message="the rescheduled recompute to finish after the first", details=lambda: first.log() + second.log())
+    assert "'busy'" in first.log() + second.log(), "the second recompute met the lock and was rescheduled"

@@ -7,12 +7,14 @@ from django.utils import timezone
 
 from pipeline import services
 from tests.factories import DealFactory
-from tests.services import forecast_clean_run, forecast_comparable
+from tests.services import forecast_clean_run, forecast_comparable, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def refreshes_in(worker) -> int:
+    """Recomputes the worker logged as finished (it logs just after storing the result)."""
+    wait_for(lambda: "succeeded" in worker.log(), timeout=20, message="the worker's log", details=worker.log)
     return sum(1 for line in worker.log().splitlines() if "forecast_refresh[" in line and "succeeded" in line)
 
 

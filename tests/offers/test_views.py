@@ -89,7 +89,7 @@ def test_pdf_and_printable_page(client, rep, draft):
     page = client.get(reverse("offers:print", args=[draft.pk])).content.decode()
     # A German lead's offer is written in German, with German number formats.
     assert "Summe netto" in page and "Gesamtbetrag" in page and "Einzelpreis" in page
-    assert "509,07 EUR" in page  # 449,10 + 59,97
+    assert "509,07\u00a0€" in page  # 449,10 + 59,97
 
 
 def test_pdf_is_in_the_offers_language(client, rep, draft):

@@ -1,0 +1,94 @@
+"""Amounts as the active language writes and reads them.
+
+English: €1,234.56, CHF 1,234.56. German: 1.234,56 €, 1.234,56 CHF. Parsing accepts both
+"1.234,56" and "1,234.56" (and plain "1234.56" / "1234,56"), whatever language is active.
+"""
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.utils import formats
+from django.utils.translation import get_language
+
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+# Languages that write the currency after the number ("1.234,56 €").
+SUFFIX_LANGUAGES = {"de"}
+
+
+def number(value, places: int = 2) -> str:
+    """A number with the active language's grouping and decimal separators."""
+    if value is None or value == "":
+        return ""
+    value = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    # number_format cuts off extra decimals; round them half up instead (1234.5 → 1,235).
+    value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+
+
+def money(value, currency: str = "", places: int = 2) -> str:
+    """An amount with its currency, placed where the active language puts it."""
+    if value is None or value == "":
+        return "—"
+    currency = (currency or "").upper()
+    amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    text = number(abs(amount), places)
+    sign = "−" if amount < 0 and text.strip("0.,") else ""
+    if not currency:
+        return f"{sign}{text}"
+    language = (get_language() or "en").split("-")[0]
+    symbol = SYMBOLS.get(currency)
+    if language in SUFFIX_LANGUAGES:
+        return f"{sign}{text}\u00a0{symbol or currency}"
+    if symbol:
+        return f"{sign}{symbol}{text}"
+    return f"{sign}{currency}\u00a0{text}"
+
+
+_SPACES = re.compile(r"[\s\u00a0\u202f']")
+
+
+def parse_amount(text) -> Decimal:
+    """Read an amount written either way: "1.234,56", "1,234.56", "1234,5", "1 234.56", "€ 12".
+
+    With both separators the later one is the decimal separator. With one kind used several times
+    it groups ("1.234.567"). Used once before exactly three digits ("1.234", "1,234") it groups when
+    it is the active language's grouping separator, else it is the decimal separator.
+    Raises ValueError when the text is not an amount.
+    """
+    if isinstance(text, Decimal):
+        return text
+    if isinstance(text, int) and not isinstance(text, bool):
+        return Decimal(text)
+    if isinstance(text, float):
+        return Decimal(str(text))
+    raw = _SPACES.sub("", str(text or ""))
+    for symbol in ("€", "$", "£", "EUR", "USD", "GBP", "CHF"):
+        raw = raw.replace(symbol, "")
+    raw = raw.replace("−", "-")
+    if not re.fullmatch(r"[-+]?\d[\d.,]*", raw) or raw[-1] in ".,":
+        raise ValueError(text)
+    dots, commas = raw.count("."), raw.count(",")
+    if dots and commas:
+        decimal_sep = "." if raw.rfind(".") > raw.rfind(",") else ","
+    elif dots + commas == 1:
+        sep = "." if dots else ","
+        after = len(raw) - raw.rfind(sep) - 1
+        grouping = after == 3 and sep == formats.get_format("THOUSAND_SEPARATOR")
+        decimal_sep = None if grouping else sep
+    else:
+        decimal_sep = None  # no separator, or one kind several times: grouping only
+    if decimal_sep is None:
+        integer, fraction = raw, ""
+    else:
+        integer, _, fraction = raw.rpartition(decimal_sep)
+        if decimal_sep in integer:
+            raise ValueError(text)
+    group_sep = "," if decimal_sep == "." else "." if decimal_sep == "," else None
+    for sep in filter(None, (group_sep, "." if decimal_sep is None else None, "," if decimal_sep is None else None)):
+        head, *groups = integer.lstrip("+-").split(sep)
+        if groups and (not head or len(head) > 3 or any(len(g) != 3 for g in groups)):
+            raise ValueError(text)
+        integer = integer.replace(sep, "")
+    try:
+        return Decimal(f"{integer}.{fraction}" if fraction else integer)
+    except InvalidOperation:
+        raise ValueError(text) from None
