@@ -124,8 +124,8 @@ def _board_state(request) -> dict:
     return BoardStateForm(request.POST).filters()
 
 
-def _toast(message, level: str = "success") -> dict:
-    return {"message": message, "level": level}
+def _toast(message, level: str = "success", undo: dict | None = None) -> dict:
+    return {"message": message, "level": level, "undo": undo}
 
 
 def _shown_by_page(response):
@@ -211,6 +211,8 @@ def board(request):
         "board_url": request.get_full_path(),
         "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
         "quick_add_form": QuickAddForm(),
+        "filtered": any(value not in (None, "") for value in filters.values()),
+        "board_empty": all(column.count == 0 for column in columns),
     }
     template = f"{BOARD}#board" if _is_partial(request) else BOARD
     response = render(request, template, context)
@@ -303,7 +305,10 @@ def deal_move_view(request, pk):
     except PipelineError as refusal:
         return _refusal(request, message=refusal.message, status=refusal.status_code, deal=deal)
 
-    message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+    if request.POST.get("undo"):
+        message = _("“%(deal)s” moved back to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+    else:
+        message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
     if not _is_partial(request):
         messages.success(request, message)
         return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
@@ -319,10 +324,17 @@ def deal_move_view(request, pk):
         "removed_id": moved.pk,
         "targets": _move_targets(stages, to_stage.pk),
         "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=header_stages, filters=filters),
-        "toasts": [_toast(message)],
+        "toasts": [_toast(message, undo=_undo(moved, from_stage) if from_stage.pk != to_stage.pk else None)],
         "board_url": _board_url_for(request),
     }
     return render(request, "pipeline/_oob.html", context)
+
+
+def _undo(deal: Deal, back_to: Stage) -> dict:
+    """What a toast's "Undo" button posts: an ordinary move back, so the move service checks the
+    rules and the version again and history records it like any other move."""
+    return {"url": reverse("pipeline:deal_move", args=[deal.pk]), "stage": back_to.pk, "stage_name": back_to.name,
+            "version": deal.version}
 
 
 @require_POST

@@ -55,11 +55,36 @@
     autoHide(el);
   }
 
+  // Toasts leave on their own, but never while the pointer or the focus is on them, and one
+  // that offers "Undo" stays long enough to reach its button with the keyboard.
   function autoHide(el) {
     if (ready.has(el)) return;
     ready.add(el);
-    const danger = el.classList.contains("text-bg-danger");
-    window.setTimeout(() => el.remove(), danger ? 10000 : 5000);
+    const long = el.classList.contains("text-bg-danger") || el.classList.contains("has-undo");
+    const later = () => {
+      if (!el.isConnected) return;
+      if (el.matches(":hover, :focus-within")) window.setTimeout(later, 2000);
+      else el.remove();
+    };
+    window.setTimeout(later, long ? 12000 : 6000);
+  }
+
+  // --- Focus follows the card a keyboard user moved ---------------------------------------------
+
+  // The id of a deal whose re-rendered card should take the focus when it arrives.
+  let focusDealId = null;
+
+  function dealIdOf(elt) {
+    const card = elt.closest && elt.closest(".sf-card");
+    if (card) return card.dataset.dealId;
+    const form = elt.closest && elt.closest(".sf-undo-form");
+    const match = form && /\/deals\/(\d+)\/move\//.exec(form.getAttribute("action") || "");
+    return match ? match[1] : null;
+  }
+
+  function focusCard(card) {
+    const target = card && card.querySelector(".sf-card-title");
+    if (target) target.focus({ preventScroll: false });
   }
 
   function send(card, url, values) {
@@ -146,7 +171,7 @@
     Sortable.create(list, Object.assign({
       group: { name: "deals", pull: true, put: true },
       sort: false,
-      animation: 150,
+      animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150,
       draggable: ".sf-card",
       filter: "button, summary, input, select, textarea, label, .sf-move-menu",
       preventOnFilter: false,
@@ -163,6 +188,10 @@
   }
 
   function init(root) {
+    if (root.classList && root.classList.contains("sf-card") && root.dataset.dealId === focusDealId) {
+      focusDealId = null;
+      focusCard(root);
+    }
     if (typeof Sortable === "undefined") return;
     // A card the server just put at the top of a column (a move, a quick-add): keep it in sight.
     if (root.classList && root.classList.contains("sf-card") && root === root.parentElement?.firstElementChild) {
@@ -197,6 +226,70 @@
     });
   }
 
+  // --- Keyboard: arrows walk the cards, "m" opens a card's "Move to…" menu, Escape closes it ----
+
+  function typing(target) {
+    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+  }
+
+  function cardsIn(column) {
+    return Array.from(column.querySelectorAll(".sf-cards > .sf-card"));
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const menu = event.target.closest && event.target.closest("details.sf-move");
+    if (event.key === "Escape" && menu && menu.open) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      event.preventDefault();
+      return;
+    }
+    if (event.key === "u" || event.key === "U") {
+      // Undo the last move: the newest toast's "Undo" button.
+      const buttons = document.querySelectorAll("#sf-toasts .sf-undo");
+      if (buttons.length) {
+        event.preventDefault();
+        buttons[buttons.length - 1].click();
+      }
+      return;
+    }
+    const card = event.target.closest && event.target.closest(".sf-board .sf-card");
+    if (!card || (menu && menu.open)) return;
+    if (event.key === "m" || event.key === "M") {
+      const details = card.querySelector("details.sf-move");
+      details.open = true;
+      const first = details.querySelector(".sf-move-option");
+      (first || details.querySelector("summary")).focus();
+      event.preventDefault();
+      return;
+    }
+    const column = card.closest(".sf-column");
+    let next = null;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const cards = cardsIn(column);
+      next = cards[cards.indexOf(card) + (event.key === "ArrowDown" ? 1 : -1)];
+    } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      const columns = Array.from(document.querySelectorAll(".sf-board .sf-column"));
+      const step = event.key === "ArrowRight" ? 1 : -1;
+      const index = cardsIn(column).indexOf(card);
+      for (let i = columns.indexOf(column) + step; i >= 0 && i < columns.length; i += step) {
+        const cards = cardsIn(columns[i]);
+        if (cards.length) {
+          next = cards[Math.min(index, cards.length - 1)];
+          break;
+        }
+      }
+    } else {
+      return;
+    }
+    event.preventDefault();
+    if (next) {
+      focusCard(next);
+      next.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+  });
+
   htmx.onLoad(init);
 
   // With DEBUG on, django-htmx replaces the page with any 400 response; refusals the board
@@ -217,8 +310,28 @@
     }
   });
 
+  // A move from a card's menu or a toast's "Undo": remember whose card should get the focus.
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    if (elt.closest && (elt.closest(".sf-move") || elt.closest(".sf-undo-form"))) {
+      focusDealId = dealIdOf(elt);
+    }
+  });
+
   document.body.addEventListener("htmx:afterRequest", (event) => {
     const card = event.detail.elt;
+    // An "Undo" is used once: its toast goes; the focus stays on the card when it is still here.
+    const undoToast = card && card.closest && card.closest(".sf-undo-form") && card.closest(".toast");
+    if (undoToast) {
+      const hadFocus = undoToast.contains(document.activeElement);
+      undoToast.remove();
+      window.setTimeout(() => {
+        if (focusDealId && hadFocus) {
+          const current = document.getElementById("deal-" + focusDealId);
+          if (current && (document.activeElement === document.body || !document.activeElement)) focusCard(current);
+        }
+      }, 0);
+    }
     if (card && card.classList) {
       card.classList.remove("is-saving");
       card.removeAttribute("aria-busy");
@@ -237,7 +350,9 @@
   document.body.addEventListener("htmx:responseError", (event) => {
     const card = event.detail.elt;
     if (card && origins.has(card)) restore(card);
-    if (event.detail.xhr.status >= 500) toast(message("sf-msg-network"), "danger");
+    const status = event.detail.xhr.status;
+    if (status === 403 || status === 404) toast(message("sf-msg-forbidden"), "danger");
+    else if (status >= 500) toast(message("sf-msg-network"), "danger");
   });
 
   // A click on a toast's close button removes it (Bootstrap's toast plugin is not needed).

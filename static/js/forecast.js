@@ -5,6 +5,11 @@
   const label = JSON.parse(document.getElementById("sf-forecast-labels").textContent);
   if (typeof Chart === "undefined") return;
   Chart.defaults.maintainAspectRatio = false;
+  // Text and grid lines readable in the colour mode the page uses (light or dark).
+  const dark = document.documentElement.getAttribute("data-bs-theme") === "dark";
+  Chart.defaults.color = dark ? "#c4cad3" : "#495057";
+  Chart.defaults.borderColor = dark ? "rgba(255,255,255,.12)" : "rgba(0,0,0,.1)";
+  const ink = dark ? "#e9ecef" : "#212529";
   const fmt = new Intl.NumberFormat(document.documentElement.lang || undefined, { maximumFractionDigits: 0 });
   const money = { ticks: { callback: (v) => fmt.format(v) } };
 
@@ -31,7 +36,7 @@
           { type: "line", label: "P50", data: rows.map((r) => r.p50), borderColor: "#0d6efd", pointRadius: 4 },
           { type: "line", label: label.weighted, data: rows.map((r) => r.weighted), borderColor: "#fd7e14", borderDash: [6, 4] },
           { type: "line", label: label.learned, data: rows.map((r) => r.learned), borderColor: "#198754", borderDash: [2, 3] },
-          { type: "scatter", label: label.won, data: rows.map((r) => r.won), backgroundColor: "#212529", pointRadius: 5 },
+          { type: "scatter", label: label.won, data: rows.map((r) => r.won), backgroundColor: ink, pointRadius: 5 },
         ],
       },
       options: { scales: { y: { beginAtZero: true, ...money } }, plugins: { tooltip: { callbacks: { label: (c) => {

@@ -675,3 +675,67 @@ def test_deal_page_offers_the_next_stage_first(rep_client, rep, stages):
     response = rep_client.get(deal.get_absolute_url())
     assert response.context["next_stage"] == stages["Meeting & demo"]
     assert f'<option value="{stages["Meeting & demo"].pk}" selected>' in text(response)
+
+
+# --- Undo of the last move -------------------------------------------------------------------
+
+
+def test_move_toast_offers_an_undo_that_moves_back_through_the_service(rep_client, rep, deal, stages):
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    undo = response.context["toasts"][0]["undo"]
+    assert undo == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting", "version": 2}
+    body = text(response)
+    assert f'hx-post="{move_url(deal)}"' in body and 'name="undo" value="1"' in body
+    assert "Undo: move back to Prospecting" in body
+
+    response = rep_client.post(move_url(deal), {"stage": undo["stage"], "version": undo["version"], "undo": "1"}, **HTMX)
+    assert response.status_code == 200
+    assert f"“{deal.title}” moved back to Prospecting." in text(response)
+    deal.refresh_from_db()
+    assert deal.stage == stages["Prospecting"] and deal.version == 3
+    history = list(StageChange.objects.filter(deal=deal).order_by("pk").values_list("from_stage__name", "to_stage__name", "actor"))
+    assert history[-2:] == [("Prospecting", "Qualification", rep.pk), ("Qualification", "Prospecting", rep.pk)]
+
+
+def test_undo_is_refused_with_the_services_message_when_the_rules_forbid_the_way_back(rep_client, rep, deal, stages):
+    Transition.objects.filter(to_stage=stages["Prospecting"]).delete()
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    undo = response.context["toasts"][0]["undo"]
+    response = rep_client.post(move_url(deal), {"stage": undo["stage"], "version": undo["version"], "undo": "1"}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert 'role="alert"' in body
+    assert "Deals cannot move from “Qualification” to “Prospecting” in this pipeline." in body
+    deal.refresh_from_db()
+    assert deal.stage == stages["Qualification"] and deal.version == 2
+
+
+def test_undo_after_someone_else_changed_the_deal_is_a_conflict(rep_client, rep, deal, stages):
+    from pipeline import services
+
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    undo = response.context["toasts"][0]["undo"]
+    services.deal_move(deal=deal, to_stage=stages["Meeting & demo"], actor=rep)
+    response = rep_client.post(move_url(deal), {"stage": undo["stage"], "version": undo["version"], "undo": "1"}, **HTMX)
+    assert response.status_code == 409
+    deal.refresh_from_db()
+    assert deal.stage == stages["Meeting & demo"]
+
+
+def test_board_without_deals_says_how_to_add_one_and_a_filter_without_matches_how_to_reset(rep_client, rep, stages):
+    response = rep_client.get(reverse("pipeline:board"))
+    body = text(response)
+    assert "This pipeline has no deals yet." in body and reverse("pipeline:deal_create") in body
+    assert "No deals in this stage. Drag a card here or add one above." in body
+    DealFactory(owner=rep, stage=stages["Prospecting"], title="Findable")
+    response = rep_client.get(reverse("pipeline:board"), {"q": "nothing-like-it"}, **HTMX)
+    body = text(response)
+    assert "No deals match these filters." in body and "Show all deals" in body
+    response = rep_client.get(reverse("pipeline:board"))
+    assert "This pipeline has no deals yet." not in text(response)
+
+
+def test_empty_lead_list_links_to_adding_and_importing_leads(rep_client):
+    body = text(rep_client.get(reverse("pipeline:lead_list")))
+    assert f'No leads yet. <a href="{reverse("pipeline:lead_create")}">Add a lead</a>' in body
+    assert reverse("imports:upload") in body

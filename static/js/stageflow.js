@@ -1,0 +1,45 @@
+/* Every page: keyboard shortcuts with their help, and a loading bar while htmx requests run.
+ * Shortcuts never fire while the user types in a field or holds a modifier key. */
+(function () {
+  "use strict";
+
+  function typing(target) {
+    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+  }
+
+  function searchField() {
+    return document.querySelector("[data-sf-search]")
+      || document.querySelector("form[role=search] input[type=search], form[role=search] input[name=q]")
+      || document.querySelector("main input[type=search], main input[name=q]");
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const help = document.getElementById("sf-shortcuts");
+    if (help && help.open) return;
+    if (event.key === "/") {
+      const field = searchField();
+      if (!field) return;
+      event.preventDefault();
+      field.focus();
+      if (field.select) field.select();
+    } else if (event.key === "n") {
+      if (!help || !help.dataset.newDealUrl) return;
+      event.preventDefault();
+      window.location.assign(help.dataset.newDealUrl);
+    } else if (event.key === "?") {
+      if (!help) return;
+      event.preventDefault();
+      help.showModal();
+    }
+  });
+
+  // One bar for every htmx request in flight (filters, load more, moves, quick-add).
+  let inFlight = 0;
+  function loading(delta) {
+    inFlight = Math.max(0, inFlight + delta);
+    document.documentElement.classList.toggle("sf-loading", inFlight > 0);
+  }
+  document.addEventListener("htmx:beforeRequest", () => loading(1));
+  document.addEventListener("htmx:afterRequest", () => loading(-1));
+})();
