@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from . import selectors, tasks
+from .display import with_period_names
 
 
 def dashboard(request):
@@ -16,6 +17,8 @@ def dashboard(request):
     data = selectors.dashboard(request.user, filters)
     for row, stats in zip(data["funnel"], data["stages"]):
         row.update({k: v for k, v in stats.items() if k != "stage"})
+    with_period_names(data["periods"])
+    with_period_names(data["accuracy"].periods)
     charts = {
         "periods": data["periods"],
         "funnel": data["funnel"],

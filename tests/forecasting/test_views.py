@@ -99,3 +99,41 @@ def test_the_query_count_does_not_grow_with_the_deals(client, admin_user, stages
         response = client.get(URL + "?period=month")
     assert response.status_code == 200
     assert sum(f["deals"] for f in response.context["data"]["funnel"]) > 0
+
+
+def test_period_names_are_for_people_and_follow_the_language():
+    from django.utils import translation
+
+    from forecasting.display import period_name
+
+    with translation.override("en"):
+        assert period_name("2026-Q4") == "Q4 2026"
+        assert period_name("2027-03") == "March 2027"
+    with translation.override("de"):
+        assert period_name("2026-Q1") == "Q1 2026"
+        assert period_name("2027-03") == "März 2027"
+    assert period_name("2027-13") == "2027-13" and period_name("next year") == "next year"
+
+
+MONTHS = {
+    "en": "January February March April May June July August September October November December".split(),
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_dashboard_names_its_periods_in_the_users_language(client, rep, deals, language):
+    rep.language = language
+    rep.save(update_fields=["language"])
+    client.force_login(rep)
+    today = date.today()
+    month = client.get(URL + "?period=month", HTTP_ACCEPT_LANGUAGE=language)
+    stable = f"{today.year}-{today.month:02d}"
+    assert periods(month)[0]["period"] == stable  # the data keeps its machine-readable label
+    name = f"{MONTHS[language][today.month - 1]} {today.year}"
+    body = month.content.decode()
+    assert f'<h3 class="h6 mb-2">{name}</h3>' in body and f">{stable}<" not in body
+    assert month.context["charts"]["periods"][0]["label"] == name
+    quarter = client.get(URL + "?period=quarter", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    q = (today.month - 1) // 3 + 1
+    assert f'<h3 class="h6 mb-2">Q{q} {today.year}</h3>' in quarter and f">{today.year}-Q{q}<" not in quarter
