@@ -15,6 +15,7 @@ def dashboard(request):
     # Laptop mode has no worker: snapshots catch up with deal changes when the dashboard opens.
     tasks.forecast_refresh_if_pending(pipeline_id=filters.pipeline.pk)
     data = selectors.dashboard(request.user, filters)
+    freshness = selectors.forecast_freshness(filters.pipeline.pk)
     for row, stats in zip(data["funnel"], data["stages"]):
         row.update({k: v for k, v in stats.items() if k != "stage"})
     with_period_names(data["periods"])
@@ -33,5 +34,6 @@ def dashboard(request):
             "filters": filters,
             "data": data,
             "charts": charts,
+            "freshness": freshness,
         },
     )
