@@ -44,6 +44,8 @@ from .forms import (
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 
 BOARD = "pipeline/board.html"
+# A filter change swaps the board; the <title> in front lets htmx update the tab title as well.
+BOARD_SWAP = "pipeline/_board_swap.html"
 MAX_OFFSET = 100_000
 
 
@@ -228,7 +230,7 @@ def board(request):
         "filtered": any(value not in (None, "") for value in filters.values()),
         "board_empty": all(column.count == 0 for column in columns),
     }
-    template = f"{BOARD}#board" if _is_partial(request) else BOARD
+    template = BOARD_SWAP if _is_partial(request) else BOARD
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response

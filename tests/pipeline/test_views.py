@@ -71,8 +71,20 @@ def test_board_htmx_request_gets_only_the_board_partial(rep_client, rep, stages)
     assert response.status_code == 200
     body = text(response)
     assert "<html" not in body and "<nav" not in body
-    assert body.lstrip().startswith('<div id="sf-board"')
+    title, board = body.split("</title>", 1)
+    assert title.strip() == "<title>Board · New business · Stageflow"
+    assert board.lstrip().startswith('<div id="sf-board"')
     assert "Pilot project" in body
+
+
+def test_board_htmx_filter_swap_names_the_chosen_pipeline_in_the_tab_title(rep_client, rep, stages, other_pipeline):
+    response = rep_client.get(reverse("pipeline:board"), {"pipeline": other_pipeline.pk}, **HTMX)
+    body = text(response)
+    # htmx sets the document title from a <title> at the root of a swapped response.
+    assert body.lstrip().startswith("<title>Board · Upsell · Stageflow</title>")
+    assert body.count("<title>") == 1
+    full = text(rep_client.get(reverse("pipeline:board"), {"pipeline": other_pipeline.pk}))
+    assert full.count("<title>") == 1 and "<title>Board · Upsell · Stageflow</title>" in full
 
 
 def test_board_history_restore_gets_the_full_page(rep_client):
