@@ -752,13 +752,14 @@ def test_deal_page_move_shows_the_boards_toast_with_an_undo_that_comes_back_to_t
     assert "Undo: move back to Prospecting" in toasts and f"“{deal.title}” moved to Qualification." in toasts
     assert rep_client.get(page).context["move_toast"] is None  # shown once
 
-    response = rep_client.post(move_url(deal), {"stage": stages["Prospecting"].pk, "version": 2, "undo": "1", "next": page})
+    back = {"stage": stages["Prospecting"].pk, "version": 2, "undo": "1", "next": page}
+    response = rep_client.post(move_url(deal), back)
     assert response.status_code == 302 and response["Location"] == page
     deal.refresh_from_db()
     assert deal.stage == stages["Prospecting"] and deal.version == 3
     assert rep_client.get(page).context["move_toast"]["message"] == f"“{deal.title}” moved back to Prospecting."
-    history = list(StageChange.objects.filter(deal=deal).order_by("pk").values_list("from_stage__name", "to_stage__name"))
-    assert history[-2:] == [("Prospecting", "Qualification"), ("Qualification", "Prospecting")]
+    history = StageChange.objects.filter(deal=deal).order_by("pk").values_list("from_stage__name", "to_stage__name")
+    assert list(history)[-2:] == [("Prospecting", "Qualification"), ("Qualification", "Prospecting")]
 
 
 def test_deal_page_offers_no_undo_once_the_deal_changed_again(rep_client, rep, deal, stages):
@@ -773,7 +774,8 @@ def test_deal_page_offers_no_undo_once_the_deal_changed_again(rep_client, rep, d
 
 def test_deal_page_shows_no_undo_for_another_deals_move(rep_client, rep, deal, stages):
     other = DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
-    rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": deal.get_absolute_url()})
+    page = deal.get_absolute_url()
+    rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": page})
     assert rep_client.get(other.get_absolute_url()).context["move_toast"] is None
     assert rep_client.get(deal.get_absolute_url()).context["move_toast"] is not None
 
