@@ -1,8 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from config.health import healthz
+
+# Django's default "Django administration" means nothing to a Stageflow admin; lazy, so each
+# request sees its own language.
+admin.site.site_header = _("Stageflow administration")
+admin.site.site_title = _("Stageflow administration")
+admin.site.index_title = _("Administration")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="pipeline:board", permanent=False)),

@@ -7,20 +7,21 @@ admins everyone's. Sums come from the database; the forecasts from forecasting.s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from pipeline.models import Deal, DealStatus, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
-from . import methods, services
+from . import methods, services, tasks
 from .loading import load_history
-from .models import Method, Quota
+from .models import ForecastSnapshot, Method, Quota
 from .periods import MONTH, QUARTER, period_of_date, period_start
 
 DASHBOARD_PERIODS = 3
@@ -98,6 +99,31 @@ def dashboard_filters(user, params) -> Filters:
         teams=teams,
         pipelines=pipelines,
     )
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the pipeline's stored forecast is."""
+
+    computed_at: datetime | None  # the latest recompute; None before the first one
+    updating: bool  # a recompute is queued (debounced after a change) or running
+
+
+def forecast_freshness(pipeline_id: int) -> Freshness:
+    """When the pipeline's forecast snapshots were last computed, and whether a newer recompute
+    is on its way: the debounce marker of forecasting.tasks is set from a change until its
+    recompute starts, and the refresh lock is held while one runs."""
+    computed_at = (
+        ForecastSnapshot.objects.filter(pipeline_id=pipeline_id)
+        .order_by("-as_of", "-computed_at")
+        .values_list("computed_at", flat=True)
+        .first()
+    )
+    try:
+        updating = cache.get(tasks.debounce_key(pipeline_id)) is not None or tasks.refresh_lock(pipeline_id).locked()
+    except Exception:  # an unreachable cache must not take the dashboard down; it just cannot tell
+        updating = False
+    return Freshness(computed_at=computed_at, updating=updating)
 
 
 def scoped_deals(filters: Filters) -> QuerySet[Deal]:

@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from . import selectors, tasks
+from .display import with_period_names
 
 
 def dashboard(request):
@@ -14,8 +15,11 @@ def dashboard(request):
     # Laptop mode has no worker: snapshots catch up with deal changes when the dashboard opens.
     tasks.forecast_refresh_if_pending(pipeline_id=filters.pipeline.pk)
     data = selectors.dashboard(request.user, filters)
+    freshness = selectors.forecast_freshness(filters.pipeline.pk)
     for row, stats in zip(data["funnel"], data["stages"]):
         row.update({k: v for k, v in stats.items() if k != "stage"})
+    with_period_names(data["periods"])
+    with_period_names(data["accuracy"].periods)
     charts = {
         "periods": data["periods"],
         "funnel": data["funnel"],
@@ -30,5 +34,6 @@ def dashboard(request):
             "filters": filters,
             "data": data,
             "charts": charts,
+            "freshness": freshness,
         },
     )

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pipeline.exceptions import PipelineError
@@ -79,6 +80,25 @@ def _page(request, version, *, accept_form=None, decline_form=None, error: str =
         return _private(render(request, "offers/public/offer.html", context, status=status))
 
 
+def _answer_start(request, token: str, form_class, form_name: str, invalid_error):
+    """What accepting and declining begin with: the rate limit, the posted form and the version
+    behind the token. An invalid form shows the offer again with ``invalid_error`` (in the offer's
+    language), or the reason the link no longer works. Returns ``(version, form, response)``: a
+    response means the request ends there."""
+    if (limited := _limited(request, token)) is not None:
+        return None, None, limited
+    form = form_class(request.POST)
+    version = services.version_for_token(token)
+    if not form.is_valid():
+        try:
+            services.link_check(version)
+        except LinkUnavailable as error:
+            return version, form, _unavailable(request, version, error)
+        with translation.override(version.language):
+            return version, form, _page(request, version, **{form_name: form}, error=str(invalid_error), status=400)
+    return version, form, None
+
+
 @login_not_required
 @require_http_methods(["GET", "HEAD"])
 def offer(request, token: str):
@@ -109,18 +129,11 @@ def offer_pdf(request, token: str):
 @login_not_required
 @require_POST
 def accept(request, token: str):
-    if (limited := _limited(request, token)) is not None:
-        return limited
-    form = AcceptForm(request.POST)
-    version = services.version_for_token(token)
-    if not form.is_valid():
-        try:
-            services.link_check(version)
-        except LinkUnavailable as error:
-            return _unavailable(request, version, error)
-        with translation.override(version.language):
-            return _page(request, version, accept_form=form,
-                         error=_("Please type your name and tick the box to accept."), status=400)
+    version, form, stop = _answer_start(
+        request, token, AcceptForm, "accept_form", gettext_lazy("Please type your name and tick the box to accept.")
+    )
+    if stop is not None:
+        return stop
     language = version.language if version is not None else translation.get_language()
     try:
         with translation.override(language):
@@ -141,17 +154,11 @@ def accept(request, token: str):
 @login_not_required
 @require_POST
 def decline(request, token: str):
-    if (limited := _limited(request, token)) is not None:
-        return limited
-    form = DeclineForm(request.POST)
-    version = services.version_for_token(token)
-    if not form.is_valid():
-        try:
-            services.link_check(version)
-        except LinkUnavailable as error:
-            return _unavailable(request, version, error)
-        with translation.override(version.language):
-            return _page(request, version, decline_form=form, error=_("Please tell us why you decline."), status=400)
+    version, form, stop = _answer_start(
+        request, token, DeclineForm, "decline_form", gettext_lazy("Please tell us why you decline.")
+    )
+    if stop is not None:
+        return stop
     language = version.language if version is not None else translation.get_language()
     try:
         with translation.override(language):

@@ -3,8 +3,11 @@
 A version the user may not see answers 404 (as its deal would); one they may see but not
 change answers 403.
 """
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -35,6 +38,26 @@ def _version(request, pk: int, *, change: bool = False) -> OfferVersion:
 
 def _fail(request, error: PipelineError):
     messages.error(request, error.message)
+
+
+def _version_action(
+    request, version: OfferVersion, call: Callable[[], object], *, anchor: str = "", success: str = "",
+    form: BaseForm | None = None, invalid: str | Callable[[BaseForm], str] = "",
+):
+    """The shape of the small staff actions on a version: check the form (if any), call one service
+    (a refusal becomes an error message, not an exception), and go back to the version's page at
+    ``anchor``. ``call`` runs only once the form is valid."""
+    if form is not None and not form.is_valid():
+        messages.error(request, invalid(form) if callable(invalid) else invalid)
+    else:
+        try:
+            call()
+        except PipelineError as error:
+            _fail(request, error)
+        else:
+            if success:
+                messages.success(request, success)
+    return redirect(version.get_absolute_url() + anchor)
 
 
 def document_html(proposal, *, public: bool = False) -> str:
@@ -130,59 +153,49 @@ def version_detail(request, pk: int):
 def version_texts(request, pk: int):
     version = _version(request, pk, change=True)
     form = VersionTextsForm(request.POST, instance=OfferVersion.objects.get(pk=version.pk))
-    if form.is_valid():
-        try:
-            services.version_update(version=version, actor=request.user, **form.cleaned_data)
-            messages.success(request, _("Saved."))
-        except PipelineError as error:
-            _fail(request, error)
-    else:
-        messages.error(request, _("Please check the texts: %(errors)s") % {"errors": form.errors.as_text()})
-    return redirect(version.get_absolute_url())
+    return _version_action(
+        request, version, lambda: services.version_update(version=version, actor=request.user, **form.cleaned_data),
+        form=form, invalid=lambda form: _("Please check the texts: %(errors)s") % {"errors": form.errors.as_text()},
+        success=_("Saved."),
+    )
 
 
 @require_POST
 def package_add(request, pk: int):
     version = _version(request, pk, change=True)
     form = PackageForm(request.POST)
-    if form.is_valid():
-        try:
-            services.package_add(version=version, actor=request.user, **form.cleaned_data)
-        except PipelineError as error:
-            _fail(request, error)
-    else:
-        messages.error(request, _("A package needs a name."))
-    return redirect(version.get_absolute_url() + "#packages")
+    return _version_action(
+        request, version, lambda: services.package_add(version=version, actor=request.user, **form.cleaned_data),
+        form=form, invalid=_("A package needs a name."), anchor="#packages",
+    )
 
 
 @require_POST
 def package_delete(request, pk: int):
     package = get_object_or_404(OfferPackage, pk=pk)
     version = _version(request, package.version_id, change=True)
-    try:
-        services.package_remove(package=package, actor=request.user)
-    except PipelineError as error:
-        _fail(request, error)
-    return redirect(version.get_absolute_url() + "#packages")
+    return _version_action(
+        request, version, lambda: services.package_remove(package=package, actor=request.user), anchor="#packages"
+    )
 
 
 @require_POST
 def line_add(request, pk: int):
     version = _version(request, pk, change=True)
     form = LineForm(request.POST, version=version)
-    if form.is_valid():
+
+    def add():
         data = form.cleaned_data
-        try:
-            services.line_add(
-                version=version, actor=request.user, product=data["product"], description=data["description"],
-                quantity=data["quantity"], unit=data.get("unit") or None, unit_price=data["unit_price"],
-                discount_percent=data["discount_percent"] or 0, tax_rate=data["tax_rate"], package=data.get("package"),
-            )
-        except PipelineError as error:
-            _fail(request, error)
-    else:
-        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect(version.get_absolute_url() + "#lines")
+        services.line_add(
+            version=version, actor=request.user, product=data["product"], description=data["description"],
+            quantity=data["quantity"], unit=data.get("unit") or None, unit_price=data["unit_price"],
+            discount_percent=data["discount_percent"] or 0, tax_rate=data["tax_rate"], package=data.get("package"),
+        )
+
+    return _version_action(
+        request, version, add, form=form, anchor="#lines",
+        invalid=lambda form: " ".join(str(e) for errors in form.errors.values() for e in errors),
+    )
 
 
 @require_POST
@@ -190,36 +203,28 @@ def line_update(request, pk: int):
     line = get_object_or_404(OfferLine, pk=pk)
     version = _version(request, line.version_id, change=True)
     form = LineUpdateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.line_update(line=line, actor=request.user, **form.cleaned_data)
-        except PipelineError as error:
-            _fail(request, error)
-    else:
-        messages.error(request, _("Please check the line's numbers."))
-    return redirect(version.get_absolute_url() + "#lines")
+    return _version_action(
+        request, version, lambda: services.line_update(line=line, actor=request.user, **form.cleaned_data),
+        form=form, invalid=_("Please check the line's numbers."), anchor="#lines",
+    )
 
 
 @require_POST
 def line_delete(request, pk: int):
     line = get_object_or_404(OfferLine, pk=pk)
     version = _version(request, line.version_id, change=True)
-    try:
-        services.line_remove(line=line, actor=request.user)
-    except PipelineError as error:
-        _fail(request, error)
-    return redirect(version.get_absolute_url() + "#lines")
+    return _version_action(
+        request, version, lambda: services.line_remove(line=line, actor=request.user), anchor="#lines"
+    )
 
 
 @require_POST
 def request_approval(request, pk: int):
     version = _version(request, pk, change=True)
-    try:
-        services.offer_request_approval(version=version, actor=request.user)
-        messages.success(request, _("The managers of the team were asked to approve the discount."))
-    except PipelineError as error:
-        _fail(request, error)
-    return redirect(version.get_absolute_url())
+    return _version_action(
+        request, version, lambda: services.offer_request_approval(version=version, actor=request.user),
+        success=_("The managers of the team were asked to approve the discount."),
+    )
 
 
 @require_POST
@@ -272,12 +277,10 @@ def resend(request, pk: int):
 @require_POST
 def withdraw(request, pk: int):
     version = _version(request, pk, change=True)
-    try:
-        services.offer_withdraw(version=version, actor=request.user)
-        messages.success(request, _("Withdrawn. The customer's link no longer works."))
-    except PipelineError as error:
-        _fail(request, error)
-    return redirect(version.get_absolute_url())
+    return _version_action(
+        request, version, lambda: services.offer_withdraw(version=version, actor=request.user),
+        success=_("Withdrawn. The customer's link no longer works."),
+    )
 
 
 @require_POST

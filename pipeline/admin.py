@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from accounts.audit import AuditedAdminMixin
 
@@ -56,41 +56,54 @@ MAX_REPORTED_REFUSALS = 10
 # --- Deletion guards ---------------------------------------------------------------------------
 
 
+def _held_delete_refusal(*, deals: int, history, holds_deals, in_history, names: dict) -> str | None:
+    """The refusal for deleting a stage or pipeline: deals it still holds come first (they can be
+    moved away), then the history that points to it (which is never rewritten). `history` is a
+    queryset, only asked when no deal is held."""
+    if deals:
+        return holds_deals % {**names, "count": deals}
+    if history.exists():
+        return in_history % names
+    return None
+
+
 def stage_delete_refusal(stage: Stage) -> str | None:
     """Why `stage` cannot be deleted, or None when nothing refers to it."""
-    deals = stage.deals.count()
-    if deals:
-        return ngettext(
+    return _held_delete_refusal(
+        deals=stage.deals.count(),
+        history=StageChange.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)),
+        holds_deals=ngettext_lazy(
             "The stage “%(stage)s” still holds %(count)d deal. Move it to another stage first; "
             "a stage is never deleted together with its deals.",
             "The stage “%(stage)s” still holds %(count)d deals. Move them to another stage first; "
             "a stage is never deleted together with its deals.",
-            deals,
-        ) % {"stage": stage.name, "count": deals}
-    if StageChange.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)).exists():
-        return gettext(
+            "count",
+        ),
+        in_history=_(
             "The stage “%(stage)s” appears in the history of deals, which must stay intact for "
             "reports and forecasts, so it cannot be deleted. Rename it or move it to the end instead."
-        ) % {"stage": stage.name}
-    return None
+        ),
+        names={"stage": stage.name},
+    )
 
 
 def pipeline_delete_refusal(pipeline: Pipeline) -> str | None:
-    deals = pipeline.deals.count()
-    if deals:
-        return ngettext(
+    return _held_delete_refusal(
+        deals=pipeline.deals.count(),
+        history=StageChange.objects.filter(Q(from_stage__pipeline=pipeline) | Q(to_stage__pipeline=pipeline)),
+        holds_deals=ngettext_lazy(
             "The pipeline “%(pipeline)s” still holds %(count)d deal; it cannot be deleted. "
             "Mark it inactive instead.",
             "The pipeline “%(pipeline)s” still holds %(count)d deals; it cannot be deleted. "
             "Mark it inactive instead.",
-            deals,
-        ) % {"pipeline": pipeline.name, "count": deals}
-    if StageChange.objects.filter(Q(from_stage__pipeline=pipeline) | Q(to_stage__pipeline=pipeline)).exists():
-        return gettext(
+            "count",
+        ),
+        in_history=_(
             "The pipeline “%(pipeline)s” appears in the history of deals, so it cannot be deleted. "
             "Mark it inactive instead."
-        ) % {"pipeline": pipeline.name}
-    return None
+        ),
+        names={"pipeline": pipeline.name},
+    )
 
 
 def lost_reason_delete_refusal(reason: LostReason) -> str | None:

@@ -44,6 +44,8 @@ from .forms import (
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 
 BOARD = "pipeline/board.html"
+# A filter change swaps the board; the <title> in front lets htmx update the tab title as well.
+BOARD_SWAP = "pipeline/_board_swap.html"
 MAX_OFFSET = 100_000
 
 
@@ -126,6 +128,20 @@ def _board_state(request) -> dict:
 
 def _toast(message, level: str = "success", undo: dict | None = None) -> dict:
     return {"message": message, "level": level, "undo": undo}
+
+
+# The session key of the toast a move from the deal page leaves for that page (shown once).
+DEAL_PAGE_TOAST = "pipeline:deal_page_toast"
+
+
+def _deal_page_toast(request, deal: Deal) -> dict | None:
+    """The toast of the move just made from this deal's page, once; None when the deal has changed
+    since (its Undo would only meet a version conflict)."""
+    toast = request.session.get(DEAL_PAGE_TOAST)
+    if not toast or toast.get("deal") != deal.pk:
+        return None
+    del request.session[DEAL_PAGE_TOAST]
+    return toast if toast["undo"]["version"] == deal.version else None
 
 
 def _shown_by_page(response):
@@ -214,7 +230,7 @@ def board(request):
         "filtered": any(value not in (None, "") for value in filters.values()),
         "board_empty": all(column.count == 0 for column in columns),
     }
-    template = f"{BOARD}#board" if _is_partial(request) else BOARD
+    template = BOARD_SWAP if _is_partial(request) else BOARD
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -309,9 +325,15 @@ def deal_move_view(request, pk):
         message = _("“%(deal)s” moved back to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
     else:
         message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+    undo = _undo(moved, from_stage) if from_stage.pk != to_stage.pk else None
     if not _is_partial(request):
-        messages.success(request, message)
-        return redirect(_safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}"))
+        target = _safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}")
+        if undo and target == deal.get_absolute_url():
+            # Back on the deal page the move is confirmed as on the board: a toast with Undo.
+            request.session[DEAL_PAGE_TOAST] = {"deal": deal.pk, **_toast(message, undo=undo)}
+        else:
+            messages.success(request, message)
+        return redirect(target)
     moved.owner = deal.owner  # unchanged by a move; saves a query
     moved.stage = to_stage
     # The card annotations (next activity, customer, …) were read with the deal before the move,
@@ -324,7 +346,7 @@ def deal_move_view(request, pk):
         "removed_id": moved.pk,
         "targets": _move_targets(stages, to_stage.pk),
         "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=header_stages, filters=filters),
-        "toasts": [_toast(message, undo=_undo(moved, from_stage) if from_stage.pk != to_stage.pk else None)],
+        "toasts": [_toast(message, undo=undo)],
         "board_url": _board_url_for(request),
     }
     return render(request, "pipeline/_oob.html", context)
@@ -507,6 +529,7 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "history": _history(deal, user),
         "lead_is_customer": Deal.objects.filter(lead_id=deal.lead_id, status=DealStatus.WON).exists(),
         "board_url": deal.pipeline.get_absolute_url(),
+        "move_toast": _deal_page_toast(request, deal),
         "snooze_form": SnoozeForm(initial={"version": deal.version}),
         "panels": [
             html for panel in extensions.deal_panels() if (html := panel(request=request, deal=deal, can_change=can_change))

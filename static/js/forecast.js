@@ -30,7 +30,7 @@
     container.append(heading, box);
     new Chart(canvas, {
       data: {
-        labels: rows.map((r) => r.period),
+        labels: rows.map((r) => r.label),
         datasets: [
           { type: "bar", label: label.range, data: rows.map((r) => [r.p10, r.p90]), backgroundColor: "rgba(13,110,253,.25)", borderColor: "#0d6efd", borderWidth: 1 },
           { type: "line", label: "P50", data: rows.map((r) => r.p50), borderColor: "#0d6efd", pointRadius: 4 },
@@ -68,7 +68,7 @@
     accContainer.append(heading, box);
     new Chart(canvas, {
       data: {
-        labels: acc.map((r) => r.period),
+        labels: acc.map((r) => r.label),
         datasets: [
           { type: "bar", label: label.won, data: acc.map((r) => r.won), backgroundColor: "#198754" },
           { type: "bar", label: label.forecast, data: acc.map((r) => r.forecast), backgroundColor: "rgba(13,110,253,.6)" },

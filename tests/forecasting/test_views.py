@@ -1,14 +1,19 @@
 """The forecast dashboard: who sees whose numbers, filters in the URL, bounded queries."""
 
+import uuid
 from datetime import date, datetime, timedelta, timezone as dt_timezone
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import formats, timezone, translation
 
 from accounts.models import Team
-from forecasting import synthetic
+from config.celery import app as celery_app
+from forecasting import synthetic, tasks
 from forecasting.models import Quota
 from pipeline import services as pipeline_services
+from pipeline.models import Deal
 from tests.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +104,101 @@ def test_the_query_count_does_not_grow_with_the_deals(client, admin_user, stages
         response = client.get(URL + "?period=month")
     assert response.status_code == 200
     assert sum(f["deals"] for f in response.context["data"]["funnel"]) > 0
+
+
+def test_period_names_are_for_people_and_follow_the_language():
+    from django.utils import translation
+
+    from forecasting.display import period_name
+
+    with translation.override("en"):
+        assert period_name("2026-Q4") == "Q4 2026"
+        assert period_name("2027-03") == "March 2027"
+    with translation.override("de"):
+        assert period_name("2026-Q1") == "Q1 2026"
+        assert period_name("2027-03") == "März 2027"
+    assert period_name("2027-13") == "2027-13" and period_name("next year") == "next year"
+
+
+MONTHS = {
+    "en": "January February March April May June July August September October November December".split(),
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_dashboard_names_its_periods_in_the_users_language(client, rep, deals, language):
+    rep.language = language
+    rep.save(update_fields=["language"])
+    client.force_login(rep)
+    today = date.today()
+    month = client.get(URL + "?period=month", HTTP_ACCEPT_LANGUAGE=language)
+    stable = f"{today.year}-{today.month:02d}"
+    assert periods(month)[0]["period"] == stable  # the data keeps its machine-readable label
+    name = f"{MONTHS[language][today.month - 1]} {today.year}"
+    body = month.content.decode()
+    assert f'<h3 class="h6 mb-2">{name}</h3>' in body and f">{stable}<" not in body
+    assert month.context["charts"]["periods"][0]["label"] == name
+    quarter = client.get(URL + "?period=quarter", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    q = (today.month - 1) // 3 + 1
+    assert f'<h3 class="h6 mb-2">Q{q} {today.year}</h3>' in quarter and f">{today.year}-Q{q}<" not in quarter
+
+
+def _snapshot(pipeline, *, computed_at):
+    from forecasting.models import ForecastSnapshot
+
+    return ForecastSnapshot.objects.create(
+        run=uuid.uuid4(), as_of=timezone.localdate(), computed_at=computed_at, pipeline=pipeline, period_kind="quarter",
+        period_start=date(2026, 10, 1), method="weighted", currency="EUR", won=0, expected=0, p10=0, p50=0, p90=0,
+        digest="x" * 64,
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "Figures as of {time}, 3 minutes ago"), ("de", "Stand: {time} (vor 3 Minuten)")],
+)
+def test_the_dashboard_says_when_its_figures_were_computed(client, rep, deals, pipeline, language, expected):
+    computed = timezone.now().replace(microsecond=0) - timedelta(minutes=3, seconds=5)
+    _snapshot(pipeline, computed_at=computed)
+    cache.delete(tasks.debounce_key(pipeline.pk))  # nothing changed since that recompute
+    rep.language = language
+    rep.save(update_fields=["language"])
+    client.force_login(rep)
+    body = client.get(URL, HTTP_ACCEPT_LANGUAGE=language).content.decode().replace("\xa0", " ")
+    with translation.override(language):
+        time = formats.time_format(timezone.localtime(computed), "TIME_FORMAT")
+    assert expected.format(time=time) in body
+    assert "Updating…" not in body and "Aktualisierung läuft…" not in body
+
+
+def test_with_a_worker_the_dashboard_says_a_queued_recompute_is_on_its_way(
+    client, rep, deals, pipeline, stages, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(tasks.forecast_refresh, "apply_async", lambda *args, **kwargs: None)  # no broker here
+    _snapshot(pipeline, computed_at=timezone.now() - timedelta(hours=1))
+    deal = Deal.objects.filter(owner=rep).get()
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_move(deal=deal, to_stage=stages["Negotiation"], actor=rep)
+    client.force_login(rep)
+    body = client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode().replace("\xa0", " ")
+    assert "Figures as of" in body and "an hour ago" in body
+    assert "Updating…" in body
+    german = client.get(URL, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Aktualisierung läuft…" in german
+
+
+def test_in_laptop_mode_the_dashboard_recomputes_a_pending_forecast_and_says_it_is_current(
+    client, rep, deals, pipeline, stages, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    _snapshot(pipeline, computed_at=timezone.now() - timedelta(hours=1))
+    deal = Deal.objects.filter(owner=rep).get()
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_move(deal=deal, to_stage=stages["Negotiation"], actor=rep)
+    assert cache.get(tasks.debounce_key(pipeline.pk)) is not None
+    client.force_login(rep)
+    body = client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode().replace("\xa0", " ")
+    assert "Figures as of" in body and "an hour ago" not in body and "Updating…" not in body
+    assert cache.get(tasks.debounce_key(pipeline.pk)) is None

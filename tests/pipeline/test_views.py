@@ -71,8 +71,20 @@ def test_board_htmx_request_gets_only_the_board_partial(rep_client, rep, stages)
     assert response.status_code == 200
     body = text(response)
     assert "<html" not in body and "<nav" not in body
-    assert body.lstrip().startswith('<div id="sf-board"')
+    title, board = body.split("</title>", 1)
+    assert title.strip() == "<title>Board · New business · Stageflow"
+    assert board.lstrip().startswith('<div id="sf-board"')
     assert "Pilot project" in body
+
+
+def test_board_htmx_filter_swap_names_the_chosen_pipeline_in_the_tab_title(rep_client, rep, stages, other_pipeline):
+    response = rep_client.get(reverse("pipeline:board"), {"pipeline": other_pipeline.pk}, **HTMX)
+    body = text(response)
+    # htmx sets the document title from a <title> at the root of a swapped response.
+    assert body.lstrip().startswith("<title>Board · Upsell · Stageflow</title>")
+    assert body.count("<title>") == 1
+    full = text(rep_client.get(reverse("pipeline:board"), {"pipeline": other_pipeline.pk}))
+    assert full.count("<title>") == 1 and "<title>Board · Upsell · Stageflow</title>" in full
 
 
 def test_board_history_restore_gets_the_full_page(rep_client):
@@ -720,6 +732,52 @@ def test_undo_after_someone_else_changed_the_deal_is_a_conflict(rep_client, rep,
     assert response.status_code == 409
     deal.refresh_from_db()
     assert deal.stage == stages["Meeting & demo"]
+
+
+def test_deal_page_move_shows_the_boards_toast_with_an_undo_that_comes_back_to_the_page(rep_client, rep, deal, stages):
+    page = deal.get_absolute_url()
+    response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": page})
+    assert response.status_code == 302 and response["Location"] == page
+    assert [str(m) for m in response.wsgi_request._messages] == []  # the toast says it, once
+
+    response = rep_client.get(page)
+    toast = response.context["move_toast"]
+    assert toast["message"] == f"“{deal.title}” moved to Qualification."
+    assert toast["undo"] == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting",
+                             "version": 2}
+    body = text(response)
+    toasts = body[body.index('id="sf-toasts"'):body.index('<main id="main"')]
+    assert "<div hx-disable>" in toasts and 'class="sf-undo-form" method="post"' in toasts
+    assert f'action="{move_url(deal)}"' in toasts and f'name="next" value="{page}"' in toasts
+    assert "Undo: move back to Prospecting" in toasts and f"“{deal.title}” moved to Qualification." in toasts
+    assert rep_client.get(page).context["move_toast"] is None  # shown once
+
+    back = {"stage": stages["Prospecting"].pk, "version": 2, "undo": "1", "next": page}
+    response = rep_client.post(move_url(deal), back)
+    assert response.status_code == 302 and response["Location"] == page
+    deal.refresh_from_db()
+    assert deal.stage == stages["Prospecting"] and deal.version == 3
+    assert rep_client.get(page).context["move_toast"]["message"] == f"“{deal.title}” moved back to Prospecting."
+    history = StageChange.objects.filter(deal=deal).order_by("pk").values_list("from_stage__name", "to_stage__name")
+    assert list(history)[-2:] == [("Prospecting", "Qualification"), ("Qualification", "Prospecting")]
+
+
+def test_deal_page_offers_no_undo_once_the_deal_changed_again(rep_client, rep, deal, stages):
+    from pipeline import services
+
+    page = deal.get_absolute_url()
+    rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": page})
+    services.deal_move(deal=deal, to_stage=stages["Meeting & demo"], actor=rep)
+    response = rep_client.get(page)
+    assert response.context["move_toast"] is None and "sf-undo-form" not in text(response)
+
+
+def test_deal_page_shows_no_undo_for_another_deals_move(rep_client, rep, deal, stages):
+    other = DealFactory(owner=rep, stage=stages["Prospecting"], title="Other deal")
+    page = deal.get_absolute_url()
+    rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1, "next": page})
+    assert rep_client.get(other.get_absolute_url()).context["move_toast"] is None
+    assert rep_client.get(deal.get_absolute_url()).context["move_toast"] is not None
 
 
 def test_board_without_deals_says_how_to_add_one_and_a_filter_without_matches_how_to_reset(rep_client, rep, stages):
