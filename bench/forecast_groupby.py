@@ -25,7 +25,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from accounts.models import User  # noqa: E402
+from accounts.models import Team, User  # noqa: E402
 from forecasting import services  # noqa: E402
 from forecasting.periods import MONTH, period_of_date  # noqa: E402
 from pipeline.models import Deal, Lead, Pipeline  # noqa: E402
@@ -39,30 +39,52 @@ GROUP BY 1, 2, 3
 """
 
 
+BENCH_OWNERS = 20
+BENCH_TEAMS = 4
+
+
+def _bench_owners() -> list[int]:
+    """Twenty reps in four teams (created once), so that the snapshot has team and owner levels."""
+    teams = [Team.objects.get_or_create(name=f"Bench team {t + 1}")[0] for t in range(BENCH_TEAMS)]
+    owners = []
+    for i in range(BENCH_OWNERS):
+        user, _ = User.objects.get_or_create(
+            username=f"bench-rep-{i + 1}", defaults={"team": teams[i % BENCH_TEAMS]}
+        )
+        owners.append(user.pk)
+    return owners
+
+
 def fill(pipeline: Pipeline, n: int) -> None:
+    """Top the pipeline up to `n` deals in one INSERT … SELECT generate_series: one in ten won
+    (within the last 60 days), the rest open over the open stages, close dates from 20 days
+    overdue to 180 days ahead, one in five in USD, one in eight with its own probability, and
+    all four forecast categories."""
     have = Deal.objects.filter(pipeline=pipeline).count()
     if have >= n:
         return
-    owners = list(User.objects.values_list("pk", flat=True)[:20]) or [User.objects.create(username="bench").pk]
+    owners = _bench_owners()
     lead = Lead.objects.create(name="Bench customer")
-    stages = list(pipeline.stages.filter(kind="open").values_list("pk", flat=True))
+    stages = list(pipeline.stages.filter(kind="open").order_by("position").values_list("pk", flat=True))
     won = pipeline.stages.filter(kind="won").values_list("pk", flat=True).first()
     with connection.cursor() as cur:
         cur.execute(
             """
             INSERT INTO pipeline_deal (pipeline_id, stage_id, lead_id, title, amount, currency, expected_close,
-                status, owner_id, lost_note, next_step, stage_entered_at, closed_at, created_at, updated_at,
-                external_id, version, forecast_category)
+                probability, status, owner_id, lost_note, next_step, stage_entered_at, closed_at, created_at,
+                updated_at, external_id, version, forecast_category, rotting_snooze_reason)
             SELECT %(pipeline)s,
                    CASE WHEN g %% 10 = 0 THEN %(won)s ELSE (%(stages)s::bigint[])[1 + g %% %(n_stages)s] END,
                    %(lead)s, 'Bench ' || g, (1000 + (g::bigint * 7919) %% 90000)::numeric(14, 2),
                    CASE WHEN g %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
                    CURRENT_DATE + ((g * 31) %% 200 - 20),
+                   CASE WHEN g %% 8 = 3 THEN (g * 13) %% 101 END,
                    CASE WHEN g %% 10 = 0 THEN 'won' ELSE 'open' END,
-                   (%(owners)s::bigint[])[1 + g %% %(n_owners)s], '', '', now(),
+                   (%(owners)s::bigint[])[1 + (g / 7) %% %(n_owners)s], '', 'Call back', now(),
                    CASE WHEN g %% 10 = 0 THEN now() - ((g %% 60) || ' days')::interval END,
-                   now(), now(), '', 1, 'pipeline'
-            FROM generate_series(1, %(count)s) AS g
+                   now(), now(), '', 1,
+                   (ARRAY['pipeline', 'best_case', 'commit', 'omitted'])[1 + (g / 3) %% 4], ''
+            FROM generate_series(%(first)s, %(last)s) AS g
             """,
             {
                 "pipeline": pipeline.pk,
@@ -72,7 +94,8 @@ def fill(pipeline: Pipeline, n: int) -> None:
                 "lead": lead.pk,
                 "owners": owners,
                 "n_owners": len(owners),
-                "count": n - have,
+                "first": have + 1,
+                "last": n,
             },
         )
         cur.execute("ANALYZE pipeline_deal")

@@ -150,9 +150,11 @@ def test_the_refresh_task_calls_the_entry_point_and_is_safe_to_repeat(book, pipe
 def test_the_refresh_query_count_does_not_grow_with_the_deals(
     book, pipeline, rep, stages, django_assert_max_num_queries
 ):
+    # The first run of a pipeline without a stored fit fits the history once (four more queries
+    # to load it, two to keep the fit); later runs read the stored fit.
     for _ in range(15):
         pipeline_services.deal_create(actor=rep, lead=LeadFactory(), title="More", stage=stages["Offer"], amount="10")
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(22):
         services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
 
 
