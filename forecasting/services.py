@@ -27,7 +27,7 @@ from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline, Stage,
 from pipeline.selectors import weighted_amount_expression
 
 from . import methods
-from .history import CATEGORY_CODES, OPEN, Book, History, as_of as book_as_of, moment
+from .history import OPEN, Book, History, as_of as book_as_of, moment
 from .loading import EpochDays, _positions, load_history
 from .models import ForecastFit, ForecastSnapshot, LearnedProbability, Method, Quota
 from .periods import MONTH, QUARTER, period_end, period_label, period_of, period_of_date, period_start
@@ -179,11 +179,14 @@ def _as_date(value) -> date:
 # --- Snapshots ------------------------------------------------------------------------------------
 
 
-def _levels(pipeline_id: int) -> tuple[dict, list[tuple]]:
-    """The owners with deals in the pipeline and their teams, and the snapshot's levels:
-    (team, owner, owners summed) for the pipeline, each team and each owner."""
+def _levels(pipeline_id: int, owners=None) -> tuple[dict, list[tuple]]:
+    """The owners with deals in the pipeline (or the `owners` given) and their teams, and the
+    snapshot's levels: (team, owner, owners summed) for the pipeline, each team and each owner."""
     User = get_user_model()
-    teams = dict(User.objects.filter(deals__pipeline_id=pipeline_id).distinct().values_list("pk", "team_id"))
+    users = User.objects.filter(deals__pipeline_id=pipeline_id).distinct() if owners is None else (
+        User.objects.filter(pk__in=[int(o) for o in owners]).order_by("pk")
+    )
+    teams = dict(users.values_list("pk", "team_id"))
     team_owners = defaultdict(list)
     for owner, team in teams.items():
         if team is not None:
@@ -286,14 +289,13 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
 
 @dataclass
 class _OpenSums:
-    """The open deals summed per owner, currency, stage, forecast category and expected close day
-    (one row per group; numpy arrays aligned by row), and the won deals per owner, currency and
-    month. Rows are in a fixed order, so that float sums come out the same on every run."""
+    """The open deals summed per owner, currency, stage and expected close day (one row per group;
+    numpy arrays aligned by row), and the won deals per owner, currency and month. Rows are in a
+    fixed order, so that float sums come out the same on every run."""
 
     owner: np.ndarray
     currency: np.ndarray  # codes into `currencies`
     stage: np.ndarray  # index into the stages in board order
-    category: np.ndarray
     close: np.ndarray  # datetime64[D], NaT when undated
     count: np.ndarray
     s1: np.ndarray  # Σ amount
@@ -302,6 +304,7 @@ class _OpenSums:
     own_s1: np.ndarray  # Σ amount of the deals with an override
     own_s2: np.ndarray  # Σ amount² of those deals
     own_variance: np.ndarray  # Σ amount² × p × (100 − p) of those deals (p in percent)
+    categories: dict[str, np.ndarray]  # Σ amount per forecast category shown in the snapshot
     won_owner: np.ndarray
     won_currency: np.ndarray
     won_month: np.ndarray  # datetime64[D], first day of the month won in
@@ -321,7 +324,10 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
     square = ExpressionWrapper(amount_f * amount_f, output_field=FloatField())
     own = Q(probability__isnull=False)
     p_f = Cast("probability", FloatField())
-    keys = ("owner_id", "currency", "stage_id", "forecast_category", "expected_close")
+    # The forecast category is summed with filters rather than grouped by: fewer groups, and a
+    # plan the database can run in parallel.
+    keys = ("owner_id", "currency", "stage_id", "expected_close")
+    categories = (ForecastCategory.COMMIT, ForecastCategory.BEST_CASE, ForecastCategory.PIPELINE)
     open_rows = list(
         deals.filter(status=DealStatus.OPEN)
         .values(*keys)
@@ -335,8 +341,13 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
             own_s1=Cast(Sum("amount", filter=own), FloatField()),
             own_s2=Sum(square, filter=own),
             own_variance=Sum(ExpressionWrapper(square * p_f * (Value(100.0) - p_f), output_field=FloatField())),
+            **{
+                f"c_{name}": Cast(Sum("amount", filter=Q(forecast_category=name)), FloatField())
+                for name in categories
+            },
         )
-        .values_list(*keys, "n", "s1", "s2", "own_weighted", "own_s1", "own_s2", "own_variance")
+        .values_list(*keys, "n", "s1", "s2", "own_weighted", "own_s1", "own_s2", "own_variance",
+                     *(f"c_{name}" for name in categories))
     )
     won_rows = list(
         deals.filter(status=DealStatus.WON, closed_at__gte=_aware(won_from), closed_at__lt=_aware(won_until))
@@ -345,7 +356,7 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
         .annotate(n=Count("*"), won=Cast(Sum("amount"), FloatField()))
         .values_list("owner_id", "currency", "month", "n", "won")
     )
-    o = list(zip(*open_rows)) if open_rows else [[] for _ in range(12)]
+    o = list(zip(*open_rows)) if open_rows else [[] for _ in range(11 + len(categories))]
     w = list(zip(*won_rows)) if won_rows else [[] for _ in range(5)]
     currencies = sorted(set(o[1]) | set(w[1]))
     code = {c: i for i, c in enumerate(currencies)}
@@ -353,15 +364,15 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
         owner=np.array(o[0], np.int64),
         currency=np.array([code[c] for c in o[1]], np.int64),
         stage=_positions(o[2], stage_ids),
-        category=np.array([CATEGORY_CODES.get(c, 0) for c in o[3]], np.int8),
-        close=np.array(o[4], "datetime64[D]"),
-        count=np.array(o[5], np.int64),
-        s1=_floats(o[6]),
-        s2=_floats(o[7]),
-        own_weighted=_floats(o[8]),
-        own_s1=_floats(o[9]),
-        own_s2=_floats(o[10]),
-        own_variance=_floats(o[11]),
+        close=np.array(o[3], "datetime64[D]"),
+        count=np.array(o[4], np.int64),
+        s1=_floats(o[5]),
+        s2=_floats(o[6]),
+        own_weighted=_floats(o[7]),
+        own_s1=_floats(o[8]),
+        own_s2=_floats(o[9]),
+        own_variance=_floats(o[10]),
+        categories={name: _floats(o[11 + i]) for i, name in enumerate(categories)},
         won_owner=np.array(w[0], np.int64),
         won_currency=np.array([code[c] for c in w[1]], np.int64),
         won_month=np.array([_as_date(m) for m in w[2]], "datetime64[D]"),
@@ -371,10 +382,11 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
     )
     # A fixed order (the database groups in any order): float sums are then reproducible.
     closes = np.where(np.isnat(sums.close), np.iinfo(np.int64).min, sums.close.astype(np.int64))
-    order = np.lexsort((closes, sums.category, sums.stage, sums.currency, sums.owner))
-    for name in ("owner", "currency", "stage", "category", "close", "count", "s1", "s2", "own_weighted", "own_s1",
-                 "own_s2", "own_variance"):
+    order = np.lexsort((closes, sums.stage, sums.currency, sums.owner))
+    for name in ("owner", "currency", "stage", "close", "count", "s1", "s2", "own_weighted", "own_s1", "own_s2",
+                 "own_variance"):
         setattr(sums, name, getattr(sums, name)[order])
+    sums.categories = {name: values[order] for name, values in sums.categories.items()}
     order = np.lexsort((sums.won_month.astype(np.int64), sums.won_currency, sums.won_owner))
     for name in ("won_owner", "won_currency", "won_month", "won_count", "won"):
         setattr(sums, name, getattr(sums, name)[order])
@@ -423,11 +435,12 @@ def _won_period(month: np.ndarray, kind: str, first: int, horizon: int) -> np.nd
     return np.where((offset >= 0) & (offset < horizon), offset, -1)
 
 
-def _today_rows(*, pipeline_id: int, as_of: date, model: methods.LearnedModel | None) -> tuple[list[dict], dict]:
+def _today_rows(
+    *, pipeline_id: int, as_of: date, stages: tuple, model: methods.LearnedModel | None
+) -> tuple[list[dict], dict]:
     """Every figure of today's snapshot from the deals' current rows (the as-of state of today), in
     a constant number of queries; and the open amounts per currency for the cache summary."""
-    stage_ids, configured, _ = _stage_arrays(pipeline_id)
-    teams, levels = _levels(pipeline_id)
+    stage_ids, configured, _ = stages
     ranges = [(period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
               for k, h in SNAPSHOT_HORIZONS.items()]
     data = _open_sums(
@@ -436,6 +449,8 @@ def _today_rows(*, pipeline_id: int, as_of: date, model: methods.LearnedModel | 
         won_from=min(r[0] for r in ranges),
         won_until=max(r[1] for r in ranges),
     )
+    # Owners with open deals, or deals won in the periods shown: the others have no figure today.
+    teams, levels = _levels(pipeline_id, owners=np.union1d(data.owner, data.won_owner))
     n_cur = len(data.currencies)
     cp = configured[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
     weighted = (data.s1 - data.own_s1) * cp + data.own_weighted / 100.0
@@ -473,10 +488,7 @@ def _today_rows(*, pipeline_id: int, as_of: date, model: methods.LearnedModel | 
         open_n = cells.sum(data.count.astype(float), data.currency, period)
         w_mean = cells.sum(weighted, data.currency, period)
         w_var = cells.sum(weighted_var, data.currency, period)
-        category = {
-            name: cells.sum(np.where(data.category == CATEGORY_CODES[name], data.s1, 0.0), data.currency, period)
-            for name in (ForecastCategory.COMMIT, ForecastCategory.BEST_CASE, ForecastCategory.PIPELINE)
-        }
+        category = {name: cells.sum(values, data.currency, period) for name, values in data.categories.items()}
         figures = []  # (method, arrays: won, expected, p10, p50, p90)
         w_expected = won + w_mean
         w_sd = np.sqrt(w_var)
@@ -649,8 +661,12 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
         if as_of == timezone.localdate():
             # Today the deals' current rows are the as-of state: sums in the database, the model
             # from the latest stored fit, no history to load.
+            stages = _stage_arrays(pipeline_id)
             rows, by_currency = _today_rows(
-                pipeline_id=pipeline_id, as_of=as_of, model=forecast_model(pipeline_id=pipeline_id, as_of=as_of)
+                pipeline_id=pipeline_id,
+                as_of=as_of,
+                stages=stages,
+                model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages),
             )
         else:
             history = load_history(pipeline_id=pipeline_id)
@@ -744,24 +760,26 @@ def forecast_fit_store(*, pipeline_id: int, fitted_on: date, history: History, m
     return ForecastFit.objects.create(pipeline_id=pipeline_id, fitted_on=fitted_on, parameters=parameters)
 
 
-def forecast_model(*, pipeline_id: int, as_of: date) -> methods.LearnedModel | None:
+def forecast_model(*, pipeline_id: int, as_of: date, stages: tuple | None = None) -> methods.LearnedModel | None:
     """The model today's snapshot uses: the latest fit stored on or before `as_of` (refitted on a
     schedule by `learned_probabilities_refit`). Without one yet, the history is fitted once now and
-    the fit is kept. None while the pipeline has no stage history at all (nothing to learn from)."""
+    the fit is kept (without any stage history, the fit is the configured probabilities, the
+    default correlation and no slips). None for a pipeline without stages."""
     fit = (
         ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on__lte=as_of)
         .order_by("-fitted_on", "-fitted_at", "-pk")
         .values_list("parameters", flat=True)
         .first()
     )
+    stages = stages if stages is not None else _stage_arrays(pipeline_id)
+    if not len(stages[0]):
+        return None
     if fit is None:
         history = load_history(pipeline_id=pipeline_id)
-        if not len(history.sc_deal):
-            return None
         model = methods.fit_learned(history, as_of)
         fit = forecast_fit_store(pipeline_id=pipeline_id, fitted_on=as_of, history=history, model=model).parameters
     # Always from the stored parameters, so that the first run and the next ones agree.
-    return methods.model_from_parameters(fit, *_stage_arrays(pipeline_id))
+    return methods.model_from_parameters(fit, *stages)
 
 
 def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = None) -> list[LearnedProbability]:
@@ -784,7 +802,7 @@ def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = No
         for i, stage_id in enumerate(history.stage_ids)
     ]
     with transaction.atomic():
-        if len(history.sc_deal):
+        if len(history.stage_ids):
             forecast_fit_store(pipeline_id=pipeline_id, fitted_on=fitted_on, history=history, model=model)
         existing = {
             (r.stage_id, r.learned, r.history_only, r.closed_deals)
