@@ -58,9 +58,7 @@ def _bench_owners() -> list[int]:
     teams = [Team.objects.get_or_create(name=f"Bench team {t + 1}")[0] for t in range(BENCH_TEAMS)]
     owners = []
     for i in range(BENCH_OWNERS):
-        user, _ = User.objects.get_or_create(
-            username=f"bench-rep-{i + 1}", defaults={"team": teams[i % BENCH_TEAMS]}
-        )
+        user, _ = User.objects.get_or_create(username=f"bench-rep-{i + 1}", defaults={"team": teams[i % BENCH_TEAMS]})
         owners.append(user.pk)
     return owners
 
@@ -133,7 +131,8 @@ def keep_fit(pipeline: Pipeline) -> None:
     synth = synthetic.generate(seed=7, months=48, deals_per_month=200)
     model = methods.fit_learned(synth.history, np.datetime64(today.isoformat()) + np.timedelta64(1, "D"))
     stage_ids = list(pipeline.stages.order_by("position", "pk").values_list("pk", flat=True))
-    ForecastFit.objects.create(pipeline=pipeline, fitted_on=today, parameters=methods.model_parameters(model, stage_ids))
+    parameters = methods.model_parameters(model, stage_ids)
+    ForecastFit.objects.create(pipeline=pipeline, fitted_on=today, parameters=parameters)
 
 
 def main():

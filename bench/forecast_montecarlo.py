@@ -102,7 +102,8 @@ def main():
             took, cpu = time.perf_counter() - start, time.process_time() - cpu
             print(
                 f"  on sums ({len(sums[1]):,} stage × close-day groups): {took:.3f} s wall, {cpu:.3f} s CPU "
-                f"(P50 EUR {aggregate['p50'][0, 0]:,.0f}, P10 {aggregate['p10'][0, 0]:,.0f} vs {result.p10[0, 0]:,.0f}, "
+                f"(EUR, first period: P10 {aggregate['p10'][0, 0]:,.0f} vs {result.p10[0, 0]:,.0f}, "
+                f"P50 {aggregate['p50'][0, 0]:,.0f} vs {result.p50[0, 0]:,.0f}, "
                 f"P90 {aggregate['p90'][0, 0]:,.0f} vs {result.p90[0, 0]:,.0f})"
             )
     start = time.perf_counter()

@@ -535,7 +535,9 @@ def model_from_parameters(parameters: dict, stage_ids, configured: np.ndarray, i
     A stage added since the fit has no evidence yet: it uses its configured probability."""
     by_id = {s["id"]: s for s in parameters.get("stages", [])}
     k = len(stage_ids)
-    probability = np.array([by_id[int(i)]["learned"] if int(i) in by_id else configured[n] for n, i in enumerate(stage_ids)])
+    probability = np.array(
+        [by_id[int(i)]["learned"] if int(i) in by_id else configured[n] for n, i in enumerate(stage_ids)], float
+    )
     probability = np.where(is_won, 1.0, probability) if k else probability
     closed = np.array([by_id[int(i)]["closed_deals"] if int(i) in by_id else 0 for i in stage_ids], float)
     return LearnedModel(

@@ -19,7 +19,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value
+from django.db.models import Count, DateField, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncMonth, TruncQuarter
 from django.utils import timezone
 
@@ -183,8 +183,10 @@ def _levels(pipeline_id: int, owners=None) -> tuple[dict, list[tuple]]:
     """The owners with deals in the pipeline (or the `owners` given) and their teams, and the
     snapshot's levels: (team, owner, owners summed) for the pipeline, each team and each owner."""
     User = get_user_model()
-    users = User.objects.filter(deals__pipeline_id=pipeline_id).distinct() if owners is None else (
-        User.objects.filter(pk__in=[int(o) for o in owners]).order_by("pk")
+    users = (
+        User.objects.filter(deals__pipeline_id=pipeline_id).distinct()
+        if owners is None
+        else (User.objects.filter(pk__in=[int(o) for o in owners]).order_by("pk"))
     )
     teams = dict(users.values_list("pk", "team_id"))
     team_owners = defaultdict(list)
@@ -366,7 +368,14 @@ def _open_rows(pipeline_id: int) -> list[tuple]:
             **{f"c_{name}": Sum(amount_f, filter=Q(forecast_category=name)) for name in _SUM_CATEGORIES},
         )
         .values_list(
-            *keys, "n", "s1", "s2", "own_weighted", "own_s1", "own_s2", "own_variance",
+            *keys,
+            "n",
+            "s1",
+            "s2",
+            "own_weighted",
+            "own_s1",
+            "own_s2",
+            "own_variance",
             *(f"c_{name}" for name in _SUM_CATEGORIES),
         )
     )
@@ -418,8 +427,19 @@ def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_u
     # A fixed order (the database groups in any order): float sums are then reproducible.
     closes = np.where(np.isnat(sums.close), np.iinfo(np.int64).min, sums.close.astype(np.int64))
     order = np.lexsort((closes, sums.stage, sums.currency, sums.owner))
-    for name in ("owner", "currency", "stage", "close", "count", "s1", "s2", "own_weighted", "own_s1", "own_s2",
-                 "own_variance"):
+    for name in (
+        "owner",
+        "currency",
+        "stage",
+        "close",
+        "count",
+        "s1",
+        "s2",
+        "own_weighted",
+        "own_s1",
+        "own_s2",
+        "own_variance",
+    ):
         setattr(sums, name, getattr(sums, name)[order])
     sums.categories = {name: values[order] for name, values in sums.categories.items()}
     order = np.lexsort((sums.won_month.astype(np.int64), sums.won_currency, sums.won_owner))
@@ -476,8 +496,10 @@ def _today_rows(
     """Every figure of today's snapshot from the deals' current rows (the as-of state of today), in
     a constant number of queries; and the open amounts per currency for the cache summary."""
     stage_ids, configured, _ = stages
-    ranges = [(period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
-              for k, h in SNAPSHOT_HORIZONS.items()]
+    ranges = [
+        (period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
+        for k, h in SNAPSHOT_HORIZONS.items()
+    ]
     data = _open_sums(
         pipeline_id=pipeline_id,
         stage_ids=stage_ids,
@@ -528,8 +550,15 @@ def _today_rows(
         w_expected = won + w_mean
         w_sd = np.sqrt(w_var)
         figures.append(
-            (Method.WEIGHTED, won, w_expected, np.maximum(won, w_expected - methods.Z90 * w_sd), w_expected,
-             w_expected + methods.Z90 * w_sd, (open_n > 0) | (won_n > 0))
+            (
+                Method.WEIGHTED,
+                won,
+                w_expected,
+                np.maximum(won, w_expected - methods.Z90 * w_sd),
+                w_expected,
+                w_expected + methods.Z90 * w_sd,
+                (open_n > 0) | (won_n > 0),
+            )
         )
         for name, amount in category.items():
             figures.append((name, won, amount, amount, amount, amount, (open_n > 0) | (won_n > 0)))
@@ -540,18 +569,41 @@ def _today_rows(
             most = won + cells.sum(data.s1, data.currency, period)
             full_grid = np.broadcast_to(present[:, :, :1], won.shape)
             figures.append(
-                (Method.LEARNED, won, l_expected, np.maximum(won, l_expected - methods.Z90 * l_sd), l_expected,
-                 np.minimum(most, l_expected + methods.Z90 * l_sd), full_grid)
+                (
+                    Method.LEARNED,
+                    won,
+                    l_expected,
+                    np.maximum(won, l_expected - methods.Z90 * l_sd),
+                    l_expected,
+                    np.minimum(most, l_expected + methods.Z90 * l_sd),
+                    full_grid,
+                )
             )
             if exact:
                 mc = _montecarlo_exact(
-                    book=book, model=model, levels=levels, currencies=data.currencies, won=won, kind=kind,
-                    first=first, horizon=horizon, pipeline_id=pipeline_id, as_of=as_of, open_count=open_count,
+                    book=book,
+                    model=model,
+                    levels=levels,
+                    currencies=data.currencies,
+                    won=won,
+                    kind=kind,
+                    first=first,
+                    horizon=horizon,
+                    pipeline_id=pipeline_id,
+                    as_of=as_of,
+                    open_count=open_count,
                 )
             else:
                 mc = _montecarlo_on_sums(
-                    data=data, model=model, cells=cells, won=won, kind=kind, first=first, horizon=horizon,
-                    as_of=as_of, seed=(_level_seed(pipeline_id, as_of, None, None) + k_index) % 2**32,
+                    data=data,
+                    model=model,
+                    cells=cells,
+                    won=won,
+                    kind=kind,
+                    first=first,
+                    horizon=horizon,
+                    as_of=as_of,
+                    seed=(_level_seed(pipeline_id, as_of, None, None) + k_index) % 2**32,
                 )
             figures.append((Method.MONTECARLO, won, mc["expected"], mc["p10"], mc["p50"], mc["p90"], full_grid))
         for method, f_won, expected, p10, p50, p90, shown in figures:
@@ -627,8 +679,8 @@ def _montecarlo_exact(
         )
         for c, currency in enumerate(result.currencies):
             target = currencies.index(currency)
-            for name in out:
-                out[name][level, target] += getattr(result, name)[c]
+            for name, values in out.items():
+                values[level, target] += getattr(result, name)[c]
     return out
 
 
@@ -777,7 +829,9 @@ def latest_snapshots(*, pipeline_id: int, as_of: date | None = None) -> QuerySet
 
 def _stage_arrays(pipeline_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stages = list(
-        Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk").values_list("pk", "probability", "kind")
+        Stage.objects.filter(pipeline_id=pipeline_id)
+        .order_by("position", "pk")
+        .values_list("pk", "probability", "kind")
     )
     return (
         np.array([s[0] for s in stages], np.int64),
@@ -786,10 +840,14 @@ def _stage_arrays(pipeline_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     )
 
 
-def forecast_fit_store(*, pipeline_id: int, fitted_on: date, history: History, model: methods.LearnedModel) -> ForecastFit:
+def forecast_fit_store(
+    *, pipeline_id: int, fitted_on: date, history: History, model: methods.LearnedModel
+) -> ForecastFit:
     """Keep a fit for the snapshots (append-only); the same parameters twice on a day write nothing."""
     parameters = methods.model_parameters(model, history.stage_ids)
-    latest = ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on=fitted_on).order_by("-fitted_at", "-pk").first()
+    latest = (
+        ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on=fitted_on).order_by("-fitted_at", "-pk").first()
+    )
     if latest is not None and latest.parameters == json.loads(json.dumps(parameters)):
         return latest
     return ForecastFit.objects.create(pipeline_id=pipeline_id, fitted_on=fitted_on, parameters=parameters)

@@ -6,27 +6,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('forecasting', '0001_initial'),
-        ('pipeline', '0005_deal_snooze_and_retention'),
+        ("forecasting", "0001_initial"),
+        ("pipeline", "0005_deal_snooze_and_retention"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ForecastFit',
+            name="ForecastFit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fitted_on', models.DateField(verbose_name='fitted on')),
-                ('fitted_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='computed')),
-                ('parameters', models.JSONField(verbose_name='parameters')),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecast_fits', to='pipeline.pipeline', verbose_name='pipeline')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("fitted_on", models.DateField(verbose_name="fitted on")),
+                ("fitted_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="computed")),
+                ("parameters", models.JSONField(verbose_name="parameters")),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecast_fits",
+                        to="pipeline.pipeline",
+                        verbose_name="pipeline",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'forecast fit',
-                'verbose_name_plural': 'forecast fits',
-                'ordering': ['-fitted_on', '-fitted_at'],
-                'indexes': [models.Index(fields=['pipeline', '-fitted_on', '-fitted_at'], name='fit_pipeline_latest_idx')],
+                "verbose_name": "forecast fit",
+                "verbose_name_plural": "forecast fits",
+                "ordering": ["-fitted_on", "-fitted_at"],
+                "indexes": [
+                    models.Index(fields=["pipeline", "-fitted_on", "-fitted_at"], name="fit_pipeline_latest_idx")
+                ],
             },
         ),
     ]

@@ -224,7 +224,11 @@ def test_large_levels_are_simulated_with_fewer_futures():
 def _figures(rows, methods_shown):
     return {
         (r["team"], r["owner"], r["kind"], r["period_start"], r["currency"], r["method"]): (
-            r["won"], r["expected"], r["p10"], r["p50"], r["p90"]
+            r["won"],
+            r["expected"],
+            r["p10"],
+            r["p50"],
+            r["p90"],
         )
         for r in rows
         if r["method"] in methods_shown
@@ -241,15 +245,27 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
     pipeline_services.deal_update(deal=book[1], actor=rep, probability=25, forecast_category="commit")
     pipeline_services.deal_update(deal=book[2], actor=rep, expected_close=today - timedelta(days=45))
     pipeline_services.deal_create(
-        actor=rep, lead=LeadFactory(), title="Dollars", stage=stages["Offer"], amount="700", currency="USD",
-        expected_close=today + timedelta(days=70), at=at(today - timedelta(days=20)),
+        actor=rep,
+        lead=LeadFactory(),
+        title="Dollars",
+        stage=stages["Offer"],
+        amount="700",
+        currency="USD",
+        expected_close=today + timedelta(days=70),
+        at=at(today - timedelta(days=20)),
     )
     won = pipeline_services.deal_create(
-        actor=rep, lead=LeadFactory(), title="Won", stage=stages["Negotiation"], amount="900",
-        expected_close=today, at=at(today - timedelta(days=30)),
+        actor=rep,
+        lead=LeadFactory(),
+        title="Won",
+        stage=stages["Negotiation"],
+        amount="900",
+        expected_close=today,
+        at=at(today - timedelta(days=30)),
     )
     pipeline_services.deal_move(deal=won, to_stage=stages["Retention"], actor=rep)
-    from_history = services._snapshot_rows(pipeline_id=pipeline.pk, as_of=today, history=load_history(pipeline_id=pipeline.pk))
+    history = load_history(pipeline_id=pipeline.pk)
+    from_history = services._snapshot_rows(pipeline_id=pipeline.pk, as_of=today, history=history)
     stages = services._stage_arrays(pipeline.pk)
     model = services.forecast_model(pipeline_id=pipeline.pk, as_of=today, stages=stages)
     from_sums, summary = services._today_rows(pipeline_id=pipeline.pk, as_of=today, stages=stages, model=model)

@@ -51,8 +51,15 @@ def test_on_sums_one_stage_without_shock_has_the_binomial_mean_and_spread():
 
 def test_on_sums_adds_what_was_won_and_gives_the_quota_chance():
     result = methods.montecarlo_aggregate(
-        np.array([0.5]), 1e-9, [[0.0], [1000.0]], [[0.0], [1e6]], [[0.0], [1e6]],
-        won=np.array([700.0, 0.0]), simulations=20_000, seed=2, quota=np.array([500.0, 500.0]),
+        np.array([0.5]),
+        1e-9,
+        [[0.0], [1000.0]],
+        [[0.0], [1e6]],
+        [[0.0], [1e6]],
+        won=np.array([700.0, 0.0]),
+        simulations=20_000,
+        seed=2,
+        quota=np.array([500.0, 500.0]),
     )
     # Nothing open in the first cell: the won amount, certainly above the quota.
     assert result["p10"][0] == result["p90"][0] == 700.0 and result["quota_chance"][0] == 1.0
@@ -80,9 +87,7 @@ def test_landing_chances_follow_the_slips_and_the_periods():
     assert chance.tolist() == [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]]
     # Half the won deals closed on time, half 30 days late.
     slipping = _model([0.5], pooled=[0] * 10 + [30] * 10)
-    chance = methods.landing_chances(
-        slipping, [0], [5], as_of_day=as_of, kind=MONTH, first_period=first, horizon=3
-    )
+    chance = methods.landing_chances(slipping, [0], [5], as_of_day=as_of, kind=MONTH, first_period=first, horizon=3)
     assert chance.tolist() == [[0.5, 0.5, 0.0]]
 
 
@@ -129,7 +134,12 @@ def test_on_sums_agrees_with_the_deal_by_deal_simulation_on_a_mid_sized_book():
         exact = methods.montecarlo(model, book, kind=kind, first_period=first, horizon=horizon, simulations=4000)
         due = (book.expected_close - np.datetime64("2026-01-10")).astype(np.int64)
         q = methods.landing_chances(
-            model, book.stage, due, as_of_day=np.datetime64("2026-01-10"), kind=kind, first_period=first,
+            model,
+            book.stage,
+            due,
+            as_of_day=np.datetime64("2026-01-10"),
+            kind=kind,
+            first_period=first,
             horizon=horizon,
         )
         k = len(model.probability)
