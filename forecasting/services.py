@@ -341,7 +341,7 @@ def _open_rows(pipeline_id: int) -> list[tuple]:
     Σ amount × own probability, and Σ amount, Σ amount², Σ amount² × p × (100 − p) of the deals
     with their own probability, then Σ amount per forecast category (floats)."""
     if connection.vendor == "postgresql":
-        params = {"pipeline": pipeline_id, "open": DealStatus.OPEN}
+        params = {"pipeline": pipeline_id, "open": str(DealStatus.OPEN)}
         params.update({f"c{i}": str(name) for i, name in enumerate(_SUM_CATEGORIES)})
         with connection.cursor() as cursor:
             cursor.execute(_OPEN_SUMS_SQL.format(table=connection.ops.quote_name(Deal._meta.db_table)), params)
