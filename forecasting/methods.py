@@ -490,6 +490,161 @@ def _slip_table(model: LearnedModel, k: int) -> tuple[np.ndarray, np.ndarray, np
     return np.rint(np.concatenate(tables)).astype(np.int64), offsets, counts
 
 
+# --- A stored fit ---------------------------------------------------------------------------------
+
+
+def _histogram(days: np.ndarray) -> list[list[int]]:
+    """Slips in whole days (as the simulation uses them) as [[day, count], …], sorted by day."""
+    values, counts = np.unique(np.rint(np.asarray(days, float)).astype(np.int64), return_counts=True)
+    return [[int(v), int(c)] for v, c in zip(values, counts)]
+
+
+def _from_histogram(pairs) -> np.ndarray:
+    if not pairs:
+        return np.zeros(0)
+    days, counts = np.array(pairs, np.int64).T
+    return np.repeat(days, counts).astype(float)
+
+
+def model_parameters(model: LearnedModel, stage_ids) -> dict:
+    """Everything the daily snapshot needs from a fit, JSON-safe: the learned probability and the
+    close-date slips (a histogram in days) of each stage by id, the pooled slips and the
+    correlation of outcomes."""
+    stages = []
+    for i, stage_id in enumerate(stage_ids):
+        slips = model.slips[i] if i < len(model.slips) else np.zeros(0)
+        stages.append(
+            {
+                "id": int(stage_id),
+                "learned": round(float(model.probability[i]), 6),
+                "configured": round(float(model.configured[i]), 6),
+                "closed_deals": int(model.closed_deals[i]),
+                "slips": _histogram(slips),
+            }
+        )
+    return {
+        "stages": stages,
+        "pooled_slips": _histogram(model.pooled_slips),
+        "correlation": round(float(model.correlation), 6),
+        "prior_strength": float(model.prior_strength),
+    }
+
+
+def model_from_parameters(parameters: dict, stage_ids, configured: np.ndarray, is_won: np.ndarray) -> LearnedModel:
+    """The `LearnedModel` of a stored fit for the pipeline's stages as they are now (board order).
+    A stage added since the fit has no evidence yet: it uses its configured probability."""
+    by_id = {s["id"]: s for s in parameters.get("stages", [])}
+    k = len(stage_ids)
+    probability = np.array(
+        [by_id[int(i)]["learned"] if int(i) in by_id else configured[n] for n, i in enumerate(stage_ids)], float
+    )
+    probability = np.where(is_won, 1.0, probability) if k else probability
+    closed = np.array([by_id[int(i)]["closed_deals"] if int(i) in by_id else 0 for i in stage_ids], float)
+    return LearnedModel(
+        as_of=np.datetime64("NaT", "s"),
+        probability=probability.astype(float),
+        markov=np.full(k, np.nan),
+        closed_deals=closed,
+        configured=np.asarray(configured, float),
+        transitions=np.zeros((k + 2, k + 2), np.int64),
+        prior_strength=float(parameters.get("prior_strength", DEFAULT_PRIOR_STRENGTH)),
+        correlation=float(parameters.get("correlation", DEFAULT_CORRELATION)),
+        slips=[_from_histogram(by_id[int(i)]["slips"]) if int(i) in by_id else np.zeros(0) for i in stage_ids],
+        pooled_slips=_from_histogram(parameters.get("pooled_slips", [])),
+    )
+
+
+# --- Monte Carlo on aggregates -------------------------------------------------------------------
+
+
+def landing_chances(
+    model: LearnedModel,
+    stage: np.ndarray,
+    due: np.ndarray,
+    *,
+    as_of_day: np.datetime64,
+    kind: str,
+    first_period: int,
+    horizon: int,
+) -> np.ndarray:
+    """For deals of `stage` expected to close `due` days after `as_of_day`: the chance (rows) that
+    a won one lands in each period (columns), with the slips the simulation draws from. The rest
+    lands beyond the horizon."""
+    stage, due = np.asarray(stage, np.int64), np.asarray(due, np.int64)
+    out = np.zeros((len(stage), horizon))
+    lookup = period_lookup(np.datetime64(as_of_day, "D"), first_period, horizon, kind)
+    span = len(lookup)
+    if span == 0 or len(stage) == 0:
+        return out
+    beyond = np.r_[lookup, horizon].astype(np.int64)
+    flat, offset_of, count_of = _slip_table(model, len(model.probability))
+    for s in np.unique(stage):
+        rows = np.flatnonzero(stage == s)
+        slips = flat[offset_of[s] : offset_of[s] + count_of[s]]
+        values, counts = np.unique(slips, return_counts=True)
+        days, inverse = np.unique(due[rows], return_inverse=True)
+        landed = beyond[np.clip(days[:, None] + values[None, :], 0, span)]  # due days × slip values
+        weight = counts / counts.sum()
+        chance = np.stack([((landed == j) * weight).sum(axis=1) for j in range(horizon)], axis=1)
+        out[rows] = chance[inverse]
+    return out
+
+
+def conditional_chances(probability: np.ndarray, z: np.ndarray, correlation: float) -> np.ndarray:
+    """P(won | shared shock Z) for each future (rows) and probability (columns): the one-factor
+    Gaussian copula of `montecarlo`."""
+    p = np.clip(np.asarray(probability, float), 1e-9, 1 - 1e-9)
+    threshold = np.array([NormalDist().inv_cdf(float(x)) for x in p])
+    rho = float(correlation)
+    return _phi((threshold[None, :] - np.sqrt(rho) * np.asarray(z)[:, None]) / np.sqrt(1 - rho))
+
+
+def montecarlo_aggregate(
+    probability: np.ndarray,
+    correlation: float,
+    s1: np.ndarray,
+    s2: np.ndarray,
+    s2q: np.ndarray,
+    *,
+    won: np.ndarray | None = None,
+    simulations: int = DEFAULT_SIMULATIONS,
+    seed: int = 0,
+    quota: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The Monte Carlo of `montecarlo` on sums instead of deals, for pipelines too big to simulate
+    deal by deal.
+
+    `s1`, `s2`, `s2q` have the shape (cells…, stages): per cell (level, currency, period) and
+    stage, Σ q·amount, Σ q·amount² and Σ q²·amount² over the open deals, q being the chance that
+    a deal won lands in that cell's period (`landing_chances`). Given the shared shock Z of a
+    future, deals are won independently with p'(Z) (`conditional_chances`), so a cell's total is
+    a sum of many independent terms with mean Σ p'·s1 and variance Σ (p'·s2 − p'²·s2q): it is
+    drawn as a normal (clipped at zero). The cost depends on the cells, not on the deals.
+
+    Returns expected, p10, p50, p90 (and quota_chance when `quota` is given), shaped like a
+    cell, each including `won`."""
+    rng = np.random.default_rng(seed)
+    s1, s2, s2q = (np.asarray(x, float) for x in (s1, s2, s2q))
+    cells = s1.shape[:-1]
+    k = s1.shape[-1]
+    flat1, flat2, flat2q = (x.reshape(-1, k) for x in (s1, s2, s2q))
+    z = rng.standard_normal(simulations)
+    chance = conditional_chances(probability, z, correlation)  # futures × stages
+    mean = chance @ flat1.T  # futures × cells
+    variance = np.maximum(chance @ flat2.T - np.square(chance) @ flat2q.T, 0.0)
+    totals = np.maximum(mean + np.sqrt(variance) * rng.standard_normal(mean.shape), 0.0)
+    totals = totals.reshape((simulations, *cells))
+    if won is not None:
+        totals = totals + np.asarray(won, float)[None]
+    p10, p50, p90 = np.percentile(totals, [10, 50, 90], axis=0)
+    result = {"expected": totals.mean(axis=0), "p10": p10, "p50": p50, "p90": p90}
+    if quota is not None:
+        target = np.asarray(quota, float)
+        with np.errstate(invalid="ignore"):
+            result["quota_chance"] = np.where(np.isnan(target), np.nan, (totals >= target[None]).mean(axis=0))
+    return result
+
+
 def _quota_array(quota, currencies: list[str], horizon: int) -> np.ndarray:
     if isinstance(quota, dict):
         target = np.full((len(currencies), horizon), np.nan)

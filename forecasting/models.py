@@ -148,3 +148,25 @@ class LearnedProbability(models.Model):
 
     def __str__(self):
         return f"{self.stage}: {self.learned}"
+
+
+class ForecastFit(models.Model):
+    """A pipeline's fitted forecast model as of `fitted_on` (append-only): what the daily snapshot
+    needs from the stage history (the learned probability and close-date slips of each stage, and
+    how strongly outcomes move together), so that a recompute does not refit it every time."""
+
+    pipeline = models.ForeignKey(
+        "pipeline.Pipeline", verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="forecast_fits"
+    )
+    fitted_on = models.DateField(_("fitted on"))
+    fitted_at = models.DateTimeField(_("computed"), default=timezone.now)
+    parameters = models.JSONField(_("parameters"))
+
+    class Meta:
+        ordering = ["-fitted_on", "-fitted_at"]
+        verbose_name = _("forecast fit")
+        verbose_name_plural = _("forecast fits")
+        indexes = [models.Index(fields=["pipeline", "-fitted_on", "-fitted_at"], name="fit_pipeline_latest_idx")]
+
+    def __str__(self):
+        return f"{self.pipeline_id} {self.fitted_on}"

@@ -18,19 +18,19 @@ from decimal import Decimal
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import DateField, ExpressionWrapper, F, FloatField, QuerySet, Sum, Value
+from django.db import connection, transaction
+from django.db.models import Count, DateField, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncMonth, TruncQuarter
 from django.utils import timezone
 
-from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline
+from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline, Stage, StageKind
 from pipeline.selectors import weighted_amount_expression
 
 from . import methods
-from .history import Book, History, as_of as book_as_of
-from .loading import load_history
-from .models import ForecastSnapshot, LearnedProbability, Method, Quota
-from .periods import MONTH, QUARTER, period_end, period_label, period_of_date, period_start
+from .history import OPEN, Book, History, as_of as book_as_of, moment
+from .loading import EpochDays, _positions, load_history
+from .models import ForecastFit, ForecastSnapshot, LearnedProbability, Method, Quota
+from .periods import MONTH, QUARTER, period_end, period_label, period_of, period_of_date, period_start
 
 # What the daily snapshot covers.
 SNAPSHOT_HORIZONS = {MONTH: 3, QUARTER: 2}
@@ -39,6 +39,10 @@ SNAPSHOT_SIMULATIONS = 1000
 # it uses fewer futures (never below MIN_SNAPSHOT_SIMULATIONS) so a daily run stays within minutes.
 SNAPSHOT_CELL_BUDGET = 50_000_000
 MIN_SNAPSHOT_SIMULATIONS = 200
+# The snapshot for today simulates the open deals one by one up to this many; a bigger pipeline is
+# simulated on sums per stage and close day (methods.montecarlo_aggregate), whose cost does not
+# grow with the deals.
+EXACT_MONTECARLO_MAX_DEALS = 20_000
 
 
 def snapshot_simulations(open_deals: int) -> int:
@@ -175,16 +179,33 @@ def _as_date(value) -> date:
 # --- Snapshots ------------------------------------------------------------------------------------
 
 
-def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
-    """Every figure of the daily snapshot, as plain dicts (no ids, no times)."""
+def _levels(pipeline_id: int, owners=None) -> tuple[dict, list[tuple]]:
+    """The owners with deals in the pipeline (or the `owners` given) and their teams, and the
+    snapshot's levels: (team, owner, owners summed) for the pipeline, each team and each owner."""
     User = get_user_model()
-    deals = Deal.objects.filter(pipeline_id=pipeline_id)
-    teams = dict(User.objects.filter(deals__pipeline_id=pipeline_id).distinct().values_list("pk", "team_id"))
+    users = (
+        User.objects.filter(deals__pipeline_id=pipeline_id).distinct()
+        if owners is None
+        else (User.objects.filter(pk__in=[int(o) for o in owners]).order_by("pk"))
+    )
+    teams = dict(users.values_list("pk", "team_id"))
     team_owners = defaultdict(list)
     for owner, team in teams.items():
         if team is not None:
             team_owners[team].append(owner)
     levels = [(None, None, None)] + [(t, None, o) for t, o in team_owners.items()] + [(None, o, [o]) for o in teams]
+    return teams, levels
+
+
+def _level_seed(pipeline_id: int, as_of: date, team_id, owner_id) -> int:
+    return (pipeline_id * 1_000_003 + as_of.toordinal() + (owner_id or 0) * 7919 + (team_id or 0)) % 2**32
+
+
+def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
+    """Every figure of the snapshot as of a past day, rebuilt from the history (plain dicts, no
+    ids, no times)."""
+    deals = Deal.objects.filter(pipeline_id=pipeline_id)
+    teams, levels = _levels(pipeline_id)
 
     rows = []
     book = book_as_of(history, as_of)
@@ -230,7 +251,7 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
             if model is None:
                 continue
             sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
-            seed = (pipeline_id * 1_000_003 + as_of.toordinal() + (owner_id or 0) * 7919 + (team_id or 0)) % 2**32
+            seed = _level_seed(pipeline_id, as_of, team_id, owner_id)
             for result in (
                 methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon),
                 methods.montecarlo(
@@ -263,6 +284,432 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
         for name in ("won", "expected", "p10", "p50", "p90"):
             row[name] = Decimal(row[name]).quantize(methods.CENT)
     return rows
+
+
+# --- The snapshot for today, from GROUP BY queries ---------------------------------------------------
+
+
+@dataclass
+class _OpenSums:
+    """The open deals summed per owner, currency, stage and expected close day (one row per group;
+    numpy arrays aligned by row), and the won deals per owner, currency and month. Rows are in a
+    fixed order, so that float sums come out the same on every run."""
+
+    owner: np.ndarray
+    currency: np.ndarray  # codes into `currencies`
+    stage: np.ndarray  # index into the stages in board order
+    close: np.ndarray  # datetime64[D], NaT when undated
+    count: np.ndarray
+    s1: np.ndarray  # Σ amount
+    s2: np.ndarray  # Σ amount²
+    own_weighted: np.ndarray  # Σ amount × own probability (percent), deals with an override
+    own_s1: np.ndarray  # Σ amount of the deals with an override
+    own_s2: np.ndarray  # Σ amount² of those deals
+    own_variance: np.ndarray  # Σ amount² × p × (100 − p) of those deals (p in percent)
+    categories: dict[str, np.ndarray]  # Σ amount per forecast category shown in the snapshot
+    won_owner: np.ndarray
+    won_currency: np.ndarray
+    won_month: np.ndarray  # datetime64[D], first day of the month won in
+    won_count: np.ndarray
+    won: np.ndarray
+    currencies: list[str]
+
+
+def _floats(values) -> np.ndarray:
+    return np.nan_to_num(np.array(values, dtype=np.float64), nan=0.0)
+
+
+_SUM_CATEGORIES = (ForecastCategory.COMMIT, ForecastCategory.BEST_CASE, ForecastCategory.PIPELINE)
+
+# The open sums on PostgreSQL: the same columns as the ORM query of `_open_rows`, but each amount is
+# turned into a float once (LATERAL) instead of once per sum; numeric sums and repeated casts cost
+# most of the query at a million deals.
+_OPEN_SUMS_SQL = """
+SELECT d.owner_id, d.currency, d.stage_id, d.expected_close, COUNT(*), SUM(x.a), SUM(x.a * x.a), SUM(x.a * x.p),
+       SUM(x.a) FILTER (WHERE x.p IS NOT NULL), SUM(x.a * x.a) FILTER (WHERE x.p IS NOT NULL),
+       SUM(x.a * x.a * x.p * (100 - x.p)),
+       SUM(x.a) FILTER (WHERE d.forecast_category = %(c0)s), SUM(x.a) FILTER (WHERE d.forecast_category = %(c1)s),
+       SUM(x.a) FILTER (WHERE d.forecast_category = %(c2)s)
+FROM {table} d, LATERAL (SELECT d.amount::float8 AS a, d.probability::float8 AS p) x
+WHERE d.pipeline_id = %(pipeline)s AND d.status = %(open)s
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def _open_rows(pipeline_id: int) -> list[tuple]:
+    """The open deals per owner, currency, stage and expected close day: count, Σ amount, Σ amount²,
+    Σ amount × own probability, and Σ amount, Σ amount², Σ amount² × p × (100 − p) of the deals
+    with their own probability, then Σ amount per forecast category (floats)."""
+    if connection.vendor == "postgresql":
+        params = {"pipeline": pipeline_id, "open": str(DealStatus.OPEN)}
+        params.update({f"c{i}": str(name) for i, name in enumerate(_SUM_CATEGORIES)})
+        with connection.cursor() as cursor:
+            cursor.execute(_OPEN_SUMS_SQL.format(table=connection.ops.quote_name(Deal._meta.db_table)), params)
+            return cursor.fetchall()
+    amount_f = Cast("amount", FloatField())
+    square = ExpressionWrapper(amount_f * amount_f, output_field=FloatField())
+    own = Q(probability__isnull=False)
+    p_f = Cast("probability", FloatField())
+    # The forecast category is summed with filters rather than grouped by: fewer groups, and a
+    # plan the database can run in parallel.
+    keys = ("owner_id", "currency", "stage_id", "expected_close")
+    return list(
+        Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+        .order_by()
+        .values(*keys)
+        .annotate(
+            n=Count("*"),
+            s1=Sum(amount_f),
+            s2=Sum(square),
+            own_weighted=Sum(ExpressionWrapper(amount_f * p_f, output_field=FloatField())),
+            own_s1=Sum(amount_f, filter=own),
+            own_s2=Sum(square, filter=own),
+            own_variance=Sum(ExpressionWrapper(square * p_f * (Value(100.0) - p_f), output_field=FloatField())),
+            **{f"c_{name}": Sum(amount_f, filter=Q(forecast_category=name)) for name in _SUM_CATEGORIES},
+        )
+        .values_list(
+            *keys,
+            "n",
+            "s1",
+            "s2",
+            "own_weighted",
+            "own_s1",
+            "own_s2",
+            "own_variance",
+            *(f"c_{name}" for name in _SUM_CATEGORIES),
+        )
+    )
+
+
+def _cents(values) -> np.ndarray:
+    """Float sums of amounts back to whole cents (and Σ amount × percent to whole hundredths):
+    each group's exact sum is a multiple of a cent and its float error far below half a cent, so
+    the figures come out the same whatever order the database added the rows in."""
+    return np.round(_floats(values), 2)
+
+
+def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_until: date) -> _OpenSums:
+    """Two GROUP BY queries over the pipeline's current deals."""
+    deals = Deal.objects.filter(pipeline_id=pipeline_id).order_by()
+    categories = _SUM_CATEGORIES
+    open_rows = _open_rows(pipeline_id)
+    won_rows = list(
+        deals.filter(status=DealStatus.WON, closed_at__gte=_aware(won_from), closed_at__lt=_aware(won_until))
+        .annotate(month=TruncMonth("closed_at", output_field=DateField()))
+        .values("owner_id", "currency", "month")
+        .annotate(n=Count("*"), won=Cast(Sum("amount"), FloatField()))
+        .values_list("owner_id", "currency", "month", "n", "won")
+    )
+    o = list(zip(*open_rows)) if open_rows else [[] for _ in range(11 + len(categories))]
+    w = list(zip(*won_rows)) if won_rows else [[] for _ in range(5)]
+    currencies = sorted(set(o[1]) | set(w[1]))
+    code = {c: i for i, c in enumerate(currencies)}
+    sums = _OpenSums(
+        owner=np.array(o[0], np.int64),
+        currency=np.array([code[c] for c in o[1]], np.int64),
+        stage=_positions(o[2], stage_ids),
+        close=np.array(o[3], "datetime64[D]"),
+        count=np.array(o[4], np.int64),
+        s1=_cents(o[5]),
+        s2=_floats(o[6]),
+        own_weighted=_cents(o[7]),
+        own_s1=_cents(o[8]),
+        own_s2=_floats(o[9]),
+        own_variance=_floats(o[10]),
+        categories={name: _cents(o[11 + i]) for i, name in enumerate(categories)},
+        won_owner=np.array(w[0], np.int64),
+        won_currency=np.array([code[c] for c in w[1]], np.int64),
+        won_month=np.array([_as_date(m) for m in w[2]], "datetime64[D]"),
+        won_count=np.array(w[3], np.int64),
+        won=_cents(w[4]),
+        currencies=currencies,
+    )
+    # A fixed order (the database groups in any order): float sums are then reproducible.
+    closes = np.where(np.isnat(sums.close), np.iinfo(np.int64).min, sums.close.astype(np.int64))
+    order = np.lexsort((closes, sums.stage, sums.currency, sums.owner))
+    for name in (
+        "owner",
+        "currency",
+        "stage",
+        "close",
+        "count",
+        "s1",
+        "s2",
+        "own_weighted",
+        "own_s1",
+        "own_s2",
+        "own_variance",
+    ):
+        setattr(sums, name, getattr(sums, name)[order])
+    sums.categories = {name: values[order] for name, values in sums.categories.items()}
+    order = np.lexsort((sums.won_month.astype(np.int64), sums.won_currency, sums.won_owner))
+    for name in ("won_owner", "won_currency", "won_month", "won_count", "won"):
+        setattr(sums, name, getattr(sums, name)[order])
+    return sums
+
+
+class _Cells:
+    """Sums per level (pipeline, each team, each owner), currency and period: each row of a
+    grouped query counts in its owner's level, the owner's team's and the pipeline's."""
+
+    def __init__(self, owners: np.ndarray, teams: dict, levels: list[tuple], n_cur: int, horizon: int):
+        index = {(team, owner): n for n, (team, owner, _) in enumerate(levels)}
+        self.shape = (len(levels), n_cur, horizon)
+        pairs_row, pairs_level = [np.arange(len(owners))], [np.zeros(len(owners), np.int64)]
+        distinct, inverse = np.unique(owners, return_inverse=True)
+        for level_of in (
+            lambda o: index.get((teams[o], None), -1) if teams.get(o) is not None else -1,
+            lambda o: index.get((None, o), -1),
+        ):
+            level = np.array([level_of(int(o)) for o in distinct], np.int64)[inverse.reshape(-1)]
+            keep = level >= 0
+            pairs_row.append(np.flatnonzero(keep))
+            pairs_level.append(level[keep])
+        self.row = np.concatenate(pairs_row)
+        self.level = np.concatenate(pairs_level)
+
+    def sum(self, values: np.ndarray, currency: np.ndarray, period: np.ndarray) -> np.ndarray:
+        """Σ values per (level, currency, period); rows with period −1 count nowhere."""
+        levels, n_cur, horizon = self.shape
+        p = period[self.row]
+        keep = p >= 0
+        key = (self.level[keep] * n_cur + currency[self.row][keep]) * horizon + p[keep]
+        sums = np.bincount(key, weights=values[self.row][keep].astype(float), minlength=levels * n_cur * horizon)
+        return sums.astype(float).reshape(self.shape)
+
+
+def _open_period(close: np.ndarray, kind: str, first: int, horizon: int) -> np.ndarray:
+    """The period offset each open group counts in (overdue: the first), or −1."""
+    period = period_of(close, kind)
+    offset = np.where(period >= 0, np.maximum(period, first) - first, -1)
+    return np.where(offset < horizon, offset, -1)
+
+
+def _won_period(month: np.ndarray, kind: str, first: int, horizon: int) -> np.ndarray:
+    offset = period_of(month, kind) - first
+    return np.where((offset >= 0) & (offset < horizon), offset, -1)
+
+
+def _today_rows(
+    *, pipeline_id: int, as_of: date, stages: tuple, model: methods.LearnedModel | None
+) -> tuple[list[dict], dict]:
+    """Every figure of today's snapshot from the deals' current rows (the as-of state of today), in
+    a constant number of queries; and the open amounts per currency for the cache summary."""
+    stage_ids, configured, _ = stages
+    ranges = [
+        (period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
+        for k, h in SNAPSHOT_HORIZONS.items()
+    ]
+    data = _open_sums(
+        pipeline_id=pipeline_id,
+        stage_ids=stage_ids,
+        won_from=min(r[0] for r in ranges),
+        won_until=max(r[1] for r in ranges),
+    )
+    # Owners with open deals, or deals won in the periods shown: the others have no figure today.
+    teams, levels = _levels(pipeline_id, owners=np.union1d(data.owner, data.won_owner))
+    n_cur = len(data.currencies)
+    cp = configured[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
+    weighted = (data.s1 - data.own_s1) * cp + data.own_weighted / 100.0
+    weighted_var = np.maximum((data.s2 - data.own_s2) * cp * (1 - cp) + data.own_variance / 10_000.0, 0.0)
+
+    summary = {}
+    for c, currency in enumerate(data.currencies):
+        mine = data.currency == c
+        if mine.any():
+            summary[currency] = {
+                "weighted": str(methods.money(weighted[mine].sum())),
+                "total": str(methods.money(data.s1[mine].sum())),
+            }
+
+    open_cells = _Cells(data.owner, teams, levels, n_cur, 1)
+    won_cells = _Cells(data.won_owner, teams, levels, n_cur, 1)
+    # The currencies a level has (open deals, or won ones in the periods shown).
+    present = (open_cells.sum(data.count.astype(float), data.currency, np.zeros(len(data.owner), np.int64)) > 0) | (
+        won_cells.sum(data.won_count.astype(float), data.won_currency, np.zeros(len(data.won_owner), np.int64)) > 0
+    )
+    open_count = open_cells.sum(data.count.astype(float), data.currency, np.zeros(len(data.owner), np.int64))
+    open_count = open_count.sum(axis=(1, 2))  # per level
+    exact = model is not None and open_count[0] <= EXACT_MONTECARLO_MAX_DEALS
+    book = _open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids) if exact else None
+
+    rows = []
+    for k_index, (kind, horizon) in enumerate(SNAPSHOT_HORIZONS.items()):
+        first = period_of_date(as_of, kind)
+        cells = _Cells(data.owner, teams, levels, n_cur, horizon)
+        wcells = _Cells(data.won_owner, teams, levels, n_cur, horizon)
+        period = _open_period(data.close, kind, first, horizon)
+        won_period = _won_period(data.won_month, kind, first, horizon)
+        won = wcells.sum(data.won, data.won_currency, won_period)
+        won_n = wcells.sum(data.won_count.astype(float), data.won_currency, won_period)
+        open_n = cells.sum(data.count.astype(float), data.currency, period)
+        w_mean = cells.sum(weighted, data.currency, period)
+        w_var = cells.sum(weighted_var, data.currency, period)
+        category = {name: cells.sum(values, data.currency, period) for name, values in data.categories.items()}
+        figures = []  # (method, arrays: won, expected, p10, p50, p90)
+        w_expected = won + w_mean
+        w_sd = np.sqrt(w_var)
+        figures.append(
+            (
+                Method.WEIGHTED,
+                won,
+                w_expected,
+                np.maximum(won, w_expected - methods.Z90 * w_sd),
+                w_expected,
+                w_expected + methods.Z90 * w_sd,
+                (open_n > 0) | (won_n > 0),
+            )
+        )
+        for name, amount in category.items():
+            figures.append((name, won, amount, amount, amount, amount, (open_n > 0) | (won_n > 0)))
+        if model is not None:
+            lp = model.probability[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
+            l_expected = won + cells.sum(lp * data.s1, data.currency, period)
+            l_sd = np.sqrt(cells.sum(lp * (1 - lp) * data.s2, data.currency, period))
+            most = won + cells.sum(data.s1, data.currency, period)
+            full_grid = np.broadcast_to(present[:, :, :1], won.shape)
+            figures.append(
+                (
+                    Method.LEARNED,
+                    won,
+                    l_expected,
+                    np.maximum(won, l_expected - methods.Z90 * l_sd),
+                    l_expected,
+                    np.minimum(most, l_expected + methods.Z90 * l_sd),
+                    full_grid,
+                )
+            )
+            if exact:
+                mc = _montecarlo_exact(
+                    book=book,
+                    model=model,
+                    levels=levels,
+                    currencies=data.currencies,
+                    won=won,
+                    kind=kind,
+                    first=first,
+                    horizon=horizon,
+                    pipeline_id=pipeline_id,
+                    as_of=as_of,
+                    open_count=open_count,
+                )
+            else:
+                mc = _montecarlo_on_sums(
+                    data=data,
+                    model=model,
+                    cells=cells,
+                    won=won,
+                    kind=kind,
+                    first=first,
+                    horizon=horizon,
+                    as_of=as_of,
+                    seed=(_level_seed(pipeline_id, as_of, None, None) + k_index) % 2**32,
+                )
+            figures.append((Method.MONTECARLO, won, mc["expected"], mc["p10"], mc["p50"], mc["p90"], full_grid))
+        for method, f_won, expected, p10, p50, p90, shown in figures:
+            for level, currency, j in zip(*np.nonzero(shown)):
+                team_id, owner_id, _ = levels[level]
+                rows.append(
+                    {
+                        "team": team_id,
+                        "owner": owner_id,
+                        "kind": kind,
+                        "period_start": period_start(first + int(j), kind),
+                        "currency": data.currencies[currency],
+                        "method": method,
+                        "won": methods.money(f_won[level, currency, j]),
+                        "expected": methods.money(expected[level, currency, j]),
+                        "p10": methods.money(p10[level, currency, j]),
+                        "p50": methods.money(p50[level, currency, j]),
+                        "p90": methods.money(p90[level, currency, j]),
+                    }
+                )
+    return rows, summary
+
+
+def _open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray) -> Book:
+    """The pipeline's open deals as a `Book` for the deal-by-deal simulation, in one query."""
+    rows = list(
+        Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+        .order_by("pk")
+        .annotate(_amount=Cast("amount", FloatField()), _close=EpochDays("expected_close"))
+        .values_list("owner_id", "stage_id", "_amount", "currency", "_close")
+    )
+    cols = list(zip(*rows)) if rows else [[] for _ in range(5)]
+    n = len(rows)
+    t = moment(as_of)
+    closes = np.array(cols[4], dtype=np.float64)
+    close = np.full(n, np.datetime64("NaT"), "datetime64[D]")
+    known = ~np.isnan(closes)
+    close[known] = closes[known].astype(np.int64).astype("datetime64[D]")
+    return Book(
+        as_of=t,
+        index=np.arange(n),
+        deal_id=np.arange(n),
+        external_id=np.full(n, "", dtype=object),
+        owner_id=np.array(cols[0], np.int64),
+        stage=_positions(cols[1], stage_ids),
+        status=np.full(n, OPEN, np.int8),
+        status_since=np.full(n, t),
+        amount=np.array(cols[2], dtype=np.float64),
+        currency=np.array(cols[3], dtype=object),
+        expected_close=close,
+        probability=np.full(n, np.nan),
+        category=np.zeros(n, np.int8),
+    )
+
+
+def _montecarlo_exact(
+    *, book, model, levels, currencies, won, kind, first, horizon, pipeline_id, as_of, open_count
+) -> dict[str, np.ndarray]:
+    """The per-deal simulation of each level (as the history path runs it), plus what was won."""
+    out = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
+    for level, (team_id, owner_id, owner_ids) in enumerate(levels):
+        sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
+        if not len(sub):
+            continue
+        result = methods.montecarlo(
+            model,
+            sub,
+            kind=kind,
+            first_period=first,
+            horizon=horizon,
+            simulations=snapshot_simulations(int(open_count[level])),
+            seed=_level_seed(pipeline_id, as_of, team_id, owner_id),
+        )
+        for c, currency in enumerate(result.currencies):
+            target = currencies.index(currency)
+            for name, values in out.items():
+                values[level, target] += getattr(result, name)[c]
+    return out
+
+
+def _montecarlo_on_sums(*, data: _OpenSums, model, cells: _Cells, won, kind, first, horizon, as_of, seed):
+    """The simulation of every level at once on the sums per stage and close day."""
+    k = len(model.probability)
+    levels, n_cur, _ = cells.shape
+    dated = ~np.isnat(data.close) & (data.s1 > 0)
+    idx = np.flatnonzero(dated)
+    due = (data.close[idx] - np.datetime64(as_of, "D")).astype(np.int64)
+    chance = methods.landing_chances(
+        model, data.stage[idx], due, as_of_day=np.datetime64(as_of, "D"), kind=kind, first_period=first, horizon=horizon
+    )
+    s1 = np.zeros((levels, n_cur, horizon, k))
+    rows = np.isin(cells.row, idx)
+    row, level = cells.row[rows], cells.level[rows]
+    q = chance[np.searchsorted(idx, row)]  # pairs × periods
+    base = ((level * n_cur + data.currency[row]) * horizon)[:, None] + np.arange(horizon)[None, :]
+    key = (base * k + data.stage[row][:, None]).ravel()
+    size = s1.size
+    a1, a2 = np.repeat(data.s1[row], horizon), np.repeat(data.s2[row], horizon)
+    qf = q.ravel()
+    shape = s1.shape
+    s1 = np.bincount(key, weights=qf * a1, minlength=size).astype(float).reshape(shape)
+    s2 = np.bincount(key, weights=qf * a2, minlength=size).astype(float).reshape(shape)
+    s2q = np.bincount(key, weights=qf * qf * a2, minlength=size).astype(float).reshape(shape)
+    return methods.montecarlo_aggregate(
+        model.probability, model.correlation, s1, s2, s2q, won=won, simulations=SNAPSHOT_SIMULATIONS, seed=seed
+    )
 
 
 def _level_sums(db: dict, *, team_id, owner_id) -> dict:
@@ -298,22 +745,21 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
     as_of = as_of or timezone.localdate()
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
-        history = load_history(pipeline_id=pipeline_id)
-        rows = _snapshot_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
+        if as_of == timezone.localdate():
+            # Today the deals' current rows are the as-of state: sums in the database, the model
+            # from the latest stored fit, no history to load.
+            stages = _stage_arrays(pipeline_id)
+            rows, by_currency = _today_rows(
+                pipeline_id=pipeline_id,
+                as_of=as_of,
+                stages=stages,
+                model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages),
+            )
+        else:
+            history = load_history(pipeline_id=pipeline_id)
+            rows = _snapshot_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
+            by_currency = _open_totals(pipeline_id)
         digest = _digest(rows)
-        totals = (
-            Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
-            .order_by()
-            .values("currency")
-            .annotate(weighted=Sum(weighted_amount_expression()), total=Sum("amount"))
-        )
-        by_currency = {
-            r["currency"]: {
-                "weighted": str(Decimal(r["weighted"] or 0).quantize(methods.CENT)),
-                "total": str(Decimal(r["total"] or 0).quantize(methods.CENT)),
-            }
-            for r in sorted(totals, key=lambda r: r["currency"])
-        }
         summary = {"pipeline_id": pipeline_id, "computed_at": timezone.now().isoformat(), "by_currency": by_currency}
         transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
         latest = (
@@ -353,6 +799,22 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
     return {**result, "written": len(rows)}
 
 
+def _open_totals(pipeline_id: int) -> dict:
+    totals = (
+        Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+        .order_by()
+        .values("currency")
+        .annotate(weighted=Sum(weighted_amount_expression()), total=Sum("amount"))
+    )
+    return {
+        r["currency"]: {
+            "weighted": str(Decimal(r["weighted"] or 0).quantize(methods.CENT)),
+            "total": str(Decimal(r["total"] or 0).quantize(methods.CENT)),
+        }
+        for r in sorted(totals, key=lambda r: r["currency"])
+    }
+
+
 def latest_snapshots(*, pipeline_id: int, as_of: date | None = None) -> QuerySet[ForecastSnapshot]:
     """The rows of the latest run of the latest (or given) day."""
     qs = ForecastSnapshot.objects.filter(pipeline_id=pipeline_id)
@@ -365,8 +827,57 @@ def latest_snapshots(*, pipeline_id: int, as_of: date | None = None) -> QuerySet
 # --- Learned probabilities --------------------------------------------------------------------------
 
 
+def _stage_arrays(pipeline_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    stages = list(
+        Stage.objects.filter(pipeline_id=pipeline_id)
+        .order_by("position", "pk")
+        .values_list("pk", "probability", "kind")
+    )
+    return (
+        np.array([s[0] for s in stages], np.int64),
+        np.array([s[1] for s in stages], float) / 100.0,
+        np.array([s[2] == StageKind.WON for s in stages], bool),
+    )
+
+
+def forecast_fit_store(
+    *, pipeline_id: int, fitted_on: date, history: History, model: methods.LearnedModel
+) -> ForecastFit:
+    """Keep a fit for the snapshots (append-only); the same parameters twice on a day write nothing."""
+    parameters = methods.model_parameters(model, history.stage_ids)
+    latest = (
+        ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on=fitted_on).order_by("-fitted_at", "-pk").first()
+    )
+    if latest is not None and latest.parameters == json.loads(json.dumps(parameters)):
+        return latest
+    return ForecastFit.objects.create(pipeline_id=pipeline_id, fitted_on=fitted_on, parameters=parameters)
+
+
+def forecast_model(*, pipeline_id: int, as_of: date, stages: tuple | None = None) -> methods.LearnedModel | None:
+    """The model today's snapshot uses: the latest fit stored on or before `as_of` (refitted on a
+    schedule by `learned_probabilities_refit`). Without one yet, the history is fitted once now and
+    the fit is kept (without any stage history, the fit is the configured probabilities, the
+    default correlation and no slips). None for a pipeline without stages."""
+    fit = (
+        ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on__lte=as_of)
+        .order_by("-fitted_on", "-fitted_at", "-pk")
+        .values_list("parameters", flat=True)
+        .first()
+    )
+    stages = stages if stages is not None else _stage_arrays(pipeline_id)
+    if not len(stages[0]):
+        return None
+    if fit is None:
+        history = load_history(pipeline_id=pipeline_id)
+        model = methods.fit_learned(history, as_of)
+        fit = forecast_fit_store(pipeline_id=pipeline_id, fitted_on=as_of, history=history, model=model).parameters
+    # Always from the stored parameters, so that the first run and the next ones agree.
+    return methods.model_from_parameters(fit, *stages)
+
+
 def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = None) -> list[LearnedProbability]:
-    """Fit the learned probabilities of the pipeline's stages and keep them for the admin.
+    """Fit the learned probabilities of the pipeline's stages and keep them for the admin, and the
+    whole fit (probabilities, close-date slips, correlation) for the snapshots (`ForecastFit`).
     Append-only; a second fit on the same day with the same result writes nothing."""
     fitted_on = fitted_on or timezone.localdate()
     history = load_history(pipeline_id=pipeline_id)
@@ -384,6 +895,8 @@ def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = No
         for i, stage_id in enumerate(history.stage_ids)
     ]
     with transaction.atomic():
+        if len(history.stage_ids):
+            forecast_fit_store(pipeline_id=pipeline_id, fitted_on=fitted_on, history=history, model=model)
         existing = {
             (r.stage_id, r.learned, r.history_only, r.closed_deals)
             for r in LearnedProbability.objects.filter(stage__pipeline_id=pipeline_id, fitted_on=fitted_on)
