@@ -1,0 +1,95 @@
+"""The forecast rows: the recompute (full, and after one move) and a Monte Carlo run, each with
+its floor from bench/floors_forecast.py. Calls only the forecasting app's public functions."""
+import statistics
+import time
+
+import numpy as np
+from django.db import connection, reset_queries
+from django.test.utils import CaptureQueriesContext
+
+from bench import floors_forecast
+from bench.timing import summary, timed
+
+MONTECARLO_SIMULATIONS = 1000
+
+
+def _queries(fn) -> int:
+    reset_queries()
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+def _row(times: list[float], floor_times: list[float], queries: int, **extra) -> dict:
+    return {**summary(times), "queries": queries, "bytes": None, "floor_ms": statistics.median(floor_times), **extra}
+
+
+def forecast_rows(*, pipeline_id: int, rep, repeat: int, montecarlo: bool = True, label: dict | None = None) -> dict:
+    """{row name: measurement}. `label` (e.g. {"deals": 1_000_000, "deals_kind": "total"}) is
+    copied into each row so that the table can say what the size is."""
+    from forecasting import methods
+    from forecasting.history import as_of as book_as_of
+    from forecasting.loading import load_history
+    from forecasting.periods import MONTH, period_of_date
+    from forecasting.services import forecast_refresh_pipeline, learned_probabilities_refit
+    from django.utils import timezone
+    from pipeline.models import Deal, Stage
+    from pipeline.services import deal_move
+
+    label = label or {}
+    rows = {}
+    start = time.perf_counter()
+    learned_probabilities_refit(pipeline_id=pipeline_id)
+    refit_ms = (time.perf_counter() - start) * 1000
+
+    def refresh():
+        forecast_refresh_pipeline(pipeline_id=pipeline_id)
+
+    def floor():
+        floors_forecast.recompute_sums(pipeline_id=pipeline_id)
+
+    queries = _queries(refresh)  # also the first run, which writes the snapshot
+    rows["forecast recompute (full)"] = _row(
+        timed(refresh, repeat), timed(floor, repeat), queries, note=f"refit once before: {refit_ms:.0f} ms", **label
+    )
+
+    deal = Deal.objects.filter(pipeline_id=pipeline_id, owner=rep, status="open", stage__position__lte=1).first()
+    stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position")[:2])
+    state = {"i": 0}
+    after_times = []
+    after_queries = None
+    for _ in range(repeat):
+        current = Deal.objects.get(pk=deal.pk)
+        target = stages[0] if current.stage_id == stages[1].pk else stages[1]
+        deal_move(deal=current, to_stage=target, actor=rep, expected_version=current.version)
+        state["i"] += 1
+        if after_queries is None:
+            after_queries = _queries(refresh)
+            continue
+        after_times += timed(refresh, 1)
+    if not after_times:  # repeat == 1: the measured run was the one that counted queries
+        after_times = timed(refresh, 1)
+    rows["forecast recompute (after one move)"] = _row(after_times, timed(floor, repeat), after_queries, **label)
+
+    if montecarlo:
+        as_of = timezone.localdate()
+        history = load_history(pipeline_id=pipeline_id)
+        model = methods.fit_learned(history, as_of)
+        first = period_of_date(as_of, MONTH)
+
+        def simulate():
+            book = book_as_of(load_history(pipeline_id=pipeline_id), as_of)
+            return methods.montecarlo(
+                model, book, kind=MONTH, first_period=first, horizon=3, simulations=MONTECARLO_SIMULATIONS
+            )
+
+        queries = _queries(simulate)
+        open_deals = int(np.sum(book_as_of(history, as_of).status == 0))
+        rows[f"Monte Carlo, {MONTECARLO_SIMULATIONS:,} futures (load + simulate)"] = _row(
+            timed(simulate, repeat),
+            timed(lambda: floors_forecast.montecarlo_load(pipeline_id=pipeline_id), repeat),
+            queries,
+            note=f"{open_deals:,} open deals simulated",
+            **label,
+        )
+    return rows
