@@ -18,7 +18,7 @@ TEAMS = ("North", "South", "East", "West")
 REPS_PER_TEAM = 10
 
 
-def bench_users() -> dict[str, User]:
+def bench_users(*, reps_per_team: int = REPS_PER_TEAM) -> dict[str, User]:
     users = {}
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"role": Role.ADMIN, "is_staff": True, "is_superuser": True}
@@ -31,7 +31,7 @@ def bench_users() -> dict[str, User]:
         )
         team.manager = manager
         team.save(update_fields=["manager"])
-        for i in range(REPS_PER_TEAM):
+        for i in range(reps_per_team):
             User.objects.get_or_create(username=f"bench-rep-{team_name.lower()}-{i}", defaults={"role": Role.REP, "team": team})
     users["rep"] = User.objects.get(username="bench-rep-north-0")
     users["manager"] = User.objects.get(username="bench-mgr-north")
