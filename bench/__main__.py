@@ -98,7 +98,7 @@ def notes(results: list[dict]) -> str:
                 seeded += f"; filled to {row['deals']:,} deals in {row['fill_s']:.1f} s"
                 break
         out.append(seeded)
-        out += [f"  - {name.split(' @ ')[0]}: {row['note']}" for name, row in result["rows"].items() if row.get("note")]
+        out += [f"  - {name}: {row['note']}" for name, row in result["rows"].items() if row.get("note")]
     return "\n".join(out)
 
 
