@@ -55,9 +55,11 @@ def run(database_url: str, size: int, args, *, fill_total: int = 0) -> dict:
         sys.executable, "-m", "bench.run_one", "--size", str(size), "--repeat", str(args.repeat),
         "--forecast-repeat", str(args.forecast_repeat), "--fill-total", str(fill_total),
     ]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # whitenoise: no collected static files here
+    # The child's stderr goes straight through: progress, and the traceback when it fails.
+    proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
+        sys.stderr.write(proc.stdout[-2000:])
         raise SystemExit(f"benchmark failed for {database_url} at {size}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

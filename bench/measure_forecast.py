@@ -1,6 +1,7 @@
 """The forecast rows: the recompute (full, and after one move) and a Monte Carlo run, each with
 its floor from bench/floors_forecast.py. Calls only the forecasting app's public functions."""
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -13,11 +14,20 @@ from bench.timing import summary, timed
 MONTECARLO_SIMULATIONS = 1000
 
 
-def _queries(fn) -> int:
-    reset_queries()
-    with CaptureQueriesContext(connection) as ctx:
-        fn()
-    return len(ctx.captured_queries)
+def timed_counted(fn, repeat: int) -> tuple[list[float], int]:
+    """Milliseconds of `repeat` calls, and the queries of the first (counted while timed: at a
+    million deals an extra run only to count would cost minutes)."""
+    times, queries = [], None
+    for _ in range(repeat):
+        reset_queries()
+        with CaptureQueriesContext(connection) as ctx:
+            times += timed(fn, 1)
+        queries = len(ctx.captured_queries) if queries is None else queries
+    return times, queries
+
+
+def progress(message: str) -> None:
+    print(f"    {message}", file=sys.stderr, flush=True)
 
 
 def _row(times: list[float], floor_times: list[float], queries: int, **extra) -> dict:
@@ -70,28 +80,24 @@ def forecast_rows(*, pipeline_id: int, rep, repeat: int, montecarlo: bool = True
     def floor():
         floors_forecast.recompute_sums(pipeline_id=pipeline_id)
 
-    queries = _queries(refresh)  # also the first run, which writes the snapshot
+    times, queries = timed_counted(refresh, repeat)  # the first run also writes the snapshot
     rows["forecast recompute (full)"] = _row(
-        timed(refresh, repeat), timed(floor, repeat), queries, note=f"refit once before: {refit_ms:.0f} ms", **label
+        times, timed(floor, repeat), queries, note=f"refit once before: {refit_ms:.0f} ms", **label
     )
+    progress(f"forecast recompute (full): {statistics.median(times):,.0f} ms")
 
     deal = Deal.objects.filter(pipeline_id=pipeline_id, owner=rep, status="open", stage__position__lte=1).first()
     stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position")[:2])
-    state = {"i": 0}
-    after_times = []
-    after_queries = None
+    after_times, after_queries = [], None
     for _ in range(repeat):
         current = Deal.objects.get(pk=deal.pk)
         target = stages[0] if current.stage_id == stages[1].pk else stages[1]
         deal_move(deal=current, to_stage=target, actor=rep, expected_version=current.version)
-        state["i"] += 1
-        if after_queries is None:
-            after_queries = _queries(refresh)
-            continue
-        after_times += timed(refresh, 1)
-    if not after_times:  # repeat == 1: the measured run was the one that counted queries
-        after_times = timed(refresh, 1)
+        times, queries = timed_counted(refresh, 1)
+        after_times += times
+        after_queries = queries if after_queries is None else after_queries
     rows["forecast recompute (after one move)"] = _row(after_times, timed(floor, repeat), after_queries, **label)
+    progress(f"forecast recompute (after one move): {statistics.median(after_times):,.0f} ms")
 
     if montecarlo:
         as_of = timezone.localdate()
@@ -105,13 +111,14 @@ def forecast_rows(*, pipeline_id: int, rep, repeat: int, montecarlo: bool = True
                 model, book, kind=MONTH, first_period=first, horizon=3, simulations=MONTECARLO_SIMULATIONS
             )
 
-        queries = _queries(simulate)
         open_deals = int(np.sum(book_as_of(history, as_of).status == 0))
+        times, queries = timed_counted(simulate, repeat)
         rows[f"Monte Carlo, {MONTECARLO_SIMULATIONS:,} futures (load + simulate)"] = _row(
-            timed(simulate, repeat),
+            times,
             timed(lambda: floors_forecast.montecarlo_load(pipeline_id=pipeline_id), repeat),
             queries,
             note=f"{open_deals:,} open deals simulated",
             **label,
         )
+    progress("Monte Carlo done" if montecarlo else "forecast rows done")
     return rows
