@@ -17,7 +17,7 @@ def _period(column: str, kind: str) -> str:
         return f"date({column}, 'start of month')"
     # SQLite has no quarters: back up (month - 1) % 3 months from the start of the month.
     return (
-        f"date({column}, 'start of month', '-' || ((CAST(strftime('%m', {column}) AS INTEGER) - 1) % 3) || ' months')"
+        f"date({column}, 'start of month', '-' || ((CAST(strftime('%%m', {column}) AS INTEGER) - 1) %% 3) || ' months')"
     )
 
 

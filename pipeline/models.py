@@ -311,11 +311,13 @@ class Deal(models.Model):
             models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
             models.Index(fields=["pipeline", "status", "expected_close"], name="deal_forecast_idx"),
             # The board's per-column ranking (newest arrivals first, 50 per column) and a column's
-            # next page, in index order without a sort. On PostgreSQL the included columns let the
-            # ranking of all columns be an index-only scan (bench/results/plans.md).
+            # next page, in index order without a sort. The columns after the id never change the
+            # order; they let PostgreSQL rank every column with an index-only scan (a covering
+            # INCLUDE would do the same, but SQLite cannot have one). See bench/results/plans.md.
             models.Index(
-                fields=["pipeline", "stage", "-stage_entered_at", "-id"],
-                include=["status", "closed_at", "retention_done_at", "owner"],
+                fields=[
+                    "pipeline", "stage", "-stage_entered_at", "-id", "status", "closed_at", "retention_done_at", "owner",
+                ],
                 name="deal_board_rank_idx",
             ),
         ]

@@ -28,21 +28,17 @@ def test_board_rank_index_orders_columns_like_the_board():
         constraints = connection.introspection.get_constraints(cursor, Deal._meta.db_table)
     index = constraints["deal_board_rank_idx"]
     assert index["index"] and not index["unique"]
-    # PostgreSQL lists the included columns after the key columns.
     assert index["columns"][:4] == ["pipeline_id", "stage_id", "stage_entered_at", "id"]
     assert index["orders"][:4] == ["ASC", "ASC", "DESC", "DESC"]
+    # What the ranking filters on and joins with, so that PostgreSQL need not read the table.
+    assert set(index["columns"][4:]) == {"status", "closed_at", "retention_done_at", "owner_id"}
 
 
 @pytest.mark.integration
-def test_board_rank_index_covers_the_ranking_and_serves_a_column_page(admin_user, pipeline, stages):
+def test_board_rank_index_serves_a_column_page(admin_user, pipeline, stages):
     reason = postgres_missing_reason()
     if reason:
         pytest.skip(reason)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'deal_board_rank_idx'")
-        (definition,) = cursor.fetchone()
-    assert 'INCLUDE (status, closed_at, retention_done_at, owner_id)' in definition
-
     # With an empty table the planner would scan it whatever the indexes; forbidding the
     # alternatives shows whether the index can answer the board's "load more" query at all.
     deals = selectors.board_deals(user=admin_user, pipeline=pipeline)
