@@ -3,7 +3,7 @@ Carlo run at 1,000, 10,000 and 100,000 open deals, on SQLite and (when reachable
 where the forecast is timed again at 1,000,000 deals. Prints one table and writes it to
 bench/results/latest.md.
 
-    python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 5]
+    python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 10]
                     [--forecast-repeat 2] [--fill-total 1000000]
 """
 import argparse
@@ -113,7 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sizes", default="1000,10000,100000", help="open deals seeded, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--repeat", type=int, default=5, help="requests per board and move row")
+    parser.add_argument("--repeat", type=int, default=10, help="requests per board and move row")
     parser.add_argument("--forecast-repeat", type=int, default=2, help="runs per forecast row (0: skip them)")
     parser.add_argument(
         "--fill-total", type=int, default=1_000_000,
