@@ -5,7 +5,7 @@ from datetime import date
 
 from django.db import connection
 
-from forecasting.periods import MONTH, QUARTER, period_of_date, period_start
+from forecasting.periods import MONTH, period_of_date, period_start
 from forecasting.services import SNAPSHOT_HORIZONS
 
 
@@ -91,5 +91,3 @@ def montecarlo_load(*, pipeline_id: int) -> int:
         cursor.execute(MONTECARLO_COLUMNS_SQL, [pipeline_id])
         return len(cursor.fetchall())
 
-
-__all__ = ["recompute_sums", "montecarlo_load", "MONTH", "QUARTER"]
