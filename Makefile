@@ -10,12 +10,13 @@ DEMO_SEED ?= 42
 # Local development runs with DEBUG on unless the environment says otherwise.
 export DEBUG ?= 1
 
-.PHONY: help setup messages assets migrate seed run test test-browser bench check clean
+.PHONY: help setup messages assets migrate seed run test test-browser bench load bench-deps check clean
 
 help:
 	@echo "make run    - set up everything and serve Stageflow with demo data on http://$(HOST):$(PORT)"
 	@echo "make test   - set up everything and run the whole test suite"
-	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make bench  - run the benchmarks under bench/ (BENCH_ARGS=\"--sizes 1000 --repeat 5\" to narrow them)"
+	@echo "make load   - load run: gunicorn (2 workers) on PostgreSQL under locust (LOAD_ARGS=\"--duration 30\")"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stageflow needs Python 3.11 or newer")'
@@ -56,8 +57,18 @@ run: seed
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: setup
+# Benchmark and load tools live in their own requirements file, so that CI and `make run` stay lean.
+$(VENV)/.bench-installed: $(VENV)/.installed requirements/bench.txt
+	$(BIN)/uv pip install --quiet --python $(PY) -r requirements/bench.txt
+	touch $@
+
+bench-deps: $(VENV)/.bench-installed
+
+bench: setup bench-deps
 	$(PY) -m bench $(BENCH_ARGS)
+
+load: setup bench-deps
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 check: setup
 	$(PY) manage.py check

@@ -1,7 +1,10 @@
-"""`make bench`: the board and moves at 1,000, 10,000 and 100,000 open deals, on SQLite and
-(when reachable) PostgreSQL. Prints one table and writes it to bench/results/latest.md.
+"""`make bench`: the board, moves through HTMX and the API, the forecast recompute and a Monte
+Carlo run at 1,000, 10,000 and 100,000 open deals, on SQLite and (when reachable) PostgreSQL,
+where the forecast is timed again at 1,000,000 deals. Prints one table and writes it to
+bench/results/latest.md.
 
-    python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 20]
+    python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 10]
+                    [--forecast-repeat 2] [--fill-total 1000000]
 """
 import argparse
 import json
@@ -10,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,71 +48,125 @@ def postgres_drop() -> None:
         pass
 
 
-def run(database_url: str, size: int, repeat: int) -> dict:
+def run(database_url: str, size: int, args, *, fill_total: int = 0) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("REDIS_URL", None)  # eager tasks and a local cache: measure the request, not the broker
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.run_one", "--size", str(size), "--repeat", str(repeat)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
+    command = [
+        sys.executable, "-m", "bench.run_one", "--size", str(size), "--repeat", str(args.repeat),
+        "--forecast-repeat", str(args.forecast_repeat), "--fill-total", str(fill_total),
+    ]
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # whitenoise: no collected static files here
+    # The child's stderr goes straight through: progress, and the traceback when it fails.
+    proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
+        sys.stderr.write(proc.stdout[-2000:])
         raise SystemExit(f"benchmark failed for {database_url} at {size}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _ms(value) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def table(results: list[dict]) -> str:
     lines = [
-        "| database | open deals | what | median ms | p95 ms | floor ms | ratio to floor | queries | response bytes |",
+        "| database | deals | what | median ms | p95 ms | floor ms | ratio to floor | queries | response bytes |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         for name, row in result["rows"].items():
-            ratio = row["median_ms"] / row["floor_ms"] if row.get("floor_ms") else None
+            if row.get("deals_kind") == "total":
+                deals = f"{row['deals']:,} total ({row['open_deals']:,} open)"
+                name = name.split(" @ ")[0]
+            else:
+                deals = f"{result['size']:,} open"
+            floor = row.get("floor_ms")
+            ratio = f"{row['median_ms'] / floor:.1f}×" if floor else "–"
+            size = row.get("bytes")
             lines.append(
-                f"| {result['vendor']} | {result['size']:,} | {name} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} | "
-                f"{row['floor_ms']:.2f} | {ratio:.1f}× | {row['queries']} | "
-                f"{row['bytes'] if row.get('bytes') is not None else '–'} |"
-                if ratio is not None
-                else f"| {result['vendor']} | {result['size']:,} | {name} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} | – | – | {row['queries']} | – |"
+                f"| {result['vendor']} | {deals} | {name} | {_ms(row['median_ms'])} | {_ms(row['p95_ms'])} | "
+                f"{_ms(floor) if floor else '–'} | {ratio} | {row['queries'] if row.get('queries') is not None else '–'} | "
+                f"{f'{size:,}' if size is not None else '–'} |"
             )
     return "\n".join(lines)
 
 
+def notes(results: list[dict]) -> str:
+    out = []
+    for result in results:
+        seeded = f"- {result['vendor']}, {result['size']:,} open deals: seeded in {result['seed_s']:.1f} s"
+        for row in result["rows"].values():
+            if row.get("fill_s") is not None:
+                seeded += f"; filled to {row['deals']:,} deals in {row['fill_s']:.1f} s"
+                break
+        out.append(seeded)
+        out += [f"  - {name}: {row['note']}" for name, row in result["rows"].items() if row.get("note")]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="open deals seeded, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=10, help="requests per board and move row")
+    parser.add_argument("--forecast-repeat", type=int, default=2, help="runs per forecast row (0: skip them)")
+    parser.add_argument(
+        "--fill-total", type=int, default=1_000_000,
+        help="on PostgreSQL, after the largest size, fill to this many deals and time the forecast again (0: skip)",
+    )
+    parser.add_argument("--output", default=str(RESULTS / "latest.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
 
+    began = time.perf_counter()
+    load_before = machine()
     results = []
     workdir = tempfile.mkdtemp(prefix="stageflow-bench-")
-    for database in databases:
-        for size in sizes:
-            if database == "sqlite":
-                path = Path(workdir) / f"bench-{size}.sqlite3"
-                url = f"sqlite:///{path}"
-            else:
-                url = postgres_url()
-                if url is None:
-                    break
-            print(f"… {database}, {size:,} open deals", file=sys.stderr, flush=True)
-            results.append(run(url, size, args.repeat))
-
-    shutil.rmtree(workdir, ignore_errors=True)
-    postgres_drop()
+    try:
+        for database in databases:
+            for size in sizes:
+                if database == "sqlite":
+                    path = Path(workdir) / f"bench-{size}.sqlite3"
+                    url = f"sqlite:///{path}"
+                else:
+                    url = postgres_url()
+                    if url is None:
+                        break
+                fill = args.fill_total if database == "postgresql" and size == max(sizes) else 0
+                print(f"… {database}, {size:,} open deals{f', then {fill:,} deals' if fill else ''}", file=sys.stderr, flush=True)
+                step = time.perf_counter()
+                results.append(run(url, size, args, fill_total=fill))
+                print(f"  {time.perf_counter() - step:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        postgres_drop()
+    took = time.perf_counter() - began
     report = table(results)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.md").write_text(
-        f"# Stageflow benchmarks\n\n{stamp}, {os.cpu_count()} cores. Server time measured in-process "
-        "(Django test client: middleware, views, templates, database). The floor is hand-written SQL that "
-        "returns the same numbers (bench/floors.py), timed in the same run.\n\n" + report + "\n"
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        f"# Stageflow benchmarks\n\n{stamp}. Machine: {load_before} at the start, {machine()} at the end. "
+        f"The whole run took {took / 60:.1f} min (`python -m bench --sizes {args.sizes} --databases {args.databases} "
+        f"--repeat {args.repeat} --forecast-repeat {args.forecast_repeat} --fill-total {args.fill_total}`).\n\n"
+        "Server time is measured in-process (Django test client: middleware, views, templates, database; "
+        "the forecast rows call the services directly). \"deals\" is the number of open deals seeded, or, where it "
+        "says so, all deals of the pipeline. The floor is hand-written SQL that returns the same numbers "
+        "(bench/floors.py for the board and the moves, bench/floors_forecast.py for the forecast), timed in the "
+        "same run. The forecast recompute also simulates (learned probabilities and Monte Carlo per pipeline, "
+        "team and owner), which no SQL floor does, so its ratio shows the price of that maths, not only of the "
+        "database. Monte Carlo: load the history, take the book as of today, simulate 1,000 futures of 3 months; "
+        "its floor loads the open deals' columns the simulation reads.\n\n"
+        + report + "\n\n" + notes(results) + "\n"
     )
     print(report)
+    print(f"\n{notes(results)}\nwhole run: {took / 60:.1f} min; written to {output}")
     return 0
 
 

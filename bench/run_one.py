@@ -15,27 +15,21 @@ os.environ.setdefault("SECRET_KEY", "stageflow-benchmarks-only")
 os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ["AXES_ENABLED"] = "0"
+# The API throttle still runs on every request; it only must not refuse the repeated moves.
+os.environ.setdefault("API_RATE_LIMIT", "1000000/hour")
 
-
-def timed(fn, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def summary(times: list[float]) -> dict:
-    ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": statistics.median(ordered), "p95_ms": p95, "runs": len(ordered)}
+from bench.timing import summary, timed  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--forecast-repeat", type=int, default=3, help="repeats of the forecast rows (0: skip them)")
+    parser.add_argument(
+        "--fill-total", type=int, default=0,
+        help="after the other rows, fill the pipeline to this many deals (PostgreSQL) and measure the forecast again",
+    )
     args = parser.parse_args()
 
     import django
@@ -121,8 +115,39 @@ def main() -> int:
         "bytes": None,
         "floor_ms": statistics.median(floor_times),
     }
+    results["rows"].update(extra_rows(args, users))
     print(json.dumps(results))
     return 0
+
+
+def extra_rows(args, users) -> dict:
+    """The API move and the forecast rows (and, with --fill-total, the forecast on a bigger book)."""
+    from django.db import connection
+
+    from bench.measure_api import api_move
+    from bench.measure_forecast import forecast_rows
+    from pipeline.models import Deal, Pipeline
+
+    rows = {"move (API)": api_move(rep=users["rep"], repeat=args.repeat)}
+    if args.forecast_repeat <= 0:
+        return rows
+    pipeline = Pipeline.objects.get(is_default=True)
+    rows.update(forecast_rows(pipeline_id=pipeline.pk, rep=users["rep"], repeat=args.forecast_repeat))
+    if args.fill_total and connection.vendor == "postgresql":
+        from bench.measure_forecast import fill_deals
+
+        start = time.perf_counter()
+        fill_deals(pipeline, args.fill_total)
+        fill_s = time.perf_counter() - start
+        total = Deal.objects.filter(pipeline=pipeline).count()
+        open_deals = Deal.objects.filter(pipeline=pipeline, status="open").count()
+        label = {"deals": total, "deals_kind": "total", "open_deals": open_deals, "fill_s": round(fill_s, 1)}
+        big = forecast_rows(
+            pipeline_id=pipeline.pk, rep=users["rep"], repeat=max(1, args.forecast_repeat - 1), montecarlo=False,
+            label=label,
+        )
+        rows.update({f"{name} @ {total:,} deals": row for name, row in big.items()})
+    return rows
 
 
 if __name__ == "__main__":

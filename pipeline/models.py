@@ -310,6 +310,16 @@ class Deal(models.Model):
             models.Index(fields=["stage", "status", "-stage_entered_at"], name="deal_board_idx"),
             models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
             models.Index(fields=["pipeline", "status", "expected_close"], name="deal_forecast_idx"),
+            # The board's per-column ranking (newest arrivals first, 50 per column) and a column's
+            # next page, in index order without a sort. The columns after the id never change the
+            # order; they let PostgreSQL rank every column with an index-only scan (a covering
+            # INCLUDE would do the same, but SQLite cannot have one). See bench/results/plans.md.
+            models.Index(
+                fields=[
+                    "pipeline", "stage", "-stage_entered_at", "-id", "status", "closed_at", "retention_done_at", "owner",
+                ],
+                name="deal_board_rank_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,0 +1,47 @@
+"""A move through the REST API (`POST /api/v1/deals/<id>/move/`) as a rep with a personal token."""
+import statistics
+
+from django.db import connection, reset_queries
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from api.models import ApiToken
+from bench import floors
+from bench.timing import summary, timed
+from pipeline.models import Deal
+
+
+def api_move(*, rep, repeat: int) -> dict:
+    """The same deal back and forth between the first two stages, with its current version (so no
+    legitimate conflict); the floor is the hand-written move of bench/floors.py."""
+    _, key = ApiToken.issue(user=rep, name="Benchmarks")
+    deal = Deal.objects.filter(owner=rep, stage__position=1, status="open").select_related("pipeline").first()
+    stages = list(deal.pipeline.stages.order_by("position")[:2])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    state = {"i": 0, "bytes": 0}
+
+    def move_once():
+        target = stages[state["i"] % 2]
+        current = Deal.objects.only("version").get(pk=deal.pk).version
+        response = client.post(
+            f"/api/v1/deals/{deal.pk}/move/", {"stage": target.pk, "version": current}, content_type="application/json"
+        )
+        assert response.status_code == 200, (response.status_code, response.content[:300])
+        state["bytes"] = len(response.content)
+        state["i"] += 1
+
+    move_once()
+    reset_queries()
+    with CaptureQueriesContext(connection) as ctx:
+        move_once()
+    queries = len(ctx.captured_queries)
+    times = timed(move_once, repeat)
+    floor_state = {"i": 0}
+
+    def floor_move():
+        target = stages[floor_state["i"] % 2]
+        floors.move(deal_id=deal.pk, to_stage_id=target.pk, actor_id=rep.pk)
+        floor_state["i"] += 1
+
+    floor_times = timed(floor_move, repeat)
+    return {**summary(times), "queries": queries, "bytes": state["bytes"], "floor_ms": statistics.median(floor_times)}
