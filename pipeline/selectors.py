@@ -234,11 +234,14 @@ class Column:
 
 
 def weighted_amount_expression():
-    """amount × probability / 100 with the deal's override or the stage's probability."""
+    """amount × probability / 100 with the deal's override or the stage's probability.
+
+    Multiplied by 0.01 rather than divided by 100: SQLite keeps whole decimals as integers and
+    would divide them as integers (1,001 × 25 / 100 = 250, not 250.25)."""
     return ExpressionWrapper(
         Coalesce(F("amount"), Value(Decimal("0")))
         * Coalesce(F("probability"), F("stage__probability"))
-        / Value(Decimal("100")),
+        * Value(Decimal("0.01")),
         output_field=DecimalField(max_digits=20, decimal_places=4),
     )
 

@@ -107,6 +107,18 @@ def test_column_header_totals_come_per_currency_and_are_never_added(rep_client, 
     assert "€3,000" in body and "$500" in body and "3,500" not in body
 
 
+def test_weighted_totals_keep_the_cents_when_amounts_are_whole(rep_client, rep, stages):
+    """Whole amounts and probabilities must not be divided as integers (SQLite stores whole
+    decimals as integers): 1,001 × 25 % is 250.25, not 250."""
+    offer = stages["Offer"]
+    DealFactory(owner=rep, stage=offer, amount=Decimal("1001"), currency="EUR", probability=25)
+    DealFactory(owner=rep, stage=offer, amount=Decimal("333"), currency="EUR", probability=33)
+    response = rep_client.get(reverse("pipeline:board"))
+    column = next(c for c in response.context["columns"] if c.stage == offer)
+    (eur,) = column.totals
+    assert eur.weighted == Decimal("360.14")  # 250.25 + 109.89
+
+
 def test_board_shows_won_deals_in_the_won_column_and_hides_lost_ones(rep_client, rep, stages):
     DealFactory(owner=rep, stage=stages["Retention"], status=DealStatus.WON, title="Signed deal")
     DealFactory(owner=rep, stage=stages["Offer"], status=DealStatus.LOST, lost_reason=lost_reason(), title="Gone deal")
