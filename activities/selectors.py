@@ -3,7 +3,7 @@ a lead, its lead) is visible through pipeline.selectors."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from pipeline import selectors as pipeline_selectors
@@ -12,9 +12,11 @@ from .models import Activity, Note, OnboardingTask
 
 
 def visible_activities(user) -> QuerySet[Activity]:
-    deals = pipeline_selectors.visible_deals(user).values("pk")
-    leads = pipeline_selectors.visible_leads(user).values("pk")
-    return Activity.objects.filter(Q(deal__in=deals) | Q(deal__isnull=True, lead__in=leads))
+    # Correlated EXISTS rather than `deal_id IN (visible deals)`: the database checks the few
+    # activities' own deals by primary key instead of listing every visible deal first.
+    deals = pipeline_selectors.visible_deals(user).filter(pk=OuterRef("deal_id"))
+    leads = pipeline_selectors.visible_leads(user).filter(pk=OuterRef("lead_id"))
+    return Activity.objects.filter(Q(Exists(deals)) | Q(deal__isnull=True) & Q(Exists(leads)))
 
 
 def can_change_activity(user, activity: Activity) -> bool:
