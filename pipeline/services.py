@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -138,7 +138,10 @@ def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
     # wrong under concurrency on PostgreSQL: after waiting for a concurrent move, the database
     # re-checks the join against the stage row it read before waiting and, the stage having
     # changed, finds no row at all (tests/integration/test_concurrency.py).
-    Deal.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
+    # SQLite has no row locks (Django drops FOR UPDATE there): its transactions start with BEGIN
+    # IMMEDIATE (config.settings), which already holds the database's write lock.
+    if connection.features.has_select_for_update:
+        Deal.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
     locked = Deal.objects.select_related("stage", "lead", "pipeline").get(pk=pk)
     if expected_version is not None and locked.version != expected_version:
         raise VersionConflict(
