@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from django.urls import get_script_prefix, reverse
 from django.utils import formats, timezone
-from django.utils.translation import get_language, gettext as _, ngettext
+from django.utils.translation import gettext as _, ngettext
 
 from localization import formatting
 
@@ -44,7 +44,6 @@ def labels() -> dict[str, str]:
         "won": _("Won"),
         "next_step": _("Next step:"),
         "move_to": _("Move to…"),
-        "language": get_language() or "",
     }
 
 
