@@ -313,7 +313,9 @@ def deal_move_view(request, pk):
 
     filters = _board_state(request)
     try:
-        moved = services.deal_move(deal=deal.pk, to_stage=to_stage, actor=request.user, expected_version=version)
+        # The deal as read above (with its stage, lead and pipeline): the service locks and reads
+        # the row again, one statement, and keeps those objects where the row still points at them.
+        moved = services.deal_move(deal=deal, to_stage=to_stage, actor=request.user, expected_version=version)
     except VersionConflict as conflict:
         extra = _current_state_context(request, conflict.deal, filters) if _is_partial(request) else None
         return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
