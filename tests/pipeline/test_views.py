@@ -130,6 +130,20 @@ def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, 
     assert "Rotting" not in fresh and "In stage since today" in fresh
 
 
+def test_card_texts_follow_the_language(rep_client, rep, stages):
+    """The card's texts are prepared once per page (pipeline.cards), in the page's language."""
+    rep.first_name, rep.last_name = "Rita", "Roth"
+    rep.save()
+    deal = DealFactory(
+        owner=rep, stage=stages["Prospecting"], amount=None, stage_entered_at=timezone.now() - timedelta(days=3)
+    )
+    german = card_html(text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="de")), deal)
+    english = card_html(text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="en")), deal)
+    assert "3 Tage in der Phase" in german and "Verantwortlich: Rita Roth" in german
+    assert "3 days in stage" in english and "Owner: Rita Roth" in english and "No amount" in english
+    assert "No amount" not in german
+
+
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
     DealFactory(owner=rep, stage=stages["Offer"], title="Mine closing soon", expected_close=date(2026, 12, 10))
     DealFactory(owner=teammate, stage=stages["Offer"], title="Sam's deal", expected_close=date(2027, 3, 1))
