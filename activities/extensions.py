@@ -28,6 +28,18 @@ def _onboarding_count(done: bool | None):
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
+def present_cards(cards, *, now, memo) -> None:
+    """What activities/_card.html prints, once per response (see pipeline.cards)."""
+    from .templatetags.activities_tags import due_label, percent_of
+
+    for deal in cards:
+        due = deal.next_activity_due if deal.status == "open" else None
+        deal.card_activity_overdue = due is not None and due < now
+        deal.card_activity_due = memo(("due", due), lambda: due_label(due)) if due is not None else ""
+        deal.card_activity_due_iso = due.isoformat() if due is not None else ""
+        deal.card_onboarding_percent = percent_of(deal.onboarding_done, deal.onboarding_total)
+
+
 def timeline_entries(*, deal, user=None) -> list[TimelineEntry]:
     """Done activities (at the time they were done) and notes (when written)."""
     entries = [
@@ -60,6 +72,7 @@ def register() -> None:
     extensions.register_card_annotation("onboarding_total", lambda: _onboarding_count(None))
     extensions.register_card_annotation("onboarding_done", lambda: _onboarding_count(True))
     extensions.register_card_template("activities/_card.html")
+    extensions.register_card_presenter("activities", present_cards)
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
     extensions.register_lead_panel("activities", lead_panel)

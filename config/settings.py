@@ -202,6 +202,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60 * 24)
 
 # --- Security ---------------------------------------------------------------------------
+# Every request reads the session: from the cache (memory on a laptop, Redis in production),
+# with the database as the record, so a cache restart or a Redis outage signs nobody out. Like
+# the other users of the cache, several server processes need the shared one (REDIS_URL).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12)
@@ -296,7 +300,8 @@ STAGEFLOW = {
     "CURRENCIES": env_list("STAGEFLOW_CURRENCIES", "EUR,USD,GBP,CHF"),
     # Reps see their teammates' deals read-only (True) or only their own (False).
     "REPS_SEE_TEAM_DEALS": env_bool("STAGEFLOW_REPS_SEE_TEAM_DEALS", True),
-    "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 50),
+    # Cards per column before "Load more": a screen shows a handful, and every card costs the page.
+    "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 25),
     # Won deals stay in the won column until onboarding is complete or this many days passed.
     "WON_DEALS_ON_BOARD_DAYS": env_int("STAGEFLOW_WON_DEALS_ON_BOARD_DAYS", 30),
     # Imports: the largest file, the most rows, and from how many rows a worker runs the import.

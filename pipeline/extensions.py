@@ -9,6 +9,9 @@ AppConfig.ready():
   annotates every card with it, so the extra data arrives in the same single query and the
   board's query count does not grow with the number of cards.
 - `register_card_template(name)`: a template included at the bottom of every card (with `deal`).
+- `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
+  app's card template prints, once per response for all its cards (see pipeline.cards): the
+  template itself then only prints, which keeps a board of hundreds of cards fast.
 - `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
   the deal page merges into its history.
 - `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
@@ -23,6 +26,7 @@ from datetime import datetime
 
 _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
+_card_presenters: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
@@ -62,6 +66,14 @@ def register_card_template(name: str) -> None:
 
 def card_templates() -> list[str]:
     return list(_card_templates)
+
+
+def register_card_presenter(key: str, func: Callable) -> None:
+    _card_presenters[key] = func
+
+
+def card_presenters() -> list[Callable]:
+    return list(_card_presenters.values())
 
 
 def register_timeline_source(key: str, func: Callable) -> None:

@@ -300,14 +300,29 @@ def lead_is_customer_expression():
     return Exists(Deal.objects.filter(lead_id=OuterRef("lead_id"), status=DealStatus.WON))
 
 
-def card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
+def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet[Deal]:
     """Cards with everything they show, in one query: the lead, owner and stage, whether the
     lead is a customer, and what other apps registered in pipeline.extensions."""
     return (
-        deals.select_related("lead", "owner", "stage")
+        deals.select_related("lead", "owner", *(["stage"] if with_stage else []))
         .annotate(lead_is_customer=lead_is_customer_expression(), **extensions.card_annotations())
         .order_by("-stage_entered_at", "-pk")
     )
+
+
+# The columns a board card shows (pipeline.cards, the card partial and what extensions print):
+# the board reads only these, for hundreds of cards.
+BOARD_CARD_FIELDS = (
+    "pk", "pipeline_id", "stage_id", "lead_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
+    "next_step", "stage_entered_at", "rotting_snoozed_until", "version",
+    "lead__name", "owner__username", "owner__first_name", "owner__last_name",
+)
+
+
+def board_card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
+    """Cards as the board reads them: what card_queryset reads, narrowed to BOARD_CARD_FIELDS and
+    without the stage (the board gives each card its column's stage object)."""
+    return card_queryset(deals, with_stage=False).only(*BOARD_CARD_FIELDS)
 
 
 def card_annotation_names() -> list[str]:
@@ -334,7 +349,7 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Dea
         .values("pk")
     )
     cards: dict[int, list[Deal]] = defaultdict(list)
-    for deal in card_queryset(Deal.objects.filter(pk__in=ranked_ids)):
+    for deal in board_card_queryset(Deal.objects.filter(pk__in=ranked_ids)):
         cards[deal.stage_id].append(deal)
     return cards
 
@@ -356,7 +371,7 @@ def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int 
 
 def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[Deal]:
     """Cards of one column after the first `offset`, for "load more"."""
-    return list(card_queryset(deals.filter(stage=stage))[offset : offset + limit])
+    return list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
 
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -132,14 +132,33 @@ def _announce(deal: Deal, kind: str) -> None:
     )
 
 
+_LOCK_RELATIONS = ("stage", "lead", "pipeline")
+
+
 def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
     pk = deal.pk if isinstance(deal, Deal) else deal
-    # Lock the deal row alone, then read it with its relations. A FOR UPDATE over a join is
-    # wrong under concurrency on PostgreSQL: after waiting for a concurrent move, the database
-    # re-checks the join against the stage row it read before waiting and, the stage having
-    # changed, finds no row at all (tests/integration/test_concurrency.py).
-    Deal.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
-    locked = Deal.objects.select_related("stage", "lead", "pipeline").get(pk=pk)
+    known = {}
+    if isinstance(deal, Deal):
+        known = {name: getattr(deal, name) for name in _LOCK_RELATIONS if Deal._meta.get_field(name).is_cached(deal)}
+    if len(known) == len(_LOCK_RELATIONS):
+        # The caller read the deal with its stage, lead and pipeline (a view after its permission
+        # check): lock and read the row alone, one statement, and keep those objects wherever the
+        # locked row still points at them. Everything the rules check on the deal comes from the
+        # locked row.
+        locked = Deal.objects.select_for_update().get(pk=pk)
+        for name, related in known.items():
+            if getattr(locked, f"{name}_id") == related.pk:
+                setattr(locked, name, related)
+    else:
+        # Lock the deal row alone, then read it with its relations. A FOR UPDATE over a join is
+        # wrong under concurrency on PostgreSQL: after waiting for a concurrent move, the database
+        # re-checks the join against the stage row it read before waiting and, the stage having
+        # changed, finds no row at all (tests/integration/test_concurrency.py). SQLite has no row
+        # locks (Django drops FOR UPDATE there): its transactions start with BEGIN IMMEDIATE
+        # (config.settings), which already holds the database's write lock.
+        if connection.features.has_select_for_update:
+            Deal.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
+        locked = Deal.objects.select_related(*_LOCK_RELATIONS).get(pk=pk)
     if expected_version is not None and locked.version != expected_version:
         raise VersionConflict(
             _("Someone changed this deal in the meantime. It now shows its current state; please try again."),

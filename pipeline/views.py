@@ -15,10 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats
 from django.utils.cache import patch_vary_headers
@@ -26,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from . import cards as card_view
 from . import extensions, selectors, services
 from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
@@ -122,6 +122,17 @@ def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> l
     return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
 
 
+def _card_context(cards) -> dict:
+    """What the card partial needs besides the cards: their display values (set on them here)
+    and the texts and addresses that are the same for every card of the response."""
+    card_view.present(cards)
+    return {
+        "card_text": card_view.labels(),
+        "deals_prefix": card_view.deals_prefix(),
+        "card_templates": extensions.card_templates(),
+    }
+
+
 def _board_state(request) -> dict:
     return BoardStateForm(request.POST).filters()
 
@@ -172,8 +183,8 @@ def _current_state_context(request, current: Deal, filters: dict) -> dict:
     return {
         "card": card,
         "removed_id": current.pk,
-        "targets": _move_targets(stages, current.stage_id),
         "headers": _headers(user=request.user, pipeline_id=current.pipeline_id, stages=stages, filters=filters),
+        **_card_context([card] if card else []),
     }
 
 
@@ -204,9 +215,7 @@ def board(request):
     stages = [c.stage for c in columns]
     targets = _targets_by_stage(pipeline, stages)
     for column in columns:
-        column.targets = targets[column.stage.pk]
-        # Every card of a column offers the same moves: render that menu once per column.
-        column.move_options = render_to_string(f"{BOARD}#move_options", {"targets": column.targets}, request)
+        column.targets = targets[column.stage.pk]  # the same moves for every card: one menu per column
         column.next_offset = len(column.cards)
         if more_stage == column.stage.pk and offset:
             # Without JavaScript "Load more" reloads the page with this column longer.
@@ -229,6 +238,7 @@ def board(request):
         "quick_add_form": QuickAddForm(),
         "filtered": any(value not in (None, "") for value in filters.values()),
         "board_empty": all(column.count == 0 for column in columns),
+        **_card_context(card for column in columns for card in column.cards),
     }
     template = BOARD_SWAP if _is_partial(request) else BOARD
     response = render(request, template, context)
@@ -274,15 +284,14 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
     cards = cards[:size]
     for card in cards:
         card.stage = stage
-    stages = list(pipeline.stages.order_by("position", "pk"))
     context = {
         "stage": stage,
         "cards": cards,
         "has_more": has_more,
         "next_offset": offset + len(cards),
-        "targets": _targets_by_stage(pipeline, stages)[stage.pk],
         "state_query": _state_query(request, pipeline),
         "board_url": _board_url_for(request),
+        **_card_context(cards),
     }
     return render(request, f"{BOARD}#cards_page", context)
 
@@ -293,16 +302,22 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 @require_POST
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
-    deal = _changeable_deal(request.user, pk, as_card=True)
     form = MoveForm(request.POST)
-    if not form.is_valid():
+    valid = form.is_valid()
+    queryset = _deal_page_queryset(as_card=True)
+    if valid:
+        # The target stage arrives with the deal, in the same query, when it is a stage of the
+        # deal's pipeline (else it is None).
+        queryset = queryset.annotate(
+            target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=form.cleaned_data["stage"]))
+        ).select_related("target_stage")
+    deal = selectors.deal_for_user_or_404(request.user, pk, change=True, queryset=queryset)
+    if not valid:
         message = next(iter(form.errors.values()))[0]
         return _refusal(request, message=message, status=400, deal=deal)
     stage_id, version = form.cleaned_data["stage"], form.cleaned_data["version"]
 
-    # One query: the deal's pipeline's stages, each knowing whether it can follow the target.
-    stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=stage_id)
-    to_stage = next((s for s in stages if s.pk == stage_id), None)
+    to_stage = getattr(deal, "target_stage", None)  # not set when the join found no such stage
     if to_stage is None:
         other = Stage.objects.filter(pk=stage_id).first()
         if other is None:
@@ -310,11 +325,13 @@ def deal_move_view(request, pk):
         else:
             message = _("“%(stage)s” belongs to another pipeline.") % {"stage": other.name}
         return _refusal(request, message=message, status=400, deal=deal)
-    from_stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
+    from_stage = deal.stage
 
     filters = _board_state(request)
     try:
-        moved = services.deal_move(deal=deal.pk, to_stage=to_stage, actor=request.user, expected_version=version)
+        # The deal as read above (with its stage, lead and pipeline): the service locks and reads
+        # the row again, one statement, and keeps those objects where the row still points at them.
+        moved = services.deal_move(deal=deal, to_stage=to_stage, actor=request.user, expected_version=version)
     except VersionConflict as conflict:
         extra = _current_state_context(request, conflict.deal, filters) if _is_partial(request) else None
         return _refusal(request, message=conflict.message, status=409, deal=conflict.deal, extra=extra)
@@ -344,10 +361,10 @@ def deal_move_view(request, pk):
     context = {
         "card": moved,
         "removed_id": moved.pk,
-        "targets": _move_targets(stages, to_stage.pk),
         "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=header_stages, filters=filters),
         "toasts": [_toast(message, undo=undo)],
         "board_url": _board_url_for(request),
+        **_card_context([moved]),
     }
     return render(request, "pipeline/_oob.html", context)
 
@@ -447,11 +464,10 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    deal = selectors.card(deal.pk)
-    stages = selectors.pipeline_stages_reachable_from(pipeline_id=stage.pipeline_id, stage_id=stage.pk)
+    deal = selectors.card(deal.pk)  # with the stage, and the annotations every card carries
     context.update(
         card=deal,
-        targets=_move_targets(stages, stage.pk),
+        **_card_context([deal]),
         headers=_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=_board_state(request)),
         toasts=[_toast(_("Deal “%(deal)s” added.") % {"deal": deal.title})],
     )

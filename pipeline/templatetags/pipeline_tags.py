@@ -1,9 +1,9 @@
 from datetime import timedelta
-from functools import lru_cache
 
 from django import template
-from django.urls import get_script_prefix, reverse
 from django.utils.translation import ngettext
+
+from pipeline.cards import deals_prefix
 
 register = template.Library()
 
@@ -24,18 +24,11 @@ def duration_human(value: timedelta | None) -> str:
     return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
 
 
-@lru_cache(maxsize=16)
-def _deals_prefix(script_prefix: str) -> str:
-    # "/pipeline/deals/0/" without its "0/"; script_prefix is part of the cache key because
-    # reverse() includes it.
-    return reverse("pipeline:deal_detail", args=[0])[:-2]
-
-
 @register.simple_tag
 def deal_url(deal, action: str = "") -> str:
     """The deal page (or one of its actions: move, lose, reopen) without a full reverse() per
     call: the board renders hundreds of cards with several links each."""
-    url = f"{_deals_prefix(get_script_prefix())}{deal.pk}/"
+    url = f"{deals_prefix()}{deal.pk}/"
     return f"{url}{action}/" if action else url
 
 

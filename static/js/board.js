@@ -27,6 +27,37 @@
     origin.from.insertBefore(card, origin.from.children[origin.index] || null);
   }
 
+  // A card's address (its title links to the deal page), id and the moves it offers: the card
+  // carries only its id and version; the rest is the page's or the column's.
+  function dealUrl(card) {
+    return card.querySelector(".sf-card-title").getAttribute("href");
+  }
+
+  function cardDealId(card) {
+    return card.id.replace(/^deal-/, "");
+  }
+
+  // The column's "Move to…" menu (a <template>, the same for every card of the column), copied
+  // into the card's menu the first time it opens, with the card's address and version.
+  function fillMoveMenu(details) {
+    if (details.querySelector(".sf-move-menu")) return;
+    const card = details.closest(".sf-card");
+    const column = card && card.closest(".sf-column");
+    const template = column && column.querySelector("template.sf-move-template");
+    if (!template) return;
+    const menu = template.content.firstElementChild.cloneNode(true);
+    const url = dealUrl(card);
+    const form = menu.querySelector("form");
+    form.setAttribute("action", url + "move/");
+    form.setAttribute("hx-post", url + "move/");
+    form.elements.version.value = card.dataset.version;
+    const lost = menu.querySelector(".sf-move-lost");
+    if (lost && card.classList.contains("is-won")) lost.remove();
+    else if (lost) lost.setAttribute("href", url + "#lose");
+    details.append(menu);
+    htmx.process(menu);
+  }
+
   function message(templateId) {
     const tpl = document.getElementById(templateId);
     return tpl ? tpl.content.textContent.trim() : "";
@@ -76,7 +107,7 @@
 
   function dealIdOf(elt) {
     const card = elt.closest && elt.closest(".sf-card");
-    if (card) return card.dataset.dealId;
+    if (card) return cardDealId(card);
     const form = elt.closest && elt.closest(".sf-undo-form");
     const match = form && /\/deals\/(\d+)\/move\//.exec(form.getAttribute("action") || "");
     return match ? match[1] : null;
@@ -105,7 +136,7 @@
       openLostDialog(card);
       return;
     }
-    send(card, card.dataset.moveUrl, { stage: evt.to.dataset.stageId, version: card.dataset.version });
+    send(card, dealUrl(card) + "move/", { stage: evt.to.dataset.stageId, version: card.dataset.version });
   }
 
   // --- The "Lost" drop zone and its dialog ----------------------------------------------------
@@ -122,7 +153,7 @@
     const error = form.querySelector("[data-error]");
     error.hidden = true;
     error.textContent = "";
-    form.querySelector("[data-deal-title]").textContent = card.dataset.title || "";
+    form.querySelector("[data-deal-title]").textContent = card.querySelector(".sf-card-title").textContent;
     dialog.showModal();
     form.querySelector("select[name=reason]").focus();
   }
@@ -146,7 +177,7 @@
       lostPending = null;
       dialog.close();
       if (card) {
-        send(card, card.dataset.loseUrl, {
+        send(card, dealUrl(card) + "lose/", {
           reason: reason,
           note: form.elements.note.value,
           version: card.dataset.version,
@@ -188,7 +219,7 @@
   }
 
   function init(root) {
-    if (root.classList && root.classList.contains("sf-card") && root.dataset.dealId === focusDealId) {
+    if (root.classList && root.classList.contains("sf-card") && cardDealId(root) === focusDealId) {
       focusDealId = null;
       focusCard(root);
     }
@@ -258,6 +289,7 @@
     if (!card || (menu && menu.open)) return;
     if (event.key === "m" || event.key === "M") {
       const details = card.querySelector("details.sf-move");
+      fillMoveMenu(details);
       details.open = true;
       const first = details.querySelector(".sf-move-option");
       (first || details.querySelector("summary")).focus();
@@ -354,6 +386,12 @@
     if (status === 403 || status === 404) toast(message("sf-msg-forbidden"), "danger");
     else if (status >= 500) toast(message("sf-msg-network"), "danger");
   });
+
+  // A card's "Move to…" gets its menu before it opens (a click on the summary, or Enter on it).
+  document.addEventListener("click", (event) => {
+    const summary = event.target.closest && event.target.closest("details.sf-move > summary");
+    if (summary) fillMoveMenu(summary.parentElement);
+  }, true);
 
   // A click on a toast's close button removes it (Bootstrap's toast plugin is not needed).
   document.addEventListener("click", (event) => {

@@ -50,6 +50,17 @@ def text(response) -> str:
     return response.content.decode()
 
 
+def card_html(body: str, deal) -> str:
+    start = body.rindex("<article", 0, body.index(f'id="deal-{deal.pk}"'))
+    return body[start : body.index("</article>", start)]
+
+
+def column_html(body: str, stage) -> str:
+    start = body.index(f'<section class="sf-column')
+    start = body.index(f'data-stage-id="{stage.pk}"', start)
+    return body[start : body.index("</section>", start)]
+
+
 # --- The board -------------------------------------------------------------------------------
 
 
@@ -136,11 +147,25 @@ def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, 
     )
     DealFactory(owner=rep, stage=stages["Prospecting"], title="Fresh deal")
     body = text(rep_client.get(reverse("pipeline:board")))
-    old = body[body.index('data-title="Old deal"') - 200 : body.index('data-title="Old deal"') + 4000]
-    fresh = body[body.index('data-title="Fresh deal"') - 200 : body.index('data-title="Fresh deal"') + 4000]
+    old = card_html(body, Deal.objects.get(title="Old deal"))
+    fresh = card_html(body, Deal.objects.get(title="Fresh deal"))
     assert "is-rotting" in old and "Rotting" in old and "20 days in stage" in old
-    assert ">RR<" in old
-    assert "Rotting" not in fresh.split("</article>")[0] and "In stage since today" in fresh
+    assert ">RR<" in old and "Owner: Rita Roth" in old
+    assert "Rotting" not in fresh and "In stage since today" in fresh
+
+
+def test_card_texts_follow_the_language(rep_client, rep, stages):
+    """The card's texts are prepared once per page (pipeline.cards), in the page's language."""
+    rep.first_name, rep.last_name = "Rita", "Roth"
+    rep.save()
+    deal = DealFactory(
+        owner=rep, stage=stages["Prospecting"], amount=None, stage_entered_at=timezone.now() - timedelta(days=3)
+    )
+    german = card_html(text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="de")), deal)
+    english = card_html(text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="en")), deal)
+    assert "3 Tage in der Phase" in german and "Verantwortlich: Rita Roth" in german
+    assert "3 days in stage" in english and "Owner: Rita Roth" in english and "No amount" in english
+    assert "No amount" not in german
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
@@ -211,11 +236,26 @@ def test_each_column_shows_a_first_page_and_loads_more(rep_client, rep, stages, 
 def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client, rep, stages, pipeline):
     Transition.objects.filter(pipeline=pipeline).delete()
     Transition.objects.create(pipeline=pipeline, from_stage=stages["Prospecting"], to_stage=stages["Qualification"])
-    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    DealFactory(owner=rep, stage=stages["Prospecting"])
     body = text(rep_client.get(reverse("pipeline:board")))
-    card = body[body.index(f'id="deal-{deal.pk}"') :].split("</article>")[0]
-    assert f'name="stage" value="{stages["Qualification"].pk}"' in card
-    assert f'name="stage" value="{stages["Offer"].pk}"' not in card
+    # Every card of a column shares the column's "Move to…" menu (board.js copies it into a card).
+    column = column_html(body, stages["Prospecting"])
+    menu = column[column.index('<template class="sf-move-template">') :].split("</template>")[0]
+    assert f'name="stage" value="{stages["Qualification"].pk}"' in menu
+    assert f'name="stage" value="{stages["Offer"].pk}"' not in menu
+    assert "Mark lost…" in menu
+
+
+def test_a_card_is_small_and_carries_no_form_of_its_own(rep_client, rep, stages):
+    """Hundreds of cards make the board: the move menu, its form and the icons are the page's or
+    the column's, not repeated per card."""
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Small card", next_step="Call back")
+    body = text(rep_client.get(reverse("pipeline:board")))
+    card = card_html(body, deal)
+    assert "<form" not in card and "csrfmiddlewaretoken" not in card and "<svg" not in card
+    assert f'href="/pipeline/deals/{deal.pk}/"' in card and 'data-version="1"' in card
+    assert "Move to…" in card
+    assert len(card.encode()) < 1000
 
 
 # --- Moving a deal ---------------------------------------------------------------------------
