@@ -6,6 +6,9 @@ admins everyone's. Sums come from the database; the forecasts from forecasting.s
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +22,7 @@ from django.utils import timezone
 from pipeline.models import Deal, DealStatus, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
-from . import methods, services, tasks
-from .loading import load_history
+from . import services, tasks
 from .models import ForecastSnapshot, Method, Quota
 from .periods import MONTH, QUARTER, period_of_date, period_start
 
@@ -138,56 +140,104 @@ def _money(value) -> float:
 
 
 def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
+    """Everything the dashboard shows, in a number of queries that does not grow with the deals:
+    today's forecast from database sums and the stored fit (`services.current_forecast`), the
+    funnel and stage figures from GROUP BY queries, and the accuracy of past periods from the
+    cache (`dashboard_accuracy`)."""
     today = today or timezone.localdate()
     kind = filters.kind
     deals = scoped_deals(filters)
-    history = load_history(pipeline_id=filters.pipeline.pk)
     first = period_of_date(today, kind)
-    runs = {
-        method: services.forecast_run(
-            as_of=today,
-            method=method,
-            kind=kind,
-            horizon=DASHBOARD_PERIODS,
-            pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids,
-            simulations=DASHBOARD_SIMULATIONS,
-            seed=today.toordinal(),
-            history=history,
-        )
-        for method in (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
-    }
+    stages = services._stage_arrays(filters.pipeline.pk)
+    model = services.forecast_model(pipeline_id=filters.pipeline.pk, as_of=today, stages=stages)
     quota = _quota_for_scope(filters, kind, first)
-    mc = runs[Method.MONTECARLO].result
-    if quota:
-        mc = methods.montecarlo(
-            runs[Method.LEARNED].model,
-            runs[Method.LEARNED].book,
-            kind=kind,
-            first_period=first,
-            horizon=DASHBOARD_PERIODS,
-            simulations=DASHBOARD_SIMULATIONS,
-            seed=today.toordinal(),
-            quota=quota,
-        )
-    periods = _period_rows(runs[Method.WEIGHTED].result, runs[Method.LEARNED].result, mc, quota)
+    forecast = services.current_forecast(
+        pipeline_id=filters.pipeline.pk,
+        kind=kind,
+        horizon=DASHBOARD_PERIODS,
+        owner_ids=filters.owner_ids,
+        as_of=today,
+        simulations=DASHBOARD_SIMULATIONS,
+        seed=today.toordinal(),
+        quota=quota or None,
+        model=model,
+        stages=stages,
+    )
+    periods = _period_rows(forecast, quota)
     return {
         "today": today,
         "periods": periods,
         "currencies": sorted({r["currency"] for r in periods}),
         "reps": rep_table(filters, kind=kind, first_period=first),
         "funnel": funnel(deals, filters.pipeline),
-        "stages": stage_stats(deals, filters.pipeline, runs[Method.LEARNED].model),
+        "stages": stage_stats(deals, filters.pipeline, model),
         "stuck": stuck_deals(deals, filters.pipeline),
-        "accuracy": services.forecast_accuracy(
+        "accuracy": dashboard_accuracy(filters, today=today, stages=stages),
+    }
+
+
+# The accuracy of past periods changes only when deals change (or another day begins): it is kept
+# in the cache under the pipeline's data version, which `forecasting.receivers` renews on every
+# `pipeline.signals.deals_changed`.
+ACCURACY_CACHE_SECONDS = 24 * 3600
+
+
+def data_version_key(pipeline_id: int) -> str:
+    return f"forecast:data-version:{pipeline_id}"
+
+
+def data_version_renew(pipeline_id: int) -> None:
+    """The pipeline's deals changed: figures cached under its data version are no longer used."""
+    cache.set(data_version_key(pipeline_id), uuid.uuid4().hex, timeout=None)
+
+
+def _accuracy_key(filters: Filters, today: date, stages: tuple) -> str | None:
+    try:
+        version = cache.get(data_version_key(filters.pipeline.pk))
+        if version is None:
+            data_version_renew(filters.pipeline.pk)
+            version = cache.get(data_version_key(filters.pipeline.pk))
+    except Exception:  # an unreachable cache: compute, do not cache
+        return None
+    if version is None:
+        return None
+    owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
+    # The stages' configured probabilities and kinds are part of the refits as of each period.
+    stage_ids, configured, is_won = stages
+    scope = f"{owners}|{stage_ids.tolist()}|{configured.tolist()}|{is_won.tolist()}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:24]
+    return (
+        f"forecast:accuracy:{filters.pipeline.pk}:{filters.kind}:{ACCURACY_PERIODS}:{today.isoformat()}:"
+        f"{version}:{digest}"
+    )
+
+
+def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = None) -> services.Accuracy:
+    """The forecast accuracy of the last ACCURACY_PERIODS closed periods for the filtered owners:
+    computed once per day and data version (it rebuilds each period's forecast from the history)."""
+    stages = stages if stages is not None else services._stage_arrays(filters.pipeline.pk)
+    key = _accuracy_key(filters, today, stages)
+    accuracy = None
+    if key is not None:
+        try:
+            accuracy = cache.get(key)
+        except Exception:
+            key = None
+    if accuracy is None:
+        accuracy = services.forecast_accuracy(
             method=Method.LEARNED,
-            kind=kind,
+            kind=filters.kind,
             periods=ACCURACY_PERIODS,
             pipeline_id=filters.pipeline.pk,
             owner_ids=filters.owner_ids,
             today=today,
-        ),
-    }
+        )
+        if key is not None:
+            try:
+                cache.set(key, accuracy, timeout=ACCURACY_CACHE_SECONDS)
+            except Exception:
+                pass
+    return copy.deepcopy(accuracy)
 
 
 def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
@@ -211,32 +261,25 @@ def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
     return result
 
 
-def _period_rows(weighted, learned, mc, quota) -> list[dict]:
+def _period_rows(forecast: services.CurrentForecast, quota) -> list[dict]:
     rows = []
-    for j, label in enumerate(mc.period_labels()):
-        for c, currency in enumerate(mc.currencies):
-
-            def pick(result, name, currency=currency, j=j):
-                if currency not in result.currencies:
-                    return 0.0
-                return float(getattr(result, name)[result.currencies.index(currency), j])
-
-            target = quota.get(currency, [float("nan")] * len(mc.period_labels()))[j] if quota else float("nan")
+    for j, label in enumerate(forecast.period_labels()):
+        for c, currency in enumerate(forecast.currencies):
+            target = quota.get(currency, [float("nan")] * len(forecast.period_labels()))[j] if quota else float("nan")
+            chance = forecast.quota_chance
             rows.append(
                 {
                     "period": label,
                     "currency": currency,
-                    "won": pick(mc, "won"),
-                    "weighted": pick(weighted, "expected"),
-                    "learned": pick(learned, "expected"),
-                    "expected": pick(mc, "expected"),
-                    "p10": pick(mc, "p10"),
-                    "p50": pick(mc, "p50"),
-                    "p90": pick(mc, "p90"),
+                    "won": float(forecast.won[c, j]),
+                    "weighted": float(forecast.weighted[c, j]),
+                    "learned": float(forecast.learned[c, j]),
+                    "expected": float(forecast.expected[c, j]),
+                    "p10": float(forecast.p10[c, j]),
+                    "p50": float(forecast.p50[c, j]),
+                    "p90": float(forecast.p90[c, j]),
                     "quota": None if np.isnan(target) else target,
-                    "quota_chance": None
-                    if mc.quota_chance is None or np.isnan(mc.quota_chance[c, j])
-                    else float(mc.quota_chance[c, j]),
+                    "quota_chance": None if chance is None or np.isnan(chance[c, j]) else float(chance[c, j]),
                 }
             )
     return rows
@@ -339,20 +382,7 @@ def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
 def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:
     """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
     now = now or timezone.now()
-    durations = (
-        StageChange.objects.filter(
-            deal__pipeline=pipeline,
-            deal__status=DealStatus.WON,
-            from_stage__isnull=False,
-            time_in_previous__isnull=False,
-        )
-        .exclude(from_stage=F("to_stage"))
-        .values_list("from_stage_id", "time_in_previous")
-    )
-    by_stage: dict[int, list[float]] = {}
-    for stage_id, spent in durations:
-        by_stage.setdefault(stage_id, []).append(spent.total_seconds())
-    limits = {s: float(np.percentile(v, STUCK_PERCENTILE)) for s, v in by_stage.items() if len(v) >= 5}
+    limits = _won_time_percentiles(pipeline, STUCK_PERCENTILE, at_least=5)
     if not limits:
         return []
     condition = Q()
@@ -367,3 +397,37 @@ def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[
         {"deal": d, "days": (now - d.stage_entered_at).days, "usual_days": round(limits[d.stage_id] / 86400)}
         for d in stuck
     ]
+
+
+def _won_time_percentiles(pipeline: Pipeline, percentile: float, *, at_least: int) -> dict[int, float]:
+    """Per stage, the `percentile` of the seconds won deals stayed in it (linear interpolation, as
+    numpy.percentile), for stages left by at least `at_least` of them: one GROUP BY for the counts,
+    then the two ranked values around the percentile of each stage (bounded queries)."""
+    durations = (
+        StageChange.objects.filter(
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
+        )
+        .exclude(from_stage=F("to_stage"))
+        .order_by()
+    )
+    counts = dict(durations.values("from_stage_id").annotate(n=Count("*")).values_list("from_stage_id", "n"))
+    limits = {}
+    for stage_id, n in sorted(counts.items()):
+        if n < at_least:
+            continue
+        position = n * (percentile / 100) + (1 - percentile / 100) - 1  # numpy's "linear" method
+        below = int(np.floor(position))
+        fraction = position - below
+        values = [
+            d.total_seconds()
+            for d in durations.filter(from_stage_id=stage_id)
+            .order_by("time_in_previous")
+            .values_list("time_in_previous", flat=True)[below : below + 2]
+        ]
+        low, high = values[0], values[-1]
+        step = high - low
+        limits[stage_id] = float(high - step * (1 - fraction) if fraction >= 0.5 else low + step * fraction)
+    return limits
