@@ -97,7 +97,8 @@ _HISTORY_SQL = """
 INSERT INTO pipeline_stagechange (deal_id, from_stage_id, to_stage_id, from_status, to_status, actor_label, at,
     time_in_previous, lost_reason_id)
 SELECT d.id,
-       CASE WHEN s.i = 0 THEN NULL WHEN s.i <= x.r THEN (%(stages)s::bigint[])[s.i] ELSE (%(stages)s::bigint[])[1 + x.r] END,
+       CASE WHEN s.i = 0 THEN NULL WHEN s.i <= x.r THEN (%(stages)s::bigint[])[s.i]
+            ELSE (%(stages)s::bigint[])[1 + x.r] END,
        CASE WHEN s.i <= x.r THEN (%(stages)s::bigint[])[1 + s.i]
             WHEN d.status = 'won' THEN %(won)s ELSE (%(stages)s::bigint[])[1 + x.r] END,
        CASE WHEN s.i = 0 THEN '' ELSE 'open' END,
@@ -110,7 +111,8 @@ LATERAL (SELECT substr(d.title, 7)::bigint AS g) gg,
 LATERAL (SELECT CASE WHEN gg.g %% 10 < 3 THEN %(n_stages)s - 1 ELSE (gg.g / 10) %% %(n_stages)s END AS r,
                 ((5 + (gg.g * 13) %% 15) || ' days')::interval AS step) x,
 LATERAL generate_series(0, x.r + CASE WHEN d.status = 'open' THEN 0 ELSE 1 END) AS s(i)
-WHERE d.pipeline_id = %(pipeline)s AND d.title LIKE 'Bench %%' AND substr(d.title, 7)::bigint BETWEEN %(first)s AND %(last)s
+WHERE d.pipeline_id = %(pipeline)s AND d.title LIKE 'Bench %%'
+  AND substr(d.title, 7)::bigint BETWEEN %(first)s AND %(last)s
 """
 
 
@@ -186,7 +188,8 @@ def main():
             view(client, url)
             profile.disable()
             print(f"A further view as {who}:")
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(r"forecasting|pipeline|django/db/models/query\.py", 25)
+            stats = pstats.Stats(profile).sort_stats("cumulative")
+            stats.print_stats(r"forecasting|pipeline|django/db/models/query\.py", 25)
         warm = []
         for _ in range(args.repeat):
             elapsed, n_warm, _ = view(client, url)

@@ -191,14 +191,38 @@ def data_version_renew(pipeline_id: int) -> None:
     cache.set(data_version_key(pipeline_id), uuid.uuid4().hex, timeout=None)
 
 
-def _accuracy_key(filters: Filters, today: date, stages: tuple) -> str | None:
+def _data_version(pipeline_id: int) -> str | None:
+    """The pipeline's data version, None when the cache cannot keep one (then nothing is cached)."""
     try:
-        version = cache.get(data_version_key(filters.pipeline.pk))
+        version = cache.get(data_version_key(pipeline_id))
         if version is None:
-            data_version_renew(filters.pipeline.pk)
-            version = cache.get(data_version_key(filters.pipeline.pk))
+            data_version_renew(pipeline_id)
+            version = cache.get(data_version_key(pipeline_id))
     except Exception:  # an unreachable cache: compute, do not cache
         return None
+    return version
+
+
+def _cached(key: str | None, compute):
+    """`compute()`, kept in the cache under `key` for a day (not kept when `key` is None)."""
+    value = None
+    if key is not None:
+        try:
+            value = cache.get(key)
+        except Exception:
+            key = None
+    if value is None:
+        value = compute()
+        if key is not None:
+            try:
+                cache.set(key, value, timeout=ACCURACY_CACHE_SECONDS)
+            except Exception:
+                pass
+    return copy.deepcopy(value)
+
+
+def _accuracy_key(filters: Filters, today: date, stages: tuple) -> str | None:
+    version = _data_version(filters.pipeline.pk)
     if version is None:
         return None
     owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
@@ -216,28 +240,17 @@ def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = 
     """The forecast accuracy of the last ACCURACY_PERIODS closed periods for the filtered owners:
     computed once per day and data version (it rebuilds each period's forecast from the history)."""
     stages = stages if stages is not None else services._stage_arrays(filters.pipeline.pk)
-    key = _accuracy_key(filters, today, stages)
-    accuracy = None
-    if key is not None:
-        try:
-            accuracy = cache.get(key)
-        except Exception:
-            key = None
-    if accuracy is None:
-        accuracy = services.forecast_accuracy(
+    return _cached(
+        _accuracy_key(filters, today, stages),
+        lambda: services.forecast_accuracy(
             method=Method.LEARNED,
             kind=filters.kind,
             periods=ACCURACY_PERIODS,
             pipeline_id=filters.pipeline.pk,
             owner_ids=filters.owner_ids,
             today=today,
-        )
-        if key is not None:
-            try:
-                cache.set(key, accuracy, timeout=ACCURACY_CACHE_SECONDS)
-            except Exception:
-                pass
-    return copy.deepcopy(accuracy)
+        ),
+    )
 
 
 def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
@@ -382,7 +395,10 @@ def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
 def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:
     """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
     now = now or timezone.now()
-    limits = _won_time_percentiles(pipeline, STUCK_PERCENTILE, at_least=5)
+    # The same for every filter, and changed only by deals: kept per data version.
+    version = _data_version(pipeline.pk)
+    key = None if version is None else f"forecast:stuck-limits:{pipeline.pk}:{STUCK_PERCENTILE}:{version}"
+    limits = _cached(key, lambda: _won_time_percentiles(pipeline, STUCK_PERCENTILE, at_least=5))
     if not limits:
         return []
     condition = Q()

@@ -735,7 +735,15 @@ def _montecarlo_on_sums(
     s2 = np.bincount(key, weights=qf * a2, minlength=size).astype(float).reshape(shape)
     s2q = np.bincount(key, weights=qf * qf * a2, minlength=size).astype(float).reshape(shape)
     return methods.montecarlo_aggregate(
-        model.probability, model.correlation, s1, s2, s2q, won=won, simulations=simulations or SNAPSHOT_SIMULATIONS, seed=seed, quota=quota
+        model.probability,
+        model.correlation,
+        s1,
+        s2,
+        s2q,
+        won=won,
+        simulations=simulations or SNAPSHOT_SIMULATIONS,
+        seed=seed,
+        quota=quota,
     )
 
 

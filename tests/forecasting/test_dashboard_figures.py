@@ -95,7 +95,8 @@ def test_the_figures_of_today_equal_the_forecast_rebuilt_from_the_history(pipeli
         Quota.objects.create(user=owners[2], period_kind=kind, period_start=start, currency="EUR", amount=40000)
         quota = {"EUR": [40000.0, float("nan"), float("nan")]}
     before = _history_figures(pipeline, owner_ids, kind, today, quota)
-    filters = selectors.Filters(pipeline=pipeline, kind=kind, owner_ids=owner_ids, owner_id=owner_ids[0] if scope == "owner" else None)
+    owner_id = owner_ids[0] if scope == "owner" else None
+    filters = selectors.Filters(pipeline=pipeline, kind=kind, owner_ids=owner_ids, owner_id=owner_id)
     rows = selectors.dashboard(None, filters, today=today)["periods"]
 
     assert {(r["period"], r["currency"]) for r in rows} == set(before)
@@ -209,7 +210,10 @@ def test_the_stuck_limits_are_the_percentile_of_the_won_deals_times(pipeline, ow
 
     durations = (
         StageChange.objects.filter(
-            deal__pipeline=pipeline, deal__status=DealStatus.WON, from_stage__isnull=False, time_in_previous__isnull=False
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
         )
         .exclude(from_stage=F("to_stage"))
         .values_list("from_stage_id", "time_in_previous")
