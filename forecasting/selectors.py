@@ -221,8 +221,8 @@ def _cached(key: str | None, compute):
     return copy.deepcopy(value)
 
 
-def _accuracy_key(filters: Filters, today: date, stages: tuple) -> str | None:
-    version = _data_version(filters.pipeline.pk)
+def _accuracy_key(filters: Filters, today: date, stages: tuple, version: str | None = None) -> str | None:
+    version = version or _data_version(filters.pipeline.pk)
     if version is None:
         return None
     owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
@@ -236,21 +236,67 @@ def _accuracy_key(filters: Filters, today: date, stages: tuple) -> str | None:
     )
 
 
+# The scopes (period kind, owners) whose accuracy was looked at lately: after a recompute, the worker
+# computes theirs again for the new data version (`accuracy_warm`), so that the next view finds it.
+ACCURACY_SCOPES_KEPT = 50
+
+
+def _scopes_key(pipeline_id: int) -> str:
+    return f"forecast:accuracy-scopes:{pipeline_id}"
+
+
+def _accuracy(filters: Filters, today: date, history=None) -> services.Accuracy:
+    return services.forecast_accuracy(
+        method=Method.LEARNED,
+        kind=filters.kind,
+        periods=ACCURACY_PERIODS,
+        pipeline_id=filters.pipeline.pk,
+        owner_ids=filters.owner_ids,
+        today=today,
+        history=history,
+    )
+
+
 def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = None) -> services.Accuracy:
     """The forecast accuracy of the last ACCURACY_PERIODS closed periods for the filtered owners:
     computed once per day and data version (it rebuilds each period's forecast from the history)."""
     stages = stages if stages is not None else services._stage_arrays(filters.pipeline.pk)
-    return _cached(
-        _accuracy_key(filters, today, stages),
-        lambda: services.forecast_accuracy(
-            method=Method.LEARNED,
-            kind=filters.kind,
-            periods=ACCURACY_PERIODS,
-            pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids,
-            today=today,
-        ),
-    )
+    key = _accuracy_key(filters, today, stages)
+    if key is not None:
+        scope = (filters.kind, None if filters.owner_ids is None else tuple(sorted(filters.owner_ids)))
+        try:
+            scopes = cache.get(_scopes_key(filters.pipeline.pk)) or []
+            if scope not in scopes:
+                cache.set(_scopes_key(filters.pipeline.pk), [scope, *scopes][:ACCURACY_SCOPES_KEPT], 2 * 24 * 3600)
+        except Exception:
+            pass
+    return _cached(key, lambda: _accuracy(filters, today))
+
+
+def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
+    """Compute the accuracy of the scopes looked at lately for the pipeline's current data version
+    (one history load for all); returns how many were computed. For the worker, after a recompute."""
+    today = today or timezone.localdate()
+    version = _data_version(pipeline_id)
+    pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
+    try:
+        scopes = cache.get(_scopes_key(pipeline_id)) or []
+    except Exception:
+        return 0
+    if version is None or pipeline is None or not scopes:
+        return 0
+    from .loading import load_history
+
+    stages = services._stage_arrays(pipeline_id)
+    history = load_history(pipeline_id=pipeline_id)
+    computed = 0
+    for kind, owners in scopes:
+        filters = Filters(pipeline=pipeline, kind=kind, owner_ids=None if owners is None else list(owners))
+        key = _accuracy_key(filters, today, stages, version)
+        if cache.get(key) is None:
+            cache.set(key, _accuracy(filters, today, history), timeout=ACCURACY_CACHE_SECONDS)
+            computed += 1
+    return computed
 
 
 def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:

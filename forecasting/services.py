@@ -1179,13 +1179,15 @@ def forecast_accuracy(
     owner_ids: list[int] | None = None,
     today: date | None = None,
     simulations: int = 500,
+    history: History | None = None,
 ) -> Accuracy:
     """For each of the last `periods` closed periods: the forecast made the evening before it
     started (rebuilt as of then) against what was won in it; WAPE and bias over them, and the
-    Brier score and calibration of the probabilities given to the deals open at each start."""
+    Brier score and calibration of the probabilities given to the deals open at each start.
+    `history`: the pipeline's, when the caller has loaded it already."""
     today = today or timezone.localdate()
     pipeline_id = pipeline_id or default_pipeline_id()
-    history = load_history(pipeline_id=pipeline_id)
+    history = history if history is not None else load_history(pipeline_id=pipeline_id)
     now_book = book_as_of(history, today)
     final_status = np.full(history.n_deals, -1, np.int8)
     final_status[now_book.index] = now_book.status

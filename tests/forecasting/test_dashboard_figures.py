@@ -226,3 +226,25 @@ def test_the_stuck_limits_are_the_percentile_of_the_won_deals_times(pipeline, ow
     assert len(expected) >= 3 and limits.keys() == expected.keys()
     for stage_id, seconds in expected.items():
         assert limits[stage_id] == pytest.approx(seconds, abs=1e-6)
+
+
+def test_after_a_change_the_worker_computes_the_accuracy_of_the_scopes_looked_at(
+    pipeline, owners, monkeypatch, django_capture_on_commit_callbacks
+):
+    today = timezone.localdate()
+    mine = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[owners[0].pk], owner_id=owners[0].pk)
+    everyone = selectors.Filters(pipeline=pipeline, kind=QUARTER, owner_ids=None)
+    before = selectors.dashboard_accuracy(mine, today=today)
+    selectors.dashboard_accuracy(everyone, today=today)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_create(
+            actor=owners[0], lead=LeadFactory(), title="New", pipeline=pipeline, amount="900", expected_close=today
+        )
+    assert selectors.accuracy_warm(pipeline.pk, today=today) == 2  # both scopes, for the new data
+
+    calls = []
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw))
+    assert selectors.dashboard_accuracy(mine, today=today).periods == before.periods
+    selectors.dashboard_accuracy(everyone, today=today)
+    assert calls == []  # both found in the cache
+    assert selectors.accuracy_warm(pipeline.pk, today=today) == 0  # nothing left to do
