@@ -169,8 +169,8 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
         "periods": periods,
         "currencies": sorted({r["currency"] for r in periods}),
         "reps": rep_table(filters, kind=kind, first_period=first),
-        "funnel": funnel(deals, filters.pipeline),
-        "stages": stage_stats(deals, filters.pipeline, model),
+        "funnel": funnel(deals, filters.pipeline, cache_key=_scope_key("funnel", filters)),
+        "stages": stage_stats(deals, filters.pipeline, model, cache_key=_scope_key("stage-history", filters)),
         "stuck": stuck_deals(deals, filters.pipeline),
         "accuracy": dashboard_accuracy(filters, today=today, stages=stages),
     }
@@ -219,6 +219,16 @@ def _cached(key: str | None, compute):
             except Exception:
                 pass
     return copy.deepcopy(value)
+
+
+def _scope_key(name: str, filters: Filters) -> str | None:
+    """A cache key for figures of the filtered owners' deals under the pipeline's data version."""
+    version = _data_version(filters.pipeline.pk)
+    if version is None:
+        return None
+    owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
+    digest = hashlib.sha256(owners.encode()).hexdigest()[:24]
+    return f"forecast:{name}:{filters.pipeline.pk}:{version}:{digest}"
 
 
 def _accuracy_key(filters: Filters, today: date, stages: tuple, version: str | None = None) -> str | None:
@@ -381,14 +391,18 @@ def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
     return rows
 
 
-def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
-    """How many deals reached each stage (board order), and the drop-off to the next one."""
-    reached = dict(
-        StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
-        .order_by()
-        .values("to_stage_id")
-        .annotate(n=Count("deal_id", distinct=True))
-        .values_list("to_stage_id", "n")
+def funnel(deals: QuerySet[Deal], pipeline: Pipeline, *, cache_key: str | None = None) -> list[dict]:
+    """How many deals reached each stage (board order), and the drop-off to the next one. The
+    counts are kept under `cache_key` (a data version's), the stages are read as they are now."""
+    reached = _cached(
+        cache_key,
+        lambda: dict(
+            StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
+            .order_by()
+            .values("to_stage_id")
+            .annotate(n=Count("deal_id", distinct=True))
+            .values_list("to_stage_id", "n")
+        ),
     )
     stages = list(pipeline.stages.order_by("position", "pk"))
     rows = []
@@ -399,9 +413,29 @@ def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
     return rows
 
 
-def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
+def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model, *, cache_key: str | None = None) -> list[dict]:
     """Per stage: the historical win rate of closed deals that passed through it, the learned and
-    configured probabilities, and the average days deals spent in it."""
+    configured probabilities, and the average days deals spent in it. The rates and times are kept
+    under `cache_key` (a data version's), the stages and the model are as they are now."""
+    rates, times = _cached(cache_key, lambda: _stage_history(deals))
+    rows = []
+    for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
+        r = rates.get(stage.pk)
+        avg = times.get(stage.pk)
+        rows.append(
+            {
+                "stage": stage.name,
+                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
+                "closed": r["closed"] if r else 0,
+                "configured": stage.probability / 100,
+                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
+                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
+            }
+        )
+    return rows
+
+
+def _stage_history(deals: QuerySet[Deal]) -> tuple[dict, dict]:
     scope = deals.values("pk")
     closed_through = (
         StageChange.objects.filter(deal__in=scope, deal__status__in=[DealStatus.WON, DealStatus.LOST])
@@ -421,21 +455,7 @@ def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
         .annotate(avg=Avg("time_in_previous"))
         .values_list("from_stage_id", "avg")
     )
-    rows = []
-    for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
-        r = rates.get(stage.pk)
-        avg = times.get(stage.pk)
-        rows.append(
-            {
-                "stage": stage.name,
-                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
-                "closed": r["closed"] if r else 0,
-                "configured": stage.probability / 100,
-                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
-                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
-            }
-        )
-    return rows
+    return rates, times
 
 
 def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:

@@ -248,3 +248,26 @@ def test_after_a_change_the_worker_computes_the_accuracy_of_the_scopes_looked_at
     selectors.dashboard_accuracy(everyone, today=today)
     assert calls == []  # both found in the cache
     assert selectors.accuracy_warm(pipeline.pk, today=today) == 0  # nothing left to do
+
+
+def test_the_funnel_and_stage_figures_follow_the_deals_once_they_changed(
+    pipeline, stages, rep, django_capture_on_commit_callbacks
+):
+    filters = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[rep.pk], owner_id=rep.pk)
+    today = timezone.localdate()
+
+    def reached(name):
+        data = selectors.dashboard(rep, filters, today=today)
+        return next(r["deals"] for r in data["funnel"] if r["stage"] == name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal = pipeline_services.deal_create(
+            actor=rep, lead=LeadFactory(), title="A", stage=stages["Offer"], amount="100", expected_close=today
+        )
+    assert reached("Offer") == 1 and reached("Negotiation") == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_move(deal=deal.pk, to_stage=stages["Negotiation"], actor=rep)
+    assert reached("Negotiation") == 1
+    stages["Negotiation"].name = "Closing talks"  # a renamed stage shows at once (no deal changed)
+    stages["Negotiation"].save()
+    assert reached("Closing talks") == 1
