@@ -2,7 +2,7 @@
 as the forecast rebuilt from the history as of today, a query count that does not grow with the
 deals, and an accuracy that follows the deals once they change."""
 
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 import numpy as np
 import pytest
@@ -271,3 +271,17 @@ def test_the_funnel_and_stage_figures_follow_the_deals_once_they_changed(
     stages["Negotiation"].name = "Closing talks"  # a renamed stage shows at once (no deal changed)
     stages["Negotiation"].save()
     assert reached("Closing talks") == 1
+
+
+def test_the_accuracy_task_runs_once_at_a_time_per_pipeline(pipeline, owners):
+    from django.core.cache import cache
+
+    from forecasting import tasks
+
+    everyone = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=None)
+    selectors.dashboard_accuracy(everyone, today=timezone.localdate())
+    selectors.data_version_renew(pipeline.pk)  # the deals changed
+    cache.add(f"forecast:accuracy-warm:{pipeline.pk}", 1)  # another run is on it
+    assert tasks.forecast_accuracy_warm(pipeline.pk) == 0
+    cache.delete(f"forecast:accuracy-warm:{pipeline.pk}")
+    assert tasks.forecast_accuracy_warm(pipeline.pk) == 1
