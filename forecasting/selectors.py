@@ -6,6 +6,9 @@ admins everyone's. Sums come from the database; the forecasts from forecasting.s
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +22,7 @@ from django.utils import timezone
 from pipeline.models import Deal, DealStatus, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
-from . import methods, services, tasks
-from .loading import load_history
+from . import services, tasks
 from .models import ForecastSnapshot, Method, Quota
 from .periods import MONTH, QUARTER, period_of_date, period_start
 
@@ -138,56 +140,173 @@ def _money(value) -> float:
 
 
 def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
+    """Everything the dashboard shows, in a number of queries that does not grow with the deals:
+    today's forecast from database sums and the stored fit (`services.current_forecast`), the
+    funnel and stage figures from GROUP BY queries, and the accuracy of past periods from the
+    cache (`dashboard_accuracy`)."""
     today = today or timezone.localdate()
     kind = filters.kind
     deals = scoped_deals(filters)
-    history = load_history(pipeline_id=filters.pipeline.pk)
     first = period_of_date(today, kind)
-    runs = {
-        method: services.forecast_run(
-            as_of=today,
-            method=method,
-            kind=kind,
-            horizon=DASHBOARD_PERIODS,
-            pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids,
-            simulations=DASHBOARD_SIMULATIONS,
-            seed=today.toordinal(),
-            history=history,
-        )
-        for method in (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
-    }
+    stages = services._stage_arrays(filters.pipeline.pk)
+    model = services.forecast_model(pipeline_id=filters.pipeline.pk, as_of=today, stages=stages)
     quota = _quota_for_scope(filters, kind, first)
-    mc = runs[Method.MONTECARLO].result
-    if quota:
-        mc = methods.montecarlo(
-            runs[Method.LEARNED].model,
-            runs[Method.LEARNED].book,
-            kind=kind,
-            first_period=first,
-            horizon=DASHBOARD_PERIODS,
-            simulations=DASHBOARD_SIMULATIONS,
-            seed=today.toordinal(),
-            quota=quota,
-        )
-    periods = _period_rows(runs[Method.WEIGHTED].result, runs[Method.LEARNED].result, mc, quota)
+    forecast = services.current_forecast(
+        pipeline_id=filters.pipeline.pk,
+        kind=kind,
+        horizon=DASHBOARD_PERIODS,
+        owner_ids=filters.owner_ids,
+        as_of=today,
+        simulations=DASHBOARD_SIMULATIONS,
+        seed=today.toordinal(),
+        quota=quota or None,
+        model=model,
+        stages=stages,
+    )
+    periods = _period_rows(forecast, quota)
     return {
         "today": today,
         "periods": periods,
         "currencies": sorted({r["currency"] for r in periods}),
         "reps": rep_table(filters, kind=kind, first_period=first),
-        "funnel": funnel(deals, filters.pipeline),
-        "stages": stage_stats(deals, filters.pipeline, runs[Method.LEARNED].model),
+        "funnel": funnel(deals, filters.pipeline, cache_key=_scope_key("funnel", filters)),
+        "stages": stage_stats(deals, filters.pipeline, model, cache_key=_scope_key("stage-history", filters)),
         "stuck": stuck_deals(deals, filters.pipeline),
-        "accuracy": services.forecast_accuracy(
-            method=Method.LEARNED,
-            kind=kind,
-            periods=ACCURACY_PERIODS,
-            pipeline_id=filters.pipeline.pk,
-            owner_ids=filters.owner_ids,
-            today=today,
-        ),
+        "accuracy": dashboard_accuracy(filters, today=today, stages=stages),
     }
+
+
+# The accuracy of past periods changes only when deals change (or another day begins): it is kept
+# in the cache under the pipeline's data version, which `forecasting.receivers` renews on every
+# `pipeline.signals.deals_changed`.
+ACCURACY_CACHE_SECONDS = 24 * 3600
+
+
+def data_version_key(pipeline_id: int) -> str:
+    return f"forecast:data-version:{pipeline_id}"
+
+
+def data_version_renew(pipeline_id: int) -> None:
+    """The pipeline's deals changed: figures cached under its data version are no longer used."""
+    cache.set(data_version_key(pipeline_id), uuid.uuid4().hex, timeout=None)
+
+
+def _data_version(pipeline_id: int) -> str | None:
+    """The pipeline's data version, None when the cache cannot keep one (then nothing is cached)."""
+    try:
+        version = cache.get(data_version_key(pipeline_id))
+        if version is None:
+            data_version_renew(pipeline_id)
+            version = cache.get(data_version_key(pipeline_id))
+    except Exception:  # an unreachable cache: compute, do not cache
+        return None
+    return version
+
+
+def _cached(key: str | None, compute):
+    """`compute()`, kept in the cache under `key` for a day (not kept when `key` is None)."""
+    value = None
+    if key is not None:
+        try:
+            value = cache.get(key)
+        except Exception:
+            key = None
+    if value is None:
+        value = compute()
+        if key is not None:
+            try:
+                cache.set(key, value, timeout=ACCURACY_CACHE_SECONDS)
+            except Exception:
+                pass
+    return copy.deepcopy(value)
+
+
+def _scope_key(name: str, filters: Filters) -> str | None:
+    """A cache key for figures of the filtered owners' deals under the pipeline's data version."""
+    version = _data_version(filters.pipeline.pk)
+    if version is None:
+        return None
+    owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
+    digest = hashlib.sha256(owners.encode()).hexdigest()[:24]
+    return f"forecast:{name}:{filters.pipeline.pk}:{version}:{digest}"
+
+
+def _accuracy_key(filters: Filters, today: date, stages: tuple, version: str | None = None) -> str | None:
+    version = version or _data_version(filters.pipeline.pk)
+    if version is None:
+        return None
+    owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
+    # The stages' configured probabilities and kinds are part of the refits as of each period.
+    stage_ids, configured, is_won = stages
+    scope = f"{owners}|{stage_ids.tolist()}|{configured.tolist()}|{is_won.tolist()}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:24]
+    return (
+        f"forecast:accuracy:{filters.pipeline.pk}:{filters.kind}:{ACCURACY_PERIODS}:{today.isoformat()}:"
+        f"{version}:{digest}"
+    )
+
+
+# The scopes (period kind, owners) whose accuracy was looked at lately: after a recompute, the worker
+# computes theirs again for the new data version (`accuracy_warm`), so that the next view finds it.
+ACCURACY_SCOPES_KEPT = 50
+
+
+def _scopes_key(pipeline_id: int) -> str:
+    return f"forecast:accuracy-scopes:{pipeline_id}"
+
+
+def _accuracy(filters: Filters, today: date, history=None) -> services.Accuracy:
+    return services.forecast_accuracy(
+        method=Method.LEARNED,
+        kind=filters.kind,
+        periods=ACCURACY_PERIODS,
+        pipeline_id=filters.pipeline.pk,
+        owner_ids=filters.owner_ids,
+        today=today,
+        history=history,
+    )
+
+
+def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = None) -> services.Accuracy:
+    """The forecast accuracy of the last ACCURACY_PERIODS closed periods for the filtered owners:
+    computed once per day and data version (it rebuilds each period's forecast from the history)."""
+    stages = stages if stages is not None else services._stage_arrays(filters.pipeline.pk)
+    key = _accuracy_key(filters, today, stages)
+    if key is not None:
+        scope = (filters.kind, None if filters.owner_ids is None else tuple(sorted(filters.owner_ids)))
+        try:
+            scopes = cache.get(_scopes_key(filters.pipeline.pk)) or []
+            if scope not in scopes:
+                cache.set(_scopes_key(filters.pipeline.pk), [scope, *scopes][:ACCURACY_SCOPES_KEPT], 2 * 24 * 3600)
+        except Exception:
+            pass
+    return _cached(key, lambda: _accuracy(filters, today))
+
+
+def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
+    """Compute the accuracy of the scopes looked at lately for the pipeline's current data version
+    (one history load for all); returns how many were computed. For the worker, after a recompute."""
+    today = today or timezone.localdate()
+    version = _data_version(pipeline_id)
+    pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
+    try:
+        scopes = cache.get(_scopes_key(pipeline_id)) or []
+    except Exception:
+        return 0
+    if version is None or pipeline is None or not scopes:
+        return 0
+    from .loading import load_history
+
+    stages = services._stage_arrays(pipeline_id)
+    history = load_history(pipeline_id=pipeline_id)
+    computed = 0
+    for kind, owners in scopes:
+        filters = Filters(pipeline=pipeline, kind=kind, owner_ids=None if owners is None else list(owners))
+        key = _accuracy_key(filters, today, stages, version)
+        if cache.get(key) is None:
+            cache.set(key, _accuracy(filters, today, history), timeout=ACCURACY_CACHE_SECONDS)
+            computed += 1
+    return computed
 
 
 def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
@@ -211,32 +330,25 @@ def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
     return result
 
 
-def _period_rows(weighted, learned, mc, quota) -> list[dict]:
+def _period_rows(forecast: services.CurrentForecast, quota) -> list[dict]:
     rows = []
-    for j, label in enumerate(mc.period_labels()):
-        for c, currency in enumerate(mc.currencies):
-
-            def pick(result, name, currency=currency, j=j):
-                if currency not in result.currencies:
-                    return 0.0
-                return float(getattr(result, name)[result.currencies.index(currency), j])
-
-            target = quota.get(currency, [float("nan")] * len(mc.period_labels()))[j] if quota else float("nan")
+    for j, label in enumerate(forecast.period_labels()):
+        for c, currency in enumerate(forecast.currencies):
+            target = quota.get(currency, [float("nan")] * len(forecast.period_labels()))[j] if quota else float("nan")
+            chance = forecast.quota_chance
             rows.append(
                 {
                     "period": label,
                     "currency": currency,
-                    "won": pick(mc, "won"),
-                    "weighted": pick(weighted, "expected"),
-                    "learned": pick(learned, "expected"),
-                    "expected": pick(mc, "expected"),
-                    "p10": pick(mc, "p10"),
-                    "p50": pick(mc, "p50"),
-                    "p90": pick(mc, "p90"),
+                    "won": float(forecast.won[c, j]),
+                    "weighted": float(forecast.weighted[c, j]),
+                    "learned": float(forecast.learned[c, j]),
+                    "expected": float(forecast.expected[c, j]),
+                    "p10": float(forecast.p10[c, j]),
+                    "p50": float(forecast.p50[c, j]),
+                    "p90": float(forecast.p90[c, j]),
                     "quota": None if np.isnan(target) else target,
-                    "quota_chance": None
-                    if mc.quota_chance is None or np.isnan(mc.quota_chance[c, j])
-                    else float(mc.quota_chance[c, j]),
+                    "quota_chance": None if chance is None or np.isnan(chance[c, j]) else float(chance[c, j]),
                 }
             )
     return rows
@@ -279,14 +391,18 @@ def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
     return rows
 
 
-def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
-    """How many deals reached each stage (board order), and the drop-off to the next one."""
-    reached = dict(
-        StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
-        .order_by()
-        .values("to_stage_id")
-        .annotate(n=Count("deal_id", distinct=True))
-        .values_list("to_stage_id", "n")
+def funnel(deals: QuerySet[Deal], pipeline: Pipeline, *, cache_key: str | None = None) -> list[dict]:
+    """How many deals reached each stage (board order), and the drop-off to the next one. The
+    counts are kept under `cache_key` (a data version's), the stages are read as they are now."""
+    reached = _cached(
+        cache_key,
+        lambda: dict(
+            StageChange.objects.filter(deal__in=deals.values("pk"), to_status__in=[DealStatus.OPEN, DealStatus.WON])
+            .order_by()
+            .values("to_stage_id")
+            .annotate(n=Count("deal_id", distinct=True))
+            .values_list("to_stage_id", "n")
+        ),
     )
     stages = list(pipeline.stages.order_by("position", "pk"))
     rows = []
@@ -297,9 +413,29 @@ def funnel(deals: QuerySet[Deal], pipeline: Pipeline) -> list[dict]:
     return rows
 
 
-def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
+def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model, *, cache_key: str | None = None) -> list[dict]:
     """Per stage: the historical win rate of closed deals that passed through it, the learned and
-    configured probabilities, and the average days deals spent in it."""
+    configured probabilities, and the average days deals spent in it. The rates and times are kept
+    under `cache_key` (a data version's), the stages and the model are as they are now."""
+    rates, times = _cached(cache_key, lambda: _stage_history(deals))
+    rows = []
+    for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
+        r = rates.get(stage.pk)
+        avg = times.get(stage.pk)
+        rows.append(
+            {
+                "stage": stage.name,
+                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
+                "closed": r["closed"] if r else 0,
+                "configured": stage.probability / 100,
+                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
+                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
+            }
+        )
+    return rows
+
+
+def _stage_history(deals: QuerySet[Deal]) -> tuple[dict, dict]:
     scope = deals.values("pk")
     closed_through = (
         StageChange.objects.filter(deal__in=scope, deal__status__in=[DealStatus.WON, DealStatus.LOST])
@@ -319,40 +455,16 @@ def stage_stats(deals: QuerySet[Deal], pipeline: Pipeline, model) -> list[dict]:
         .annotate(avg=Avg("time_in_previous"))
         .values_list("from_stage_id", "avg")
     )
-    rows = []
-    for i, stage in enumerate(pipeline.stages.order_by("position", "pk")):
-        r = rates.get(stage.pk)
-        avg = times.get(stage.pk)
-        rows.append(
-            {
-                "stage": stage.name,
-                "win_rate": (r["won"] / r["closed"]) if r and r["closed"] else None,
-                "closed": r["closed"] if r else 0,
-                "configured": stage.probability / 100,
-                "learned": float(model.probability[i]) if model is not None and i < len(model.probability) else None,
-                "avg_days": round(avg.total_seconds() / 86400, 1) if avg else None,
-            }
-        )
-    return rows
+    return rates, times
 
 
 def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:
     """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
     now = now or timezone.now()
-    durations = (
-        StageChange.objects.filter(
-            deal__pipeline=pipeline,
-            deal__status=DealStatus.WON,
-            from_stage__isnull=False,
-            time_in_previous__isnull=False,
-        )
-        .exclude(from_stage=F("to_stage"))
-        .values_list("from_stage_id", "time_in_previous")
-    )
-    by_stage: dict[int, list[float]] = {}
-    for stage_id, spent in durations:
-        by_stage.setdefault(stage_id, []).append(spent.total_seconds())
-    limits = {s: float(np.percentile(v, STUCK_PERCENTILE)) for s, v in by_stage.items() if len(v) >= 5}
+    # The same for every filter, and changed only by deals: kept per data version.
+    version = _data_version(pipeline.pk)
+    key = None if version is None else f"forecast:stuck-limits:{pipeline.pk}:{STUCK_PERCENTILE}:{version}"
+    limits = _cached(key, lambda: _won_time_percentiles(pipeline, STUCK_PERCENTILE, at_least=5))
     if not limits:
         return []
     condition = Q()
@@ -367,3 +479,37 @@ def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[
         {"deal": d, "days": (now - d.stage_entered_at).days, "usual_days": round(limits[d.stage_id] / 86400)}
         for d in stuck
     ]
+
+
+def _won_time_percentiles(pipeline: Pipeline, percentile: float, *, at_least: int) -> dict[int, float]:
+    """Per stage, the `percentile` of the seconds won deals stayed in it (linear interpolation, as
+    numpy.percentile), for stages left by at least `at_least` of them: one GROUP BY for the counts,
+    then the two ranked values around the percentile of each stage (bounded queries)."""
+    durations = (
+        StageChange.objects.filter(
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
+        )
+        .exclude(from_stage=F("to_stage"))
+        .order_by()
+    )
+    counts = dict(durations.values("from_stage_id").annotate(n=Count("*")).values_list("from_stage_id", "n"))
+    limits = {}
+    for stage_id, n in sorted(counts.items()):
+        if n < at_least:
+            continue
+        position = n * (percentile / 100) + (1 - percentile / 100) - 1  # numpy's "linear" method
+        below = int(np.floor(position))
+        fraction = position - below
+        values = [
+            d.total_seconds()
+            for d in durations.filter(from_stage_id=stage_id)
+            .order_by("time_in_previous")
+            .values_list("time_in_previous", flat=True)[below : below + 2]
+        ]
+        low, high = values[0], values[-1]
+        step = high - low
+        limits[stage_id] = float(high - step * (1 - fraction) if fraction >= 0.5 else low + step * fraction)
+    return limits

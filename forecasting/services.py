@@ -331,20 +331,25 @@ SELECT d.owner_id, d.currency, d.stage_id, d.expected_close, COUNT(*), SUM(x.a),
        SUM(x.a) FILTER (WHERE d.forecast_category = %(c0)s), SUM(x.a) FILTER (WHERE d.forecast_category = %(c1)s),
        SUM(x.a) FILTER (WHERE d.forecast_category = %(c2)s)
 FROM {table} d, LATERAL (SELECT d.amount::float8 AS a, d.probability::float8 AS p) x
-WHERE d.pipeline_id = %(pipeline)s AND d.status = %(open)s
+WHERE d.pipeline_id = %(pipeline)s AND d.status = %(open)s{owners}
 GROUP BY 1, 2, 3, 4
 """
 
 
-def _open_rows(pipeline_id: int) -> list[tuple]:
+def _open_rows(pipeline_id: int, owner_ids: list[int] | None = None) -> list[tuple]:
     """The open deals per owner, currency, stage and expected close day: count, Σ amount, Σ amount²,
     Σ amount × own probability, and Σ amount, Σ amount², Σ amount² × p × (100 − p) of the deals
-    with their own probability, then Σ amount per forecast category (floats)."""
+    with their own probability, then Σ amount per forecast category (floats). `owner_ids` narrows
+    the deals to those owners (None: everyone's)."""
     if connection.vendor == "postgresql":
-        params = {"pipeline": pipeline_id, "open": str(DealStatus.OPEN)}
+        params = {"pipeline": pipeline_id, "open": str(DealStatus.OPEN), "owners": [int(o) for o in owner_ids or ()]}
         params.update({f"c{i}": str(name) for i, name in enumerate(_SUM_CATEGORIES)})
+        sql = _OPEN_SUMS_SQL.format(
+            table=connection.ops.quote_name(Deal._meta.db_table),
+            owners="" if owner_ids is None else " AND d.owner_id = ANY(%(owners)s)",
+        )
         with connection.cursor() as cursor:
-            cursor.execute(_OPEN_SUMS_SQL.format(table=connection.ops.quote_name(Deal._meta.db_table)), params)
+            cursor.execute(sql, params)
             return cursor.fetchall()
     amount_f = Cast("amount", FloatField())
     square = ExpressionWrapper(amount_f * amount_f, output_field=FloatField())
@@ -353,9 +358,11 @@ def _open_rows(pipeline_id: int) -> list[tuple]:
     # The forecast category is summed with filters rather than grouped by: fewer groups, and a
     # plan the database can run in parallel.
     keys = ("owner_id", "currency", "stage_id", "expected_close")
+    deals = Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
     return list(
-        Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
-        .order_by()
+        deals.order_by()
         .values(*keys)
         .annotate(
             n=Count("*"),
@@ -388,11 +395,15 @@ def _cents(values) -> np.ndarray:
     return np.round(_floats(values), 2)
 
 
-def _open_sums(*, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_until: date) -> _OpenSums:
-    """Two GROUP BY queries over the pipeline's current deals."""
+def _open_sums(
+    *, pipeline_id: int, stage_ids: np.ndarray, won_from: date, won_until: date, owner_ids: list[int] | None = None
+) -> _OpenSums:
+    """Two GROUP BY queries over the pipeline's current deals (of `owner_ids`, None: everyone's)."""
     deals = Deal.objects.filter(pipeline_id=pipeline_id).order_by()
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
     categories = _SUM_CATEGORIES
-    open_rows = _open_rows(pipeline_id)
+    open_rows = _open_rows(pipeline_id, owner_ids)
     won_rows = list(
         deals.filter(status=DealStatus.WON, closed_at__gte=_aware(won_from), closed_at__lt=_aware(won_until))
         .annotate(month=TruncMonth("closed_at", output_field=DateField()))
@@ -627,11 +638,14 @@ def _today_rows(
     return rows, summary
 
 
-def _open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray) -> Book:
-    """The pipeline's open deals as a `Book` for the deal-by-deal simulation, in one query."""
+def _open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_ids: list[int] | None = None) -> Book:
+    """The pipeline's open deals (of `owner_ids`, None: everyone's) as a `Book` for the deal-by-deal
+    simulation, in one query."""
+    deals = Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
     rows = list(
-        Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
-        .order_by("pk")
+        deals.order_by("pk")
         .annotate(_amount=Cast("amount", FloatField()), _close=EpochDays("expected_close"))
         .values_list("owner_id", "stage_id", "_amount", "currency", "_close")
     )
@@ -684,7 +698,20 @@ def _montecarlo_exact(
     return out
 
 
-def _montecarlo_on_sums(*, data: _OpenSums, model, cells: _Cells, won, kind, first, horizon, as_of, seed):
+def _montecarlo_on_sums(
+    *,
+    data: _OpenSums,
+    model,
+    cells: _Cells,
+    won,
+    kind,
+    first,
+    horizon,
+    as_of,
+    seed,
+    simulations: int | None = None,
+    quota: np.ndarray | None = None,
+):
     """The simulation of every level at once on the sums per stage and close day."""
     k = len(model.probability)
     levels, n_cur, _ = cells.shape
@@ -708,8 +735,181 @@ def _montecarlo_on_sums(*, data: _OpenSums, model, cells: _Cells, won, kind, fir
     s2 = np.bincount(key, weights=qf * a2, minlength=size).astype(float).reshape(shape)
     s2q = np.bincount(key, weights=qf * qf * a2, minlength=size).astype(float).reshape(shape)
     return methods.montecarlo_aggregate(
-        model.probability, model.correlation, s1, s2, s2q, won=won, simulations=SNAPSHOT_SIMULATIONS, seed=seed
+        model.probability,
+        model.correlation,
+        s1,
+        s2,
+        s2q,
+        won=won,
+        simulations=simulations or SNAPSHOT_SIMULATIONS,
+        seed=seed,
+        quota=quota,
     )
+
+
+@dataclass
+class CurrentForecast:
+    """The forecast of the current periods for some owners' deals (the dashboard's table): per
+    currency (rows, sorted) and period (columns) the money won, the weighted and learned
+    expectations and the Monte Carlo's expectation, P10, P50, P90 and chance of reaching the quota."""
+
+    kind: str
+    first_period: int
+    currencies: list[str]
+    won: np.ndarray
+    weighted: np.ndarray
+    learned: np.ndarray
+    expected: np.ndarray
+    p10: np.ndarray
+    p50: np.ndarray
+    p90: np.ndarray
+    quota_chance: np.ndarray | None
+
+    def period_labels(self) -> list[str]:
+        return [period_label(self.first_period + j, self.kind) for j in range(self.won.shape[1])]
+
+
+def current_forecast(
+    *,
+    pipeline_id: int,
+    kind: str,
+    horizon: int,
+    owner_ids: list[int] | None = None,
+    as_of: date | None = None,
+    simulations: int | None = None,
+    seed: int = 0,
+    quota: dict | None = None,
+    model: methods.LearnedModel | None = None,
+    stages: tuple | None = None,
+) -> CurrentForecast:
+    """The forecast as of today of the periods from the current one, for the deals of `owner_ids`
+    (None: everyone's), from GROUP BY sums over the deals' current rows and the stored fit
+    (`forecast_model`), in a constant number of queries: the figures of `forecast_run` for today
+    without loading the history. The Monte Carlo runs deal by deal up to
+    EXACT_MONTECARLO_MAX_DEALS open deals (the same draws as `forecast_run`), on sums beyond."""
+    as_of = as_of or timezone.localdate()
+    stages = stages if stages is not None else _stage_arrays(pipeline_id)
+    stage_ids, configured, _ = stages
+    if model is None:
+        model = forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages)
+    first = period_of_date(as_of, kind)
+    data = _open_sums(
+        pipeline_id=pipeline_id,
+        stage_ids=stage_ids,
+        won_from=period_start(first, kind),
+        won_until=period_start(first + horizon, kind),
+        owner_ids=owner_ids,
+    )
+    # Every currency of the owners' deals has its rows, as in `forecast_run` (lost deals too).
+    deals = Deal.objects.filter(pipeline_id=pipeline_id)
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
+    currencies = sorted(set(deals.order_by().values_list("currency", flat=True).distinct()) | set(data.currencies))
+    code = np.array([currencies.index(c) for c in data.currencies], np.int64)
+    n_cur = len(currencies)
+    shape = (n_cur, horizon)
+
+    def total(values, currency, period):
+        keep = period >= 0
+        key = code[currency[keep]] * horizon + period[keep]
+        sums = np.bincount(key, weights=np.asarray(values, float)[keep], minlength=n_cur * horizon)
+        return sums.astype(float).reshape(shape)  # float even without a row
+
+    period = _open_period(data.close, kind, first, horizon)
+    won = total(data.won, data.won_currency, _won_period(data.won_month, kind, first, horizon))
+    cp = configured[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
+    weighted = won + total((data.s1 - data.own_s1) * cp + data.own_weighted / 100.0, data.currency, period)
+    if model is None:  # a pipeline without stages: nothing open to forecast
+        learned = won.copy()
+        mc = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
+        mc["quota_chance"] = None
+    else:
+        lp = model.probability[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
+        learned = won + total(lp * data.s1, data.currency, period)
+        target = methods._quota_array(quota, currencies, horizon) if quota else None
+        if int(data.count.sum()) <= EXACT_MONTECARLO_MAX_DEALS:
+            mc = _current_montecarlo_exact(
+                book=_open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids, owner_ids=owner_ids),
+                model=model,
+                currencies=currencies,
+                won=won,
+                kind=kind,
+                first=first,
+                horizon=horizon,
+                simulations=simulations or SNAPSHOT_SIMULATIONS,
+                seed=seed,
+                target=target,
+            )
+        else:
+            cells = _Cells(data.owner, {}, [(None, None, None)], len(data.currencies), horizon)
+            # The sums are per currency of `data`; the figures per currency of `currencies`.
+            present = [currencies.index(c) for c in data.currencies]
+            mc = _montecarlo_on_sums(
+                data=data,
+                model=model,
+                cells=cells,
+                won=won[present][None],
+                kind=kind,
+                first=first,
+                horizon=horizon,
+                as_of=as_of,
+                seed=seed,
+                simulations=simulations,
+                quota=None if target is None else target[present][None],
+            )
+            out = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
+            for name in out:
+                out[name][present] = mc[name][0]
+            if target is not None:
+                # A currency without open deals: its total is what was won.
+                chance = np.where(np.isnan(target), np.nan, (won >= target).astype(float))
+                chance[present] = mc["quota_chance"][0]
+                out["quota_chance"] = chance
+            else:
+                out["quota_chance"] = None
+            mc = out
+    return CurrentForecast(
+        kind=kind,
+        first_period=first,
+        currencies=currencies,
+        won=won,
+        weighted=weighted,
+        learned=learned,
+        expected=mc["expected"],
+        p10=mc["p10"],
+        p50=mc["p50"],
+        p90=mc["p90"],
+        quota_chance=mc["quota_chance"],
+    )
+
+
+def _current_montecarlo_exact(*, book, model, currencies, won, kind, first, horizon, simulations, seed, target):
+    """The deal-by-deal simulation of the open deals (the draws of `methods.montecarlo` on the
+    whole book), plus what was won; the quota is reached when the open deals bring the rest."""
+    out = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
+    chance = None
+    if target is not None:
+        with np.errstate(invalid="ignore"):
+            chance = np.where(np.isnan(target), np.nan, (won >= target).astype(float))
+    if len(book):
+        codes = methods.currency_index(book.currency)[0]
+        rows = [currencies.index(c) for c in codes]
+        result = methods.montecarlo(
+            model,
+            book,
+            kind=kind,
+            first_period=first,
+            horizon=horizon,
+            simulations=simulations,
+            seed=seed,
+            quota=None if target is None else target[rows] - won[rows],
+        )
+        for name, values in out.items():
+            values[rows] += getattr(result, name)
+        if chance is not None:
+            chance[rows] = result.quota_chance
+    out["quota_chance"] = chance
+    return out
 
 
 def _level_sums(db: dict, *, team_id, owner_id) -> dict:
@@ -979,13 +1179,15 @@ def forecast_accuracy(
     owner_ids: list[int] | None = None,
     today: date | None = None,
     simulations: int = 500,
+    history: History | None = None,
 ) -> Accuracy:
     """For each of the last `periods` closed periods: the forecast made the evening before it
     started (rebuilt as of then) against what was won in it; WAPE and bias over them, and the
-    Brier score and calibration of the probabilities given to the deals open at each start."""
+    Brier score and calibration of the probabilities given to the deals open at each start.
+    `history`: the pipeline's, when the caller has loaded it already."""
     today = today or timezone.localdate()
     pipeline_id = pipeline_id or default_pipeline_id()
-    history = load_history(pipeline_id=pipeline_id)
+    history = history if history is not None else load_history(pipeline_id=pipeline_id)
     now_book = book_as_of(history, today)
     final_status = np.full(history.n_deals, -1, np.int8)
     final_status[now_book.index] = now_book.status

@@ -1,0 +1,287 @@
+"""The forecast dashboard from database sums, the stored fit and a cached accuracy: the same figures
+as the forecast rebuilt from the history as of today, a query count that does not grow with the
+deals, and an accuracy that follows the deals once they change."""
+
+from datetime import datetime, time, timedelta, timezone as dt_timezone
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Team
+from forecasting import methods, selectors, services, synthetic
+from forecasting.models import Method, Quota
+from forecasting.periods import MONTH, QUARTER, period_of_date, period_start
+from pipeline import services as pipeline_services
+from tests.factories import LeadFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/forecast/"
+
+
+@pytest.fixture
+def owners(pipeline):
+    """Three reps, two of them in team North, with a synthetic history of about 270 deals."""
+    north = Team.objects.create(name="North")
+    people = [
+        UserFactory(username="r0", role="rep", team=north),
+        UserFactory(username="r1", role="rep", team=north),
+        UserFactory(username="r2", role="rep"),
+    ]
+    synth = synthetic.generate(seed=5, months=18, deals_per_month=15)
+    synthetic.write_to_database(synth, pipeline=pipeline, owners=people)
+    return people
+
+
+def _history_figures(pipeline, owner_ids, kind, today, quota=None):
+    """What the dashboard showed before: every method run on the whole history as of today."""
+    from forecasting.loading import load_history
+
+    history = load_history(pipeline_id=pipeline.pk)
+    runs = {
+        method: services.forecast_run(
+            as_of=today,
+            method=method,
+            kind=kind,
+            horizon=selectors.DASHBOARD_PERIODS,
+            pipeline_id=pipeline.pk,
+            owner_ids=owner_ids,
+            simulations=selectors.DASHBOARD_SIMULATIONS,
+            seed=today.toordinal(),
+            quota=quota,
+            history=history,
+        )
+        for method in (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
+    }
+    # The simulation draws close-date slips from the fit: the stored fit keeps them as a histogram
+    # (sorted), so the same draws pick other slips than from a refit. Simulated with the stored fit,
+    # the deals from the history and the sums from the database must give the same figures.
+    mc = methods.montecarlo(
+        services.forecast_model(pipeline_id=pipeline.pk, as_of=today),
+        runs[Method.MONTECARLO].book,
+        kind=kind,
+        first_period=period_of_date(today, kind),
+        horizon=selectors.DASHBOARD_PERIODS,
+        simulations=selectors.DASHBOARD_SIMULATIONS,
+        seed=today.toordinal(),
+        quota=quota,
+    )
+    rows = {}
+    for c, currency in enumerate(mc.currencies):
+        for j, label in enumerate(mc.period_labels()):
+            rows[(label, currency)] = {
+                "won": mc.won[c, j],
+                "weighted": runs[Method.WEIGHTED].result.expected[c, j],
+                "learned": runs[Method.LEARNED].result.expected[c, j],
+                "expected": mc.expected[c, j],
+                "p10": mc.p10[c, j],
+                "p50": mc.p50[c, j],
+                "p90": mc.p90[c, j],
+                "quota_chance": None if mc.quota_chance is None else mc.quota_chance[c, j],
+            }
+    return rows
+
+
+@pytest.mark.parametrize("kind", [MONTH, QUARTER])
+@pytest.mark.parametrize("scope", ["all", "team", "owner"])
+def test_the_figures_of_today_equal_the_forecast_rebuilt_from_the_history(pipeline, owners, kind, scope):
+    today = timezone.localdate()
+    owner_ids = {"all": None, "team": [owners[0].pk, owners[1].pk], "owner": [owners[2].pk]}[scope]
+    quota = None
+    if scope == "owner":
+        start = period_start(period_of_date(today, kind), kind)
+        Quota.objects.create(user=owners[2], period_kind=kind, period_start=start, currency="EUR", amount=40000)
+        quota = {"EUR": [40000.0, float("nan"), float("nan")]}
+    before = _history_figures(pipeline, owner_ids, kind, today, quota)
+    owner_id = owner_ids[0] if scope == "owner" else None
+    filters = selectors.Filters(pipeline=pipeline, kind=kind, owner_ids=owner_ids, owner_id=owner_id)
+    rows = selectors.dashboard(None, filters, today=today)["periods"]
+
+    assert {(r["period"], r["currency"]) for r in rows} == set(before)
+    assert any(r["weighted"] > r["won"] for r in rows)
+    for row in rows:
+        expected = before[(row["period"], row["currency"])]
+        for name in ("won", "weighted"):
+            assert row[name] == pytest.approx(expected[name], abs=0.01)
+        # The stored fit keeps the learned probabilities to six digits.
+        assert row["learned"] == pytest.approx(expected["learned"], rel=1e-5, abs=0.01)
+        for name in ("expected", "p10", "p50", "p90"):
+            assert row[name] == pytest.approx(expected[name], rel=1e-3, abs=0.01)
+        if expected["quota_chance"] is None or np.isnan(expected["quota_chance"]):
+            assert row["quota_chance"] is None
+        else:
+            assert row["quota_chance"] == pytest.approx(expected["quota_chance"], abs=0.01)
+
+
+def test_on_sums_beyond_the_threshold_the_simulation_stays_close(pipeline, owners, monkeypatch):
+    today = timezone.localdate()
+    filters = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=None)
+    by_deal = {(r["period"], r["currency"]): r for r in selectors.dashboard(None, filters, today=today)["periods"]}
+    monkeypatch.setattr(services, "EXACT_MONTECARLO_MAX_DEALS", 0)
+    by_sums = selectors.dashboard(None, filters, today=today)["periods"]
+    assert {(r["period"], r["currency"]) for r in by_sums} == set(by_deal)
+    for row in by_sums:
+        theirs = by_deal[(row["period"], row["currency"])]
+        assert row["weighted"] == theirs["weighted"] and row["learned"] == theirs["learned"]
+        # A normal per future on sums: the same order of figures (with 16 open deals, not the same).
+        assert row["won"] <= row["p10"] <= row["p50"] <= row["p90"]
+        assert row["p10"] <= row["expected"] <= row["p90"]
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_query_count_is_the_same_for_more_deals(
+    client, pipeline, owners, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    url = URL + "?period=month"
+    # A deal due this month, so that the table of reps has a row from the start.
+    pipeline_services.deal_create(
+        actor=owners[0], lead=LeadFactory(), title="Due today", pipeline=pipeline, amount="900",
+        expected_close=timezone.localdate(),
+    )
+    _queries(client, url)  # the first view of the day keeps a fit, computes and keeps the accuracy
+    few = _queries(client, url)
+    more = synthetic.generate(seed=9, months=18, deals_per_month=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        synthetic.write_to_database(more, pipeline=pipeline, owners=owners)
+    _queries(client, url)  # the deals changed: the accuracy is computed again, once
+    many = _queries(client, url)
+    assert few == many <= 30
+
+
+def test_the_accuracy_is_computed_once_and_again_after_a_deal_changed(
+    pipeline, stages, rep, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A deal won in a closed period changes the accuracy of that period once the deals changed."""
+    today = timezone.localdate()
+    calls = []
+    real = services.forecast_accuracy
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw) or real(**kw))
+    previous = period_of_date(today, MONTH) - 1
+    start = period_start(previous, MONTH)
+    when = datetime.combine(start + timedelta(days=3), time(10), tzinfo=dt_timezone.utc)
+    opened = datetime.combine(start - timedelta(days=20), time(10), tzinfo=dt_timezone.utc)
+    deal = pipeline_services.deal_create(
+        actor=rep, lead=LeadFactory(), title="Closes last month", stage=stages["Offer"], amount="5000",
+        expected_close=start + timedelta(days=10), at=opened,
+    )
+    filters = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[rep.pk], owner_id=rep.pk)
+
+    def won_last_month():
+        accuracy = selectors.dashboard(rep, filters, today=today)["accuracy"]
+        label = [r for r in accuracy.periods if r["period"] == accuracy.periods[-1]["period"]]
+        return sum(r["won"] for r in label)
+
+    assert won_last_month() == 0 and len(calls) == 1
+    assert won_last_month() == 0 and len(calls) == 1  # from the cache
+    with django_capture_on_commit_callbacks(execute=True):  # deals_changed is sent after the commit
+        pipeline_services.deal_move(deal=deal.pk, to_stage=stages["Retention"], actor=rep, at=when)
+    assert won_last_month() == 5000 and len(calls) == 2
+    assert won_last_month() == 5000 and len(calls) == 2
+
+
+def test_the_accuracy_is_kept_per_scope_and_day(pipeline, owners, monkeypatch):
+    calls = []
+    real = services.forecast_accuracy
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw) or real(**kw))
+    today = timezone.localdate()
+    mine = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[owners[0].pk], owner_id=owners[0].pk)
+    theirs = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[owners[1].pk], owner_id=owners[1].pk)
+    a = selectors.dashboard_accuracy(mine, today=today)
+    b = selectors.dashboard_accuracy(theirs, today=today)
+    assert len(calls) == 2 and a.periods != b.periods  # one rep's accuracy is never another's
+    selectors.dashboard_accuracy(mine, today=today)
+    assert len(calls) == 2
+    selectors.dashboard_accuracy(mine, today=today + timedelta(days=1))
+    assert len(calls) == 3
+
+
+def test_the_stuck_limits_are_the_percentile_of_the_won_deals_times(pipeline, owners):
+    from django.db.models import F
+
+    from pipeline.models import DealStatus, StageChange
+
+    durations = (
+        StageChange.objects.filter(
+            deal__pipeline=pipeline,
+            deal__status=DealStatus.WON,
+            from_stage__isnull=False,
+            time_in_previous__isnull=False,
+        )
+        .exclude(from_stage=F("to_stage"))
+        .values_list("from_stage_id", "time_in_previous")
+    )
+    by_stage = {}
+    for stage_id, spent in durations:
+        by_stage.setdefault(stage_id, []).append(spent.total_seconds())
+    expected = {s: float(np.percentile(v, selectors.STUCK_PERCENTILE)) for s, v in by_stage.items() if len(v) >= 5}
+    limits = selectors._won_time_percentiles(pipeline, selectors.STUCK_PERCENTILE, at_least=5)
+    assert len(expected) >= 3 and limits.keys() == expected.keys()
+    for stage_id, seconds in expected.items():
+        assert limits[stage_id] == pytest.approx(seconds, abs=1e-6)
+
+
+def test_after_a_change_the_worker_computes_the_accuracy_of_the_scopes_looked_at(
+    pipeline, owners, monkeypatch, django_capture_on_commit_callbacks
+):
+    today = timezone.localdate()
+    mine = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[owners[0].pk], owner_id=owners[0].pk)
+    everyone = selectors.Filters(pipeline=pipeline, kind=QUARTER, owner_ids=None)
+    before = selectors.dashboard_accuracy(mine, today=today)
+    selectors.dashboard_accuracy(everyone, today=today)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_create(
+            actor=owners[0], lead=LeadFactory(), title="New", pipeline=pipeline, amount="900", expected_close=today
+        )
+    assert selectors.accuracy_warm(pipeline.pk, today=today) == 2  # both scopes, for the new data
+
+    calls = []
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw))
+    assert selectors.dashboard_accuracy(mine, today=today).periods == before.periods
+    selectors.dashboard_accuracy(everyone, today=today)
+    assert calls == []  # both found in the cache
+    assert selectors.accuracy_warm(pipeline.pk, today=today) == 0  # nothing left to do
+
+
+def test_the_funnel_and_stage_figures_follow_the_deals_once_they_changed(
+    pipeline, stages, rep, django_capture_on_commit_callbacks
+):
+    filters = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[rep.pk], owner_id=rep.pk)
+    today = timezone.localdate()
+
+    def reached(name):
+        data = selectors.dashboard(rep, filters, today=today)
+        return next(r["deals"] for r in data["funnel"] if r["stage"] == name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal = pipeline_services.deal_create(
+            actor=rep, lead=LeadFactory(), title="A", stage=stages["Offer"], amount="100", expected_close=today
+        )
+    assert reached("Offer") == 1 and reached("Negotiation") == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_move(deal=deal.pk, to_stage=stages["Negotiation"], actor=rep)
+    assert reached("Negotiation") == 1
+    stages["Negotiation"].name = "Closing talks"  # a renamed stage shows at once (no deal changed)
+    stages["Negotiation"].save()
+    assert reached("Closing talks") == 1
+
+
+def test_the_accuracy_task_runs_once_at_a_time_per_pipeline(pipeline, owners):
+    from django.core.cache import cache
+
+    from forecasting import tasks
+
+    everyone = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=None)
+    selectors.dashboard_accuracy(everyone, today=timezone.localdate())
+    selectors.data_version_renew(pipeline.pk)  # the deals changed
+    cache.add(f"forecast:accuracy-warm:{pipeline.pk}", 1)  # another run is on it
+    assert tasks.forecast_accuracy_warm(pipeline.pk) == 0
+    cache.delete(f"forecast:accuracy-warm:{pipeline.pk}")
+    assert tasks.forecast_accuracy_warm(pipeline.pk) == 1
