@@ -1,19 +1,28 @@
-"""What a board card shows, prepared once per response rather than once per card.
+"""A board card: its values prepared once per response, its markup written here in Python.
 
-The board renders hundreds of cards. In a Django template every translated string, date filter,
-custom tag and property call on a card costs the same again for the next card, so the card
-partial only prints values that were prepared here: labels are translated once per response,
-dates and day counts are formatted once per distinct value, owners once per person. Other apps
-add their own card values through pipeline.extensions.register_card_presenter.
+The board renders hundreds of cards. Through the Django template engine each card cost about as
+much as all its values together (every tag, filter and variable lookup is a node to walk), so,
+like the rows of Django admin's change list, a card is assembled here from escaped pieces:
+`render(cards)` sets `card_html` on each card and the templates only print it (board.html's
+`card` partial and its columns).
 
-Nothing here queries the database: everything comes from the card query (selectors.card_queryset)
-and the stage objects the view already holds.
+`present(cards)` prepares the values first: labels are translated once per response, dates and
+day counts are formatted once per distinct value, owners once per person. Other apps add their own
+values through pipeline.extensions.register_card_presenter and their own markup at the bottom of
+the card through register_card_part (or, more slowly, register_card_template).
+
+Every value a user entered (titles, names, next steps) goes through `conditional_escape`, the
+same escaping as `{{ … }}` in a template. Nothing here queries the database: everything comes from
+the card query (selectors.card_queryset) and the stage objects the view already holds.
 """
 from collections.abc import Iterable
 from functools import lru_cache
 
+from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
 from django.utils import formats, timezone
+from django.utils.html import conditional_escape as escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, ngettext
 
 from localization import formatting
@@ -97,3 +106,60 @@ def _days_in_stage(days: int) -> str:
     if not days:
         return _("In stage since today")
     return ngettext("%(days)s day in stage", "%(days)s days in stage", days) % {"days": days}
+
+
+def render(cards: Iterable[Deal]) -> list[Deal]:
+    """Present the cards and set each one's markup as `card_html` (see the module's docstring)."""
+    cards = present(cards)
+    if not cards:
+        return cards
+    text = {key: escape(value) for key, value in labels().items()}
+    prefix = escape(deals_prefix())
+    parts = [make() for make in extensions.card_parts()]
+    templates = [get_template(name) for name in extensions.card_templates()]
+    for deal in cards:
+        bottom = "".join(part(deal) for part in parts)
+        if templates:
+            bottom += "".join(template.render({"deal": deal}) for template in templates)
+        deal.card_html = _card(deal, text, prefix, bottom)
+    return cards
+
+
+def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
+    """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
+    parts); everything else is escaped here. The "Move to…" menu is the column's (board.html's
+    move_menu), copied into the card by board.js when it opens."""
+    pk = deal.pk
+    state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
+    customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
+    if deal.card_amount:
+        amount = f'<span class="sf-amount">{escape(deal.card_amount)}</span>'
+    else:
+        amount = f'<span class="sf-amount sf-muted">{text["no_amount"]}</span>'
+    close = (
+        f'<span class="sf-close"><span class="visually-hidden">{text["expected_close"]}</span>{escape(deal.card_close)}</span>'
+        if deal.card_close
+        else ""
+    )
+    rotting = f'<span class="sf-rotting">{text["rotting"]}</span>' if deal.card_rotting else ""
+    won = f'<span class="sf-won-badge">{text["won"]}</span>' if deal.card_won else ""
+    next_step = (
+        f'<div class="sf-next"><span class="visually-hidden">{text["next_step"]}</span>{escape(deal.next_step)}</div>'
+        if deal.next_step
+        else ""
+    )
+    return mark_safe(  # every value above is escaped
+        f'\n<article class="sf-card{state}" id="deal-{pk}" role="listitem" aria-labelledby="deal-{pk}-title"'
+        f' data-version="{deal.version}">'
+        f'<div class="sf-card-top">'
+        f'<a class="sf-card-title" id="deal-{pk}-title" href="{prefix}{pk}/">{escape(deal.title)}</a>'
+        f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
+        f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
+        f"</div>\n"
+        f'<div class="sf-card-lead">{escape(deal.lead.name)}{customer}</div>\n'
+        f'<div class="sf-card-meta">{amount}{close}</div>\n'
+        f'<div class="sf-card-meta"><span class="sf-age">{escape(deal.card_age)}</span>{rotting}{won}</div>\n'
+        f"{next_step}\n"
+        f"{bottom}\n"
+        f'<details class="sf-move"><summary>{text["move_to"]}</summary></details></article>\n'
+    )
