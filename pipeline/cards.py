@@ -163,3 +163,46 @@ def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeStr
         f"{bottom}\n"
         f'<details class="sf-move"><summary>{text["move_to"]}</summary></details></article>\n'
     )
+
+
+def render_headers(headers: Iterable, *, oob: bool = False) -> None:
+    """Set `head_html` on each column header (a board Column or a views.Header: `stage`, `count`,
+    `totals`): its title, deal count, probability and totals per currency. Written here for the
+    same reason as the cards; `oob` makes it an HTMX out-of-band swap (after a move)."""
+    won = escape(_("Won"))
+    by_currency = escape(_("Totals by currency"))
+    weighted_title = escape(_("Weighted by probability"))
+    weighted = escape(_("weighted"))
+    no_amount = escape(_("No amount yet"))
+    no_amount = f'\n    <li class="sf-totals-empty">{no_amount}</li>\n    '
+    swap = ' hx-swap-oob="outerHTML"' if oob else ""
+    for header in headers:
+        stage, count = header.stage, header.count
+        pk = stage.pk
+        shown_count = escape(formats.localize(count))
+        deals = ngettext("%(counter)s deal", "%(counter)s deals", count) % {"counter": shown_count}
+        if stage.is_won:
+            sub = won
+        else:
+            sub = _("%(p)s %% probability") % {"p": escape(formats.localize(stage.probability))}
+        totals = "".join(
+            f'\n    <li data-currency="{escape(t.currency)}">\n'
+            f'      <span class="sf-total" data-total="{escape(formats.localize(t.total))}">'
+            f"{escape(formatting.money(t.total, t.currency, 0))}</span>\n"
+            f'      <span class="sf-weighted" data-weighted="{escape(formats.localize(t.weighted))}" title="{weighted_title}">'
+            f"{weighted} {escape(formatting.money(t.weighted, t.currency, 0))}</span>\n"
+            f"    </li>\n    "
+            for t in header.totals
+        ) or no_amount
+        header.head_html = mark_safe(  # every value is escaped
+            f'\n<header class="sf-col-head" id="col-head-{pk}"{swap}>\n'
+            f'  <div class="sf-col-title-row">\n'
+            f'    <h2 class="sf-col-title" id="col-title-{pk}">{escape(stage.name)}</h2>\n'
+            f'    <span class="sf-count" aria-label="{deals}">{shown_count}</span>\n'
+            f"  </div>\n"
+            f'  <div class="sf-col-sub">\n'
+            f"    {sub}\n"
+            f"  </div>\n"
+            f'  <ul class="sf-totals" aria-label="{by_currency}">\n    {totals}\n  </ul>\n'
+            f"</header>\n"
+        )

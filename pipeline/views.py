@@ -119,7 +119,9 @@ def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> l
     """Fresh column headers for `stages`, computed by the database in one query."""
     deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
     totals = selectors.column_totals(deals)
-    return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+    headers = [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+    card_view.render_headers(headers, oob=True)  # they replace the board's headers out of band
+    return headers
 
 
 def _render_cards(cards) -> None:
@@ -219,6 +221,7 @@ def board(request):
                 card.stage = column.stage
 
     _render_cards(card for column in columns for card in column.cards)
+    card_view.render_headers(columns)
     context = {
         "nav": "board",
         "form": form,

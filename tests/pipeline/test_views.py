@@ -172,9 +172,10 @@ SCRIPT = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
-def test_card_escapes_what_users_entered_on_the_board_in_moves_and_more_pages(rep_client, rep, stages):
-    """Cards are written in Python (pipeline.cards), not by the template engine: every value a user
-    entered must still be HTML-escaped, on the board, in a move's response and on a "Load more" page."""
+def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_more_pages(rep_client, rep, stages):
+    """Cards and column headers are written in Python (pipeline.cards), not by the template engine:
+    every value a user entered must still be HTML-escaped, on the board, in a move's response and on
+    a "Load more" page."""
     rep.first_name, rep.last_name = "<b>Rita", "Roth</b>"
     rep.save()
     lead = LeadFactory(name=f"{SCRIPT} & Sons")
@@ -193,9 +194,17 @@ def test_card_escapes_what_users_entered_on_the_board_in_moves_and_more_pages(re
     DealFactory(owner=rep, stage=stages["Prospecting"])  # newer: the escaped card is second in its column
     more = rep_client.get(reverse("pipeline:board"), {"stage": stages["Prospecting"].pk, "offset": 1}, **HTMX)
     assert_escaped(card_html(text(more), deal))
-    moved = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    target = stages["Qualification"]
+    target.name = f"Qualified {SCRIPT}"
+    target.save()
+    assert f'<h2 class="sf-col-title" id="col-title-{target.pk}">Qualified {ESCAPED}</h2>' in text(
+        rep_client.get(reverse("pipeline:board"))
+    )
+    moved = rep_client.post(move_url(deal), {"stage": target.pk, "version": 1}, **HTMX)
     body = text(moved)
     assert_escaped(card_html(body[body.index("<article") :], deal))
+    assert "<script>" not in body
+    assert f'id="col-head-{target.pk}" hx-swap-oob="outerHTML"' in body and f"Qualified {ESCAPED}</h2>" in body
 
 
 def test_other_apps_add_to_the_bottom_of_cards_through_parts_and_templates(rep_client, rep, stages, monkeypatch):
