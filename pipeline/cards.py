@@ -206,3 +206,57 @@ def render_headers(headers: Iterable, *, oob: bool = False) -> None:
             f'  <ul class="sf-totals" aria-label="{by_currency}">\n    {totals}\n  </ul>\n'
             f"</header>\n"
         )
+
+
+def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: bool = False) -> SafeString:
+    """A column's "Add deal" form (closed unless it shows errors or `keep_open`). The board has
+    one per open column, so it is written here too; `csrf_input` is the page's hidden CSRF input
+    (markup), the rest is escaped here."""
+    pk = stage.pk
+    url = escape(reverse("pipeline:deal_quick_add", args=[pk]))
+    errors = "".join(f'<div class="sf-form-error" role="alert">{escape(error)}</div>' for error in form.non_field_errors())
+
+    def field(name: str) -> tuple[str, str, str, str, str]:
+        """The field's label, value and state: the input's extra class and aria-describedby
+        attribute, and its error line's id and text ("" without an error)."""
+        bound = form[name]
+        value = bound.value()
+        label, shown = escape(bound.label), "" if value is None else escape(formats.localize(value))
+        if not bound.errors:
+            return label, shown, "", "", ""
+        error_id = f"qa-{pk}-{name}-err"
+        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{escape(bound.errors[0])}'
+
+    title_label, title_value, title_state, title_described, title_error = field("title")
+    company_label, company_value, company_state, company_described, company_error = field("company")
+    amount_label, amount_value, amount_state, amount_described, amount_error = field("amount")
+    placeholders = {key: escape(text) for key, text in (
+        ("title", _("Deal title")), ("company", _("Company")), ("amount", _("Amount")),
+    )}
+    add_deal, add = escape(_("Add deal")), escape(_("Add"))
+    return mark_safe(  # every value is escaped
+        f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if form.errors or keep_open else ""}>\n'
+        f"  <summary>{add_deal}</summary>\n"
+        f'  <form method="post" action="{url}" hx-post="{url}"\n'
+        f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
+        f"    {csrf_input}\n"
+        f'    <input type="hidden" name="next" value="{escape(board_url)}">\n'
+        f"    {errors}\n"
+        f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
+        f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
+        f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
+        + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
+        + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
+        f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
+        f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
+        + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
+        + '    <div class="sf-quick-row">\n'
+        f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
+        f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
+        f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
+        f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
+        "    </div>\n"
+        + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
+        + "  </form>\n"
+        "</details>\n"
+    )

@@ -572,6 +572,23 @@ def test_quick_add_needs_a_title_and_a_company(rep_client, stages):
     assert "Give the deal a title." in body and "Name the company (an existing lead or a new one)." in body
 
 
+def test_quick_add_keeps_what_was_typed_escaped_with_each_error_next_to_its_field(rep_client, stages):
+    """The quick-add form is written in Python (pipeline.cards.quick_add_html): what the user typed
+    comes back escaped, and each error is tied to its input."""
+    stage = stages["Prospecting"]
+    response = rep_client.post(quick_add_url(stage), {"title": SCRIPT, "company": "", "amount": "-5"}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert "<script>" not in body and f'value="{ESCAPED}" required>' in body
+    assert f'id="qa-{stage.pk}-company" name="company"' in body
+    assert f'required aria-describedby="qa-{stage.pk}-company-err">' in body
+    assert f'<div class="invalid-feedback" id="qa-{stage.pk}-company-err">Name the company' in body
+    assert f'value="-5" aria-describedby="qa-{stage.pk}-amount-err">' in body
+    assert f'<div class="invalid-feedback d-block" id="qa-{stage.pk}-amount-err">' in body
+    assert f'<details class="sf-quick-add" id="quick-add-{stage.pk}" open>' in body
+    assert 'name="csrfmiddlewaretoken"' in body
+
+
 def test_quick_add_without_javascript_redirects_to_the_board(rep_client, stages):
     response = rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "Plain", "company": "Plain AG"})
     assert response.status_code == 302
