@@ -8,6 +8,8 @@ must not import this one.
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
+from django.utils.html import conditional_escape as escape
+from django.utils.translation import gettext as _
 
 from pipeline import extensions
 from pipeline.extensions import TimelineEntry
@@ -29,7 +31,7 @@ def _onboarding_count(done: bool | None):
 
 
 def present_cards(cards, *, now, memo) -> None:
-    """What activities/_card.html prints, once per response (see pipeline.cards)."""
+    """What card_part prints, once per response (see pipeline.cards)."""
     from .templatetags.activities_tags import due_label, percent_of
 
     for deal in cards:
@@ -38,6 +40,44 @@ def present_cards(cards, *, now, memo) -> None:
         deal.card_activity_due = memo(("due", due), lambda: due_label(due)) if due is not None else ""
         deal.card_activity_due_iso = due.isoformat() if due is not None else ""
         deal.card_onboarding_percent = percent_of(deal.onboarding_done, deal.onboarding_total)
+
+
+def card_part():
+    """The bottom of a board card: an open deal's next activity (or that none is planned), a won
+    deal's onboarding progress. Called once per response; returns the function that writes one
+    card's part from the values present_cards set."""
+    next_activity = escape(_("Next activity:"))
+    overdue = escape(_("overdue"))
+    overdue = f'<span class="sf-overdue-label">{overdue}</span>'
+    missing = escape(_("No activity planned"))
+    missing = f'<div class="sf-card-activity is-missing">{missing}</div>'
+    progress = escape(_("Onboarding progress"))
+    onboarding = _("Onboarding %(done)s/%(total)s")
+
+    def part(deal) -> str:
+        if deal.status == "open":
+            if not deal.card_activity_due:
+                return missing
+            late = deal.card_activity_overdue
+            return (
+                f'<div class="sf-card-activity{" is-overdue" if late else ""}">'
+                f'<span class="visually-hidden">{next_activity}</span>'
+                f'<span class="sf-card-activity-title">{escape(deal.next_activity_title)}</span>'
+                f'<span class="sf-card-activity-due">{overdue if late else ""}'
+                f'<time datetime="{escape(deal.card_activity_due_iso)}">{escape(deal.card_activity_due)}</time></span>'
+                f"</div>"
+            )
+        if deal.status == "won" and deal.onboarding_total:
+            done, total = deal.onboarding_done, deal.onboarding_total
+            return (
+                f'<div class="sf-card-onboarding{" is-complete" if done == total else ""}" title="{progress}">'
+                f'<span>{onboarding % {"done": escape(done), "total": escape(total)}}</span>'
+                f'<span class="sf-progress" aria-hidden="true"><span style="width: {deal.card_onboarding_percent}%"></span></span>'
+                f"</div>"
+            )
+        return ""
+
+    return part
 
 
 def timeline_entries(*, deal, user=None) -> list[TimelineEntry]:
@@ -71,7 +111,7 @@ def register() -> None:
     extensions.register_card_annotation("next_activity_kind", lambda: _next_open("kind"))
     extensions.register_card_annotation("onboarding_total", lambda: _onboarding_count(None))
     extensions.register_card_annotation("onboarding_done", lambda: _onboarding_count(True))
-    extensions.register_card_template("activities/_card.html")
+    extensions.register_card_part("activities", card_part)
     extensions.register_card_presenter("activities", present_cards)
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)

@@ -1,19 +1,28 @@
-"""What a board card shows, prepared once per response rather than once per card.
+"""A board card: its values prepared once per response, its markup written here in Python.
 
-The board renders hundreds of cards. In a Django template every translated string, date filter,
-custom tag and property call on a card costs the same again for the next card, so the card
-partial only prints values that were prepared here: labels are translated once per response,
-dates and day counts are formatted once per distinct value, owners once per person. Other apps
-add their own card values through pipeline.extensions.register_card_presenter.
+The board renders hundreds of cards. Through the Django template engine each card cost about as
+much as all its values together (every tag, filter and variable lookup is a node to walk), so,
+like the rows of Django admin's change list, a card is assembled here from escaped pieces:
+`render(cards)` sets `card_html` on each card and the templates only print it (board.html's
+`card` partial and its columns).
 
-Nothing here queries the database: everything comes from the card query (selectors.card_queryset)
-and the stage objects the view already holds.
+`present(cards)` prepares the values first: labels are translated once per response, dates and
+day counts are formatted once per distinct value, owners once per person. Other apps add their own
+values through pipeline.extensions.register_card_presenter and their own markup at the bottom of
+the card through register_card_part (or, more slowly, register_card_template).
+
+Every value a user entered (titles, names, next steps) goes through `conditional_escape`, the
+same escaping as `{{ … }}` in a template. Nothing here queries the database: everything comes from
+the card query (selectors.card_queryset) and the stage objects the view already holds.
 """
 from collections.abc import Iterable
 from functools import lru_cache
 
+from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
 from django.utils import formats, timezone
+from django.utils.html import conditional_escape as escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, ngettext
 
 from localization import formatting
@@ -97,3 +106,157 @@ def _days_in_stage(days: int) -> str:
     if not days:
         return _("In stage since today")
     return ngettext("%(days)s day in stage", "%(days)s days in stage", days) % {"days": days}
+
+
+def render(cards: Iterable[Deal]) -> list[Deal]:
+    """Present the cards and set each one's markup as `card_html` (see the module's docstring)."""
+    cards = present(cards)
+    if not cards:
+        return cards
+    text = {key: escape(value) for key, value in labels().items()}
+    prefix = escape(deals_prefix())
+    parts = [make() for make in extensions.card_parts()]
+    templates = [get_template(name) for name in extensions.card_templates()]
+    for deal in cards:
+        bottom = "".join(part(deal) for part in parts)
+        if templates:
+            bottom += "".join(template.render({"deal": deal}) for template in templates)
+        deal.card_html = _card(deal, text, prefix, bottom)
+    return cards
+
+
+def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
+    """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
+    parts); everything else is escaped here. The "Move to…" menu is the column's (board.html's
+    move_menu), copied into the card by board.js when it opens."""
+    pk = deal.pk
+    state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
+    customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
+    if deal.card_amount:
+        amount = f'<span class="sf-amount">{escape(deal.card_amount)}</span>'
+    else:
+        amount = f'<span class="sf-amount sf-muted">{text["no_amount"]}</span>'
+    close = (
+        f'<span class="sf-close"><span class="visually-hidden">{text["expected_close"]}</span>{escape(deal.card_close)}</span>'
+        if deal.card_close
+        else ""
+    )
+    rotting = f'<span class="sf-rotting">{text["rotting"]}</span>' if deal.card_rotting else ""
+    won = f'<span class="sf-won-badge">{text["won"]}</span>' if deal.card_won else ""
+    next_step = (
+        f'<div class="sf-next"><span class="visually-hidden">{text["next_step"]}</span>{escape(deal.next_step)}</div>'
+        if deal.next_step
+        else ""
+    )
+    return mark_safe(  # every value above is escaped
+        f'\n<article class="sf-card{state}" id="deal-{pk}" role="listitem" aria-labelledby="deal-{pk}-title"'
+        f' data-version="{deal.version}">'
+        f'<div class="sf-card-top">'
+        f'<a class="sf-card-title" id="deal-{pk}-title" href="{prefix}{pk}/">{escape(deal.title)}</a>'
+        f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
+        f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
+        f"</div>\n"
+        f'<div class="sf-card-lead">{escape(deal.lead.name)}{customer}</div>\n'
+        f'<div class="sf-card-meta">{amount}{close}</div>\n'
+        f'<div class="sf-card-meta"><span class="sf-age">{escape(deal.card_age)}</span>{rotting}{won}</div>\n'
+        f"{next_step}\n"
+        f"{bottom}\n"
+        f'<details class="sf-move"><summary>{text["move_to"]}</summary></details></article>\n'
+    )
+
+
+def render_headers(headers: Iterable, *, oob: bool = False) -> None:
+    """Set `head_html` on each column header (a board Column or a views.Header: `stage`, `count`,
+    `totals`): its title, deal count, probability and totals per currency. Written here for the
+    same reason as the cards; `oob` makes it an HTMX out-of-band swap (after a move)."""
+    won = escape(_("Won"))
+    by_currency = escape(_("Totals by currency"))
+    weighted_title = escape(_("Weighted by probability"))
+    weighted = escape(_("weighted"))
+    no_amount = escape(_("No amount yet"))
+    no_amount = f'\n    <li class="sf-totals-empty">{no_amount}</li>\n    '
+    swap = ' hx-swap-oob="outerHTML"' if oob else ""
+    for header in headers:
+        stage, count = header.stage, header.count
+        pk = stage.pk
+        shown_count = escape(formats.localize(count))
+        deals = ngettext("%(counter)s deal", "%(counter)s deals", count) % {"counter": shown_count}
+        if stage.is_won:
+            sub = won
+        else:
+            sub = _("%(p)s %% probability") % {"p": escape(formats.localize(stage.probability))}
+        totals = "".join(
+            f'\n    <li data-currency="{escape(t.currency)}">\n'
+            f'      <span class="sf-total" data-total="{escape(formats.localize(t.total))}">'
+            f"{escape(formatting.money(t.total, t.currency, 0))}</span>\n"
+            f'      <span class="sf-weighted" data-weighted="{escape(formats.localize(t.weighted))}" title="{weighted_title}">'
+            f"{weighted} {escape(formatting.money(t.weighted, t.currency, 0))}</span>\n"
+            f"    </li>\n    "
+            for t in header.totals
+        ) or no_amount
+        header.head_html = mark_safe(  # every value is escaped
+            f'\n<header class="sf-col-head" id="col-head-{pk}"{swap}>\n'
+            f'  <div class="sf-col-title-row">\n'
+            f'    <h2 class="sf-col-title" id="col-title-{pk}">{escape(stage.name)}</h2>\n'
+            f'    <span class="sf-count" aria-label="{deals}">{shown_count}</span>\n'
+            f"  </div>\n"
+            f'  <div class="sf-col-sub">\n'
+            f"    {sub}\n"
+            f"  </div>\n"
+            f'  <ul class="sf-totals" aria-label="{by_currency}">\n    {totals}\n  </ul>\n'
+            f"</header>\n"
+        )
+
+
+def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: bool = False) -> SafeString:
+    """A column's "Add deal" form (closed unless it shows errors or `keep_open`). The board has
+    one per open column, so it is written here too; `csrf_input` is the page's hidden CSRF input
+    (markup), the rest is escaped here."""
+    pk = stage.pk
+    url = escape(reverse("pipeline:deal_quick_add", args=[pk]))
+    errors = "".join(f'<div class="sf-form-error" role="alert">{escape(error)}</div>' for error in form.non_field_errors())
+
+    def field(name: str) -> tuple[str, str, str, str, str]:
+        """The field's label, value and state: the input's extra class and aria-describedby
+        attribute, and its error line's id and text ("" without an error)."""
+        bound = form[name]
+        value = bound.value()
+        label, shown = escape(bound.label), "" if value is None else escape(formats.localize(value))
+        if not bound.errors:
+            return label, shown, "", "", ""
+        error_id = f"qa-{pk}-{name}-err"
+        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{escape(bound.errors[0])}'
+
+    title_label, title_value, title_state, title_described, title_error = field("title")
+    company_label, company_value, company_state, company_described, company_error = field("company")
+    amount_label, amount_value, amount_state, amount_described, amount_error = field("amount")
+    placeholders = {key: escape(text) for key, text in (
+        ("title", _("Deal title")), ("company", _("Company")), ("amount", _("Amount")),
+    )}
+    add_deal, add = escape(_("Add deal")), escape(_("Add"))
+    return mark_safe(  # every value is escaped
+        f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if form.errors or keep_open else ""}>\n'
+        f"  <summary>{add_deal}</summary>\n"
+        f'  <form method="post" action="{url}" hx-post="{url}"\n'
+        f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
+        f"    {csrf_input}\n"
+        f'    <input type="hidden" name="next" value="{escape(board_url)}">\n'
+        f"    {errors}\n"
+        f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
+        f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
+        f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
+        + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
+        + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
+        f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
+        f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
+        + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
+        + '    <div class="sf-quick-row">\n'
+        f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
+        f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
+        f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
+        f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
+        "    </div>\n"
+        + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
+        + "  </form>\n"
+        "</details>\n"
+    )

@@ -8,10 +8,14 @@ AppConfig.ready():
   Subquery over the app's own model with `OuterRef("pk")` as the deal). The board's card query
   annotates every card with it, so the extra data arrives in the same single query and the
   board's query count does not grow with the number of cards.
-- `register_card_template(name)`: a template included at the bottom of every card (with `deal`).
 - `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
-  app's card template prints, once per response for all its cards (see pipeline.cards): the
-  template itself then only prints, which keeps a board of hundreds of cards fast.
+  app's card part prints, once per response for all its cards (see pipeline.cards).
+- `register_card_part(key, make)`: markup at the bottom of every card. `make()` is called once
+  per response (translate fixed texts there) and returns `part(deal) -> str`, the card's markup
+  with every value escaped (django.utils.html.conditional_escape), as pipeline.cards writes the
+  rest of the card: a board of hundreds of cards stays fast.
+- `register_card_template(name)`: the same as a template rendered with `deal` for every card;
+  simpler to write, but a template per card costs several times a part.
 - `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
   the deal page merges into its history.
 - `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
@@ -27,6 +31,7 @@ from datetime import datetime
 _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
 _card_presenters: dict[str, Callable] = {}
+_card_parts: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
@@ -74,6 +79,14 @@ def register_card_presenter(key: str, func: Callable) -> None:
 
 def card_presenters() -> list[Callable]:
     return list(_card_presenters.values())
+
+
+def register_card_part(key: str, make: Callable) -> None:
+    _card_parts[key] = make
+
+
+def card_parts() -> list[Callable]:
+    return list(_card_parts.values())
 
 
 def register_timeline_source(key: str, func: Callable) -> None:

@@ -300,11 +300,11 @@ def lead_is_customer_expression():
     return Exists(Deal.objects.filter(lead_id=OuterRef("lead_id"), status=DealStatus.WON))
 
 
-def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet[Deal]:
+def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True, with_owner: bool = True) -> QuerySet[Deal]:
     """Cards with everything they show, in one query: the lead, owner and stage, whether the
     lead is a customer, and what other apps registered in pipeline.extensions."""
     return (
-        deals.select_related("lead", "owner", *(["stage"] if with_stage else []))
+        deals.select_related("lead", *(["owner"] if with_owner else []), *(["stage"] if with_stage else []))
         .annotate(lead_is_customer=lead_is_customer_expression(), **extensions.card_annotations())
         .order_by("-stage_entered_at", "-pk")
     )
@@ -315,14 +315,38 @@ def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet
 BOARD_CARD_FIELDS = (
     "pk", "pipeline_id", "stage_id", "lead_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
     "next_step", "stage_entered_at", "rotting_snoozed_until", "version",
-    "lead__name", "owner__username", "owner__first_name", "owner__last_name",
+    "lead__name",
 )
+# The owner's columns a card shows, read in the same query as annotations: board_card_list makes
+# one User of them per owner instead of one per card (a rep's board is a hundred cards of one owner).
+BOARD_OWNER_FIELDS = ("username", "first_name", "last_name")
 
 
 def board_card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     """Cards as the board reads them: what card_queryset reads, narrowed to BOARD_CARD_FIELDS and
-    without the stage (the board gives each card its column's stage object)."""
-    return card_queryset(deals, with_stage=False).only(*BOARD_CARD_FIELDS)
+    without the stage (the board gives each card its column's stage object). Read them with
+    board_card_list, which sets their owners."""
+    return (
+        card_queryset(deals, with_stage=False, with_owner=False)
+        .only(*BOARD_CARD_FIELDS)
+        .annotate(**{f"board_owner_{name}": F(f"owner__{name}") for name in BOARD_OWNER_FIELDS})
+    )
+
+
+def board_card_list(cards: QuerySet[Deal]) -> list[Deal]:
+    """The cards of a board_card_queryset, each with its `owner` set: one User object per owner,
+    built from the annotated columns (with the other fields deferred, as `only()` leaves them)."""
+    User = get_user_model()
+    owners = {}
+    result = list(cards)
+    set_owner = Deal.owner.field.set_cached_value
+    for deal in result:
+        owner = owners.get(deal.owner_id)
+        if owner is None:
+            values = [deal.owner_id, *(getattr(deal, f"board_owner_{name}") for name in BOARD_OWNER_FIELDS)]
+            owner = owners[deal.owner_id] = User.from_db(cards.db, ["id", *BOARD_OWNER_FIELDS], values)
+        set_owner(deal, owner)
+    return result
 
 
 def card_annotation_names() -> list[str]:
@@ -349,7 +373,7 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Dea
         .values("pk")
     )
     cards: dict[int, list[Deal]] = defaultdict(list)
-    for deal in board_card_queryset(Deal.objects.filter(pk__in=ranked_ids)):
+    for deal in board_card_list(board_card_queryset(Deal.objects.filter(pk__in=ranked_ids))):
         cards[deal.stage_id].append(deal)
     return cards
 
@@ -371,7 +395,7 @@ def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int 
 
 def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[Deal]:
     """Cards of one column after the first `offset`, for "load more"."""
-    return list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
+    return board_card_list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
 
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:

@@ -119,18 +119,14 @@ def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> l
     """Fresh column headers for `stages`, computed by the database in one query."""
     deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
     totals = selectors.column_totals(deals)
-    return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+    headers = [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+    card_view.render_headers(headers, oob=True)  # they replace the board's headers out of band
+    return headers
 
 
-def _card_context(cards) -> dict:
-    """What the card partial needs besides the cards: their display values (set on them here)
-    and the texts and addresses that are the same for every card of the response."""
-    card_view.present(cards)
-    return {
-        "card_text": card_view.labels(),
-        "deals_prefix": card_view.deals_prefix(),
-        "card_templates": extensions.card_templates(),
-    }
+def _render_cards(cards) -> None:
+    """Set each card's display values and markup (`card_html`, which the templates print)."""
+    card_view.render(cards)
 
 
 def _board_state(request) -> dict:
@@ -180,11 +176,11 @@ def _current_state_context(request, current: Deal, filters: dict) -> dict:
     if current.status != DealStatus.LOST:
         card = selectors.card(current.pk)  # with the annotations every card carries
         card.stage = stage
+        _render_cards([card])
     return {
         "card": card,
         "removed_id": current.pk,
         "headers": _headers(user=request.user, pipeline_id=current.pipeline_id, stages=stages, filters=filters),
-        **_card_context([card] if card else []),
     }
 
 
@@ -224,6 +220,8 @@ def board(request):
             for card in column.cards:
                 card.stage = column.stage
 
+    _render_cards(card for column in columns for card in column.cards)
+    card_view.render_headers(columns)
     context = {
         "nav": "board",
         "form": form,
@@ -238,7 +236,6 @@ def board(request):
         "quick_add_form": QuickAddForm(),
         "filtered": any(value not in (None, "") for value in filters.values()),
         "board_empty": all(column.count == 0 for column in columns),
-        **_card_context(card for column in columns for card in column.cards),
     }
     template = BOARD_SWAP if _is_partial(request) else BOARD
     response = render(request, template, context)
@@ -284,6 +281,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
     cards = cards[:size]
     for card in cards:
         card.stage = stage
+    _render_cards(cards)
     context = {
         "stage": stage,
         "cards": cards,
@@ -291,7 +289,6 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
         "next_offset": offset + len(cards),
         "state_query": _state_query(request, pipeline),
         "board_url": _board_url_for(request),
-        **_card_context(cards),
     }
     return render(request, f"{BOARD}#cards_page", context)
 
@@ -357,6 +354,7 @@ def deal_move_view(request, pk):
     # which does not change them; copying saves re-reading the card.
     for name in selectors.card_annotation_names():
         setattr(moved, name, getattr(deal, name))
+    _render_cards([moved])
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -364,7 +362,6 @@ def deal_move_view(request, pk):
         "headers": _headers(user=request.user, pipeline_id=deal.pipeline_id, stages=header_stages, filters=filters),
         "toasts": [_toast(message, undo=undo)],
         "board_url": _board_url_for(request),
-        **_card_context([moved]),
     }
     return render(request, "pipeline/_oob.html", context)
 
@@ -465,9 +462,9 @@ def deal_quick_add(request, stage_id):
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
     deal = selectors.card(deal.pk)  # with the stage, and the annotations every card carries
+    _render_cards([deal])
     context.update(
         card=deal,
-        **_card_context([deal]),
         headers=_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=_board_state(request)),
         toasts=[_toast(_("Deal “%(deal)s” added.") % {"deal": deal.title})],
     )

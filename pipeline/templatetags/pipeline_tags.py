@@ -1,9 +1,10 @@
 from datetime import timedelta
 
 from django import template
+from django.template.backends.utils import csrf_input
 from django.utils.translation import ngettext
 
-from pipeline.cards import deals_prefix
+from pipeline.cards import deals_prefix, quick_add_html
 
 register = template.Library()
 
@@ -38,3 +39,13 @@ def card_extension_templates() -> list[str]:
     from pipeline import extensions
 
     return extensions.card_templates()
+
+
+@register.simple_tag(takes_context=True)
+def quick_add(context, stage, form, keep_open=False):
+    """A column's "Add deal" form (pipeline.cards.quick_add_html) for this page."""
+    request = context.get("request")
+    return quick_add_html(
+        stage=stage, form=form, board_url=context.get("board_url", ""), keep_open=bool(keep_open),
+        csrf_input=csrf_input(request) if request is not None else "",
+    )

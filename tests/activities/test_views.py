@@ -201,6 +201,14 @@ def test_the_card_shows_the_next_open_activity_and_overdue_in_red_with_text(rep_
     assert "No activity planned" in card_html(body, idle)
 
 
+def test_the_cards_next_activity_title_is_escaped(rep_client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    plan(deal, rep, 5, '<script>alert("x")</script>')
+    card = card_html(text(rep_client.get(reverse("pipeline:board"))), deal)
+    assert "<script>" not in card
+    assert '<span class="sf-card-activity-title">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</span>' in card
+
+
 def test_board_query_count_stays_constant_with_activities_and_checklists(client, rep, manager, stages, checklist, django_assert_max_num_queries):
     client.force_login(manager)
 

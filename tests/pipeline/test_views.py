@@ -168,6 +168,68 @@ def test_card_texts_follow_the_language(rep_client, rep, stages):
     assert "No amount" not in german
 
 
+SCRIPT = '<script>alert("x")</script>'
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+
+
+def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_more_pages(rep_client, rep, stages):
+    """Cards and column headers are written in Python (pipeline.cards), not by the template engine:
+    every value a user entered must still be HTML-escaped, on the board, in a move's response and on
+    a "Load more" page."""
+    rep.first_name, rep.last_name = "<b>Rita", "Roth</b>"
+    rep.save()
+    lead = LeadFactory(name=f"{SCRIPT} & Sons")
+    deal = DealFactory(
+        owner=rep, lead=lead, stage=stages["Prospecting"], title=f"{SCRIPT} 'big' deal", next_step=f"Call {SCRIPT}"
+    )
+
+    def assert_escaped(card):
+        assert "<script>" not in card and "<b>" not in card
+        assert f">{ESCAPED} &#x27;big&#x27; deal</a>" in card
+        assert f'<div class="sf-card-lead">{ESCAPED} &amp; Sons' in card
+        assert f"Call {ESCAPED}</div>" in card
+        assert 'title="&lt;b&gt;Rita Roth&lt;/b&gt;"' in card
+
+    assert_escaped(card_html(text(rep_client.get(reverse("pipeline:board"))), deal))
+    DealFactory(owner=rep, stage=stages["Prospecting"])  # newer: the escaped card is second in its column
+    more = rep_client.get(reverse("pipeline:board"), {"stage": stages["Prospecting"].pk, "offset": 1}, **HTMX)
+    assert_escaped(card_html(text(more), deal))
+    target = stages["Qualification"]
+    target.name = f"Qualified {SCRIPT}"
+    target.save()
+    assert f'<h2 class="sf-col-title" id="col-title-{target.pk}">Qualified {ESCAPED}</h2>' in text(
+        rep_client.get(reverse("pipeline:board"))
+    )
+    moved = rep_client.post(move_url(deal), {"stage": target.pk, "version": 1}, **HTMX)
+    body = text(moved)
+    assert_escaped(card_html(body[body.index("<article") :], deal))
+    assert "<script>" not in body
+    assert f'id="col-head-{target.pk}" hx-swap-oob="outerHTML"' in body and f"Qualified {ESCAPED}</h2>" in body
+
+
+def test_other_apps_add_to_the_bottom_of_cards_through_parts_and_templates(rep_client, rep, stages, monkeypatch):
+    """pipeline.extensions: a part (Python, made once per response) and a template (per card)
+    both end up at the bottom of every card, before the "Move to…" menu."""
+    from pipeline import extensions
+
+    made = []
+
+    def make_part():
+        made.append(1)
+        return lambda deal: f'<p class="x-part">part {deal.pk}</p>'
+
+    monkeypatch.setitem(extensions._card_parts, "test", make_part)
+    monkeypatch.setattr(extensions, "_card_templates", ["pipeline/_toast.html"])
+    first, second = (DealFactory(owner=rep, stage=stages["Prospecting"]) for _ in range(2))
+    body = text(rep_client.get(reverse("pipeline:board")))
+    assert made == [1]
+    for deal in (first, second):
+        card = card_html(body, deal)
+        part = card.index(f'<p class="x-part">part {deal.pk}</p>')
+        assert card.index("sf-card-lead") < part < card.index('<details class="sf-move">')
+        assert "sf-toast" in card[part:]
+
+
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
     DealFactory(owner=rep, stage=stages["Offer"], title="Mine closing soon", expected_close=date(2026, 12, 10))
     DealFactory(owner=teammate, stage=stages["Offer"], title="Sam's deal", expected_close=date(2027, 3, 1))
@@ -508,6 +570,23 @@ def test_quick_add_needs_a_title_and_a_company(rep_client, stages):
     assert response.status_code == 400
     body = text(response)
     assert "Give the deal a title." in body and "Name the company (an existing lead or a new one)." in body
+
+
+def test_quick_add_keeps_what_was_typed_escaped_with_each_error_next_to_its_field(rep_client, stages):
+    """The quick-add form is written in Python (pipeline.cards.quick_add_html): what the user typed
+    comes back escaped, and each error is tied to its input."""
+    stage = stages["Prospecting"]
+    response = rep_client.post(quick_add_url(stage), {"title": SCRIPT, "company": "", "amount": "-5"}, **HTMX)
+    assert response.status_code == 400
+    body = text(response)
+    assert "<script>" not in body and f'value="{ESCAPED}" required>' in body
+    assert f'id="qa-{stage.pk}-company" name="company"' in body
+    assert f'required aria-describedby="qa-{stage.pk}-company-err">' in body
+    assert f'<div class="invalid-feedback" id="qa-{stage.pk}-company-err">Name the company' in body
+    assert f'value="-5" aria-describedby="qa-{stage.pk}-amount-err">' in body
+    assert f'<div class="invalid-feedback d-block" id="qa-{stage.pk}-amount-err">' in body
+    assert f'<details class="sf-quick-add" id="quick-add-{stage.pk}" open>' in body
+    assert 'name="csrfmiddlewaretoken"' in body
 
 
 def test_quick_add_without_javascript_redirects_to_the_board(rep_client, stages):
