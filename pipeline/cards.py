@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.html import conditional_escape as escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, ngettext
@@ -67,6 +67,41 @@ class _Memo(dict):
             return value
 
 
+# Format characters short_date() writes itself; any other character in the format (or an escape)
+# sends every date through Django's date_format.
+_FAST_DATE_CHARS = set("djmnYyM")
+
+
+def short_date():
+    """`formats.date_format(value, "SHORT_DATE_FORMAT")` for the active language as a function,
+    for a page that formats many dates (the board): the format is read once and the month names
+    are looked up once per month, instead of Django's DateFormat object per date. Gives exactly
+    what date_format gives; formats with other characters go through date_format itself."""
+    format_string = formats.get_format("SHORT_DATE_FORMAT")
+    if "\\" in format_string or any(c.isalpha() and c not in _FAST_DATE_CHARS for c in format_string):
+        return lambda value: formats.date_format(value, "SHORT_DATE_FORMAT")
+    months = {}
+
+    def month(value) -> str:
+        try:
+            return months[value.month]
+        except KeyError:
+            name = months[value.month] = dateformat.format(value, "M")
+            return name
+
+    writers = {
+        "d": lambda v: f"{v.day:02d}",
+        "j": lambda v: str(v.day),
+        "m": lambda v: f"{v.month:02d}",
+        "n": lambda v: str(v.month),
+        "Y": lambda v: f"{v.year:04d}",
+        "y": lambda v: f"{v.year % 100:02d}",
+        "M": month,
+    }
+    pieces = [writers.get(c, c) for c in format_string]
+    return lambda value: "".join(piece if isinstance(piece, str) else piece(value) for piece in pieces)
+
+
 def present(cards: Iterable[Deal]) -> list[Deal]:
     """Set the `card_*` display values on each card (and those other apps add). Each card's
     `stage` must be loaded (the board sets the column's stage object on its cards)."""
@@ -76,6 +111,8 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
     now = timezone.now()
     today = timezone.localdate(now)
     memo = _Memo()
+    money = formatting.money_formatter(0)
+    short = short_date()
     for deal in cards:
         owner = deal.owner
         deal.card_owner, deal.card_owner_label, deal.card_initials = memo(
@@ -83,12 +120,12 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
             lambda: (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials),
         )
         deal.card_amount = (
-            memo(("amount", deal.amount, deal.currency), lambda: formatting.money(deal.amount, deal.currency, 0))
+            memo(("amount", deal.amount, deal.currency), lambda: money(deal.amount, deal.currency))
             if deal.amount is not None
             else None
         )
         close = deal.expected_close
-        deal.card_close = memo(("date", close), lambda: formats.date_format(close, "SHORT_DATE_FORMAT")) if close else ""
+        deal.card_close = memo(("date", close), lambda: short(close)) if close else ""
         days = max(0, (now - deal.stage_entered_at).days)
         deal.card_age = memo(("days", days), lambda: _days_in_stage(days))
         rotting_days = deal.stage.rotting_days
