@@ -164,8 +164,8 @@ def render(cards: Iterable[Deal]) -> list[Deal]:
 
 def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
     """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
-    parts); everything else is escaped here. The "Move to…" menu is the column's (board.html's
-    move_menu), copied into the card by board.js when it opens."""
+    parts); everything else is escaped here. The "Move to…" menu is the column's
+    (render_column_parts), copied into the card by board.js when it opens."""
     pk = deal.pk
     state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
     customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
@@ -297,3 +297,42 @@ def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: b
         + "  </form>\n"
         "</details>\n"
     )
+
+
+def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, csrf_input: str) -> None:
+    """Set `menu_html` (the column's "Move to…" menu, which board.js copies into a card's menu)
+    and `more_html` (its "Load more" link) on each board column (`stage`, `targets`, `has_more`,
+    `next_offset`): the column's menu, and the markup of board.html's load_more partial, written
+    here like the cards; `csrf_input` is the page's hidden CSRF input (markup), the rest is escaped."""
+    board_url = escape(board_url)
+    state_query = escape(state_query)
+    mark_lost = escape(_("Mark lost…"))
+    load_more = escape(_("Load more"))
+    no_moves = f'<p class="sf-muted small m-0 px-2">{escape(_("No moves allowed from here."))}</p>\n'
+    for column in columns:
+        options = "".join(
+            f'<button type="submit" name="stage" value="{target.pk}" class="sf-move-option">'
+            f'<span class="sf-dot" style="--sf-stage-colour: {escape(target.colour)}" aria-hidden="true"></span>'
+            f"{escape(target.name)}</button>\n"
+            for target in column.targets
+        ) or no_moves
+        column.menu_html = mark_safe(  # every value is escaped
+            '\n<template class="sf-move-template"><div class="sf-move-menu">\n'
+            '  <form method="post" hx-swap="none" hx-include="#sf-board-state">\n'
+            f"    {csrf_input}\n"
+            '    <input type="hidden" name="version" value="">\n'
+            f'    <input type="hidden" name="next" value="{board_url}">\n'
+            f"    \n{options}\n\n"
+            "  </form>\n"
+            f'  <a class="sf-move-option sf-move-lost" href="#lose">{mark_lost}</a>\n'
+            "</div></template>\n"
+        )
+        more = ""
+        if column.has_more:
+            link = f"?{state_query}&amp;stage={column.stage.pk}&amp;offset={column.next_offset}"
+            more = (
+                f'\n<a class="btn btn-sm btn-light w-100 sf-more" id="more-{column.stage.pk}"\n'
+                f'   href="{link}"\n'
+                f'   hx-get="{link}" hx-swap="outerHTML">{load_more}</a>\n'
+            )
+        column.more_html = mark_safe(f"\n{more}\n")  # escaped above
