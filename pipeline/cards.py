@@ -213,6 +213,7 @@ def render_headers(headers: Iterable, *, oob: bool = False) -> None:
     no_amount = escape(_("No amount yet"))
     no_amount = f'\n    <li class="sf-totals-empty">{no_amount}</li>\n    '
     swap = ' hx-swap-oob="outerHTML"' if oob else ""
+    money = formatting.money_formatter(0)
     for header in headers:
         stage, count = header.stage, header.count
         pk = stage.pk
@@ -225,9 +226,9 @@ def render_headers(headers: Iterable, *, oob: bool = False) -> None:
         totals = "".join(
             f'\n    <li data-currency="{escape(t.currency)}">\n'
             f'      <span class="sf-total" data-total="{escape(formats.localize(t.total))}">'
-            f"{escape(formatting.money(t.total, t.currency, 0))}</span>\n"
+            f"{escape(money(t.total, t.currency))}</span>\n"
             f'      <span class="sf-weighted" data-weighted="{escape(formats.localize(t.weighted))}" title="{weighted_title}">'
-            f"{weighted} {escape(formatting.money(t.weighted, t.currency, 0))}</span>\n"
+            f"{weighted} {escape(money(t.weighted, t.currency))}</span>\n"
             f"    </li>\n    "
             for t in header.totals
         ) or no_amount
