@@ -53,3 +53,17 @@ def test_board_filter_form_fields_render_as_with_django_widgets(data, django_use
         plain.is_valid()
     for name in ("owner", "q", "close_from", "close_to"):
         assert form[name].as_widget() == plain[name].as_widget()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['<script>alert("x")</script> & \'co\'', "", "plain", mark_safe("<b>safe</b>"), gettext_lazy("Won"), 12, None],
+)
+def test_card_escape_is_conditional_escape(value):
+    from django.utils.html import conditional_escape
+    from django.utils.safestring import SafeString
+
+    from pipeline.cards import escape
+
+    assert escape(value) == conditional_escape(value)
+    assert isinstance(escape(value), SafeString)
