@@ -92,3 +92,43 @@ def parse_amount(text) -> Decimal:
         return Decimal(f"{integer}.{fraction}" if fraction else integer)
     except InvalidOperation:
         raise ValueError(text) from None
+
+
+def money_formatter(places: int = 0):
+    """`money(value, currency, places)` for the active language as a function, for a page that
+    formats many amounts (the board): the separators, grouping and currency placement are looked
+    up once instead of per amount. Gives exactly what `money` gives; values it has no fast way
+    for (not a Decimal or int, very long numbers, unusual grouping) go through `money` itself."""
+    decimal_sep = formats.get_format("DECIMAL_SEPARATOR")
+    thousand_sep = formats.get_format("THOUSAND_SEPARATOR")
+    grouping = formats.get_format("NUMBER_GROUPING")
+    suffix = (get_language() or "en").split("-")[0] in SUFFIX_LANGUAGES
+    step = Decimal(1).scaleb(-places)
+    if not isinstance(grouping, int) or grouping <= 0:
+        return lambda value, currency="": money(value, currency, places)
+
+    def fast(value, currency: str = "") -> str:
+        if not isinstance(value, (Decimal, int)) or isinstance(value, bool):
+            return money(value, currency, places)
+        amount = Decimal(value).quantize(step, rounding=ROUND_HALF_UP)
+        digits = f"{abs(amount):f}"
+        if len(digits) > 150:
+            return money(value, currency, places)
+        integer, _, fraction = digits.partition(".")
+        if len(integer) > grouping:
+            cut = len(integer) % grouping or grouping
+            groups = [integer[:cut]] + [integer[i:i + grouping] for i in range(cut, len(integer), grouping)]
+            integer = thousand_sep.join(groups)
+        text = f"{integer}{decimal_sep}{fraction}" if places > 0 else integer
+        sign = "−" if amount < 0 and text.strip("0.,") else ""
+        currency = (currency or "").upper()
+        if not currency:
+            return f"{sign}{text}"
+        symbol = SYMBOLS.get(currency)
+        if suffix:
+            return f"{sign}{text}\u00a0{symbol or currency}"
+        if symbol:
+            return f"{sign}{symbol}{text}"
+        return f"{sign}{currency}\u00a0{text}"
+
+    return fast

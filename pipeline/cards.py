@@ -17,11 +17,12 @@ the card query (selectors.card_queryset) and the stage objects the view already 
 """
 from collections.abc import Iterable
 from functools import lru_cache
+from html import escape as html_escape
 
 from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
-from django.utils import formats, timezone
-from django.utils.html import conditional_escape as escape
+from django.utils import dateformat, formats, timezone
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, ngettext
 
@@ -29,6 +30,15 @@ from localization import formatting
 
 from . import extensions
 from .models import Deal, DealStatus
+
+
+def escape(value) -> SafeString:
+    """django.utils.html.conditional_escape, without its lazy-string wrapper for the plain strings
+    that make up most of a card (the board escapes a few thousand values per response): the same
+    result (Django's escape is html.escape), SafeString and all."""
+    if type(value) is str:
+        return SafeString(html_escape(value))
+    return conditional_escape(value)
 
 
 @lru_cache(maxsize=16)
@@ -67,6 +77,41 @@ class _Memo(dict):
             return value
 
 
+# Format characters short_date() writes itself; any other character in the format (or an escape)
+# sends every date through Django's date_format.
+_FAST_DATE_CHARS = set("djmnYyM")
+
+
+def short_date():
+    """`formats.date_format(value, "SHORT_DATE_FORMAT")` for the active language as a function,
+    for a page that formats many dates (the board): the format is read once and the month names
+    are looked up once per month, instead of Django's DateFormat object per date. Gives exactly
+    what date_format gives; formats with other characters go through date_format itself."""
+    format_string = formats.get_format("SHORT_DATE_FORMAT")
+    if "\\" in format_string or any(c.isalpha() and c not in _FAST_DATE_CHARS for c in format_string):
+        return lambda value: formats.date_format(value, "SHORT_DATE_FORMAT")
+    months = {}
+
+    def month(value) -> str:
+        try:
+            return months[value.month]
+        except KeyError:
+            name = months[value.month] = dateformat.format(value, "M")
+            return name
+
+    writers = {
+        "d": lambda v: f"{v.day:02d}",
+        "j": lambda v: str(v.day),
+        "m": lambda v: f"{v.month:02d}",
+        "n": lambda v: str(v.month),
+        "Y": lambda v: f"{v.year:04d}",
+        "y": lambda v: f"{v.year % 100:02d}",
+        "M": month,
+    }
+    pieces = [writers.get(c, c) for c in format_string]
+    return lambda value: "".join(piece if isinstance(piece, str) else piece(value) for piece in pieces)
+
+
 def present(cards: Iterable[Deal]) -> list[Deal]:
     """Set the `card_*` display values on each card (and those other apps add). Each card's
     `stage` must be loaded (the board sets the column's stage object on its cards)."""
@@ -76,6 +121,8 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
     now = timezone.now()
     today = timezone.localdate(now)
     memo = _Memo()
+    money = formatting.money_formatter(0)
+    short = short_date()
     for deal in cards:
         owner = deal.owner
         deal.card_owner, deal.card_owner_label, deal.card_initials = memo(
@@ -83,12 +130,12 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
             lambda: (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials),
         )
         deal.card_amount = (
-            memo(("amount", deal.amount, deal.currency), lambda: formatting.money(deal.amount, deal.currency, 0))
+            memo(("amount", deal.amount, deal.currency), lambda: money(deal.amount, deal.currency))
             if deal.amount is not None
             else None
         )
         close = deal.expected_close
-        deal.card_close = memo(("date", close), lambda: formats.date_format(close, "SHORT_DATE_FORMAT")) if close else ""
+        deal.card_close = memo(("date", close), lambda: short(close)) if close else ""
         days = max(0, (now - deal.stage_entered_at).days)
         deal.card_age = memo(("days", days), lambda: _days_in_stage(days))
         rotting_days = deal.stage.rotting_days
@@ -127,8 +174,8 @@ def render(cards: Iterable[Deal]) -> list[Deal]:
 
 def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
     """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
-    parts); everything else is escaped here. The "Move to…" menu is the column's (board.html's
-    move_menu), copied into the card by board.js when it opens."""
+    parts); everything else is escaped here. The "Move to…" menu is the column's
+    (render_column_parts), copied into the card by board.js when it opens."""
     pk = deal.pk
     state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
     customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
@@ -176,6 +223,7 @@ def render_headers(headers: Iterable, *, oob: bool = False) -> None:
     no_amount = escape(_("No amount yet"))
     no_amount = f'\n    <li class="sf-totals-empty">{no_amount}</li>\n    '
     swap = ' hx-swap-oob="outerHTML"' if oob else ""
+    money = formatting.money_formatter(0)
     for header in headers:
         stage, count = header.stage, header.count
         pk = stage.pk
@@ -188,9 +236,9 @@ def render_headers(headers: Iterable, *, oob: bool = False) -> None:
         totals = "".join(
             f'\n    <li data-currency="{escape(t.currency)}">\n'
             f'      <span class="sf-total" data-total="{escape(formats.localize(t.total))}">'
-            f"{escape(formatting.money(t.total, t.currency, 0))}</span>\n"
+            f"{escape(money(t.total, t.currency))}</span>\n"
             f'      <span class="sf-weighted" data-weighted="{escape(formats.localize(t.weighted))}" title="{weighted_title}">'
-            f"{weighted} {escape(formatting.money(t.weighted, t.currency, 0))}</span>\n"
+            f"{weighted} {escape(money(t.weighted, t.currency))}</span>\n"
             f"    </li>\n    "
             for t in header.totals
         ) or no_amount
@@ -260,3 +308,42 @@ def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: b
         + "  </form>\n"
         "</details>\n"
     )
+
+
+def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, csrf_input: str) -> None:
+    """Set `menu_html` (the column's "Move to…" menu, which board.js copies into a card's menu)
+    and `more_html` (its "Load more" link) on each board column (`stage`, `targets`, `has_more`,
+    `next_offset`): the column's menu, and the markup of board.html's load_more partial, written
+    here like the cards; `csrf_input` is the page's hidden CSRF input (markup), the rest is escaped."""
+    board_url = escape(board_url)
+    state_query = escape(state_query)
+    mark_lost = escape(_("Mark lost…"))
+    load_more = escape(_("Load more"))
+    no_moves = f'<p class="sf-muted small m-0 px-2">{escape(_("No moves allowed from here."))}</p>\n'
+    for column in columns:
+        options = "".join(
+            f'<button type="submit" name="stage" value="{target.pk}" class="sf-move-option">'
+            f'<span class="sf-dot" style="--sf-stage-colour: {escape(target.colour)}" aria-hidden="true"></span>'
+            f"{escape(target.name)}</button>\n"
+            for target in column.targets
+        ) or no_moves
+        column.menu_html = mark_safe(  # every value is escaped
+            '\n<template class="sf-move-template"><div class="sf-move-menu">\n'
+            '  <form method="post" hx-swap="none" hx-include="#sf-board-state">\n'
+            f"    {csrf_input}\n"
+            '    <input type="hidden" name="version" value="">\n'
+            f'    <input type="hidden" name="next" value="{board_url}">\n'
+            f"    \n{options}\n\n"
+            "  </form>\n"
+            f'  <a class="sf-move-option sf-move-lost" href="#lose">{mark_lost}</a>\n'
+            "</div></template>\n"
+        )
+        more = ""
+        if column.has_more:
+            link = f"?{state_query}&amp;stage={column.stage.pk}&amp;offset={column.next_offset}"
+            more = (
+                f'\n<a class="btn btn-sm btn-light w-100 sf-more" id="more-{column.stage.pk}"\n'
+                f'   href="{link}"\n'
+                f'   hx-get="{link}" hx-swap="outerHTML">{load_more}</a>\n'
+            )
+        column.more_html = mark_safe(f"\n{more}\n")  # escaped above

@@ -9,7 +9,9 @@ AppConfig.ready():
   annotates every card with it, so the extra data arrives in the same single query and the
   board's query count does not grow with the number of cards.
 - `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
-  app's card part prints, once per response for all its cards (see pipeline.cards).
+  app's card part prints, once per response for all its cards (see pipeline.cards). On the board
+  a card is a row (selectors.BoardCard: the card's columns and annotations as attributes, not a
+  Deal); a single card elsewhere (a move's response) is a Deal with the same attributes.
 - `register_card_part(key, make)`: markup at the bottom of every card. `make()` is called once
   per response (translate fixed texts there) and returns `part(deal) -> str`, the card's markup
   with every value escaped (django.utils.html.conditional_escape), as pipeline.cards writes the

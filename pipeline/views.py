@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.backends.utils import csrf_input
 from django.urls import reverse
 from django.utils import formats
 from django.utils.cache import patch_vary_headers
@@ -222,6 +223,8 @@ def board(request):
 
     _render_cards(card for column in columns for card in column.cards)
     card_view.render_headers(columns)
+    state_query, board_url = _state_query(request, pipeline), request.get_full_path()
+    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=csrf_input(request))
     context = {
         "nav": "board",
         "form": form,
@@ -230,8 +233,8 @@ def board(request):
         "pipelines": pipelines,
         "columns": columns,
         "state": _state_params(filters),
-        "state_query": _state_query(request, pipeline),
-        "board_url": request.get_full_path(),
+        "state_query": state_query,
+        "board_url": board_url,
         "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
         "quick_add_form": QuickAddForm(),
         "filtered": any(value not in (None, "") for value in filters.values()),

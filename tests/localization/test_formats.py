@@ -1,13 +1,14 @@
 """Amounts and dates as each language writes them; amounts read in either format."""
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.template import Context, Template
-from django.utils import translation
+from django.utils import formats, translation
 
 from localization.fields import AmountField
-from localization.formatting import money, parse_amount
+from localization.formatting import money, money_formatter, parse_amount
+from pipeline.cards import short_date
 
 
 def render(source: str, **context) -> str:
@@ -82,3 +83,22 @@ def test_the_amount_field_shows_and_reports_in_the_active_language():
         assert "Geben Sie einen Betrag" in str(error.value)
     with translation.override("en"):
         assert field.widget.format_value(Decimal("1234.5")) == "1,234.50"
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_money_formatter_writes_what_money_writes(language):
+    values = [Decimal("0"), Decimal("0.4"), Decimal("0.5"), Decimal("-0.5"), Decimal("999.5"), Decimal("-1234.5"),
+              Decimal("1234567.891"), Decimal("0.004"), 0, 7, -3, 10**12, 1.5, None, ""]
+    with translation.override(language):
+        for places in (0, 2):
+            fast = money_formatter(places)
+            for currency in ("EUR", "USD", "CHF", "gbp", ""):
+                assert [fast(v, currency) for v in values] == [money(v, currency, places) for v in values]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_board_short_date_writes_what_date_format_writes(language):
+    days = [date(2027, 1, 1) + timedelta(days=n) for n in range(0, 800, 3)] + [date(33, 5, 9), date(2027, 12, 31)]
+    with translation.override(language):
+        short = short_date()
+        assert [short(d) for d in days] == [formats.date_format(d, "SHORT_DATE_FORMAT") for d in days]

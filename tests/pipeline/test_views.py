@@ -197,9 +197,11 @@ def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_m
     target = stages["Qualification"]
     target.name = f"Qualified {SCRIPT}"
     target.save()
-    assert f'<h2 class="sf-col-title" id="col-title-{target.pk}">Qualified {ESCAPED}</h2>' in text(
-        rep_client.get(reverse("pipeline:board"))
-    )
+    board = text(rep_client.get(reverse("pipeline:board")))
+    assert f'<h2 class="sf-col-title" id="col-title-{target.pk}">Qualified {ESCAPED}</h2>' in board
+    # The columns' "Move to…" menus (pipeline.cards.render_column_parts) name it too.
+    assert f'aria-hidden="true"></span>Qualified {ESCAPED}</button>' in board
+    assert f"Qualified {SCRIPT}" not in board
     moved = rep_client.post(move_url(deal), {"stage": target.pk, "version": 1}, **HTMX)
     body = text(moved)
     assert_escaped(card_html(body[body.index("<article") :], deal))
