@@ -34,28 +34,6 @@ def _row(times: list[float], floor_times: list[float], queries: int, **extra) ->
     return {**summary(times), "queries": queries, "bytes": None, "floor_ms": statistics.median(floor_times), **extra}
 
 
-def fill_deals(pipeline, n: int) -> None:
-    """bench.forecast_groupby.fill, with a column default for any NOT NULL column of the deal
-    table that its INSERT does not name (columns added after it was written), dropped again after."""
-    from bench.forecast_groupby import fill
-
-    defaults = {"character varying": "''", "text": "''", "boolean": "false", "integer": "0", "bigint": "0"}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'pipeline_deal'"
-            " AND is_nullable = 'NO' AND column_default IS NULL AND column_name <> 'id'"
-        )
-        added = [(name, defaults[kind]) for name, kind in cursor.fetchall() if kind in defaults]
-        for name, default in added:
-            cursor.execute(f'ALTER TABLE pipeline_deal ALTER COLUMN "{name}" SET DEFAULT {default}')
-    try:
-        fill(pipeline, n)
-    finally:
-        with connection.cursor() as cursor:
-            for name, _ in added:
-                cursor.execute(f'ALTER TABLE pipeline_deal ALTER COLUMN "{name}" DROP DEFAULT')
-
-
 def forecast_rows(*, pipeline_id: int, rep, repeat: int, montecarlo: bool = True, label: dict | None = None) -> dict:
     """{row name: measurement}. `label` (e.g. {"deals": 1_000_000, "deals_kind": "total"}) is
     copied into each row so that the table can say what the size is."""

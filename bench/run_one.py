@@ -138,10 +138,10 @@ def extra_rows(args, users) -> dict:
     pipeline = Pipeline.objects.get(is_default=True)
     rows.update(forecast_rows(pipeline_id=pipeline.pk, rep=users["rep"], repeat=args.forecast_repeat))
     if args.fill_total and connection.vendor == "postgresql":
-        from bench.measure_forecast import fill_deals
+        from bench.forecast_groupby import fill
 
         start = time.perf_counter()
-        fill_deals(pipeline, args.fill_total)
+        fill(pipeline, args.fill_total)
         fill_s = time.perf_counter() - start
         total = Deal.objects.filter(pipeline=pipeline).count()
         open_deals = Deal.objects.filter(pipeline=pipeline, status="open").count()
