@@ -31,12 +31,20 @@ def money(value, currency: str = "", places: int = 2) -> str:
     currency = (currency or "").upper()
     amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     text = number(abs(amount), places)
-    sign = "−" if amount < 0 and text.strip("0.,") else ""
+    return _placed(text, currency, negative=amount < 0, suffix=_suffix_language())
+
+
+def _suffix_language() -> bool:
+    return (get_language() or "en").split("-")[0] in SUFFIX_LANGUAGES
+
+
+def _placed(text: str, currency: str, *, negative: bool, suffix: bool) -> str:
+    """The formatted number with its sign and currency, where the language puts them."""
+    sign = "−" if negative and text.strip("0.,") else ""
     if not currency:
         return f"{sign}{text}"
-    language = (get_language() or "en").split("-")[0]
     symbol = SYMBOLS.get(currency)
-    if language in SUFFIX_LANGUAGES:
+    if suffix:
         return f"{sign}{text}\u00a0{symbol or currency}"
     if symbol:
         return f"{sign}{symbol}{text}"
@@ -102,7 +110,7 @@ def money_formatter(places: int = 0):
     decimal_sep = formats.get_format("DECIMAL_SEPARATOR")
     thousand_sep = formats.get_format("THOUSAND_SEPARATOR")
     grouping = formats.get_format("NUMBER_GROUPING")
-    suffix = (get_language() or "en").split("-")[0] in SUFFIX_LANGUAGES
+    suffix = _suffix_language()
     step = Decimal(1).scaleb(-places)
     if not isinstance(grouping, int) or grouping <= 0:
         return lambda value, currency="": money(value, currency, places)
@@ -120,15 +128,6 @@ def money_formatter(places: int = 0):
             groups = [integer[:cut]] + [integer[i:i + grouping] for i in range(cut, len(integer), grouping)]
             integer = thousand_sep.join(groups)
         text = f"{integer}{decimal_sep}{fraction}" if places > 0 else integer
-        sign = "−" if amount < 0 and text.strip("0.,") else ""
-        currency = (currency or "").upper()
-        if not currency:
-            return f"{sign}{text}"
-        symbol = SYMBOLS.get(currency)
-        if suffix:
-            return f"{sign}{text}\u00a0{symbol or currency}"
-        if symbol:
-            return f"{sign}{symbol}{text}"
-        return f"{sign}{currency}\u00a0{text}"
+        return _placed(text, (currency or "").upper(), negative=amount < 0, suffix=suffix)
 
     return fast
