@@ -125,11 +125,6 @@ def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> l
     return headers
 
 
-def _render_cards(cards) -> None:
-    """Set each card's display values and markup (`card_html`, which the templates print)."""
-    card_view.render(cards)
-
-
 def _board_state(request) -> dict:
     return BoardStateForm(request.POST).filters()
 
@@ -171,13 +166,13 @@ def _refusal(request, *, message, status: int, deal: Deal | None = None, extra: 
 
 def _current_state_context(request, current: Deal, filters: dict) -> dict:
     """What the board needs to show a deal as it is now: after a conflict, or a reopen."""
-    stages = selectors.pipeline_stages_reachable_from(pipeline_id=current.pipeline_id, stage_id=current.stage_id)
+    stages = list(Stage.objects.filter(pipeline_id=current.pipeline_id).order_by("position", "pk"))
     stage = next(s for s in stages if s.pk == current.stage_id)
     card = None
     if current.status != DealStatus.LOST:
         card = selectors.card(current.pk)  # with the annotations every card carries
         card.stage = stage
-        _render_cards([card])
+        card_view.render([card])
     return {
         "card": card,
         "removed_id": current.pk,
@@ -221,7 +216,7 @@ def board(request):
             for card in column.cards:
                 card.stage = column.stage
 
-    _render_cards(card for column in columns for card in column.cards)
+    card_view.render(card for column in columns for card in column.cards)
     card_view.render_headers(columns)
     state_query, board_url = _state_query(request, pipeline), request.get_full_path()
     card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=csrf_input(request))
@@ -284,7 +279,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
     cards = cards[:size]
     for card in cards:
         card.stage = stage
-    _render_cards(cards)
+    card_view.render(cards)
     context = {
         "stage": stage,
         "cards": cards,
@@ -357,7 +352,7 @@ def deal_move_view(request, pk):
     # which does not change them; copying saves re-reading the card.
     for name in selectors.card_annotation_names():
         setattr(moved, name, getattr(deal, name))
-    _render_cards([moved])
+    card_view.render([moved])
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -465,7 +460,7 @@ def deal_quick_add(request, stage_id):
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
     deal = selectors.card(deal.pk)  # with the stage, and the annotations every card carries
-    _render_cards([deal])
+    card_view.render([deal])
     context.update(
         card=deal,
         headers=_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=_board_state(request)),
