@@ -217,7 +217,9 @@ def test_the_shared_shock_widens_the_range_but_keeps_the_mean():
     kw = dict(kind=MONTH, first_period=JAN, horizon=2, simulations=4000, seed=3)
     alone = methods.montecarlo(model, book, correlation=1e-9, **kw)
     together = methods.montecarlo(model, book, correlation=0.4, **kw)
-    width = lambda r: r.p90[0, 1] - r.p10[0, 1]  # noqa: E731
+    def width(r):
+        return r.p90[0, 1] - r.p10[0, 1]
+
     assert alone.expected[0, 1] == pytest.approx(120, abs=2)
     assert together.expected[0, 1] == pytest.approx(120, abs=4)
     assert width(alone) == pytest.approx(2 * methods.Z90 * np.sqrt(200 * 0.24), abs=3)

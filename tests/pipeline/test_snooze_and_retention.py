@@ -57,7 +57,9 @@ def test_completed_onboarding_takes_a_won_deal_off_the_board_and_reopening_clear
         owner=rep, stage=stages["Retention"], status=DealStatus.WON, closed_at=timezone.now(),
         expected_close=timezone.localdate(),
     )
-    board = lambda: set(selectors.board_deals(user=rep, pipeline=won.pipeline).values_list("pk", flat=True))  # noqa: E731
+    def board():
+        return set(selectors.board_deals(user=rep, pipeline=won.pipeline).values_list("pk", flat=True))
+
     assert won.pk in board()
     services.deal_retention_mark(deal=won, done=True)
     assert won.pk not in board()
