@@ -7,14 +7,15 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, ProtectedError
+from django.db.models import FilteredRelation, Prefetch, ProtectedError, Q
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -236,8 +237,12 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .order_by("-created_at", "-pk")
         )
 
-    def _changeable_deal(self) -> Deal:
-        deal = self.get_object()
+    def _changeable_deal(self, queryset=None) -> Deal:
+        if queryset is None:
+            deal = self.get_object()
+        else:
+            deal = get_object_or_404(self.filter_queryset(queryset), pk=self.kwargs["pk"])
+            self.check_object_permissions(self.request, deal)
         if not selectors.can_change_deal(self.request.user, deal):
             raise PermissionDenied(_("You may look at this deal but not change it."))
         return deal
@@ -273,16 +278,32 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def move(self, request, pk=None):
         """Move the deal to another stage of its pipeline (into a won stage marks it won)."""
-        deal = self._changeable_deal()
         serializer = s.DealMoveSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        deal = services.deal_move(
-            deal=deal,
-            to_stage=serializer.validated_data["stage"],
-            actor=request.user,
-            expected_version=serializer.validated_data["version"],
+        valid = serializer.is_valid()
+        # The deal with everything its answer shows and the service keeps (stage, lead, owner,
+        # pipeline) and, in the same query, the target stage when it belongs to the deal's pipeline.
+        queryset = self.get_queryset().select_related("pipeline")
+        if valid:
+            stage_id = serializer.validated_data["stage"]
+            queryset = queryset.annotate(
+                target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage_id))
+            ).select_related("target_stage")
+        deal = self._changeable_deal(queryset)  # 404 and 403 come before input errors
+        if not valid:
+            raise ValidationError(serializer.errors)
+        to_stage = getattr(deal, "target_stage", None)
+        if to_stage is None:  # no such stage, or one of another pipeline (the service says so)
+            to_stage = Stage.objects.filter(pk=stage_id).first()
+            if to_stage is None:
+                raise serializer.fields["stage"].does_not_exist(stage_id)
+        owner = deal.owner
+        moved = services.deal_move(
+            deal=deal, to_stage=to_stage, actor=request.user, expected_version=serializer.validated_data["version"]
         )
-        return self._respond(deal)
+        # A move changes neither the owner nor who may see the deal: answer with the moved deal
+        # as the service returns it (its stage, lead and pipeline kept), without reading it again.
+        moved.owner = owner
+        return Response(s.DealSerializer(moved, context=self.get_serializer_context()).data)
 
     @extend_schema(request=s.DealLoseSerializer, responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE})
     @action(detail=True, methods=["post"])

@@ -37,6 +37,7 @@ _card_parts: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
+_card_generation = 0
 
 
 @dataclass
@@ -55,7 +56,14 @@ class TimelineEntry:
 
 
 def register_card_annotation(name: str, factory: Callable) -> None:
+    global _card_generation
     _card_annotations[name] = factory
+    _card_generation += 1
+
+
+def card_generation() -> int:
+    """Changes whenever a card annotation is registered: a key for querysets built once."""
+    return _card_generation
 
 
 def card_annotations() -> dict:

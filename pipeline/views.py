@@ -5,6 +5,7 @@ service, and render from fresh database state. One URL renders the full page or,
 request, the partial it needs; after an HTMX write the page's other parts are refreshed with
 out-of-band swaps.
 """
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -77,6 +78,13 @@ def _board_url_for(request) -> str:
 
 
 def _deal_page_queryset(*, as_card: bool = False):
+    return _deal_page_base(as_card, extensions.card_generation()).all()
+
+
+@functools.lru_cache(maxsize=8)
+def _deal_page_base(as_card: bool, generation: int):
+    """Built once per process and cloned per request: building the card annotations (subqueries
+    of other apps) took longer than reading the deal with them."""
     deals = Deal.objects.all()
     if as_card:
         deals = selectors.card_queryset(deals)

@@ -169,3 +169,38 @@ def test_the_whole_htmx_move_request_runs_at_most_10_queries(
     assert (deal.stage, deal.version) == (stages["Offer"], 2)
     assert StageChange.objects.filter(deal=deal).count() == 2
     print(f"\nwhole move request for {who}: {len(captured)} queries")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("who", ["rep", "admin_user"])
+def test_the_whole_api_move_request_runs_at_most_10_queries(
+    default_pipeline_rows, request, who, rep, django_assert_max_num_queries
+):
+    """A move through the REST API with a personal token, as in production: the token and its
+    user, the deal read with the target stage, the move in its own transaction, the events after
+    the commit. The answer is the moved deal, not read again."""
+    from rest_framework.test import APIClient
+
+    from api.models import ApiToken
+    from tests.factories import default_pipeline
+
+    stages = {s.name: s for s in default_pipeline().stages.all()}
+    user = request.getfixturevalue(who)
+    add_deals(200, owners=[rep], stages=stages)
+    deal = DealFactory(owner=rep, stage=stages["Meeting & demo"])
+    _, key = ApiToken.issue(user=user, name="Queries")
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = f"/api/v1/deals/{deal.pk}/move/"
+    with django_assert_max_num_queries(MOVE_MAX_QUERIES) as captured:
+        response = client.post(url, {"stage": stages["Offer"].pk, "version": 1}, format="json")
+    count = len(captured)  # before the next request empties the query log
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["stage"], body["stage_name"], body["version"]) == (stages["Offer"].pk, "Offer", 2)
+    assert (body["owner"], body["owner_name"], body["lead_name"]) == (rep.pk, str(rep), deal.lead.name)
+    assert body["effective_probability"] == stages["Offer"].probability
+    # The same answer as reading the deal afresh.
+    assert body == client.get(f"/api/v1/deals/{deal.pk}/").json()
+    deal.refresh_from_db()
+    assert (deal.stage, deal.version) == (stages["Offer"], 2)
+    print(f"\nwhole API move request for {who}: {count} queries")
