@@ -160,9 +160,13 @@ class BoardStateForm(forms.Form):
 
 class MoveForm(forms.Form):
     stage = forms.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,  # an id; larger numbers name no stage (and overflow the database's integers)
         error_messages={
             "required": _("Choose the stage to move this deal to."),
             "invalid": _("This stage does not exist."),
+            "min_value": _("This stage does not exist."),
+            "max_value": _("This stage does not exist."),
         },
     )
     version = forms.IntegerField(

@@ -43,6 +43,7 @@ from .forms import (
     SnoozeForm,
     VersionForm,
 )
+from .prepared import PreparedQuery
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 
 BOARD = "pipeline/board.html"
@@ -302,20 +303,42 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 # --- Moves and status changes ----------------------------------------------------------------
 
 
+def _move_read(user, *, pk: int, stage: int):
+    """The deal as a move reads it: visible to the user, with its card's annotations and, when
+    `stage` is a stage of the deal's pipeline, that stage as `target_stage` (else None)."""
+    queryset = _deal_page_queryset(as_card=True).annotate(
+        target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage))
+    ).select_related("target_stage")
+    return selectors.visible_deals(user, queryset=queryset).filter(pk=pk)
+
+
+# Compiled once per user and process: a move's read is the same statement with another deal and stage.
+_MOVE_READ = PreparedQuery(_move_read)
+
+
+def _deal_to_move(user, pk: int, stage_id: int) -> Deal:
+    """The deal a move reads (see _move_read): 404 when the user may not see it, 403 when they
+    may only see it."""
+    key = (selectors.visibility_key(user), extensions.card_generation())
+    found = _MOVE_READ.fetch(key, user, pk=pk, stage=stage_id) if 0 < pk < 2**63 else []
+    if not found:  # the ORM's answer: 404, as for any deal the user may not see
+        return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset(as_card=True))
+    deal = found[0]
+    if not selectors.can_change_deal(user, deal):
+        raise PermissionDenied(_("You can see this deal but not change it."))
+    return deal
+
+
 @require_POST
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
     form = MoveForm(request.POST)
     valid = form.is_valid()
-    queryset = _deal_page_queryset(as_card=True)
     if valid:
-        # The target stage arrives with the deal, in the same query, when it is a stage of the
-        # deal's pipeline (else it is None).
-        queryset = queryset.annotate(
-            target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=form.cleaned_data["stage"]))
-        ).select_related("target_stage")
-    deal = selectors.deal_for_user_or_404(request.user, pk, change=True, queryset=queryset)
-    if not valid:
+        # The target stage arrives with the deal, in the same query.
+        deal = _deal_to_move(request.user, pk, form.cleaned_data["stage"])
+    else:
+        deal = selectors.deal_for_user_or_404(request.user, pk, change=True, queryset=_deal_page_queryset(as_card=True))
         message = next(iter(form.errors.values()))[0]
         return _refusal(request, message=message, status=400, deal=deal)
     stage_id, version = form.cleaned_data["stage"], form.cleaned_data["version"]
