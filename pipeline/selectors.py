@@ -281,26 +281,36 @@ def board_deals(*, user, pipeline: Pipeline, owner_id=None, q: str = "", close_f
     return qs
 
 
+_CENT = Decimal("0.01")
+
+
 def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
-    """Per stage and currency: count, total and weighted amount, in one GROUP BY query."""
+    """Per stage and currency: count, total and weighted amount, in one GROUP BY query.
+
+    The database sums amount × probability (the deal's, else its stage's); the division by 100
+    happens here, in decimals, so that whole amounts are never divided as integers (SQLite) and
+    the expression stays cheap to build for every move's two column headers."""
     rows = (
         deals.order_by()
-        .values("stage_id", "currency")
+        .values_list("stage_id", "currency")
         .annotate(
             n=Count("pk"),
-            total=Coalesce(Sum("amount"), Value(Decimal("0"))),
-            weighted=Coalesce(Sum(weighted_amount_expression()), Value(Decimal("0"))),
+            total=Sum("amount"),
+            weighted=Sum(
+                F("amount") * Coalesce(F("probability"), F("stage__probability")),
+                output_field=DecimalField(max_digits=20, decimal_places=4),
+            ),
         )
         .order_by("stage_id", "currency")
     )
     result: dict[int, list[CurrencyTotal]] = defaultdict(list)
-    for row in rows:
-        result[row["stage_id"]].append(
+    for stage_id, currency, count, total, weighted in rows:
+        result[stage_id].append(
             CurrencyTotal(
-                currency=row["currency"],
-                count=row["n"],
-                total=Decimal(row["total"]).quantize(Decimal("0.01")),
-                weighted=Decimal(row["weighted"]).quantize(Decimal("0.01")),
+                currency=currency,
+                count=count,
+                total=Decimal(total or 0).quantize(_CENT),
+                weighted=(Decimal(weighted or 0) * _CENT).quantize(_CENT),
             )
         )
     return result

@@ -130,6 +130,19 @@ def test_weighted_totals_keep_the_cents_when_amounts_are_whole(rep_client, rep, 
     assert eur.weighted == Decimal("360.14")  # 250.25 + 109.89
 
 
+def test_column_totals_count_deals_without_amount_and_keep_cents(rep_client, rep, stages):
+    offer = stages["Offer"]
+    DealFactory(owner=rep, stage=offer, amount=Decimal("10.05"), currency="EUR", probability=15)
+    DealFactory(owner=rep, stage=offer, amount=Decimal("0.99"), currency="EUR")  # the stage's 60 %
+    DealFactory(owner=rep, stage=stages["Prospecting"], amount=None, currency="EUR")
+    response = rep_client.get(reverse("pipeline:board"))
+    columns = {c.stage.name: c for c in response.context["columns"]}
+    (eur,) = columns["Offer"].totals
+    assert (eur.count, eur.total, eur.weighted) == (2, Decimal("11.04"), Decimal("2.10"))  # 1.5075 + 0.594
+    (empty,) = columns["Prospecting"].totals
+    assert (empty.count, empty.total, empty.weighted) == (1, Decimal("0.00"), Decimal("0.00"))
+
+
 def test_board_shows_won_deals_in_the_won_column_and_hides_lost_ones(rep_client, rep, stages):
     DealFactory(owner=rep, stage=stages["Retention"], status=DealStatus.WON, title="Signed deal")
     DealFactory(owner=rep, stage=stages["Offer"], status=DealStatus.LOST, lost_reason=lost_reason(), title="Gone deal")
