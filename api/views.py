@@ -241,7 +241,8 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if queryset is None:
             deal = self.get_object()
         else:
-            deal = get_object_or_404(self.filter_queryset(queryset), pk=self.kwargs["pk"])
+            # One deal by its id: the list's filters (query parameters) do not apply.
+            deal = get_object_or_404(queryset, pk=self.kwargs["pk"])
             self.check_object_permissions(self.request, deal)
         if not selectors.can_change_deal(self.request.user, deal):
             raise PermissionDenied(_("You may look at this deal but not change it."))
