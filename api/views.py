@@ -15,7 +15,6 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
+from pipeline.prepared import PreparedQuery
 from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
 
 from . import forecast as forecast_engine
@@ -216,6 +216,19 @@ class LeadViewSet(
 # --- Deals ---------------------------------------------------------------------------------------
 
 
+def _move_read(user, *, pk: int, stage: int):
+    return (
+        selectors.visible_deals(user)
+        .select_related("stage", "lead", "owner", "pipeline")
+        .annotate(target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage)))
+        .select_related("target_stage")
+        .filter(pk=pk)
+    )
+
+
+_MOVE_READ = PreparedQuery(_move_read)
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: s.DealSerializer(many=True), **ERRORS_LIST}),
     retrieve=extend_schema(responses={200: s.DealSerializer, **ERRORS_OBJECT}),
@@ -237,14 +250,25 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .order_by("-created_at", "-pk")
         )
 
-    def _changeable_deal(self, queryset=None) -> Deal:
-        if queryset is None:
-            deal = self.get_object()
-        else:
-            # One deal by its id: the list's filters (query parameters) do not apply.
-            deal = get_object_or_404(queryset, pk=self.kwargs["pk"])
-            self.check_object_permissions(self.request, deal)
+    def _changeable_deal(self) -> Deal:
+        deal = self.get_object()
         if not selectors.can_change_deal(self.request.user, deal):
+            raise PermissionDenied(_("You may look at this deal but not change it."))
+        return deal
+
+    def _deal_to_move(self, stage_id: int) -> Deal:
+        """The deal with everything the answer shows and the service keeps (stage, lead, owner,
+        pipeline) and, in the same query, the target stage when it belongs to the deal's
+        pipeline; compiled once per user (pipeline.prepared)."""
+        user = self.request.user
+        pk = self.kwargs["pk"]
+        pk = int(pk) if str(pk).isdigit() and 0 < int(pk) < 2**63 else None
+        found = _MOVE_READ.fetch((selectors.visibility_key(user),), user, pk=pk, stage=stage_id) if pk else []
+        if not found:
+            return self._changeable_deal()  # the 404 (or, for a hidden deal, never more than that)
+        deal = found[0]
+        self.check_object_permissions(self.request, deal)
+        if not selectors.can_change_deal(user, deal):
             raise PermissionDenied(_("You may look at this deal but not change it."))
         return deal
 
@@ -281,16 +305,11 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         """Move the deal to another stage of its pipeline (into a won stage marks it won)."""
         serializer = s.DealMoveSerializer(data=request.data)
         valid = serializer.is_valid()
-        # The deal with everything its answer shows and the service keeps (stage, lead, owner,
-        # pipeline) and, in the same query, the target stage when it belongs to the deal's pipeline.
-        queryset = self.get_queryset().select_related("pipeline")
         if valid:
             stage_id = serializer.validated_data["stage"]
-            queryset = queryset.annotate(
-                target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage_id))
-            ).select_related("target_stage")
-        deal = self._changeable_deal(queryset)  # 404 and 403 come before input errors
-        if not valid:
+            deal = self._deal_to_move(stage_id)
+        else:
+            self._changeable_deal()  # 404 and 403 come before input errors
             raise ValidationError(serializer.errors)
         to_stage = getattr(deal, "target_stage", None)
         if to_stage is None:  # no such stage, or one of another pipeline (the service says so)
