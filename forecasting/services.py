@@ -701,8 +701,14 @@ def _montecarlo_exact(
     `quota[c]` (NaN: no quota) are shaped levels × currencies × periods of calendar c. All levels
     come from the same futures, so in each future an owner's, a team's and the pipeline's totals
     add up."""
-    owners, group = np.unique(book.owner_id, return_inverse=True)
-    members = [np.arange(len(owners)) if ids is None else np.flatnonzero(np.isin(owners, list(ids))) for ids in levels]
+    # Owners that count in the same levels (every owner, for one level of every deal) form one group.
+    owners, owner_of_deal = np.unique(book.owner_id, return_inverse=True)
+    member = np.array(
+        [np.ones(len(owners), bool) if ids is None else np.isin(owners, list(ids)) for ids in levels], bool
+    ).reshape(len(levels), len(owners))
+    signatures, group_of_owner = np.unique(member.T, axis=0, return_inverse=True)
+    group = group_of_owner.reshape(-1)[owner_of_deal.reshape(-1)]
+    members = [np.flatnonzero(signatures[:, level]) for level in range(len(levels))]
     names, codes = methods.currency_index(book.currency)
     code = np.array([currencies.index(name) for name in names], np.int64)
     totals = methods.simulate_open(
@@ -711,7 +717,7 @@ def _montecarlo_exact(
         calendars=calendars,
         currency=code[codes] if len(codes) else codes,
         n_currencies=len(currencies),
-        group=group.reshape(-1),
+        group=group,
         levels=members,
         simulations=simulations,
         seed=seed,
