@@ -443,11 +443,12 @@ def simulate_open(
     order = np.argsort(u_idx, kind="stable")
     idx, u_idx = idx[order], u_idx[order]
     bounds = np.searchsorted(u_idx, np.arange(len(uniq) + 1))
-    a, s = amount[idx], book.stage[idx]
+    a = amount[idx]
     cell = group[idx] * n_currencies + np.asarray(currency, np.int64)[idx]  # the deal's group and currency
     due = (book.expected_close[idx] - first_day).astype(np.int64)
     threshold = np.array([NormalDist().inv_cdf(float(x)) for x in uniq])
     flat, offset_of, count_of = _slip_table(model, len(model.probability))
+    slip_offset, slip_count = offset_of[book.stage[idx]], count_of[book.stage[idx]]  # the slips of the deal's stage
     m = len(idx)
     cells = n_groups * n_currencies * n_slots
     # Memory stays near BLOCK_CELLS deal-futures (and as many sums) per block.
@@ -463,14 +464,17 @@ def simulate_open(
         for g in range(len(uniq)):
             np.less(draws[:, bounds[g] : bounds[g + 1]], level[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]])
         del draws
-        sim, col = np.nonzero(wins)
+        flat_won = np.flatnonzero(wins)  # much faster than a two-dimensional nonzero
         del wins
+        sim = flat_won // m
+        col = flat_won - sim * m
+        del flat_won
         # Only won deals need a close date: the expected one plus a slip seen in their stage.
-        st = s[col]
-        count = count_of[st]
-        pick = offset_of[st] + np.minimum((rng.random(len(col), dtype=np.float32) * count).astype(np.int64), count - 1)
+        count = slip_count[col]
+        drawn = (rng.random(len(col), dtype=np.float32) * count).astype(np.int64)
+        pick = slip_offset[col] + np.minimum(drawn, count - 1)
         day = np.clip(due[col] + flat[pick], 0, span)
-        del st, count, pick
+        del count, drawn, pick
         key = (sim * (n_groups * n_currencies) + cell[col]) * n_slots + slot_of_day[day]
         del sim, day
         sums = np.bincount(key, weights=a[col], minlength=n * cells).reshape(n, n_groups, n_currencies, n_slots)
