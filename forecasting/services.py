@@ -27,7 +27,7 @@ from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline, Stage,
 from pipeline.selectors import weighted_amount_expression
 
 from . import methods
-from .history import OPEN, Book, History, as_of as book_as_of, moment
+from .history import OPEN, WON, Book, History, as_of as book_as_of, moment
 from .loading import EpochDays, _positions, load_history
 from .models import ForecastFit, ForecastSnapshot, LearnedProbability, Method, Quota
 from .periods import MONTH, QUARTER, period_end, period_label, period_of, period_of_date, period_start
@@ -197,8 +197,9 @@ def _levels(pipeline_id: int, owners=None) -> tuple[dict, list[tuple]]:
     return teams, levels
 
 
-def _level_seed(pipeline_id: int, as_of: date, team_id, owner_id) -> int:
-    return (pipeline_id * 1_000_003 + as_of.toordinal() + (owner_id or 0) * 7919 + (team_id or 0)) % 2**32
+def _snapshot_seed(pipeline_id: int, as_of: date) -> int:
+    """The seed of a snapshot's simulation: the same pipeline and day give the same figures."""
+    return (pipeline_id * 1_000_003 + as_of.toordinal()) % 2**32
 
 
 def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
@@ -210,15 +211,43 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
     rows = []
     book = book_as_of(history, as_of)
     model = methods.fit_learned(history, as_of) if len(history.sc_deal) else None
-    for kind, horizon in SNAPSHOT_HORIZONS.items():
-        first = period_of_date(as_of, kind)
+    calendars = [
+        methods.Calendar(kind, period_of_date(as_of, kind), horizon) for kind, horizon in SNAPSHOT_HORIZONS.items()
+    ]
+    currencies, cur = methods.currency_index(book.currency)
+    in_level = [
+        np.ones(len(cur), bool) if owner_ids is None else np.isin(book.owner_id, owner_ids) for *_, owner_ids in levels
+    ]
+    if model is not None:
+        # One simulation of the open deals for every level, month and quarter, as today's snapshot.
+        amount, is_won = np.nan_to_num(book.amount.astype(float), nan=0.0), book.status == WON
+        won = []
+        for c in calendars:
+            offset = methods.close_period_offsets(book, c.kind, c.first_period, c.horizon)
+            sums = [
+                methods._group_sum(np.where(is_won & mine, amount, 0.0), cur, offset, len(currencies), c.horizon)
+                for mine in in_level
+            ]
+            won.append(np.array(sums, float).reshape(len(levels), len(currencies), c.horizon))
+        simulated = _montecarlo_exact(
+            book=book,
+            model=model,
+            currencies=currencies,
+            levels=[owner_ids for *_, owner_ids in levels],
+            calendars=calendars,
+            won=won,
+            simulations=snapshot_simulations(int((book.status == OPEN).sum())),
+            seed=_snapshot_seed(pipeline_id, as_of),
+        )
+    for k_index, calendar in enumerate(calendars):
+        kind, first, horizon = calendar.kind, calendar.first_period, calendar.horizon
         db = {
             (owner, teams.get(owner), currency, start): values
             for (owner, currency, start), values in period_sums(
                 deals=deals, kind=kind, first_period=first, horizon=horizon, by=("owner_id",)
             ).items()
         }
-        for team_id, owner_id, owner_ids in levels:
+        for level, (team_id, owner_id, owner_ids) in enumerate(levels):
             sums = _level_sums(db, team_id=team_id, owner_id=owner_id)
             for (currency, start), v in sorted(sums.items()):
                 sd = Decimal(float(v["variance"]) ** 0.5)
@@ -250,20 +279,19 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
                     )
             if model is None:
                 continue
-            sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
-            seed = _level_seed(pipeline_id, as_of, team_id, owner_id)
-            for result in (
-                methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon),
-                methods.montecarlo(
-                    model,
-                    sub,
-                    kind=kind,
-                    first_period=first,
-                    horizon=horizon,
-                    simulations=snapshot_simulations(int((sub.status == 0).sum())),
-                    seed=seed,
-                ),
-            ):
+            sub = book.subset(in_level[level])
+            # The level's currencies (of any of its deals, as the learned figures list them).
+            present = [currencies.index(name) for name in methods.currency_index(sub.currency)[0]]
+            figures = simulated[k_index]
+            montecarlo = methods.PeriodForecast(
+                method=Method.MONTECARLO,
+                kind=kind,
+                first_period=first,
+                currencies=[currencies[i] for i in present],
+                won=won[k_index][level, present],
+                **{name: figures[name][level, present] for name in ("expected", "p10", "p50", "p90")},
+            )
+            for result in (methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon), montecarlo):
                 for row in result.rows():
                     rows.append(
                         {
@@ -563,7 +591,7 @@ def _today_rows(
             calendars=calendars,
             won=[won_of[calendar.kind][0] for calendar in calendars],
             simulations=snapshot_simulations(int(open_count[0])),
-            seed=_level_seed(pipeline_id, as_of, None, None),
+            seed=_snapshot_seed(pipeline_id, as_of),
         )
 
     rows = []
@@ -621,7 +649,7 @@ def _today_rows(
                     first=first,
                     horizon=horizon,
                     as_of=as_of,
-                    seed=(_level_seed(pipeline_id, as_of, None, None) + k_index) % 2**32,
+                    seed=(_snapshot_seed(pipeline_id, as_of) + k_index) % 2**32,
                 )
             figures.append((Method.MONTECARLO, won, mc["expected"], mc["p10"], mc["p50"], mc["p90"], full_grid))
         for method, f_won, expected, p10, p50, p90, shown in figures:
