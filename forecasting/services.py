@@ -729,6 +729,11 @@ def _montecarlo_exact(
     `quota[c]` (NaN: no quota) are shaped levels × currencies × periods of calendar c. All levels
     come from the same futures, so in each future an owner's, a team's and the pipeline's totals
     add up."""
+    names, codes = methods.currency_index(book.currency)
+    code = np.array([currencies.index(name) if name in currencies else -1 for name in names], np.int64)
+    currency = code[codes] if len(codes) else codes
+    if (currency < 0).any():  # opened in a new currency since the sums were read: in the next run
+        book, currency = book.subset(currency >= 0), currency[currency >= 0]
     # Owners that count in the same levels (every owner, for one level of every deal) form one group.
     owners, owner_of_deal = np.unique(book.owner_id, return_inverse=True)
     member = np.array(
@@ -737,13 +742,11 @@ def _montecarlo_exact(
     signatures, group_of_owner = np.unique(member.T, axis=0, return_inverse=True)
     group = group_of_owner.reshape(-1)[owner_of_deal.reshape(-1)]
     members = [np.flatnonzero(signatures[:, level]) for level in range(len(levels))]
-    names, codes = methods.currency_index(book.currency)
-    code = np.array([currencies.index(name) for name in names], np.int64)
     totals = methods.simulate_open(
         model,
         book,
         calendars=calendars,
-        currency=code[codes] if len(codes) else codes,
+        currency=currency,
         n_currencies=len(currencies),
         group=group,
         levels=members,

@@ -254,3 +254,23 @@ def test_the_dashboards_single_level_is_the_methods_simulation(model, kind):
     for name in ("expected", "p10", "p50", "p90"):
         assert np.array_equal(scope[name][0], getattr(alone, name))
     assert np.array_equal(scope["quota_chance"][0], alone.quota_chance, equal_nan=True)
+
+
+def test_a_deal_opened_in_a_currency_the_sums_did_not_see_waits_for_the_next_run(model):
+    # The deals are read after the sums: one opened in between, in dollars, is not in `currencies`.
+    book = _book(600)
+    calendars = _calendars()
+    kwargs = dict(model=model, levels=[None], calendars=calendars, simulations=200, seed=6)
+    euros = services._montecarlo_exact(
+        book=book, currencies=["EUR"], won=[np.zeros((1, 1, c.horizon)) for c in calendars], **kwargs
+    )
+    only_euros = services._montecarlo_exact(
+        book=book.subset(book.currency == "EUR"),
+        currencies=["EUR"],
+        won=[np.zeros((1, 1, c.horizon)) for c in calendars],
+        **kwargs,
+    )
+    assert (book.currency == "USD").any()
+    for mine, theirs, calendar in zip(euros, only_euros, calendars):
+        assert mine["expected"].shape == (1, 1, calendar.horizon)
+        assert np.array_equal(mine["expected"], theirs["expected"]) and mine["expected"].sum() > 0
