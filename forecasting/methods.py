@@ -458,11 +458,11 @@ def simulate_open(
         z = rng.standard_normal(n)
         chance = _phi((threshold[None, :] - np.sqrt(rho) * z[:, None]) / np.sqrt(1 - rho))
         # 16-bit uniforms: a chance is resolved to 1/65,536, far below the sampling error.
-        level = np.rint(chance * 65536).clip(0, 65535).astype(np.uint16)
+        bar = np.rint(chance * 65536).clip(0, 65535).astype(np.uint16)
         draws = rng.integers(0, 65536, size=(n, m), dtype=np.uint16)
         wins = np.empty((n, m), bool)
         for g in range(len(uniq)):
-            np.less(draws[:, bounds[g] : bounds[g + 1]], level[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]])
+            np.less(draws[:, bounds[g] : bounds[g + 1]], bar[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]])
         del draws
         flat_won = np.flatnonzero(wins)  # much faster than a two-dimensional nonzero
         del wins
