@@ -3,6 +3,7 @@ owner) and calendar (months, quarters): the same figures as simulating each leve
 totals that add up in every future, reproducible with a seed, and a recompute whose query count
 does not depend on the number of owners and teams."""
 
+import tracemalloc
 from datetime import date
 
 import numpy as np
@@ -274,3 +275,28 @@ def test_a_deal_opened_in_a_currency_the_sums_did_not_see_waits_for_the_next_run
     for mine, theirs, calendar in zip(euros, only_euros, calendars):
         assert mine["expected"].shape == (1, 1, calendar.horizon)
         assert np.array_equal(mine["expected"], theirs["expected"]) and mine["expected"].sum() > 0
+
+
+def test_twenty_thousand_deals_in_a_thousand_futures_stay_well_under_200_mb(model):
+    book = _book(20_000)
+    owners, group = np.unique(book.owner_id, return_inverse=True)
+    members = [np.arange(len(owners)) if ids is None else np.flatnonzero(np.isin(owners, ids)) for ids in LEVELS]
+    tracemalloc.start()
+    try:
+        month, _ = methods.simulate_open(
+            model,
+            book,
+            calendars=_calendars(),
+            currency=methods.currency_index(book.currency)[1],
+            n_currencies=len(CURRENCIES),
+            group=group,
+            levels=members,
+            simulations=1000,
+            seed=1,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert month.shape == (1000, len(LEVELS), 2, 3)
+    # Blocks of BLOCK_CELLS deal-futures: about 45 MB here, whatever the number of futures.
+    assert peak < 80_000_000
