@@ -5,7 +5,10 @@ learns probabilities, slips and the correlation from a synthetic history, and ti
 simulation deal by deal (`methods.montecarlo`) and on sums per stage and close day
 (`methods.montecarlo_aggregate`, what today's snapshot uses past
 `services.EXACT_MONTECARLO_MAX_DEALS` open deals; the sums are what its GROUP BY returns, so
-their grouping here is not timed). Not part of the test run.
+their grouping here is not timed). With `--levels`, also the snapshot's simulation of every
+level (the pipeline, 4 teams, 20 owners) and both calendars (3 months, 2 quarters): once for
+all of them (`methods.simulate_open`, what the snapshot runs) against each level and calendar
+simulated on its own. Not part of the test run.
 """
 
 import argparse
@@ -74,10 +77,48 @@ def on_sums(model, sums, kind: str, first: int, horizon: int, simulations: int):
     return methods.montecarlo_aggregate(model.probability, model.correlation, s1, s2, s2q, simulations=simulations)
 
 
+def levels(model, book: Book, simulations: int) -> None:
+    """The snapshot's levels simulated at once, and one by one (per level and calendar)."""
+    owner = book.owner_id % 20
+    teams = [np.arange(t, 20, 4) for t in range(4)]
+    level_owners = [None] + teams + [np.array([o]) for o in range(20)]
+    day = np.datetime64("2026-01-01")
+    calendars = [
+        methods.Calendar(kind, int(period_of(np.array([day]), kind)[0]), horizon)
+        for kind, horizon in ((MONTH, 3), (QUARTER, 2))
+    ]
+    currencies, cur = methods.currency_index(book.currency)
+    start, cpu = time.perf_counter(), time.process_time()
+    methods.simulate_open(
+        model,
+        book,
+        calendars=calendars,
+        currency=cur,
+        n_currencies=len(currencies),
+        group=owner,
+        levels=[np.arange(20) if o is None else o for o in level_owners],
+        simulations=simulations,
+    )
+    once, once_cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
+    for c in calendars:
+        for o in level_owners:
+            sub = book if o is None else book.subset(np.isin(owner, o))
+            methods.montecarlo(
+                model, sub, kind=c.kind, first_period=c.first_period, horizon=c.horizon, simulations=simulations
+            )
+    alone, alone_cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"{len(book.amount):,} open deals, {simulations:,} futures, {len(level_owners)} levels × 2 calendars: "
+        f"once {once:.2f} s wall ({once_cpu:.2f} s CPU), each alone {alone:.2f} s wall ({alone_cpu:.2f} s CPU)"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--simulations", type=int, nargs="*", default=[1000, 2000])
+    parser.add_argument("--levels", action="store_true", help="only the snapshot's levels: at once and one by one")
     args = parser.parse_args()
     synth = synthetic.generate(seed=7, months=48, deals_per_month=200)
     model = methods.fit_learned(synth.history, np.datetime64("2026-01-01T00:00:00"))
@@ -86,6 +127,10 @@ def main():
         f"correlation {model.correlation:.3f}"
     )
     book = big_book(args.deals)
+    if args.levels:
+        for sims in args.simulations:
+            levels(model, book, sims)
+        return
     for kind, horizon in ((MONTH, 6), (QUARTER, 2)):
         first = int(period_of(np.array(["2026-01-01"], "datetime64[D]"), kind)[0])
         for sims in args.simulations:

@@ -33,7 +33,7 @@ DEFAULT_CORRELATION = 0.15
 MIN_CORRELATION, MAX_CORRELATION = 0.02, 0.6
 MIN_SLIP_SAMPLES = 15
 # Simulated futures are drawn in blocks so that memory stays near BLOCK_CELLS floats.
-BLOCK_CELLS = 8_000_000
+BLOCK_CELLS = 2000000
 Z90 = 1.2815515655446004  # the 90 % quantile of the standard normal
 
 
@@ -379,6 +379,132 @@ def learned(model: LearnedModel, book: Book, *, kind: str, first_period: int, ho
 # --- Monte Carlo ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """The periods a simulation sums into: `horizon` periods of `kind` from `first_period`."""
+
+    kind: str
+    first_period: int
+    horizon: int
+
+
+def simulate_open(
+    model: LearnedModel,
+    book: Book,
+    *,
+    calendars: list[Calendar],
+    currency: np.ndarray,
+    n_currencies: int,
+    group: np.ndarray | None = None,
+    levels: list[np.ndarray] | None = None,
+    simulations: int = DEFAULT_SIMULATIONS,
+    seed: int = 0,
+    correlation: float | None = None,
+) -> list[np.ndarray]:
+    """The money the open deals of `book` bring in `simulations` futures, simulated once for every
+    level and calendar: per calendar, an array futures × levels × currencies × periods.
+
+    `currency` codes each deal's currency (0..n_currencies-1). `group` puts each deal in a group
+    (0..G-1, e.g. its owner) and `levels[l]` lists the groups summed in level l (e.g. the pipeline,
+    a team, an owner); without them there is one level of every deal. Every level and calendar
+    is summed from the same futures (the same shock, wins and close dates), so in each future a
+    level is exactly the sum of its groups."""
+    rng = np.random.default_rng(seed)
+    rho = model.correlation if correlation is None else correlation
+    amount = _amounts(book)
+    group = np.zeros(len(amount), np.int64) if group is None else np.asarray(group, np.int64)
+    n_groups = int(group.max()) + 1 if len(group) else 1
+    levels = [np.arange(n_groups)] if levels is None else [np.asarray(g, np.int64) for g in levels]
+    pair_level = np.concatenate([np.full(len(g), n, np.int64) for n, g in enumerate(levels)] or [np.zeros(0, np.int64)])
+    pair_group = np.concatenate(levels or [np.zeros(0, np.int64)])
+    totals = [np.zeros((simulations, len(levels), n_currencies, c.horizon)) for c in calendars]
+
+    live = (book.status == OPEN) & (amount > 0) & ~np.isnat(book.expected_close)
+    first_day = book.as_of.astype("datetime64[D]")
+    lookups = [period_lookup(first_day, c.first_period, c.horizon, c.kind) for c in calendars]
+    span = max((len(lookup) for lookup in lookups), default=0)
+    if not live.any() or span == 0 or not len(levels):
+        return totals
+    # Each day offset 0..span (the last: after every horizon) has a period per calendar, `horizon`
+    # when beyond it; days with the same periods in every calendar share a slot.
+    periods_of_day = np.stack(
+        [np.r_[lookup, np.full(span + 1 - len(lookup), c.horizon)] for lookup, c in zip(lookups, calendars)], axis=1
+    )
+    slots, slot_of_day = np.unique(periods_of_day, axis=0, return_inverse=True)
+    slot_of_day = slot_of_day.reshape(-1).astype(np.int64)
+    n_slots = len(slots)
+
+    # The copula: a deal is won when √ρ·Z + √(1−ρ)·ε < Φ⁻¹(p); given Z, that has chance
+    # Φ((Φ⁻¹(p) − √ρ·Z) / √(1−ρ)). Deals are ordered by probability so that each distinct
+    # probability is one block of columns, compared against its chance without a gather.
+    p = model.probability[book.stage]
+    idx = np.flatnonzero(live)
+    uniq, u_idx = np.unique(np.clip(p[idx], 1e-9, 1 - 1e-9), return_inverse=True)
+    order = np.argsort(u_idx, kind="stable")
+    idx, u_idx = idx[order], u_idx[order]
+    bounds = np.searchsorted(u_idx, np.arange(len(uniq) + 1))
+    a = amount[idx]
+    cell = group[idx] * n_currencies + np.asarray(currency, np.int64)[idx]  # the deal's group and currency
+    due = (book.expected_close[idx] - first_day).astype(np.int64)
+    threshold = np.array([NormalDist().inv_cdf(float(x)) for x in uniq])
+    flat, offset_of, count_of = _slip_table(model, len(model.probability))
+    slip_offset, slip_count = offset_of[book.stage[idx]], count_of[book.stage[idx]]  # the slips of the deal's stage
+    m = len(idx)
+    cells = n_groups * n_currencies * n_slots
+    # Memory stays near BLOCK_CELLS deal-futures (and as many sums) per block.
+    block = max(1, min(simulations, BLOCK_CELLS // m, BLOCK_CELLS // cells))
+    for start in range(0, simulations, block):
+        n = min(block, simulations - start)
+        z = rng.standard_normal(n)
+        chance = _phi((threshold[None, :] - np.sqrt(rho) * z[:, None]) / np.sqrt(1 - rho))
+        # 16-bit uniforms: a chance is resolved to 1/65,536, far below the sampling error.
+        bar = np.rint(chance * 65536).clip(0, 65535).astype(np.uint16)
+        draws = rng.integers(0, 65536, size=(n, m), dtype=np.uint16)
+        wins = np.empty((n, m), bool)
+        for g in range(len(uniq)):
+            np.less(draws[:, bounds[g] : bounds[g + 1]], bar[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]])
+        del draws
+        flat_won = np.flatnonzero(wins)  # much faster than a two-dimensional nonzero
+        del wins
+        sim = flat_won // m
+        col = flat_won - sim * m
+        del flat_won
+        # Only won deals need a close date: the expected one plus a slip seen in their stage.
+        count = slip_count[col]
+        drawn = (rng.random(len(col), dtype=np.float32) * count).astype(np.int64)
+        pick = slip_offset[col] + np.minimum(drawn, count - 1)
+        day = np.clip(due[col] + flat[pick], 0, span)
+        del count, drawn, pick
+        key = (sim * (n_groups * n_currencies) + cell[col]) * n_slots + slot_of_day[day]
+        del sim, day
+        sums = np.bincount(key, weights=a[col], minlength=n * cells).reshape(n, n_groups, n_currencies, n_slots)
+        del key, col
+        by_slot = np.moveaxis(sums, -1, 0)  # slots × futures × groups × currencies
+        for c, calendar in enumerate(calendars):
+            period = slots[:, c]
+            inside = period < calendar.horizon
+            per = np.zeros((calendar.horizon, n, n_groups, n_currencies))
+            np.add.at(per, period[inside], by_slot[inside])
+            per_group = np.moveaxis(per, 2, 0)  # groups × periods × futures × currencies
+            per_level = np.zeros((len(levels), calendar.horizon, n, n_currencies))
+            np.add.at(per_level, pair_level, per_group[pair_group])
+            totals[c][start : start + n] = per_level.transpose(2, 0, 3, 1)
+    return totals
+
+
+def simulated_figures(totals: np.ndarray, won: np.ndarray, quota: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Expected, P10, P50, P90 (and the chance of reaching `quota`, NaN where there is none) of
+    simulated totals (futures first) plus what was won."""
+    totals = totals + np.asarray(won, float)[None]
+    p10, p50, p90 = np.percentile(totals, [10, 50, 90], axis=0)
+    result = {"expected": totals.mean(axis=0), "p10": p10, "p50": p50, "p90": p90, "quota_chance": None}
+    if quota is not None:
+        target = np.asarray(quota, float)
+        with np.errstate(invalid="ignore"):
+            result["quota_chance"] = np.where(np.isnan(target), np.nan, (totals >= target[None]).mean(axis=0))
+    return result
+
+
 def montecarlo(
     model: LearnedModel,
     book: Book,
@@ -394,7 +520,6 @@ def montecarlo(
     """Simulate `simulations` futures of the open deals; P10/P50/P90 of the money won per
     currency and period, and the chance of reaching `quota` ({currency: amount per period} or
     an array currencies × periods)."""
-    rng = np.random.default_rng(seed)
     rho = model.correlation if correlation is None else correlation
     currencies, cur = currency_index(book.currency)
     n_cur = len(currencies)
@@ -402,64 +527,20 @@ def montecarlo(
     offset = close_period_offsets(book, kind, first_period, horizon)
     is_won = book.status == WON
     won = _group_sum(np.where(is_won, amount, 0.0), cur, offset, n_cur, horizon)
-
-    live = (book.status == OPEN) & (amount > 0) & ~np.isnat(book.expected_close)
+    (totals,) = simulate_open(
+        model,
+        book,
+        calendars=[Calendar(kind, first_period, horizon)],
+        currency=cur,
+        n_currencies=n_cur,
+        simulations=simulations,
+        seed=seed,
+        correlation=rho,
+    )
+    figures = simulated_figures(
+        totals[:, 0], won, None if quota is None else _quota_array(quota, currencies, horizon)
+    )
     p = model.probability[book.stage]
-    totals = np.zeros((simulations, n_cur * horizon))
-    first_day = book.as_of.astype("datetime64[D]")
-    lookup = period_lookup(first_day, first_period, horizon, kind)
-    span = len(lookup)
-    if live.any() and span > 0:
-        # The copula: a deal is won when √ρ·Z + √(1−ρ)·ε < Φ⁻¹(p); given Z, that has chance
-        # Φ((Φ⁻¹(p) − √ρ·Z) / √(1−ρ)). Deals are ordered by probability so that each distinct
-        # probability is one block of columns, compared against its chance without a gather.
-        idx = np.flatnonzero(live)
-        uniq, u_idx = np.unique(np.clip(p[idx], 1e-9, 1 - 1e-9), return_inverse=True)
-        order = np.argsort(u_idx, kind="stable")
-        idx, u_idx = idx[order], u_idx[order]
-        bounds = np.searchsorted(u_idx, np.arange(len(uniq) + 1))
-        a, c, s = amount[idx], cur[idx], book.stage[idx]
-        due = (book.expected_close[idx] - first_day).astype(np.int64)
-        threshold = np.array([NormalDist().inv_cdf(float(x)) for x in uniq])
-        flat, offset_of, count_of = _slip_table(model, len(model.probability))
-        m = len(idx)
-        cells = n_cur * (horizon + 1)  # one more period per currency: closing after the horizon
-        beyond = np.r_[lookup, horizon].astype(np.int64)
-        block = max(1, min(simulations, BLOCK_CELLS // m))
-        for start in range(0, simulations, block):
-            n = min(block, simulations - start)
-            z = rng.standard_normal(n)
-            chance = _phi((threshold[None, :] - np.sqrt(rho) * z[:, None]) / np.sqrt(1 - rho))
-            # 16-bit uniforms: a chance is resolved to 1/65,536, far below the sampling error.
-            level = np.rint(chance * 65536).clip(0, 65535).astype(np.uint16)
-            draws = rng.integers(0, 65536, size=(n, m), dtype=np.uint16)
-            wins = np.empty((n, m), bool)
-            for g in range(len(uniq)):
-                np.less(
-                    draws[:, bounds[g] : bounds[g + 1]], level[:, g : g + 1], out=wins[:, bounds[g] : bounds[g + 1]]
-                )
-            del draws
-            flat_won = np.flatnonzero(wins)
-            del wins
-            sim = flat_won // m
-            col = flat_won - sim * m
-            # Only won deals need a close date: the expected one plus a slip seen in their stage.
-            st = s[col]
-            count = count_of[st]
-            pick = offset_of[st] + np.minimum(
-                (rng.random(len(col), dtype=np.float32) * count).astype(np.int64), count - 1
-            )
-            day = np.clip(due[col] + flat[pick], 0, span)
-            key = sim * cells + c[col] * (horizon + 1) + beyond[day]
-            counts = np.bincount(key, weights=a[col], minlength=n * cells).reshape(n, cells)
-            totals[start : start + n] = counts.reshape(n, n_cur, horizon + 1)[:, :, :horizon].reshape(n, -1)
-    totals = totals.reshape(simulations, n_cur, horizon) + won[None]
-    p10, p50, p90 = np.percentile(totals, [10, 50, 90], axis=0)
-    quota_chance = None
-    if quota is not None:
-        target = _quota_array(quota, currencies, horizon)
-        with np.errstate(invalid="ignore"):
-            quota_chance = np.where(np.isnan(target), np.nan, (totals >= target[None]).mean(axis=0))
     deal_p = np.where(book.status == OPEN, p, np.where(is_won, 1.0, 0.0))
     return PeriodForecast(
         method="montecarlo",
@@ -467,11 +548,11 @@ def montecarlo(
         first_period=first_period,
         currencies=currencies,
         won=won,
-        expected=totals.mean(axis=0),
-        p10=p10,
-        p50=p50,
-        p90=p90,
-        quota_chance=quota_chance,
+        expected=figures["expected"],
+        p10=figures["p10"],
+        p50=figures["p50"],
+        p90=figures["p90"],
+        quota_chance=figures["quota_chance"],
         deal_probability=deal_p,
         extra={"simulations": simulations, "correlation": rho},
     )

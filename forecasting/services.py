@@ -27,7 +27,7 @@ from pipeline.models import Deal, DealStatus, ForecastCategory, Pipeline, Stage,
 from pipeline.selectors import weighted_amount_expression
 
 from . import methods
-from .history import OPEN, Book, History, as_of as book_as_of, moment
+from .history import OPEN, WON, Book, History, as_of as book_as_of, moment
 from .loading import EpochDays, _positions, load_history
 from .models import ForecastFit, ForecastSnapshot, LearnedProbability, Method, Quota
 from .periods import MONTH, QUARTER, period_end, period_label, period_of, period_of_date, period_start
@@ -197,8 +197,9 @@ def _levels(pipeline_id: int, owners=None) -> tuple[dict, list[tuple]]:
     return teams, levels
 
 
-def _level_seed(pipeline_id: int, as_of: date, team_id, owner_id) -> int:
-    return (pipeline_id * 1_000_003 + as_of.toordinal() + (owner_id or 0) * 7919 + (team_id or 0)) % 2**32
+def _snapshot_seed(pipeline_id: int, as_of: date) -> int:
+    """The seed of a snapshot's simulation: the same pipeline and day give the same figures."""
+    return (pipeline_id * 1_000_003 + as_of.toordinal()) % 2**32
 
 
 def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
@@ -210,15 +211,43 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
     rows = []
     book = book_as_of(history, as_of)
     model = methods.fit_learned(history, as_of) if len(history.sc_deal) else None
-    for kind, horizon in SNAPSHOT_HORIZONS.items():
-        first = period_of_date(as_of, kind)
+    calendars = [
+        methods.Calendar(kind, period_of_date(as_of, kind), horizon) for kind, horizon in SNAPSHOT_HORIZONS.items()
+    ]
+    currencies, cur = methods.currency_index(book.currency)
+    in_level = [
+        np.ones(len(cur), bool) if owner_ids is None else np.isin(book.owner_id, owner_ids) for *_, owner_ids in levels
+    ]
+    if model is not None:
+        # One simulation of the open deals for every level, month and quarter, as today's snapshot.
+        amount, is_won = np.nan_to_num(book.amount.astype(float), nan=0.0), book.status == WON
+        won = []
+        for c in calendars:
+            offset = methods.close_period_offsets(book, c.kind, c.first_period, c.horizon)
+            sums = [
+                methods._group_sum(np.where(is_won & mine, amount, 0.0), cur, offset, len(currencies), c.horizon)
+                for mine in in_level
+            ]
+            won.append(np.array(sums, float).reshape(len(levels), len(currencies), c.horizon))
+        simulated = _montecarlo_exact(
+            book=book,
+            model=model,
+            currencies=currencies,
+            levels=[owner_ids for *_, owner_ids in levels],
+            calendars=calendars,
+            won=won,
+            simulations=snapshot_simulations(int((book.status == OPEN).sum())),
+            seed=_snapshot_seed(pipeline_id, as_of),
+        )
+    for k_index, calendar in enumerate(calendars):
+        kind, first, horizon = calendar.kind, calendar.first_period, calendar.horizon
         db = {
             (owner, teams.get(owner), currency, start): values
             for (owner, currency, start), values in period_sums(
                 deals=deals, kind=kind, first_period=first, horizon=horizon, by=("owner_id",)
             ).items()
         }
-        for team_id, owner_id, owner_ids in levels:
+        for level, (team_id, owner_id, owner_ids) in enumerate(levels):
             sums = _level_sums(db, team_id=team_id, owner_id=owner_id)
             for (currency, start), v in sorted(sums.items()):
                 sd = Decimal(float(v["variance"]) ** 0.5)
@@ -250,20 +279,19 @@ def _snapshot_rows(*, pipeline_id: int, as_of: date, history: History) -> list[d
                     )
             if model is None:
                 continue
-            sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
-            seed = _level_seed(pipeline_id, as_of, team_id, owner_id)
-            for result in (
-                methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon),
-                methods.montecarlo(
-                    model,
-                    sub,
-                    kind=kind,
-                    first_period=first,
-                    horizon=horizon,
-                    simulations=snapshot_simulations(int((sub.status == 0).sum())),
-                    seed=seed,
-                ),
-            ):
+            sub = book.subset(in_level[level])
+            # The level's currencies (of any of its deals, as the learned figures list them).
+            present = [currencies.index(name) for name in methods.currency_index(sub.currency)[0]]
+            figures = simulated[k_index]
+            montecarlo = methods.PeriodForecast(
+                method=Method.MONTECARLO,
+                kind=kind,
+                first_period=first,
+                currencies=[currencies[i] for i in present],
+                won=won[k_index][level, present],
+                **{name: figures[name][level, present] for name in ("expected", "p10", "p50", "p90")},
+            )
+            for result in (methods.learned(model, sub, kind=kind, first_period=first, horizon=horizon), montecarlo):
                 for row in result.rows():
                     rows.append(
                         {
@@ -541,18 +569,37 @@ def _today_rows(
     )
     open_count = open_cells.sum(data.count.astype(float), data.currency, np.zeros(len(data.owner), np.int64))
     open_count = open_count.sum(axis=(1, 2))  # per level
-    exact = model is not None and open_count[0] <= EXACT_MONTECARLO_MAX_DEALS
-    book = _open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids) if exact else None
+    calendars = [
+        methods.Calendar(kind, period_of_date(as_of, kind), horizon) for kind, horizon in SNAPSHOT_HORIZONS.items()
+    ]
+    won_of = {}  # per period kind: the won amounts and counts per level, currency and period
+    for calendar in calendars:
+        wcells = _Cells(data.won_owner, teams, levels, n_cur, calendar.horizon)
+        won_period = _won_period(data.won_month, calendar.kind, calendar.first_period, calendar.horizon)
+        won_of[calendar.kind] = (
+            wcells.sum(data.won, data.won_currency, won_period),
+            wcells.sum(data.won_count.astype(float), data.won_currency, won_period),
+        )
+    exact = None
+    if model is not None and open_count[0] <= EXACT_MONTECARLO_MAX_DEALS:
+        # One simulation of the open deals for every level, month and quarter.
+        exact = _montecarlo_exact(
+            book=_open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids),
+            model=model,
+            currencies=data.currencies,
+            levels=[owner_ids for _, _, owner_ids in levels],
+            calendars=calendars,
+            won=[won_of[calendar.kind][0] for calendar in calendars],
+            simulations=snapshot_simulations(int(open_count[0])),
+            seed=_snapshot_seed(pipeline_id, as_of),
+        )
 
     rows = []
-    for k_index, (kind, horizon) in enumerate(SNAPSHOT_HORIZONS.items()):
-        first = period_of_date(as_of, kind)
+    for k_index, calendar in enumerate(calendars):
+        kind, first, horizon = calendar.kind, calendar.first_period, calendar.horizon
         cells = _Cells(data.owner, teams, levels, n_cur, horizon)
-        wcells = _Cells(data.won_owner, teams, levels, n_cur, horizon)
         period = _open_period(data.close, kind, first, horizon)
-        won_period = _won_period(data.won_month, kind, first, horizon)
-        won = wcells.sum(data.won, data.won_currency, won_period)
-        won_n = wcells.sum(data.won_count.astype(float), data.won_currency, won_period)
+        won, won_n = won_of[kind]
         open_n = cells.sum(data.count.astype(float), data.currency, period)
         w_mean = cells.sum(weighted, data.currency, period)
         w_var = cells.sum(weighted_var, data.currency, period)
@@ -590,20 +637,8 @@ def _today_rows(
                     full_grid,
                 )
             )
-            if exact:
-                mc = _montecarlo_exact(
-                    book=book,
-                    model=model,
-                    levels=levels,
-                    currencies=data.currencies,
-                    won=won,
-                    kind=kind,
-                    first=first,
-                    horizon=horizon,
-                    pipeline_id=pipeline_id,
-                    as_of=as_of,
-                    open_count=open_count,
-                )
+            if exact is not None:
+                mc = exact[k_index]
             else:
                 mc = _montecarlo_on_sums(
                     data=data,
@@ -614,7 +649,7 @@ def _today_rows(
                     first=first,
                     horizon=horizon,
                     as_of=as_of,
-                    seed=(_level_seed(pipeline_id, as_of, None, None) + k_index) % 2**32,
+                    seed=(_snapshot_seed(pipeline_id, as_of) + k_index) % 2**32,
                 )
             figures.append((Method.MONTECARLO, won, mc["expected"], mc["p10"], mc["p50"], mc["p90"], full_grid))
         for method, f_won, expected, p10, p50, p90, shown in figures:
@@ -674,28 +709,53 @@ def _open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_id
 
 
 def _montecarlo_exact(
-    *, book, model, levels, currencies, won, kind, first, horizon, pipeline_id, as_of, open_count
-) -> dict[str, np.ndarray]:
-    """The per-deal simulation of each level (as the history path runs it), plus what was won."""
-    out = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
-    for level, (team_id, owner_id, owner_ids) in enumerate(levels):
-        sub = book if owner_ids is None else book.subset(np.isin(book.owner_id, owner_ids))
-        if not len(sub):
-            continue
-        result = methods.montecarlo(
-            model,
-            sub,
-            kind=kind,
-            first_period=first,
-            horizon=horizon,
-            simulations=snapshot_simulations(int(open_count[level])),
-            seed=_level_seed(pipeline_id, as_of, team_id, owner_id),
-        )
-        for c, currency in enumerate(result.currencies):
-            target = currencies.index(currency)
-            for name, values in out.items():
-                values[level, target] += getattr(result, name)[c]
-    return out
+    *,
+    book: Book,
+    model: methods.LearnedModel,
+    currencies: list[str],
+    levels: list,
+    calendars: list[methods.Calendar],
+    won: list[np.ndarray],
+    simulations: int,
+    seed: int,
+    quota: list[np.ndarray | None] | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """The open deals of `book` simulated deal by deal, once for every level and calendar (the
+    snapshot's pipeline, teams and owners, months and quarters; the dashboard's one scope):
+    per calendar, the expected total, P10, P50, P90 and the chance of reaching the quota per level,
+    currency and period, each including what was won.
+
+    `levels`: the owner ids each level sums (None: every deal of the book); `won[c]` and
+    `quota[c]` (NaN: no quota) are shaped levels × currencies × periods of calendar c. All levels
+    come from the same futures, so in each future an owner's, a team's and the pipeline's totals
+    add up."""
+    names, codes = methods.currency_index(book.currency)
+    code = np.array([currencies.index(name) if name in currencies else -1 for name in names], np.int64)
+    currency = code[codes] if len(codes) else codes
+    if (currency < 0).any():  # opened in a new currency since the sums were read: in the next run
+        book, currency = book.subset(currency >= 0), currency[currency >= 0]
+    # Owners that count in the same levels (every owner, for one level of every deal) form one group.
+    owners, owner_of_deal = np.unique(book.owner_id, return_inverse=True)
+    member = np.array(
+        [np.ones(len(owners), bool) if ids is None else np.isin(owners, list(ids)) for ids in levels], bool
+    ).reshape(len(levels), len(owners))
+    signatures, group_of_owner = np.unique(member.T, axis=0, return_inverse=True)
+    group = group_of_owner.reshape(-1)[owner_of_deal.reshape(-1)]
+    members = [np.flatnonzero(signatures[:, level]) for level in range(len(levels))]
+    totals = methods.simulate_open(
+        model,
+        book,
+        calendars=calendars,
+        currency=currency,
+        n_currencies=len(currencies),
+        group=group,
+        levels=members,
+        simulations=simulations,
+        seed=seed,
+    )
+    return [
+        methods.simulated_figures(totals[c], won[c], None if quota is None else quota[c]) for c in range(len(calendars))
+    ]
 
 
 def _montecarlo_on_sums(
@@ -828,18 +888,19 @@ def current_forecast(
         learned = won + total(lp * data.s1, data.currency, period)
         target = methods._quota_array(quota, currencies, horizon) if quota else None
         if int(data.count.sum()) <= EXACT_MONTECARLO_MAX_DEALS:
-            mc = _current_montecarlo_exact(
+            # The snapshot's simulation with one level: the owners' deals.
+            (one,) = _montecarlo_exact(
                 book=_open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids, owner_ids=owner_ids),
                 model=model,
                 currencies=currencies,
-                won=won,
-                kind=kind,
-                first=first,
-                horizon=horizon,
+                levels=[None],
+                calendars=[methods.Calendar(kind, first, horizon)],
+                won=[won[None]],
                 simulations=simulations or SNAPSHOT_SIMULATIONS,
                 seed=seed,
-                target=target,
+                quota=None if target is None else [target[None]],
             )
+            mc = {name: None if values is None else values[0] for name, values in one.items()}
         else:
             cells = _Cells(data.owner, {}, [(None, None, None)], len(data.currencies), horizon)
             # The sums are per currency of `data`; the figures per currency of `currencies`.
@@ -881,35 +942,6 @@ def current_forecast(
         p90=mc["p90"],
         quota_chance=mc["quota_chance"],
     )
-
-
-def _current_montecarlo_exact(*, book, model, currencies, won, kind, first, horizon, simulations, seed, target):
-    """The deal-by-deal simulation of the open deals (the draws of `methods.montecarlo` on the
-    whole book), plus what was won; the quota is reached when the open deals bring the rest."""
-    out = {name: won.copy() for name in ("expected", "p10", "p50", "p90")}
-    chance = None
-    if target is not None:
-        with np.errstate(invalid="ignore"):
-            chance = np.where(np.isnan(target), np.nan, (won >= target).astype(float))
-    if len(book):
-        codes = methods.currency_index(book.currency)[0]
-        rows = [currencies.index(c) for c in codes]
-        result = methods.montecarlo(
-            model,
-            book,
-            kind=kind,
-            first_period=first,
-            horizon=horizon,
-            simulations=simulations,
-            seed=seed,
-            quota=None if target is None else target[rows] - won[rows],
-        )
-        for name, values in out.items():
-            values[rows] += getattr(result, name)
-        if chance is not None:
-            chance[rows] = result.quota_chance
-    out["quota_chance"] = chance
-    return out
 
 
 def _level_sums(db: dict, *, team_id, owner_id) -> dict:

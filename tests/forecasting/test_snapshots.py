@@ -276,6 +276,14 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
     for key, figures in learned_sums.items():
         assert figures == pytest.approx(learned_history[key], abs=Decimal("0.02"))
     assert {r["method"] for r in from_sums} == {r["method"] for r in from_history}
+    # Both simulate the open deals once for every level: the same cells, and owners adding up.
+    for rows in (from_sums, from_history):
+        montecarlo = _figures(rows, {"montecarlo"})
+        assert montecarlo.keys() == _figures(from_history, {"montecarlo"}).keys()
+        for (team, owner, kind, start, currency, _), figures in montecarlo.items():
+            if team is None and owner is None:
+                owners = [f for k, f in montecarlo.items() if k[1] is not None and k[2:5] == (kind, start, currency)]
+                assert figures[1] == pytest.approx(sum(f[1] for f in owners), abs=Decimal("0.01") * len(owners))
     assert summary == {
         "EUR": {"weighted": "2000.00", "total": "5500.00"},  # 1000 × 0.6 + 4000 × 0.25 (its own) + 500 × 0.8
         "USD": {"weighted": "420.00", "total": "700.00"},
