@@ -8,7 +8,8 @@ in with a password), starts gunicorn on 127.0.0.1 only, and runs locust headless
 rep signs in, opens the board, loads more cards of a column as htmx does, and moves their own
 deals between the first two stages through the HTMX endpoint with the current version (so a
 409 is an error, not a legitimate conflict). Then it stops gunicorn, drops the database and
-writes throughput, p50/p99 per request kind and the error count to bench/results/load.md.
+writes throughput, p50/p99 per request kind (for the whole run, and for the steady state after
+every simulated rep has signed in) and the error count to bench/results/load.md.
 Exits 1 when any request failed.
 """
 import argparse
@@ -114,7 +115,9 @@ def failures(prefix: str) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def report(stats: list[dict], fails: list[dict], args, *, seed_s: float, took: float, load: str) -> str:
+def report(
+    stats: list[dict], fails: list[dict], args, *, seed_s: float, took: float, load: str, steady: dict | None = None
+) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Stageflow load run",
@@ -136,6 +139,21 @@ def report(stats: list[dict], fails: list[dict], args, *, seed_s: float, took: f
             f"| {name} | {int(row['Request Count']):,} | {int(row['Failure Count']):,} | {float(row['Requests/s']):.1f} | "
             f"{row['50%']} | {row['99%']} | {float(row['Max Response Time']):.0f} | {float(row['Average Content Size']):,.0f} |"
         )
+    if steady:
+        lines += [
+            "",
+            f"After every simulated rep had signed in (the last {steady['seconds']:.0f} s; sign-ins hash passwords "
+            "and crowd the start):",
+            "",
+            "| request | count | errors | req/s | p50 ms | p99 ms | max ms | mean bytes |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in steady["rows"]:
+            name = row["name"] if row["name"] != "Aggregated" else "**all**"
+            lines.append(
+                f"| {name} | {row['count']:,} | {row['failures']:,} | {row['rps']:.1f} | {row['p50']} | {row['p99']} | "
+                f"{row['max']:.0f} | {row['bytes']:,.0f} |"
+            )
     total_errors = sum(int(r["Failure Count"]) for r in stats if r["Name"] == "Aggregated")
     lines += ["", f"Errors: {total_errors}."]
     for fail in fails:
@@ -208,6 +226,7 @@ def main() -> int:
             "LOAD_PLAN": str(plan),
             "LOAD_WAIT_MIN": str(args.wait_min),
             "LOAD_WAIT_MAX": str(args.wait_max),
+            "LOAD_STEADY": str(workdir / "steady.json"),
         }
         subprocess.run(
             [
@@ -229,7 +248,9 @@ def main() -> int:
 
     stats = read_stats(prefix)
     fails = failures(prefix)
-    text = report(stats, fails, args, seed_s=seed_s, took=time.perf_counter() - began, load=load)
+    steady_path = workdir / "steady.json"
+    steady = json.loads(steady_path.read_text()) if steady_path.exists() else None
+    text = report(stats, fails, args, seed_s=seed_s, took=time.perf_counter() - began, load=load, steady=steady)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)

@@ -8,8 +8,10 @@ import json
 import os
 import random
 import re
+import time
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
+from locust.stats import calculate_response_time_percentile
 
 with open(os.environ["LOAD_PLAN"]) as handle:
     PLAN = json.load(handle)
@@ -17,6 +19,53 @@ REPS = iter(sorted(PLAN["reps"]))
 STAGES = PLAN["stages"]
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 _counter = itertools.count()
+_signed_in = itertools.count(1)
+# The statistics when the last simulated rep has signed in: the steady state is what follows.
+_at_all_signed_in: dict = {}
+
+
+def _snapshot(environment) -> None:
+    _at_all_signed_in["time"] = time.time()
+    _at_all_signed_in["entries"] = {
+        (e.name, e.method): (e.num_requests, e.num_failures, e.total_content_length, dict(e.response_times))
+        for e in environment.stats.entries.values()
+    }
+
+
+@events.test_stop.add_listener
+def _write_steady_state(environment, **kwargs):
+    """Per request kind, what happened after everyone had signed in (sign-ins hash passwords and
+    crowd the start), written as JSON to LOAD_STEADY for bench.load's report."""
+    path = os.environ.get("LOAD_STEADY")
+    if not path or "entries" not in _at_all_signed_in:
+        return
+    seconds = time.time() - _at_all_signed_in["time"]
+    rows, everything, total = [], {}, [0, 0, 0]
+    for entry in sorted(environment.stats.entries.values(), key=lambda e: e.name):
+        before = _at_all_signed_in["entries"].get((entry.name, entry.method), (0, 0, 0, {}))
+        times = {t: n - before[3].get(t, 0) for t, n in entry.response_times.items() if n - before[3].get(t, 0)}
+        count, failures = entry.num_requests - before[0], entry.num_failures - before[1]
+        if not count:
+            continue
+        for t, n in times.items():
+            everything[t] = everything.get(t, 0) + n
+        total[0] += count
+        total[1] += failures
+        total[2] += entry.total_content_length - before[2]
+        rows.append(_row(entry.name, times, count, failures, seconds, entry.total_content_length - before[2]))
+    if total[0]:
+        rows.append(_row("Aggregated", everything, total[0], total[1], seconds, total[2]))
+    with open(path, "w") as handle:
+        json.dump({"seconds": seconds, "rows": rows}, handle)
+
+
+def _row(name, times, count, failures, seconds, content) -> dict:
+    return {
+        "name": name, "count": count, "failures": failures, "rps": count / seconds if seconds else 0.0,
+        "p50": calculate_response_time_percentile(times, count, 0.5),
+        "p99": calculate_response_time_percentile(times, count, 0.99),
+        "max": max(times) if times else 0, "bytes": content / count,
+    }
 
 
 class Rep(HttpUser):
@@ -37,6 +86,8 @@ class Rep(HttpUser):
         ) as response:
             if response.status_code != 302:
                 response.failure(f"sign-in answered {response.status_code}")
+        if next(_signed_in) == self.environment.runner.target_user_count:
+            _snapshot(self.environment)
 
     def _headers(self, htmx: bool = True) -> dict:
         headers = {"X-CSRFToken": self.client.cookies.get("csrftoken", ""), "Referer": self.host + "/pipeline/"}
