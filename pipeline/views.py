@@ -43,8 +43,8 @@ from .forms import (
     SnoozeForm,
     VersionForm,
 )
-from .prepared import PreparedQuery
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
+from .prepared import PreparedQuery
 
 BOARD = "pipeline/board.html"
 # A filter change swaps the board; the <title> in front lets htmx update the tab title as well.

@@ -208,3 +208,17 @@ def test_deals_changed_is_sent_only_after_commit(deal, stages, rep, django_captu
         assert received[0]["deal_ids"] == {deal.pk} and received[0]["kind"] == "moved"
     finally:
         deals_changed.disconnect(listener)
+
+
+def test_a_changed_rule_applies_to_the_very_next_move(rep, stages, pipeline):
+    """The move's statements are compiled once per process; the rows they read are not kept."""
+    first = DealFactory(owner=rep, stage=stages["Prospecting"], next_step="")
+    services.deal_move(deal=first, to_stage=stages["Qualification"], actor=rep)
+    Transition.objects.create(
+        pipeline=pipeline, from_stage=stages["Prospecting"], to_stage=stages["Qualification"], requires_next_step=True
+    )
+    second = DealFactory(owner=rep, stage=stages["Prospecting"], next_step="")
+    with pytest.raises(MoveRefused, match="a next step"):
+        services.deal_move(deal=second, to_stage=stages["Qualification"], actor=rep)
+    Transition.objects.filter(from_stage=stages["Prospecting"], to_stage=stages["Qualification"]).delete()
+    assert services.deal_move(deal=second, to_stage=stages["Qualification"], actor=rep).stage == stages["Qualification"]
