@@ -10,13 +10,14 @@ logger = logging.getLogger(__name__)
 
 
 @receiver(deals_changed, dispatch_uid="forecasting.deals_changed")
-def schedule_forecast_refresh(sender, pipeline_ids, deal_ids, kind, **kwargs):
+def schedule_forecast_refresh(sender, pipeline_ids, deal_ids, kind, past_changed=True, **kwargs):
     from .selectors import data_version_renew
     from .tasks import forecast_refresh_schedule
 
     for pipeline_id in pipeline_ids:
         try:
-            data_version_renew(pipeline_id)  # figures cached for the dashboard are stale now
+            # Figures cached for the dashboard are stale now; those about the past only when it changed.
+            data_version_renew(pipeline_id, past=past_changed)
         except Exception:  # the cached figures then last until the day ends at the latest
             logger.warning("Could not renew the data version of pipeline %s", pipeline_id, exc_info=True)
         forecast_refresh_schedule(pipeline_id=pipeline_id)

@@ -176,28 +176,36 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
     }
 
 
-# The accuracy of past periods changes only when deals change (or another day begins): it is kept
-# in the cache under the pipeline's data version, which `forecasting.receivers` renews on every
-# `pipeline.signals.deals_changed`.
+# The accuracy of past periods changes only when the past or a deal's outcome changes (or another
+# day begins): it is kept in the cache under the pipeline's past version, which
+# `forecasting.receivers` renews on every `pipeline.signals.deals_changed` but an open deal's move
+# between open stages (the most frequent change: a drag on the board).
 ACCURACY_CACHE_SECONDS = 24 * 3600
 
 
-def data_version_key(pipeline_id: int) -> str:
-    return f"forecast:data-version:{pipeline_id}"
+def data_version_key(pipeline_id: int, *, past: bool = False) -> str:
+    return f"forecast:{'past-version' if past else 'data-version'}:{pipeline_id}"
 
 
-def data_version_renew(pipeline_id: int) -> None:
-    """The pipeline's deals changed: figures cached under its data version are no longer used."""
-    cache.set(data_version_key(pipeline_id), uuid.uuid4().hex, timeout=None)
+def data_version_renew(pipeline_id: int, *, past: bool = True) -> None:
+    """The pipeline's deals changed: figures cached under its data version are no longer used.
+    With `past`, also those under its past version: the accuracy of closed periods and the
+    stuck-deal limits, which only a change of the past or of a deal's outcome alters."""
+    versions = {data_version_key(pipeline_id): uuid.uuid4().hex}
+    if past:
+        versions[data_version_key(pipeline_id, past=True)] = uuid.uuid4().hex
+    cache.set_many(versions, timeout=None)
 
 
-def _data_version(pipeline_id: int) -> str | None:
-    """The pipeline's data version, None when the cache cannot keep one (then nothing is cached)."""
+def _data_version(pipeline_id: int, *, past: bool = False) -> str | None:
+    """The pipeline's data (or past) version, None when the cache cannot keep one (then nothing
+    is cached)."""
+    key = data_version_key(pipeline_id, past=past)
     try:
-        version = cache.get(data_version_key(pipeline_id))
+        version = cache.get(key)
         if version is None:
             data_version_renew(pipeline_id)
-            version = cache.get(data_version_key(pipeline_id))
+            version = cache.get(key)
     except Exception:  # an unreachable cache: compute, do not cache
         return None
     return version
@@ -232,7 +240,7 @@ def _scope_key(name: str, filters: Filters) -> str | None:
 
 
 def _accuracy_key(filters: Filters, today: date, stages: tuple, version: str | None = None) -> str | None:
-    version = version or _data_version(filters.pipeline.pk)
+    version = version or _data_version(filters.pipeline.pk, past=True)
     if version is None:
         return None
     owners = "all" if filters.owner_ids is None else ",".join(str(o) for o in sorted(filters.owner_ids))
@@ -287,7 +295,7 @@ def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
     """Compute the accuracy of the scopes looked at lately for the pipeline's current data version
     (one history load for all); returns how many were computed. For the worker, after a recompute."""
     today = today or timezone.localdate()
-    version = _data_version(pipeline_id)
+    version = _data_version(pipeline_id, past=True)
     pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
     try:
         scopes = cache.get(_scopes_key(pipeline_id)) or []
@@ -461,8 +469,8 @@ def _stage_history(deals: QuerySet[Deal]) -> tuple[dict, dict]:
 def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[dict]:
     """Open deals in their stage for longer than STUCK_PERCENTILE % of won deals stayed there."""
     now = now or timezone.now()
-    # The same for every filter, and changed only by deals: kept per data version.
-    version = _data_version(pipeline.pk)
+    # The same for every filter, and changed only by how won deals went: kept per past version.
+    version = _data_version(pipeline.pk, past=True)
     key = None if version is None else f"forecast:stuck-limits:{pipeline.pk}:{STUCK_PERCENTILE}:{version}"
     limits = _cached(key, lambda: _won_time_percentiles(pipeline, STUCK_PERCENTILE, at_least=5))
     if not limits:

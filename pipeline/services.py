@@ -135,10 +135,12 @@ def _missing_message(stage: Stage, missing: list[str]) -> str:
     return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": stage.name, "needs": needs}
 
 
-def _announce(deal: Deal, kind: str) -> None:
+def _announce(deal: Deal, kind: str, *, past_changed: bool = True) -> None:
     pipeline_id, deal_id = deal.pipeline_id, deal.pk
     transaction.on_commit(
-        lambda: deals_changed.send(sender=Deal, pipeline_ids={pipeline_id}, deal_ids={deal_id}, kind=kind)
+        lambda: deals_changed.send(
+            sender=Deal, pipeline_ids={pipeline_id}, deal_ids={deal_id}, kind=kind, past_changed=past_changed
+        )
     )
 
 
@@ -331,7 +333,13 @@ def deal_move(
     locked.save(
         update_fields=["stage", "status", "closed_at", "retention_done_at", "stage_entered_at", "version", "updated_at"]
     )
-    _announce(locked, "won" if locked.status == DealStatus.WON and from_status != DealStatus.WON else "moved")
+    # An open deal moved between open stages, now: what happened before today and how deals ended
+    # stay as they were (the forecast's accuracy and the stuck-deal limits need not be computed again).
+    past_changed = at is not None or from_status != DealStatus.OPEN or locked.status != DealStatus.OPEN
+    _announce(
+        locked, "won" if locked.status == DealStatus.WON and from_status != DealStatus.WON else "moved",
+        past_changed=past_changed,
+    )
     return locked
 
 

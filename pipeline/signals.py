@@ -5,5 +5,7 @@ subscribe here instead.
 """
 from django.dispatch import Signal
 
-# Sent with `pipeline_ids` (set of ints), `deal_ids` (set of ints) and `kind` (str).
+# Sent with `pipeline_ids` (set of ints), `deal_ids` (set of ints), `kind` (str) and `past_changed`
+# (bool, True when absent): False only when nothing before today and no deal's outcome changed (an
+# open deal moved between open stages, now), so figures about past periods and outcomes still hold.
 deals_changed = Signal()

@@ -187,6 +187,57 @@ def test_the_accuracy_is_computed_once_and_again_after_a_deal_changed(
     assert won_last_month() == 5000 and len(calls) == 2
 
 
+def test_a_drag_between_open_stages_keeps_the_accuracy_and_everything_else_renews_it(
+    pipeline, owners, stages, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An open deal moved now between open stages changes nothing before today and no outcome:
+    the cached accuracy (the slow figure on a big pipeline) stays, and equals a fresh computation.
+    A win, a loss, a reopening, a move out of won, a backdated move or an edit renew it."""
+    from pipeline.models import Deal, DealStatus, LostReason
+
+    today = timezone.localdate()
+    everyone = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=None)
+    calls = []
+    real = services.forecast_accuracy
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw) or real(**kw))
+    open_deals = Deal.objects.filter(
+        pipeline=pipeline, status=DealStatus.OPEN, stage__in=[stages["Qualification"], stages["Meeting & demo"]]
+    ).order_by("pk")
+    deal = open_deals.first()
+    before = selectors.dashboard_accuracy(everyone, today=today)
+    assert len(calls) == 1
+
+    def change(fn):
+        with django_capture_on_commit_callbacks(execute=True):
+            fn()
+        return selectors.dashboard_accuracy(everyone, today=today)
+
+    target = stages["Meeting & demo"] if deal.stage == stages["Qualification"] else stages["Qualification"]
+    kept = change(lambda: pipeline_services.deal_move(deal=deal.pk, to_stage=target, actor=owners[0]))
+    assert len(calls) == 1 and kept.periods == before.periods
+    monkeypatch.setattr(services, "forecast_accuracy", real)
+    selectors.data_version_renew(pipeline.pk)  # nothing cached: computed afresh, the same
+    assert selectors.dashboard_accuracy(everyone, today=today).periods == kept.periods
+    monkeypatch.setattr(services, "forecast_accuracy", lambda **kw: calls.append(kw) or real(**kw))
+    selectors.dashboard_accuracy(everyone, today=today)
+    calls.clear()
+
+    other = open_deals.exclude(pk=deal.pk).first()
+    yesterday = timezone.now() - timedelta(days=1)
+    reason = LostReason.objects.filter(is_active=True).first()
+    renewing = [
+        lambda: pipeline_services.deal_move(deal=other.pk, to_stage=target, actor=owners[0], at=yesterday),
+        lambda: pipeline_services.deal_update(deal=other.pk, actor=owners[0], next_step="Call the buyer"),
+        lambda: pipeline_services.deal_move(deal=deal.pk, to_stage=stages["Retention"], actor=owners[0]),
+        lambda: pipeline_services.deal_move(deal=deal.pk, to_stage=stages["Offer"], actor=owners[0]),
+        lambda: pipeline_services.deal_mark_lost(deal=deal.pk, reason=reason, actor=owners[0]),
+        lambda: pipeline_services.deal_reopen(deal=deal.pk, actor=owners[0]),
+    ]
+    for number, fn in enumerate(renewing, start=1):
+        change(fn)
+        assert len(calls) == number, number
+
+
 def test_the_accuracy_is_kept_per_scope_and_day(pipeline, owners, monkeypatch):
     calls = []
     real = services.forecast_accuracy
