@@ -309,6 +309,28 @@ def test_move_with_bad_input_is_a_field_error(rep, own_deal, body):
     assert response.status_code == 400 and response.json()["code"] == "invalid"
 
 
+@pytest.mark.parametrize("pk", ["%C2%B2", "x", "0", "-1", "99999999999999999999999"])
+def test_move_of_an_id_that_names_no_deal_is_404(rep, own_deal, stages, pk):
+    """Whatever the URL holds where the id goes, a move reads it as the deal's page does: a 404,
+    never a server error ("²" is a digit to str.isdigit but not a number to int)."""
+    response = client_for(rep).post(
+        f"/api/v1/deals/{pk}/move/", {"stage": stages["Qualification"].pk, "version": 1}, format="json"
+    )
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
+def test_move_reads_the_id_as_the_deal_page_does(rep, own_deal, stages):
+    """An id in other digits (Arabic-Indic "١") names the same deal for the move as for a read."""
+    client = client_for(rep)
+    arabic = "".join(chr(0x660 + int(d)) for d in str(own_deal.pk))
+    assert client.get(f"/api/v1/deals/{arabic}/").json()["id"] == own_deal.pk
+    response = client.post(
+        f"/api/v1/deals/{arabic}/move/", {"stage": stages["Qualification"].pk, "version": 1}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["id"] == own_deal.pk
+
+
 def test_lose_records_reason_and_note_and_a_lost_deal_cannot_move(rep, own_deal, stages):
     reason = lost_reason()
     client = client_for(rep)
