@@ -189,3 +189,42 @@ def test_a_statement_prepared_in_one_thread_runs_on_another_threads_connection(r
     thread.start()
     thread.join()
     assert result == {"found": [deals[1].pk]}
+
+
+def test_changes_of_teams_roles_and_settings_apply_to_the_next_move(client, settings, people, stages):
+    """A process keeps each person's statement between requests: what changes in the meantime
+    (the teams a manager leads, a rep's team or role, the setting) applies to the very next move."""
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    south = people["south rep"].team
+    north_deal = DealFactory(owner=people["teammate"], stage=stages["Qualification"])
+    south_deal = DealFactory(owner=people["south rep"], stage=stages["Qualification"])
+
+    def move(user, deal):
+        client.force_login(user)
+        return client.post(
+            reverse("pipeline:deal_move", args=[deal.pk]),
+            {"stage": stages["Meeting & demo"].pk, "version": Deal.objects.get(pk=deal.pk).version},
+            HTTP_HX_REQUEST="true",
+        ).status_code
+
+    mona = people["manager without a team"]
+    south.manager = mona
+    south.save()
+    assert move(mona, south_deal) == 200
+    south.manager = None  # she no longer leads South
+    south.save()
+    assert move(mona, south_deal) == 404
+
+    rep = people["rep"]
+    assert (move(rep, north_deal), move(rep, south_deal)) == (403, 404)
+    rep.team = south  # a rep who changes teams sees the new team's deals, not the old one's
+    rep.save()
+    assert (move(rep, north_deal), move(rep, south_deal)) == (404, 403)
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
+    assert move(rep, south_deal) == 404
+    rep.role = "manager"  # promoted: changes the deals of the team they belong to
+    rep.save()
+    assert move(rep, south_deal) == 200
+    rep.role = "rep"
+    rep.save()
+    assert move(rep, south_deal) == 404
