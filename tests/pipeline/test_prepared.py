@@ -70,6 +70,8 @@ def test_the_prepared_read_sees_exactly_what_the_orm_sees_for_everyone(settings,
                     prepared = views._MOVE_READ.fetch(key, user, pk=deal.pk, stage=target)
                     assert_same(prepared, orm_read(user, deal.pk, target))
             seen[(name, deal.owner.username)] = bool(prepared)
+        # Compared above with the ORM's read, not with itself: the statement was kept.
+        assert views._MOVE_READ._statements[key] is not None
     visible = {
         name: {owner for (who, owner), ok in seen.items() if ok and who == name} for name in people
     }
@@ -118,7 +120,7 @@ def test_the_prepared_read_runs_one_statement_and_compiles_once(rep, stages):
         found = views._MOVE_READ.fetch(key, rep, pk=deals[1].pk, stage=stages["Meeting & demo"].pk)
     assert len(captured) == 1
     assert [d.pk for d in found] == [deals[1].pk] and found[0].target_stage == stages["Meeting & demo"]
-    assert len(views._MOVE_READ._statements) == 1
+    assert list(views._MOVE_READ._statements) == [key] and views._MOVE_READ._statements[key] is not None
 
 
 def test_a_shape_that_depends_on_the_values_is_never_prepared(rep, stages):
