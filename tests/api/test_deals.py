@@ -81,6 +81,21 @@ def test_moving_a_deal_follows_change_rights(caller, request, own_deal, stages):
     assert (own_deal.stage == stages["Qualification"]) == (response.status_code == 200)
 
 
+@pytest.mark.parametrize("caller", ["teammate", "other_team_rep", "other_manager"])
+@pytest.mark.parametrize("stage", ["x", 0, 2**63, 999_999, "other pipeline", None])
+def test_a_move_the_caller_may_not_make_is_refused_before_its_stage_is_checked(caller, stage, request, own_deal):
+    """404 for a deal the caller may not see and 403 for one they may only see, whatever the stage
+    says: a bad stage never tells a caller more about a deal than its visibility allows."""
+    from pipeline.models import Pipeline, Stage
+
+    if stage == "other pipeline":
+        stage = Stage.objects.create(pipeline=Pipeline.objects.create(name="Upsell"), name="Elsewhere").pk
+    body = {"version": 1} if stage is None else {"stage": stage, "version": 1}
+    response = _caller(caller, request).post(f"/api/v1/deals/{own_deal.pk}/move/", body, format="json")
+    assert response.status_code == MATRIX[caller][1], response.content
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
 @pytest.mark.parametrize("caller", MATRIX)
 def test_losing_a_deal_follows_change_rights(caller, request, own_deal):
     response = _caller(caller, request).post(

@@ -230,3 +230,21 @@ def test_changes_of_teams_roles_and_settings_apply_to_the_next_move(client, sett
     rep.role = "rep"
     rep.save()
     assert move(rep, south_deal) == 404
+
+
+@pytest.mark.parametrize("stage", ["x", 0, 2**63, 999_999, "other pipeline", None])
+def test_a_move_the_user_may_not_make_is_refused_before_its_stage_is_checked(client, settings, people, stages, stage):
+    """404 for a deal the user may not see and 403 for one they may only see, whatever the stage
+    says (the board's move, as the API's)."""
+    from pipeline.models import Pipeline, Stage
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    if stage == "other pipeline":
+        stage = Stage.objects.create(pipeline=Pipeline.objects.create(name="Upsell"), name="Elsewhere").pk
+    theirs = DealFactory(owner=people["teammate"], stage=stages["Qualification"])
+    body = {"version": 1} if stage is None else {"stage": stage, "version": 1}
+    url = reverse("pipeline:deal_move", args=[theirs.pk])
+    for user, status in ((people["rep"], 403), (people["south rep"], 404), (people["south manager"], 404)):
+        client.force_login(user)
+        assert client.post(url, body, HTTP_HX_REQUEST="true").status_code == status
+    assert Deal.objects.get(pk=theirs.pk).version == 1
