@@ -21,9 +21,13 @@ COMPARED = (
 
 @pytest.fixture(autouse=True)
 def _empty_statements():
+    from api import views as api_views
+
     views._MOVE_READ.clear()
+    api_views._MOVE_READ.clear()
     yield
     views._MOVE_READ.clear()
+    api_views._MOVE_READ.clear()
 
 
 @pytest.fixture
@@ -248,3 +252,27 @@ def test_a_move_the_user_may_not_make_is_refused_before_its_stage_is_checked(cli
         client.force_login(user)
         assert client.post(url, body, HTTP_HX_REQUEST="true").status_code == status
     assert Deal.objects.get(pk=theirs.pk).version == 1
+
+
+@pytest.mark.parametrize("reps_see_team", [False, True])
+def test_the_apis_prepared_read_sees_exactly_what_the_orm_sees_for_everyone(settings, people, stages, reps_see_team):
+    """The API's move reads the deal with its own statement (stage, lead, owner and pipeline, no
+    card annotations): the same comparison with the ORM for every kind of user."""
+    from api import views as api_views
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": reps_see_team}
+    deals = [DealFactory(owner=owner, stage=stages["Qualification"]) for owner in people.values()]
+    for user in people.values():
+        key = (selectors.visibility_key(user),)
+        for deal in deals:
+            for target in (stages["Offer"].pk, 999_999):
+                for _ in range(2):
+                    prepared = api_views._MOVE_READ.fetch(key, user, pk=deal.pk, stage=target)
+                    orm = list(api_views._move_read(user, pk=deal.pk, stage=target))
+                    assert [d.pk for d in prepared] == [d.pk for d in orm]
+                    for a, b in zip(prepared, orm):
+                        assert (a.version, a.owner_id, a.stage_id, a.lead_id) == (b.version, b.owner_id, b.stage_id, b.lead_id)
+                        assert (a.stage, a.lead, a.owner, a.pipeline) == (b.stage, b.lead, b.owner, b.pipeline)
+                        assert (a.stage.name, a.owner.username, a.lead.name) == (b.stage.name, b.owner.username, b.lead.name)
+                        assert getattr(a, "target_stage", None) == getattr(b, "target_stage", None)
+        assert api_views._MOVE_READ._statements[key] is not None
