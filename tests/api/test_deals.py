@@ -324,6 +324,24 @@ def test_move_with_bad_input_is_a_field_error(rep, own_deal, body):
     assert response.status_code == 400 and response.json()["code"] == "invalid"
 
 
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        ("x", "Incorrect type. Expected pk value, received str."),
+        (True, "Incorrect type. Expected pk value, received bool."),
+        (1.5, "Incorrect type. Expected pk value, received float."),  # not stage 1
+        (0, 'Invalid pk "0" - object does not exist.'),
+        (2**63, f'Invalid pk "{2**63}" - object does not exist.'),
+        (999999, 'Invalid pk "999999" - object does not exist.'),
+        ("999999", 'Invalid pk "999999" - object does not exist.'),
+    ],
+)
+def test_move_to_a_stage_id_that_names_no_stage_says_why(rep, own_deal, stages, stage, message):
+    response = client_for(rep).post(f"/api/v1/deals/{own_deal.pk}/move/", {"stage": stage, "version": 1}, format="json")
+    assert response.status_code == 400 and response.json()["stage"] == [message]
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
 @pytest.mark.parametrize("pk", ["%C2%B2", "x", "0", "-1", "99999999999999999999999"])
 def test_move_of_an_id_that_names_no_deal_is_404(rep, own_deal, stages, pk):
     """Whatever the URL holds where the id goes, a move reads it as the deal's page does: a 404,
