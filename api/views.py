@@ -261,9 +261,12 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         pipeline) and, in the same query, the target stage when it belongs to the deal's
         pipeline; compiled once per user (pipeline.prepared)."""
         user = self.request.user
-        pk = self.kwargs["pk"]
-        pk = int(pk) if str(pk).isdigit() and 0 < int(pk) < 2**63 else None
-        found = _MOVE_READ.fetch((selectors.visibility_key(user),), user, pk=pk, stage=stage_id) if pk else []
+        try:  # read as the ORM reads an id (int()), so both paths find the same deal
+            pk = int(self.kwargs["pk"])
+        except (TypeError, ValueError):  # e.g. "x" or a digit int() does not read ("²"): the ORM's 404
+            pk = None
+        fits = pk is not None and 0 < pk < 2**63
+        found = _MOVE_READ.fetch((selectors.visibility_key(user),), user, pk=pk, stage=stage_id) if fits else []
         if not found:
             return self._changeable_deal()  # the 404 (or, for a hidden deal, never more than that)
         deal = found[0]

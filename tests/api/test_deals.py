@@ -81,6 +81,21 @@ def test_moving_a_deal_follows_change_rights(caller, request, own_deal, stages):
     assert (own_deal.stage == stages["Qualification"]) == (response.status_code == 200)
 
 
+@pytest.mark.parametrize("caller", ["teammate", "other_team_rep", "other_manager"])
+@pytest.mark.parametrize("stage", ["x", 0, 2**63, 999_999, "other pipeline", None])
+def test_a_move_the_caller_may_not_make_is_refused_before_its_stage_is_checked(caller, stage, request, own_deal):
+    """404 for a deal the caller may not see and 403 for one they may only see, whatever the stage
+    says: a bad stage never tells a caller more about a deal than its visibility allows."""
+    from pipeline.models import Pipeline, Stage
+
+    if stage == "other pipeline":
+        stage = Stage.objects.create(pipeline=Pipeline.objects.create(name="Upsell"), name="Elsewhere").pk
+    body = {"version": 1} if stage is None else {"stage": stage, "version": 1}
+    response = _caller(caller, request).post(f"/api/v1/deals/{own_deal.pk}/move/", body, format="json")
+    assert response.status_code == MATRIX[caller][1], response.content
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
 @pytest.mark.parametrize("caller", MATRIX)
 def test_losing_a_deal_follows_change_rights(caller, request, own_deal):
     response = _caller(caller, request).post(
@@ -307,6 +322,46 @@ def test_move_with_a_stale_version_is_409_and_changes_nothing(rep, own_deal, sta
 def test_move_with_bad_input_is_a_field_error(rep, own_deal, body):
     response = client_for(rep).post(f"/api/v1/deals/{own_deal.pk}/move/", body, format="json")
     assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        ("x", "Incorrect type. Expected pk value, received str."),
+        (True, "Incorrect type. Expected pk value, received bool."),
+        (1.5, "Incorrect type. Expected pk value, received float."),  # not stage 1
+        (0, 'Invalid pk "0" - object does not exist.'),
+        (2**63, f'Invalid pk "{2**63}" - object does not exist.'),
+        (999999, 'Invalid pk "999999" - object does not exist.'),
+        ("999999", 'Invalid pk "999999" - object does not exist.'),
+    ],
+)
+def test_move_to_a_stage_id_that_names_no_stage_says_why(rep, own_deal, stages, stage, message):
+    response = client_for(rep).post(f"/api/v1/deals/{own_deal.pk}/move/", {"stage": stage, "version": 1}, format="json")
+    assert response.status_code == 400 and response.json()["stage"] == [message]
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
+@pytest.mark.parametrize("pk", ["%C2%B2", "x", "0", "-1", "99999999999999999999999"])
+def test_move_of_an_id_that_names_no_deal_is_404(rep, own_deal, stages, pk):
+    """Whatever the URL holds where the id goes, a move reads it as the deal's page does: a 404,
+    never a server error ("²" is a digit to str.isdigit but not a number to int)."""
+    response = client_for(rep).post(
+        f"/api/v1/deals/{pk}/move/", {"stage": stages["Qualification"].pk, "version": 1}, format="json"
+    )
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert Deal.objects.get(pk=own_deal.pk).version == 1
+
+
+def test_move_reads_the_id_as_the_deal_page_does(rep, own_deal, stages):
+    """An id in other digits (Arabic-Indic "١") names the same deal for the move as for a read."""
+    client = client_for(rep)
+    arabic = "".join(chr(0x660 + int(d)) for d in str(own_deal.pk))
+    assert client.get(f"/api/v1/deals/{arabic}/").json()["id"] == own_deal.pk
+    response = client.post(
+        f"/api/v1/deals/{arabic}/move/", {"stage": stages["Qualification"].pk, "version": 1}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["id"] == own_deal.pk
 
 
 def test_lose_records_reason_and_note_and_a_lost_deal_cannot_move(rep, own_deal, stages):

@@ -21,9 +21,13 @@ COMPARED = (
 
 @pytest.fixture(autouse=True)
 def _empty_statements():
+    from api import views as api_views
+
     views._MOVE_READ.clear()
+    api_views._MOVE_READ.clear()
     yield
     views._MOVE_READ.clear()
+    api_views._MOVE_READ.clear()
 
 
 @pytest.fixture
@@ -70,6 +74,8 @@ def test_the_prepared_read_sees_exactly_what_the_orm_sees_for_everyone(settings,
                     prepared = views._MOVE_READ.fetch(key, user, pk=deal.pk, stage=target)
                     assert_same(prepared, orm_read(user, deal.pk, target))
             seen[(name, deal.owner.username)] = bool(prepared)
+        # Compared above with the ORM's read, not with itself: the statement was kept.
+        assert views._MOVE_READ._statements[key] is not None
     visible = {
         name: {owner for (who, owner), ok in seen.items() if ok and who == name} for name in people
     }
@@ -118,7 +124,7 @@ def test_the_prepared_read_runs_one_statement_and_compiles_once(rep, stages):
         found = views._MOVE_READ.fetch(key, rep, pk=deals[1].pk, stage=stages["Meeting & demo"].pk)
     assert len(captured) == 1
     assert [d.pk for d in found] == [deals[1].pk] and found[0].target_stage == stages["Meeting & demo"]
-    assert len(views._MOVE_READ._statements) == 1
+    assert list(views._MOVE_READ._statements) == [key] and views._MOVE_READ._statements[key] is not None
 
 
 def test_a_shape_that_depends_on_the_values_is_never_prepared(rep, stages):
@@ -189,3 +195,84 @@ def test_a_statement_prepared_in_one_thread_runs_on_another_threads_connection(r
     thread.start()
     thread.join()
     assert result == {"found": [deals[1].pk]}
+
+
+def test_changes_of_teams_roles_and_settings_apply_to_the_next_move(client, settings, people, stages):
+    """A process keeps each person's statement between requests: what changes in the meantime
+    (the teams a manager leads, a rep's team or role, the setting) applies to the very next move."""
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    south = people["south rep"].team
+    north_deal = DealFactory(owner=people["teammate"], stage=stages["Qualification"])
+    south_deal = DealFactory(owner=people["south rep"], stage=stages["Qualification"])
+
+    def move(user, deal):
+        client.force_login(user)
+        return client.post(
+            reverse("pipeline:deal_move", args=[deal.pk]),
+            {"stage": stages["Meeting & demo"].pk, "version": Deal.objects.get(pk=deal.pk).version},
+            HTTP_HX_REQUEST="true",
+        ).status_code
+
+    mona = people["manager without a team"]
+    south.manager = mona
+    south.save()
+    assert move(mona, south_deal) == 200
+    south.manager = None  # she no longer leads South
+    south.save()
+    assert move(mona, south_deal) == 404
+
+    rep = people["rep"]
+    assert (move(rep, north_deal), move(rep, south_deal)) == (403, 404)
+    rep.team = south  # a rep who changes teams sees the new team's deals, not the old one's
+    rep.save()
+    assert (move(rep, north_deal), move(rep, south_deal)) == (404, 403)
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
+    assert move(rep, south_deal) == 404
+    rep.role = "manager"  # promoted: changes the deals of the team they belong to
+    rep.save()
+    assert move(rep, south_deal) == 200
+    rep.role = "rep"
+    rep.save()
+    assert move(rep, south_deal) == 404
+
+
+@pytest.mark.parametrize("stage", ["x", 0, 2**63, 999_999, "other pipeline", None])
+def test_a_move_the_user_may_not_make_is_refused_before_its_stage_is_checked(client, settings, people, stages, stage):
+    """404 for a deal the user may not see and 403 for one they may only see, whatever the stage
+    says (the board's move, as the API's)."""
+    from pipeline.models import Pipeline, Stage
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    if stage == "other pipeline":
+        stage = Stage.objects.create(pipeline=Pipeline.objects.create(name="Upsell"), name="Elsewhere").pk
+    theirs = DealFactory(owner=people["teammate"], stage=stages["Qualification"])
+    body = {"version": 1} if stage is None else {"stage": stage, "version": 1}
+    url = reverse("pipeline:deal_move", args=[theirs.pk])
+    for user, status in ((people["rep"], 403), (people["south rep"], 404), (people["south manager"], 404)):
+        client.force_login(user)
+        assert client.post(url, body, HTTP_HX_REQUEST="true").status_code == status
+    assert Deal.objects.get(pk=theirs.pk).version == 1
+
+
+@pytest.mark.parametrize("reps_see_team", [False, True])
+def test_the_apis_prepared_read_sees_exactly_what_the_orm_sees_for_everyone(settings, people, stages, reps_see_team):
+    """The API's move reads the deal with its own statement (stage, lead, owner and pipeline, no
+    card annotations): the same comparison with the ORM for every kind of user."""
+    from api import views as api_views
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": reps_see_team}
+    deals = [DealFactory(owner=owner, stage=stages["Qualification"]) for owner in people.values()]
+    for user in people.values():
+        key = (selectors.visibility_key(user),)
+        for deal in deals:
+            for target in (stages["Offer"].pk, 999_999):
+                for _ in range(2):
+                    prepared = api_views._MOVE_READ.fetch(key, user, pk=deal.pk, stage=target)
+                    orm = list(api_views._move_read(user, pk=deal.pk, stage=target))
+                    assert [d.pk for d in prepared] == [d.pk for d in orm]
+                    for a, b in zip(prepared, orm):
+                        assert (a.version, a.owner_id, a.stage_id, a.lead_id) == (b.version, b.owner_id, b.stage_id, b.lead_id)
+                        assert (a.stage, a.lead, a.owner, a.pipeline) == (b.stage, b.lead, b.owner, b.pipeline)
+                        assert (a.stage.name, a.owner.username, a.lead.name) == (b.stage.name, b.owner.username, b.lead.name)
+                        assert getattr(a, "target_stage", None) == getattr(b, "target_stage", None)
+        assert api_views._MOVE_READ._statements[key] is not None

@@ -143,6 +143,45 @@ def test_column_totals_count_deals_without_amount_and_keep_cents(rep_client, rep
     assert (empty.count, empty.total, empty.weighted) == (1, Decimal("0.00"), Decimal("0.00"))
 
 
+def test_column_totals_are_the_exact_decimal_sums(rep, stages):
+    """Whole amounts, cents, half cents after weighting, large amounts, no amount, overrides and
+    the stage's probability: the database's sums (floats on SQLite, NUMERIC on PostgreSQL) give the
+    figures of summing the deals in decimals."""
+    import random
+
+    from pipeline import selectors
+
+    rnd = random.Random(5)
+    for _ in range(200):
+        kind = rnd.random()
+        if kind < 0.1:
+            amount = None
+        elif kind < 0.4:
+            amount = Decimal(rnd.randint(0, 10**6))
+        elif kind < 0.6:
+            amount = Decimal(rnd.randint(0, 10**4)) + Decimal("0.05")
+        elif kind < 0.7:
+            amount = Decimal(rnd.randint(10**9, 10**12 - 1)) + Decimal(rnd.randint(0, 99)) / 100
+        else:
+            amount = Decimal(rnd.randint(0, 10**8)) / 100
+        DealFactory(
+            owner=rep, stage=rnd.choice(list(stages.values())), amount=amount, currency=rnd.choice(["EUR", "USD"]),
+            probability=rnd.choice([None, None, 0, 1, 15, 33, 50, 99, 100]),
+        )
+    expected = {}
+    for deal in Deal.objects.select_related("stage"):
+        count, total, weighted = expected.get((deal.stage_id, deal.currency), (0, Decimal(0), Decimal(0)))
+        if deal.amount is not None:
+            probability = deal.probability if deal.probability is not None else deal.stage.probability
+            total, weighted = total + deal.amount, weighted + deal.amount * probability / 100
+        expected[(deal.stage_id, deal.currency)] = (count + 1, total, weighted)
+    cent = Decimal("0.01")
+    totals = selectors.column_totals(Deal.objects.all())
+    assert {(stage_id, t.currency): (t.count, t.total, t.weighted) for stage_id, ts in totals.items() for t in ts} == {
+        key: (count, total.quantize(cent), weighted.quantize(cent)) for key, (count, total, weighted) in expected.items()
+    }
+
+
 def test_board_shows_won_deals_in_the_won_column_and_hides_lost_ones(rep_client, rep, stages):
     DealFactory(owner=rep, stage=stages["Retention"], status=DealStatus.WON, title="Signed deal")
     DealFactory(owner=rep, stage=stages["Offer"], status=DealStatus.LOST, lost_reason=lost_reason(), title="Gone deal")
