@@ -265,7 +265,8 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             pk = int(self.kwargs["pk"])
         except (TypeError, ValueError):  # e.g. "x" or a digit int() does not read ("²"): the ORM's 404
             pk = None
-        fits = pk is not None and 0 < pk < 2**63
+        # With query parameters the list's filters apply, as for every other action: the ORM's path.
+        fits = pk is not None and 0 < pk < 2**63 and not self.request.query_params
         found = _MOVE_READ.fetch((selectors.visibility_key(user),), user, pk=pk, stage=stage_id) if fits else []
         if not found:
             return self._changeable_deal()  # the 404 (or, for a hidden deal, never more than that)

@@ -37,6 +37,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from accounts.models import Team, User  # noqa: E402
 from forecasting import services  # noqa: E402
 from forecasting.models import ForecastFit  # noqa: E402
+from pipeline import services as pipeline_services  # noqa: E402
 from pipeline.models import Deal, Lead, LostReason, Pipeline  # noqa: E402
 
 OWNERS = 20
@@ -198,6 +199,17 @@ def main():
             f"GET {url} as {who}: first view {cold * 1000:.0f} ms ({n_cold} queries), "
             f"then best of {args.repeat} {min(warm) * 1000:.0f} ms ({n_warm} queries); {size:,} bytes"
         )
+    # The first view after a change (no worker: the view brings the snapshots up to date itself).
+    client = Client()
+    client.force_login(manager)
+    view(client, url)
+    stages = list(pipeline.stages.order_by("position"))
+    opened = [s for s in stages if s.kind == "open"]
+    deal = deals.filter(status="open", stage=opened[0]).select_related("stage", "lead", "pipeline").first()
+    for label, target in (("a drag between open stages", opened[1]), ("a win", stages[-1])):
+        pipeline_services.deal_move(deal=deal.pk, to_stage=target, actor=manager)
+        elapsed, n, _ = view(client, url)
+        print(f"GET {url} as manager, first view after {label}: {elapsed * 1000:.0f} ms ({n} queries)")
 
 
 if __name__ == "__main__":

@@ -377,12 +377,17 @@ def deal_move_view(request, pk):
         else:
             messages.success(request, message)
         return redirect(target)
-    moved.owner = deal.owner  # unchanged by a move; saves a query
-    moved.stage = to_stage
-    # The card annotations (next activity, customer, …) were read with the deal before the move,
-    # which does not change them; copying saves re-reading the card.
-    for name in selectors.card_annotation_names():
-        setattr(moved, name, getattr(deal, name))
+    if moved.status != deal.status:
+        # Won or un-won: the lead may have become (or stopped being) a customer, and what listens
+        # to the win (the onboarding checklist) has run with the commit. Read the card again.
+        moved = selectors.card(moved.pk)
+    else:
+        moved.owner = deal.owner  # unchanged by a move; saves a query
+        moved.stage = to_stage
+        # The card annotations (next activity, customer, …) were read with the deal before the
+        # move, which does not change them when the deal stays open; copying saves re-reading.
+        for name in selectors.card_annotation_names():
+            setattr(moved, name, getattr(deal, name))
     card_view.render([moved])
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {

@@ -517,3 +517,15 @@ def test_a_rep_sets_the_forecast_category_and_filters_by_it(rep, own_deal, team_
     assert [d["id"] for d in listed] == [own_deal.pk]
     refused = client.patch(f"/api/v1/deals/{own_deal.pk}/", {"forecast_category": "maybe", "version": 2}, format="json")
     assert refused.status_code == 400 and "forecast_category" in refused.json()
+
+
+def test_a_move_url_with_list_filters_applies_them_as_every_action_does(rep, own_deal, stages):
+    """The filters of the deal list narrow any action's deal (get_object); the move's fast read
+    is used only without them, so it answers alike."""
+    client = client_for(rep)
+    url = f"/api/v1/deals/{own_deal.pk}/move/"
+    body = {"stage": stages["Qualification"].pk, "version": 1}
+    assert client.post(url + "?status=lost", body, format="json").status_code == 404
+    assert client.post(url + "?status=open", body, format="json").status_code == 200
+    own_deal.refresh_from_db()
+    assert own_deal.stage == stages["Qualification"] and own_deal.version == 2
