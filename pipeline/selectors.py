@@ -76,31 +76,37 @@ def _manages_team(user, team_id: int | None) -> bool:
     return user.managed_teams.filter(pk=team_id).exists()
 
 
+def _deal_visibility(user) -> tuple[tuple, Q | bool]:
+    """Who sees which deals, in one place: the filter visible_deals applies (True: every deal,
+    False: none) and the key of everything that filter depends on, for statements compiled once
+    (pipeline.prepared). Both come from the same branch, so they cannot drift apart."""
+    if not _is_signed_in(user):
+        return ("nobody",), False
+    if user.is_admin:
+        return ("admin",), True
+    if user.is_manager:
+        return ("manager", user.pk, user.team_id), Q(owner_id=user.pk) | _managed_owner_q(user)
+    if _reps_see_team() and user.team_id:
+        return ("rep and team", user.pk, user.team_id), Q(owner_id=user.pk) | Q(owner__team_id=user.team_id)
+    return ("rep", user.pk), Q(owner_id=user.pk)
+
+
 def visible_deals(user, *, queryset: QuerySet[Deal] | None = None) -> QuerySet[Deal]:
     """Deals the user may see: admins all, managers their teams', reps their own (and, when the
     setting allows, their teammates' read-only). `queryset` narrows or decorates the base set."""
     qs = Deal.objects.all() if queryset is None else queryset
-    if not _is_signed_in(user):
+    _, rule = _deal_visibility(user)
+    if rule is False:
         return qs.none()
-    if user.is_admin:
+    if rule is True:
         return qs
-    if user.is_manager:
-        return qs.filter(Q(owner_id=user.pk) | _managed_owner_q(user))
-    if _reps_see_team() and user.team_id:
-        return qs.filter(Q(owner_id=user.pk) | Q(owner__team_id=user.team_id))
-    return qs.filter(owner_id=user.pk)
+    return qs.filter(rule)
 
 
 def visibility_key(user) -> tuple:
     """Everything visible_deals(user) depends on, as a key for queries built on it and compiled
-    once (pipeline.prepared). Change it together with visible_deals."""
-    if not _is_signed_in(user):
-        return ("nobody",)
-    if user.is_admin:
-        return ("admin",)
-    if user.is_manager:
-        return ("manager", user.pk, user.team_id)
-    return ("rep", user.pk, user.team_id, _reps_see_team())
+    once (pipeline.prepared)."""
+    return _deal_visibility(user)[0]
 
 
 def can_change_deal(user, deal: Deal) -> bool:
