@@ -54,8 +54,19 @@ class TimelineEntry:
     extra: dict = field(default_factory=dict)
 
 
+_card_annotations_version = 0
+
+
 def register_card_annotation(name: str, factory: Callable) -> None:
+    global _card_annotations_version
     _card_annotations[name] = factory
+    _card_annotations_version += 1
+
+
+def card_annotations_version() -> int:
+    """Changes whenever a card annotation is registered: what the board's compiled card query is
+    keyed by (pipeline.selectors)."""
+    return _card_annotations_version
 
 
 def card_annotations() -> dict:

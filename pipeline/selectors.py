@@ -1,4 +1,6 @@
 """Reads that depend on who is asking. Every view, form choice list, filter and export uses these."""
+import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -6,9 +8,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import connections
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.sql import Query
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils import timezone
@@ -363,26 +368,117 @@ class CardLead:
         return self.id
 
 
-def board_card_list(cards: QuerySet[Deal]) -> list[BoardCard]:
-    """The cards of a board_card_queryset as BoardCard rows, each with its `owner` set: one User
-    object per owner, built from the annotated columns, and its `lead`."""
+def _board_card_fields() -> list[str]:
+    """The columns of a board card row, in the order the card query selects them."""
+    return [
+        "id", *BOARD_CARD_FIELDS[1:-1], "lead__name", *card_annotation_names(),
+        *(f"board_owner_{name}" for name in BOARD_OWNER_FIELDS),
+    ]
+
+
+def _board_card_rows(rows, fields: list[str], db: str) -> list[BoardCard]:
+    """BoardCard rows from the card query's rows (values in `fields` order), each with its `owner`
+    (one User per owner, built from the owner columns) and its `lead`."""
     User = get_user_model()
-    owner_fields = [f"board_owner_{name}" for name in BOARD_OWNER_FIELDS]
-    fields = ["id", *BOARD_CARD_FIELDS[1:-1], "lead__name", *card_annotation_names(), *owner_fields]
-    owner_at = len(fields) - len(owner_fields)
+    owner_at = len(fields) - len(BOARD_OWNER_FIELDS)
+    names = fields[:owner_at]
+    owner_names = ["id", *BOARD_OWNER_FIELDS]
     owners = {}
     result = []
-    for row in cards.values_list(*fields):
-        values = dict(zip(fields[:owner_at], row))
-        owner = owners.get(values["owner_id"])
+    for row in rows:
+        values = dict(zip(names, row))
+        owner_id = values["owner_id"]
+        owner = owners.get(owner_id)
         if owner is None:
-            owner = owners[values["owner_id"]] = User.from_db(
-                cards.db, ["id", *BOARD_OWNER_FIELDS], [values["owner_id"], *row[owner_at:]]
-            )
+            owner = owners[owner_id] = User.from_db(db, owner_names, [owner_id, *row[owner_at:]])
         values["owner"] = owner
         values["lead"] = CardLead(values["lead_id"], values.pop("lead__name"))
         result.append(BoardCard(values))
     return result
+
+
+def board_card_list(cards: QuerySet[Deal]) -> list[BoardCard]:
+    """The cards of a board_card_queryset as BoardCard rows, each with its `owner` set: one User
+    object per owner, built from the annotated columns, and its `lead`."""
+    fields = _board_card_fields()
+    return _board_card_rows(cards.values_list(*fields), fields, cards.db)
+
+
+# The board's card query is the same SQL for every request but for the deals it reads (the ranked
+# ids of board_cards): building and compiling it with its annotations cost more than running it.
+# So it is compiled once per database connection (and set of card annotations) around this
+# stand-in, and each request puts its own ranked-ids subquery in its place.
+_RANKED_IDS = "board_ranked_ids"
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+@dataclass(frozen=True)
+class _CompiledCards:
+    before: str  # the SQL before the ranked-ids subquery
+    after: str
+    params_before: tuple
+    params_after: tuple
+    fields: list[str]
+    converters: tuple  # (position, converter functions, expression) as the compiler applies them
+
+
+def _count_params(sql: str) -> int:
+    return sum(1 for mark in _PLACEHOLDER.findall(sql) if mark == "%s")
+
+
+def _compile_board_cards(connection) -> _CompiledCards:
+    fields = _board_card_fields()
+    query = (
+        board_card_queryset(Deal.objects.filter(pk__in=RawSQL(_RANKED_IDS, ())))
+        .values_list(*fields)
+        .query
+    )
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    selected = [alias for _, _, alias in compiler.select]
+    if selected != fields:  # values_list keeps the order asked for; the rows are read by it
+        raise ImproperlyConfigured(f"The board's card query selects {selected}, expected {fields}.")
+    before, after = sql.split(f"({_RANKED_IDS})")
+    n = _count_params(before)
+    converters = tuple(
+        (position, tuple(functions), expression)
+        for position, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
+    )
+    return _CompiledCards(before, after, tuple(params[:n]), tuple(params[n:]), fields, converters)
+
+
+# Per connection object (a thread's own), and per version of the card annotation registry.
+_compiled_cards: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
+    """The cards whose pks `ids` (a values("pk") queryset of deals) selects, as board_card_list
+    reads them from board_card_queryset, with the same rows and values, in one query."""
+    connection = connections[ids.db]
+    key = extensions.card_annotations_version()
+    compiled = _compiled_cards.get(connection)
+    if compiled is None or compiled[0] != key:
+        compiled = _compiled_cards[connection] = (key, _compile_board_cards(connection))
+    compiled = compiled[1]
+    inner_sql, inner_params = ids.query.resolve_expression(Query(Deal)).as_sql(None, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            compiled.before + inner_sql + compiled.after,
+            (*compiled.params_before, *inner_params, *compiled.params_after),
+        )
+        rows = cursor.fetchall()
+    if compiled.converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, functions, expression in compiled.converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+            converted.append(row)
+        rows = converted
+    return _board_card_rows(rows, compiled.fields, ids.db)
 
 
 def card_annotation_names() -> list[str]:
@@ -409,7 +505,7 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Boa
         .values("pk")
     )
     cards: dict[int, list[BoardCard]] = defaultdict(list)
-    for deal in board_card_list(board_card_queryset(Deal.objects.filter(pk__in=ranked_ids))):
+    for deal in _board_card_list_by_ids(ranked_ids):
         cards[deal.stage_id].append(deal)
     return cards
 
