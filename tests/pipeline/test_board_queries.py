@@ -169,3 +169,27 @@ def test_the_whole_htmx_move_request_runs_at_most_10_queries(
     assert (deal.stage, deal.version) == (stages["Offer"], 2)
     assert StageChange.objects.filter(deal=deal).count() == 2
     print(f"\nwhole move request for {who}: {len(captured)} queries")
+
+
+def test_a_card_annotation_registered_later_reaches_the_boards_cards(client, rep, stages):
+    """The board compiles its card query once per connection; registering another card annotation
+    (an app's ready(), a test) must not leave it reading the old columns."""
+    from django.db.models import IntegerField, Value
+
+    from pipeline import extensions, selectors
+
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    visible = selectors.board_deals(user=rep, pipeline=deal.pipeline)
+    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+    assert not hasattr(card, "board_test_answer")
+    extensions.register_card_annotation("board_test_answer", lambda: Value(42, output_field=IntegerField()))
+    try:
+        (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+        assert card.board_test_answer == 42
+        client.force_login(rep)
+        assert f'id="deal-{deal.pk}"' in client.get(reverse("pipeline:board")).content.decode()
+    finally:
+        del extensions._card_annotations["board_test_answer"]
+        extensions._card_annotations_version += 1
+    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+    assert not hasattr(card, "board_test_answer")
