@@ -20,7 +20,7 @@ from functools import lru_cache
 from html import escape as html_escape
 
 from django.template.loader import get_template
-from django.urls import get_script_prefix, reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import dateformat, formats, timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -260,54 +260,78 @@ def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: b
     """A column's "Add deal" form (closed unless it shows errors or `keep_open`). The board has
     one per open column, so it is written here too; `csrf_input` is the page's hidden CSRF input
     (markup), the rest is escaped here."""
-    pk = stage.pk
-    url = escape(reverse("pipeline:deal_quick_add", args=[pk]))
+    return quick_add_writer(form=form, board_url=board_url, csrf_input=csrf_input)(stage.pk, keep_open=keep_open)
+
+
+@lru_cache(maxsize=256)
+def _quick_add_url(script_prefix: str, urlconf, pk: int) -> str:
+    # The prefix and URLconf are part of the key because reverse() depends on them.
+    return escape(reverse("pipeline:deal_quick_add", args=[pk]))
+
+
+def quick_add_writer(*, form, board_url: str, csrf_input: str):
+    """quick_add_html for several columns that show the same form (the board's): the form's
+    labels, values and errors are read once; returns `write(stage_pk, keep_open=False)`."""
     errors = "".join(f'<div class="sf-form-error" role="alert">{escape(error)}</div>' for error in form.non_field_errors())
 
-    def field(name: str) -> tuple[str, str, str, str, str]:
-        """The field's label, value and state: the input's extra class and aria-describedby
-        attribute, and its error line's id and text ("" without an error)."""
+    def read(name: str) -> tuple[str, str, str]:
+        """The field's label, value and first error ("" without one), escaped."""
         bound = form[name]
         value = bound.value()
         label, shown = escape(bound.label), "" if value is None else escape(formats.localize(value))
-        if not bound.errors:
-            return label, shown, "", "", ""
-        error_id = f"qa-{pk}-{name}-err"
-        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{escape(bound.errors[0])}'
+        return label, shown, escape(bound.errors[0]) if bound.errors else ""
 
-    title_label, title_value, title_state, title_described, title_error = field("title")
-    company_label, company_value, company_state, company_described, company_error = field("company")
-    amount_label, amount_value, amount_state, amount_described, amount_error = field("amount")
+    fields = {name: read(name) for name in ("title", "company", "amount")}
     placeholders = {key: escape(text) for key, text in (
         ("title", _("Deal title")), ("company", _("Company")), ("amount", _("Amount")),
     )}
     add_deal, add = escape(_("Add deal")), escape(_("Add"))
-    return mark_safe(  # every value is escaped
-        f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if form.errors or keep_open else ""}>\n'
-        f"  <summary>{add_deal}</summary>\n"
-        f'  <form method="post" action="{url}" hx-post="{url}"\n'
-        f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
-        f"    {csrf_input}\n"
-        f'    <input type="hidden" name="next" value="{escape(board_url)}">\n'
-        f"    {errors}\n"
-        f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
-        f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
-        f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
-        + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
-        + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
-        f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
-        f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
-        + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
-        + '    <div class="sf-quick-row">\n'
-        f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
-        f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
-        f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
-        f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
-        "    </div>\n"
-        + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
-        + "  </form>\n"
-        "</details>\n"
-    )
+    board_url = escape(board_url)
+    has_errors = bool(form.errors)
+    script_prefix, urlconf = get_script_prefix(), get_urlconf()
+
+    def field(pk: int, name: str) -> tuple[str, str, str, str, str]:
+        """The field's label, value and state: the input's extra class and aria-describedby
+        attribute, and its error line's id and text ("" without an error)."""
+        label, shown, error = fields[name]
+        if not error:
+            return label, shown, "", "", ""
+        error_id = f"qa-{pk}-{name}-err"
+        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{error}'
+
+    def write(pk: int, *, keep_open: bool = False) -> SafeString:
+        url = _quick_add_url(script_prefix, urlconf, pk)
+        title_label, title_value, title_state, title_described, title_error = field(pk, "title")
+        company_label, company_value, company_state, company_described, company_error = field(pk, "company")
+        amount_label, amount_value, amount_state, amount_described, amount_error = field(pk, "amount")
+        return mark_safe(  # every value is escaped
+            f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if has_errors or keep_open else ""}>\n'
+            f"  <summary>{add_deal}</summary>\n"
+            f'  <form method="post" action="{url}" hx-post="{url}"\n'
+            f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
+            f"    {csrf_input}\n"
+            f'    <input type="hidden" name="next" value="{board_url}">\n'
+            f"    {errors}\n"
+            f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
+            f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
+            f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
+            + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
+            + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
+            f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
+            f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
+            + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
+            + '    <div class="sf-quick-row">\n'
+            f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
+            f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
+            f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
+            f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
+            "    </div>\n"
+            + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
+            + "  </form>\n"
+            "</details>\n"
+        )
+
+    return write
 
 
 def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, csrf_input: str) -> None:
@@ -347,3 +371,35 @@ def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, 
                 f'   hx-get="{link}" hx-swap="outerHTML">{load_more}</a>\n'
             )
         column.more_html = mark_safe(f"\n{more}\n")  # escaped above
+
+
+def render_columns(columns: Iterable, *, filtered: bool, quick_add_form, board_url: str, csrf_input: str) -> None:
+    """Set `html` on each board column: its whole <section> — the header (`head_html`), the
+    "Add deal" form of an open column, its cards (`card_html`), the text an empty column shows,
+    "Load more" (`more_html`) and the "Move to…" menu (`menu_html`). Call it after render,
+    render_headers and render_column_parts. Written here for the same reason as the cards: the
+    board's few columns cost more through the template engine than the rest of the page."""
+    if filtered:
+        empty_open = empty_won = escape(_("No deals here match the filters."))
+    else:
+        empty_won = escape(_("Won deals land here. Drag a card in when the contract is signed."))
+        empty_open = escape(_("No deals in this stage. Drag a card here or add one above."))
+    quick_add = quick_add_writer(form=quick_add_form, board_url=board_url, csrf_input=csrf_input)
+    for column in columns:
+        stage = column.stage
+        pk, won = stage.pk, stage.is_won
+        cards = "".join(card.card_html for card in column.cards)
+        column.html = mark_safe(  # every value is escaped or markup written (and escaped) here
+            f'\n  <section class="sf-column{" is-won" if won else ""}" style="--sf-stage-colour: {escape(stage.colour)}"\n'
+            f'           aria-labelledby="col-title-{pk}" data-stage-id="{pk}">\n'
+            f"    {column.head_html}\n"
+            f'    {"" if won else quick_add(pk)}\n'
+            f'    <div class="sf-cards" id="cards-{pk}" data-stage-id="{pk}" role="list"\n'
+            f'         aria-labelledby="col-title-{pk}">\n'
+            f"      {cards}\n"
+            f"    </div>\n"
+            f'    <p class="sf-empty-col">{empty_won if won else empty_open}</p>\n'
+            f"    {column.more_html}\n"
+            f"    {column.menu_html}\n"
+            f"  </section>\n  "
+        )

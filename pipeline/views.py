@@ -219,7 +219,12 @@ def board(request):
     card_view.render(card for column in columns for card in column.cards)
     card_view.render_headers(columns)
     state_query, board_url = _state_query(request, pipeline), request.get_full_path()
-    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=csrf_input(request))
+    page_csrf_input = csrf_input(request)
+    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=page_csrf_input)
+    filtered = any(value not in (None, "") for value in filters.values())
+    card_view.render_columns(
+        columns, filtered=filtered, quick_add_form=QuickAddForm(), board_url=board_url, csrf_input=page_csrf_input
+    )
     context = {
         "nav": "board",
         "form": form,
@@ -231,8 +236,7 @@ def board(request):
         "state_query": state_query,
         "board_url": board_url,
         "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
-        "quick_add_form": QuickAddForm(),
-        "filtered": any(value not in (None, "") for value in filters.values()),
+        "filtered": filtered,
         "board_empty": all(column.count == 0 for column in columns),
     }
     template = BOARD_SWAP if _is_partial(request) else BOARD
