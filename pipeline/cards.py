@@ -195,7 +195,7 @@ def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeStr
         if deal.next_step
         else ""
     )
-    return mark_safe(  # every value above is escaped
+    return SafeString(  # every value above is escaped (SafeString: mark_safe without its lazy-string check)
         f'\n<article class="sf-card{state}" id="deal-{pk}" role="listitem" aria-labelledby="deal-{pk}-title"'
         f' data-version="{deal.version}">'
         f'<div class="sf-card-top">'
