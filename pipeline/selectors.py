@@ -13,7 +13,6 @@ from django.db import connections
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
-from django.db.models.sql import Query
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils import timezone
@@ -456,14 +455,16 @@ def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
     reads them from board_card_queryset, with the same rows and values, in one query."""
     connection = connections[ids.db]
     key = extensions.card_annotations_version()
-    compiled = _compiled_cards.get(connection)
-    if compiled is None or compiled[0] != key:
-        compiled = _compiled_cards[connection] = (key, _compile_board_cards(connection))
-    compiled = compiled[1]
-    inner_sql, inner_params = ids.query.resolve_expression(Query(Deal)).as_sql(None, connection)
+    cached = _compiled_cards.get(connection)
+    if cached is None or cached[0] != key:
+        cached = _compiled_cards[connection] = (key, _compile_board_cards(connection))
+    compiled = cached[1]
+    # Compiled on its own rather than resolved against the card query (which would relabel its
+    # tables): it refers to nothing outside itself, and its tables shadow the card query's.
+    inner_sql, inner_params = ids.query.get_compiler(connection=connection).as_sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            compiled.before + inner_sql + compiled.after,
+            f"{compiled.before}({inner_sql}){compiled.after}",
             (*compiled.params_before, *inner_params, *compiled.params_after),
         )
         rows = cursor.fetchall()
