@@ -187,7 +187,11 @@ def board(request):
     """GET /pipeline/ — the board. HTMX requests get the columns, or one column's next page."""
     user = request.user
     pipelines = list(selectors.visible_pipelines(user).order_by("position", "pk"))
-    owners = list(selectors.visible_users(user).order_by("first_name", "last_name", "username"))
+    # The owner filter shows each person's name: their id and name columns are all it reads.
+    owners = list(
+        selectors.visible_users(user).order_by("first_name", "last_name", "username")
+        .only("id", "username", "first_name", "last_name")
+    )
     form = BoardFilterForm(request.GET or None, pipelines=pipelines, owners=owners)
     valid = form.is_valid() if form.is_bound else True
     chosen = form.cleaned_data.get("pipeline") if form.is_bound else None

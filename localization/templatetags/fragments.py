@@ -1,7 +1,7 @@
 """`{% fixed var … %}…{% endfixed %}`: markup that is the same for every request in one language
-(menus, dialogs, fixed texts and links), rendered once per process for each language, URL prefix
-and set of the given values, then reused. Every page renders the frame's menus; through the
-template engine their links and translated texts cost as much as a small page.
+(menus, dialogs, fixed texts, links and static files), rendered once per process for each
+language, URL prefix and set of the given values, then reused. Every page renders the frame's
+menus; through the template engine their links and translated texts cost as much as a small page.
 
 Only for markup that depends on nothing but the active language, the URLs and the values named in
 the tag: never a user's data, a form, a CSRF token or the request. The rendered markup lives on
