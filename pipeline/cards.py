@@ -123,27 +123,47 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
     memo = _Memo()
     money = formatting.money_formatter(0)
     short = short_date()
+    status_open, status_won = DealStatus.OPEN, DealStatus.WON
+    # Values many cards share, each made once per response: owners, amounts, dates, days in stage.
+    owners, amounts, closes, ages = {}, {}, {}, {}
     for deal in cards:
-        owner = deal.owner
-        deal.card_owner, deal.card_owner_label, deal.card_initials = memo(
-            ("owner", deal.owner_id),
-            lambda: (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials),
-        )
-        deal.card_amount = (
-            memo(("amount", deal.amount, deal.currency), lambda: money(deal.amount, deal.currency))
-            if deal.amount is not None
-            else None
-        )
+        owner_id = deal.owner_id
+        shown = owners.get(owner_id)
+        if shown is None:
+            owner = deal.owner
+            shown = owners[owner_id] = (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials)
+        deal.card_owner, deal.card_owner_label, deal.card_initials = shown
+        amount = deal.amount
+        if amount is None:
+            deal.card_amount = None
+        else:
+            key = (amount, deal.currency)
+            shown = amounts.get(key)
+            if shown is None:
+                shown = amounts[key] = money(amount, deal.currency)
+            deal.card_amount = shown
         close = deal.expected_close
-        deal.card_close = memo(("date", close), lambda: short(close)) if close else ""
+        if close:
+            shown = closes.get(close)
+            if shown is None:
+                shown = closes[close] = short(close)
+            deal.card_close = shown
+        else:
+            deal.card_close = ""
         days = max(0, (now - deal.stage_entered_at).days)
-        deal.card_age = memo(("days", days), lambda: _days_in_stage(days))
+        shown = ages.get(days)
+        if shown is None:
+            shown = ages[days] = _days_in_stage(days)
+        deal.card_age = shown
+        status = deal.status
         rotting_days = deal.stage.rotting_days
-        snoozed = deal.rotting_snoozed_until is not None and today < deal.rotting_snoozed_until
         deal.card_rotting = (
-            deal.status == DealStatus.OPEN and rotting_days is not None and days > rotting_days and not snoozed
+            status == status_open
+            and rotting_days is not None
+            and days > rotting_days
+            and not (deal.rotting_snoozed_until is not None and today < deal.rotting_snoozed_until)
         )
-        deal.card_won = deal.status == DealStatus.WON
+        deal.card_won = status == status_won
     for presenter in extensions.card_presenters():
         presenter(cards, now=now, memo=memo)
     return cards
@@ -164,18 +184,26 @@ def render(cards: Iterable[Deal]) -> list[Deal]:
     prefix = escape(deals_prefix())
     parts = [make() for make in extensions.card_parts()]
     templates = [get_template(name) for name in extensions.card_templates()]
+    avatars = {}  # the owner's avatar markup, once per owner and response
     for deal in cards:
         bottom = "".join(part(deal) for part in parts)
         if templates:
             bottom += "".join(template.render({"deal": deal}) for template in templates)
-        deal.card_html = _card(deal, text, prefix, bottom)
+        key = (deal.card_owner, deal.card_initials, deal.card_owner_label)
+        avatar = avatars.get(key)
+        if avatar is None:
+            avatar = avatars[key] = (
+                f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
+                f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
+            )
+        deal.card_html = _card(deal, text, prefix, bottom, avatar)
     return cards
 
 
-def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
-    """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
-    parts); everything else is escaped here. The "Move to…" menu is the column's
-    (render_column_parts), copied into the card by board.js when it opens."""
+def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str, avatar: str) -> SafeString:
+    """One card's markup. `text` and `prefix` are escaped already, `bottom` (extension parts) and
+    `avatar` (the owner's) are markup; everything else is escaped here. The "Move to…" menu is
+    the column's (render_column_parts), copied into the card by board.js when it opens."""
     pk = deal.pk
     state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
     customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
@@ -200,9 +228,7 @@ def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeStr
         f' data-version="{deal.version}">'
         f'<div class="sf-card-top">'
         f'<a class="sf-card-title" id="deal-{pk}-title" href="{prefix}{pk}/">{escape(deal.title)}</a>'
-        f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
-        f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
-        f"</div>\n"
+        f"{avatar}</div>\n"
         f'<div class="sf-card-lead">{escape(deal.lead.name)}{customer}</div>\n'
         f'<div class="sf-card-meta">{amount}{close}</div>\n'
         f'<div class="sf-card-meta"><span class="sf-age">{escape(deal.card_age)}</span>{rotting}{won}</div>\n'
