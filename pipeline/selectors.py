@@ -531,6 +531,20 @@ def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int)
     return board_card_list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
 
 
+def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Stage]]:
+    """For each of a pipeline's `stages` (all of them, as the board holds them), the stages a deal
+    there may move to, in the order given. The rule of services.allowed_target_ids (a transition
+    from no stage allows the move from every stage, never onto the stage itself), in one query:
+    the board has read the stages already."""
+    stage_ids = [stage.pk for stage in stages]
+    allowed: dict[int, set[int]] = {pk: set() for pk in stage_ids}
+    for from_id, to_id in Transition.objects.filter(pipeline_id=pipeline_id).values_list("from_stage_id", "to_stage_id"):
+        for source in stage_ids if from_id is None else (from_id,):
+            if source != to_id and source in allowed:
+                allowed[source].add(to_id)
+    return {pk: [stage for stage in stages if stage.pk in allowed[pk]] for pk in stage_ids}
+
+
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:
     """The stages of a pipeline, each annotated with `reachable`: whether the transition table
     lets a deal in `stage_id` move there. One query; the same rule as allowed_target_ids."""

@@ -98,12 +98,6 @@ def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
     return [s for s in stages if s.reachable and s.pk != stage_id]
 
 
-def _targets_by_stage(pipeline: Pipeline, stages: list[Stage]) -> dict[int, list[Stage]]:
-    """For each stage, the stages a deal may move to, in board order."""
-    allowed = services.allowed_target_ids(pipeline=pipeline)
-    return {stage.pk: [s for s in stages if s.pk in allowed.get(stage.pk, set())] for stage in stages}
-
-
 @dataclass
 class Header:
     """A column header: the stage and its totals under the board's filters."""
@@ -209,7 +203,7 @@ def board(request):
 
     columns = selectors.board_columns(pipeline=pipeline, deals=deals)
     stages = [c.stage for c in columns]
-    targets = _targets_by_stage(pipeline, stages)
+    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=stages)  # in board order
     for column in columns:
         column.targets = targets[column.stage.pk]  # the same moves for every card: one menu per column
         column.next_offset = len(column.cards)

@@ -13,7 +13,7 @@ from tests.factories import DealFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-BOARD_MAX_QUERIES = 9
+BOARD_MAX_QUERIES = 8
 MOVE_MAX_QUERIES = 10
 
 

@@ -310,6 +310,33 @@ def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client
     assert "Mark lost…" in menu
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("Prospecting", "Qualification")],
+        [(None, "Offer"), ("Prospecting", "Qualification"), ("Qualification", "Prospecting")],
+        [(None, "Prospecting"), (None, "Retention"), ("Negotiation", "Negotiation")],
+        [],
+    ],
+    ids=["one-row", "any-stage-and-back", "any-stage-into-itself", "none"],
+)
+def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline, stages, rows):
+    """The board reads the allowed moves with the stages it holds (selectors.move_targets, one
+    query); they must be exactly those services.allowed_target_ids, which the moves obey, gives."""
+    from pipeline import selectors, services
+
+    Transition.objects.filter(pipeline=pipeline).delete()
+    for source, target in rows:
+        Transition.objects.create(pipeline=pipeline, from_stage=stages[source] if source else None, to_stage=stages[target])
+    board_stages = list(pipeline.stages.order_by("position", "pk"))
+    allowed = services.allowed_target_ids(pipeline=pipeline)
+    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=board_stages)
+    assert set(targets) == {s.pk for s in board_stages}
+    for stage in board_stages:
+        assert [s.pk for s in targets[stage.pk]] == [s.pk for s in board_stages if s.pk in allowed[stage.pk]]
+        assert stage not in targets[stage.pk]
+
+
 def test_a_card_is_small_and_carries_no_form_of_its_own(rep_client, rep, stages):
     """Hundreds of cards make the board: the move menu, its form and the icons are the page's or
     the column's, not repeated per card."""
