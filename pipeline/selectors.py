@@ -9,9 +9,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.expressions import RawSQL
+from django.db.models.query import RawQuerySet
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from . import extensions
 
-from .models import Deal, DealStatus, Lead, Pipeline, Stage, Transition
+from .models import Deal, DealStatus, Lead, LostReason, Pipeline, Stage, Transition
 
 
 # --- Visibility ---------------------------------------------------------------------------
@@ -482,6 +483,48 @@ def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
     return _board_card_rows(rows, compiled.fields, ids.db)
 
 
+# Shared configuration the board reads on every request (a pipeline's stages and transitions, the
+# lost reasons): the same SQL every time for the same key, and compiling it cost several times
+# running it. So it is compiled once per database connection and key and run again as it is.
+_compiled_reads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MAX_COMPILED_READS = 256
+
+
+def _compiled_read(model, key: tuple, make_queryset) -> tuple[str, str, tuple]:
+    """The alias, SQL and parameters of `make_queryset()` (a queryset of `model`), compiled the
+    first time for this connection and `key`, which must name everything the SQL depends on."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    compiled = _compiled_reads.get(connection)
+    if compiled is None:
+        compiled = _compiled_reads[connection] = {}
+    read = compiled.get(key)
+    if read is None:
+        if len(compiled) >= _MAX_COMPILED_READS:
+            compiled.clear()
+        read = compiled[key] = (alias, *make_queryset().query.get_compiler(using=alias).as_sql())
+    return read
+
+
+def shared_rows(model, key: tuple, make_queryset) -> list:
+    """list(make_queryset()), the instances of `model` it reads, with its SQL compiled once per
+    connection and `key` (see _compiled_read)."""
+    alias, sql, params = _compiled_read(model, key, make_queryset)
+    return list(RawQuerySet(sql, model=model, params=params, using=alias))
+
+
+def pipeline_stages(pipeline_id: int) -> list[Stage]:
+    """A pipeline's stages in board order."""
+    return shared_rows(
+        Stage, ("stages", pipeline_id), lambda: Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk")
+    )
+
+
+def active_lost_reasons() -> list[LostReason]:
+    """The reasons a deal may be marked lost with, in menu order."""
+    return shared_rows(LostReason, ("lost reasons",), lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
+
+
 def card_annotation_names() -> list[str]:
     return ["lead_is_customer", *extensions.card_annotation_names()]
 
@@ -513,7 +556,7 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Boa
 
 def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
     per_column = per_column or settings.STAGEFLOW["BOARD_PAGE_SIZE"]
-    stages = list(pipeline.stages.order_by("position", "pk"))
+    stages = pipeline_stages(pipeline.pk)
     totals = column_totals(deals)
     cards = board_cards(deals, per_column=per_column)
     columns = []
@@ -538,7 +581,14 @@ def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Sta
     the board has read the stages already."""
     stage_ids = [stage.pk for stage in stages]
     allowed: dict[int, set[int]] = {pk: set() for pk in stage_ids}
-    for from_id, to_id in Transition.objects.filter(pipeline_id=pipeline_id).values_list("from_stage_id", "to_stage_id"):
+    alias, sql, params = _compiled_read(
+        Transition, ("transitions", pipeline_id),
+        lambda: Transition.objects.filter(pipeline_id=pipeline_id).values_list("from_stage_id", "to_stage_id"),
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for from_id, to_id in rows:
         for source in stage_ids if from_id is None else (from_id,):
             if source != to_id and source in allowed:
                 allowed[source].add(to_id)

@@ -238,7 +238,7 @@ def board(request):
         "state": _state_params(filters),
         "state_query": state_query,
         "board_url": board_url,
-        "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
+        "lost_reasons": selectors.active_lost_reasons(),
         "filtered": filtered,
         "board_empty": all(column.count == 0 for column in columns),
     }

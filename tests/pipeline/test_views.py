@@ -982,3 +982,23 @@ def test_the_boards_forms_carry_one_csrf_token_that_the_server_accepts(rep, stag
     assert Deal.objects.filter(title="From the board", stage=stage).exists()
     refused = client.post(reverse("pipeline:deal_quick_add", args=[stage.pk]), {"title": "No token", "company": "Acme"})
     assert refused.status_code == 403
+
+
+def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_request(rep_client, rep, stages, pipeline):
+    """Their SQL is compiled once (selectors.shared_rows); what they read must still be current."""
+    DealFactory(owner=rep, stage=stages["Prospecting"])
+    first = text(rep_client.get(reverse("pipeline:board")))
+    assert "Gone quiet" not in first and "Scouting" not in first
+
+    Stage.objects.filter(pk=stages["Prospecting"].pk).update(name="Scouting")
+    LostReason.objects.create(name="Gone quiet", position=99)
+    Transition.objects.filter(pipeline=pipeline).delete()
+    Transition.objects.create(pipeline=pipeline, from_stage=stages["Prospecting"], to_stage=stages["Offer"])
+    body = text(rep_client.get(reverse("pipeline:board")))
+
+    assert '<h2 class="sf-col-title" id="col-title-%d">Scouting</h2>' % stages["Prospecting"].pk in body
+    assert "Gone quiet</option>" in body
+    column = column_html(body, stages["Prospecting"])
+    menu = column[column.index('<template class="sf-move-template">') :].split("</template>")[0]
+    assert f'name="stage" value="{stages["Offer"].pk}"' in menu
+    assert f'name="stage" value="{stages["Qualification"].pk}"' not in menu
