@@ -7,7 +7,9 @@ AppConfig.ready():
 - `register_card_annotation(name, factory)`: `factory()` returns a query expression (usually a
   Subquery over the app's own model with `OuterRef("pk")` as the deal). The board's card query
   annotates every card with it, so the extra data arrives in the same single query and the
-  board's query count does not grow with the number of cards.
+  board's query count does not grow with the number of cards. The board compiles that query once
+  per database connection (pipeline.selectors), so the expression must not depend on the request,
+  the user or the time: compare with the current time in the app's card presenter instead.
 - `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
   app's card part prints, once per response for all its cards (see pipeline.cards). On the board
   a card is a row (selectors.BoardCard: the card's columns and annotations as attributes, not a
