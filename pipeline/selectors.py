@@ -506,7 +506,7 @@ def _compiled_read(model, key: tuple, make_queryset) -> tuple[str, str, tuple]:
     return read
 
 
-def shared_rows(model, key: tuple, make_queryset) -> list:
+def _shared_rows(model, key: tuple, make_queryset) -> list:
     """list(make_queryset()), the instances of `model` it reads, with its SQL compiled once per
     connection and `key` (see _compiled_read)."""
     alias, sql, params = _compiled_read(model, key, make_queryset)
@@ -515,14 +515,14 @@ def shared_rows(model, key: tuple, make_queryset) -> list:
 
 def pipeline_stages(pipeline_id: int) -> list[Stage]:
     """A pipeline's stages in board order."""
-    return shared_rows(
+    return _shared_rows(
         Stage, ("stages", pipeline_id), lambda: Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk")
     )
 
 
 def active_lost_reasons() -> list[LostReason]:
     """The reasons a deal may be marked lost with, in menu order."""
-    return shared_rows(LostReason, ("lost reasons",), lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
+    return _shared_rows(LostReason, ("lost reasons",), lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
 
 
 def card_annotation_names() -> list[str]:

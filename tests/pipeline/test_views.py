@@ -985,7 +985,7 @@ def test_the_boards_forms_carry_one_csrf_token_that_the_server_accepts(rep, stag
 
 
 def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_request(rep_client, rep, stages, pipeline):
-    """Their SQL is compiled once (selectors.shared_rows); what they read must still be current."""
+    """Their SQL is compiled once per connection (pipeline.selectors); what they read must be current."""
     DealFactory(owner=rep, stage=stages["Prospecting"])
     first = text(rep_client.get(reverse("pipeline:board")))
     assert "Gone quiet" not in first and "Scouting" not in first
