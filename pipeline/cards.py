@@ -20,7 +20,7 @@ from functools import lru_cache
 from html import escape as html_escape
 
 from django.template.loader import get_template
-from django.urls import get_script_prefix, reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import dateformat, formats, timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -123,27 +123,47 @@ def present(cards: Iterable[Deal]) -> list[Deal]:
     memo = _Memo()
     money = formatting.money_formatter(0)
     short = short_date()
+    status_open, status_won = DealStatus.OPEN, DealStatus.WON
+    # Values many cards share, each made once per response: owners, amounts, dates, days in stage.
+    owners, amounts, closes, ages = {}, {}, {}, {}
     for deal in cards:
-        owner = deal.owner
-        deal.card_owner, deal.card_owner_label, deal.card_initials = memo(
-            ("owner", deal.owner_id),
-            lambda: (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials),
-        )
-        deal.card_amount = (
-            memo(("amount", deal.amount, deal.currency), lambda: money(deal.amount, deal.currency))
-            if deal.amount is not None
-            else None
-        )
+        owner_id = deal.owner_id
+        shown = owners.get(owner_id)
+        if shown is None:
+            owner = deal.owner
+            shown = owners[owner_id] = (str(owner), _("Owner: %(owner)s") % {"owner": owner}, owner.initials)
+        deal.card_owner, deal.card_owner_label, deal.card_initials = shown
+        amount = deal.amount
+        if amount is None:
+            deal.card_amount = None
+        else:
+            key = (amount, deal.currency)
+            shown = amounts.get(key)
+            if shown is None:
+                shown = amounts[key] = money(amount, deal.currency)
+            deal.card_amount = shown
         close = deal.expected_close
-        deal.card_close = memo(("date", close), lambda: short(close)) if close else ""
+        if close:
+            shown = closes.get(close)
+            if shown is None:
+                shown = closes[close] = short(close)
+            deal.card_close = shown
+        else:
+            deal.card_close = ""
         days = max(0, (now - deal.stage_entered_at).days)
-        deal.card_age = memo(("days", days), lambda: _days_in_stage(days))
+        shown = ages.get(days)
+        if shown is None:
+            shown = ages[days] = _days_in_stage(days)
+        deal.card_age = shown
+        status = deal.status
         rotting_days = deal.stage.rotting_days
-        snoozed = deal.rotting_snoozed_until is not None and today < deal.rotting_snoozed_until
         deal.card_rotting = (
-            deal.status == DealStatus.OPEN and rotting_days is not None and days > rotting_days and not snoozed
+            status == status_open
+            and rotting_days is not None
+            and days > rotting_days
+            and not (deal.rotting_snoozed_until is not None and today < deal.rotting_snoozed_until)
         )
-        deal.card_won = deal.status == DealStatus.WON
+        deal.card_won = status == status_won
     for presenter in extensions.card_presenters():
         presenter(cards, now=now, memo=memo)
     return cards
@@ -164,18 +184,26 @@ def render(cards: Iterable[Deal]) -> list[Deal]:
     prefix = escape(deals_prefix())
     parts = [make() for make in extensions.card_parts()]
     templates = [get_template(name) for name in extensions.card_templates()]
+    avatars = {}  # the owner's avatar markup, once per owner and response
     for deal in cards:
         bottom = "".join(part(deal) for part in parts)
         if templates:
             bottom += "".join(template.render({"deal": deal}) for template in templates)
-        deal.card_html = _card(deal, text, prefix, bottom)
+        key = (deal.card_owner, deal.card_initials, deal.card_owner_label)
+        avatar = avatars.get(key)
+        if avatar is None:
+            avatar = avatars[key] = (
+                f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
+                f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
+            )
+        deal.card_html = _card(deal, text, prefix, bottom, avatar)
     return cards
 
 
-def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeString:
-    """One card's markup. `text` and `prefix` are escaped already, `bottom` is markup (extension
-    parts); everything else is escaped here. The "Move to…" menu is the column's
-    (render_column_parts), copied into the card by board.js when it opens."""
+def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str, avatar: str) -> SafeString:
+    """One card's markup. `text` and `prefix` are escaped already, `bottom` (extension parts) and
+    `avatar` (the owner's) are markup; everything else is escaped here. The "Move to…" menu is
+    the column's (render_column_parts), copied into the card by board.js when it opens."""
     pk = deal.pk
     state = (" is-rotting" if deal.card_rotting else "") + (" is-won" if deal.card_won else "")
     customer = f' <span class="sf-customer-badge">{text["customer"]}</span>' if deal.lead_is_customer else ""
@@ -195,14 +223,12 @@ def _card(deal: Deal, text: dict[str, str], prefix: str, bottom: str) -> SafeStr
         if deal.next_step
         else ""
     )
-    return mark_safe(  # every value above is escaped
+    return SafeString(  # every value above is escaped (SafeString: mark_safe without its lazy-string check)
         f'\n<article class="sf-card{state}" id="deal-{pk}" role="listitem" aria-labelledby="deal-{pk}-title"'
         f' data-version="{deal.version}">'
         f'<div class="sf-card-top">'
         f'<a class="sf-card-title" id="deal-{pk}-title" href="{prefix}{pk}/">{escape(deal.title)}</a>'
-        f'<span class="sf-avatar" title="{escape(deal.card_owner)}"><span aria-hidden="true">{escape(deal.card_initials)}</span>'
-        f'<span class="visually-hidden">{escape(deal.card_owner_label)}</span></span>'
-        f"</div>\n"
+        f"{avatar}</div>\n"
         f'<div class="sf-card-lead">{escape(deal.lead.name)}{customer}</div>\n'
         f'<div class="sf-card-meta">{amount}{close}</div>\n'
         f'<div class="sf-card-meta"><span class="sf-age">{escape(deal.card_age)}</span>{rotting}{won}</div>\n'
@@ -260,54 +286,78 @@ def quick_add_html(*, stage, form, board_url: str, csrf_input: str, keep_open: b
     """A column's "Add deal" form (closed unless it shows errors or `keep_open`). The board has
     one per open column, so it is written here too; `csrf_input` is the page's hidden CSRF input
     (markup), the rest is escaped here."""
-    pk = stage.pk
-    url = escape(reverse("pipeline:deal_quick_add", args=[pk]))
+    return quick_add_writer(form=form, board_url=board_url, csrf_input=csrf_input)(stage.pk, keep_open=keep_open)
+
+
+@lru_cache(maxsize=256)
+def _quick_add_url(script_prefix: str, urlconf, pk: int) -> str:
+    # The prefix and URLconf are part of the key because reverse() depends on them.
+    return escape(reverse("pipeline:deal_quick_add", args=[pk]))
+
+
+def quick_add_writer(*, form, board_url: str, csrf_input: str):
+    """quick_add_html for several columns that show the same form (the board's): the form's
+    labels, values and errors are read once; returns `write(stage_pk, keep_open=False)`."""
     errors = "".join(f'<div class="sf-form-error" role="alert">{escape(error)}</div>' for error in form.non_field_errors())
 
-    def field(name: str) -> tuple[str, str, str, str, str]:
-        """The field's label, value and state: the input's extra class and aria-describedby
-        attribute, and its error line's id and text ("" without an error)."""
+    def read(name: str) -> tuple[str, str, str]:
+        """The field's label, value and first error ("" without one), escaped."""
         bound = form[name]
         value = bound.value()
         label, shown = escape(bound.label), "" if value is None else escape(formats.localize(value))
-        if not bound.errors:
-            return label, shown, "", "", ""
-        error_id = f"qa-{pk}-{name}-err"
-        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{escape(bound.errors[0])}'
+        return label, shown, escape(bound.errors[0]) if bound.errors else ""
 
-    title_label, title_value, title_state, title_described, title_error = field("title")
-    company_label, company_value, company_state, company_described, company_error = field("company")
-    amount_label, amount_value, amount_state, amount_described, amount_error = field("amount")
+    fields = {name: read(name) for name in ("title", "company", "amount")}
     placeholders = {key: escape(text) for key, text in (
         ("title", _("Deal title")), ("company", _("Company")), ("amount", _("Amount")),
     )}
     add_deal, add = escape(_("Add deal")), escape(_("Add"))
-    return mark_safe(  # every value is escaped
-        f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if form.errors or keep_open else ""}>\n'
-        f"  <summary>{add_deal}</summary>\n"
-        f'  <form method="post" action="{url}" hx-post="{url}"\n'
-        f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
-        f"    {csrf_input}\n"
-        f'    <input type="hidden" name="next" value="{escape(board_url)}">\n'
-        f"    {errors}\n"
-        f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
-        f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
-        f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
-        + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
-        + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
-        f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
-        f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
-        + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
-        + '    <div class="sf-quick-row">\n'
-        f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
-        f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
-        f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
-        f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
-        "    </div>\n"
-        + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
-        + "  </form>\n"
-        "</details>\n"
-    )
+    board_url = escape(board_url)
+    has_errors = bool(form.errors)
+    script_prefix, urlconf = get_script_prefix(), get_urlconf()
+
+    def field(pk: int, name: str) -> tuple[str, str, str, str, str]:
+        """The field's label, value and state: the input's extra class and aria-describedby
+        attribute, and its error line's id and text ("" without an error)."""
+        label, shown, error = fields[name]
+        if not error:
+            return label, shown, "", "", ""
+        error_id = f"qa-{pk}-{name}-err"
+        return label, shown, " is-invalid", f' aria-describedby="{error_id}"', f'id="{error_id}">{error}'
+
+    def write(pk: int, *, keep_open: bool = False) -> SafeString:
+        url = _quick_add_url(script_prefix, urlconf, pk)
+        title_label, title_value, title_state, title_described, title_error = field(pk, "title")
+        company_label, company_value, company_state, company_described, company_error = field(pk, "company")
+        amount_label, amount_value, amount_state, amount_described, amount_error = field(pk, "amount")
+        return mark_safe(  # every value is escaped
+            f'\n<details class="sf-quick-add" id="quick-add-{pk}"{" open" if has_errors or keep_open else ""}>\n'
+            f"  <summary>{add_deal}</summary>\n"
+            f'  <form method="post" action="{url}" hx-post="{url}"\n'
+            f'        hx-target="#quick-add-{pk}" hx-swap="outerHTML" hx-include="#sf-board-state" novalidate>\n'
+            f"    {csrf_input}\n"
+            f'    <input type="hidden" name="next" value="{board_url}">\n'
+            f"    {errors}\n"
+            f'    <label class="visually-hidden" for="qa-{pk}-title">{title_label}</label>\n'
+            f'    <input class="form-control form-control-sm{title_state}" id="qa-{pk}-title" name="title"\n'
+            f'           placeholder="{placeholders["title"]}" maxlength="200" value="{title_value}" required{title_described}>\n'
+            + (f'    <div class="invalid-feedback" {title_error}</div>\n' if title_error else "")
+            + f'    <label class="visually-hidden" for="qa-{pk}-company">{company_label}</label>\n'
+            f'    <input class="form-control form-control-sm{company_state}" id="qa-{pk}-company" name="company"\n'
+            f'           placeholder="{placeholders["company"]}" maxlength="200" value="{company_value}" required{company_described}>\n'
+            + (f'    <div class="invalid-feedback" {company_error}</div>\n' if company_error else "")
+            + '    <div class="sf-quick-row">\n'
+            f'      <label class="visually-hidden" for="qa-{pk}-amount">{amount_label}</label>\n'
+            f'      <input class="form-control form-control-sm{amount_state}" id="qa-{pk}-amount" name="amount"\n'
+            f'             type="number" min="0" step="0.01" placeholder="{placeholders["amount"]}" value="{amount_value}"{amount_described}>\n'
+            f'      <button type="submit" class="btn btn-sm btn-primary">{add}</button>\n'
+            "    </div>\n"
+            + (f'    <div class="invalid-feedback d-block" {amount_error}</div>\n' if amount_error else "")
+            + "  </form>\n"
+            "</details>\n"
+        )
+
+    return write
 
 
 def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, csrf_input: str) -> None:
@@ -347,3 +397,35 @@ def render_column_parts(columns: Iterable, *, board_url: str, state_query: str, 
                 f'   hx-get="{link}" hx-swap="outerHTML">{load_more}</a>\n'
             )
         column.more_html = mark_safe(f"\n{more}\n")  # escaped above
+
+
+def render_columns(columns: Iterable, *, filtered: bool, quick_add_form, board_url: str, csrf_input: str) -> None:
+    """Set `html` on each board column: its whole <section> — the header (`head_html`), the
+    "Add deal" form of an open column, its cards (`card_html`), the text an empty column shows,
+    "Load more" (`more_html`) and the "Move to…" menu (`menu_html`). Call it after render,
+    render_headers and render_column_parts. Written here for the same reason as the cards: the
+    board's few columns cost more through the template engine than the rest of the page."""
+    if filtered:
+        empty_open = empty_won = escape(_("No deals here match the filters."))
+    else:
+        empty_won = escape(_("Won deals land here. Drag a card in when the contract is signed."))
+        empty_open = escape(_("No deals in this stage. Drag a card here or add one above."))
+    quick_add = quick_add_writer(form=quick_add_form, board_url=board_url, csrf_input=csrf_input)
+    for column in columns:
+        stage = column.stage
+        pk, won = stage.pk, stage.is_won
+        cards = "".join(card.card_html for card in column.cards)
+        column.html = mark_safe(  # every value is escaped or markup written (and escaped) here
+            f'\n  <section class="sf-column{" is-won" if won else ""}" style="--sf-stage-colour: {escape(stage.colour)}"\n'
+            f'           aria-labelledby="col-title-{pk}" data-stage-id="{pk}">\n'
+            f"    {column.head_html}\n"
+            f'    {"" if won else quick_add(pk)}\n'
+            f'    <div class="sf-cards" id="cards-{pk}" data-stage-id="{pk}" role="list"\n'
+            f'         aria-labelledby="col-title-{pk}">\n'
+            f"      {cards}\n"
+            f"    </div>\n"
+            f'    <p class="sf-empty-col">{empty_won if won else empty_open}</p>\n'
+            f"    {column.more_html}\n"
+            f"    {column.menu_html}\n"
+            f"  </section>\n  "
+        )

@@ -7,10 +7,11 @@ AppConfig.ready():
 - `register_card_annotation(name, factory)`: `factory()` returns a query expression (usually a
   Subquery over the app's own model with `OuterRef("pk")` as the deal). The board's card query
   annotates every card with it, so the extra data arrives in the same single query and the
-  board's query count does not grow with the number of cards. The deal page builds its card
-  queryset once per process and a move's deal read is compiled to SQL once per user
-  (pipeline.prepared), so the expression must not hold values of the moment it is built, such as
-  the current time in a Value (use the database's Now() instead).
+  board's query count does not grow with the number of cards. The board compiles that query once
+  per database connection (pipeline.selectors), the deal page builds its card queryset once per
+  process and a move's deal read is compiled to SQL once per user (pipeline.prepared): the
+  expression must not depend on the request, the user or the time (compare with the current time
+  in the app's card presenter instead, or use the database's Now()).
 - `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
   app's card part prints, once per response for all its cards (see pipeline.cards). On the board
   a card is a row (selectors.BoardCard: the card's columns and annotations as attributes, not a
@@ -40,7 +41,6 @@ _card_parts: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
-_card_generation = 0
 
 
 @dataclass
@@ -58,15 +58,19 @@ class TimelineEntry:
     extra: dict = field(default_factory=dict)
 
 
+_card_annotations_version = 0
+
+
 def register_card_annotation(name: str, factory: Callable) -> None:
-    global _card_generation
+    global _card_annotations_version
     _card_annotations[name] = factory
-    _card_generation += 1
+    _card_annotations_version += 1
 
 
-def card_generation() -> int:
-    """Changes whenever a card annotation is registered: a key for querysets built once."""
-    return _card_generation
+def card_annotations_version() -> int:
+    """Changes whenever a card annotation is registered: what the board's compiled card query is
+    keyed by (pipeline.selectors)."""
+    return _card_annotations_version
 
 
 def card_annotations() -> dict:

@@ -1,4 +1,6 @@
 """Reads that depend on who is asking. Every view, form choice list, filter and export uses these."""
+import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -6,8 +8,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import connections, router
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.query import RawQuerySet
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -15,7 +20,7 @@ from django.utils import timezone
 
 from . import extensions
 
-from .models import Deal, DealStatus, Lead, Pipeline, Stage, Transition
+from .models import Deal, DealStatus, Lead, LostReason, Pipeline, Stage, Transition
 
 
 # --- Visibility ---------------------------------------------------------------------------
@@ -391,26 +396,161 @@ class CardLead:
         return self.id
 
 
-def board_card_list(cards: QuerySet[Deal]) -> list[BoardCard]:
-    """The cards of a board_card_queryset as BoardCard rows, each with its `owner` set: one User
-    object per owner, built from the annotated columns, and its `lead`."""
+def _board_card_fields() -> list[str]:
+    """The columns of a board card row, in the order the card query selects them."""
+    return [
+        "id", *BOARD_CARD_FIELDS[1:-1], "lead__name", *card_annotation_names(),
+        *(f"board_owner_{name}" for name in BOARD_OWNER_FIELDS),
+    ]
+
+
+def _board_card_rows(rows, fields: list[str], db: str) -> list[BoardCard]:
+    """BoardCard rows from the card query's rows (values in `fields` order), each with its `owner`
+    (one User per owner, built from the owner columns) and its `lead`."""
     User = get_user_model()
-    owner_fields = [f"board_owner_{name}" for name in BOARD_OWNER_FIELDS]
-    fields = ["id", *BOARD_CARD_FIELDS[1:-1], "lead__name", *card_annotation_names(), *owner_fields]
-    owner_at = len(fields) - len(owner_fields)
+    owner_at = len(fields) - len(BOARD_OWNER_FIELDS)
+    names = fields[:owner_at]
+    owner_names = ["id", *BOARD_OWNER_FIELDS]
     owners = {}
     result = []
-    for row in cards.values_list(*fields):
-        values = dict(zip(fields[:owner_at], row))
-        owner = owners.get(values["owner_id"])
+    for row in rows:
+        values = dict(zip(names, row))
+        owner_id = values["owner_id"]
+        owner = owners.get(owner_id)
         if owner is None:
-            owner = owners[values["owner_id"]] = User.from_db(
-                cards.db, ["id", *BOARD_OWNER_FIELDS], [values["owner_id"], *row[owner_at:]]
-            )
+            owner = owners[owner_id] = User.from_db(db, owner_names, [owner_id, *row[owner_at:]])
         values["owner"] = owner
         values["lead"] = CardLead(values["lead_id"], values.pop("lead__name"))
         result.append(BoardCard(values))
     return result
+
+
+def board_card_list(cards: QuerySet[Deal]) -> list[BoardCard]:
+    """The cards of a board_card_queryset as BoardCard rows, each with its `owner` set: one User
+    object per owner, built from the annotated columns, and its `lead`."""
+    fields = _board_card_fields()
+    return _board_card_rows(cards.values_list(*fields), fields, cards.db)
+
+
+# The board's card query is the same SQL for every request but for the deals it reads (the ranked
+# ids of board_cards): building and compiling it with its annotations cost more than running it.
+# So it is compiled once per database connection (and set of card annotations) around this
+# stand-in, and each request puts its own ranked-ids subquery in its place.
+_RANKED_IDS = "board_ranked_ids"
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+@dataclass(frozen=True)
+class _CompiledCards:
+    before: str  # the SQL before the ranked-ids subquery
+    after: str
+    params_before: tuple
+    params_after: tuple
+    fields: list[str]
+    converters: tuple  # (position, converter functions, expression) as the compiler applies them
+
+
+def _count_params(sql: str) -> int:
+    return sum(1 for mark in _PLACEHOLDER.findall(sql) if mark == "%s")
+
+
+def _compile_board_cards(connection) -> _CompiledCards:
+    fields = _board_card_fields()
+    query = (
+        board_card_queryset(Deal.objects.filter(pk__in=RawSQL(_RANKED_IDS, ())))
+        .values_list(*fields)
+        .query
+    )
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    selected = [alias for _, _, alias in compiler.select]
+    if selected != fields:  # values_list keeps the order asked for; the rows are read by it
+        raise ImproperlyConfigured(f"The board's card query selects {selected}, expected {fields}.")
+    before, after = sql.split(f"({_RANKED_IDS})")
+    n = _count_params(before)
+    converters = tuple(
+        (position, tuple(functions), expression)
+        for position, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
+    )
+    return _CompiledCards(before, after, tuple(params[:n]), tuple(params[n:]), fields, converters)
+
+
+# Per connection object (a thread's own), and per version of the card annotation registry.
+_compiled_cards: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
+    """The cards whose pks `ids` (a values("pk") queryset of deals) selects, as board_card_list
+    reads them from board_card_queryset, with the same rows and values, in one query."""
+    connection = connections[ids.db]
+    key = extensions.card_annotations_version()
+    cached = _compiled_cards.get(connection)
+    if cached is None or cached[0] != key:
+        cached = _compiled_cards[connection] = (key, _compile_board_cards(connection))
+    compiled = cached[1]
+    # Compiled on its own rather than resolved against the card query (which would relabel its
+    # tables): it refers to nothing outside itself, and its tables shadow the card query's.
+    inner_sql, inner_params = ids.query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{compiled.before}({inner_sql}){compiled.after}",
+            (*compiled.params_before, *inner_params, *compiled.params_after),
+        )
+        rows = cursor.fetchall()
+    if compiled.converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, functions, expression in compiled.converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+            converted.append(row)
+        rows = converted
+    return _board_card_rows(rows, compiled.fields, ids.db)
+
+
+# Shared configuration the board reads on every request (a pipeline's stages and transitions, the
+# lost reasons): the same SQL every time for the same key, and compiling it cost several times
+# running it. So it is compiled once per database connection and key and run again as it is.
+_compiled_reads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MAX_COMPILED_READS = 256
+
+
+def _compiled_read(model, key: tuple, make_queryset) -> tuple[str, str, tuple]:
+    """The alias, SQL and parameters of `make_queryset()` (a queryset of `model`), compiled the
+    first time for this connection and `key`, which must name everything the SQL depends on."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    compiled = _compiled_reads.get(connection)
+    if compiled is None:
+        compiled = _compiled_reads[connection] = {}
+    read = compiled.get(key)
+    if read is None:
+        if len(compiled) >= _MAX_COMPILED_READS:
+            compiled.clear()
+        read = compiled[key] = (alias, *make_queryset().query.get_compiler(using=alias).as_sql())
+    return read
+
+
+def _shared_rows(model, key: tuple, make_queryset) -> list:
+    """list(make_queryset()), the instances of `model` it reads, with its SQL compiled once per
+    connection and `key` (see _compiled_read)."""
+    alias, sql, params = _compiled_read(model, key, make_queryset)
+    return list(RawQuerySet(sql, model=model, params=params, using=alias))
+
+
+def pipeline_stages(pipeline_id: int) -> list[Stage]:
+    """A pipeline's stages in board order."""
+    return _shared_rows(
+        Stage, ("stages", pipeline_id), lambda: Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk")
+    )
+
+
+def active_lost_reasons() -> list[LostReason]:
+    """The reasons a deal may be marked lost with, in menu order."""
+    return _shared_rows(LostReason, ("lost reasons",), lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
 
 
 def card_annotation_names() -> list[str]:
@@ -437,14 +577,14 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Boa
         .values("pk")
     )
     cards: dict[int, list[BoardCard]] = defaultdict(list)
-    for deal in board_card_list(board_card_queryset(Deal.objects.filter(pk__in=ranked_ids))):
+    for deal in _board_card_list_by_ids(ranked_ids):
         cards[deal.stage_id].append(deal)
     return cards
 
 
 def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
     per_column = per_column or settings.STAGEFLOW["BOARD_PAGE_SIZE"]
-    stages = list(pipeline.stages.order_by("position", "pk"))
+    stages = pipeline_stages(pipeline.pk)
     totals = column_totals(deals)
     cards = board_cards(deals, per_column=per_column)
     columns = []
@@ -460,6 +600,27 @@ def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int 
 def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[BoardCard]:
     """Cards of one column after the first `offset`, for "load more"."""
     return board_card_list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
+
+
+def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Stage]]:
+    """For each of a pipeline's `stages` (all of them, as the board holds them), the stages a deal
+    there may move to, in the order given. The rule of services.allowed_target_ids (a transition
+    from no stage allows the move from every stage, never onto the stage itself), in one query:
+    the board has read the stages already."""
+    stage_ids = [stage.pk for stage in stages]
+    allowed: dict[int, set[int]] = {pk: set() for pk in stage_ids}
+    alias, sql, params = _compiled_read(
+        Transition, ("transitions", pipeline_id),
+        lambda: Transition.objects.filter(pipeline_id=pipeline_id).values_list("from_stage_id", "to_stage_id"),
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for from_id, to_id in rows:
+        for source in stage_ids if from_id is None else (from_id,):
+            if source != to_id and source in allowed:
+                allowed[source].add(to_id)
+    return {pk: [stage for stage in stages if stage.pk in allowed[pk]] for pk in stage_ids}
 
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:

@@ -18,11 +18,12 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
 from django.http import Http404
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.backends.utils import csrf_input
 from django.urls import reverse
 from django.utils import formats
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -79,7 +80,7 @@ def _board_url_for(request) -> str:
 
 
 def _deal_page_queryset(*, as_card: bool = False):
-    return _deal_page_base(as_card, extensions.card_generation()).all()
+    return _deal_page_base(as_card, extensions.card_annotations_version()).all()
 
 
 @functools.lru_cache(maxsize=8)
@@ -105,12 +106,6 @@ def _changeable_deal(user, pk: int, *, as_card: bool = False) -> Deal:
 
 def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
     return [s for s in stages if s.reachable and s.pk != stage_id]
-
-
-def _targets_by_stage(pipeline: Pipeline, stages: list[Stage]) -> dict[int, list[Stage]]:
-    """For each stage, the stages a deal may move to, in board order."""
-    allowed = services.allowed_target_ids(pipeline=pipeline)
-    return {stage.pk: [s for s in stages if s.pk in allowed.get(stage.pk, set())] for stage in stages}
 
 
 @dataclass
@@ -196,7 +191,11 @@ def board(request):
     """GET /pipeline/ — the board. HTMX requests get the columns, or one column's next page."""
     user = request.user
     pipelines = list(selectors.visible_pipelines(user).order_by("position", "pk"))
-    owners = list(selectors.visible_users(user).order_by("first_name", "last_name", "username"))
+    # The owner filter shows each person's name: their id and name columns are all it reads.
+    owners = list(
+        selectors.visible_users(user).order_by("first_name", "last_name", "username")
+        .only("id", "username", "first_name", "last_name")
+    )
     form = BoardFilterForm(request.GET or None, pipelines=pipelines, owners=owners)
     valid = form.is_valid() if form.is_bound else True
     chosen = form.cleaned_data.get("pipeline") if form.is_bound else None
@@ -214,7 +213,7 @@ def board(request):
 
     columns = selectors.board_columns(pipeline=pipeline, deals=deals)
     stages = [c.stage for c in columns]
-    targets = _targets_by_stage(pipeline, stages)
+    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=stages)  # in board order
     for column in columns:
         column.targets = targets[column.stage.pk]  # the same moves for every card: one menu per column
         column.next_offset = len(column.cards)
@@ -228,9 +227,18 @@ def board(request):
     card_view.render(card for column in columns for card in column.cards)
     card_view.render_headers(columns)
     state_query, board_url = _state_query(request, pipeline), request.get_full_path()
-    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=csrf_input(request))
+    # One CSRF token for the whole page, its forms written in Python and in the template alike
+    # (each get_token() masks the secret anew).
+    csrf_token = get_token(request)
+    page_csrf_input = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
+    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=page_csrf_input)
+    filtered = any(value not in (None, "") for value in filters.values())
+    card_view.render_columns(
+        columns, filtered=filtered, quick_add_form=QuickAddForm(), board_url=board_url, csrf_input=page_csrf_input
+    )
     context = {
         "nav": "board",
+        "csrf_token": csrf_token,
         "form": form,
         "filters_valid": valid,
         "pipeline": pipeline,
@@ -239,9 +247,8 @@ def board(request):
         "state": _state_params(filters),
         "state_query": state_query,
         "board_url": board_url,
-        "lost_reasons": list(LostReason.objects.filter(is_active=True).order_by("position", "pk")),
-        "quick_add_form": QuickAddForm(),
-        "filtered": any(value not in (None, "") for value in filters.values()),
+        "lost_reasons": selectors.active_lost_reasons(),
+        "filtered": filtered,
         "board_empty": all(column.count == 0 for column in columns),
     }
     template = BOARD_SWAP if _is_partial(request) else BOARD
@@ -319,7 +326,7 @@ _MOVE_READ = PreparedQuery(_move_read)
 def _deal_to_move(user, pk: int, stage_id: int) -> Deal:
     """The deal a move reads (see _move_read): 404 when the user may not see it, 403 when they
     may only see it."""
-    key = (selectors.visibility_key(user), extensions.card_generation())
+    key = (selectors.visibility_key(user), extensions.card_annotations_version())
     found = _MOVE_READ.fetch(key, user, pk=pk, stage=stage_id) if 0 < pk < 2**63 else []
     if not found:  # the ORM's answer: 404, as for any deal the user may not see
         return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset(as_card=True))

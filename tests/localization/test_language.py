@@ -89,3 +89,21 @@ def test_the_deal_history_shows_amounts_and_dates_in_the_language(client, rep, d
     assert "Erwarteter Abschluss: — → <strong>5. März 2026</strong>" in german
     english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Amount: 1,000.00 → <strong>2,500.50</strong>" in english
+
+
+def test_the_menus_follow_each_requests_language_page_and_user(client, rep, admin_user):
+    """The frame's menus are rendered once per language ({% fixed %}); the active language, the
+    page to come back to, the active page and the staff link must still be each request's own."""
+    client.force_login(rep)
+    german = client.get(reverse("pipeline:board"), {"q": "x"}, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    english = client.get(reverse("pipeline:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'value="de" class="dropdown-item active" lang="de" aria-current="true"' in german
+    assert 'value="en" class="dropdown-item active" lang="en" aria-current="true"' in english
+    assert '<input type="hidden" name="next" value="/pipeline/?q=x">' in german
+    assert '<input type="hidden" name="next" value="/pipeline/leads/">' in english
+    assert ">Abmelden</button>" in german and ">Sign out</button>" in english
+    assert 'class="nav-link active" aria-current="page" href="/pipeline/"' in german
+    assert 'class="nav-link active" aria-current="page" href="/pipeline/leads/"' in english
+    assert "/admin/" not in english
+    client.force_login(admin_user)
+    assert 'href="/admin/"' in client.get(reverse("pipeline:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -13,7 +13,7 @@ from tests.factories import DealFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-BOARD_MAX_QUERIES = 9
+BOARD_MAX_QUERIES = 8
 MOVE_MAX_QUERIES = 10
 
 
@@ -229,3 +229,27 @@ def test_a_card_moved_into_won_and_back_shows_its_customer_mark_and_onboarding(d
     back = client.post(url, {"stage": stages["Negotiation"].pk, "version": 2}, HTTP_HX_REQUEST="true")
     assert back.status_code == 200, back.content[:300]
     assert "sf-customer-badge" not in back.content.decode() and "sf-card-onboarding" not in back.content.decode()
+
+
+def test_a_card_annotation_registered_later_reaches_the_boards_cards(client, rep, stages):
+    """The board compiles its card query once per connection; registering another card annotation
+    (an app's ready(), a test) must not leave it reading the old columns."""
+    from django.db.models import IntegerField, Value
+
+    from pipeline import extensions, selectors
+
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    visible = selectors.board_deals(user=rep, pipeline=deal.pipeline)
+    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+    assert not hasattr(card, "board_test_answer")
+    extensions.register_card_annotation("board_test_answer", lambda: Value(42, output_field=IntegerField()))
+    try:
+        (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+        assert card.board_test_answer == 42
+        client.force_login(rep)
+        assert f'id="deal-{deal.pk}"' in client.get(reverse("pipeline:board")).content.decode()
+    finally:
+        del extensions._card_annotations["board_test_answer"]
+        extensions._card_annotations_version += 1
+    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
+    assert not hasattr(card, "board_test_answer")

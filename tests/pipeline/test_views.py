@@ -362,6 +362,33 @@ def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client
     assert "Mark lost…" in menu
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("Prospecting", "Qualification")],
+        [(None, "Offer"), ("Prospecting", "Qualification"), ("Qualification", "Prospecting")],
+        [(None, "Prospecting"), (None, "Retention"), ("Negotiation", "Negotiation")],
+        [],
+    ],
+    ids=["one-row", "any-stage-and-back", "any-stage-into-itself", "none"],
+)
+def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline, stages, rows):
+    """The board reads the allowed moves with the stages it holds (selectors.move_targets, one
+    query); they must be exactly those services.allowed_target_ids, which the moves obey, gives."""
+    from pipeline import selectors, services
+
+    Transition.objects.filter(pipeline=pipeline).delete()
+    for source, target in rows:
+        Transition.objects.create(pipeline=pipeline, from_stage=stages[source] if source else None, to_stage=stages[target])
+    board_stages = list(pipeline.stages.order_by("position", "pk"))
+    allowed = services.allowed_target_ids(pipeline=pipeline)
+    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=board_stages)
+    assert set(targets) == {s.pk for s in board_stages}
+    for stage in board_stages:
+        assert [s.pk for s in targets[stage.pk]] == [s.pk for s in board_stages if s.pk in allowed[stage.pk]]
+        assert stage not in targets[stage.pk]
+
+
 def test_a_card_is_small_and_carries_no_form_of_its_own(rep_client, rep, stages):
     """Hundreds of cards make the board: the move menu, its form and the icons are the page's or
     the column's, not repeated per card."""
@@ -982,3 +1009,48 @@ def test_empty_lead_list_links_to_adding_and_importing_leads(rep_client):
     body = text(rep_client.get(reverse("pipeline:lead_list")))
     assert f'No leads yet. <a href="{reverse("pipeline:lead_create")}">Add a lead</a>' in body
     assert reverse("imports:upload") in body
+
+
+def test_the_boards_forms_carry_one_csrf_token_that_the_server_accepts(rep, stages):
+    """The board writes its quick-add forms and move menus in Python and the rest in the template;
+    all of them carry the page's one token, and a write posted with it passes the CSRF check."""
+    import re
+
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(rep)
+    body = text(client.get(reverse("pipeline:board")))
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body))
+    tokens |= set(re.findall(r'"X-CSRFToken": "([^"]+)"', body))
+    assert len(tokens) == 1
+    (token,) = tokens
+    stage = stages["Prospecting"]
+    response = client.post(
+        reverse("pipeline:deal_quick_add", args=[stage.pk]),
+        {"title": "From the board", "company": "Acme", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+    assert Deal.objects.filter(title="From the board", stage=stage).exists()
+    refused = client.post(reverse("pipeline:deal_quick_add", args=[stage.pk]), {"title": "No token", "company": "Acme"})
+    assert refused.status_code == 403
+
+
+def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_request(rep_client, rep, stages, pipeline):
+    """Their SQL is compiled once per connection (pipeline.selectors); what they read must be current."""
+    DealFactory(owner=rep, stage=stages["Prospecting"])
+    first = text(rep_client.get(reverse("pipeline:board")))
+    assert "Gone quiet" not in first and "Scouting" not in first
+
+    Stage.objects.filter(pk=stages["Prospecting"].pk).update(name="Scouting")
+    LostReason.objects.create(name="Gone quiet", position=99)
+    Transition.objects.filter(pipeline=pipeline).delete()
+    Transition.objects.create(pipeline=pipeline, from_stage=stages["Prospecting"], to_stage=stages["Offer"])
+    body = text(rep_client.get(reverse("pipeline:board")))
+
+    assert '<h2 class="sf-col-title" id="col-title-%d">Scouting</h2>' % stages["Prospecting"].pk in body
+    assert "Gone quiet</option>" in body
+    column = column_html(body, stages["Prospecting"])
+    menu = column[column.index('<template class="sf-move-template">') :].split("</template>")[0]
+    assert f'name="stage" value="{stages["Offer"].pk}"' in menu
+    assert f'name="stage" value="{stages["Qualification"].pk}"' not in menu
