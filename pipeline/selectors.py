@@ -9,10 +9,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import connections, router
+from django.db import connections
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
 from django.db.models.expressions import RawSQL
-from django.db.models.query import RawQuerySet
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -21,6 +20,8 @@ from django.utils import timezone
 from . import extensions
 
 from .models import Deal, DealStatus, Lead, LostReason, Pipeline, Stage, Transition
+from .prepared import PreparedQuery
+from .services import transition_targets
 
 
 # --- Visibility ---------------------------------------------------------------------------
@@ -512,45 +513,23 @@ def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
 
 
 # Shared configuration the board reads on every request (a pipeline's stages and transitions, the
-# lost reasons): the same SQL every time for the same key, and compiling it cost several times
-# running it. So it is compiled once per database connection and key and run again as it is.
-_compiled_reads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_MAX_COMPILED_READS = 256
-
-
-def _compiled_read(model, key: tuple, make_queryset) -> tuple[str, str, tuple]:
-    """The alias, SQL and parameters of `make_queryset()` (a queryset of `model`), compiled the
-    first time for this connection and `key`, which must name everything the SQL depends on."""
-    alias = router.db_for_read(model)
-    connection = connections[alias]
-    compiled = _compiled_reads.get(connection)
-    if compiled is None:
-        compiled = _compiled_reads[connection] = {}
-    read = compiled.get(key)
-    if read is None:
-        if len(compiled) >= _MAX_COMPILED_READS:
-            compiled.clear()
-        read = compiled[key] = (alias, *make_queryset().query.get_compiler(using=alias).as_sql())
-    return read
-
-
-def _shared_rows(model, key: tuple, make_queryset) -> list:
-    """list(make_queryset()), the instances of `model` it reads, with its SQL compiled once per
-    connection and `key` (see _compiled_read)."""
-    alias, sql, params = _compiled_read(model, key, make_queryset)
-    return list(RawQuerySet(sql, model=model, params=params, using=alias))
+# lost reasons): the same statement every time, and compiling it cost several times running it.
+# Compiled once per process (pipeline.prepared); the rows are read on every request.
+_STAGES = PreparedQuery(lambda *, pipeline: Stage.objects.filter(pipeline_id=pipeline).order_by("position", "pk"))
+_LOST_REASONS = PreparedQuery(lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
+_TRANSITIONS = PreparedQuery(
+    lambda *, pipeline: Transition.objects.filter(pipeline_id=pipeline).values_list("from_stage_id", "to_stage_id")
+)
 
 
 def pipeline_stages(pipeline_id: int) -> list[Stage]:
     """A pipeline's stages in board order."""
-    return _shared_rows(
-        Stage, ("stages", pipeline_id), lambda: Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk")
-    )
+    return _STAGES.fetch("stages", pipeline=pipeline_id)
 
 
 def active_lost_reasons() -> list[LostReason]:
     """The reasons a deal may be marked lost with, in menu order."""
-    return _shared_rows(LostReason, ("lost reasons",), lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
+    return _LOST_REASONS.fetch("lost reasons")
 
 
 def card_annotation_names() -> list[str]:
@@ -604,23 +583,10 @@ def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int)
 
 def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Stage]]:
     """For each of a pipeline's `stages` (all of them, as the board holds them), the stages a deal
-    there may move to, in the order given. The rule of services.allowed_target_ids (a transition
-    from no stage allows the move from every stage, never onto the stage itself), in one query:
-    the board has read the stages already."""
-    stage_ids = [stage.pk for stage in stages]
-    allowed: dict[int, set[int]] = {pk: set() for pk in stage_ids}
-    alias, sql, params = _compiled_read(
-        Transition, ("transitions", pipeline_id),
-        lambda: Transition.objects.filter(pipeline_id=pipeline_id).values_list("from_stage_id", "to_stage_id"),
-    )
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    for from_id, to_id in rows:
-        for source in stage_ids if from_id is None else (from_id,):
-            if source != to_id and source in allowed:
-                allowed[source].add(to_id)
-    return {pk: [stage for stage in stages if stage.pk in allowed[pk]] for pk in stage_ids}
+    there may move to, in the order given (services.transition_targets), in one query: the board
+    has read the stages already."""
+    allowed = transition_targets([stage.pk for stage in stages], _TRANSITIONS.fetch("transitions", pipeline=pipeline_id))
+    return {pk: [stage for stage in stages if stage.pk in targets] for pk, targets in allowed.items()}
 
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:

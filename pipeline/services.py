@@ -101,16 +101,24 @@ def transition_find(*, from_stage: Stage, to_stage: Stage) -> Transition | None:
     return found[0] if found else None
 
 
-def allowed_target_ids(*, pipeline: Pipeline) -> dict[int, set[int]]:
-    """For each stage of the pipeline, the stages a deal may move to (one query)."""
-    stage_ids = list(pipeline.stages.values_list("pk", flat=True))
+def transition_targets(stage_ids: list[int], transitions) -> dict[int, set[int]]:
+    """For each of a pipeline's stages, the stages a deal there may move to, from the pipeline's
+    (from_stage_id, to_stage_id) transition rows: a row from no stage allows the move from every
+    stage, and no row moves a deal onto the stage it is in."""
     targets: dict[int, set[int]] = {pk: set() for pk in stage_ids}
-    for from_id, to_id in Transition.objects.filter(pipeline=pipeline).values_list("from_stage_id", "to_stage_id"):
-        sources = stage_ids if from_id is None else [from_id]
-        for source in sources:
+    for from_id, to_id in transitions:
+        for source in stage_ids if from_id is None else (from_id,):
             if source != to_id and source in targets:
                 targets[source].add(to_id)
     return targets
+
+
+def allowed_target_ids(*, pipeline: Pipeline) -> dict[int, set[int]]:
+    """For each stage of the pipeline, the stages a deal may move to."""
+    stage_ids = list(pipeline.stages.values_list("pk", flat=True))
+    return transition_targets(
+        stage_ids, Transition.objects.filter(pipeline=pipeline).values_list("from_stage_id", "to_stage_id")
+    )
 
 
 def entry_rules_for_new_deal(*, stage: Stage) -> EntryRules | None:
