@@ -1,5 +1,6 @@
 """Serializers validate what clients send; the services in pipeline.services apply it."""
 import re
+import threading
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
@@ -135,6 +136,19 @@ class DealSerializer(serializers.ModelSerializer):
 
     def get_owner_name(self, obj) -> str:
         return str(obj.owner)
+
+
+_per_thread = threading.local()
+
+
+def deal_data(deal: Deal) -> dict:
+    """What DealSerializer(deal).data gives, with the serializer's fields built once per thread:
+    building them (a ModelSerializer derives them from the model on every instance) costs about
+    15 times writing one deal. None of its fields reads the request or the context."""
+    serializer = getattr(_per_thread, "deal_serializer", None)
+    if serializer is None:
+        serializer = _per_thread.deal_serializer = DealSerializer()
+    return serializer.to_representation(deal)
 
 
 class ConflictSerializer(ErrorSerializer):

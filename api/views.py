@@ -280,7 +280,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         fresh = self.get_queryset().filter(pk=deal.pk).first() or Deal.objects.select_related(
             "stage", "lead", "owner"
         ).get(pk=deal.pk)  # e.g. reassigned to someone the actor no longer sees
-        return Response(s.DealSerializer(fresh, context=self.get_serializer_context()).data, status=status_code)
+        return Response(s.deal_data(fresh), status=status_code)
 
     @extend_schema(request=s.DealCreateSerializer, responses={201: s.DealSerializer, **ERRORS_WRITE})
     def create(self, request):
@@ -327,7 +327,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # A move changes neither the owner nor who may see the deal: answer with the moved deal
         # as the service returns it (its stage, lead and pipeline kept), without reading it again.
         moved.owner = owner
-        return Response(s.DealSerializer(moved, context=self.get_serializer_context()).data)
+        return Response(s.deal_data(moved))
 
     @extend_schema(request=s.DealLoseSerializer, responses={200: s.DealSerializer, **ERRORS_DEAL_WRITE})
     @action(detail=True, methods=["post"])

@@ -3,6 +3,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from pipeline.models import Deal, DealChange, DealStatus, StageChange
@@ -529,3 +530,22 @@ def test_a_move_url_with_list_filters_applies_them_as_every_action_does(rep, own
     assert client.post(url + "?status=open", body, format="json").status_code == 200
     own_deal.refresh_from_db()
     assert own_deal.stage == stages["Qualification"] and own_deal.version == 2
+
+
+def test_the_deal_written_with_fields_built_once_equals_the_serializer(rep, stages):
+    """api.serializers.deal_data keeps one DealSerializer per thread: what it writes must be what
+    a fresh DealSerializer writes, for every kind of deal, in English and German."""
+    from django.utils import translation
+
+    from api.serializers import DealSerializer, deal_data
+
+    DealFactory(owner=rep, stage=stages["Offer"], amount=Decimal("1234.50"), probability=35, expected_close=date.today())
+    DealFactory(owner=rep, stage=stages["Prospecting"], amount=None, expected_close=None, next_step="")
+    DealFactory(owner=rep, stage=stages["Retention"], status="won", closed_at=timezone.now(), currency="USD")
+    DealFactory(owner=rep, stage=stages["Negotiation"], status="lost", lost_reason=lost_reason(), lost_note="Price")
+    deals = list(Deal.objects.select_related("stage", "lead", "owner").order_by("pk"))
+    assert len(deals) == 4
+    for language in ("en", "de"):
+        with translation.override(language):
+            for deal in deals:
+                assert deal_data(deal) == DealSerializer(deal).data
