@@ -3,9 +3,9 @@
 Building and compiling a Django query costs Python time that grows with its joins and
 subqueries. The deal read of a move (the deal with its card's annotations, the target stage and
 the visibility rule) takes about 1.5 ms to build and compile and 0.1 ms to run. A PreparedQuery
-compiles one shape once and runs its SQL again with new values for named integer parameters
-(ids), through Django's own result handling: the rows become model instances with their
-select_related objects and annotations exactly as the queryset would give them.
+compiles one shape once and runs its SQL again with new values for named parameters (ids, or
+strings compared as they are), through Django's own result handling: the rows become model
+instances with their select_related objects and annotations exactly as the queryset gives them.
 
 Correctness rests on the key given with each call: everything besides the named parameters that
 shapes the SQL or its other parameters must be in it (for a visibility rule,
@@ -23,8 +23,13 @@ from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
-# Placeholders no id takes: distinct large negative numbers, one per parameter.
+# Placeholders no value takes: for ids distinct large negative numbers, for strings distinct
+# strings that start with a NUL character; one per parameter.
 _PLACEHOLDER = -(2**62)
+
+
+def _placeholder(value, i: int):
+    return _PLACEHOLDER - i if type(value) is int else f"\x00stageflow-placeholder-{i}"
 
 
 class _Statement:
@@ -63,7 +68,8 @@ class _Statement:
 class PreparedQuery:
     """`build(*context, **values)` returns the queryset; `fetch(key, *context, **values)` its rows.
 
-    `values` are ids (int); `key` must cover `context` and anything else the queryset depends on."""
+    `values` are ids (int) or strings compared as they are (str, e.g. a digest); `key` must cover
+    `context` and anything else the queryset depends on."""
 
     def __init__(self, build: Callable[..., QuerySet], *, size: int = 512):
         self._build = build
@@ -73,8 +79,10 @@ class PreparedQuery:
 
     def fetch(self, key: Hashable, *context, **values) -> list:
         for name, value in values.items():
+            if type(value) is str and not value.startswith("\x00"):
+                continue
             if type(value) is not int or not -(2**61) < value < 2**63:
-                raise TypeError(f"{name} must be an id (int), not {value!r}")
+                raise TypeError(f"{name} must be an id (int) or a string, not {value!r}")
         with self._lock:
             known = key in self._statements
             statement = self._statements.get(key)
@@ -91,7 +99,7 @@ class PreparedQuery:
         return statement.run(values)
 
     def _prepare(self, context: tuple, values: dict[str, int]) -> _Statement | None:
-        placeholders = {name: _PLACEHOLDER - i for i, name in enumerate(sorted(values))}
+        placeholders = {name: _placeholder(values[name], i) for i, name in enumerate(sorted(values))}
         try:
             queryset = self._build(*context, **placeholders)
             compiler = queryset.query.get_compiler(queryset.db)
@@ -101,7 +109,8 @@ class PreparedQuery:
         except (EmptyResultSet, FullResultSet):  # no statement to keep (e.g. .none())
             return None
         slots = {
-            name: [i for i, p in enumerate(params) if type(p) is int and p == mark] for name, mark in placeholders.items()
+            name: [i for i, p in enumerate(params) if type(p) is type(mark) and p == mark]
+            for name, mark in placeholders.items()
         }
         statement = _Statement(queryset, compiler, sql, tuple(params), slots)
         if all(slots.values()) and real_sql == sql and statement.params_for(values) == tuple(real_params):

@@ -142,11 +142,27 @@ def test_a_shape_that_depends_on_the_values_is_never_prepared(rep, stages):
     assert [d.pk for d in query.fetch("k", pk=deal.pk)] == [deal.pk]
 
 
-def test_only_ids_are_accepted_as_values(rep):
+def test_only_ids_and_strings_are_accepted_as_values(rep, stages):
     query = PreparedQuery(lambda *, pk: Deal.objects.filter(pk=pk))
-    for bad in ("1", 1.0, None, True, 2**63, -(2**62)):
+    for bad in (1.0, None, True, 2**63, -(2**62), b"1", "\x00stageflow-placeholder-0"):
         with pytest.raises(TypeError):
             query.fetch("k", pk=bad)
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Pilot")
+    by_title = PreparedQuery(lambda *, title: Deal.objects.filter(title=title))
+    for _ in range(2):
+        assert [d.pk for d in by_title.fetch("title", title="Pilot")] == [deal.pk]
+        assert by_title.fetch("title", title="Pilot%") == [] and by_title.fetch("title", title="") == []
+    assert by_title._statements["title"] is not None
+
+
+def test_a_string_the_database_receives_changed_is_never_prepared(rep, stages):
+    """A lookup that wraps the value (contains: %value%) leaves no slot with the value as given:
+    the check on first use refuses to keep it, and the ORM answers."""
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Pilot project")
+    query = PreparedQuery(lambda *, text: Deal.objects.filter(title__contains=text))
+    assert [d.pk for d in query.fetch("k", text="lot pro")] == [deal.pk]
+    assert query._statements["k"] is None
+    assert query.fetch("k", text="nothing") == []
 
 
 def test_the_number_of_kept_statements_is_bounded(rep, stages):
