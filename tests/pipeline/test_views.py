@@ -374,7 +374,8 @@ def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client
 )
 def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline, stages, rows):
     """The board reads the allowed moves with the stages it holds (selectors.move_targets, one
-    query); they must be exactly those services.allowed_target_ids, which the moves obey, gives."""
+    query); they must be exactly the moves the move service accepts (services.transition_find,
+    which deal_move checks), and what services.allowed_target_ids gives."""
     from pipeline import selectors, services
 
     Transition.objects.filter(pipeline=pipeline).delete()
@@ -385,6 +386,11 @@ def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline
     targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=board_stages)
     assert set(targets) == {s.pk for s in board_stages}
     for stage in board_stages:
+        accepted = [
+            s.pk for s in board_stages
+            if s.pk != stage.pk and services.transition_find(from_stage=stage, to_stage=s) is not None
+        ]
+        assert [s.pk for s in targets[stage.pk]] == accepted
         assert [s.pk for s in targets[stage.pk]] == [s.pk for s in board_stages if s.pk in allowed[stage.pk]]
         assert stage not in targets[stage.pk]
 
