@@ -1060,3 +1060,26 @@ def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_reques
     menu = column[column.index('<template class="sf-move-template">') :].split("</template>")[0]
     assert f'name="stage" value="{stages["Offer"].pk}"' in menu
     assert f'name="stage" value="{stages["Qualification"].pk}"' not in menu
+
+
+@pytest.mark.parametrize("page", ["pipeline:board", "pipeline:lead_list"])
+def test_no_page_carries_another_sessions_csrf_token_or_address(rep, teammate, stages, page):
+    """The page frame's menus are rendered once per language ({% fixed %}); the CSRF tokens of
+    the sign-out and language forms and the address to come back to must be each request's own."""
+    import re
+
+    from django.middleware.csrf import _unmask_cipher_token
+    from django.test import Client
+
+    pages = []
+    for user, query in ((rep, "?q=first"), (teammate, "?q=second")):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        body = text(client.get(reverse(page) + query))
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body))
+        tokens |= set(re.findall(r'"X-CSRFToken": "([^"]+)"', body))
+        secrets = {_unmask_cipher_token(token) for token in tokens}
+        assert len(tokens) >= 1 and secrets == {client.cookies["csrftoken"].value}, user
+        assert f'<input type="hidden" name="next" value="{reverse(page)}{query}">' in body
+        pages.append(body)
+    assert "?q=first" not in pages[1]
