@@ -374,7 +374,8 @@ def test_every_card_offers_only_the_moves_the_transition_table_allows(rep_client
 )
 def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline, stages, rows):
     """The board reads the allowed moves with the stages it holds (selectors.move_targets, one
-    query); they must be exactly those services.allowed_target_ids, which the moves obey, gives."""
+    query); they must be exactly the moves the move service accepts (services.transition_find,
+    which deal_move checks), and what services.allowed_target_ids gives."""
     from pipeline import selectors, services
 
     Transition.objects.filter(pipeline=pipeline).delete()
@@ -385,6 +386,11 @@ def test_the_boards_move_menus_follow_the_same_rule_as_the_move_service(pipeline
     targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=board_stages)
     assert set(targets) == {s.pk for s in board_stages}
     for stage in board_stages:
+        accepted = [
+            s.pk for s in board_stages
+            if s.pk != stage.pk and services.transition_find(from_stage=stage, to_stage=s) is not None
+        ]
+        assert [s.pk for s in targets[stage.pk]] == accepted
         assert [s.pk for s in targets[stage.pk]] == [s.pk for s in board_stages if s.pk in allowed[stage.pk]]
         assert stage not in targets[stage.pk]
 
@@ -1054,3 +1060,26 @@ def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_reques
     menu = column[column.index('<template class="sf-move-template">') :].split("</template>")[0]
     assert f'name="stage" value="{stages["Offer"].pk}"' in menu
     assert f'name="stage" value="{stages["Qualification"].pk}"' not in menu
+
+
+@pytest.mark.parametrize("page", ["pipeline:board", "pipeline:lead_list"])
+def test_no_page_carries_another_sessions_csrf_token_or_address(rep, teammate, stages, page):
+    """The page frame's menus are rendered once per language ({% fixed %}); the CSRF tokens of
+    the sign-out and language forms and the address to come back to must be each request's own."""
+    import re
+
+    from django.middleware.csrf import _unmask_cipher_token
+    from django.test import Client
+
+    pages = []
+    for user, query in ((rep, "?q=first"), (teammate, "?q=second")):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        body = text(client.get(reverse(page) + query))
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body))
+        tokens |= set(re.findall(r'"X-CSRFToken": "([^"]+)"', body))
+        secrets = {_unmask_cipher_token(token) for token in tokens}
+        assert len(tokens) >= 1 and secrets == {client.cookies["csrftoken"].value}, user
+        assert f'<input type="hidden" name="next" value="{reverse(page)}{query}">' in body
+        pages.append(body)
+    assert "?q=first" not in pages[1]
