@@ -517,8 +517,8 @@ def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
 # Compiled once per process (pipeline.prepared); the rows are read on every request.
 _STAGES = PreparedQuery(lambda *, pipeline: Stage.objects.filter(pipeline_id=pipeline).order_by("position", "pk"))
 _LOST_REASONS = PreparedQuery(lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
-_TRANSITIONS = PreparedQuery(
-    lambda *, pipeline: Transition.objects.filter(pipeline_id=pipeline).values_list("from_stage_id", "to_stage_id")
+_TRANSITIONS = PreparedQuery(  # a set of pairs: no ordering (the model's would join the stages)
+    lambda *, pipeline: Transition.objects.filter(pipeline_id=pipeline).order_by().values_list("from_stage_id", "to_stage_id")
 )
 
 
