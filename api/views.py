@@ -7,7 +7,7 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model
-from django.db.models import FilteredRelation, Prefetch, ProtectedError, Q
+from django.db.models import Prefetch, ProtectedError
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -217,13 +217,9 @@ class LeadViewSet(
 
 
 def _move_read(user, *, pk: int, stage: int):
-    return (
-        selectors.visible_deals(user)
-        .select_related("stage", "lead", "owner", "pipeline")
-        .annotate(target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage)))
-        .select_related("target_stage")
-        .filter(pk=pk)
-    )
+    """The deal as a move reads it (selectors.deal_to_move), with what its JSON shows."""
+    queryset = Deal.objects.select_related("stage", "lead", "owner", "pipeline")
+    return selectors.deal_to_move(user, pk=pk, stage=stage, queryset=queryset)
 
 
 _MOVE_READ = PreparedQuery(_move_read)

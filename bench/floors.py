@@ -123,6 +123,28 @@ def _actor(actor_id: int):
     return _actors[actor_id]
 
 
+def _write_move(cursor, *, deal_id, from_stage_id, to_stage_id, version, actor_id, now) -> None:
+    """A move's writes after its read, inside its transaction: the transition row that allows
+    it, the history row, the deal's new stage and version."""
+    cursor.execute(
+        "SELECT requires_amount, requires_expected_close, requires_contact, requires_next_step, min_fit_score"
+        " FROM pipeline_transition WHERE to_stage_id = %s AND (from_stage_id = %s OR from_stage_id IS NULL)"
+        " ORDER BY from_stage_id IS NULL LIMIT 1",
+        [to_stage_id, from_stage_id],
+    )
+    cursor.fetchone()
+    cursor.execute(
+        "INSERT INTO pipeline_stagechange (deal_id, from_stage_id, to_stage_id, from_status, to_status, actor_id,"
+        " actor_label, at) VALUES (%s, %s, %s, 'open', 'open', %s, '', %s)",
+        [deal_id, from_stage_id, to_stage_id, actor_id, now],
+    )
+    cursor.execute(
+        "UPDATE pipeline_deal SET stage_id = %s, version = version + 1, stage_entered_at = %s, updated_at = %s"
+        " WHERE id = %s AND version = %s",
+        [to_stage_id, now, now, deal_id, version],
+    )
+
+
 def move(*, deal_id: int, to_stage_id: int, actor_id: int) -> dict:
     """What the move answers with, by hand: read the deal as its card shows it together with the
     target stage of its pipeline (and lock it), check the version and the transition table, update,
@@ -142,23 +164,8 @@ def move(*, deal_id: int, to_stage_id: int, actor_id: int) -> dict:
         )
         row = cursor.fetchone()
         from_stage_id, version = row[1], row[8]
-        cursor.execute(
-            "SELECT requires_amount, requires_expected_close, requires_contact, requires_next_step, min_fit_score"
-            " FROM pipeline_transition WHERE to_stage_id = %s AND (from_stage_id = %s OR from_stage_id IS NULL)"
-            " ORDER BY from_stage_id IS NULL LIMIT 1",
-            [to_stage_id, from_stage_id],
-        )
-        cursor.fetchone()
-        cursor.execute(
-            "INSERT INTO pipeline_stagechange (deal_id, from_stage_id, to_stage_id, from_status, to_status, actor_id,"
-            " actor_label, at) VALUES (%s, %s, %s, 'open', 'open', %s, '', %s)",
-            [deal_id, from_stage_id, to_stage_id, actor_id, now],
-        )
-        cursor.execute(
-            "UPDATE pipeline_deal SET stage_id = %s, version = version + 1, stage_entered_at = %s, updated_at = %s"
-            " WHERE id = %s AND version = %s",
-            [to_stage_id, now, now, deal_id, version],
-        )
+        _write_move(cursor, deal_id=deal_id, from_stage_id=from_stage_id, to_stage_id=to_stage_id, version=version,
+                    actor_id=actor_id, now=now)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, on_moved FROM api_webhookendpoint WHERE is_active")
         cursor.fetchall()
@@ -198,23 +205,8 @@ def api_move(*, deal_id: int, to_stage_id: int, actor_id: int) -> tuple:
         )
         row = cursor.fetchone()
         from_stage_id, version = row[3], row[25]
-        cursor.execute(
-            "SELECT requires_amount, requires_expected_close, requires_contact, requires_next_step, min_fit_score"
-            " FROM pipeline_transition WHERE to_stage_id = %s AND (from_stage_id = %s OR from_stage_id IS NULL)"
-            " ORDER BY from_stage_id IS NULL LIMIT 1",
-            [to_stage_id, from_stage_id],
-        )
-        cursor.fetchone()
-        cursor.execute(
-            "INSERT INTO pipeline_stagechange (deal_id, from_stage_id, to_stage_id, from_status, to_status, actor_id,"
-            " actor_label, at) VALUES (%s, %s, %s, 'open', 'open', %s, '', %s)",
-            [deal_id, from_stage_id, to_stage_id, actor_id, now],
-        )
-        cursor.execute(
-            "UPDATE pipeline_deal SET stage_id = %s, version = version + 1, stage_entered_at = %s, updated_at = %s"
-            " WHERE id = %s AND version = %s",
-            [to_stage_id, now, now, deal_id, version],
-        )
+        _write_move(cursor, deal_id=deal_id, from_stage_id=from_stage_id, to_stage_id=to_stage_id, version=version,
+                    actor_id=actor_id, now=now)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, on_moved FROM api_webhookendpoint WHERE is_active")
         cursor.fetchall()

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "1")
 
+# A script, not a module of the app: settings come from the environment set above, and models can
+# be imported only after django.setup(). Hence the imports below the code (E402).
 import django  # noqa: E402
 
 django.setup()

@@ -10,7 +10,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connections
-from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value, Window
+from django.db.models import (
+    Count, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, OuterRef, Q, QuerySet, Sum, Value, Window,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
@@ -107,6 +109,15 @@ def visible_deals(user, *, queryset: QuerySet[Deal] | None = None) -> QuerySet[D
     if rule is True:
         return qs
     return qs.filter(rule)
+
+
+def deal_to_move(user, *, pk: int, stage: int, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+    """A move's read, one query: deal `pk` from `queryset` if the user may see it, with `stage` as
+    `target_stage` when it is a stage of the deal's pipeline (else the attribute is missing)."""
+    queryset = queryset.annotate(
+        target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage))
+    ).select_related("target_stage")
+    return visible_deals(user, queryset=queryset).filter(pk=pk)
 
 
 def visibility_key(user) -> tuple:

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -311,12 +311,8 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 
 
 def _move_read(user, *, pk: int, stage: int):
-    """The deal as a move reads it: visible to the user, with its card's annotations and, when
-    `stage` is a stage of the deal's pipeline, that stage as `target_stage` (else None)."""
-    queryset = _deal_page_queryset(as_card=True).annotate(
-        target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage))
-    ).select_related("target_stage")
-    return selectors.visible_deals(user, queryset=queryset).filter(pk=pk)
+    """The deal as a move reads it (selectors.deal_to_move), with its card's annotations."""
+    return selectors.deal_to_move(user, pk=pk, stage=stage, queryset=_deal_page_queryset(as_card=True))
 
 
 # Compiled once per user and process: a move's read is the same statement with another deal and stage.
