@@ -5,7 +5,6 @@ service, and render from fresh database state. One URL renders the full page or,
 request, the partial it needs; after an HTMX write the page's other parts are refreshed with
 out-of-band swaps.
 """
-import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,17 +17,14 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats
 from django.utils.cache import patch_vary_headers
-from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import cards as card_view
 from . import extensions, selectors, services
 from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
@@ -45,7 +41,6 @@ from .forms import (
     VersionForm,
 )
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
-from .prepared import PreparedQuery
 
 BOARD = "pipeline/board.html"
 # A filter change swaps the board; the <title> in front lets htmx update the tab title as well.
@@ -80,13 +75,6 @@ def _board_url_for(request) -> str:
 
 
 def _deal_page_queryset(*, as_card: bool = False):
-    return _deal_page_base(as_card, extensions.card_annotations_version()).all()
-
-
-@functools.lru_cache(maxsize=8)
-def _deal_page_base(as_card: bool, generation: int):
-    """Built once per process and cloned per request: building the card annotations (subqueries
-    of other apps) took longer than reading the deal with them."""
     deals = Deal.objects.all()
     if as_card:
         deals = selectors.card_queryset(deals)
@@ -95,7 +83,7 @@ def _deal_page_base(as_card: bool, generation: int):
 
 def _visible_deal_or_404(user, pk: int, *, as_card: bool = False) -> Deal:
     """The deal if the user may see it; unknown and hidden deals both answer 404. `as_card` reads
-    it with the card annotations too (same query), for views that re-render its card."""
+    it with what the card query shows too (same query), for views that re-render its card."""
     return selectors.deal_for_user_or_404(user, pk, queryset=_deal_page_queryset(as_card=as_card))
 
 
@@ -124,9 +112,7 @@ def _headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> l
     """Fresh column headers for `stages`, computed by the database in one query."""
     deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
     totals = selectors.column_totals(deals)
-    headers = [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
-    card_view.render_headers(headers, oob=True)  # they replace the board's headers out of band
-    return headers
+    return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
 
 
 def _board_state(request) -> dict:
@@ -174,9 +160,8 @@ def _current_state_context(request, current: Deal, filters: dict) -> dict:
     stage = next(s for s in stages if s.pk == current.stage_id)
     card = None
     if current.status != DealStatus.LOST:
-        card = selectors.card(current.pk)  # with the annotations every card carries
+        card = selectors.card(current.pk)  # with what every card shows
         card.stage = stage
-        card_view.render([card])
     return {
         "card": card,
         "removed_id": current.pk,
@@ -190,7 +175,7 @@ def _current_state_context(request, current: Deal, filters: dict) -> dict:
 def board(request):
     """GET /pipeline/ — the board. HTMX requests get the columns, or one column's next page."""
     user = request.user
-    pipelines = list(selectors.visible_pipelines(user).order_by("position", "pk"))
+    pipelines = selectors.board_pipelines(user)  # with their stages
     # The owner filter shows each person's name: their id and name columns are all it reads.
     owners = list(
         selectors.visible_users(user).order_by("first_name", "last_name", "username")
@@ -211,9 +196,8 @@ def board(request):
     if more_stage and _is_partial(request):
         return _column_more(request, pipeline=pipeline, deals=deals, stage_id=more_stage, offset=offset)
 
-    columns = selectors.board_columns(pipeline=pipeline, deals=deals)
-    stages = [c.stage for c in columns]
-    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=stages)  # in board order
+    columns = selectors.board_columns(stages=pipeline.board_stages, deals=deals)
+    targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=pipeline.board_stages)  # in board order
     for column in columns:
         column.targets = targets[column.stage.pk]  # the same moves for every card: one menu per column
         column.next_offset = len(column.cards)
@@ -224,29 +208,18 @@ def board(request):
             for card in column.cards:
                 card.stage = column.stage
 
-    card_view.render(card for column in columns for card in column.cards)
-    card_view.render_headers(columns)
-    state_query, board_url = _state_query(request, pipeline), request.get_full_path()
-    # One CSRF token for the whole page, its forms written in Python and in the template alike
-    # (each get_token() masks the secret anew).
-    csrf_token = get_token(request)
-    page_csrf_input = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
-    card_view.render_column_parts(columns, board_url=board_url, state_query=state_query, csrf_input=page_csrf_input)
     filtered = any(value not in (None, "") for value in filters.values())
-    card_view.render_columns(
-        columns, filtered=filtered, quick_add_form=QuickAddForm(), board_url=board_url, csrf_input=page_csrf_input
-    )
     context = {
         "nav": "board",
-        "csrf_token": csrf_token,
         "form": form,
         "filters_valid": valid,
         "pipeline": pipeline,
         "pipelines": pipelines,
         "columns": columns,
         "state": _state_params(filters),
-        "state_query": state_query,
-        "board_url": board_url,
+        "state_query": _state_query(request, pipeline),
+        "board_url": request.get_full_path(),
+        "quick_add_form": QuickAddForm(),
         "lost_reasons": selectors.active_lost_reasons(),
         "filtered": filtered,
         "board_empty": all(column.count == 0 for column in columns),
@@ -295,7 +268,6 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
     cards = cards[:size]
     for card in cards:
         card.stage = stage
-    card_view.render(cards)
     context = {
         "stage": stage,
         "cards": cards,
@@ -310,23 +282,12 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 # --- Moves and status changes ----------------------------------------------------------------
 
 
-def _move_read(user, *, pk: int, stage: int):
-    """The deal as a move reads it (selectors.deal_to_move), with its card's annotations."""
-    return selectors.deal_to_move(user, pk=pk, stage=stage, queryset=_deal_page_queryset(as_card=True))
-
-
-# Compiled once per user and process: a move's read is the same statement with another deal and stage.
-_MOVE_READ = PreparedQuery(_move_read)
-
-
 def _deal_to_move(user, pk: int, stage_id: int) -> Deal:
-    """The deal a move reads (see _move_read): 404 when the user may not see it, 403 when they
-    may only see it."""
-    key = (selectors.visibility_key(user), extensions.card_annotations_version())
-    found = _MOVE_READ.fetch(key, user, pk=pk, stage=stage_id) if 0 < pk < 2**63 else []
-    if not found:  # the ORM's answer: 404, as for any deal the user may not see
+    """The deal a move reads (selectors.deal_to_move), with what its card shows: 404 when the
+    user may not see it, 403 when they may only see it."""
+    deal = selectors.deal_to_move(user, pk=pk, stage=stage_id, queryset=_deal_page_queryset(as_card=True)).first()
+    if deal is None:  # unknown or hidden: the 404 of any deal the user may not see
         return selectors.deal_for_user_or_404(user, pk, change=True, queryset=_deal_page_queryset(as_card=True))
-    deal = found[0]
     if not selectors.can_change_deal(user, deal):
         raise PermissionDenied(_("You can see this deal but not change it."))
     return deal
@@ -387,11 +348,10 @@ def deal_move_view(request, pk):
     else:
         moved.owner = deal.owner  # unchanged by a move; saves a query
         moved.stage = to_stage
-        # The card annotations (next activity, customer, …) were read with the deal before the
-        # move, which does not change them when the deal stays open; copying saves re-reading.
+        # What the card shows besides the deal (next activity, customer, …) was read with the deal
+        # before the move, which does not change it when the deal stays open.
         for name in selectors.card_annotation_names():
             setattr(moved, name, getattr(deal, name))
-    card_view.render([moved])
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -498,8 +458,7 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": _board_url_for(request)}
     if deal is None:
         return _shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    deal = selectors.card(deal.pk)  # with the stage, and the annotations every card carries
-    card_view.render([deal])
+    deal = selectors.card(deal.pk)  # with the stage, and what every card shows
     context.update(
         card=deal,
         headers=_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=_board_state(request)),
