@@ -1120,8 +1120,8 @@ def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_reques
 
 @pytest.mark.parametrize("page", ["pipeline:board", "pipeline:lead_list"])
 def test_no_page_carries_another_sessions_csrf_token_or_address(rep, teammate, stages, page):
-    """The page frame's menus are rendered once per language ({% fixed %}); the CSRF tokens of
-    the sign-out and language forms and the address to come back to must be each request's own."""
+    """The CSRF tokens of the page frame's sign-out and language forms and the address to come
+    back to are each request's own."""
     import re
 
     from django.middleware.csrf import _unmask_cipher_token
