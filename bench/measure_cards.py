@@ -4,7 +4,9 @@
   (pipeline.selectors.load_card_data, activities.extensions.load_card_data); the other way is to
   annotate the card query with the five correlated subqueries a single card uses.
 - A single card (a move's answer) reads them as annotations of its own query; the other way is
-  the follow-up query.
+  the follow-up query. This way costs time (the subqueries take longer to build than a small
+  query takes to run) and saves a query: a move stays within its 10 (tests/pipeline/
+  test_board_queries.py).
 """
 from django.db import connection
 from django.db.models import F, Window

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import selectors, services
+from ..cards import present_cards
 from ..exceptions import PipelineError
 from ..forms import BoardFilterForm, QuickAddForm
 from ..models import Deal, Stage
@@ -73,6 +74,7 @@ def board(request):
             column.next_offset = len(column.cards)
             for card in column.cards:
                 card.stage = column.stage
+        present_cards(column.cards)
 
     filtered = any(value not in (None, "") for value in filters.values())
     context = {
@@ -136,7 +138,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
         card.stage = stage
     context = {
         "stage": stage,
-        "cards": cards,
+        "cards": present_cards(cards),
         "has_more": has_more,
         "next_offset": offset + len(cards),
         "state_query": _state_query(request, pipeline),
@@ -175,7 +177,7 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": board_url_for(request)}
     if deal is None:
         return shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    deal = selectors.card(deal.pk)  # with the stage, and what every card shows
+    (deal,) = present_cards([selectors.card(deal.pk)])  # with the stage, and what every card shows
     context.update(
         card=deal,
         headers=column_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=board_state(request)),

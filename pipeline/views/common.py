@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import selectors
+from ..cards import present_cards
 from ..forms import BoardStateForm
 from ..models import Deal, DealStatus, Lead, Stage
 
@@ -104,6 +105,7 @@ def current_state_context(request, current: Deal, filters: dict) -> dict:
     if current.status != DealStatus.LOST:
         card = selectors.card(current.pk)  # with what every card shows
         card.stage = stage
+        present_cards([card])
     return {
         "card": card,
         "removed_id": current.pk,

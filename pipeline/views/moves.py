@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import selectors, services
+from ..cards import present_cards
 from ..exceptions import PipelineError, VersionConflict
 from ..forms import LoseForm, MoveForm, VersionForm
 from ..models import Deal, Stage
@@ -95,6 +96,7 @@ def deal_move_view(request, pk):
         # before the move, which does not change it when the deal stays open.
         for name in selectors.card_annotation_names():
             setattr(moved, name, getattr(deal, name))
+    present_cards([moved])
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
