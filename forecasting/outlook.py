@@ -36,6 +36,8 @@ from .methods import (
 )
 from .periods import period_start
 
+# Closed deals that weigh as much as the stage probabilities and reps' dates do.
+PRIOR_CLOSED_DEALS = 20
 # How closely new business follows the open deals' luck in a month (the shared shock).
 NEW_BUSINESS_SHOCK_SHARE = 0.5
 # Deal-futures simulated at once; past EXACT_CELLS per future block the sums are simulated instead.
@@ -59,9 +61,25 @@ class Parts:
         position = np.arange(first_period, first_period + horizon) % len(self.calibration.factor)
         landing = landing * self.calibration.factor[position][None, :]
         # A deal is won once: its chances over the periods never add up to more than one.
-        self.landing = landing / np.maximum(landing.sum(axis=1, keepdims=True), 1.0)
+        landing = landing / np.maximum(landing.sum(axis=1, keepdims=True), 1.0)
+        probability = timing_module.win_probability(self.timing, book)
+        # While few deals have closed, the history says little about timing: the forecast leans on
+        # the stage probabilities (learned, shrunk towards the admin's) and the reps' dates.
+        closed = int((book.status != OPEN).sum())
+        self.evidence = closed / (closed + PRIOR_CLOSED_DEALS)
+        if self.evidence < 1:
+            stage_model = methods.fit_learned(history, book.as_of)
+            stage_p = np.where(book.status == OPEN, stage_model.probability[book.stage], 0.0)
+            offset = close_period_offsets(book, kind, first_period, horizon)
+            dated = np.zeros_like(landing)
+            rows = np.flatnonzero((offset >= 0) & (book.status == OPEN))
+            dated[rows, offset[rows]] = stage_p[rows]
+            landing = self.evidence * landing + (1 - self.evidence) * dated
+            probability = np.where(
+                book.status == OPEN, self.evidence * probability + (1 - self.evidence) * stage_p, probability
+            )
+        self.landing, self.probability = landing, probability
         self.shock = self.calibration.shock
-        self.probability = timing_module.win_probability(self.timing, book)
         a, q = self.amount[:, None], self.landing
         self.pipeline = self._by_currency(a * q, n_cur)
         self.chance_variance = self._by_currency(a**2 * q * (1 - q), n_cur)
@@ -111,14 +129,21 @@ def weighted_outlook(
     shape = shape / np.maximum(shape.sum(axis=1, keepdims=True), 1.0)
     chance = np.where(undated[:, None], probability[:, None] * shape, 0.0)
     a = p.amount[:, None]
-    spread = p._by_currency(a * chance, len(p.currencies))
-    variance = p._by_currency(a**2 * chance * (1 - chance), len(p.currencies))
-    if len(result.currencies):
+    n_cur = len(p.currencies)
+    # The dated deals' part of the range, as `methods.expected_forecast` computes it.
+    offset = close_period_offsets(dated, kind, first_period, horizon)
+    open_p = np.where(book.status == OPEN, probability, 0.0)
+    dated_variance = _group_sum(p.amount**2 * open_p * (1 - open_p), p.cur, offset, n_cur, horizon)
+    dated_most = _group_sum(np.where(book.status == OPEN, p.amount, 0.0), p.cur, offset, n_cur, horizon)
+    spread = p._by_currency(a * chance, n_cur)
+    variance = dated_variance + p._by_currency(a**2 * chance * (1 - chance), n_cur)
+    most = result.won + dated_most + p._by_currency(a * (chance > 0), n_cur)
+    if n_cur:
         result.expected = result.expected + spread
-        sd = np.sqrt(np.square((result.p90 - result.p10) / (2 * Z90)) + variance)
+        sd = np.sqrt(variance)
         result.p50 = result.expected
         result.p10 = np.maximum(result.won, result.expected - Z90 * sd)
-        result.p90 = result.expected + Z90 * sd
+        result.p90 = np.minimum(most, result.expected + Z90 * sd)
     result.extra = {"spread_deals": int(undated.sum())}
     return result
 
@@ -242,3 +267,27 @@ def open_without(book: Book) -> dict:
         "no_expected_close": int((open_ & np.isnat(book.expected_close)).sum()),
         "overdue": int((open_ & (book.expected_close < book.as_of.astype("datetime64[D]"))).sum()),
     }
+
+
+def forecast(
+    history: History,
+    book: Book,
+    *,
+    method: str,
+    kind: str,
+    first_period: int,
+    horizon: int,
+    simulations: int = DEFAULT_SIMULATIONS,
+    seed: int = 0,
+    quota=None,
+) -> PeriodForecast:
+    """One method by name ("weighted", "learned", "montecarlo")."""
+    parts = Parts(history, book, kind=kind, first_period=first_period, horizon=horizon)
+    common = {"kind": kind, "first_period": first_period, "horizon": horizon, "parts": parts}
+    if method == "weighted":
+        return weighted_outlook(history, book, **common)
+    if method == "learned":
+        return learned_outlook(history, book, **common)
+    if method == "montecarlo":
+        return montecarlo_outlook(history, book, simulations=simulations, seed=seed, quota=quota, **common)
+    raise ValueError(f"unknown method {method!r}")

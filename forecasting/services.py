@@ -30,7 +30,17 @@ from . import methods
 from .history import OPEN, WON, Book, History, as_of as book_as_of, moment
 from .loading import EpochDays, _positions, load_history
 from .models import ForecastFit, ForecastSnapshot, LearnedProbability, Method, Quota
-from .periods import MONTH, QUARTER, period_end, period_label, period_of, period_of_date, period_start
+from .outlook import forecast as outlook_forecast
+from .periods import (
+    MONTH,
+    QUARTER,
+    first_forecast_period,
+    period_end,
+    period_label,
+    period_of,
+    period_of_date,
+    period_start,
+)
 
 # What the daily snapshot covers.
 SNAPSHOT_HORIZONS = {MONTH: 3, QUARTER: 2}
@@ -79,10 +89,15 @@ def forecast_run(
     seed: int = 0,
     quota: dict | None = None,
     history: History | None = None,
+    outlook: bool = False,
 ) -> ForecastRun:
-    """Forecast the periods from the one holding `as_of`, seeing only what was known then.
+    """Forecast the periods from the one holding the day after `as_of` (on a period's last day,
+    the next one), seeing only what was known then.
 
-    Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed."""
+    Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed. With
+    `outlook`, the methods take their timing from the history (`forecasting.outlook`: overdue
+    and undated deals spread over the periods ahead, stale deals fading) and learned and Monte
+    Carlo add the new business not yet in the pipeline."""
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}")
     pipeline_id = pipeline_id or default_pipeline_id()
@@ -90,9 +105,14 @@ def forecast_run(
     book = book_as_of(history, as_of)
     if owner_ids is not None:
         book = book.subset(np.isin(book.owner_id, list(owner_ids)))
-    first = period_of_date(as_of, kind)
+    first = first_forecast_period(as_of, kind)
     model = None
-    if method == Method.WEIGHTED:
+    if outlook:
+        result = outlook_forecast(
+            history, book, method=method, kind=kind, first_period=first, horizon=horizon,
+            simulations=simulations, seed=seed, quota=quota,
+        )  # fmt: skip
+    elif method == Method.WEIGHTED:
         result = methods.weighted(history, book, kind=kind, first_period=first, horizon=horizon)
     else:
         model = methods.fit_learned(history, as_of)
@@ -1232,7 +1252,7 @@ def forecast_accuracy(
             as_of=eve,
             method=method,
             kind=kind,
-            horizon=2,
+            horizon=1,  # made on the eve of the period: the forecast starts with it
             pipeline_id=pipeline_id,
             owner_ids=owner_ids,
             simulations=simulations,
@@ -1249,9 +1269,9 @@ def forecast_accuracy(
                 {
                     "period": period_label(number, kind),
                     "currency": currency,
-                    "forecast": float(result.expected[c, 1]),
-                    "p10": float(result.p10[c, 1]),
-                    "p90": float(result.p90[c, 1]),
+                    "forecast": float(result.expected[c, 0]),
+                    "p10": float(result.p10[c, 0]),
+                    "p90": float(result.p90[c, 0]),
                     "won": float(won_result.won[w, 0]) if w is not None else 0.0,
                 }
             )
