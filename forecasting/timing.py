@@ -40,10 +40,12 @@ NO_DATE, OVERDUE, DUE_30, DUE_90, DUE_LATER = range(5)
 N_DUES = 5
 CUTOFF_STEP_DAYS = 14
 MAX_CUTOFFS = 60
+MIN_CUTOFFS = 13
+ENOUGH_OBSERVATIONS = 300_000
 MIN_HISTORY_DAYS = 28
 SHRINK_AT_RISK = 25.0
 # How far the month's total strays from the model, beyond chance, when the history cannot say.
-DEFAULT_SHOCK = 0.2
+DEFAULT_SHOCK = 0.28
 SHOCK_PRIOR_PERIODS = 6.0
 MIN_SHOCK, MAX_SHOCK = 0.08, 0.6
 CALIBRATION_DAYS = 30
@@ -120,9 +122,13 @@ def fit_timing(
     calibration = []  # per cutoff: deal groups, amounts, won within CALIBRATION_DAYS
     first = history.created_at.min() if history.n_deals else t
     step = np.timedelta64(step_days * 86400, "s")
+    cutoffs_seen = 0
     for c in range(1, max_cutoffs + 1):  # a loop over cutoffs, each one numpy over its deals
         cutoff = t - c * step
         if cutoff < first + np.timedelta64(MIN_HISTORY_DAYS * 86400, "s"):
+            break
+        # A big pipeline says enough in half a year of cutoffs; more would only cost time.
+        if cutoffs_seen >= MIN_CUTOFFS and totals[0].sum() >= ENOUGH_OBSERVATIONS:
             break
         book = as_of(history, cutoff)
         open_ = book.status == OPEN
@@ -137,14 +143,21 @@ def fit_timing(
         lost = (status == LOST) & (week < N_BINS)
         censored = ~(won | lost)
         amount = np.nan_to_num(history.amount[idx].astype(float))
+        cells = n_groups * (N_BINS + 1)
+        key = group * (N_BINS + 1) + week
+        before = group * (N_BINS + 1) + np.maximum(week - 1, 0)
         for layer, weight in enumerate((np.ones(len(idx)), amount / mean_amount)):
-            np.add.at(wins[layer], (group[won], week[won]), weight[won])
-            np.add.at(losses[layer], (group[lost], week[lost]), weight[lost])
+            wins[layer] += np.bincount(key[won], weight[won], cells).reshape(n_groups, -1)[:, :N_BINS]
+            losses[layer] += np.bincount(key[lost], weight[lost], cells).reshape(n_groups, -1)[:, :N_BINS]
             # A censored deal was still open at the end: at risk for half of its last week.
-            np.add.at(exits[layer], (group[~censored], week[~censored]), weight[~censored])
-            np.add.at(exits[layer], (group[censored], np.maximum(week[censored] - 1, 0)), 0.5 * weight[censored])
-            np.add.at(exits[layer], (group[censored], week[censored]), 0.5 * weight[censored])
+            half = 0.5 * weight[censored]
+            exits[layer] += (
+                np.bincount(key[~censored], weight[~censored], cells)
+                + np.bincount(before[censored], half, cells)
+                + np.bincount(key[censored], half, cells)
+            ).reshape(n_groups, -1)
             totals[layer] += np.bincount(group, weights=weight, minlength=n_groups)
+        cutoffs_seen += 1
         if (t - cutoff) >= np.timedelta64(CALIBRATION_DAYS * 86400, "s"):
             calibration.append((group, amount, won & (days < CALIBRATION_DAYS)))
 
