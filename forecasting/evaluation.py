@@ -79,10 +79,8 @@ def evaluate(
     end = np.datetime64(end, "s") if end is not None else history_end(history)
     final = as_of(history, end)
     won = final.status == WON
-    currencies = final.currency[won].astype(str)
-    if currency is None:
-        names, totals = (np.unique(currencies, return_inverse=True)) if len(currencies) else ([], [])
-        currency = str(names[np.argmax(np.bincount(totals, weights=np.nan_to_num(final.amount[won])))]) if len(names) else "EUR"
+    if currency is None:  # amounts in different currencies are never added: score the main one
+        currency = main_currency(final.currency[won].astype(str), np.nan_to_num(final.amount[won]))
     mine = won & (final.currency.astype(str) == currency)
     won_period = period_of(final.status_since[mine].astype("datetime64[D]"), kind)
     first = int(period_of(history.created_at.min().astype("datetime64[D]")[None], kind)[0])
@@ -136,6 +134,14 @@ def evaluate(
             score.brier = methods.brier(np.concatenate(c["p"]), np.concatenate(c["y"]))
         scores.append(score)
     return Evaluation(kind=kind, currency=currency, scores=scores, periods=rows)
+
+
+def main_currency(currency: np.ndarray, amount: np.ndarray, default: str = "EUR") -> str:
+    """The currency most money was won in."""
+    if not len(currency):
+        return default
+    names, codes = np.unique(currency, return_inverse=True)
+    return str(names[np.argmax(np.bincount(codes, weights=amount))])
 
 
 def _cell(result: methods.PeriodForecast, currency: str) -> tuple[float, float, float]:

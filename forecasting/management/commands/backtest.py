@@ -115,8 +115,9 @@ class Command(BaseCommand):
     def _own_history(self, opts):
         using = "default"
         if opts["database_url"]:
-            config = dj_database_url.parse(opts["database_url"])
-            connections.databases[SOURCE_ALIAS] = {**connections.databases["default"], **config, "CONN_MAX_AGE": 0}
+            # Django fills in the settings a connection needs, as it does for DATABASES.
+            config = connections.configure_settings({"default": dj_database_url.parse(opts["database_url"])})
+            connections.databases[SOURCE_ALIAS] = config["default"]
             using = SOURCE_ALIAS
         from pipeline.models import Pipeline
 
