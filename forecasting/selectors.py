@@ -73,13 +73,6 @@ def _int(value):
         raise NotVisible from None
 
 
-def pipeline_id_of(params) -> int | None:
-    try:
-        return _int(params.get("pipeline"))
-    except NotVisible:
-        return None
-
-
 def dashboard_filters(user, params) -> Filters:
     """Read the URL's filters; raise NotVisible for anything outside the user's view."""
     from accounts.models import Team

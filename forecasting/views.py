@@ -10,8 +10,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from pipeline.selectors import visible_pipelines
-
 from . import selectors, services
 from .display import with_period_names
 
@@ -62,9 +60,10 @@ def recompute(request):
     laptop mode it runs once this request has committed), then the dashboard shows its result."""
     if not may_recompute(request.user):
         raise PermissionDenied(_("Only managers and admins can recompute the forecast."))
-    pipeline = visible_pipelines(request.user).filter(pk=selectors.pipeline_id_of(request.POST)).first()
-    if pipeline is None:
-        raise Http404
+    try:  # the pipeline shown (the default one when none is named), if the user may see it
+        pipeline = selectors.dashboard_filters(request.user, request.POST).pipeline
+    except selectors.NotVisible:
+        raise Http404 from None
     services.forecast_recompute_request(pipeline_id=pipeline.pk)
     messages.info(request, _("The forecast is being recomputed. The figures below are replaced as soon as it is done."))
     query = urlencode({name: request.POST[name] for name in FILTER_FIELDS if request.POST.get(name)})
