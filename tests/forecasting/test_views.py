@@ -169,7 +169,7 @@ def _snapshot(pipeline, *, computed_at):
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("en", "Figures as of {time}, 3 minutes ago"), ("de", "Stand: {time} (vor 3 Minuten)")],
+    [("en", "Figures as of {time}, 3 minutes ago"), ("de", "Zahlen berechnet {time} (vor 3 Minuten)")],
 )
 def test_the_dashboard_says_when_its_figures_were_computed(client, rep, deals, pipeline, language, expected):
     computed = timezone.now().replace(microsecond=0) - timedelta(minutes=3, seconds=5)
