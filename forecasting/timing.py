@@ -49,6 +49,7 @@ DEFAULT_SHOCK = 0.28
 SHOCK_PRIOR_PERIODS = 6.0
 MIN_SHOCK, MAX_SHOCK = 0.08, 0.6
 CALIBRATION_DAYS = 30
+HOLDOUT_MONTHS, HOLDOUT_QUARTERS = 6, 2
 
 
 @dataclass
@@ -271,7 +272,7 @@ class PeriodCalibration:
 
 
 def calibrate_periods(
-    model: TimingModel, history: History, *, kind: str, until=None, max_periods: int = 24, holdout: int = 6
+    model: TimingModel, history: History, *, kind: str, until=None, max_periods: int = 24, holdout: int | None = None
 ) -> PeriodCalibration:
     """Forecast, with `model`, each past period from the end of the one before (only periods that
     ended by `until`, default the model's date) and compare with what those deals brought in it.
@@ -279,8 +280,9 @@ def calibrate_periods(
     The factors come from `model`. The spread is measured out of sample: the last `holdout`
     periods are forecast again by a model that learned only from what was known before them, since
     a model judged on the periods it learned from looks surer than it is."""
-    from .periods import period_of
+    from .periods import MONTH, period_of
 
+    holdout = (HOLDOUT_MONTHS if kind == MONTH else HOLDOUT_QUARTERS) if holdout is None else holdout
     t = model.as_of if until is None else moment(until)
     now = as_of(history, t)
     won_at = np.full(history.n_deals, np.datetime64("NaT"), "datetime64[s]")
@@ -288,8 +290,10 @@ def calibrate_periods(
     won_at[now.index[won]] = now.status_since[won]
     last = int(period_of((t + np.timedelta64(1, "s")).astype("datetime64[D]")[None], kind)[0]) - 1
     first = int(period_of(history.created_at.min().astype("datetime64[D]")[None], kind)[0]) if history.n_deals else last
-    factor, measured = _period_factors(model, history, kind, won_at, range(max(first + 2, last - max_periods + 1), last + 1))
-    n = 0
+    factor, _ = _period_factors(model, history, kind, won_at, range(max(first + 2, last - max_periods + 1), last + 1))
+    # Too short a history to hold periods out: only the prior belief (the periods the model learned
+    # from would make it look surer than it is).
+    n, measured = 0, 0.0
     start = last - holdout + 1
     if holdout and start - first >= 4:
         older = fit_timing(history, np.datetime64(period_start(start, kind), "s") - np.timedelta64(1, "s"))
@@ -297,13 +301,8 @@ def calibrate_periods(
         n = len(fitted)
         if n:
             measured = np.log1p(max(float(np.mean(((actual - fitted) ** 2 - chance) / fitted**2)), 0.0))
-    elif len(measured[0]):
-        fitted, actual, chance = measured
-        n = len(fitted)
-        measured = np.log1p(max(float(np.mean(((actual - fitted) ** 2 - chance) / fitted**2)), 0.0))
     # With few periods the measure is noisy: it is pooled with a prior belief of DEFAULT_SHOCK
     # worth SHOCK_PRIOR_PERIODS periods.
-    measured = measured if n else 0.0
     variance = (n * measured + SHOCK_PRIOR_PERIODS * DEFAULT_SHOCK**2) / (n + SHOCK_PRIOR_PERIODS)
     shock = float(np.clip(np.sqrt(variance), MIN_SHOCK, MAX_SHOCK))
     return PeriodCalibration(factor=factor, shock=shock, periods=n)
