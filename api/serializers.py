@@ -35,11 +35,6 @@ class StageSerializer(serializers.ModelSerializer):
         model = Stage
         fields = ["id", "pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance"]
 
-    def validate_pipeline(self, value):
-        if self.instance is not None and value.pk != self.instance.pipeline_id:
-            raise serializers.ValidationError(_("A stage cannot move to another pipeline."), code="immutable")
-        return value
-
 
 class PipelineStageSerializer(serializers.ModelSerializer):
     class Meta:
