@@ -538,27 +538,29 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if row.errors:
             continue
         if stage.pk not in rules_cache:
-            rules_cache[stage.pk] = pipeline_services.entry_rules_for_new_deal(stage=stage)
+            try:
+                rules_cache[stage.pk] = pipeline_services.entry_rules(from_stage=None, to_stage=stage)
+            except PipelineError as refusal:
+                rules_cache[stage.pk] = refusal
         rules = rules_cache[stage.pk]
-        if rules is None:
-            row.errors.append(_("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
+        if isinstance(rules, PipelineError):
+            row.errors.append(str(rules.message))
             continue
-        lead_for_rules = Lead(**{f: values.get(f, "") for f in ("contact_name", "contact_email", "contact_phone")})
         if row.lead_id is not None:
             lead_for_rules = found_leads[row.lead_id]
         else:
+            lead_for_rules = Lead(**{f: values.get(f, "") for f in LEAD_FIELDS})
             lead_for_rules.fit_score, _explanation = qualification.fit_compute(
                 {f: values.get(f, "") for f in LEAD_FIELDS}, criteria
             )
-        missing = rules.missing(
+        state = pipeline_services.DealState(
             amount=values.get("amount"), expected_close=values.get("expected_close"), lead=lead_for_rules,
             next_step=values.get("next_step", ""),
         )
-        if missing:
-            row.errors.append(pipeline_services._missing_message(stage, [str(m) for m in missing]))
-        refusal = rules.fit_refusal(stage=stage, lead=lead_for_rules)
-        if refusal:
-            row.errors.append(str(refusal))
+        try:
+            pipeline_services.deal_entry_check(state, None, stage, rules=rules)
+        except PipelineError as refusal:
+            row.errors.append(str(refusal.message))
     return Preview(kind=job.kind, rows=rows, leads=found_leads)
 
 

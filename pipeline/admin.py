@@ -475,20 +475,17 @@ class DealAdminForm(forms.ModelForm):
         stage = cleaned.get("stage") if not self.instance.pk else self.instance.stage
         if stage is None:
             return cleaned
-        rules = services.entry_rules_for_new_deal(stage=stage)
-        if rules is None:
-            if not self.instance.pk:
-                raise ValidationError(gettext("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
-            rules = services.EntryRules()
-        values = {f: cleaned.get(f, getattr(self.instance, f, None)) for f in ("amount", "expected_close", "next_step")}
-        missing = rules.missing(lead=cleaned.get("lead") or getattr(self.instance, "lead", None),
-                                next_step=values["next_step"] or "", amount=values["amount"],
-                                expected_close=values["expected_close"])
-        if missing:
-            raise ValidationError(
-                gettext("A deal in “%(stage)s” needs %(needs)s.")
-                % {"stage": stage.name, "needs": ", ".join(str(m) for m in missing)}
-            )
+        changes = {f: cleaned[f] for f in ("amount", "expected_close", "next_step", "lead") if f in cleaned}
+        try:
+            if self.instance.pk:
+                services.deal_entry_check(
+                    services.DealState.of(self.instance, **changes), stage, stage,
+                    check_fit="lead" in self.changed_data,
+                )
+            else:
+                services.deal_entry_check(services.DealState(**changes), None, stage)
+        except PipelineError as refusal:
+            raise ValidationError(str(refusal.message))
         return cleaned
 
 

@@ -602,10 +602,10 @@ def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Sta
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:
     """The stages of a pipeline, each annotated with `reachable`: whether the transition table
-    lets a deal in `stage_id` move there. One query; the same rule as allowed_target_ids."""
-    allowed = Transition.objects.filter(to_stage=OuterRef("pk")).filter(Q(from_stage_id=stage_id) | Q(from_stage__isnull=True))
-    return list(
-        Stage.objects.filter(pipeline_id=pipeline_id)
-        .annotate(reachable=Exists(allowed))
-        .order_by("position", "pk")
-    )
+    lets a deal in `stage_id` move there, by the rule the board's move targets use
+    (services.transition_targets)."""
+    stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk"))
+    reachable = {stage.pk for stage in move_targets(pipeline_id=pipeline_id, stages=stages).get(stage_id, [])}
+    for stage in stages:
+        stage.reachable = stage.pk in reachable
+    return stages
