@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipeline import configuration, selectors, services
+from pipeline import leads as lead_services
 from pipeline.exceptions import PipelineError
 from pipeline.prepared import PreparedQuery
 from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
@@ -202,13 +203,15 @@ class LeadViewSet(
         return selectors.visible_leads(self.request.user).order_by("name", "pk")
 
     def perform_create(self, serializer):
-        owner = serializer.validated_data.get("owner", self.request.user)
-        serializer.save(owner=owner)
+        data = {"owner": self.request.user, **serializer.validated_data}
+        serializer.instance = lead_services.lead_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
         if not selectors.can_change_lead(self.request.user, serializer.instance):
             raise PermissionDenied(_("You may look at this lead but not change it."))
-        serializer.save()
+        serializer.instance = lead_services.lead_update(
+            lead=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
 
 
 # --- Deals ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import configuration, services
+from . import configuration, leads, services
 from .exceptions import PipelineError
 from .models import (
     Deal,
@@ -440,6 +440,16 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.display(description=_("deals"), ordering="_deals")
     def deal_count(self, obj):
         return obj._deals
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = leads.lead_update(
+                lead=obj.pk, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data}
+            )
+        else:
+            saved = leads.lead_create(actor=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding, obj._state.db = False, saved._state.db
 
 
 class DealAdminForm(forms.ModelForm):

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from . import cards as card_view
 from . import extensions, selectors, services
+from . import leads as lead_services
 from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
 from .forms import (
@@ -511,7 +512,7 @@ def deal_quick_add(request, stage_id):
 def _lead_by_name(user, name: str) -> Lead:
     name = name.strip()
     lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
-    return lead or Lead.objects.create(name=name, owner=user)
+    return lead or lead_services.lead_create(actor=user, name=name, owner=user)
 
 
 # --- Deal pages ------------------------------------------------------------------------------
@@ -724,7 +725,7 @@ def lead_create(request):
     form = LeadForm(request.POST or None, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            lead = form.save()
+            lead = lead_services.lead_create(actor=request.user, **form.cleaned_data)
             messages.success(request, _("Lead “%(lead)s” created.") % {"lead": lead.name})
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form}, status=400)
@@ -739,7 +740,7 @@ def lead_edit(request, pk):
     form = LeadForm(request.POST or None, instance=lead, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            form.save()
+            lead_services.lead_update(lead=lead, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data})
             messages.success(request, _("Lead saved."))
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form, "lead": lead}, status=400)
