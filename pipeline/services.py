@@ -485,13 +485,14 @@ TRACKED_FIELDS = {
     "next_step": DealField.NEXT_STEP,
     "owner": DealField.OWNER,
     "forecast_category": DealField.FORECAST_CATEGORY,
+    "lead": DealField.LEAD,
 }
 
 
 def _as_text(field: str, value) -> str:
     if value is None:
         return ""
-    if field == "owner":
+    if field in ("owner", "lead"):
         return str(value.pk)
     if isinstance(value, date):
         return value.isoformat()

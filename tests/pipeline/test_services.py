@@ -255,3 +255,11 @@ def test_entry_check_applies_the_fit_score_except_to_a_deal_keeping_its_lead(rep
         deal_entry_check(DealState(lead=lead), stages["Prospecting"], stages["Qualification"])
     assert refused.value.code == "fit_score"
     deal_entry_check(DealState(lead=lead), stages["Qualification"], stages["Qualification"], check_fit=False)
+
+
+def test_changing_a_deals_lead_is_recorded_in_its_history(deal, rep):
+    other = LeadFactory(name="Other Org")
+    before = deal.lead_id
+    services.deal_update(deal=deal, actor=rep, lead=other)
+    change = DealChange.objects.get(deal=deal)
+    assert (change.field, change.old_value, change.new_value, change.actor) == ("lead", str(before), str(other.pk), rep)
