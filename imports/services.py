@@ -659,7 +659,7 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
     }
     pending = list(new_leads.values())
     for start in range(0, len(pending), LEAD_BATCH):
-        lead_services.leads_bulk_import(leads=pending[start:start + LEAD_BATCH], batch_size=LEAD_BATCH)
+        lead_services.leads_bulk_import(leads=pending[start:start + LEAD_BATCH], actor=user, batch_size=LEAD_BATCH)
         if job.kind == ImportKind.LEADS:
             progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
     if job.kind == ImportKind.LEADS:

@@ -571,7 +571,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
                 owner_id=user_ids[lead_owner[no]],
                 created_at=first - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600)),
             ))
-        leads_bulk_import(leads=lead_rows, batch_size=BATCH_SIZE)
+        leads_bulk_import(leads=lead_rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE)
 
         deal_rows = []
         for sim in sims:
