@@ -9,8 +9,8 @@ from datetime import date, timedelta
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from forecasting import services as forecasting
-from forecasting.periods import period_end, period_label, period_of_date, period_start
+from forecasting import runs
+from forecasting.periods import period_end, period_label, period_start
 from pipeline import selectors
 from pipeline.exceptions import PipelineError
 from pipeline.models import Pipeline
@@ -32,14 +32,14 @@ def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date 
     as_of = as_of or today
     if as_of > today:
         raise PipelineError(_("A forecast cannot be made as of a future date."), code="as_of_future")
-    run = forecasting.forecast_run(
+    run = runs.forecast_run(
         as_of=as_of, method=method, kind=period, horizon=horizon, pipeline_id=pipeline.pk,
         owner_ids=scope_owner_ids(user), seed=as_of.toordinal(),  # the same answer for the same question
     )
     amounts: dict[str, list[dict]] = {}
     for row in run.result.rows():
         amounts.setdefault(row["period"], []).append({key: row[key] for key in AMOUNT_KEYS})
-    first = period_of_date(as_of, period)
+    first = run.result.first_period  # on a period's last day, the next period
     numbers = range(first, first + horizon)
     return {
         "method": method,

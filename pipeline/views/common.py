@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from .. import leads as lead_services
 from .. import selectors
 from ..cards import present_cards
 from ..forms import BoardStateForm
@@ -116,4 +117,4 @@ def current_state_context(request, current: Deal, filters: dict) -> dict:
 def lead_by_name(user, name: str) -> Lead:
     name = name.strip()
     lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
-    return lead or Lead.objects.create(name=name, owner=user)
+    return lead or lead_services.lead_create(actor=user, name=name, owner=user)

@@ -16,7 +16,7 @@ from .. import extensions, selectors, services
 from ..extensions import TimelineEntry
 from ..exceptions import PipelineError, VersionConflict
 from ..forms import DealCreateForm, DealEditForm, LoseForm, SnoozeForm
-from ..models import Deal, DealField, DealStatus, ForecastCategory, Stage
+from ..models import Deal, DealField, DealStatus, ForecastCategory, Lead, Stage
 from .common import DEAL_PAGE_TOAST, changeable_deal, lead_by_name, refused, visible_deal_or_404
 
 
@@ -50,13 +50,16 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
         for row in deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
     ]
     field_rows = list(deal.changes.select_related("actor"))
-    owner_ids = {int(v) for r in field_rows if r.field == DealField.OWNER for v in (r.old_value, r.new_value) if v.isdigit()}
-    names = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=owner_ids)} if owner_ids else {}
+    # Owners and leads are stored by id: shown by their names (one query each, only when present).
+    names = {}
+    for field, model in ((DealField.OWNER, get_user_model()), (DealField.LEAD, Lead)):
+        ids = {int(v) for r in field_rows if r.field == field for v in (r.old_value, r.new_value) if v.isdigit()}
+        names[field] = {o.pk: str(o) for o in model.objects.filter(pk__in=ids)} if ids else {}
     for row in field_rows:
         old, new = row.old_value, row.new_value
-        if row.field == DealField.OWNER:
-            old = names.get(int(old), old) if old.isdigit() else old
-            new = names.get(int(new), new) if new.isdigit() else new
+        if row.field in names:
+            old = names[row.field].get(int(old), old) if old.isdigit() else old
+            new = names[row.field].get(int(new), new) if new.isdigit() else new
         else:
             old, new = _change_value_display(row.field, old), _change_value_display(row.field, new)
         entries.append(

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from .. import extensions, selectors
+from .. import leads as lead_services
 from ..forms import LeadForm, lead_label
 from ..models import Deal, DealStatus, Lead
 
@@ -54,7 +55,7 @@ def lead_create(request):
     form = LeadForm(request.POST or None, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            lead = form.save()
+            lead = lead_services.lead_create(actor=request.user, **form.cleaned_data)
             messages.success(request, _("Lead “%(lead)s” created.") % {"lead": lead.name})
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form}, status=400)
@@ -69,7 +70,7 @@ def lead_edit(request, pk):
     form = LeadForm(request.POST or None, instance=lead, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            form.save()
+            lead_services.lead_update(lead=lead, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data})
             messages.success(request, _("Lead saved."))
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form, "lead": lead}, status=400)
