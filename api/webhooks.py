@@ -81,22 +81,24 @@ def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
     return WebhookDelivery.objects.bulk_create(rows)
 
 
-def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
+def delivery_attempt(delivery_id: int, *, after_attempts: int | None = None) -> WebhookDelivery | None:
     """Send a pending delivery once and record the outcome.
 
     Safe to call twice: a delivered or given-up delivery is left alone, and a cache lock keeps two
     workers from sending the same delivery at once (without holding a database transaction open
-    while the receiver answers)."""
+    while the receiver answers). With `after_attempts`, only a delivery that has had exactly that
+    many attempts is sent: a retry the broker handed out twice is sent once."""
     lock = f"webhook-delivery:{delivery_id}"
     timeout = getattr(settings, "WEBHOOK_TIMEOUT", TIMEOUT_SECONDS)
     if not cache.add(lock, "1", timeout=timeout + LOCK_MARGIN_SECONDS):
         return None
     try:
-        delivery = (
-            WebhookDelivery.objects.select_related("endpoint")
-            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-            .first()
+        pending = WebhookDelivery.objects.select_related("endpoint").filter(
+            pk=delivery_id, status=DeliveryStatus.PENDING
         )
+        if after_attempts is not None:
+            pending = pending.filter(attempts=after_attempts)
+        delivery = pending.first()
         if delivery is None:
             return None
         status_code, error = _post(delivery, timeout)
