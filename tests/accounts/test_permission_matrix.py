@@ -101,6 +101,7 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_lose": DEFAULT,
     "pipeline:deal_reopen": DEFAULT,
     "pipeline:lead_list": DEFAULT,
+    "pipeline:lead_lookup": DEFAULT,  # suggestions for a lead field, from the leads one may see
     "pipeline:lead_create": DEFAULT,
     "pipeline:lead_detail": DEFAULT,
     "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
