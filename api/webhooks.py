@@ -62,8 +62,9 @@ def deal_payload(deal: Deal) -> dict:
 _ACTIVE_ENDPOINTS = PreparedQuery(lambda: WebhookEndpoint.objects.filter(is_active=True).order_by("pk"))
 
 
-def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
-    """Record one pending delivery per subscribed endpoint and deal (the deal as it is now)."""
+def deliveries_create(*, event: str, deal_ids, occurred_at: str | None = None) -> list[WebhookDelivery]:
+    """Record one pending delivery per subscribed endpoint and deal (the deal as it is now);
+    `occurred_at` is when the change happened (ISO 8601), by default now."""
     if event not in WebhookEvent.values:
         return []
     endpoints = [e for e in _ACTIVE_ENDPOINTS.fetch("active") if e.wants(event)]
@@ -73,7 +74,7 @@ def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
     now = timezone.now()
     rows = []
     for deal in deals:
-        payload = {"event": f"deal.{event}", "occurred_at": now.isoformat(), "deal": deal_payload(deal)}
+        payload = {"event": f"deal.{event}", "occurred_at": occurred_at or now.isoformat(), "deal": deal_payload(deal)}
         rows.extend(
             WebhookDelivery(endpoint=endpoint, event=event, deal_id=deal.pk, payload=payload, created_at=now)
             for endpoint in endpoints

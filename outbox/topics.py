@@ -6,7 +6,8 @@
     def onboarding_on_won(*, deal_ids, kind, **payload): ...   # in an app built on it
 
 A handler's name is stored in the messages, so it must stay stable once released. Handlers take
-the payload as keyword arguments (JSON values: lists, not sets) and must be safe to run again
+the payload as keyword arguments (JSON values: lists, not sets), with `occurred_at` (ISO 8601,
+when it was published) added, and accept keywords they do not use. They must be safe to run again
 after a failure: their own rows roll back with the failure, but a cache key or a task they
 enqueued before raising does not.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Topic:
         names = [h.name for h in self.handlers() if h.wants is None or h.wants(payload)]
         if not names:
             return []
+        # Followers may run minutes later (a retry, the sweep); they learn when it happened.
+        payload.setdefault("occurred_at", timezone.now().isoformat())
         messages = OutboxMessage.objects.bulk_create(
             OutboxMessage(topic=self.name, handler=name, payload=payload) for name in names
         )
