@@ -11,10 +11,10 @@ import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from config.locks import CacheLock
 from pipeline.models import Deal
 from pipeline.prepared import PreparedQuery
 
@@ -89,9 +89,9 @@ def delivery_attempt(delivery_id: int, *, after_attempts: int | None = None) -> 
     workers from sending the same delivery at once (without holding a database transaction open
     while the receiver answers). With `after_attempts`, only a delivery that has had exactly that
     many attempts is sent: a retry the broker handed out twice is sent once."""
-    lock = f"webhook-delivery:{delivery_id}"
     timeout = getattr(settings, "WEBHOOK_TIMEOUT", TIMEOUT_SECONDS)
-    if not cache.add(lock, "1", timeout=timeout + LOCK_MARGIN_SECONDS):
+    lock = delivery_lock(delivery_id, timeout=timeout + LOCK_MARGIN_SECONDS)
+    if not lock.acquire():
         return None
     try:
         pending = WebhookDelivery.objects.select_related("endpoint").filter(
@@ -119,7 +119,12 @@ def delivery_attempt(delivery_id: int, *, after_attempts: int | None = None) -> 
         )
         return delivery
     finally:
-        cache.delete(lock)
+        lock.release()
+
+
+def delivery_lock(delivery_id: int, *, timeout: int = TIMEOUT_SECONDS + LOCK_MARGIN_SECONDS) -> CacheLock:
+    # Outlives the request's own timeout: one attempt at a time, without an open transaction.
+    return CacheLock(f"webhook-delivery:{delivery_id}", timeout=timeout)
 
 
 def _post(delivery: WebhookDelivery, timeout: float) -> tuple[int | None, str]:
