@@ -158,6 +158,7 @@ RULES: dict[str, Rule] = {
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
+    "forecasting:recompute": Rule(kind=MANAGERS),  # queues a recompute of a pipeline they see
     "api:deal-list": DEFAULT,
     "api:deal-detail": DEFAULT,
     "api:deal-history": DEFAULT,
