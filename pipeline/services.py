@@ -2,8 +2,8 @@
 
 `deal_move` is the one owner of a deal's stage; `deal_mark_lost` and `deal_reopen` own its
 status. Each runs in a transaction, locks the deal row, checks the optimistic version, applies
-the rules of the transition table, writes history through `pipeline.events`, and announces the
-change to other apps only after commit.
+the rules of the transition table, writes history through `pipeline.events`, and records what
+other apps must do about the change in the same transaction (`signals.deals_changed`, an outbox).
 """
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -215,11 +215,9 @@ def deal_entry_check(
 
 
 def _announce(deal: Deal, kind: str, *, past_changed: bool = True) -> None:
-    pipeline_id, deal_id = deal.pipeline_id, deal.pk
-    transaction.on_commit(
-        lambda: deals_changed.send(
-            sender=Deal, pipeline_ids={pipeline_id}, deal_ids={deal_id}, kind=kind, past_changed=past_changed
-        )
+    """Record in the current transaction what other apps must do about the change (outbox)."""
+    deals_changed.publish(
+        pipeline_ids=[deal.pipeline_id], deal_ids=[deal.pk], kind=kind, past_changed=past_changed
     )
 
 
@@ -615,9 +613,7 @@ def deals_bulk_import(*, deals: list[dict], batch_size: int = 2000) -> list[Deal
     created = Deal.objects.bulk_create(rows, batch_size=batch_size)
     pipeline_ids = {deal.pipeline_id for deal in created}
     if pipeline_ids:
-        transaction.on_commit(
-            lambda: deals_changed.send(
-                sender=Deal, pipeline_ids=pipeline_ids, deal_ids={d.pk for d in created}, kind="imported"
-            )
+        deals_changed.publish(
+            pipeline_ids=sorted(pipeline_ids), deal_ids=sorted(d.pk for d in created), kind="imported"
         )
     return created
