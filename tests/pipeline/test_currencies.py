@@ -53,3 +53,18 @@ def test_deal_update_refuses_an_unknown_currency_but_keeps_one_it_already_has(re
     deal = services.deal_update(deal=deal, actor=rep, currency="EUR")
     with pytest.raises(PipelineError):
         services.deal_update(deal=deal, actor=rep, currency="JPY")
+
+
+def test_admin_form_refuses_an_unknown_currency_and_keeps_the_one_a_deal_has(rep, stages):
+    from pipeline.admin import DealAdminForm
+
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], currency="JPY")
+
+    def form(currency):
+        data = {"title": deal.title, "lead": deal.lead_id, "stage": deal.stage_id, "owner": rep.pk, "currency": currency,
+                "expected_version": deal.version, "next_step": ""}
+        return DealAdminForm(data=data, instance=deal)
+
+    assert form("JPY").is_valid(), form("JPY").errors
+    refused = form("ZZZ")
+    assert not refused.is_valid() and "EUR, USD, GBP, CHF" in str(refused.errors)
