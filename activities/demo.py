@@ -33,6 +33,13 @@ class DemoResult:
 
 
 @transaction.atomic
+def _since_created(rng: random.Random, deal: Deal, now, *, days: int = 20):
+    """A moment of the last `days` days, never before the deal was created (a timeline that starts
+    with a note older than its deal looks broken)."""
+    earliest = max(deal.created_at, now - timedelta(days=days))
+    return now - (now - earliest) * rng.random() if earliest < now else now
+
+
 def seed_activities_demo(*, seed: int = 42) -> DemoResult:
     rng = random.Random(seed)
     now = timezone.now()
@@ -52,14 +59,14 @@ def seed_activities_demo(*, seed: int = 42) -> DemoResult:
             ))
         if rng.random() < 0.5:
             kind = rng.choice(list(ActivityKind))
-            done_at = now - timedelta(days=rng.randint(1, 20))
+            done_at = _since_created(rng, deal, now)
             activities.append(Activity(
                 deal=deal, owner_id=deal.owner_id, kind=kind, title=rng.choice(TITLES[kind]), due_at=done_at,
                 done_at=done_at, done_by_id=deal.owner_id, created_by_id=deal.owner_id,
             ))
         if rng.random() < 0.3:
             notes.append(Note(deal=deal, author_id=deal.owner_id, body=rng.choice(NOTES),
-                              created_at=now - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 8))))
+                              created_at=_since_created(rng, deal, now)))
     Activity.objects.bulk_create(activities)
     Note.objects.bulk_create(notes)
     checklists = 0

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from forecasting import services as forecasting
+from forecasting import runs
 from forecasting.periods import period_end, period_label, period_of_date, period_start
 from pipeline import selectors
 from pipeline.exceptions import PipelineError
@@ -32,7 +32,7 @@ def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date 
     as_of = as_of or today
     if as_of > today:
         raise PipelineError(_("A forecast cannot be made as of a future date."), code="as_of_future")
-    run = forecasting.forecast_run(
+    run = runs.forecast_run(
         as_of=as_of, method=method, kind=period, horizon=horizon, pipeline_id=pipeline.pk,
         owner_ids=scope_owner_ids(user), seed=as_of.toordinal(),  # the same answer for the same question
     )

@@ -6,7 +6,7 @@ from datetime import date
 from django.db import connection
 
 from forecasting.periods import MONTH, period_of_date, period_start
-from forecasting.services import SNAPSHOT_HORIZONS
+from forecasting.snapshots import SNAPSHOT_HORIZONS
 
 
 def _period(column: str, kind: str) -> str:

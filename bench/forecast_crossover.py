@@ -4,7 +4,7 @@
 On the database of DATABASE_URL (migrated here; use a scratch database), fills the default
 pipeline with open deals in steps up to each size (20 reps in 4 teams, as `make bench` does),
 keeps a fit, and times the forecast recompute (`forecast_refresh_pipeline`) with the simulation
-deal by deal and on sums (`services.EXACT_MONTECARLO_MAX_DEALS` set above and below the size).
+deal by deal and on sums (`montecarlo.EXACT_MONTECARLO_MAX_DEALS` set above and below the size).
 Best and median of `--repeat` runs. Not part of the test run.
 """
 import argparse
@@ -30,7 +30,7 @@ def main() -> None:
     from django.db import connection
 
     from bench.seed import bench_users, seed_open_deals
-    from forecasting import services
+    from forecasting import montecarlo, services
     from pipeline.models import Deal, Pipeline
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -47,7 +47,7 @@ def main() -> None:
         services.learned_probabilities_refit(pipeline_id=pipeline.pk)
         line = [f"{size:>9,} open deals:"]
         for label, threshold in (("deal by deal", size), ("on sums", size - 1)):
-            services.EXACT_MONTECARLO_MAX_DEALS = threshold
+            montecarlo.EXACT_MONTECARLO_MAX_DEALS = threshold
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()

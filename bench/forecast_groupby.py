@@ -35,7 +35,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Team, User  # noqa: E402
-from forecasting import services  # noqa: E402
+from forecasting import periods, services, sums  # noqa: E402
 from forecasting.periods import MONTH, period_of_date  # noqa: E402
 from pipeline import services as pipeline_services  # noqa: E402
 from pipeline.models import Deal, Lead, Pipeline  # noqa: E402
@@ -163,7 +163,7 @@ def main():
     )
     today = timezone.localdate()
     first = period_of_date(today, MONTH)
-    params = {"pipeline": pipeline.pk, "start": today.replace(day=1), "end": services.period_start(first + 3, MONTH)}
+    params = {"pipeline": pipeline.pk, "start": today.replace(day=1), "end": periods.period_start(first + 3, MONTH)}
 
     def hand():
         with connection.cursor() as cur:
@@ -176,7 +176,7 @@ def main():
             cur.fetchall()
 
     def orm():
-        services.period_sums(
+        sums.period_sums(
             deals=Deal.objects.filter(pipeline=pipeline), kind=MONTH, first_period=first, horizon=3, by=("owner_id",)
         )
 

@@ -83,7 +83,7 @@ def scenarios(users) -> dict:
 
     from forecasting.loading import load_history
     from forecasting.periods import MONTH, period_of_date
-    from forecasting.services import period_sums
+    from forecasting.sums import period_sums
     from activities.selectors import my_activities
     from pipeline.models import Deal, Pipeline
 

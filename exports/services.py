@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator
 
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -96,7 +96,27 @@ class _Echo:
         return value
 
 
-def _csv_value(value) -> Any:
+@dataclass(frozen=True)
+class CsvStyle:
+    """How a CSV file writes its fields and decimals. Spreadsheets open a CSV with the separators of
+    the reader's language: German Excel expects "1234,50" in fields separated by semicolons and
+    shows a comma-separated file as one column."""
+
+    delimiter: str
+    decimal: str
+
+    @classmethod
+    def for_language(cls) -> "CsvStyle":
+        """The active language's style: a decimal comma goes with semicolons."""
+        return SEMICOLON if formats.get_format("DECIMAL_SEPARATOR") == "," else COMMA
+
+
+COMMA = CsvStyle(delimiter=",", decimal=".")
+SEMICOLON = CsvStyle(delimiter=";", decimal=",")
+CSV_STYLES = {"comma": COMMA, "semicolon": SEMICOLON}
+
+
+def _csv_value(value, style: CsvStyle = COMMA) -> Any:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -106,17 +126,17 @@ def _csv_value(value) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return format(value, "f").replace(".", style.decimal)
     return value
 
 
-def csv_lines(columns: list[Column], objects: Iterable) -> Iterator[str]:
+def csv_lines(columns: list[Column], objects: Iterable, *, style: CsvStyle = COMMA) -> Iterator[str]:
     """CSV text, one line at a time (for a streaming response). Starts with a UTF-8 BOM so that
     Excel reads umlauts right."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(_Echo(), delimiter=style.delimiter)
     yield "\ufeff" + writer.writerow([neutralise(str(c.header)) for c in columns])
     for obj in objects:
-        yield writer.writerow([_csv_value(c.value(obj)) for c in columns])
+        yield writer.writerow([_csv_value(c.value(obj), style) for c in columns])
 
 
 # --- Excel -------------------------------------------------------------------------------------

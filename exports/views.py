@@ -46,6 +46,11 @@ def _filename(*parts: str, ext: str) -> str:
     return "-".join(["stageflow", *(slugify(p) or "export" for p in parts), stamp]) + f".{ext}"
 
 
+def _csv_style(request) -> services.CsvStyle:
+    """`?separator=comma|semicolon` chooses; without it the user's language decides."""
+    return services.CSV_STYLES.get(request.GET.get("separator", ""), None) or services.CsvStyle.for_language()
+
+
 def _csv_response(lines, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -62,7 +67,8 @@ def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
 def board_csv(request):
     filters = _board_filters(request)
     deals = services.deals_for_export(board_deals(**filters))
-    return _csv_response(services.csv_lines(services.DEAL_COLUMNS, deals), _filename("board", filters["pipeline"].name, ext="csv"))
+    lines = services.csv_lines(services.DEAL_COLUMNS, deals, style=_csv_style(request))
+    return _csv_response(lines, _filename("board", filters["pipeline"].name, ext="csv"))
 
 
 @require_GET
@@ -79,8 +85,8 @@ def _leads(request):
 
 @require_GET
 def leads_csv(request):
-    return _csv_response(services.csv_lines(services.LEAD_COLUMNS, services.leads_for_export(_leads(request))),
-                         _filename("leads", ext="csv"))
+    lines = services.csv_lines(services.LEAD_COLUMNS, services.leads_for_export(_leads(request)), style=_csv_style(request))
+    return _csv_response(lines, _filename("leads", ext="csv"))
 
 
 @require_GET

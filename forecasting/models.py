@@ -20,8 +20,9 @@ class PeriodKind(models.TextChoices):
 
 
 class ForecastSnapshot(models.Model):
-    """One forecast figure as computed on `as_of`: for a pipeline, optionally narrowed to a team
-    or an owner, one close period, one method and one currency.
+    """One forecast figure as computed on `as_of`: for a pipeline, optionally narrowed to a team,
+    an owner or the people a manager sees (the dashboard's scopes), one close period, one method
+    and one currency. The Monte Carlo rows also keep the scope's quota and the chance of reaching it.
 
     Rows are never updated. A recompute whose figures differ from the latest run of the same day
     writes a new run (a new `run` id); readers take the latest run of a day."""
@@ -43,6 +44,15 @@ class ForecastSnapshot(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("manager's people"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("The figures of everyone this manager sees, as their dashboard shows them."),
+    )
     period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
     period_start = models.DateField(_("period start"))
     method = models.CharField(_("method"), max_length=12, choices=Method.choices)
@@ -52,6 +62,8 @@ class ForecastSnapshot(models.Model):
     p10 = models.DecimalField("P10", max_digits=16, decimal_places=2)
     p50 = models.DecimalField("P50", max_digits=16, decimal_places=2)
     p90 = models.DecimalField("P90", max_digits=16, decimal_places=2)
+    quota = models.DecimalField(_("quota"), max_digits=16, decimal_places=2, null=True, blank=True)
+    quota_chance = models.DecimalField(_("chance to reach the quota"), max_digits=5, decimal_places=4, null=True, blank=True)
     digest = models.CharField(_("digest of the run"), max_length=64)
 
     class Meta:
@@ -64,7 +76,10 @@ class ForecastSnapshot(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(team__isnull=True) | Q(owner__isnull=True), name="snapshot_team_or_owner_not_both"
+                condition=(Q(team__isnull=True) & Q(owner__isnull=True))
+                | (Q(team__isnull=True) & Q(manager__isnull=True))
+                | (Q(owner__isnull=True) & Q(manager__isnull=True)),
+                name="snapshot_one_scope",
             ),
         ]
 

@@ -1,7 +1,10 @@
 """What the forecast dashboard shows, narrowed to what the asking user may see.
 
 Reps see their own numbers, managers those of their teams (pipeline.selectors.visible_users),
-admins everyone's. Sums come from the database; the forecasts from forecasting.services.
+admins everyone's. The forecast figures are those the recompute stored (`ForecastSnapshot`, one
+level per scope: the pipeline, a team, an owner, a manager's people): a request reads them and
+never computes a forecast, runs no simulation and writes nothing. Funnel, stage and stuck-deal
+figures are GROUP BY queries kept in the cache; the accuracy of past periods too.
 """
 
 from __future__ import annotations
@@ -9,25 +12,28 @@ from __future__ import annotations
 import copy
 import hashlib
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from pipeline.models import Deal, DealStatus, Pipeline, StageChange
+from pipeline.models import Deal, DealChange, DealStatus, ForecastCategory, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
-from . import services, tasks
+from . import accuracy, fits, tasks
 from .models import ForecastSnapshot, Method, Quota
-from .periods import MONTH, QUARTER, period_of_date, period_start
+from .periods import MONTH, QUARTER, period_label, period_of_date, period_start
+from .snapshots import SNAPSHOT_HORIZONS
+from .sums import stage_arrays
 
-DASHBOARD_PERIODS = 3
-DASHBOARD_SIMULATIONS = 1000
+DASHBOARD_PERIODS = SNAPSHOT_HORIZONS[QUARTER]
 ACCURACY_PERIODS = 4
 STUCK_PERCENTILE = 80
 STUCK_LIMIT = 20
@@ -44,9 +50,20 @@ class Filters:
     team_id: int | None = None
     owner_id: int | None = None
     owner_ids: list[int] | None = None  # None: everyone (admins without a filter)
+    manager_id: int | None = None  # a manager without a filter: the people they see
     people: list = field(default_factory=list)
     teams: list = field(default_factory=list)
     pipelines: list = field(default_factory=list)
+
+    def snapshot_scope(self) -> dict:
+        """The stored level these filters show: an owner's, a team's, a manager's people's or
+        (for admins without a filter) the pipeline's."""
+        owner = self.owner_id
+        if owner is None and self.team_id is None and self.manager_id is None and self.owner_ids is not None:
+            owner = self.owner_ids[0] if len(self.owner_ids) == 1 else None
+        team = self.team_id if owner is None else None
+        manager = self.manager_id if owner is None and team is None else None
+        return {"team_id": team, "owner_id": owner, "manager_id": manager}
 
 
 def _int(value):
@@ -97,6 +114,7 @@ def dashboard_filters(user, params) -> Filters:
         team_id=team_id,
         owner_id=owner_id,
         owner_ids=owner_ids,
+        manager_id=user.pk if user.is_manager and not user.is_admin and owner_id is None and team_id is None else None,
         people=people,
         teams=teams,
         pipelines=pipelines,
@@ -104,28 +122,52 @@ def dashboard_filters(user, params) -> Filters:
 
 
 @dataclass(frozen=True)
+class StoredRun:
+    """The latest recompute of a pipeline's forecast: its rows share `run`."""
+
+    run: uuid.UUID
+    as_of: date
+    computed_at: datetime
+
+
+def stored_run(pipeline_id: int) -> StoredRun | None:
+    row = (
+        ForecastSnapshot.objects.filter(pipeline_id=pipeline_id)
+        .order_by("-as_of", "-computed_at", "-pk")
+        .values_list("run", "as_of", "computed_at")
+        .first()
+    )
+    return StoredRun(*row) if row else None
+
+
+@dataclass(frozen=True)
 class Freshness:
     """How current the pipeline's stored forecast is."""
 
     computed_at: datetime | None  # the latest recompute; None before the first one
-    updating: bool  # a recompute is queued (debounced after a change) or running
+    changes: int  # stage moves and field changes of the pipeline's deals since then
+    updating: bool  # a worker has a recompute queued (debounced after a change) or running
 
 
-def forecast_freshness(pipeline_id: int) -> Freshness:
-    """When the pipeline's forecast snapshots were last computed, and whether a newer recompute
-    is on its way: the debounce marker of forecasting.tasks is set from a change until its
-    recompute starts, and the refresh lock is held while one runs."""
-    computed_at = (
-        ForecastSnapshot.objects.filter(pipeline_id=pipeline_id)
-        .order_by("-as_of", "-computed_at")
-        .values_list("computed_at", flat=True)
-        .first()
+def forecast_freshness(pipeline_id: int, run: StoredRun | None = None) -> Freshness:
+    """When the pipeline's forecast was last computed, how many changes of its deals came since,
+    and whether a worker is on its way with a newer one: the debounce marker of forecasting.tasks
+    is set from a change until its recompute starts, and the refresh lock is held while one runs.
+    Without a worker (laptop mode) nothing is queued, so nothing is said to be on its way."""
+    run = run if run is not None else stored_run(pipeline_id)
+    if run is None:
+        return Freshness(computed_at=None, changes=0, updating=False)
+    changes = (
+        StageChange.objects.filter(deal__pipeline_id=pipeline_id, at__gt=run.computed_at).count()
+        + DealChange.objects.filter(deal__pipeline_id=pipeline_id, at__gt=run.computed_at).count()
     )
-    try:
-        updating = cache.get(tasks.debounce_key(pipeline_id)) is not None or tasks.refresh_lock(pipeline_id).locked()
-    except Exception:  # an unreachable cache must not take the dashboard down; it just cannot tell
-        updating = False
-    return Freshness(computed_at=computed_at, updating=updating)
+    updating = False
+    if not current_app.conf.task_always_eager:
+        try:
+            updating = cache.get(tasks.debounce_key(pipeline_id)) is not None or tasks.refresh_lock(pipeline_id).locked()
+        except Exception:  # an unreachable cache must not take the dashboard down; it just cannot tell
+            updating = False
+    return Freshness(computed_at=run.computed_at, changes=changes, updating=updating)
 
 
 def scoped_deals(filters: Filters) -> QuerySet[Deal]:
@@ -141,39 +183,70 @@ def _money(value) -> float:
 
 def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
     """Everything the dashboard shows, in a number of queries that does not grow with the deals:
-    today's forecast from database sums and the stored fit (`services.current_forecast`), the
-    funnel and stage figures from GROUP BY queries, and the accuracy of past periods from the
-    cache (`dashboard_accuracy`)."""
+    the forecast figures and the reps' table as the latest recompute stored them (`run`, None
+    before the first one), the funnel and stage figures from GROUP BY queries, and the accuracy of
+    past periods from the cache (`dashboard_accuracy`)."""
     today = today or timezone.localdate()
-    kind = filters.kind
     deals = scoped_deals(filters)
-    first = period_of_date(today, kind)
-    stages = services._stage_arrays(filters.pipeline.pk)
-    model = services.forecast_model(pipeline_id=filters.pipeline.pk, as_of=today, stages=stages)
-    quota = _quota_for_scope(filters, kind, first)
-    forecast = services.current_forecast(
-        pipeline_id=filters.pipeline.pk,
-        kind=kind,
-        horizon=DASHBOARD_PERIODS,
-        owner_ids=filters.owner_ids,
-        as_of=today,
-        simulations=DASHBOARD_SIMULATIONS,
-        seed=today.toordinal(),
-        quota=quota or None,
-        model=model,
-        stages=stages,
-    )
-    periods = _period_rows(forecast, quota)
+    stages = stage_arrays(filters.pipeline.pk)
+    model = fits.stored_model(pipeline_id=filters.pipeline.pk, as_of=today, stages=stages)
+    run = stored_run(filters.pipeline.pk)
+    periods = stored_periods(run, filters) if run else []
     return {
         "today": today,
+        "run": run,
         "periods": periods,
         "currencies": sorted({r["currency"] for r in periods}),
-        "reps": rep_table(filters, kind=kind, first_period=first),
+        "reps": rep_table(run, filters) if run else [],
         "funnel": funnel(deals, filters.pipeline, cache_key=_scope_key("funnel", filters)),
         "stages": stage_stats(deals, filters.pipeline, model, cache_key=_scope_key("stage-history", filters)),
         "stuck": stuck_deals(deals, filters.pipeline),
         "accuracy": dashboard_accuracy(filters, today=today, stages=stages),
     }
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
+    """The stored figures of the filters' scope per period and currency (one query): won, the
+    weighted and learned expectations, the Monte Carlo's expectation, P10, P50, P90, and the
+    scope's quota with the chance of reaching it. A method the recompute could not run (a
+    pipeline without stage history has no learned model) is None."""
+    rows = (
+        ForecastSnapshot.objects.filter(
+            run=run.run,
+            period_kind=filters.kind,
+            method__in=[Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO],
+            **filters.snapshot_scope(),
+        )
+        .order_by()
+        .values_list("period_start", "currency", "method", "won", "expected", "p10", "p50", "p90", "quota", "quota_chance")
+    )
+    cells: dict = {}
+    for start, currency, method, won, expected, p10, p50, p90, quota, chance in rows:
+        cell = cells.setdefault(
+            (start, currency),
+            {
+                "period": period_label(period_of_date(start, filters.kind), filters.kind),
+                "currency": currency,
+                "won": float(won),
+                # No weighted row: nothing open closes in that period, only what was won counts.
+                "weighted": float(won),
+                **dict.fromkeys(("learned", "expected", "p10", "p50", "p90", "quota", "quota_chance")),
+            },
+        )
+        if method == Method.WEIGHTED:
+            cell["weighted"] = float(expected)
+        elif method == Method.LEARNED:
+            cell["learned"] = float(expected)
+        else:
+            cell.update(
+                expected=float(expected), p10=float(p10), p50=float(p50), p90=float(p90),
+                quota=_float(quota), quota_chance=_float(chance),
+            )
+    return [cells[key] for key in sorted(cells)]
 
 
 # The accuracy of past periods changes only when the past or a deal's outcome changes (or another
@@ -263,8 +336,8 @@ def _scopes_key(pipeline_id: int) -> str:
     return f"forecast:accuracy-scopes:{pipeline_id}"
 
 
-def _accuracy(filters: Filters, today: date, history=None) -> services.Accuracy:
-    return services.forecast_accuracy(
+def _accuracy(filters: Filters, today: date, history=None) -> accuracy.Accuracy:
+    return accuracy.forecast_accuracy(
         method=Method.LEARNED,
         kind=filters.kind,
         periods=ACCURACY_PERIODS,
@@ -275,10 +348,10 @@ def _accuracy(filters: Filters, today: date, history=None) -> services.Accuracy:
     )
 
 
-def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = None) -> services.Accuracy:
+def dashboard_accuracy(filters: Filters, *, today: date, stages: tuple | None = None) -> accuracy.Accuracy:
     """The forecast accuracy of the last ACCURACY_PERIODS closed periods for the filtered owners:
     computed once per day and data version (it rebuilds each period's forecast from the history)."""
-    stages = stages if stages is not None else services._stage_arrays(filters.pipeline.pk)
+    stages = stages if stages is not None else stage_arrays(filters.pipeline.pk)
     key = _accuracy_key(filters, today, stages)
     if key is not None:
         scope = (filters.kind, None if filters.owner_ids is None else tuple(sorted(filters.owner_ids)))
@@ -305,7 +378,7 @@ def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
         return 0
     from .loading import load_history
 
-    stages = services._stage_arrays(pipeline_id)
+    stages = stage_arrays(pipeline_id)
     history = load_history(pipeline_id=pipeline_id)
     computed = 0
     for kind, owners in scopes:
@@ -317,85 +390,49 @@ def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
     return computed
 
 
-def _quota_for_scope(filters: Filters, kind: str, first: int) -> dict:
-    """The quota of the scope per currency and period: the rep's, the team's, or the sum of the
-    reps' quotas shown (per currency, never across currencies)."""
-    starts = [period_start(first + i, kind) for i in range(DASHBOARD_PERIODS)]
-    quotas = Quota.objects.filter(period_kind=kind, period_start__in=starts)
-    if filters.owner_id is not None:
-        quotas = quotas.filter(user_id=filters.owner_id)
-    elif filters.team_id is not None:
-        quotas = quotas.filter(team_id=filters.team_id)
-    elif filters.owner_ids is not None:
-        quotas = quotas.filter(user_id__in=filters.owner_ids)
-    else:
-        quotas = quotas.filter(user__isnull=False)
-    rows = quotas.order_by().values("currency", "period_start").annotate(total=Sum("amount"))
-    result: dict = {}
-    for row in rows:
-        target = result.setdefault(row["currency"], [float("nan")] * DASHBOARD_PERIODS)
-        target[starts.index(row["period_start"])] = float(row["total"])
-    return result
-
-
-def _period_rows(forecast: services.CurrentForecast, quota) -> list[dict]:
-    rows = []
-    for j, label in enumerate(forecast.period_labels()):
-        for c, currency in enumerate(forecast.currencies):
-            target = quota.get(currency, [float("nan")] * len(forecast.period_labels()))[j] if quota else float("nan")
-            chance = forecast.quota_chance
-            rows.append(
-                {
-                    "period": label,
-                    "currency": currency,
-                    "won": float(forecast.won[c, j]),
-                    "weighted": float(forecast.weighted[c, j]),
-                    "learned": float(forecast.learned[c, j]),
-                    "expected": float(forecast.expected[c, j]),
-                    "p10": float(forecast.p10[c, j]),
-                    "p50": float(forecast.p50[c, j]),
-                    "p90": float(forecast.p90[c, j]),
-                    "quota": None if np.isnan(target) else target,
-                    "quota_chance": None if chance is None or np.isnan(chance[c, j]) else float(chance[c, j]),
-                }
-            )
-    return rows
-
-
-def rep_table(filters: Filters, *, kind: str, first_period: int) -> list[dict]:
-    """Per rep and currency in the current period: won, weighted open, quota and attainment."""
+def rep_table(run: StoredRun, filters: Filters) -> list[dict]:
+    """Per rep and currency in the run's first period, as stored: won, weighted open and commit;
+    beside each rep's quota (configuration, read now) and attainment. Reps with a quota but no
+    figure are listed too."""
     User = get_user_model()
-    start = period_start(first_period, kind)
-    sums = services.period_sums(
-        deals=scoped_deals(filters), kind=kind, first_period=first_period, horizon=1, by=("owner_id",)
+    start = period_start(period_of_date(run.as_of, filters.kind), filters.kind)
+    stored = ForecastSnapshot.objects.filter(
+        run=run.run,
+        period_kind=filters.kind,
+        period_start=start,
+        owner__isnull=False,
+        method__in=[Method.WEIGHTED, ForecastCategory.COMMIT],
     )
-    quotas = {
-        (q["user_id"], q["currency"]): q["amount"]
-        for q in Quota.objects.filter(period_kind=kind, period_start=start, user__isnull=False).values(
-            "user_id", "currency", "amount"
-        )
-    }
-    owners = {o for (o, _, _) in sums} | {u for (u, _) in quotas if filters.owner_ids is None or u in filters.owner_ids}
+    quotas = Quota.objects.filter(period_kind=filters.kind, period_start=start, user__isnull=False)
+    if filters.owner_ids is not None:
+        stored = stored.filter(owner_id__in=filters.owner_ids)
+        quotas = quotas.filter(user_id__in=filters.owner_ids)
+    figures: dict = defaultdict(dict)
+    for owner, currency, method, won, expected in stored.order_by().values_list(
+        "owner_id", "currency", "method", "won", "expected"
+    ):
+        figures[(owner, currency)]["won"] = won
+        figures[(owner, currency)][method] = expected
+    targets = {(q["user_id"], q["currency"]): q["amount"] for q in quotas.values("user_id", "currency", "amount")}
+    owners = {o for o, _ in figures} | {u for u, _ in targets}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
     rows = []
-    for owner in sorted(owners, key=lambda o: names.get(o, "")):
-        currencies = {cur for (o, cur, _) in sums if o == owner} | {cur for (u, cur) in quotas if u == owner}
-        for currency in sorted(currencies):
-            values = sums.get((owner, currency, start), {})
-            won = values.get("won", Decimal("0"))
-            target = quotas.get((owner, currency))
-            rows.append(
-                {
-                    "owner": names.get(owner, "?"),
-                    "owner_id": owner,
-                    "currency": currency,
-                    "won": _money(won),
-                    "weighted": _money(values.get("weighted")),
-                    "commit": _money(values.get("commit")),
-                    "quota": _money(target) if target is not None else None,
-                    "attainment": float(won / target) if target else None,
-                }
-            )
+    for owner, currency in sorted(set(figures) | set(targets), key=lambda k: (names.get(k[0], ""), k[0], k[1])):
+        values = figures.get((owner, currency), {})
+        won = values.get("won", Decimal("0"))
+        target = targets.get((owner, currency))
+        rows.append(
+            {
+                "owner": names.get(owner, "?"),
+                "owner_id": owner,
+                "currency": currency,
+                "won": _money(won),
+                "weighted": _money(values.get(Method.WEIGHTED, won) - won),
+                "commit": _money(values.get(ForecastCategory.COMMIT)),
+                "quota": _money(target) if target is not None else None,
+                "attainment": float(won / target) if target else None,
+            }
+        )
     return rows
 
 

@@ -6,4 +6,5 @@ app_name = "forecasting"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("recompute/", views.recompute, name="recompute"),
 ]

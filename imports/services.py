@@ -25,7 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
-from localization.formatting import parse_amount
+from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import CompanySize, Lead, LeadSource, Pipeline, Stage
@@ -154,14 +154,21 @@ class CellError(ValueError):
     pass
 
 
-def amount_parse(text: str) -> Decimal | None:
+def amount_parse(text: str, *, decimal_separator: str | None = None, mixed: bool = False) -> Decimal | None:
     """'1,234.50', '1.234,50', '€ 1 234', '1234' → Decimal (localization.formatting.parse_amount).
+    `decimal_separator` is the one the file's column uses (see amount_column_style); in a column
+    that uses both (`mixed`), a value that reads two ways ("7.890") is refused, never guessed.
     Raises CellError."""
     raw = (text or "").strip()
     if not raw:
         return None
+    if mixed and reads_two_ways(raw):
+        raise CellError(
+            _("“%(value)s” reads two ways (this column writes decimals both with a point and with a comma); "
+              "write it without a thousands separator, e.g. 7890 or 7,89.") % {"value": raw}
+        )
     try:
-        value = parse_amount(raw)
+        value = parse_amount(raw, decimal_separator=decimal_separator)
     except ValueError:
         raise CellError(_("“%(value)s” is not an amount.") % {"value": raw}) from None
     try:
@@ -440,8 +447,26 @@ class _ExistingLeads:
         return None, ""
 
 
-def _clean_row(job: ImportJob, cells: list[str], line: int) -> RowResult:
+def amount_column_style(texts) -> dict:
+    """How a file's amount column writes decimals, read from all its values: a file whose other
+    amounts are "1.234,56" writes "7.890" for seven thousand eight hundred and ninety. The keyword
+    arguments of amount_parse for every value of the column."""
+    shown = {decimal_separator_shown(text) for text in texts} - {None}
+    if len(shown) == 1:
+        return {"decimal_separator": shown.pop()}
+    return {"mixed": len(shown) > 1}
+
+
+def _column_styles(job: ImportJob) -> dict[str, dict]:
+    index = job.mapping.get("amount")
+    if index is None:
+        return {}
+    return {"amount": amount_column_style(cells[index] for cells in job.rows if index < len(cells))}
+
+
+def _clean_row(job: ImportJob, cells: list[str], line: int, styles: dict[str, dict] | None = None) -> RowResult:
     result = RowResult(line=line, cells=cells)
+    styles = styles or {}
     for target in TARGETS[job.kind]:
         index = job.mapping.get(target.name)
         text = cells[index] if index is not None and index < len(cells) else ""
@@ -449,7 +474,7 @@ def _clean_row(job: ImportJob, cells: list[str], line: int) -> RowResult:
             result.values[target.name] = text.strip()
             continue
         try:
-            value = PARSERS[target.name](text)
+            value = PARSERS[target.name](text, **styles.get(target.name, {}))
         except CellError as err:
             result.errors.append(f"{target.label}: {err}")
             continue
@@ -462,7 +487,8 @@ def _clean_row(job: ImportJob, cells: list[str], line: int) -> RowResult:
 def import_preview(job: ImportJob, *, user=None) -> Preview:
     """Check every row without writing anything: values, owners, stages, entry rules, duplicates."""
     user = user or job.created_by
-    rows = [_clean_row(job, cells, line) for line, cells in enumerate(job.rows, start=2)]
+    styles = _column_styles(job)
+    rows = [_clean_row(job, cells, line, styles) for line, cells in enumerate(job.rows, start=2)]
     company_field = "name" if job.kind == ImportKind.LEADS else "company"
     names = {r.values.get(company_field, "") for r in rows}
     domains = {website_domain(r.values.get("website", "")) for r in rows} - {""}

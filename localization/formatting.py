@@ -54,12 +54,14 @@ def _placed(text: str, currency: str, *, negative: bool, suffix: bool) -> str:
 _SPACES = re.compile(r"[\s\u00a0\u202f']")
 
 
-def parse_amount(text) -> Decimal:
+def parse_amount(text, *, decimal_separator: str | None = None) -> Decimal:
     """Read an amount written either way: "1.234,56", "1,234.56", "1234,5", "1 234.56", "€ 12".
 
     With both separators the later one is the decimal separator. With one kind used several times
     it groups ("1.234.567"). Used once before exactly three digits ("1.234", "1,234") it groups when
-    it is the active language's grouping separator, else it is the decimal separator.
+    it is the active language's grouping separator, else it is the decimal separator — unless
+    `decimal_separator` says which one the text's source uses (an import file's column, see
+    amount_decimal_separator), which then decides.
     Raises ValueError when the text is not an amount.
     """
     if isinstance(text, Decimal):
@@ -77,10 +79,15 @@ def parse_amount(text) -> Decimal:
     dots, commas = raw.count("."), raw.count(",")
     if dots and commas:
         decimal_sep = "." if raw.rfind(".") > raw.rfind(",") else ","
+        if decimal_separator is not None and decimal_sep != decimal_separator:
+            raise ValueError(text)
     elif dots + commas == 1:
         sep = "." if dots else ","
         after = len(raw) - raw.rfind(sep) - 1
-        grouping = after == 3 and sep == formats.get_format("THOUSAND_SEPARATOR")
+        if decimal_separator is not None:
+            grouping = sep != decimal_separator
+        else:
+            grouping = after == 3 and sep == formats.get_format("THOUSAND_SEPARATOR")
         decimal_sep = None if grouping else sep
     else:
         decimal_sep = None  # no separator, or one kind several times: grouping only
@@ -100,6 +107,31 @@ def parse_amount(text) -> Decimal:
         return Decimal(f"{integer}.{fraction}" if fraction else integer)
     except InvalidOperation:
         raise ValueError(text) from None
+
+
+def decimal_separator_shown(text) -> str | None:
+    """The decimal separator an amount's text shows, if it shows one: "1.234,56" (both: the later
+    one), "12,5" (once, not before three digits), "1.234.567" (several times: it groups, so the
+    other one is decimal). None for "1234", "1.234" or "1,234", which read two ways."""
+    raw = _SPACES.sub("", str(text or ""))
+    dots, commas = raw.count("."), raw.count(",")
+    if dots and commas:
+        return "." if raw.rfind(".") > raw.rfind(",") else ","
+    if dots + commas == 1:
+        sep = "." if dots else ","
+        return sep if len(raw) - raw.rfind(sep) - 1 != 3 else None
+    if dots > 1:
+        return ","
+    if commas > 1:
+        return "."
+    return None
+
+
+def reads_two_ways(text) -> bool:
+    """"1.234" or "1,234": one separator before exactly three digits (a thousand, or one and a bit)."""
+    raw = _SPACES.sub("", str(text or ""))
+    dots, commas = raw.count("."), raw.count(",")
+    return dots + commas == 1 and len(raw) - max(raw.rfind("."), raw.rfind(",")) - 1 == 3
 
 
 def money_formatter(places: int = 0):

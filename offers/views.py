@@ -257,7 +257,7 @@ def send(request, pk: int):
         messages.warning(request, _("Sent. The lead has no e-mail address: pass the link on yourself."))
     # Shown once, to the sender (the messages travel in a signed cookie): Stageflow stores only
     # the token's hash, so a lost link is replaced by sending a new version.
-    messages.info(request, url, extra_tags="offer-link")
+    messages.info(request, url, extra_tags="offer-link sf-inline")
     return redirect(version.get_absolute_url())
 
 
@@ -270,7 +270,7 @@ def resend(request, pk: int):
         _fail(request, error)
         return redirect(version.get_absolute_url())
     messages.success(request, _("A new link was sent; the old one no longer works."))
-    messages.info(request, request.build_absolute_uri(services.public_path(token)), extra_tags="offer-link")
+    messages.info(request, request.build_absolute_uri(services.public_path(token)), extra_tags="offer-link sf-inline")
     return redirect(version.get_absolute_url())
 
 

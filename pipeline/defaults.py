@@ -3,6 +3,8 @@
 Names are marked for translation and written in the installation's language
 (settings.LANGUAGE_CODE) when the database is set up.
 """
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext_noop
 
 DEFAULT_PIPELINE = gettext_noop("New business")
@@ -39,3 +41,27 @@ DEFAULT_LOST_REASONS = [
     gettext_noop("Product does not fit"),
     gettext_noop("Not qualified"),
 ]
+
+
+def defaults_install(apps) -> None:
+    """Create the default pipeline, its stages, transitions and lost reasons, unless a pipeline
+    exists. `apps` is the migration's app registry (or django.apps.apps): the database is set up
+    by migration 0002, and a test database emptied by a transactional test is set up again here."""
+    Pipeline = apps.get_model("pipeline", "Pipeline")
+    Stage = apps.get_model("pipeline", "Stage")
+    Transition = apps.get_model("pipeline", "Transition")
+    LostReason = apps.get_model("pipeline", "LostReason")
+    if Pipeline.objects.exists():
+        return
+    with translation.override(settings.LANGUAGE_CODE):
+        _ = translation.gettext
+        pipeline = Pipeline.objects.create(name=_(DEFAULT_PIPELINE), position=0, is_default=True)
+        for position, (name, probability, kind, rotting, colour, guidance) in enumerate(DEFAULT_STAGES):
+            stage = Stage.objects.create(
+                pipeline=pipeline, name=_(name), position=position, probability=probability, kind=kind,
+                rotting_days=rotting, colour=colour, guidance=_(guidance),
+            )
+            # Any forward or backward move is allowed; some stages need data to be entered.
+            Transition.objects.create(pipeline=pipeline, from_stage=None, to_stage=stage, **DEFAULT_ENTRY_RULES.get(name, {}))
+        for position, name in enumerate(DEFAULT_LOST_REASONS):
+            LostReason.objects.get_or_create(name=_(name), defaults={"position": position})

@@ -3,6 +3,8 @@
 Forms validate input and offer choices the user may see; they never write deals themselves
 (views pass the cleaned data to pipeline.services).
 """
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -235,11 +237,69 @@ class QuickAddForm(forms.Form):
 # --- Deals -----------------------------------------------------------------------------------
 
 
+class LeadLookupInput(forms.TextInput):
+    """A company picked by typing its name: suggestions arrive as the user types (HTMX into a
+    datalist, from pipeline:lead_lookup), so a page never lists every lead the user may see (tens of
+    thousands after an import). Without JavaScript the exact name works too."""
+
+    template_name = "pipeline/widgets/lead_lookup.html"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"autocomplete": "off", "placeholder": _("Type a company name"), **(attrs or {})})
+
+
+_LEAD_ID = re.compile(r"\(#(\d+)\)\s*$")
+
+
+def lead_label(lead: Lead) -> str:
+    """How a lead is written in the lookup field: its name and its id, which tells two companies
+    of the same name apart."""
+    return f"{lead.name} (#{lead.pk})"
+
+
+class LeadChoiceField(forms.ModelChoiceField):
+    """A lead of the queryset, typed as "Name (#id)" (what a suggestion fills in) or as a name that
+    exactly one of them has."""
+
+    widget = LeadLookupInput
+    default_error_messages = {
+        "invalid_choice": _("There is no company “%(value)s” that you can choose; pick one from the suggestions."),
+        "ambiguous": _("Several companies are called “%(value)s”; pick one from the suggestions."),
+    }
+
+    def prepare_value(self, value):
+        if isinstance(value, Lead):
+            return lead_label(value)
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            lead = self.queryset.filter(pk=value).first()
+            return lead_label(lead) if lead else value
+        return value
+
+    def to_python(self, value):
+        text = (value or "").strip() if isinstance(value, str) else value
+        if text in self.empty_values:
+            return None
+        if isinstance(text, int) or (isinstance(text, str) and text.isdigit()):
+            found = list(self.queryset.filter(pk=text)[:1])
+        elif match := _LEAD_ID.search(text):
+            found = list(self.queryset.filter(pk=match.group(1))[:1])
+        else:
+            found = list(self.queryset.filter(name__iexact=text)[:2])
+            if len(found) > 1:
+                raise forms.ValidationError(self.error_messages["ambiguous"], code="ambiguous", params={"value": text})
+        if not found:
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": text})
+        return found[0]
+
+    def validate(self, value):
+        forms.Field.validate(self, value)
+
+
 class DealFieldsMixin(forms.Form):
     """The fields a rep edits on a deal; choice lists follow what the user may see."""
 
     title = forms.CharField(label=_("Title"), max_length=200, error_messages={"required": _("Give the deal a title.")})
-    lead = forms.ModelChoiceField(label=_("Lead"), queryset=Lead.objects.none(), required=False)
+    lead = LeadChoiceField(label=_("Lead"), queryset=Lead.objects.none(), required=False)
     amount = AmountField(label=_("Amount"), required=False, min_value=0)
     currency = forms.ChoiceField(label=_("Currency"))
     expected_close = forms.DateField(label=_("Expected close"), required=False, widget=DateInput())

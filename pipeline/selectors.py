@@ -165,6 +165,22 @@ def visible_leads(user, *, queryset: QuerySet[Lead] | None = None) -> QuerySet[L
     return qs.filter(q)
 
 
+LEAD_SUGGESTIONS = 20
+
+
+def lead_suggestions(user, text: str, *, limit: int = LEAD_SUGGESTIONS) -> list[Lead]:
+    """Leads the user may see whose name contains `text`, names that start with it first."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    leads = visible_leads(user).filter(name__icontains=text).only("pk", "name", "website")
+    starting = list(leads.filter(name__istartswith=text).order_by("name", "pk")[:limit])
+    if len(starting) < limit:
+        seen = [lead.pk for lead in starting]
+        starting += list(leads.exclude(pk__in=seen).order_by("name", "pk")[: limit - len(starting)])
+    return starting
+
+
 def can_change_lead(user, lead: Lead) -> bool:
     """Admins any lead; owners theirs; managers their teams' leads. An unowned lead may be changed
     by anyone while no deal uses it, afterwards by whoever may change one of its deals."""

@@ -15,6 +15,7 @@ urlpatterns = [
     path("deals/<int:pk>/snooze/", views.deal_snooze_view, name="deal_snooze"),
     path("leads/", views.lead_list, name="lead_list"),
     path("leads/new/", views.lead_create, name="lead_create"),
+    path("leads/lookup/", views.lead_lookup, name="lead_lookup"),
     path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
     path("leads/<int:pk>/edit/", views.lead_edit, name="lead_edit"),
 ]

@@ -26,7 +26,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from . import cards as card_view
 from . import extensions, selectors, services
@@ -43,6 +43,7 @@ from .forms import (
     QuickAddForm,
     SnoozeForm,
     VersionForm,
+    lead_label,
 )
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage
 from .prepared import PreparedQuery
@@ -512,6 +513,19 @@ def _lead_by_name(user, name: str) -> Lead:
     name = name.strip()
     lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
     return lead or Lead.objects.create(name=name, owner=user)
+
+
+@require_GET
+def lead_lookup(request):
+    """GET /pipeline/leads/lookup/?q=… — suggestions for a lead field (LeadLookupInput): the
+    options of its datalist. The field sends its own value under its name when `q` is absent."""
+    text = request.GET.get("q")
+    if text is None:
+        text = next(iter(request.GET.values()), "")
+    leads = selectors.lead_suggestions(request.user, text[:100])
+    for lead in leads:
+        lead.label = lead_label(lead)
+    return render(request, "pipeline/_lead_options.html", {"leads": leads})
 
 
 # --- Deal pages ------------------------------------------------------------------------------

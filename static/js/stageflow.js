@@ -42,4 +42,21 @@
   }
   document.addEventListener("htmx:beforeRequest", () => loading(1));
   document.addEventListener("htmx:afterRequest", () => loading(-1));
+
+  // "Copy" buttons (data-sf-copy="#field"): copy the field's value and say so on the button.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-sf-copy]");
+    if (!button) return;
+    const field = document.querySelector(button.dataset.sfCopy);
+    if (!field) return;
+    const done = () => {
+      button.textContent = button.dataset.sfCopied || button.textContent;
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done);
+    } else {  // plain HTTP on an intranet: the older way still works there
+      field.select();
+      if (document.execCommand("copy")) done();
+    }
+  });
 })();

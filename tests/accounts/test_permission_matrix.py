@@ -101,6 +101,7 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_lose": DEFAULT,
     "pipeline:deal_reopen": DEFAULT,
     "pipeline:lead_list": DEFAULT,
+    "pipeline:lead_lookup": DEFAULT,  # suggestions for a lead field, from the leads one may see
     "pipeline:lead_create": DEFAULT,
     "pipeline:lead_detail": DEFAULT,
     "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
@@ -157,6 +158,7 @@ RULES: dict[str, Rule] = {
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
+    "forecasting:recompute": Rule(kind=MANAGERS),  # queues a recompute of a pipeline they see
     "api:deal-list": DEFAULT,
     "api:deal-detail": DEFAULT,
     "api:deal-history": DEFAULT,

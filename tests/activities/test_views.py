@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils import timezone
 
 from activities import services
@@ -55,6 +56,15 @@ def test_my_activities_lists_overdue_today_and_upcoming_of_the_user_only(rep_cli
     body = text(response)
     assert "Sam&#x27;s call" not in body and "Sam's call" not in body
     assert 'href="/activities/"' in body  # the nav link
+
+
+def test_my_activities_name_the_company_beside_the_deal_title(rep_client, rep, deal, django_assert_max_num_queries):
+    plan(deal, rep, 5, "Send the contract")
+    with django_assert_max_num_queries(12):
+        body = text(rep_client.get(reverse("activities:mine")))
+    row = body[body.index("Send the contract"):]
+    row = row[: row.index("</li>")]
+    assert f">{escape(deal.title)}</a> ({escape(deal.lead.name)})" in row
 
 
 def test_mark_done_with_one_click_htmx_swaps_the_row(rep_client, rep, deal):

@@ -30,3 +30,28 @@ def test_a_move_from_the_deal_page_can_be_undone_from_its_toast(page, sign_in):
     expect(page.locator("#sf-toasts [role=status]").filter(has_text="moved back to Prospecting")).to_be_visible()
     moves = list(StageChange.objects.filter(deal=deal).order_by("pk").values_list("from_stage__name", "to_stage__name"))
     assert moves[-2:] == [("Prospecting", "Qualification"), ("Qualification", "Prospecting")]
+
+
+def test_a_rep_changes_a_deals_company_by_typing_and_picking_a_suggestion(page, sign_in):
+    from tests.factories import LeadFactory
+
+    stages = {s.name: s for s in default_pipeline().stages.all()}
+    rep = UserFactory(username="rita", first_name="Rita", last_name="Roth", role="rep")
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], title="New home")
+    target = LeadFactory(name="Zebra Logistics", owner=rep)
+    LeadFactory(name="Zebra Secret", owner=UserFactory(username="olga", role="rep"))
+    sign_in(rep)
+    page.goto(deal.get_absolute_url())
+    expect(page.locator("#lose")).to_be_hidden()  # the lost form waits behind "Mark lost…"
+    page.locator("#edit summary").click()
+    field = page.locator("#id_lead")
+    field.fill("")
+    with page.expect_response(lambda response: "/pipeline/leads/lookup/" in response.url):
+        field.press_sequentially("Zebra", delay=30)
+    options = page.locator("#id_lead-suggestions option")
+    expect(options).to_have_count(1)
+    field.fill(options.first.get_attribute("value"))  # what picking the suggestion fills in
+    with page.expect_navigation():
+        page.locator("#edit").get_by_role("button", name="Save").click()
+    deal.refresh_from_db()
+    assert deal.lead == target

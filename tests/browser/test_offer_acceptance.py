@@ -58,3 +58,19 @@ def test_customer_accepts_an_offer_online(page, sent_offer):
     page.reload()
     assert "CRM for Acme" not in page.locator("main").inner_text()
     assert StageChange.objects.filter(deal=deal, to_status=DealStatus.WON).count() == 1
+
+
+def test_on_a_phone_every_line_shows_its_unit_price_and_amount_without_sideways_scrolling(page, sent_offer):
+    deal, version, token, premium = sent_offer
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/p/{token}/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    amounts = page.locator(".sf-proposal-lines td.sf-line-amount")
+    assert amounts.count() >= 3
+    for cell in (*amounts.all(), *page.locator(".sf-proposal-lines td[data-label='Unit price']").all()):
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, cell.inner_text()
+    # The label of each value is shown beside it.
+    assert page.locator(".sf-proposal-lines td[data-label='Amount']").first.evaluate(
+        "cell => getComputedStyle(cell, '::before').content"
+    ) == '"Amount"'

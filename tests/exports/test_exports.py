@@ -15,11 +15,11 @@ from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def csv_rows(response) -> list[dict]:
+def csv_rows(response, delimiter: str = ",") -> list[dict]:
     assert response.streaming
     text = b"".join(response.streaming_content).decode("utf-8")
     assert text.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(text[1:])))
+    return list(csv.DictReader(io.StringIO(text[1:]), delimiter=delimiter))
 
 
 def xlsx_sheet(response):
@@ -49,6 +49,22 @@ def test_board_csv_has_the_visible_deals_with_amounts_and_currencies(client, rep
     assert (rows[0]["Amount"], rows[0]["Currency"], rows[0]["Stage"], rows[0]["Expected close"]) == (
         "1234.50", "USD", "Offer", "2026-12-24")
     assert rows[0]["Probability (%)"] == "60"
+
+
+def test_in_german_the_csv_uses_semicolons_and_decimal_commas_so_german_excel_splits_the_columns(client, rep, stages):
+    DealFactory(owner=rep, title="Mine", amount=Decimal("1234.50"), currency="EUR", stage=stages["Offer"],
+                expected_close=date(2026, 12, 24))
+    client.force_login(rep)
+    client.cookies["django_language"] = "de"
+    rows = csv_rows(client.get(reverse("exports:board_csv"), HTTP_ACCEPT_LANGUAGE="de"), delimiter=";")
+    assert len(rows) == 1 and len(rows[0]) > 5  # split into columns, not one
+    assert "1234,50" in rows[0].values() and "2026-12-24" in rows[0].values()
+    # Either style on request, whatever the language.
+    rows = csv_rows(client.get(reverse("exports:board_csv"), {"separator": "comma"}, HTTP_ACCEPT_LANGUAGE="de"))
+    assert "1234.50" in rows[0].values()
+    client.cookies["django_language"] = "en"
+    rows = csv_rows(client.get(reverse("exports:board_csv"), {"separator": "semicolon"}), delimiter=";")
+    assert rows[0]["Amount"] == "1234,50"
 
 
 def test_board_export_applies_the_boards_filters(client, manager, rep, stages):

@@ -6,7 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from forecasting import services
+from forecasting import periods, runs, sums
 from forecasting.history import LOST, OPEN, WON, as_of
 from forecasting.loading import load_history
 from pipeline import services as pipeline_services
@@ -85,7 +85,7 @@ def test_no_future_data_leaks_into_a_forecast(past, rep, stages, method):
     pipeline_services.deal_move(deal=closed, to_stage=stages["Retention"], actor=rep, at=at("2025-02-20"))
 
     def run():
-        result = services.forecast_run(
+        result = runs.forecast_run(
             as_of=date(2025, 3, 31),
             method=method,
             kind="month",
@@ -120,14 +120,14 @@ def test_the_database_sums_agree_with_the_reconstruction_for_today(rep, stages, 
     ):
         make(rep, stages, day=str(today), stage=stage, amount=amount, close=str(today), probability=prob)
     make(rep, stages, day=str(today), stage="Offer", amount="800", close=str(today), currency="USD")
-    sums = services.period_sums(
-        deals=pipeline.deals.all(), kind="month", first_period=services.period_of_date(today, "month"), horizon=1
+    by_period = sums.period_sums(
+        deals=pipeline.deals.all(), kind="month", first_period=periods.period_of_date(today, "month"), horizon=1
     )
     start = today.replace(day=1)
     assert (
-        sums[("EUR", start)]["weighted"] == Decimal("1000") * Decimal("0.6") + Decimal("2500.50") * Decimal("0.7") + 30
+        by_period[("EUR", start)]["weighted"] == Decimal("1000") * Decimal("0.6") + Decimal("2500.50") * Decimal("0.7") + 30
     )
-    assert sums[("USD", start)]["weighted"] == Decimal("480")
-    run = services.forecast_run(as_of=today, method="weighted", kind="month", horizon=1, pipeline_id=pipeline.pk)
+    assert by_period[("USD", start)]["weighted"] == Decimal("480")
+    run = runs.forecast_run(as_of=today, method="weighted", kind="month", horizon=1, pipeline_id=pipeline.pk)
     rows = {r["currency"]: r["expected"] for r in run.result.rows()}
     assert rows == {"EUR": Decimal("2380.35"), "USD": Decimal("480.00")}

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Team
-from forecasting import methods, services, synthetic
+from forecasting import methods, montecarlo, services, snapshots, synthetic
 from forecasting.history import OPEN, Book
 from forecasting.periods import MONTH, QUARTER, period_of_date
 from tests.factories import UserFactory
@@ -55,7 +55,7 @@ def _book(n: int, seed: int = 5) -> Book:
 def _calendars() -> list[methods.Calendar]:
     return [
         methods.Calendar(kind, period_of_date(AS_OF, kind), horizon)
-        for kind, horizon in services.SNAPSHOT_HORIZONS.items()
+        for kind, horizon in snapshots.SNAPSHOT_HORIZONS.items()
     ]
 
 
@@ -65,7 +65,7 @@ def _won(levels: int) -> list[np.ndarray]:
 
 
 def _once(model, book, *, simulations: int, seed: int = 0, levels=LEVELS) -> list[dict]:
-    return services._montecarlo_exact(
+    return montecarlo.simulate_deals(
         book=book,
         model=model,
         currencies=CURRENCIES,
@@ -109,7 +109,7 @@ def test_one_simulation_gives_each_level_the_figures_of_simulating_it_alone(mode
                     if owner_ids is None:
                         assert mine["expected"] == pytest.approx(alone.expected[n, j], rel=0.03)
                     compared += 1
-    assert compared == len(LEVELS) * len(CURRENCIES) * (3 + 2)
+    assert compared == len(LEVELS) * len(CURRENCIES) * (3 + 3)
 
 
 def test_in_every_future_the_owners_add_up_to_their_team_and_the_pipeline_and_the_months_to_the_quarter(model):
@@ -127,7 +127,7 @@ def test_in_every_future_the_owners_add_up_to_their_team_and_the_pipeline_and_th
         simulations=500,
         seed=3,
     )
-    assert month.shape == (500, len(LEVELS), 2, 3) and quarter.shape == (500, len(LEVELS), 2, 2)
+    assert month.shape == (500, len(LEVELS), 2, 3) and quarter.shape == (500, len(LEVELS), 2, 3)
     owner_levels = slice(3, 3 + len(OWNERS))
     for totals in (month, quarter):
         assert totals[:, 0].sum() > 0
@@ -170,7 +170,7 @@ def test_the_quota_chance_is_per_level_and_without_open_deals_is_what_was_won(mo
     quota = np.full((1, 2, 3), np.nan)
     quota[0, 0, 0] = 1.0  # one euro this month: reached unless every euro deal is lost
     quota[0, 1, 0] = 4000.0  # USD: already reached
-    (figures,) = services._montecarlo_exact(
+    (figures,) = montecarlo.simulate_deals(
         book=book.subset(book.currency == "EUR"),
         model=model,
         currencies=CURRENCIES,
@@ -197,9 +197,9 @@ def test_the_snapshots_owner_means_add_up_to_the_pipeline(pipeline, stages, team
     _deals(pipeline, stages, owners, 600)
     _store_fit(pipeline, stages)
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
-    rows = services.latest_snapshots(pipeline_id=pipeline.pk).filter(method="montecarlo")
+    rows = snapshots.latest_snapshots(pipeline_id=pipeline.pk).filter(method="montecarlo")
     pipeline_rows = rows.filter(team=None, owner=None)
-    assert pipeline_rows.count() == 2 * (3 + 2)
+    assert pipeline_rows.count() == 2 * (3 + 3)
     for row in pipeline_rows:
         cell = dict(period_kind=row.period_kind, period_start=row.period_start, currency=row.currency)
         by_owner = [r.expected for r in rows.filter(owner__isnull=False, **cell)]
@@ -227,8 +227,9 @@ def test_the_recompute_runs_as_many_queries_for_more_owners_and_teams(pipeline, 
     _deals(pipeline, stages, owners, 600, seed=2)
     many = _recompute_queries(pipeline)
     # A savepoint, the lock, the fit, the stages, the open sums, the won sums, the owners' teams,
-    # the open deals for the simulation, the latest digest, and its release.
-    assert few == many == 10
+    # the managers (none here), the quotas, the open deals for the simulation, the latest digest,
+    # and its release.
+    assert few == many == 12
 
 
 @pytest.mark.parametrize("kind", [MONTH, QUARTER])
@@ -241,7 +242,7 @@ def test_the_dashboards_single_level_is_the_methods_simulation(model, kind):
         model, book, kind=kind, first_period=first, horizon=horizon, simulations=300, seed=4, quota=quota
     )
     target = methods._quota_array(quota, CURRENCIES, horizon)
-    (scope,) = services._montecarlo_exact(
+    (scope,) = montecarlo.simulate_deals(
         book=book,
         model=model,
         currencies=CURRENCIES,
@@ -262,10 +263,10 @@ def test_a_deal_opened_in_a_currency_the_sums_did_not_see_waits_for_the_next_run
     book = _book(600)
     calendars = _calendars()
     kwargs = dict(model=model, levels=[None], calendars=calendars, simulations=200, seed=6)
-    euros = services._montecarlo_exact(
+    euros = montecarlo.simulate_deals(
         book=book, currencies=["EUR"], won=[np.zeros((1, 1, c.horizon)) for c in calendars], **kwargs
     )
-    only_euros = services._montecarlo_exact(
+    only_euros = montecarlo.simulate_deals(
         book=book.subset(book.currency == "EUR"),
         currencies=["EUR"],
         won=[np.zeros((1, 1, c.horizon)) for c in calendars],

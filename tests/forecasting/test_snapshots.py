@@ -11,7 +11,7 @@ from django.core.cache import cache
 
 from accounts.models import Team
 from config.celery import app
-from forecasting import services, tasks
+from forecasting import accuracy, montecarlo, quotas, services, snapshots, sums, tasks
 from forecasting.models import ForecastSnapshot, LearnedProbability, Quota
 from pipeline import services as pipeline_services
 from tests.factories import LeadFactory, UserFactory, lost_reason
@@ -113,7 +113,7 @@ def test_a_change_appends_a_new_run_and_leaves_the_old_rows_alone(book, pipeline
     second = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     assert second["written"] > 0
     assert list(ForecastSnapshot.objects.filter(pk__in=[r["id"] for r in old]).order_by("pk").values()) == old
-    latest = services.latest_snapshots(pipeline_id=pipeline.pk)
+    latest = snapshots.latest_snapshots(pipeline_id=pipeline.pk)
     assert latest.values("run").distinct().count() == 1 and latest.first().digest == second["digest"]
 
 
@@ -186,7 +186,7 @@ def test_quota_attainment_per_rep_and_team(book, rep, team, stages):
     Quota.objects.create(user=rep, period_kind="month", period_start=start, currency="EUR", amount=Decimal("2000"))
     Quota.objects.create(team=team, period_kind="month", period_start=start, currency="EUR", amount=Decimal("10000"))
     pipeline_services.deal_move(deal=book[0], to_stage=stages["Retention"], actor=rep)
-    result = {(a.quota.user_id, a.quota.team_id): a for a in services.quota_attainment(kind="month", start=start)}
+    result = {(a.quota.user_id, a.quota.team_id): a for a in quotas.quota_attainment(kind="month", start=start)}
     assert result[(rep.pk, None)].won == Decimal("1000") and result[(rep.pk, None)].ratio == 0.5
     assert result[(None, team.pk)].won == Decimal("1000") and result[(None, team.pk)].ratio == 0.1
 
@@ -203,7 +203,7 @@ def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(r
         at=at(date(2025, 1, 10)),
     )
     pipeline_services.deal_move(deal=d, to_stage=stages["Retention"], actor=rep, at=at(date(2025, 2, 18)))
-    acc = services.forecast_accuracy(
+    acc = accuracy.forecast_accuracy(
         method="weighted", kind="month", periods=2, pipeline_id=pipeline.pk, today=date(2025, 3, 5)
     )
     assert acc.periods == [  # on 2024-12-31 there was nothing to forecast yet
@@ -216,9 +216,9 @@ def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(r
 
 
 def test_large_levels_are_simulated_with_fewer_futures():
-    assert services.snapshot_simulations(1_000) == services.SNAPSHOT_SIMULATIONS
-    assert services.snapshot_simulations(100_000) == 500
-    assert services.snapshot_simulations(10_000_000) == services.MIN_SNAPSHOT_SIMULATIONS
+    assert montecarlo.snapshot_simulations(1_000) == montecarlo.SNAPSHOT_SIMULATIONS
+    assert montecarlo.snapshot_simulations(100_000) == 500
+    assert montecarlo.snapshot_simulations(10_000_000) == montecarlo.MIN_SNAPSHOT_SIMULATIONS
 
 
 def _figures(rows, methods_shown):
@@ -265,10 +265,10 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
     )
     pipeline_services.deal_move(deal=won, to_stage=stages["Retention"], actor=rep)
     history = load_history(pipeline_id=pipeline.pk)
-    from_history = services._snapshot_rows(pipeline_id=pipeline.pk, as_of=today, history=history)
-    stages = services._stage_arrays(pipeline.pk)
+    from_history = snapshots.past_rows(pipeline_id=pipeline.pk, as_of=today, history=history)
+    stages = sums.stage_arrays(pipeline.pk)
     model = services.forecast_model(pipeline_id=pipeline.pk, as_of=today, stages=stages)
-    from_sums, summary = services._today_rows(pipeline_id=pipeline.pk, as_of=today, stages=stages, model=model)
+    from_sums, summary = snapshots.today_rows(pipeline_id=pipeline.pk, as_of=today, stages=stages, model=model)
     exact = {"weighted", "commit", "best_case", "pipeline"}
     assert _figures(from_sums, exact) == _figures(from_history, exact)
     learned_sums, learned_history = _figures(from_sums, {"learned"}), _figures(from_history, {"learned"})

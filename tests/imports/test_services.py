@@ -192,6 +192,52 @@ def test_deal_import_creates_deals_through_the_service_with_history(make_job, ma
     assert relaunch.lead.owner == rep and relaunch.lead.website == "https://alpha.example"
 
 
+def test_a_thousands_point_is_read_as_the_rest_of_the_column_writes_it(make_job, rep, pipeline):
+    # A German export: "1.234,56" elsewhere in the column says that "7.890" is seven thousand
+    # eight hundred and ninety, not 7.89 (read in an English interface it was 7.89, silently).
+    job = make_job(rep, csv_bytes(
+        "Title;Company;Amount",
+        "Licences;Alpha GmbH;1.234,56",
+        "Rollout;Beta AG;7.890",
+        "Pilot;Gamma KG;12,5",
+    ), kind="deals", pipeline=pipeline)
+    preview = import_preview(job)
+    assert preview.ok, [r.errors for r in preview.rows]
+    assert [r.values["amount"] for r in preview.rows] == [Decimal("1234.56"), Decimal("7890.00"), Decimal("12.50")]
+    # The same file from an English-speaking system reads the other way round.
+    job = make_job(rep, csv_bytes("Title,Company,Amount", 'Licences,Alpha,"1,234.56"', 'Rollout,Beta,"7,890"'),
+                   kind="deals", pipeline=pipeline)
+    assert [r.values["amount"] for r in import_preview(job).rows] == [Decimal("1234.56"), Decimal("7890.00")]
+
+
+def test_a_value_that_reads_two_ways_in_a_mixed_column_is_reported_not_guessed(make_job, rep, pipeline):
+    job = make_job(rep, csv_bytes(
+        "Title;Company;Amount", "A;Alpha;1.234,56", "B;Beta;1,234.56", "C;Gamma;7.890", "D;Delta;500",
+    ), kind="deals", pipeline=pipeline)
+    preview = import_preview(job)
+    errors = {row.line: row.errors for row in preview.rows}
+    assert errors[2] == [] and errors[3] == [] and errors[5] == []
+    assert len(errors[4]) == 1 and "reads two ways" in errors[4][0] and "7.890" in errors[4][0]
+    assert not preview.ok
+
+
+@pytest.mark.parametrize("text, separator, expected", [
+    ("7.890", ",", Decimal("7890")), ("7,890", ",", Decimal("7.890")), ("7.890", ".", Decimal("7.890")),
+    ("1.234.567,5", ",", Decimal("1234567.5")), ("1234", ",", Decimal("1234")),
+])
+def test_an_amount_is_read_with_the_decimal_separator_its_source_uses(text, separator, expected):
+    from localization.formatting import parse_amount
+
+    assert parse_amount(text, decimal_separator=separator) == expected
+
+
+def test_an_amount_that_contradicts_its_sources_decimal_separator_is_refused():
+    from localization.formatting import parse_amount
+
+    with pytest.raises(ValueError):
+        parse_amount("1,234.56", decimal_separator=",")
+
+
 def test_a_deal_for_an_existing_company_is_added_to_its_lead(make_job, rep, pipeline):
     existing = LeadFactory(name="Known Corp", owner=rep)
     job = make_job(rep, csv_bytes(DEALS_HEADER, "Upsell,known corp,,,,,,,,"), kind="deals", pipeline=pipeline)

@@ -71,3 +71,12 @@ def test_the_committed_catalogs_have_no_fuzzy_or_empty_entries():
         assert not catalog.fuzzy_entries(), [e.msgid for e in catalog.fuzzy_entries()][:10]
         assert not catalog.untranslated_entries(), [e.msgid for e in catalog.untranslated_entries()][:10]
         assert catalog.percent_translated() == 100
+
+
+def test_german_says_vertriebsziel_for_a_sales_quota_not_quote_which_means_a_rate():
+    from django.utils import translation
+
+    with translation.override("de"):
+        shown = {translation.gettext(text) for text in ("Quota", "quota", "quotas", "Win rate")}
+    assert not any(word.startswith("Quote") for word in shown)
+    assert "Vertriebsziel" in shown and "Gewinnquote" in shown

@@ -65,6 +65,9 @@ def test_owner_builds_and_sends_an_offer(client, rep, offer_deal, licence):
     version.refresh_from_db()
     assert version.status == VersionStatus.SENT
     assert b"/p/" in response.content  # the link, shown once to the sender
+    page = response.content.decode()
+    assert page.count("/p/") == 1  # in the link field with its copy button, not again in a toast
+    assert 'data-sf-copy="#offer-link"' in page
 
 
 def test_version_page_query_count(client, rep, draft, django_assert_max_num_queries):

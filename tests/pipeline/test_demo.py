@@ -5,8 +5,10 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -258,3 +260,12 @@ def test_seeding_2000_deals_writes_in_batches(pipeline, django_assert_max_num_qu
 def test_history_happens_on_working_days(seeded):
     weekdays = {change.at.weekday() for change in StageChange.objects.exclude(from_stage=None)}
     assert weekdays <= {0, 1, 2, 3, 4}
+
+
+def test_seed_demo_without_logins_leaves_them_to_make_run_which_prints_them_once(pipeline):
+    out = StringIO()
+    call_command("seed_demo", deals=5, seed=3, no_logins=True, stdout=out)
+    assert "Created 5 deals" in out.getvalue()
+    assert DEMO_PASSWORD not in out.getvalue()
+    makefile = (Path(settings.BASE_DIR) / "Makefile").read_text()
+    assert "--no-logins" in makefile.split("\nseed:", 1)[1].split("\n\n", 1)[0]

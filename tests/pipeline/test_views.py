@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils import timezone
 
 from pipeline.models import Deal, DealChange, DealStatus, Lead, LostReason, Pipeline, Stage, StageChange, Transition
@@ -761,6 +762,60 @@ def test_invalid_edits_show_clear_messages(rep_client, deal, changes, message):
     assert response.status_code == 400 and message in text(response)
 
 
+# --- The lead field: typed, with suggestions, never a list of every lead --------------------------
+
+
+def test_the_deal_page_does_not_list_every_lead_it_could_offer(rep_client, rep, deal):
+    for i in range(30):
+        LeadFactory(name=f"Pool company {i:02d}", owner=rep)
+    body = text(rep_client.get(deal.get_absolute_url()))
+    assert "Pool company" not in body  # no <option> per lead: suggestions come as the user types
+    assert f'value="{escape(deal.lead.name)} (#{deal.lead_id})"' in body
+    assert 'hx-get="/pipeline/leads/lookup/"' in body
+
+
+def test_lead_suggestions_come_from_the_leads_the_user_may_see_names_starting_with_the_text_first(
+    rep_client, rep, django_assert_max_num_queries
+):
+    LeadFactory(name="Big Acme AG", owner=rep)
+    LeadFactory(name="Acme GmbH", owner=rep, website="https://acme.example")
+    LeadFactory(name="Acme Secret", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
+    with django_assert_max_num_queries(6):
+        body = text(rep_client.get(reverse("pipeline:lead_lookup"), {"q": "acme"}, **HTMX))
+    assert body.index("Acme GmbH (#") < body.index("Big Acme AG (#") and "Acme Secret" not in body
+    # The field sends its own value under its name.
+    assert "Acme GmbH" in text(rep_client.get(reverse("pipeline:lead_lookup"), {"lead": "acme g"}, **HTMX))
+    assert text(rep_client.get(reverse("pipeline:lead_lookup"), {"q": "  "})).strip() == ""
+
+
+@pytest.mark.parametrize("typed", ["{name} (#{pk})", "{name}", "{upper}", "{pk}"])
+def test_a_lead_is_chosen_by_its_suggestion_its_exact_name_or_its_id(rep_client, rep, deal, typed):
+    other = LeadFactory(name="Zeta Systems", owner=rep)
+    value = typed.format(name=other.name, pk=other.pk, upper=other.name.upper())
+    assert rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=value)).status_code == 302
+    deal.refresh_from_db()
+    assert deal.lead == other
+
+
+def test_a_lead_the_user_may_not_see_or_a_name_two_leads_share_is_refused_with_a_message(rep_client, rep, deal):
+    hidden = LeadFactory(name="Hidden Corp", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=f"Hidden Corp (#{hidden.pk})"))
+    assert response.status_code == 400 and "There is no company “Hidden Corp (#" in text(response)
+    LeadFactory(name="Twin GmbH", owner=rep)
+    LeadFactory(name="Twin GmbH", owner=rep)
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead="twin gmbh"))
+    assert response.status_code == 400 and "Several companies are called “twin gmbh”" in text(response)
+    deal.refresh_from_db()
+    assert deal.lead.name not in ("Hidden Corp", "Twin GmbH")
+
+
+def test_the_lost_form_and_the_edit_form_stay_closed_until_asked_for(rep_client, deal):
+    body = text(rep_client.get(deal.get_absolute_url()))
+    assert '<details class="sf-lose">' in body and '<details class="sf-panel sf-edit" id="edit">' in body
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, title=""))
+    assert '<details class="sf-panel sf-edit" id="edit" open>' in text(response)
+
+
 def test_an_edit_that_breaks_the_stage_rules_is_refused_with_the_reason(rep_client, rep, stages):
     deal = DealFactory(owner=rep, stage=stages["Offer"])
     response = rep_client.post(deal.get_absolute_url(), edit_data(deal, amount=""))
@@ -869,6 +924,7 @@ PIPELINE_URLS = [
     ("post", "pipeline:deal_reopen", "deal"),
     ("post", "pipeline:deal_snooze", "deal"),
     ("get", "pipeline:lead_list", False),
+    ("get", "pipeline:lead_lookup", False),
     ("get", "pipeline:lead_create", False),
     ("post", "pipeline:lead_create", False),
     ("get", "pipeline:lead_detail", "lead"),

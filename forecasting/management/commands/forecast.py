@@ -6,7 +6,7 @@ from datetime import date
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from forecasting import services
+from forecasting import runs
 from forecasting.methods import DEFAULT_SIMULATIONS
 from forecasting.periods import PERIOD_KINDS
 from pipeline.models import Pipeline
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", dest="as_of", default=None, help="YYYY-MM-DD (default: today)")
-        parser.add_argument("--method", choices=services.METHOD_NAMES, default="learned")
+        parser.add_argument("--method", choices=runs.METHOD_NAMES, default="learned")
         parser.add_argument("--period", choices=PERIOD_KINDS, default="quarter")
         parser.add_argument("--horizon", type=int, default=2, help="number of periods from the one holding the date")
         parser.add_argument("--format", choices=("json", "table"), default="table")
@@ -44,13 +44,13 @@ class Command(BaseCommand):
             raise CommandError(f"--as-of must be a date like 2025-03-31, not {opts['as_of']!r}") from None
         if opts["horizon"] < 1:
             raise CommandError("--horizon must be at least 1")
-        pipeline_id = opts["pipeline"] or services.default_pipeline_id()
+        pipeline_id = opts["pipeline"] or runs.default_pipeline_id()
         if pipeline_id is None or not Pipeline.objects.filter(pk=pipeline_id).exists():
             raise CommandError("There is no such pipeline.")
         quota = self._quota(opts["quota"]) if opts["quota"] else None
         if quota and opts["method"] != "montecarlo":
             raise CommandError("--quota needs --method montecarlo: only simulated futures give a chance.")
-        run = services.forecast_run(
+        run = runs.forecast_run(
             as_of=as_of,
             method=opts["method"],
             kind=opts["period"],

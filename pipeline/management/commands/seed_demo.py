@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-empty", action="store_true", help="Do nothing when the database already holds deals."
         )
+        parser.add_argument(
+            "--no-logins", action="store_true", help="Do not print the demo logins (make run prints them once, last)."
+        )
 
     def handle(self, *args, deals, seed, if_empty, **options):
         if deals < 0:
@@ -36,4 +39,5 @@ class Command(BaseCommand):
             f"{result.stage_changes} stage changes and {result.deal_changes} deal changes "
             f"in {result.seconds:.1f} s (seed {seed})."
         ))
-        print_logins(self.stdout, self.style)
+        if not options["no_logins"]:
+            print_logins(self.stdout, self.style)

@@ -1,0 +1,78 @@
+"""A forecast as of any day, rebuilt from the stage history: what the `forecast` command, the
+backtests, the accuracy of past periods and the API's past days ask for. Sees only what was known
+on that day; the maths is in `forecasting.methods`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from pipeline.models import Pipeline
+
+from . import methods
+from .history import Book, History, as_of as book_as_of
+from .loading import load_history
+from .models import Method
+from .periods import QUARTER, period_of_date
+
+METHOD_NAMES = (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
+
+
+@dataclass
+class ForecastRun:
+    result: methods.PeriodForecast
+    book: Book
+    history: History
+    model: methods.LearnedModel | None
+
+
+def default_pipeline_id() -> int | None:
+    pipeline = Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+    return pipeline.pk if pipeline else None
+
+
+def forecast_run(
+    *,
+    as_of: date,
+    method: str,
+    kind: str = QUARTER,
+    horizon: int = 2,
+    pipeline_id: int | None = None,
+    owner_ids: list[int] | None = None,
+    simulations: int = methods.DEFAULT_SIMULATIONS,
+    seed: int = 0,
+    quota: dict | None = None,
+    history: History | None = None,
+) -> ForecastRun:
+    """Forecast the periods from the one holding `as_of`, seeing only what was known then.
+
+    Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}")
+    pipeline_id = pipeline_id or default_pipeline_id()
+    history = history if history is not None else load_history(pipeline_id=pipeline_id)
+    book = book_as_of(history, as_of)
+    if owner_ids is not None:
+        book = book.subset(np.isin(book.owner_id, list(owner_ids)))
+    first = period_of_date(as_of, kind)
+    model = None
+    if method == Method.WEIGHTED:
+        result = methods.weighted(history, book, kind=kind, first_period=first, horizon=horizon)
+    else:
+        model = methods.fit_learned(history, as_of)
+        if method == Method.LEARNED:
+            result = methods.learned(model, book, kind=kind, first_period=first, horizon=horizon)
+        else:
+            result = methods.montecarlo(
+                model,
+                book,
+                kind=kind,
+                first_period=first,
+                horizon=horizon,
+                simulations=simulations,
+                seed=seed,
+                quota=quota,
+            )
+    return ForecastRun(result=result, book=book, history=history, model=model)
