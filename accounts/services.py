@@ -87,6 +87,32 @@ def config_change_record(
     )
 
 
+def config_changes_record_many(
+    *, rows: list[tuple[models.Model, str, dict]], actor=None, actor_label: str = "", batch_size: int = 1000
+) -> None:
+    """Append many rows at once — (instance, action, changes) each — for bulk writes such as an
+    import: the same rows as config_change_record, in a few INSERTs."""
+    if any(action not in ConfigAction.values for _instance, action, _changes in rows):
+        raise ValueError("Unknown audit action")
+    at = timezone.now()
+    ConfigChange.objects.bulk_create(
+        [
+            ConfigChange(
+                at=at,
+                actor=actor if getattr(actor, "pk", None) else None,
+                actor_label=actor_label[:200],
+                content_type=ContentType.objects.get_for_model(instance, for_concrete_model=False),
+                object_id=str(instance.pk),
+                object_repr=str(instance)[:200],
+                action=action,
+                changes=changes,
+            )
+            for instance, action, changes in rows
+        ],
+        batch_size=batch_size,
+    )
+
+
 # --- Roles and teams -----------------------------------------------------------------------------
 
 

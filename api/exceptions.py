@@ -23,6 +23,8 @@ def _first_code(codes):
 def exception_handler(exc, context):
     if isinstance(exc, PipelineError):
         body = {"detail": str(exc.message), "code": exc.code}
+        if getattr(exc, "field", None):  # a refusal about one input: also under its name, as field errors are
+            body[exc.field] = [str(exc.message)]
         if isinstance(exc, VersionConflict) and exc.deal is not None:
             from .serializers import DealSerializer
 

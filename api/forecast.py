@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from forecasting import runs
-from forecasting.periods import period_end, period_label, period_of_date, period_start
+from forecasting.periods import period_end, period_label, period_start
 from pipeline import selectors
 from pipeline.exceptions import PipelineError
 from pipeline.models import Pipeline
@@ -39,7 +39,7 @@ def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date 
     amounts: dict[str, list[dict]] = {}
     for row in run.result.rows():
         amounts.setdefault(row["period"], []).append({key: row[key] for key in AMOUNT_KEYS})
-    first = period_of_date(as_of, period)
+    first = run.result.first_period  # on a period's last day, the next period
     numbers = range(first, first + horizon)
     return {
         "method": method,

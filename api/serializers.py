@@ -36,11 +36,6 @@ class StageSerializer(serializers.ModelSerializer):
         model = Stage
         fields = ["id", "pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance"]
 
-    def validate_pipeline(self, value):
-        if self.instance is not None and value.pk != self.instance.pipeline_id:
-            raise serializers.ValidationError(_("A stage cannot move to another pipeline."), code="immutable")
-        return value
-
 
 class PipelineStageSerializer(serializers.ModelSerializer):
     class Meta:
@@ -170,7 +165,34 @@ class AmountField(serializers.DecimalField):
         return super().validate_empty_values(data)
 
 
-class DealWriteFields(serializers.Serializer):
+class RefusesUnacceptedFieldsMixin:
+    """Answer 400 naming every field of the request this endpoint does not accept, instead of
+    ignoring it: a client that sends `status` or `stage` with a change of fields would otherwise
+    believe they were applied."""
+
+    # Where a deal's read-only field is changed instead.
+    WHERE_INSTEAD = {
+        "stage": _("The stage changes only by a move (POST …/move/)."),
+        "status": _("The status changes only by a move into a won stage, …/lose/ or …/reopen/."),
+        "pipeline": _("A deal stays in its pipeline."),
+        "lost_reason": _("The lost reason is given when the deal is marked lost (POST …/lose/)."),
+    }
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            accepted = {name for name, field in self.fields.items() if not field.read_only}
+            refused = {}
+            for name in sorted(set(data.keys()) - accepted - {"csrfmiddlewaretoken"}):
+                if name in DealSerializer.Meta.fields:
+                    refused[name] = [self.WHERE_INSTEAD.get(name, _("This field cannot be changed here."))]
+                else:
+                    refused[name] = [_("Unknown field.")]
+            if refused:
+                raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+
+class DealWriteFields(RefusesUnacceptedFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=200)
     lead = UserScopedField(scope=selectors.visible_leads, queryset=Lead.objects.none())
     owner = UserScopedField(
@@ -251,18 +273,18 @@ class StageIdField(serializers.PrimaryKeyRelatedField):
         return serializers.ValidationError({self.field_name: [self.error_messages["does_not_exist"].format(pk_value=pk)]})
 
 
-class DealMoveSerializer(serializers.Serializer):
+class DealMoveSerializer(RefusesUnacceptedFieldsMixin, serializers.Serializer):
     stage = StageIdField(queryset=Stage.objects.all())
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text=_("The version you last read."))
 
 
-class DealLoseSerializer(serializers.Serializer):
+class DealLoseSerializer(RefusesUnacceptedFieldsMixin, serializers.Serializer):
     reason = serializers.PrimaryKeyRelatedField(queryset=LostReason.objects.all())
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 
-class DealReopenSerializer(serializers.Serializer):
+class DealReopenSerializer(RefusesUnacceptedFieldsMixin, serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 

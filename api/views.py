@@ -7,7 +7,7 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, ProtectedError
+from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -20,7 +20,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pipeline import selectors, services
+from pipeline import configuration, selectors, services
+from pipeline import leads as lead_services
 from pipeline.exceptions import PipelineError
 from pipeline.prepared import PreparedQuery
 from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
@@ -55,11 +56,26 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
-def _refuse_protected(exc: ProtectedError, message: str, code: str):
-    raise PipelineError(message, code=code) from exc
-
-
 # --- Configuration -------------------------------------------------------------------------------
+
+
+class ConfigurationWritesMixin:
+    """Creates, changes and deletes go through pipeline.configuration: the admin's rules, messages
+    and audit trail. A refusal answers 400 with the service's message and code."""
+
+    create_service = update_service = delete_service = None
+    object_keyword = ""
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).create_service(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = type(self).update_service(
+            **{self.object_keyword: serializer.instance}, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        type(self).delete_service(**{self.object_keyword: instance}, actor=self.request.user)
 
 
 @extend_schema_view(
@@ -70,10 +86,14 @@ def _refuse_protected(exc: ProtectedError, message: str, code: str):
     partial_update=extend_schema(responses={200: s.PipelineSerializer, **ERRORS_OBJECT_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_OBJECT_WRITE}),
 )
-class PipelineViewSet(viewsets.ModelViewSet):
+class PipelineViewSet(ConfigurationWritesMixin, viewsets.ModelViewSet):
     """Pipelines and their stages in board order. Everyone reads; admins write."""
 
     queryset = Pipeline.objects.none()  # for the schema; get_queryset decides
+    create_service, update_service, delete_service = (
+        configuration.pipeline_create, configuration.pipeline_update, configuration.pipeline_delete
+    )
+    object_keyword = "pipeline"
     serializer_class = s.PipelineSerializer
     permission_classes = [IsAdminOrReadOnly]
     pagination_class = Pagination
@@ -83,15 +103,6 @@ class PipelineViewSet(viewsets.ModelViewSet):
         qs = Pipeline.objects.all() if getattr(user, "is_admin", False) else selectors.visible_pipelines(user)
         return qs.prefetch_related(Prefetch("stages", Stage.objects.order_by("position", "pk"))).order_by("position", "pk")
 
-    def perform_destroy(self, instance):
-        if instance.deals.exists():
-            raise PipelineError(_("This pipeline still holds deals; it cannot be deleted."), code="pipeline_has_deals")
-        try:
-            instance.delete()
-        except ProtectedError as exc:
-            _refuse_protected(exc, _("This pipeline is still referred to; it cannot be deleted."), "pipeline_in_use")
-
-
 @extend_schema_view(
     list=extend_schema(responses={200: s.StageSerializer(many=True), **ERRORS_LIST}),
     retrieve=extend_schema(responses={200: s.StageSerializer, **ERRORS_OBJECT}),
@@ -100,13 +111,20 @@ class PipelineViewSet(viewsets.ModelViewSet):
     partial_update=extend_schema(responses={200: s.StageSerializer, **ERRORS_OBJECT_WRITE}),
     destroy=extend_schema(
         responses={204: None, **ERRORS_OBJECT_WRITE},
-        description="Refused with 400 (`stage_has_deals`) while deals are in the stage: move them first.",
+        description=(
+            "Refused with 400 (`stage_has_deals`) while deals are in the stage (move them first), and "
+            "(`stage_in_use`) while the history of deals refers to it."
+        ),
     ),
 )
-class StageViewSet(viewsets.ModelViewSet):
+class StageViewSet(ConfigurationWritesMixin, viewsets.ModelViewSet):
     """Stages of all pipelines the user may see, in board order. Everyone reads; admins write."""
 
     queryset = Stage.objects.none()
+    create_service, update_service, delete_service = (
+        configuration.stage_create, configuration.stage_update, configuration.stage_delete
+    )
+    object_keyword = "stage"
     serializer_class = s.StageSerializer
     permission_classes = [IsAdminOrReadOnly]
     pagination_class = Pagination
@@ -118,22 +136,6 @@ class StageViewSet(viewsets.ModelViewSet):
         pipelines = Pipeline.objects.all() if getattr(user, "is_admin", False) else selectors.visible_pipelines(user)
         return Stage.objects.filter(pipeline__in=pipelines).order_by("pipeline__position", "pipeline_id", "position", "pk")
 
-    def perform_destroy(self, instance):
-        if instance.deals.exists():
-            raise PipelineError(
-                _("“%(stage)s” still holds deals. Move them to another stage first.") % {"stage": instance.name},
-                code="stage_has_deals",
-            )
-        try:
-            instance.delete()
-        except ProtectedError as exc:
-            _refuse_protected(
-                exc,
-                _("“%(stage)s” appears in deal history and cannot be deleted; rename it instead.") % {"stage": instance.name},
-                "stage_in_use",
-            )
-
-
 @extend_schema_view(
     list=extend_schema(responses={200: s.LostReasonSerializer(many=True), **ERRORS_LIST}),
     retrieve=extend_schema(responses={200: s.LostReasonSerializer, **ERRORS_OBJECT}),
@@ -142,23 +144,20 @@ class StageViewSet(viewsets.ModelViewSet):
     partial_update=extend_schema(responses={200: s.LostReasonSerializer, **ERRORS_OBJECT_WRITE}),
     destroy=extend_schema(responses={204: None, **ERRORS_OBJECT_WRITE}),
 )
-class LostReasonViewSet(viewsets.ModelViewSet):
+class LostReasonViewSet(ConfigurationWritesMixin, viewsets.ModelViewSet):
     """Why deals are lost. Everyone reads; admins write. A reason in use can only be deactivated."""
 
     queryset = LostReason.objects.none()
+    create_service, update_service, delete_service = (
+        configuration.lost_reason_create, configuration.lost_reason_update, configuration.lost_reason_delete
+    )
+    object_keyword = "reason"
     serializer_class = s.LostReasonSerializer
     permission_classes = [IsAdminOrReadOnly]
     pagination_class = Pagination
 
     def get_queryset(self):
         return LostReason.objects.order_by("position", "pk")
-
-    def perform_destroy(self, instance):
-        try:
-            instance.delete()
-        except ProtectedError as exc:
-            _refuse_protected(exc, _("This reason is used by deals; deactivate it instead."), "reason_in_use")
-
 
 @extend_schema_view(
     list=extend_schema(responses={200: s.UserSerializer(many=True), **ERRORS_LIST}),
@@ -204,13 +203,15 @@ class LeadViewSet(
         return selectors.visible_leads(self.request.user).order_by("name", "pk")
 
     def perform_create(self, serializer):
-        owner = serializer.validated_data.get("owner", self.request.user)
-        serializer.save(owner=owner)
+        data = {"owner": self.request.user, **serializer.validated_data}
+        serializer.instance = lead_services.lead_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
         if not selectors.can_change_lead(self.request.user, serializer.instance):
             raise PermissionDenied(_("You may look at this lead but not change it."))
-        serializer.save()
+        serializer.instance = lead_services.lead_update(
+            lead=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
 
 
 # --- Deals ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from pipeline.models import Deal, Lead
+from pipeline.selectors import weighted_amount_expression, win_probability_expression
 from qualification.services import fit_summary
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -53,7 +54,8 @@ DEAL_COLUMNS = [
     Column(_("Status"), lambda d: str(d.get_status_display())),
     Column(_("Amount"), lambda d: d.amount, "#,##0.00"),
     Column(_("Currency"), lambda d: d.currency),
-    Column(_("Probability (%)"), lambda d: d.effective_probability),
+    Column(_("Probability (%)"), lambda d: d.win_probability),
+    Column(_("Weighted amount"), lambda d: d.weighted_amount.quantize(Decimal("0.01")), "#,##0.00"),
     Column(_("Expected close"), lambda d: d.expected_close, "yyyy-mm-dd"),
     Column(_("Owner"), lambda d: str(d.owner)),
     Column(_("Next step"), lambda d: d.next_step),
@@ -81,6 +83,7 @@ LEAD_COLUMNS = [
 
 
 def deals_for_export(deals: QuerySet[Deal]) -> Iterator[Deal]:
+    deals = deals.annotate(win_probability=win_probability_expression(), weighted_amount=weighted_amount_expression())
     return deals.select_related("lead", "owner", "stage", "pipeline").order_by("stage__position", "-stage_entered_at", "-pk").iterator(chunk_size=CHUNK_SIZE)
 
 

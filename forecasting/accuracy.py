@@ -70,7 +70,7 @@ def forecast_accuracy(
             as_of=eve,
             method=method,
             kind=kind,
-            horizon=2,
+            horizon=1,  # made on the eve of the period: the forecast starts with it
             pipeline_id=pipeline_id,
             owner_ids=owner_ids,
             simulations=simulations,
@@ -87,9 +87,9 @@ def forecast_accuracy(
                 {
                     "period": period_label(number, kind),
                     "currency": currency,
-                    "forecast": float(result.expected[c, 1]),
-                    "p10": float(result.p10[c, 1]),
-                    "p90": float(result.p90[c, 1]),
+                    "forecast": float(result.expected[c, 0]),
+                    "p10": float(result.p10[c, 0]),
+                    "p90": float(result.p90[c, 0]),
                     "won": float(won_result.won[w, 0]) if w is not None else 0.0,
                 }
             )

@@ -178,8 +178,9 @@ def as_of(history: History, when) -> Book:
     status = np.full(h.n_deals, OPEN, np.int8)
     since = h.created_at.copy()
     # A deal with no row up to `t` (inconsistent data) starts where its first row puts it.
-    first = np.unique(h.sc_deal, return_index=True)
-    stage[first[0]] = h.sc_stage[first[1]]
+    # Rows are sorted by deal: a deal's first row is where the deal changes.
+    first = np.flatnonzero(np.r_[True, h.sc_deal[1:] != h.sc_deal[:-1]]) if len(h.sc_deal) else np.zeros(0, np.int64)
+    stage[h.sc_deal[first]] = h.sc_stage[first]
     seen = h.sc_at <= t
     d = h.sc_deal[seen]
     last = last_per_group(d)

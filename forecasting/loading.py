@@ -102,15 +102,16 @@ PARSERS = {
 }
 
 
-def load_history(*, pipeline_id: int, deals: QuerySet[Deal] | None = None) -> History:
-    """The pipeline's deals (all, or those of `deals`) with their stage and field history."""
+def load_history(*, pipeline_id: int, deals: QuerySet[Deal] | None = None, using: str = "default") -> History:
+    """The pipeline's deals (all, or those of `deals`) with their stage and field history, from the
+    database `using` (another installation's, for a backtest on its history)."""
     stages = list(
-        Stage.objects.filter(pipeline_id=pipeline_id)
+        Stage.objects.using(using).filter(pipeline_id=pipeline_id)
         .order_by("position", "pk")
         .values_list("pk", "name", "probability", "kind")
     )
     stage_ids = np.array([s[0] for s in stages], np.int64)
-    deal_qs = (deals if deals is not None else Deal.objects.all()).filter(pipeline_id=pipeline_id)
+    deal_qs = (deals if deals is not None else Deal.objects.using(using)).filter(pipeline_id=pipeline_id)
     rows = list(
         deal_qs.order_by("pk")
         .annotate(
@@ -136,14 +137,14 @@ def load_history(*, pipeline_id: int, deals: QuerySet[Deal] | None = None) -> Hi
     deal_id = np.array(cols[0], np.int64)
 
     sc = list(
-        StageChange.objects.filter(deal__in=deal_qs.values("pk"))
+        StageChange.objects.using(using).filter(deal__in=deal_qs.values("pk"))
         .order_by("deal_id", "at", "pk")
         .annotate(_at=EpochSeconds("at"))
         .values_list("deal_id", "_at", "to_stage_id", "to_status")
     )
     sc_cols = list(zip(*sc)) if sc else [[] for _ in range(4)]
     dc = list(
-        DealChange.objects.filter(deal__in=deal_qs.values("pk"), field__in=list(TRACKED))
+        DealChange.objects.using(using).filter(deal__in=deal_qs.values("pk"), field__in=list(TRACKED))
         .order_by("field", "deal_id", "at", "pk")
         .annotate(_at=EpochSeconds("at"))
         .values_list("field", "deal_id", "_at", "old_value", "new_value")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -46,3 +46,9 @@ def period_lookup(first_day: np.datetime64, first_period: int, horizon: int, kin
     days = np.arange(first_day, max(last_day, first_day), dtype="datetime64[D]")
     # Days before the first period (an as-of date just before it starts) count as the first period.
     return np.maximum(period_of(days, kind) - first_period, 0).astype(np.int32)
+
+
+def first_forecast_period(as_of: date, kind: str) -> int:
+    """The first period a forecast made at the end of `as_of` looks at: the one holding the next
+    day. On a period's last day, that period is over: the forecast starts with the next one."""
+    return period_of_date(as_of + timedelta(days=1), kind)

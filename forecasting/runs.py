@@ -15,7 +15,8 @@ from . import methods
 from .history import Book, History, as_of as book_as_of
 from .loading import load_history
 from .models import Method
-from .periods import QUARTER, period_of_date
+from .outlook import forecast as outlook_forecast
+from .periods import QUARTER, first_forecast_period
 
 METHOD_NAMES = (Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO)
 
@@ -45,10 +46,15 @@ def forecast_run(
     seed: int = 0,
     quota: dict | None = None,
     history: History | None = None,
+    outlook: bool = False,
 ) -> ForecastRun:
-    """Forecast the periods from the one holding `as_of`, seeing only what was known then.
+    """Forecast the periods from the one holding the day after `as_of` (on a period's last day,
+    the next one), seeing only what was known then.
 
-    Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed."""
+    Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed. With
+    `outlook`, the methods take their timing from the history (`forecasting.outlook`: overdue
+    and undated deals spread over the periods ahead, stale deals fading) and learned and Monte
+    Carlo add the new business not yet in the pipeline."""
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}")
     pipeline_id = pipeline_id or default_pipeline_id()
@@ -56,9 +62,14 @@ def forecast_run(
     book = book_as_of(history, as_of)
     if owner_ids is not None:
         book = book.subset(np.isin(book.owner_id, list(owner_ids)))
-    first = period_of_date(as_of, kind)
+    first = first_forecast_period(as_of, kind)
     model = None
-    if method == Method.WEIGHTED:
+    if outlook:
+        result = outlook_forecast(
+            history, book, method=method, kind=kind, first_period=first, horizon=horizon,
+            simulations=simulations, seed=seed, quota=quota,
+        )  # fmt: skip
+    elif method == Method.WEIGHTED:
         result = methods.weighted(history, book, kind=kind, first_period=first, horizon=horizon)
     else:
         model = methods.fit_learned(history, as_of)

@@ -26,11 +26,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
+from pipeline import leads as lead_services
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import CompanySize, Lead, LeadSource, Pipeline, Stage
 from pipeline.selectors import assignable_users, visible_leads, visible_users
-from qualification import services as qualification
 
 from .models import ImportJob, ImportKind, ImportStatus
 from .parsing import ParsedFile
@@ -494,7 +494,6 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
     domains = {website_domain(r.values.get("website", "")) for r in rows} - {""}
     existing = _ExistingLeads(names, domains)
     people = _People(user)
-    criteria = qualification.active_criteria()
     visible_lead_ids: set[int] = set()
     found = {lead.pk for lead in [*existing.by_name.values(), *existing.by_domain.values()]}
     found_leads: dict[int, Lead] = {}
@@ -510,6 +509,11 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         stages = {s.name.casefold(): s for s in ordered}
         first_stage = ordered[0] if ordered else None
     rules_cache: dict[int, object] = {}
+    # The leads the rows would create, scored in one go: the fit score is an entry rule.
+    new_leads: dict[int, Lead] = {}
+    if job.kind == ImportKind.DEALS:
+        new_leads = {row.line: _new_lead(row.values, name=row.values.get("company", ""), owner=None) for row in rows}
+        lead_services.leads_score(list(new_leads.values()))
 
     seen_names: dict[str, int] = {}
     seen_domains: dict[str, int] = {}
@@ -564,27 +568,23 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if row.errors:
             continue
         if stage.pk not in rules_cache:
-            rules_cache[stage.pk] = pipeline_services.entry_rules_for_new_deal(stage=stage)
+            try:
+                rules_cache[stage.pk] = pipeline_services.entry_rules(from_stage=None, to_stage=stage)
+            except PipelineError as refusal:
+                rules_cache[stage.pk] = refusal
         rules = rules_cache[stage.pk]
-        if rules is None:
-            row.errors.append(_("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
+        if isinstance(rules, PipelineError):
+            row.errors.append(str(rules.message))
             continue
-        lead_for_rules = Lead(**{f: values.get(f, "") for f in ("contact_name", "contact_email", "contact_phone")})
-        if row.lead_id is not None:
-            lead_for_rules = found_leads[row.lead_id]
-        else:
-            lead_for_rules.fit_score, _explanation = qualification.fit_compute(
-                {f: values.get(f, "") for f in LEAD_FIELDS}, criteria
-            )
-        missing = rules.missing(
+        lead_for_rules = found_leads[row.lead_id] if row.lead_id is not None else new_leads[row.line]
+        state = pipeline_services.DealState(
             amount=values.get("amount"), expected_close=values.get("expected_close"), lead=lead_for_rules,
             next_step=values.get("next_step", ""),
         )
-        if missing:
-            row.errors.append(pipeline_services._missing_message(stage, [str(m) for m in missing]))
-        refusal = rules.fit_refusal(stage=stage, lead=lead_for_rules)
-        if refusal:
-            row.errors.append(str(refusal))
+        try:
+            pipeline_services.deal_entry_check(state, None, stage, rules=rules)
+        except PipelineError as refusal:
+            row.errors.append(str(refusal.message))
     return Preview(kind=job.kind, rows=rows, leads=found_leads)
 
 
@@ -644,26 +644,22 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     cache.delete(job.progress_key)
 
 
-def _new_lead(values: dict, *, name: str, owner, criteria) -> Lead:
-    """An unsaved lead, already scored against the profile (loaded once for the whole file)."""
-    lead = Lead(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in LEAD_FIELDS})
-    lead.fit_score, lead.fit_explanation = qualification.fit_compute(qualification.lead_values(lead), criteria)
-    return lead
+def _new_lead(values: dict, *, name: str, owner) -> Lead:
+    """The unsaved lead a row creates."""
+    return Lead(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in LEAD_FIELDS})
 
 
 def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
-    criteria = qualification.active_criteria()
     rows = preview.rows
     company = "name" if job.kind == ImportKind.LEADS else "company"
-    # New leads first, in batches: bulk_create sends no post_save, and they are scored already.
     new_leads = {
-        row.line: _new_lead(row.values, name=row.values[company], owner=row.values["owner"], criteria=criteria)
+        row.line: _new_lead(row.values, name=row.values[company], owner=row.values["owner"])
         for row in rows
         if not row.skip and row.lead_id is None and row.same_as_line is None
     }
     pending = list(new_leads.values())
     for start in range(0, len(pending), LEAD_BATCH):
-        Lead.objects.bulk_create(pending[start:start + LEAD_BATCH])
+        lead_services.leads_bulk_import(leads=pending[start:start + LEAD_BATCH], actor=user, batch_size=LEAD_BATCH)
         if job.kind == ImportKind.LEADS:
             progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
     if job.kind == ImportKind.LEADS:

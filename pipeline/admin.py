@@ -16,14 +16,15 @@ Two rules shape this module:
   stage from the board would be the next step; it needs the board to honour it.)
 
 Every change to pipelines, stages, transitions and lost reasons made here (including inline rows
-and bulk deletes) is written to the configuration audit trail (accounts.ConfigChange) by
-`AuditedAdminMixin`.
+and bulk deletes) is written through `pipeline.configuration`, which holds these rules (the API
+calls it too) and writes the configuration audit trail (accounts.ConfigChange).
 """
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -32,11 +33,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy
+from django.utils.translation import ngettext
 
-from accounts.audit import AuditedAdminMixin
-
-from . import services
+from . import configuration, leads, services
 from .exceptions import PipelineError
 from .models import (
     Deal,
@@ -53,67 +52,79 @@ from .models import (
 MAX_REPORTED_REFUSALS = 10
 
 
-# --- Deletion guards ---------------------------------------------------------------------------
+# --- Writes go through pipeline.configuration -----------------------------------------------------
+
+# model: (create, update, delete, the update's keyword for the object, its fields, the parent's field)
+_WRITERS = {
+    Pipeline: (configuration.pipeline_create, configuration.pipeline_update, configuration.pipeline_delete,
+               "pipeline", configuration.PIPELINE_FIELDS, None),
+    Stage: (configuration.stage_create, configuration.stage_update, configuration.stage_delete,
+            "stage", configuration.STAGE_FIELDS, "pipeline"),
+    Transition: (configuration.transition_create, configuration.transition_update, configuration.transition_delete,
+                 "transition", configuration.TRANSITION_FIELDS, "pipeline"),
+    LostReason: (configuration.lost_reason_create, configuration.lost_reason_update,
+                 configuration.lost_reason_delete, "reason", configuration.LOST_REASON_FIELDS, None),
+}
 
 
-def _held_delete_refusal(*, deals: int, history, holds_deals, in_history, names: dict) -> str | None:
-    """The refusal for deleting a stage or pipeline: deals it still holds come first (they can be
-    moved away), then the history that points to it (which is never rewritten). `history` is a
-    queryset, only asked when no deal is held."""
-    if deals:
-        return holds_deals % {**names, "count": deals}
-    if history.exists():
-        return in_history % names
-    return None
+def _configuration_save(obj, *, actor) -> None:
+    """Write the admin's edited (unsaved) object through its service; `obj` then holds what was
+    stored, as after Django's own save."""
+    create, update, _delete, key, fields, parent = _WRITERS[type(obj)]
+    values = {name: getattr(obj, name) for name in fields}
+    if parent:
+        values[parent] = getattr(obj, parent)
+    saved = update(**{key: obj.pk}, actor=actor, **values) if obj.pk else create(actor=actor, **values)
+    obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+    obj._state.adding, obj._state.db = False, saved._state.db
+
+
+def _configuration_delete(obj, *, actor) -> None:
+    _create, _update, delete, key, _fields, _parent = _WRITERS[type(obj)]
+    delete(**{key: obj.pk}, actor=actor)
+
+
+def _refusal_text(refusal) -> str | None:
+    return str(refusal.message) if refusal else None
 
 
 def stage_delete_refusal(stage: Stage) -> str | None:
-    """Why `stage` cannot be deleted, or None when nothing refers to it."""
-    return _held_delete_refusal(
-        deals=stage.deals.count(),
-        history=StageChange.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)),
-        holds_deals=ngettext_lazy(
-            "The stage “%(stage)s” still holds %(count)d deal. Move it to another stage first; "
-            "a stage is never deleted together with its deals.",
-            "The stage “%(stage)s” still holds %(count)d deals. Move them to another stage first; "
-            "a stage is never deleted together with its deals.",
-            "count",
-        ),
-        in_history=_(
-            "The stage “%(stage)s” appears in the history of deals, which must stay intact for "
-            "reports and forecasts, so it cannot be deleted. Rename it or move it to the end instead."
-        ),
-        names={"stage": stage.name},
-    )
+    return _refusal_text(configuration.stage_delete_refusal(stage))
 
 
 def pipeline_delete_refusal(pipeline: Pipeline) -> str | None:
-    return _held_delete_refusal(
-        deals=pipeline.deals.count(),
-        history=StageChange.objects.filter(Q(from_stage__pipeline=pipeline) | Q(to_stage__pipeline=pipeline)),
-        holds_deals=ngettext_lazy(
-            "The pipeline “%(pipeline)s” still holds %(count)d deal; it cannot be deleted. "
-            "Mark it inactive instead.",
-            "The pipeline “%(pipeline)s” still holds %(count)d deals; it cannot be deleted. "
-            "Mark it inactive instead.",
-            "count",
-        ),
-        in_history=_(
-            "The pipeline “%(pipeline)s” appears in the history of deals, so it cannot be deleted. "
-            "Mark it inactive instead."
-        ),
-        names={"pipeline": pipeline.name},
-    )
+    return _refusal_text(configuration.pipeline_delete_refusal(pipeline))
 
 
 def lost_reason_delete_refusal(reason: LostReason) -> str | None:
-    used = Deal.objects.filter(lost_reason=reason).exists() or StageChange.objects.filter(lost_reason=reason).exists()
-    if used:
-        return gettext(
-            "The lost reason “%(reason)s” is used by deals or their history, so it cannot be deleted. "
-            "Mark it inactive instead; it will no longer be offered."
-        ) % {"reason": reason.name}
-    return None
+    return _refusal_text(configuration.lost_reason_delete_refusal(reason))
+
+
+class ConfigurationAdminMixin:
+    """Saves, deletes and inline rows go through pipeline.configuration, which checks the rules
+    and writes the audit trail; the admin only shows the refusals."""
+
+    def save_model(self, request, obj, form, change):
+        _configuration_save(obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        _configuration_delete(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset.order_by("pk"):
+                _configuration_delete(obj, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model not in _WRITERS:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # fills new, changed and deleted objects; writes nothing
+        for obj in formset.deleted_objects:
+            _configuration_delete(obj, actor=request.user)
+        for obj, _changed in formset.changed_objects:
+            _configuration_save(obj, actor=request.user)
+        for obj in formset.new_objects:
+            _configuration_save(obj, actor=request.user)
 
 
 class GuardedDeleteMixin:
@@ -170,12 +181,10 @@ class StageForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         stage = self.instance
-        if stage.pk and "kind" in self.changed_data and stage.deals.exists():
-            # Deals in a won stage are won, in an open stage open: flipping the kind would break that.
-            raise ValidationError(
-                gettext("“%(stage)s” holds deals, so it cannot switch between open and won. Move them first.")
-                % {"stage": stage.name}
-            )
+        if stage.pk and "kind" in self.changed_data:
+            refusal = configuration.stage_kind_refusal(stage, cleaned.get("kind"))
+            if refusal:
+                raise ValidationError(str(refusal.message))
         return cleaned
 
 
@@ -242,13 +251,12 @@ class TransitionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         pipeline = cleaned.get("pipeline") or (self.instance.pipeline if self.instance.pipeline_id else None)
-        from_stage, to_stage = cleaned.get("from_stage"), cleaned.get("to_stage")
         if pipeline is not None:
-            for name, stage in (("from_stage", from_stage), ("to_stage", to_stage)):
-                if stage is not None and stage.pipeline_id != pipeline.pk:
-                    self.add_error(name, gettext("“%(stage)s” belongs to another pipeline.") % {"stage": stage.name})
-        if from_stage is not None and from_stage == to_stage:
-            self.add_error("to_stage", gettext("A transition leads to another stage."))
+            refusal = configuration.transition_refusal(
+                pipeline=pipeline, from_stage=cleaned.get("from_stage"), to_stage=cleaned.get("to_stage")
+            )
+            if refusal:
+                self.add_error(refusal.field, str(refusal.message))
         return cleaned
 
 
@@ -273,7 +281,7 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
+class PipelineAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "position", "is_default", "is_active", "stage_count", "open_deal_count")
     list_editable = ("position", "is_active")
     search_fields = ("name",)
@@ -306,17 +314,12 @@ class PipelineAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
                 "between its stages."
             ), messages.INFO)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if obj.is_default:
-            Pipeline.objects.exclude(pk=obj.pk).filter(is_default=True).update(is_default=False)
-
     def delete_refusal(self, obj):
         return pipeline_delete_refusal(obj)
 
 
 @admin.register(Stage)
-class StageAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
+class StageAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     form = StageForm
     list_display = ("name", "pipeline", "position", "probability", "kind", "rotting_days", "colour_swatch",
                     "open_deal_count")
@@ -351,7 +354,7 @@ class StageAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Transition)
-class TransitionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     form = TransitionForm
     list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
                     "requires_next_step", "min_fit_score")
@@ -370,7 +373,7 @@ class TransitionAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LostReason)
-class LostReasonAdmin(AuditedAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
+class LostReasonAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "position", "is_active", "deal_count")
     list_editable = ("position", "is_active")
     list_filter = ("is_active",)
@@ -438,6 +441,16 @@ class LeadAdmin(admin.ModelAdmin):
     def deal_count(self, obj):
         return obj._deals
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = leads.lead_update(
+                lead=obj.pk, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data}
+            )
+        else:
+            saved = leads.lead_create(actor=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding, obj._state.db = False, saved._state.db
+
 
 class DealAdminForm(forms.ModelForm):
     """Edits a deal's fields; the stage is chosen only when the deal is created."""
@@ -474,20 +487,17 @@ class DealAdminForm(forms.ModelForm):
         stage = cleaned.get("stage") if not self.instance.pk else self.instance.stage
         if stage is None:
             return cleaned
-        rules = services.entry_rules_for_new_deal(stage=stage)
-        if rules is None:
-            if not self.instance.pk:
-                raise ValidationError(gettext("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
-            rules = services.EntryRules()
-        values = {f: cleaned.get(f, getattr(self.instance, f, None)) for f in ("amount", "expected_close", "next_step")}
-        missing = rules.missing(lead=cleaned.get("lead") or getattr(self.instance, "lead", None),
-                                next_step=values["next_step"] or "", amount=values["amount"],
-                                expected_close=values["expected_close"])
-        if missing:
-            raise ValidationError(
-                gettext("A deal in “%(stage)s” needs %(needs)s.")
-                % {"stage": stage.name, "needs": ", ".join(str(m) for m in missing)}
-            )
+        changes = {f: cleaned[f] for f in ("amount", "expected_close", "next_step", "lead") if f in cleaned}
+        try:
+            if self.instance.pk:
+                services.deal_entry_check(
+                    services.DealState.of(self.instance, **changes), stage, stage,
+                    check_fit="lead" in self.changed_data,
+                )
+            else:
+                services.deal_entry_check(services.DealState(**changes), None, stage)
+        except PipelineError as refusal:
+            raise ValidationError(str(refusal.message))
         return cleaned
 
 

@@ -32,6 +32,7 @@ from accounts.services import user_role_group_sync
 
 from . import events
 from .models import CompanySize, Deal, DealField, DealStatus, Lead, LeadSource, LostReason, Pipeline, StageKind
+from .leads import leads_bulk_import
 from .services import allowed_target_ids
 from .signals import deals_changed
 
@@ -570,7 +571,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
                 owner_id=user_ids[lead_owner[no]],
                 created_at=first - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600)),
             ))
-        Lead.objects.bulk_create(lead_rows, batch_size=BATCH_SIZE)
+        leads_bulk_import(leads=lead_rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE)
 
         deal_rows = []
         for sim in sims:

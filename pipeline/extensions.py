@@ -27,6 +27,10 @@ AppConfig.ready():
 - `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
 - `register_deal_panel(func)`: `func(request=…, deal=…, can_change=…)` returns rendered HTML (or
   "") for a panel on the deal page.
+- `register_lead_scorer(func, fields=…)`: `func(leads)` sets `fit_score` and `fit_explanation` on
+  each of the (saved or unsaved) leads, in bulk. `pipeline.leads` calls it whenever it writes a
+  lead whose `fields` (the ones the score depends on) are new or changed: the qualification app
+  scores against the ideal customer profile this way, and there is no other scoring path.
 
 Registrations are keyed, so registering twice (tests, autoreload) is harmless.
 """
@@ -41,6 +45,7 @@ _card_parts: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
+_lead_scorers: dict[str, tuple[Callable, frozenset[str]]] = {}
 
 
 @dataclass
@@ -128,3 +133,11 @@ def register_lead_panel(key: str, func: Callable) -> None:
 
 def lead_panels() -> list[Callable]:
     return list(_lead_panels.values())
+
+
+def register_lead_scorer(key: str, func: Callable, *, fields) -> None:
+    _lead_scorers[key] = (func, frozenset(fields))
+
+
+def lead_scorers() -> list[tuple[Callable, frozenset[str]]]:
+    return list(_lead_scorers.values())

@@ -414,6 +414,7 @@ class DealField(models.TextChoices):
     NEXT_STEP = "next_step", _("Next step")
     FORECAST_CATEGORY = "forecast_category", _("Forecast category")
     ROTTING_SNOOZE = "rotting_snooze", _("Rotting warning snoozed until")
+    LEAD = "lead", _("Lead")
 
 
 class DealChange(models.Model):

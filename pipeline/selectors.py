@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connections
 from django.db.models import (
-    Count, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, OuterRef, Q, QuerySet, Sum, Value, Window,
+    Case, Count, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Sum,
+    Value, When, Window,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
@@ -291,15 +292,27 @@ class Column:
         return self.count > len(self.cards)
 
 
+def win_probability_expression():
+    """A deal's chance of being won, in percent: 100 when it is won, 0 when it is lost, else its
+    own override or its stage's probability. Deal.effective_probability is the same rule for one
+    deal in memory (tests/pipeline/test_weighted_amount.py holds them together)."""
+    return Case(
+        When(status=DealStatus.WON, then=Value(100)),
+        When(status=DealStatus.LOST, then=Value(0)),
+        default=Coalesce(F("probability"), F("stage__probability")),
+        output_field=IntegerField(),
+    )
+
+
 def weighted_amount_expression():
-    """amount × probability / 100 with the deal's override or the stage's probability.
+    """A deal's weighted amount: amount × win probability / 100 (a won deal counts in full, a lost
+    one not at all). The one definition for the board's column totals, the exports, the API and
+    the forecast.
 
     Multiplied by 0.01 rather than divided by 100: SQLite keeps whole decimals as integers and
     would divide them as integers (1,001 × 25 / 100 = 250, not 250.25)."""
     return ExpressionWrapper(
-        Coalesce(F("amount"), Value(Decimal("0")))
-        * Coalesce(F("probability"), F("stage__probability"))
-        * Value(Decimal("0.01")),
+        Coalesce(F("amount"), Value(Decimal("0"))) * win_probability_expression() * Value(Decimal("0.01")),
         output_field=DecimalField(max_digits=20, decimal_places=4),
     )
 
@@ -331,22 +344,12 @@ _CENT = Decimal("0.01")
 
 
 def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
-    """Per stage and currency: count, total and weighted amount, in one GROUP BY query.
-
-    The database sums amount × probability (the deal's, else its stage's); the division by 100
-    happens here, in decimals, so that whole amounts are never divided as integers (SQLite) and
-    the expression stays cheap to build for every move's two column headers."""
+    """Per stage and currency: count, total and weighted amount (weighted_amount_expression), in
+    one GROUP BY query."""
     rows = (
         deals.order_by()
         .values_list("stage_id", "currency")
-        .annotate(
-            n=Count("pk"),
-            total=Sum("amount"),
-            weighted=Sum(
-                F("amount") * Coalesce(F("probability"), F("stage__probability")),
-                output_field=DecimalField(max_digits=20, decimal_places=4),
-            ),
-        )
+        .annotate(n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted_amount_expression()))
         .order_by("stage_id", "currency")
     )
     result: dict[int, list[CurrencyTotal]] = defaultdict(list)
@@ -356,7 +359,7 @@ def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
                 currency=currency,
                 count=count,
                 total=Decimal(total or 0).quantize(_CENT),
-                weighted=(Decimal(weighted or 0) * _CENT).quantize(_CENT),
+                weighted=Decimal(weighted or 0).quantize(_CENT),
             )
         )
     return result
@@ -625,10 +628,10 @@ def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Sta
 
 def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[Stage]:
     """The stages of a pipeline, each annotated with `reachable`: whether the transition table
-    lets a deal in `stage_id` move there. One query; the same rule as allowed_target_ids."""
-    allowed = Transition.objects.filter(to_stage=OuterRef("pk")).filter(Q(from_stage_id=stage_id) | Q(from_stage__isnull=True))
-    return list(
-        Stage.objects.filter(pipeline_id=pipeline_id)
-        .annotate(reachable=Exists(allowed))
-        .order_by("position", "pk")
-    )
+    lets a deal in `stage_id` move there, by the rule the board's move targets use
+    (services.transition_targets)."""
+    stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position", "pk"))
+    reachable = {stage.pk for stage in move_targets(pipeline_id=pipeline_id, stages=stages).get(stage_id, [])}
+    for stage in stages:
+        stage.reachable = stage.pk in reachable
+    return stages

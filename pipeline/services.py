@@ -135,12 +135,83 @@ def entry_rules_for_new_deal(*, stage: Stage) -> EntryRules | None:
     return None
 
 
-def _missing_message(stage: Stage, missing: list[str]) -> str:
+def _missing_message(stage: Stage, missing: list[str], *, staying: bool = False) -> str:
+    if staying:  # a deal already in the stage whose fields change
+        return _("A deal in “%(stage)s” needs %(needs)s.") % {
+            "stage": stage.name, "needs": ", ".join(str(m) for m in missing)
+        }
     if len(missing) == 1:
         needs = missing[0]
     else:
         needs = _("%(list)s and %(last)s") % {"list": ", ".join(missing[:-1]), "last": missing[-1]}
     return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": stage.name, "needs": needs}
+
+
+@dataclass(frozen=True)
+class DealState:
+    """What the entry rules look at: a deal's values as they would be after the change."""
+
+    amount: Decimal | None = None
+    expected_close: date | None = None
+    lead: Lead | None = None
+    next_step: str = ""
+
+    @classmethod
+    def of(cls, deal: Deal, **changes) -> "DealState":
+        values = {name: changes.get(name, getattr(deal, name, None)) for name in ("amount", "expected_close", "next_step")}
+        lead = changes["lead"] if "lead" in changes else (deal.lead if deal.lead_id else None)
+        return cls(lead=lead, **{**values, "next_step": values["next_step"] or ""})
+
+
+def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
+    """The rules a deal must meet to be in `to_stage`, coming from `from_stage`: None for a new
+    deal, `to_stage` itself for a deal whose fields change where it is, another stage for a move
+    (the transition table must allow it). Refuses (MoveRefused) when deals cannot get there."""
+    if from_stage is None:
+        rules = entry_rules_for_new_deal(stage=to_stage)
+        if rules is None:
+            raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": to_stage.name}, code="not_allowed")
+        return rules
+    if from_stage.pk == to_stage.pk:
+        # A deal must keep meeting the entry rules of the stage it is in.
+        return entry_rules_for_new_deal(stage=to_stage) or EntryRules()
+    transition = transition_find(from_stage=from_stage, to_stage=to_stage)
+    if transition is None:
+        raise MoveRefused(
+            _("Deals cannot move from “%(from)s” to “%(to)s” in this pipeline.")
+            % {"from": from_stage.name, "to": to_stage.name},
+            code="not_allowed",
+        )
+    return EntryRules.from_transitions([transition])
+
+
+def deal_entry_check(
+    deal_state: DealState,
+    from_stage: Stage | None,
+    to_stage: Stage,
+    *,
+    rules: EntryRules | None = None,
+    check_fit: bool = True,
+) -> None:
+    """The one decision whether a deal may be in `to_stage` (see `entry_rules` for `from_stage`):
+    the transition table, the stage's entry requirements and the lead's fit score. Raises
+    MoveRefused with the message to show; returns None when the deal may.
+
+    `rules` saves the lookup when many deals enter the same stage (an import); `check_fit=False`
+    for a deal that stays in its stage with the same lead, whose score may have changed since it
+    entered (the profile changed), which must not block editing its other fields."""
+    if rules is None:
+        rules = entry_rules(from_stage=from_stage, to_stage=to_stage)
+    missing = rules.missing(
+        amount=deal_state.amount, expected_close=deal_state.expected_close, lead=deal_state.lead,
+        next_step=deal_state.next_step,
+    )
+    if missing:
+        staying = from_stage is not None and from_stage.pk == to_stage.pk
+        raise MoveRefused(_missing_message(to_stage, missing, staying=staying), code="requirements")
+    refusal = rules.fit_refusal(stage=to_stage, lead=deal_state.lead) if check_fit else None
+    if refusal:
+        raise MoveRefused(refusal, code="fit_score")
 
 
 def _announce(deal: Deal, kind: str, *, past_changed: bool = True) -> None:
@@ -254,15 +325,9 @@ def deal_create(
             raise PipelineError(_("This pipeline has no stages yet."))
     amount = money_clean(amount)
     currency = currency_clean(currency)
-    rules = entry_rules_for_new_deal(stage=stage)
-    if rules is None:
-        raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": stage.name})
-    missing = rules.missing(amount=amount, expected_close=expected_close, lead=lead, next_step=next_step)
-    if missing:
-        raise MoveRefused(_missing_message(stage, missing))
-    refusal = rules.fit_refusal(stage=stage, lead=lead)
-    if refusal:
-        raise MoveRefused(refusal, code="fit_score")
+    deal_entry_check(
+        DealState(amount=amount, expected_close=expected_close, lead=lead, next_step=next_step or ""), None, stage
+    )
     if probability is not None and not 0 <= int(probability) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), code="invalid_probability")
     now = at or timezone.now()
@@ -313,23 +378,11 @@ def deal_move(
         return locked
     if locked.status == DealStatus.LOST:
         raise MoveRefused(_("This deal is lost. Reopen it before moving it."), deal=locked, code="lost")
-    transition = transition_find(from_stage=locked.stage, to_stage=to_stage)
-    if transition is None:
-        raise MoveRefused(
-            _("Deals cannot move from “%(from)s” to “%(to)s” in this pipeline.")
-            % {"from": locked.stage.name, "to": to_stage.name},
-            deal=locked,
-            code="not_allowed",
-        )
-    rules = EntryRules.from_transitions([transition])
-    missing = rules.missing(
-        amount=locked.amount, expected_close=locked.expected_close, lead=locked.lead, next_step=locked.next_step
-    )
-    if missing:
-        raise MoveRefused(_missing_message(to_stage, missing), deal=locked, code="requirements")
-    refusal = rules.fit_refusal(stage=to_stage, lead=locked.lead)
-    if refusal:
-        raise MoveRefused(refusal, deal=locked, code="fit_score")
+    try:
+        deal_entry_check(DealState.of(locked), locked.stage, to_stage)
+    except MoveRefused as refusal:
+        refusal.deal = locked
+        raise
 
     now = at or timezone.now()
     from_stage, from_status = locked.stage, locked.status
@@ -442,13 +495,14 @@ TRACKED_FIELDS = {
     "next_step": DealField.NEXT_STEP,
     "owner": DealField.OWNER,
     "forecast_category": DealField.FORECAST_CATEGORY,
+    "lead": DealField.LEAD,
 }
 
 
 def _as_text(field: str, value) -> str:
     if value is None:
         return ""
-    if field == "owner":
+    if field in ("owner", "lead"):
         return str(value.pk)
     if isinstance(value, date):
         return value.isoformat()
@@ -489,21 +543,13 @@ def deal_update(
     if not changed:
         return locked
 
-    # A deal must keep meeting the entry rules of the stage it is in.
-    rules = entry_rules_for_new_deal(stage=locked.stage) or EntryRules()
-    merged = {f: changed.get(f, getattr(locked, f)) for f in ("amount", "expected_close", "lead", "next_step")}
-    missing = rules.missing(**merged)
-    if missing:
-        raise MoveRefused(
-            _("A deal in “%(stage)s” needs %(needs)s.")
-            % {"stage": locked.stage.name, "needs": ", ".join(str(m) for m in missing)},
-            deal=locked,
-            code="requirements",
+    try:
+        deal_entry_check(
+            DealState.of(locked, **changed), locked.stage, locked.stage, check_fit="lead" in changed
         )
-    if "lead" in changed:
-        refusal = rules.fit_refusal(stage=locked.stage, lead=changed["lead"])
-        if refusal:
-            raise MoveRefused(refusal, deal=locked, code="fit_score")
+    except MoveRefused as refusal:
+        refusal.deal = locked
+        raise
 
     history = [
         (TRACKED_FIELDS[name], _as_text(name, getattr(locked, name)), _as_text(name, value))

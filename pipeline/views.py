@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import cards as card_view
 from . import extensions, selectors, services
+from . import leads as lead_services
 from .extensions import TimelineEntry
 from .exceptions import PipelineError, VersionConflict
 from .forms import (
@@ -512,7 +513,7 @@ def deal_quick_add(request, stage_id):
 def _lead_by_name(user, name: str) -> Lead:
     name = name.strip()
     lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
-    return lead or Lead.objects.create(name=name, owner=user)
+    return lead or lead_services.lead_create(actor=user, name=name, owner=user)
 
 
 @require_GET
@@ -557,13 +558,16 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
         for row in deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
     ]
     field_rows = list(deal.changes.select_related("actor"))
-    owner_ids = {int(v) for r in field_rows if r.field == DealField.OWNER for v in (r.old_value, r.new_value) if v.isdigit()}
-    names = {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=owner_ids)} if owner_ids else {}
+    # Owners and leads are stored by id: shown by their names (one query each, only when present).
+    names = {}
+    for field, model in ((DealField.OWNER, get_user_model()), (DealField.LEAD, Lead)):
+        ids = {int(v) for r in field_rows if r.field == field for v in (r.old_value, r.new_value) if v.isdigit()}
+        names[field] = {o.pk: str(o) for o in model.objects.filter(pk__in=ids)} if ids else {}
     for row in field_rows:
         old, new = row.old_value, row.new_value
-        if row.field == DealField.OWNER:
-            old = names.get(int(old), old) if old.isdigit() else old
-            new = names.get(int(new), new) if new.isdigit() else new
+        if row.field in names:
+            old = names[row.field].get(int(old), old) if old.isdigit() else old
+            new = names[row.field].get(int(new), new) if new.isdigit() else new
         else:
             old, new = _change_value_display(row.field, old), _change_value_display(row.field, new)
         entries.append(
@@ -738,7 +742,7 @@ def lead_create(request):
     form = LeadForm(request.POST or None, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            lead = form.save()
+            lead = lead_services.lead_create(actor=request.user, **form.cleaned_data)
             messages.success(request, _("Lead “%(lead)s” created.") % {"lead": lead.name})
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form}, status=400)
@@ -753,7 +757,7 @@ def lead_edit(request, pk):
     form = LeadForm(request.POST or None, instance=lead, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            form.save()
+            lead_services.lead_update(lead=lead, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data})
             messages.success(request, _("Lead saved."))
             return redirect(lead.get_absolute_url())
         return render(request, "pipeline/lead_form.html", {"nav": "leads", "form": form, "lead": lead}, status=400)

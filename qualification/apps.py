@@ -7,4 +7,9 @@ class QualificationConfig(AppConfig):
     verbose_name = _("Qualification")
 
     def ready(self):
-        from . import receivers  # noqa: F401  connects the scoring to lead and profile changes
+        from pipeline.extensions import register_lead_scorer
+
+        from . import receivers  # noqa: F401  rescores every lead when the profile changes
+        from .services import SCORED_FIELDS, leads_score
+
+        register_lead_scorer("qualification", leads_score, fields=SCORED_FIELDS)

@@ -1,23 +1,12 @@
-"""Keep fit scores current: a lead is rescored when it is saved; all leads when the profile changes.
+"""Keep fit scores current when the profile changes: all leads are rescored.
 
-The pipeline app never imports qualification; the scores are written from here.
+A single lead is scored when pipeline.leads writes it (the scorer registered in apps.py).
 """
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from pipeline.models import Lead
-
 from . import services
 from .models import Criterion, Profile
-
-
-@receiver(post_save, sender=Lead, dispatch_uid="qualification.lead_saved")
-def lead_saved(sender, instance: Lead, created, raw=False, update_fields=None, **kwargs):
-    if raw:
-        return
-    if update_fields is not None and not (set(update_fields) & services.SCORED_FIELDS):
-        return
-    services.lead_fit_refresh(lead=instance)
 
 
 @receiver(post_save, sender=Profile, dispatch_uid="qualification.profile_saved")

@@ -2,8 +2,9 @@
 
 A lead's score is the share of the profile's criterion weights it matches, 0–100, stored on
 `pipeline.Lead.fit_score` with the explanation (which criteria matched, with their weights) in
-`Lead.fit_explanation`. Leads are rescored when they are saved (see receivers.py) and, in
-batches by a Celery task, when the profile changes.
+`Lead.fit_explanation`. A lead is scored when pipeline.leads writes it (through `leads_score`,
+registered as the pipeline's lead scorer in apps.py) and, in batches by a Celery task, when the
+profile changes.
 """
 from __future__ import annotations
 
@@ -85,14 +86,12 @@ def lead_values(lead: Lead) -> dict:
     return {name: getattr(lead, name) for name in SCORED_FIELDS}
 
 
-def lead_fit_refresh(*, lead: Lead, criteria: list[ScoringCriterion] | None = None) -> Lead:
-    """Recompute and store one lead's fit score (called after a lead is created or changed)."""
-    score, explanation = fit_compute(lead_values(lead), active_criteria() if criteria is None else criteria)
-    if (lead.fit_score, lead.fit_explanation) != (score, explanation):
-        # A queryset update: no post_save signal, so no rescoring loop.
-        Lead.objects.filter(pk=lead.pk).update(fit_score=score, fit_explanation=explanation)
-        lead.fit_score, lead.fit_explanation = score, explanation
-    return lead
+def leads_score(leads: list[Lead]) -> None:
+    """Score `leads` (saved or not) against the active profile without saving them: the lead
+    scorer pipeline.leads calls whenever it writes leads. One query for the whole batch."""
+    criteria = active_criteria()
+    for lead in leads:
+        lead.fit_score, lead.fit_explanation = fit_compute(lead_values(lead), criteria)
 
 
 def leads_fit_rescore_all(*, batch_size: int = RESCORE_BATCH_SIZE) -> int:

@@ -166,3 +166,110 @@ def test_configuration_lists_run_a_fixed_number_of_queries(url, admin_user, pipe
 def test_options_describes_the_endpoint(url, admin_user, pipeline):
     response = client_for(admin_user).options(url)
     assert response.status_code == 200 and response.json()["name"]
+
+
+# --- The API refuses what the admin refuses, with the same message, and is audited --------------
+
+
+def test_a_stage_holding_open_deals_cannot_become_won_through_the_api(admin_user, rep, stages):
+    from pipeline.admin import StageForm
+
+    stage = stages["Offer"]
+    DealFactory(owner=rep, stage=stage)
+    response = client_for(admin_user).patch(f"/api/v1/stages/{stage.pk}/", {"kind": "won"}, format="json")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "stage_has_deals" and body["kind"] == [body["detail"]]
+    stage.refresh_from_db()
+    assert stage.kind == "open"
+    # The admin's refusal of the same change, word for word.
+    form = StageForm(
+        instance=stage,
+        data={"pipeline": stage.pipeline_id, "name": stage.name, "position": stage.position,
+              "probability": stage.probability, "kind": "won", "colour": stage.colour},
+    )
+    assert not form.is_valid() and form.non_field_errors() == [body["detail"]]
+
+
+def test_an_empty_stage_can_become_won_through_the_api(admin_user, pipeline):
+    stage = Stage.objects.create(pipeline=pipeline, name="Signed", position=9)
+    response = client_for(admin_user).patch(f"/api/v1/stages/{stage.pk}/", {"kind": "won"}, format="json")
+    assert response.status_code == 200 and response.json()["kind"] == "won"
+
+
+@pytest.mark.parametrize("in_history", [False, True])
+def test_api_and_admin_refuse_to_delete_a_used_stage_with_the_same_message(admin_user, rep, stages, in_history):
+    from pipeline import services
+    from pipeline.admin import stage_delete_refusal
+
+    deal = DealFactory(owner=rep, stage=stages["Offer"])
+    if in_history:
+        services.deal_move(deal=deal, to_stage=stages["Negotiation"], actor=rep)
+    response = client_for(admin_user).delete(f"/api/v1/stages/{stages['Offer'].pk}/")
+    assert response.status_code == 400
+    assert response.json()["detail"] == stage_delete_refusal(stages["Offer"])
+    assert response.json()["code"] == ("stage_in_use" if in_history else "stage_has_deals")
+
+
+def test_api_and_admin_refuse_to_delete_a_used_lost_reason_with_the_same_message(admin_user, rep, own_deal):
+    from pipeline import services
+    from pipeline.admin import lost_reason_delete_refusal
+
+    reason = LostReason.objects.first()
+    services.deal_mark_lost(deal=own_deal, reason=reason, actor=rep)
+    services.deal_reopen(deal=own_deal, actor=rep)  # only the history still names the reason
+    response = client_for(admin_user).delete(f"/api/v1/lost-reasons/{reason.pk}/")
+    assert response.status_code == 400 and response.json()["detail"] == lost_reason_delete_refusal(reason)
+    assert LostReason.objects.filter(pk=reason.pk).exists()
+
+
+def test_api_and_admin_refuse_to_delete_a_pipeline_with_deals_with_the_same_message(admin_user, rep, pipeline):
+    from pipeline.admin import pipeline_delete_refusal
+
+    DealFactory(owner=rep)
+    response = client_for(admin_user).delete(f"/api/v1/pipelines/{pipeline.pk}/")
+    assert response.status_code == 400 and response.json()["detail"] == pipeline_delete_refusal(pipeline)
+
+
+def test_configuration_changes_through_the_api_are_audited(admin_user, pipeline):
+    from accounts.models import ConfigChange
+
+    client = client_for(admin_user)
+    stage_id = client.post(
+        "/api/v1/stages/", {"pipeline": pipeline.pk, "name": "Contract", "position": 7, "probability": 90}, format="json"
+    ).json()["id"]
+    client.patch(f"/api/v1/stages/{stage_id}/", {"probability": 95}, format="json")
+    client.patch(f"/api/v1/stages/{stage_id}/", {"probability": 95}, format="json")  # no change: no row
+    client.delete(f"/api/v1/stages/{stage_id}/")
+    reason_id = client.post("/api/v1/lost-reasons/", {"name": "Budget frozen"}, format="json").json()["id"]
+    client.patch(f"/api/v1/lost-reasons/{reason_id}/", {"is_active": False}, format="json")
+    pipeline_id = client.post("/api/v1/pipelines/", {"name": "Upsell"}, format="json").json()["id"]
+    client.patch(f"/api/v1/pipelines/{pipeline_id}/", {"name": "Upsell 2027"}, format="json")
+
+    rows = list(ConfigChange.objects.order_by("pk"))
+    assert [(r.content_type.model, r.object_id, r.action) for r in rows] == [
+        ("stage", str(stage_id), "create"), ("stage", str(stage_id), "update"), ("stage", str(stage_id), "delete"),
+        ("lostreason", str(reason_id), "create"), ("lostreason", str(reason_id), "update"),
+        ("pipeline", str(pipeline_id), "create"), ("pipeline", str(pipeline_id), "update"),
+    ]
+    assert all(r.actor == admin_user for r in rows)
+    assert rows[0].changes["probability"] == [None, "90"] and rows[0].changes["pipeline"] == [None, pipeline.name]
+    assert rows[1].changes == {"probability": ["90", "95"]}
+    assert rows[2].changes["name"] == ["Contract", None]
+    assert rows[4].changes == {"is_active": ["True", "False"]}
+    assert rows[6].changes == {"name": ["Upsell", "Upsell 2027"]}
+
+
+def test_a_refused_api_change_writes_no_audit_row(admin_user, rep, stages):
+    from accounts.models import ConfigChange
+
+    DealFactory(owner=rep, stage=stages["Offer"])
+    client_for(admin_user).patch(f"/api/v1/stages/{stages['Offer'].pk}/", {"kind": "won"}, format="json")
+    client_for(admin_user).delete(f"/api/v1/stages/{stages['Offer'].pk}/")
+    assert not ConfigChange.objects.filter(content_type__model="stage").exists()
+
+
+def test_a_new_default_pipeline_through_the_api_takes_the_flag_from_the_old_one(admin_user, pipeline):
+    response = client_for(admin_user).post("/api/v1/pipelines/", {"name": "Upsell", "is_default": True}, format="json")
+    assert response.status_code == 201
+    assert list(Pipeline.objects.filter(is_default=True).values_list("name", flat=True)) == ["Upsell"]

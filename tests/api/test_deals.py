@@ -254,15 +254,55 @@ def test_update_without_a_version_is_a_field_error(rep, own_deal):
     assert response.status_code == 400 and "version" in response.json()
 
 
-def test_update_cannot_change_the_stage_or_status(rep, own_deal, stages):
+def test_update_refuses_the_stage_and_status_naming_them_and_changes_nothing(rep, own_deal, stages):
     response = client_for(rep).patch(
         f"/api/v1/deals/{own_deal.pk}/",
-        {"stage": stages["Retention"].pk, "status": "won", "version": 1},
+        {"title": "Renamed", "stage": stages["Retention"].pk, "status": "won", "version": 1},
         format="json",
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["stage"] == ["The stage changes only by a move (POST …/move/)."]
+    assert body["status"] == ["The status changes only by a move into a won stage, …/lose/ or …/reopen/."]
     own_deal.refresh_from_db()
-    assert own_deal.stage == stages["Prospecting"] and own_deal.status == DealStatus.OPEN
+    assert (own_deal.stage, own_deal.status, own_deal.title) == (stages["Prospecting"], DealStatus.OPEN, own_deal.title)
+    assert own_deal.version == 1
+
+
+@pytest.mark.parametrize(
+    "method, path, body, refused",
+    [
+        ("patch", "", {"closed_at": "2026-01-01T00:00:00Z", "version": 1}, {"closed_at": "This field cannot be changed here."}),
+        ("patch", "", {"colour": "red", "version": 1}, {"colour": "Unknown field."}),
+        ("post", "move/", {"stage": None, "version": 1, "title": "x"}, {"title": "This field cannot be changed here."}),
+        ("post", "lose/", {"reason": None, "status": "lost"}, {"status": None}),
+        ("post", "reopen/", {"lost_reason": 1}, {"lost_reason": None}),
+    ],
+)
+def test_deal_writes_name_the_fields_they_do_not_accept(rep, own_deal, method, path, body, refused):
+    from pipeline.models import LostReason
+
+    if "reason" in body:
+        body["reason"] = LostReason.objects.first().pk
+    if "stage" in body:
+        body["stage"] = own_deal.stage_id
+    response = getattr(client_for(rep), method)(f"/api/v1/deals/{own_deal.pk}/{path}", body, format="json")
+    assert response.status_code == 400, response.content
+    answer = response.json()
+    for name, message in refused.items():
+        assert name in answer and (message is None or answer[name] == [message])
+    own_deal.refresh_from_db()
+    assert own_deal.version == 1
+
+
+def test_create_names_the_fields_it_does_not_accept(rep):
+    response = client_for(rep).post(
+        "/api/v1/deals/", {"title": "New", "lead": LeadFactory(owner=rep).pk, "status": "won", "version": 5},
+        format="json",
+    )
+    assert response.status_code == 400 and set(response.json()) >= {"status", "version"}
+    assert not Deal.objects.filter(title="New").exists()
 
 
 def test_removing_the_amount_of_a_deal_in_offer_is_refused(rep, stages):
@@ -549,3 +589,15 @@ def test_the_deal_written_with_fields_built_once_equals_the_serializer(rep, stag
         with translation.override(language):
             for deal in deals:
                 assert deal_data(deal) == DealSerializer(deal).data
+
+
+def test_changing_the_lead_through_the_api_shows_in_the_history_and_on_the_deal_page(client, rep, own_deal):
+    old_name = own_deal.lead.name
+    new_lead = LeadFactory(owner=rep, name="Neue Organisation GmbH")
+    response = client_for(rep).patch(f"/api/v1/deals/{own_deal.pk}/", {"lead": new_lead.pk, "version": 1}, format="json")
+    assert response.status_code == 200, response.content
+    history = client_for(rep).get(f"/api/v1/deals/{own_deal.pk}/history/").json()["deal_changes"]
+    assert [(c["field"], c["new_value"]) for c in history] == [("lead", str(new_lead.pk))]
+    client.force_login(rep)
+    page = client.get(own_deal.get_absolute_url()).content.decode()
+    assert old_name in page and "Neue Organisation GmbH" in page

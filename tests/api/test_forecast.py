@@ -1,9 +1,10 @@
 """GET /api/v1/forecast/: the forecasting engine's answer per period and currency, scoped like the
 forecast dashboard, with its parameters validated."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,6 +13,13 @@ from tests.api.conftest import client_for
 from tests.factories import DealFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def mid_month():
+    """Not a period's last day: on one, a forecast starts with the next period."""
+    with time_machine.travel(datetime(2026, 3, 12, 9, tzinfo=dt_timezone.utc), tick=False):
+        yield
 
 
 def _amounts(body, index=0):
@@ -52,6 +60,14 @@ def test_weighted_forecast_per_period_and_currency_for_a_manager(book, manager):
     assert Decimal(second["USD"]["expected"]) == Decimal("100.00")  # the deal's own 50 %
     for amount in (first["EUR"], second["USD"]):
         assert Decimal(amount["p10"]) <= Decimal(amount["expected"]) <= Decimal(amount["p90"])
+
+
+def test_a_forecast_as_of_a_months_last_day_starts_with_the_next_month(book, manager):
+    body = client_for(manager).get(
+        "/api/v1/forecast/", {"method": "weighted", "period": "month", "horizon": 1, "as_of": "2026-02-28"}
+    ).json()
+    assert [p["period"] for p in body["periods"]] == ["2026-03"]
+    assert body["periods"][0]["start"] == "2026-03-01"
 
 
 def test_a_reps_forecast_is_their_own_and_an_admins_everyones(book, rep, admin_user):

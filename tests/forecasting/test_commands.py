@@ -1,10 +1,12 @@
 """The output contracts of `forecast` and `backtest`."""
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from forecasting import synthetic
 from forecasting.importing import import_history
@@ -170,3 +172,84 @@ def test_the_generator_is_seeded_and_its_truth_is_the_chains_absorption():
     q = synthetic.TRANSITIONS
     assert truth[4] == pytest.approx(q[4, 5] + q[4, 3] * truth[3])
     assert truth[3] == pytest.approx(q[3, 5] + q[3, 4] * truth[4] + q[3, 2] * truth[2])
+
+
+@pytest.mark.django_db
+def test_a_forecast_on_a_quarters_last_day_covers_the_next_quarter(imported, capsys):
+    data = json.loads(
+        run(capsys, "--as-of", "2025-03-31", "--method", "learned", "--period", "quarter", "--horizon", "1",
+            "--format", "json")  # fmt: skip
+    )
+    assert [p["period"] for p in data["periods"]] == ["2025-Q2"]
+    assert data["periods"][0]["expected"] > 0
+
+
+@pytest.mark.django_db
+def test_forecast_says_how_many_deals_lack_an_amount_or_a_date_and_what_was_assumed(rep, stages, capsys):
+    from datetime import datetime, timezone as dt_timezone
+
+    from pipeline import services as pipeline_services
+    from tests.factories import LeadFactory
+
+    when = datetime(2025, 3, 3, 10, tzinfo=dt_timezone.utc)
+    for amount, close in ((None, None), (None, date(2025, 3, 10)), ("500", None)):
+        pipeline_services.deal_create(
+            actor=rep, lead=LeadFactory(), title="Deal", stage=stages["Prospecting"], amount=amount,
+            expected_close=close, at=when,
+        )  # fmt: skip
+    with translation.override("en"):  # whatever language an earlier test left active
+        data = json.loads(run(capsys, "--as-of", "2025-03-20", "--period", "month", "--format", "json"))
+        table = run(capsys, "--as-of", "2025-03-20", "--period", "month", "--pipeline-only")
+    assert data["warnings"] == [
+        "2 open deals have no amount: they count as 0.",
+        "2 open deals have no expected close date: when they close was estimated from how deals of their stage "
+        "and age closed before.",
+        "1 open deal is past its expected close date: its remaining chance is spread over the periods ahead.",
+    ]
+    assert "2 open deals have no expected close date: they are left out of the periods." in table
+    assert "from deals not yet created" not in table
+
+
+@pytest.mark.django_db
+def test_forecast_shows_the_new_business_from_deals_not_yet_created_as_its_own_line(imported, capsys):
+    with translation.override("en"):
+        table = run(capsys, "--as-of", "2025-04-30", "--method", "montecarlo", "--period", "month", "--horizon", "2")
+    assert "Included above, from deals not yet created:" in table
+    data = json.loads(
+        run(capsys, "--as-of", "2025-04-30", "--method", "learned", "--period", "month", "--format", "json")
+    )
+    assert all("not_yet_created" in p for p in data["periods"])
+
+
+def test_backtest_on_generated_real_shaped_histories_prints_methods_beside_naive_baselines(capsys):
+    call_command(
+        "backtest", "--realistic", "--seed", "5", "--months", "9", "--deals-per-month", "120", "--simulations", "200",
+        "--format", "json",
+    )  # fmt: skip
+    (data,) = json.loads(capsys.readouterr().out)
+    assert data["history"] == "real-shaped, seed 5" and data["period"] == "month"
+    names = [s["name"] for s in data["scores"]]
+    assert names == ["weighted", "learned", "montecarlo", "last period", "mean of last 3", "same period a year ago"]
+    assert [p["period"] for p in data["periods"]] == ["2025-07", "2025-08", "2025-09"]
+    learned = next(s for s in data["scores"] if s["name"] == "learned")
+    assert learned["periods"] == 3 and learned["wape"] is not None and learned["coverage"] is not None
+    call_command("backtest", "--realistic", "--seed", "5", "--months", "9", "--deals-per-month", "120",
+                 "--simulations", "200", "--quarters")  # fmt: skip
+    table = capsys.readouterr().out
+    assert "naive: mean of last 3" in table and "best method:" in table and "2025-09 actual" in table
+
+
+@pytest.mark.django_db
+def test_backtest_on_this_installations_history_needs_enough_of_it(imported):
+    with pytest.raises(CommandError, match="too short"):
+        call_command("backtest", "--history")
+    with pytest.raises(CommandError, match="--database-url needs --history"):
+        call_command("backtest", "--database-url", "sqlite:///elsewhere.sqlite3")
+
+
+@pytest.mark.django_db
+def test_backtest_on_this_installations_history_reads_the_database(imported, capsys):
+    call_command("backtest", "--history", "--warmup", "1", "--simulations", "100", "--format", "json")
+    (data,) = json.loads(capsys.readouterr().out)
+    assert data["history"] == "this installation"
+    assert data["periods"] and all("actual" in p for p in data["periods"])

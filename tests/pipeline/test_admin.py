@@ -319,6 +319,21 @@ def test_editing_a_deal_against_its_stage_rules_shows_an_error(client, rep, stag
     assert "A deal in “Offer” needs an amount." in str(response.context["adminform"].form.non_field_errors())
 
 
+def test_adding_a_deal_in_the_admin_checks_the_fit_score_rule_as_the_service_does(client, rep, stages):
+    Transition.objects.filter(to_stage=stages["Qualification"], from_stage=None).update(min_fit_score=60)
+    lead = LeadFactory()
+    Lead.objects.filter(pk=lead.pk).update(fit_score=40)
+    response = client.post(url("deal_add"), {
+        "title": "Pilot", "lead": lead.pk, "stage": stages["Qualification"].pk, "owner": rep.pk,
+        "amount": "1200", "currency": "EUR", "expected_close": "", "probability": "", "next_step": "Call",
+        "external_id": "",
+    })
+    assert response.status_code == 200
+    expected = "To enter “Qualification”, the lead must score at least 60 on the ideal customer profile (it scores 40)."
+    assert [expected] == response.context["adminform"].form.non_field_errors()
+    assert not Deal.objects.filter(title="Pilot").exists()
+
+
 def test_adding_a_deal_in_the_admin_goes_through_deal_create(client, rep, stages, admin_user):
     lead = LeadFactory()
     response = client.post(url("deal_add"), {

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from pipeline import services
 from pipeline.exceptions import MoveRefused, PipelineError, VersionConflict
-from pipeline.models import Deal, DealChange, DealStatus, Pipeline, Stage, StageChange, Transition
+from pipeline.models import Deal, DealChange, DealStatus, Lead, Pipeline, Stage, StageChange, Transition
 from pipeline.signals import deals_changed
-from tests.factories import DealFactory, lost_reason
+from tests.factories import DealFactory, LeadFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +222,44 @@ def test_a_changed_rule_applies_to_the_very_next_move(rep, stages, pipeline):
         services.deal_move(deal=second, to_stage=stages["Qualification"], actor=rep)
     Transition.objects.filter(from_stage=stages["Prospecting"], to_stage=stages["Qualification"]).delete()
     assert services.deal_move(deal=second, to_stage=stages["Qualification"], actor=rep).stage == stages["Qualification"]
+
+
+# --- One decision whether a deal may be in a stage -------------------------------------------------
+
+
+def test_entry_check_decides_new_deals_moves_and_deals_staying_in_their_stage(rep, stages):
+    from pipeline.services import DealState, deal_entry_check
+
+    bare = DealState(lead=LeadFactory())
+    deal_entry_check(bare, None, stages["Prospecting"])
+    with pytest.raises(MoveRefused) as refused:
+        deal_entry_check(bare, None, stages["Offer"])
+    assert (refused.value.code, refused.value.message) == ("requirements", "To enter “Offer”, this deal needs an amount.")
+    with pytest.raises(MoveRefused) as refused:
+        deal_entry_check(bare, stages["Offer"], stages["Offer"])
+    assert refused.value.message == "A deal in “Offer” needs an amount."
+    Transition.objects.filter(to_stage=stages["Negotiation"]).delete()
+    with pytest.raises(MoveRefused) as refused:
+        deal_entry_check(DealState(amount=Decimal("10"), lead=bare.lead), stages["Offer"], stages["Negotiation"])
+    assert refused.value.code == "not_allowed"
+
+
+def test_entry_check_applies_the_fit_score_except_to_a_deal_keeping_its_lead(rep, stages):
+    from pipeline.services import DealState, deal_entry_check
+
+    Transition.objects.filter(to_stage=stages["Qualification"], from_stage=None).update(min_fit_score=60)
+    lead = LeadFactory()
+    Lead.objects.filter(pk=lead.pk).update(fit_score=10)
+    lead.refresh_from_db()
+    with pytest.raises(MoveRefused) as refused:
+        deal_entry_check(DealState(lead=lead), stages["Prospecting"], stages["Qualification"])
+    assert refused.value.code == "fit_score"
+    deal_entry_check(DealState(lead=lead), stages["Qualification"], stages["Qualification"], check_fit=False)
+
+
+def test_changing_a_deals_lead_is_recorded_in_its_history(deal, rep):
+    other = LeadFactory(name="Other Org")
+    before = deal.lead_id
+    services.deal_update(deal=deal, actor=rep, lead=other)
+    change = DealChange.objects.get(deal=deal)
+    assert (change.field, change.old_value, change.new_value, change.actor) == ("lead", str(before), str(other.pk), rep)

@@ -1,9 +1,11 @@
 """Scoring leads against the ideal customer profile, and the fit score as a stage entry rule."""
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from pipeline import services as pipeline_services
+from pipeline.leads import lead_create, lead_update, leads_bulk_import
 from pipeline.exceptions import MoveRefused
 from pipeline.models import Lead, Transition
 from qualification import services, tasks
@@ -38,21 +40,38 @@ def test_an_inactive_profile_does_not_score(profile):
     assert lead.fit_score is None
 
 
-def test_changing_a_lead_rescores_it(profile):
+def test_changing_a_lead_rescores_it(profile, admin_user):
     lead = LeadFactory(industry="Retail", company_size="51-200", country="FR")
     lead.refresh_from_db()
     assert lead.fit_score == 50
-    lead.country = "AT"
-    lead.save()
+    lead_update(lead=lead, actor=admin_user, country="AT")
     lead.refresh_from_db()
     assert lead.fit_score == 70
 
 
-def test_saving_fields_the_score_does_not_depend_on_runs_no_scoring(profile, django_assert_num_queries):
+def test_changing_fields_the_score_does_not_depend_on_runs_no_scoring(profile, admin_user):
     lead = LeadFactory(industry="Software")
-    lead.name = "Renamed GmbH"
-    with django_assert_num_queries(1):
-        lead.save(update_fields=["name"])
+    with CaptureQueriesContext(connection) as queries:
+        lead_update(lead=lead, actor=admin_user, name="Renamed GmbH")
+    assert not [q for q in queries if "qualification_criterion" in q["sql"]]
+    assert Lead.objects.get(pk=lead.pk).name == "Renamed GmbH"
+
+
+def test_saving_a_lead_by_itself_does_not_score_it_only_the_lead_services_do(profile):
+    lead = Lead.objects.create(name="Written around the services", industry="Software", country="DE")
+    lead.refresh_from_db()
+    assert lead.fit_score is None
+    created = lead_create(actor=None, name="Through the service", industry="Software", country="DE")
+    assert Lead.objects.get(pk=created.pk).fit_score == 50
+
+
+def test_a_bulk_import_scores_every_lead_with_one_profile_read(profile):
+    leads = [Lead(name=f"Lead {i}", industry="Software", country="DE" if i % 2 else "FR") for i in range(4)]
+    with CaptureQueriesContext(connection) as queries:
+        leads_bulk_import(leads=leads, actor=None)
+    assert len([q for q in queries if "qualification_criterion" in q["sql"]]) == 1
+    assert len([q for q in queries if q["sql"].startswith('INSERT INTO "pipeline_lead"')]) == 1
+    assert sorted(Lead.objects.filter(name__startswith="Lead ").values_list("fit_score", flat=True)) == [30, 30, 50, 50]
 
 
 def test_flag_criteria_match_leads_with_a_website_or_contact(db):

@@ -99,3 +99,36 @@ def test_fit_badge_and_explanation_templates_render_for_other_pages(profile):
     assert "50 / 100" in explanation and "Company size is 51-200" in explanation and "weight 50" in explanation
     unscored = LeadFactory.build(fit_score=None)
     assert "badge" not in Template("{% load qualification_tags %}{% fit_badge lead %}").render(Context({"lead": unscored}))
+
+
+# --- Every way a lead is written scores it the same way ---------------------------------------------
+
+
+def test_leads_written_by_the_lead_pages_the_api_and_the_admin_are_scored(client, rep, admin_user, profile):
+    from tests.api.conftest import client_for
+
+    client.force_login(rep)
+    client.post(reverse("pipeline:lead_create"), {"name": "Page GmbH", "industry": "Software", "country": "DE",
+                                                  "source": "other", "owner": rep.pk})
+    page_lead = Lead.objects.get(name="Page GmbH")
+    assert page_lead.fit_score == 50
+    client.post(reverse("pipeline:lead_edit", args=[page_lead.pk]), {
+        "name": "Page GmbH", "industry": "Software", "country": "DE", "company_size": "51-200", "source": "other",
+        "owner": rep.pk,
+    })
+    assert Lead.objects.get(pk=page_lead.pk).fit_score == 100
+
+    api = client_for(rep)
+    created = api.post("/api/v1/leads/", {"name": "Api AG", "industry": "Software"}, format="json").json()
+    assert Lead.objects.get(pk=created["id"]).fit_score == 30
+    api.patch(f"/api/v1/leads/{created['id']}/", {"country": "AT"}, format="json")
+    assert Lead.objects.get(pk=created["id"]).fit_score == 50
+
+    client.force_login(admin_user)
+    client.post(reverse("admin:pipeline_lead_add"), {
+        "name": "Admin KG", "industry": "SaaS", "company_size": "51-200", "country": "", "website": "",
+        "source": "other", "owner": "", "contact_name": "", "contact_email": "", "contact_phone": "",
+        "created_at_0": "2026-12-01", "created_at_1": "10:00:00",
+        "deals-TOTAL_FORMS": 0, "deals-INITIAL_FORMS": 0, "deals-MIN_NUM_FORMS": 0, "deals-MAX_NUM_FORMS": 0,
+    })
+    assert Lead.objects.get(name="Admin KG").fit_score == 80

@@ -6,12 +6,16 @@ from datetime import date
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from forecasting import runs
-from forecasting.methods import DEFAULT_SIMULATIONS
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from forecasting import outlook, runs
+from forecasting.methods import DEFAULT_SIMULATIONS, money
 from forecasting.periods import PERIOD_KINDS
 from pipeline.models import Pipeline
 
 COLUMNS = ("period", "currency", "won", "expected", "p10", "p50", "p90")
+NUMBERS = COLUMNS[2:] + ("not_yet_created",)
 
 
 class Command(BaseCommand):
@@ -28,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--owner", type=int, action="append", default=None, help="only this owner's deals (id)")
         parser.add_argument("--simulations", type=int, default=DEFAULT_SIMULATIONS)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--pipeline-only",
+            action="store_true",
+            help="only the open deals, at their stage's probability and the reps' expected close dates "
+            "(no timing learned from the history, no new business)",
+        )
         parser.add_argument(
             "--quota",
             action="append",
@@ -60,8 +70,17 @@ class Command(BaseCommand):
             simulations=opts["simulations"],
             seed=opts["seed"],
             quota=quota,
+            outlook=not opts["pipeline_only"],
         )
         rows = run.result.rows(empty_currency=settings.STAGEFLOW["DEFAULT_CURRENCY"])
+        new_business = run.result.extra.get("new_business")
+        if new_business is not None:
+            currencies = run.result.currencies
+            for row in rows:
+                c = currencies.index(row["currency"]) if row["currency"] in currencies else None
+                j = run.result.period_labels().index(row["period"])
+                row["not_yet_created"] = money(new_business[c, j] if c is not None else 0.0)
+        warnings = deal_warnings(outlook.open_without(run.book), estimated=not opts["pipeline_only"])
         deals = []
         if opts["deals"]:
             book, p = run.book, run.result.deal_probability
@@ -81,7 +100,8 @@ class Command(BaseCommand):
                 "period": opts["period"],
                 "horizon": opts["horizon"],
                 "pipeline": pipeline_id,
-                "periods": [{k: (float(v) if k in COLUMNS[2:] else v) for k, v in r.items()} for r in rows],
+                "periods": [{k: (float(v) if k in NUMBERS else v) for k, v in r.items()} for r in rows],
+                "warnings": warnings,
                 **({"quota": quota} if quota else {}),
             }
             if opts["deals"]:
@@ -89,6 +109,12 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False))
             return
         self._table(rows, COLUMNS + (("quota_chance",) if any("quota_chance" in r for r in rows) else ()))
+        if new_business is not None:
+            self.stdout.write("")
+            self.stdout.write(_("Included above, from deals not yet created:"))
+            self._table(rows, ("period", "currency", "not_yet_created"))
+        for warning in warnings:
+            self.stdout.write(self.style.WARNING(warning))
         if opts["deals"]:
             self.stdout.write("")
             self._table(deals, ("external_id", "id", "stage", "probability"))
@@ -96,7 +122,7 @@ class Command(BaseCommand):
     def _quota(self, values) -> dict:
         quota = {}
         for value in values:
-            currency, _, amount = value.rpartition("=")
+            currency, _sep, amount = value.rpartition("=")
             currency = (currency or settings.STAGEFLOW["DEFAULT_CURRENCY"]).upper()
             try:
                 quota[currency] = float(amount)
@@ -121,3 +147,52 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def deal_warnings(counts: dict, *, estimated: bool) -> list[str]:
+    """What the forecast had to assume about open deals that lack an amount or a date."""
+    out = []
+    if counts["no_amount"]:
+        out.append(
+            ngettext(
+                "%(count)d open deal has no amount: it counts as 0.",
+                "%(count)d open deals have no amount: they count as 0.",
+                counts["no_amount"],
+            )
+            % {"count": counts["no_amount"]}
+        )
+    if counts["no_expected_close"]:
+        n = counts["no_expected_close"]
+        if estimated:
+            text = ngettext(
+                "%(count)d open deal has no expected close date: when it closes was estimated from how deals "
+                "of its stage and age closed before.",
+                "%(count)d open deals have no expected close date: when they close was estimated from how deals "
+                "of their stage and age closed before.",
+                n,
+            )
+        else:
+            text = ngettext(
+                "%(count)d open deal has no expected close date: it is left out of the periods.",
+                "%(count)d open deals have no expected close date: they are left out of the periods.",
+                n,
+            )
+        out.append(text % {"count": n})
+    if counts["overdue"]:
+        n = counts["overdue"]
+        if estimated:
+            text = ngettext(
+                "%(count)d open deal is past its expected close date: its remaining chance is spread over the "
+                "periods ahead.",
+                "%(count)d open deals are past their expected close date: their remaining chance is spread over "
+                "the periods ahead.",
+                n,
+            )
+        else:
+            text = ngettext(
+                "%(count)d open deal is past its expected close date: it counts in the first period.",
+                "%(count)d open deals are past their expected close date: they count in the first period.",
+                n,
+            )
+        out.append(text % {"count": n})
+    return out
