@@ -273,10 +273,20 @@ def money_clean(value) -> Decimal | None:
     return amount
 
 
-def currency_clean(value: str | None) -> str:
+def currency_clean(value: str | None, *, current: str | None = None) -> str:
+    """One of the configured currencies (STAGEFLOW["CURRENCIES"], ISO 4217 codes); empty means the
+    default. `current` is the currency a record already has: it may keep it after the list changed."""
     value = (value or settings.STAGEFLOW["DEFAULT_CURRENCY"]).strip().upper()
-    if len(value) != 3 or not value.isalpha():
+    if current and value == current:
+        return value
+    if len(value) != 3 or not (value.isascii() and value.isalpha()):
         raise PipelineError(_("“%(value)s” is not a currency code such as EUR.") % {"value": value}, code="invalid_currency")
+    allowed = [code.upper() for code in settings.STAGEFLOW["CURRENCIES"]]
+    if value not in allowed:
+        raise PipelineError(
+            _("“%(value)s” is not one of the currencies used here: %(allowed)s.") % {"value": value, "allowed": ", ".join(allowed)},
+            code="invalid_currency",
+        )
     return value
 
 
@@ -515,7 +525,7 @@ def deal_update(
     if "amount" in data:
         data["amount"] = money_clean(data["amount"])
     if "currency" in data:
-        data["currency"] = currency_clean(data["currency"])
+        data["currency"] = currency_clean(data["currency"], current=locked.currency)
     if "title" in data:
         data["title"] = (data["title"] or "").strip()
         if not data["title"]:
