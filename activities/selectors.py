@@ -1,5 +1,8 @@
-"""Reads that depend on the user: an activity or note is visible when its deal (or, for one on
-a lead, its lead) is visible through pipeline.selectors."""
+"""Reads that depend on the user. An activity or note on a deal is visible with the deal. One on a
+lead (an organisation) is visible when the lead is AND the user may see the deals of its author
+(for an activity: its owner), pipeline.selectors.visible_people: an organisation that two teams
+sell to shows each team only what its own people wrote. One without an author (deleted, or written
+by an import) is visible with the lead."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,12 +14,36 @@ from pipeline import selectors as pipeline_selectors
 from .models import Activity, Note, OnboardingTask
 
 
+def _on_a_visible_lead_by_visible_people(user, person_field: str) -> Q:
+    leads = pipeline_selectors.visible_leads(user).filter(pk=OuterRef("lead_id"))
+    on_lead = Q(deal__isnull=True) & Q(Exists(leads))
+    if getattr(user, "is_admin", False):
+        return on_lead
+    people = pipeline_selectors.visible_people(user).filter(pk=OuterRef(f"{person_field}_id"))
+    return on_lead & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
+
+
 def visible_activities(user) -> QuerySet[Activity]:
     # Correlated EXISTS rather than `deal_id IN (visible deals)`: the database checks the few
     # activities' own deals by primary key instead of listing every visible deal first.
     deals = pipeline_selectors.visible_deals(user).filter(pk=OuterRef("deal_id"))
-    leads = pipeline_selectors.visible_leads(user).filter(pk=OuterRef("lead_id"))
-    return Activity.objects.filter(Q(Exists(deals)) | Q(deal__isnull=True) & Q(Exists(leads)))
+    return Activity.objects.filter(Q(Exists(deals)) | _on_a_visible_lead_by_visible_people(user, "owner"))
+
+
+def visible_notes(user) -> QuerySet[Note]:
+    deals = pipeline_selectors.visible_deals(user).filter(pk=OuterRef("deal_id"))
+    return Note.objects.filter(Q(Exists(deals)) | _on_a_visible_lead_by_visible_people(user, "author"))
+
+
+def lead_open_activities(user, lead) -> list[Activity]:
+    """The open activities on a lead the user sees (the lead page checked the lead itself)."""
+    return list(
+        visible_activities(user).filter(lead=lead, done_at__isnull=True).select_related("owner").order_by("due_at", "pk")
+    )
+
+
+def lead_notes(user, lead) -> list[Note]:
+    return list(visible_notes(user).filter(lead=lead).select_related("author").order_by("-created_at", "-pk"))
 
 
 def can_change_activity(user, activity: Activity) -> bool:

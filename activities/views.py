@@ -77,8 +77,8 @@ def lead_panel_context(request, lead, can_change) -> dict:
     return {
         "lead": lead,
         "can_change": can_change,
-        "open_activities": list(lead.activities.filter(done_at__isnull=True).select_related("owner").order_by("due_at", "pk")),
-        "notes": list(lead.notes.select_related("author").order_by("-created_at", "-pk")),
+        "open_activities": selectors.lead_open_activities(request.user, lead),
+        "notes": selectors.lead_notes(request.user, lead),
         "activity_form": ActivityForm(user=request.user) if can_change else None,
         "note_form": NoteForm() if can_change else None,
     }

@@ -1,21 +1,18 @@
-"""Outgoing webhooks listen to the pipeline's deal events (sent after commit)."""
-import logging
-
-from django.dispatch import receiver
+"""Outgoing webhooks follow the pipeline's deal events (run from the outbox, after the commit)."""
+from django.db import transaction
 
 from pipeline.signals import deals_changed
 
-logger = logging.getLogger(__name__)
+from .models import WebhookEvent
 
 
-@receiver(deals_changed, dispatch_uid="api.webhooks.deals_changed")
-def webhooks_schedule(sender, pipeline_ids, deal_ids, kind, **kwargs):
+@deals_changed.handler("api.webhook_deliveries", wants=lambda payload: payload["kind"] in WebhookEvent.values)
+def webhook_deliveries_record(*, deal_ids, kind, occurred_at=None, **payload):
+    """Record the deliveries in the outbox message's transaction (exactly once), send them after it."""
     from .tasks import webhook_deliveries_enqueue
     from .webhooks import deliveries_create
 
-    try:
-        deliveries = deliveries_create(event=kind, deal_ids=deal_ids)
-    except Exception:  # never let a webhook problem break the deal change that already committed
-        logger.exception("Could not record webhook deliveries for %s %s", kind, sorted(deal_ids))
-        return
-    webhook_deliveries_enqueue([d.pk for d in deliveries])
+    deliveries = deliveries_create(event=kind, deal_ids=deal_ids, occurred_at=occurred_at)
+    if deliveries:
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids), robust=True)

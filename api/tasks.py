@@ -9,10 +9,12 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def webhook_deliver(self, delivery_id: int) -> str:
+def webhook_deliver(self, delivery_id: int, after_attempts: int | None = None) -> str:
     from .webhooks import delivery_attempt, retry_delay
 
-    delivery = delivery_attempt(delivery_id)
+    # A retry waits longer than the broker's visibility timeout and may be handed out twice
+    # (config/settings.py); it carries the attempts it follows, so only one copy sends.
+    delivery = delivery_attempt(delivery_id, after_attempts=after_attempts)
     if delivery is None:
         return "skipped"
     if delivery.status == DeliveryStatus.PENDING:  # failed, attempts left
@@ -20,7 +22,7 @@ def webhook_deliver(self, delivery_id: int) -> str:
             # Laptop mode runs tasks inside the web request: no sleeping there. The delivery stays
             # pending in the log, and an admin can send it again from there.
             return "pending"
-        raise self.retry(countdown=retry_delay(delivery.attempts))
+        raise self.retry(args=(delivery_id, delivery.attempts), countdown=retry_delay(delivery.attempts))
     return delivery.status
 
 

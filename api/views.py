@@ -284,7 +284,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def partial_update(self, request, pk=None):
         deal = self._changeable_deal()
-        serializer = s.DealUpdateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer = s.DealUpdateSerializer(data=request.data, context={**self.get_serializer_context(), "deal": deal})
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         version = data.pop("version")

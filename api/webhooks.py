@@ -11,10 +11,10 @@ import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from config.locks import CacheLock
 from pipeline.models import Deal
 
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -57,8 +57,9 @@ def deal_payload(deal: Deal) -> dict:
     }
 
 
-def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
-    """Record one pending delivery per subscribed endpoint and deal (the deal as it is now)."""
+def deliveries_create(*, event: str, deal_ids, occurred_at: str | None = None) -> list[WebhookDelivery]:
+    """Record one pending delivery per subscribed endpoint and deal (the deal as it is now);
+    `occurred_at` is when the change happened (ISO 8601), by default now."""
     if event not in WebhookEvent.values:
         return []
     endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk") if e.wants(event)]
@@ -68,7 +69,7 @@ def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
     now = timezone.now()
     rows = []
     for deal in deals:
-        payload = {"event": f"deal.{event}", "occurred_at": now.isoformat(), "deal": deal_payload(deal)}
+        payload = {"event": f"deal.{event}", "occurred_at": occurred_at or now.isoformat(), "deal": deal_payload(deal)}
         rows.extend(
             WebhookDelivery(endpoint=endpoint, event=event, deal_id=deal.pk, payload=payload, created_at=now)
             for endpoint in endpoints
@@ -76,22 +77,24 @@ def deliveries_create(*, event: str, deal_ids) -> list[WebhookDelivery]:
     return WebhookDelivery.objects.bulk_create(rows)
 
 
-def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
+def delivery_attempt(delivery_id: int, *, after_attempts: int | None = None) -> WebhookDelivery | None:
     """Send a pending delivery once and record the outcome.
 
     Safe to call twice: a delivered or given-up delivery is left alone, and a cache lock keeps two
     workers from sending the same delivery at once (without holding a database transaction open
-    while the receiver answers)."""
-    lock = f"webhook-delivery:{delivery_id}"
+    while the receiver answers). With `after_attempts`, only a delivery that has had exactly that
+    many attempts is sent: a retry the broker handed out twice is sent once."""
     timeout = getattr(settings, "WEBHOOK_TIMEOUT", TIMEOUT_SECONDS)
-    if not cache.add(lock, "1", timeout=timeout + LOCK_MARGIN_SECONDS):
+    lock = delivery_lock(delivery_id, timeout=timeout + LOCK_MARGIN_SECONDS)
+    if not lock.acquire():
         return None
     try:
-        delivery = (
-            WebhookDelivery.objects.select_related("endpoint")
-            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-            .first()
+        pending = WebhookDelivery.objects.select_related("endpoint").filter(
+            pk=delivery_id, status=DeliveryStatus.PENDING
         )
+        if after_attempts is not None:
+            pending = pending.filter(attempts=after_attempts)
+        delivery = pending.first()
         if delivery is None:
             return None
         status_code, error = _post(delivery, timeout)
@@ -111,7 +114,12 @@ def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
         )
         return delivery
     finally:
-        cache.delete(lock)
+        lock.release()
+
+
+def delivery_lock(delivery_id: int, *, timeout: int = TIMEOUT_SECONDS + LOCK_MARGIN_SECONDS) -> CacheLock:
+    # Outlives the request's own timeout: one attempt at a time, without an open transaction.
+    return CacheLock(f"webhook-delivery:{delivery_id}", timeout=timeout)
 
 
 def _post(delivery: WebhookDelivery, timeout: float) -> tuple[int | None, str]:

@@ -18,6 +18,11 @@ def _redis_errors():
     return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
+def unreachable_errors() -> tuple[type[Exception], ...]:
+    """What the cache raises when Redis cannot be reached, for callers that have a fallback."""
+    return _redis_errors()
+
+
 class ResilientRedisCache(RedisCache):
     def _degrade(self, operation: str, fallback):
         logger.warning("Cache unreachable during %s; carrying on without it.", operation, exc_info=True)

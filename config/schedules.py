@@ -2,6 +2,14 @@
 from celery.schedules import crontab
 
 CELERY_BEAT_SCHEDULE: dict = {
+    # Follow-ups of changes (webhook deliveries, onboarding, offer withdrawal, forecast refresh)
+    # that no after-commit dispatch carried out: written while the broker or the worker was
+    # away, or failed and due again.
+    "outbox-sweep": {
+        "task": "outbox.tasks.outbox_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     # The safety net behind the after-commit refreshes: recomputes every pipeline's forecast,
     # so a refresh lost while the broker was down is made up within minutes.
     "forecast-refresh-all": {

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "axes",
     "corsheaders",
     "accounts",
+    "outbox",
     "pipeline",
     "forecasting",
     "activities",
@@ -168,7 +169,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "max_retries": 1}
+# The longest hard time limit of any task (imports and qualification: 31 minutes); a test checks
+# every registered task against it.
+TASK_LONGEST_TIME_LIMIT = 31 * 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "max_retries": 1,
+    # A task a worker took but never acknowledged (the worker was killed; tasks ack late) goes
+    # to another worker after this long: just past the longest time a task may run, instead of
+    # Redis's default hour. Tasks waiting for a later time (retries with a countdown) may be
+    # handed out twice when they wait longer than this; they are written to notice (webhooks).
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", TASK_LONGEST_TIME_LIMIT + 4 * 60),
+    # Workers look for such tasks every 10 s (kombu's default: every 100 s).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 # A move enqueues after commit; with the broker down it must give up fast, not hang the request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_RESULT_EXPIRES = 60 * 60 * 24

@@ -1,16 +1,15 @@
-"""Forecasting listens to the pipeline's deal events; the pipeline app never imports forecasting."""
+"""Forecasting follows the pipeline's deal events (run from the outbox, after the commit); the
+pipeline app never imports forecasting."""
 
 import logging
-
-from django.dispatch import receiver
 
 from pipeline.signals import deals_changed
 
 logger = logging.getLogger(__name__)
 
 
-@receiver(deals_changed, dispatch_uid="forecasting.deals_changed")
-def schedule_forecast_refresh(sender, pipeline_ids, deal_ids, kind, past_changed=True, **kwargs):
+@deals_changed.handler("forecasting.refresh")
+def schedule_forecast_refresh(*, pipeline_ids, past_changed=True, **payload):
     from .selectors import data_version_renew
     from .tasks import forecast_refresh_schedule
 

@@ -2,14 +2,19 @@
 
 How a move reaches the forecast:
 
-1. `deal_move` commits and sends `pipeline.signals.deals_changed`; `forecasting.receivers`
-   calls `forecast_refresh_schedule` (after commit, so the worker sees the new data).
-2. `forecast_refresh_schedule` debounces: the first change of a pipeline sets a short-lived
-   marker and enqueues one `forecast_refresh` a few seconds later; further changes while the
-   marker is set enqueue nothing. A burst of moves leads to one recompute.
+1. `deal_move` records `pipeline.signals.deals_changed` in its transaction (the outbox); after
+   the commit `forecasting.receivers` runs from there and calls `forecast_refresh_schedule`.
+2. `forecast_refresh_schedule` debounces (config.locks.Debounce): the first change of a pipeline
+   marks a refresh pending and enqueues one `forecast_refresh` a few seconds later; further
+   changes while it is pending enqueue nothing. A burst of moves leads to one recompute. In
+   laptop mode (no worker) the recompute runs in the background thread of config.background,
+   after the same delay: the request that moved the deal does not wait for it.
 3. `forecast_refresh` takes the pipeline's lock (two recomputes of the same forecast never run
-   at once), clears the marker (changes from now on ask for a new run) and recomputes inside
-   one transaction: a worker killed half-way leaves the previous result untouched.
+   at once), clears the pending mark (changes from now on ask for a new run) and recomputes
+   inside one transaction: a worker killed half-way leaves the previous result untouched. The
+   lock is a short lease renewed while the recompute runs, up to its time limit, so a killed
+   worker's lock is gone within seconds; the broker hands the unacknowledged task to a worker
+   again (acks_late, reject_on_worker_lost and the visibility timeout in config/settings.py).
 
 When the broker or the cache is unreachable the move still succeeds: the failure is logged and
 `forecast_refresh_all`, run by beat (config/schedules.py), recomputes every pipeline later.
@@ -20,11 +25,11 @@ import time
 import redis.exceptions
 from celery import current_app, shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, transaction
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
-from config.locks import CacheLock
+from config import background
+from config.locks import CacheLock, Debounce
 
 logger = logging.getLogger(__name__)
 
@@ -39,47 +44,51 @@ TRANSIENT_ERRORS = (
 )
 REFRESH_SOFT_TIME_LIMIT = 120
 REFRESH_TIME_LIMIT = 150
-# Longer than the hard time limit: a running recompute never loses its lock; a killed one
-# frees it at the latest after this many seconds.
-REFRESH_LOCK_TIMEOUT = REFRESH_TIME_LIMIT + 60
-# Eager mode (no broker): how long a request waits for a recompute running in another thread.
+# The refresh lock's lease, renewed while the recompute runs (up to REFRESH_TIME_LIMIT): a
+# worker killed mid-recompute blocks the next one for at most this many seconds.
+REFRESH_LOCK_LEASE = 15
+# Eager mode (no broker): how long a recompute waits for one running in another thread.
 EAGER_LOCK_WAIT = 10
 MAX_RETRIES = 6
 RETRY_BACKOFF_MAX = 300
 
 
 def refresh_lock(pipeline_id: int) -> CacheLock:
-    return CacheLock(f"forecast:refresh:{pipeline_id}", timeout=REFRESH_LOCK_TIMEOUT)
-
-
-def debounce_key(pipeline_id: int) -> str:
-    return f"forecast:refresh-pending:{pipeline_id}"
+    return CacheLock(f"forecast:refresh:{pipeline_id}", timeout=REFRESH_LOCK_LEASE)
 
 
 def debounce_seconds() -> int:
     return settings.FORECAST_REFRESH_DEBOUNCE_SECONDS
 
 
+def refresh_pending(pipeline_id: int) -> Debounce:
+    # Set from a change until its recompute starts: the countdown, plus a margin for a busy queue.
+    return Debounce(f"forecast:refresh:{pipeline_id}", window=debounce_seconds() + 60)
+
+
+def debounce_key(pipeline_id: int) -> str:
+    """The cache key that is set while a recompute of the pipeline is pending."""
+    return refresh_pending(pipeline_id).key
+
+
 def forecast_refresh_schedule(*, pipeline_id: int) -> bool:
     """Ask for a recompute of the pipeline's forecast (called after commit).
 
-    Returns True when a task was enqueued, False when one is already pending or the broker is
-    unreachable. Never raises: a move must not fail because the forecast cannot be scheduled.
+    Returns True when a recompute was scheduled, False when one is already pending or the broker
+    is unreachable. Never raises: a move must not fail because the forecast cannot be scheduled.
     """
+    pending = refresh_pending(pipeline_id)
     try:
-        if current_app.conf.task_always_eager:
-            # No worker (laptop mode): a recompute here would make every drag on the board wait
-            # for the whole forecast. Remember that the pipeline changed instead; the dashboard
-            # brings the snapshots up to date when it is opened (forecast_refresh_if_pending).
-            cache.set(debounce_key(pipeline_id), 1, timeout=None)
-            return False
-        delay = debounce_seconds()
-        if not cache.add(debounce_key(pipeline_id), 1, timeout=delay + 60):
+        if not pending.claim():
             return False  # a recompute is already pending; it will see this change too
+        delay = debounce_seconds()
         try:
-            forecast_refresh.apply_async((pipeline_id,), countdown=delay)
+            if current_app.conf.task_always_eager:
+                background.submit(_forecast_refresh_later, pipeline_id, delay)
+            else:
+                forecast_refresh.apply_async((pipeline_id,), countdown=delay)
         except Exception:
-            cache.delete(debounce_key(pipeline_id))  # let the next change try again
+            pending.clear()  # let the next change try again
             raise
         return True
     except Exception:  # broker or cache down: the next scheduled run recomputes
@@ -89,6 +98,12 @@ def forecast_refresh_schedule(*, pipeline_id: int) -> bool:
             exc_info=True,
         )
         return False
+
+
+def _forecast_refresh_later(pipeline_id: int, delay: float) -> None:
+    """Laptop mode, in the background thread: the worker's countdown, then the task in-process."""
+    time.sleep(delay)
+    forecast_refresh.apply((pipeline_id,), throw=True)
 
 
 @shared_task(
@@ -121,12 +136,12 @@ def forecast_refresh(self, pipeline_id: int) -> dict:
         # ask for one more run after it instead of dropping this one.
         # This run was the pending one its marker promised; hand the promise on to the next.
         logger.info("Forecast refresh of pipeline %s is already running; rescheduled.", pipeline_id)
-        cache.delete(debounce_key(pipeline_id))
+        refresh_pending(pipeline_id).clear()
         forecast_refresh_schedule(pipeline_id=pipeline_id)
         return {"state": "busy"}
     try:
-        cache.delete(debounce_key(pipeline_id))
-        with transaction.atomic():
+        refresh_pending(pipeline_id).clear()
+        with lock.kept(at_most=REFRESH_TIME_LIMIT), transaction.atomic():
             forecast = forecast_refresh_pipeline(pipeline_id=pipeline_id)
     finally:
         lock.release()
@@ -151,19 +166,26 @@ def forecast_accuracy_warm(pipeline_id: int) -> int:
     """Compute the dashboard's accuracy of the scopes looked at lately for the current data."""
     from .selectors import accuracy_warm
 
-    key = f"forecast:accuracy-warm:{pipeline_id}"
-    if not cache.add(key, 1, timeout=ACCURACY_WARM_TIME_LIMIT):
+    lock = accuracy_warm_lock(pipeline_id)
+    if not lock.acquire():
         return 0
     try:
         return accuracy_warm(pipeline_id)
     finally:
-        cache.delete(key)
+        lock.release()
+
+
+def accuracy_warm_lock(pipeline_id: int) -> CacheLock:
+    return CacheLock(f"forecast:accuracy-warm:{pipeline_id}", timeout=ACCURACY_WARM_TIME_LIMIT)
 
 
 def forecast_refresh_if_pending(*, pipeline_id: int) -> bool:
     """Laptop mode: recompute a pipeline whose deals changed since its last recompute, or that
     has no snapshot for today yet (there is no beat to take the daily one). Does nothing when a
-    worker is configured, since the worker and beat keep the snapshots current. Never raises."""
+    worker is configured, since the worker and beat keep the snapshots current. Never raises.
+
+    No longer needed after a change: the recompute it causes runs in the background thread
+    (forecast_refresh_schedule). Kept for callers that want today's snapshot taken on demand."""
     if not current_app.conf.task_always_eager:
         return False
     from django.utils import timezone
@@ -171,7 +193,7 @@ def forecast_refresh_if_pending(*, pipeline_id: int) -> bool:
     from .models import ForecastSnapshot
 
     try:
-        pending = cache.get(debounce_key(pipeline_id)) is not None
+        pending = refresh_pending(pipeline_id).pending()
         if not pending and ForecastSnapshot.objects.filter(pipeline_id=pipeline_id, as_of=timezone.localdate()).exists():
             return False
         return forecast_refresh.delay(pipeline_id).get()["state"] == "done"

@@ -1,10 +1,11 @@
 from django import forms
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.selectors import visible_pipelines
 
 from .models import ImportKind
-from .parsing import FileRefused, parse_upload
+from .parsing import PREVIEW_CHARS, FileRefused, parse_upload
 from .services import TARGETS, import_settings
 
 
@@ -49,7 +50,9 @@ class MappingForm(forms.Form):
     def __init__(self, *args, job, **kwargs):
         super().__init__(*args, **kwargs)
         self.job = job
-        columns = [("", _("— not imported —"))] + [(str(i), header) for i, header in enumerate(job.headers)]
+        columns = [("", _("— not imported —"))] + [
+            (str(i), Truncator(header).chars(PREVIEW_CHARS)) for i, header in enumerate(job.headers)
+        ]
         for target in TARGETS[job.kind]:
             index = job.mapping.get(target.name)
             self.fields[target.name] = forms.ChoiceField(
@@ -62,7 +65,7 @@ class MappingForm(forms.Form):
     def _sample(self, index):
         if index is None:
             return ""
-        values = [row[index] for row in self.job.rows[:3] if index < len(row) and row[index]]
+        values = [Truncator(row[index]).chars(PREVIEW_CHARS) for row in self.job.rows[:3] if index < len(row) and row[index]]
         return ", ".join(values)
 
     def clean(self):

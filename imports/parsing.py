@@ -1,9 +1,11 @@
 """Reading an uploaded CSV or Excel file into a header row and data rows of text.
 
 Refuses, with a message a rep understands: empty files, files over the size or row limit, old
-binary .xls files, binary garbage, and workbooks that cannot be read. Text files are decoded as
-UTF-8 (with or without BOM), UTF-16 with BOM, then Windows-1252, then Latin-1; the encoding
-used is reported so that the user can check umlauts in the preview.
+binary .xls files, binary garbage, workbooks that cannot be read, workbooks that unpack to too
+much or hold too many cells (checked before their cells are read, and again while reading), and
+cells longer than MAX_CELL_CHARS. Text files are decoded as UTF-8 (with or without BOM), UTF-16
+(with BOM, or without when every other byte is zero), then Windows-1252, then Latin-1; the
+encoding used is reported so that the user can check umlauts in the preview.
 """
 from __future__ import annotations
 
@@ -18,7 +20,15 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 MAX_COLUMNS = 100
-MAX_UNPACKED_XLSX = 200 * 1024 * 1024
+# Reading a workbook takes far longer per cell than reading a CSV (about 50,000 cells a second
+# here), and happens while the person waits for the upload: these bound it to a few seconds. A
+# workbook of 20,000 rows of 12 columns unpacks to about 14 MB.
+MAX_UNPACKED_XLSX = 50 * 1024 * 1024
+MAX_CELLS = 250_000
+# Longer than any field a lead or deal has; Python's csv module stops at 131,072 anyway.
+MAX_CELL_CHARS = 10_000
+# What the mapping and preview pages show of a cell (the templates use the same 80).
+PREVIEW_CHARS = 80
 SNIFF_CHARS = 20_000
 # Share of control characters above which decoded "text" is taken for binary data.
 MAX_CONTROL_SHARE = 0.002
@@ -100,6 +110,11 @@ def _decode(data: bytes) -> tuple[str, str]:
             return data.decode("utf-16"), "UTF-16"
         except UnicodeDecodeError:
             pass
+    if (utf16 := _utf16_without_bom(data)) is not None:
+        try:
+            return data.decode(utf16), "UTF-16"
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data:
         raise FileRefused(_("This file does not look like a CSV text file or an Excel workbook (.xlsx). Check that you chose the right file."))
     if data.startswith(b"\xef\xbb\xbf"):
@@ -115,6 +130,32 @@ def _decode(data: bytes) -> tuple[str, str]:
         return data.decode("cp1252"), "Windows-1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "ISO-8859-1 (Latin-1)"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 saved without a byte-order mark: text in Latin script has a zero byte in every
+    other place (after each character in little-endian, before it in big-endian)."""
+    sample = data[:4096]
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    even_zeros, odd_zeros = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd_zeros > half * 0.3 and even_zeros < half * 0.05:
+        return "utf-16-le"
+    if even_zeros > half * 0.3 and odd_zeros < half * 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _cell_too_long(row_number: int, column_number: int | None = None) -> FileRefused:
+    values = {"row": row_number, "column": column_number, "max": f"{MAX_CELL_CHARS:,}"}
+    if column_number is None:
+        message = _("A cell in row %(row)s holds more than %(max)s characters, the most a cell may hold. "
+                    "Shorten it and upload the file again.")
+    else:
+        message = _("The cell in row %(row)s, column %(column)s holds more than %(max)s characters, the most a "
+                    "cell may hold. Shorten it and upload the file again.")
+    return FileRefused(message % values)
 
 
 def _looks_binary(text: str) -> bool:
@@ -139,10 +180,18 @@ def _parse_csv(data: bytes, *, max_rows: int) -> ParsedFile:
     if _looks_binary(text):
         raise FileRefused(_("This file does not look like a CSV text file or an Excel workbook (.xlsx). Check that you chose the right file."))
     delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []  # bounded by the size limit
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = list(reader)  # bounded by the size limit
+        for row in reader:
+            for column, cell in enumerate(row, start=1):
+                if len(cell) > MAX_CELL_CHARS:
+                    raise _cell_too_long(len(rows) + 1, column)
+            rows.append(row)
     except csv.Error as err:
+        if "field larger than field limit" in str(err):
+            # The csv module stops at 131,072 characters without saying in which column.
+            raise _cell_too_long(len(rows) + 1) from err
         raise FileRefused(_("The CSV file could not be read (%(error)s).") % {"error": err})
     return ParsedFile(headers=[], rows=rows, file_format="csv", encoding=encoding, delimiter=delimiter)
 
@@ -167,6 +216,13 @@ def cell_text(value) -> str:
     return str(value)
 
 
+def _too_many_cells() -> FileRefused:
+    return FileRefused(
+        _("This workbook has more than %(max)s cells, the most an Excel file may have here. Save it as CSV "
+          "(which may be larger) or split it into smaller files.") % {"max": f"{MAX_CELLS:,}"}
+    )
+
+
 def _parse_xlsx(data: bytes, *, max_rows: int) -> ParsedFile:
     from openpyxl import load_workbook
 
@@ -188,9 +244,22 @@ def _parse_xlsx(data: bytes, *, max_rows: int) -> ParsedFile:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None:
             raise FileRefused(_("The workbook has no sheet."))
-        rows = []
-        for values in sheet.iter_rows(values_only=True):
-            rows.append([cell_text(v) for v in values[:MAX_COLUMNS + 1]])
+        # The size the sheet declares (Excel and other writers do): refuse before reading a cell.
+        declared_columns = min(sheet.max_column, MAX_COLUMNS + 1) if sheet.max_column else None
+        if (sheet.max_row or 0) * (declared_columns or 0) > MAX_CELLS:
+            raise _too_many_cells()
+        rows, cells = [], 0
+        # openpyxl pads each row to the declared width (or, without one, to the row's last cell):
+        # the padding is work too, so it counts.
+        for values in sheet.iter_rows(values_only=True, max_col=declared_columns):
+            cells += len(values)
+            if cells > MAX_CELLS:  # the declared size may be missing or wrong
+                raise _too_many_cells()
+            row = [cell_text(v) for v in values[:MAX_COLUMNS + 1]]
+            for column, text in enumerate(row, start=1):
+                if len(text) > MAX_CELL_CHARS:
+                    raise _cell_too_long(len(rows) + 1, column)
+            rows.append(row)
             if len(rows) > max_rows + 1:
                 raise FileRefused(
                     _("The file has more than %(max)s rows; up to %(max)s rows can be imported at once. Split it into smaller files.")

@@ -2,31 +2,41 @@
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
+
+from config.locks import CacheLock
 
 logger = logging.getLogger(__name__)
 
-LOCK_TIMEOUT = 60 * 60
+IMPORT_SOFT_TIME_LIMIT = 30 * 60
+IMPORT_TIME_LIMIT = 31 * 60
+# Renewed while the import runs (up to its time limit): the job of a killed worker can run again
+# after this long.
+IMPORT_LOCK_LEASE = 60
 
 
-@shared_task(acks_late=True, soft_time_limit=30 * 60, time_limit=31 * 60)
+def import_lock(job_id: int) -> CacheLock:
+    return CacheLock(f"imports:{job_id}", timeout=IMPORT_LOCK_LEASE)
+
+
+@shared_task(acks_late=True, soft_time_limit=IMPORT_SOFT_TIME_LIMIT, time_limit=IMPORT_TIME_LIMIT)
 def import_run(job_id: int) -> str:
     """Run a queued import. Safe to run twice: a finished job is left alone, and a job whose
     worker died mid-way wrote nothing (one transaction), so it simply runs again."""
     from .models import ImportJob, ImportStatus
     from .services import import_commit
 
-    lock = f"lock:imports:{job_id}"
-    if not cache.add(lock, 1, timeout=LOCK_TIMEOUT):
+    lock = import_lock(job_id)
+    if not lock.acquire():
         return "locked"
     try:
         job = ImportJob.objects.select_related("created_by", "pipeline").filter(pk=job_id).first()
         if job is None or job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
             return "skipped"
-        import_commit(job)
+        with lock.kept(at_most=IMPORT_TIME_LIMIT):
+            import_commit(job)
         return job.status
     finally:
-        cache.delete(lock)
+        lock.release()
 
 
 @shared_task

@@ -1,13 +1,28 @@
 """Admins manage products and price lists here. Offers are written on the deal's pages through
 the services; the admin shows them read-only (answers and history are evidence)."""
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+
+from pipeline.exceptions import PipelineError
+from pipeline.services import currency_clean
 
 from .models import Offer, OfferEvent, OfferResponse, OfferVersion, PriceList, PriceListItem, Product
 
 
+class CurrencyCheckedForm(forms.ModelForm):
+    """Prices are in one of the configured currencies, the same rule as a deal's."""
+
+    def clean_currency(self):
+        try:
+            return currency_clean(self.cleaned_data.get("currency"), current=self.instance.currency if self.instance.pk else None)
+        except PipelineError as error:
+            raise forms.ValidationError(str(error.message)) from error
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = CurrencyCheckedForm
     list_display = ["name", "sku", "unit", "list_price", "currency", "tax_rate", "is_active"]
     list_filter = ["is_active", "currency", "unit", "tax_rate"]
     list_editable = ["is_active"]
@@ -22,6 +37,7 @@ class PriceListItemInline(admin.TabularInline):
 
 @admin.register(PriceList)
 class PriceListAdmin(admin.ModelAdmin):
+    form = CurrencyCheckedForm
     list_display = ["name", "currency", "is_active"]
     list_filter = ["is_active", "currency"]
     inlines = [PriceListItemInline]

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from localization.fields import AmountField
 
-from .models import OfferPackage, OfferVersion, PriceList, Product, Unit
+from .models import PACKAGE_DESCRIPTION_MAX_LENGTH, OfferPackage, OfferVersion, PriceList, Product, Unit
 
 
 class OfferCreateForm(forms.Form):
@@ -30,7 +30,8 @@ class VersionTextsForm(forms.ModelForm):
 
 class PackageForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(label=_("Description"), required=False, max_length=PACKAGE_DESCRIPTION_MAX_LENGTH,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
     is_recommended = forms.BooleanField(label=_("Recommended"), required=False)
 
 

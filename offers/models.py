@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from pipeline.models import Deal, default_currency
 
 PERCENT_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+OFFER_TEXT_MAX_LENGTH = 10_000
+PACKAGE_DESCRIPTION_MAX_LENGTH = 2_000
 
 
 class Unit(models.TextChoices):
@@ -131,13 +133,16 @@ class OfferVersion(models.Model):
     status = models.CharField(_("status"), max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
     currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    # The limits keep an offer readable and its PDF quick to draw (about three pages each).
     situation = models.TextField(
-        _("the customer's situation"), blank=True, help_text=_("What the customer told you: their goals and problems.")
+        _("the customer's situation"), blank=True, max_length=OFFER_TEXT_MAX_LENGTH,
+        help_text=_("What the customer told you: their goals and problems."),
     )
     benefit = models.TextField(
-        _("the customer's benefit"), blank=True, help_text=_("What this offer changes for the customer.")
+        _("the customer's benefit"), blank=True, max_length=OFFER_TEXT_MAX_LENGTH,
+        help_text=_("What this offer changes for the customer."),
     )
-    terms = models.TextField(_("terms"), blank=True)
+    terms = models.TextField(_("terms"), blank=True, max_length=OFFER_TEXT_MAX_LENGTH)
     valid_until = models.DateField(_("valid until"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.SET_NULL, related_name="+"
@@ -204,7 +209,7 @@ class OfferPackage(models.Model):
 
     version = models.ForeignKey(OfferVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="packages")
     name = models.CharField(_("name"), max_length=100)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(_("description"), blank=True, max_length=PACKAGE_DESCRIPTION_MAX_LENGTH)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_recommended = models.BooleanField(_("recommended"), default=False)
 

@@ -48,8 +48,44 @@ def _styles():
     }
 
 
+# Reportlab re-measures a whole paragraph each time it splits it at a page end, so one paragraph
+# of many pages takes time that grows with the square of its length. Long text is drawn as a run
+# of short paragraphs instead, cut where the text has line breaks (invisible: no space between
+# them), and a line longer than LINE_CHUNK characters is cut at a space.
+BLOCK_LINES = 30
+BLOCK_CHARS = 2_000
+LINE_CHUNK = 2_000
+
+
 def _para(text: str, style) -> Paragraph:
     return Paragraph(escape(text or "").replace("\n", "<br/>"), style)
+
+
+def _text_lines(text: str):
+    for line in (text or "").split("\n"):
+        while len(line) > LINE_CHUNK:
+            cut = line.rfind(" ", 0, LINE_CHUNK) + 1 or LINE_CHUNK
+            yield line[:cut]
+            line = line[cut:]
+        yield line
+
+
+def _paras(text: str, style) -> list[Paragraph]:
+    """`text` as paragraphs of at most BLOCK_LINES lines, which flow over pages (also in a table cell)."""
+    following = ParagraphStyle(f"{style.name}-cont", parent=style, spaceBefore=0)
+    blocks, block, size = [], [], 0
+    for line in _text_lines(text):
+        block.append(line)
+        size += len(line)
+        if len(block) >= BLOCK_LINES or size >= BLOCK_CHARS:
+            blocks.append(block)
+            block, size = [], 0
+    if block or not blocks:
+        blocks.append(block)
+    return [
+        Paragraph("<br/>".join(escape(line) for line in lines) or "", style if i == 0 else following)
+        for i, lines in enumerate(blocks)
+    ]
 
 
 def _logo(path: str):
@@ -70,7 +106,7 @@ def _lines_table(lines: list[LineView], currency: str, styles) -> Table:
     for view in lines:
         line = view.line
         rows.append([
-            _para(line.description, styles["cell"]),
+            _paras(line.description, styles["cell"]),
             fmt.quantity(line.quantity),
             line.get_unit_display(),
             fmt.number(line.unit_price),
@@ -78,7 +114,8 @@ def _lines_table(lines: list[LineView], currency: str, styles) -> Table:
             fmt.percent(line.tax_rate),
             fmt.number(view.net),
         ])
-    table = Table(rows, colWidths=COL_WIDTHS, repeatRows=1)
+    # splitInRow: a description taller than a page continues on the next page.
+    table = Table(rows, colWidths=COL_WIDTHS, repeatRows=1, splitInRow=1)
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
         ("TEXTCOLOR", (0, 0), (-1, 0), MUTED),
@@ -165,9 +202,9 @@ def _build(proposal: Proposal) -> bytes:
     story.append(facts_table)
 
     if version.situation:
-        story += [_para(_("Your situation"), styles["h2"]), _para(version.situation, styles["body"])]
+        story += [_para(_("Your situation"), styles["h2"]), *_paras(version.situation, styles["body"])]
     if version.benefit:
-        story += [_para(_("What you gain"), styles["h2"]), _para(version.benefit, styles["body"])]
+        story += [_para(_("What you gain"), styles["h2"]), *_paras(version.benefit, styles["body"])]
 
     currency = version.currency
     if proposal.packages:
@@ -180,7 +217,7 @@ def _build(proposal: Proposal) -> bytes:
                 heading += f"  ({_('recommended')})"
             block = [_para(heading, styles["h2"])]
             if view.package.description:
-                block.append(_para(view.package.description, styles["body"]))
+                block += _paras(view.package.description, styles["body"])
                 block.append(Spacer(1, 2 * mm))
             if view.lines:
                 block.append(_lines_table(view.lines, currency, styles))
@@ -194,7 +231,7 @@ def _build(proposal: Proposal) -> bytes:
     story.append(_para(_("All amounts in %(currency)s.") % {"currency": currency}, styles["small"]))
 
     if version.terms:
-        story += [_para(_("Terms"), styles["h2"]), _para(version.terms, styles["body"])]
+        story += [_para(_("Terms"), styles["h2"]), *_paras(version.terms, styles["body"])]
 
     response = proposal.acceptance
     if response is not None:

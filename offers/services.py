@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import number_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from pipeline import services as pipeline_services
@@ -66,6 +68,19 @@ def _stored(text_fn, **params) -> str:
     """A message stored in the database, written in the installation's language."""
     with translation.override(settings.LANGUAGE_CODE):
         return str(text_fn()) % params if params else str(text_fn())
+
+
+def _check_length(model, field_name: str, value: str) -> None:
+    """The model field's max_length is the limit: its form shows the same one."""
+    field = model._meta.get_field(field_name)
+    if field.max_length is not None and len(value) > field.max_length:
+        raise OfferError(
+            _("%(field)s may have at most %(limit)s characters (this one has %(length)s).") % {
+                "field": capfirst(field.verbose_name), "limit": number_format(field.max_length, force_grouping=True),
+                "length": number_format(len(value), force_grouping=True),
+            },
+            code="too_long",
+        )
 
 
 def _event(version: OfferVersion, kind: str, *, actor=None, actor_label: str = "", note: str = "", at=None) -> OfferEvent:
@@ -184,6 +199,9 @@ def version_update(*, version: OfferVersion, actor, **data) -> OfferVersion:
     if "language" in data and data["language"] not in {code for code, _n in settings.LANGUAGES}:
         raise OfferError(_("Choose English or German."), code="invalid")
     for name, value in data.items():
+        if isinstance(value, str):
+            _check_length(OfferVersion, name, value.strip())
+    for name, value in data.items():
         setattr(locked, name, value.strip() if isinstance(value, str) and name != "language" else value)
     locked.save()
     return locked
@@ -196,6 +214,7 @@ def package_add(*, version: OfferVersion, actor, name: str, description: str = "
     name = (name or "").strip()
     if not name:
         raise OfferError(_("A package needs a name."), code="invalid")
+    _check_length(OfferPackage, "description", (description or "").strip())
     if is_recommended:
         locked.packages.update(is_recommended=False)
     position = (locked.packages.aggregate(m=Max("position"))["m"] or 0) + 1

@@ -479,7 +479,9 @@ class DealAdminForm(forms.ModelForm):
             if "amount" in cleaned:
                 cleaned["amount"] = services.money_clean(cleaned["amount"])
             if "currency" in cleaned:
-                cleaned["currency"] = services.currency_clean(cleaned["currency"])
+                cleaned["currency"] = services.currency_clean(
+                    cleaned["currency"], current=self.instance.currency if self.instance.pk else None
+                )
         except PipelineError as error:
             raise ValidationError(str(error.message))
         stage = cleaned.get("stage") if not self.instance.pk else self.instance.stage

@@ -624,9 +624,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
 
         deal_ids = {row.pk for row in deal_rows}
         if deal_ids:
-            transaction.on_commit(
-                lambda: deals_changed.send(sender=Deal, pipeline_ids={pipeline.pk}, deal_ids=deal_ids, kind="created")
-            )
+            deals_changed.publish(pipeline_ids=[pipeline.pk], deal_ids=sorted(deal_ids), kind="created")
 
     by_status: dict[str, int] = {}
     for sim in sims:

@@ -189,10 +189,11 @@ def can_change_lead(user, lead: Lead) -> bool:
     return False
 
 
-def visible_users(user) -> QuerySet:
-    """People whose deals the user may see: the choices of owner filters and owner fields."""
-    User = get_user_model()
-    qs = User.objects.filter(is_active=True)
+def visible_people(user) -> QuerySet:
+    """Everyone whose deals the user may see, people who left included: admins everyone, managers
+    themselves and the people of their teams, reps themselves and (when the setting allows) their
+    team. Whose notes and activities on a shared organisation one may read (activities.selectors)."""
+    qs = get_user_model().objects.all()
     if not _is_signed_in(user):
         return qs.none()
     if user.is_admin:
@@ -202,6 +203,12 @@ def visible_users(user) -> QuerySet:
     if _reps_see_team() and user.team_id:
         return qs.filter(Q(pk=user.pk) | Q(team_id=user.team_id))
     return qs.filter(pk=user.pk)
+
+
+def visible_users(user) -> QuerySet:
+    """The active ones of visible_people: the choices of owner filters and owner fields, and the
+    API's users endpoint. Nobody outside them is listed, to reps and managers alike."""
+    return visible_people(user).filter(is_active=True)
 
 
 def assignable_users(user) -> QuerySet:

@@ -2,8 +2,8 @@
 
 `deal_move` is the one owner of a deal's stage; `deal_mark_lost` and `deal_reopen` own its
 status. Each runs in a transaction, locks the deal row, checks the optimistic version, applies
-the rules of the transition table, writes history through `pipeline.events`, and announces the
-change to other apps only after commit.
+the rules of the transition table, writes history through `pipeline.events`, and records what
+other apps must do about the change in the same transaction (`signals.deals_changed`, an outbox).
 """
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -205,11 +205,9 @@ def deal_entry_check(
 
 
 def _announce(deal: Deal, kind: str, *, past_changed: bool = True) -> None:
-    pipeline_id, deal_id = deal.pipeline_id, deal.pk
-    transaction.on_commit(
-        lambda: deals_changed.send(
-            sender=Deal, pipeline_ids={pipeline_id}, deal_ids={deal_id}, kind=kind, past_changed=past_changed
-        )
+    """Record in the current transaction what other apps must do about the change (outbox)."""
+    deals_changed.publish(
+        pipeline_ids=[deal.pipeline_id], deal_ids=[deal.pk], kind=kind, past_changed=past_changed
     )
 
 
@@ -262,10 +260,20 @@ def money_clean(value) -> Decimal | None:
     return amount
 
 
-def currency_clean(value: str | None) -> str:
+def currency_clean(value: str | None, *, current: str | None = None) -> str:
+    """One of the configured currencies (STAGEFLOW["CURRENCIES"], ISO 4217 codes); empty means the
+    default. `current` is the currency a record already has: it may keep it after the list changed."""
     value = (value or settings.STAGEFLOW["DEFAULT_CURRENCY"]).strip().upper()
-    if len(value) != 3 or not value.isalpha():
+    if current and value == current:
+        return value
+    if len(value) != 3 or not (value.isascii() and value.isalpha()):
         raise PipelineError(_("“%(value)s” is not a currency code such as EUR.") % {"value": value}, code="invalid_currency")
+    allowed = [code.upper() for code in settings.STAGEFLOW["CURRENCIES"]]
+    if value not in allowed:
+        raise PipelineError(
+            _("“%(value)s” is not one of the currencies used here: %(allowed)s.") % {"value": value, "allowed": ", ".join(allowed)},
+            code="invalid_currency",
+        )
     return value
 
 
@@ -504,7 +512,7 @@ def deal_update(
     if "amount" in data:
         data["amount"] = money_clean(data["amount"])
     if "currency" in data:
-        data["currency"] = currency_clean(data["currency"])
+        data["currency"] = currency_clean(data["currency"], current=locked.currency)
     if "title" in data:
         data["title"] = (data["title"] or "").strip()
         if not data["title"]:
@@ -602,9 +610,7 @@ def deals_bulk_import(*, deals: list[dict], batch_size: int = 2000) -> list[Deal
     created = Deal.objects.bulk_create(rows, batch_size=batch_size)
     pipeline_ids = {deal.pipeline_id for deal in created}
     if pipeline_ids:
-        transaction.on_commit(
-            lambda: deals_changed.send(
-                sender=Deal, pipeline_ids=pipeline_ids, deal_ids={d.pk for d in created}, kind="imported"
-            )
+        deals_changed.publish(
+            pipeline_ids=sorted(pipeline_ids), deal_ids=sorted(d.pk for d in created), kind="imported"
         )
     return created

@@ -2,13 +2,21 @@
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
+
+from config.locks import CacheLock
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = "lock:qualification:rescore"
-LOCK_TIMEOUT = 60 * 60
+RESCORE_SOFT_TIME_LIMIT = 30 * 60
+RESCORE_TIME_LIMIT = 31 * 60
+# Renewed while a rescore runs (up to its time limit): a killed worker blocks the next rescore
+# for at most this long.
+RESCORE_LOCK_LEASE = 60
 RETRY_COUNTDOWN = 10
+
+
+def rescore_lock() -> CacheLock:
+    return CacheLock("qualification:rescore", timeout=RESCORE_LOCK_LEASE)
 
 
 def leads_fit_rescore_schedule() -> None:
@@ -19,17 +27,21 @@ def leads_fit_rescore_schedule() -> None:
         logger.warning("Could not enqueue the rescoring of leads", exc_info=True)
 
 
-@shared_task(bind=True, acks_late=True, soft_time_limit=30 * 60, time_limit=31 * 60, max_retries=None)
+@shared_task(
+    bind=True, acks_late=True, soft_time_limit=RESCORE_SOFT_TIME_LIMIT, time_limit=RESCORE_TIME_LIMIT, max_retries=None
+)
 def leads_fit_rescore(self) -> int:
     """Rescore all leads in batches. If a rescore is already running, run again after it, since
     it may have read the profile before the change that enqueued this one."""
     from .services import leads_fit_rescore_all
 
-    if not cache.add(LOCK_KEY, 1, timeout=LOCK_TIMEOUT):
+    lock = rescore_lock()
+    if not lock.acquire():
         if self.request.is_eager:
             return 0
         raise self.retry(countdown=RETRY_COUNTDOWN)
     try:
-        return leads_fit_rescore_all()
+        with lock.kept(at_most=RESCORE_TIME_LIMIT):
+            return leads_fit_rescore_all()
     finally:
-        cache.delete(LOCK_KEY)
+        lock.release()

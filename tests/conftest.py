@@ -88,3 +88,42 @@ def pytest_collection_modifyitems(config, items):
         marker = item.get_closest_marker("django_db")
         if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
             item.add_marker(pytest.mark.django_db(*marker.args, **marker.kwargs, serialized_rollback=True), append=False)
+
+
+class HeldJobs(list):
+    """Jobs handed to laptop mode's background thread, held until the test runs them."""
+
+    def run(self) -> int:
+        ran = 0
+        while self:
+            job, args = self.pop(0)
+            job(*args)
+            ran += 1
+        return ran
+
+
+@pytest.fixture(autouse=True)
+def background_jobs(monkeypatch):
+    """config.background runs jobs in a thread after the response; in tests they wait here, so a
+    test decides when (and whether) the forecast recompute after a move runs."""
+    from config import background
+
+    held = HeldJobs()
+    monkeypatch.setattr(background, "submit", lambda job, *args: held.append((job, args)))
+    return held
+
+
+@pytest.fixture
+def outbox_worker(monkeypatch):
+    """Not eager, no broker: the outbox dispatch enqueued after a commit runs in-process right
+    away, as a worker would; returns the message ids it was handed."""
+    from outbox import tasks as outbox_tasks
+
+    handed = []
+
+    def run(message_ids):
+        handed.extend(message_ids)
+        return outbox_tasks.outbox_dispatch.apply((message_ids,))
+
+    monkeypatch.setattr(outbox_tasks.outbox_dispatch, "delay", run)
+    return handed

@@ -372,6 +372,14 @@ SOUTH_LEAD_NAME = "SouthProbeLead-9d2"
 NORTH_REP_NAME = "Northrep7c1"
 SOUTH_REP_NAME = "Southrep9d2"
 SOUTH_BOSS_NAME = "Southboss9d2"
+# An organisation with deals of both teams, and what each team wrote about it.
+SHARED_LEAD_NAME = "SharedProbeOrg-5e3"
+NORTH_SHARED_DEAL_TITLE = "NorthSharedDeal-7c1"
+SOUTH_SHARED_DEAL_TITLE = "SouthSharedDeal-9d2"
+NORTH_NOTE = "NorthProbeNote-7c1"
+SOUTH_NOTE = "SouthProbeNote-9d2"
+NORTH_ACTIVITY = "NorthProbeActivity-7c1"
+SOUTH_ACTIVITY = "SouthProbeActivity-9d2"
 
 
 @pytest.fixture
@@ -400,6 +408,7 @@ def world(db, settings, monkeypatch):
     south_lead = LeadFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
     deal = DealFactory(owner=people["owner"], lead=north_lead, stage=first, title=NORTH_DEAL_TITLE)
     DealFactory(owner=people["outsider"], lead=south_lead, stage=first, title=SOUTH_DEAL_TITLE)
+    _shared_organisation(people, first)
     objects = LazyObjects(people, {
         "deal": deal,
         "lead": north_lead,
@@ -411,6 +420,23 @@ def world(db, settings, monkeypatch):
         "transition": Transition.objects.filter(pipeline=pipeline).first(),
     })
     return people, objects
+
+
+def _shared_organisation(people, stage):
+    """An organisation both teams sell to: each team's deal on it, and each team's notes and
+    activities on the organisation itself. Both teams see the organisation; each sees only the
+    notes and activities of people whose deals they may see."""
+    from activities import services as activities
+
+    shared = LeadFactory(name=SHARED_LEAD_NAME, owner=None)
+    DealFactory(owner=people["owner"], lead=shared, stage=stage, title=NORTH_SHARED_DEAL_TITLE)
+    DealFactory(owner=people["outsider"], lead=shared, stage=stage, title=SOUTH_SHARED_DEAL_TITLE)
+    due = timezone.now() + timezone.timedelta(days=2)
+    activities.note_create(actor=people["owner"], lead=shared, body=NORTH_NOTE)
+    activities.note_create(actor=people["outsider"], lead=shared, body=SOUTH_NOTE)
+    activities.activity_create(actor=people["owner"], lead=shared, kind="call", title=NORTH_ACTIVITY, due_at=due)
+    activities.activity_create(actor=people["outsider"], lead=shared, kind="call", title=SOUTH_ACTIVITY, due_at=due)
+    return shared
 
 
 # Objects that belong to other apps, made only when a URL needs them: {name: maker(people)}.
@@ -515,7 +541,17 @@ HIDDEN_FROM = {
     NORTH_REP_NAME: {"outsider", "other_manager"},
     SOUTH_REP_NAME: {"owner", "teammate", "manager"},
     SOUTH_BOSS_NAME: {"owner", "teammate", "manager"},
+    NORTH_SHARED_DEAL_TITLE: {"outsider", "other_manager"},
+    SOUTH_SHARED_DEAL_TITLE: {"owner", "teammate", "manager"},
+    NORTH_NOTE: {"outsider", "other_manager"},
+    SOUTH_NOTE: {"owner", "teammate", "manager"},
+    NORTH_ACTIVITY: {"outsider", "other_manager"},
+    SOUTH_ACTIVITY: {"owner", "teammate", "manager"},
 }
+# What the teammate may not see either when reps see only their own deals.
+HIDDEN_FROM_TEAMMATE_WITHOUT_TEAM_VIEW = (
+    NORTH_DEAL_TITLE, NORTH_LEAD_NAME, NORTH_REP_NAME, NORTH_SHARED_DEAL_TITLE, NORTH_NOTE, NORTH_ACTIVITY,
+)
 
 REPORT: dict[str, dict] = {}
 
@@ -550,9 +586,8 @@ def check_endpoint(
     (STAGEFLOW["REPS_SEE_TEAM_DEALS"] off): the teammate is then an outsider too."""
     hidden_from = {text: set(who) for text, who in HIDDEN_FROM.items()}
     if not team_view:
-        hidden_from[NORTH_DEAL_TITLE].add("teammate")
-        hidden_from[NORTH_LEAD_NAME].add("teammate")
-        hidden_from[NORTH_REP_NAME].add("teammate")
+        for text in HIDDEN_FROM_TEAMMATE_WITHOUT_TEAM_VIEW:
+            hidden_from[text].add("teammate")
     kwargs = kwarg_objects(endpoint, rule)  # LookupError for an argument nobody can fill
     kind = effective_kind(endpoint, rule, kwargs)
     url = url_for(endpoint, fill(kwargs, objects))
@@ -754,3 +789,117 @@ def test_an_object_nobody_can_make_fails_loudly(world):
     people, objects = world
     with pytest.raises(LookupError, match="no “gizmo” to put in a URL"):
         objects["gizmo"]
+
+
+# --- Notes, activities and people on a shared organisation -----------------------------------------
+#
+# The rule (activities.selectors, pipeline.selectors.visible_people): a note or activity on a deal is
+# seen with the deal; one on an organisation (a lead) is seen by whoever sees the organisation AND may
+# see the deals of its author (an activity: its owner). So on an organisation both teams sell to,
+# admins see everything, a manager the notes of their teams, a rep their own and (when reps see their
+# team's deals) their teammates'. A note whose author was deleted is seen with the organisation. The
+# users list offers the same people: admins everyone, managers their teams, reps their team or only
+# themselves.
+
+NORTH_TEXTS = (NORTH_NOTE, NORTH_ACTIVITY)
+SOUTH_TEXTS = (SOUTH_NOTE, SOUTH_ACTIVITY)
+SHARED_SEES = {
+    "owner": NORTH_TEXTS, "teammate": NORTH_TEXTS, "manager": NORTH_TEXTS,
+    "outsider": SOUTH_TEXTS, "other_manager": SOUTH_TEXTS, "admin": NORTH_TEXTS + SOUTH_TEXTS,
+}
+
+
+def _signed_in(person) -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(person)
+    return client
+
+
+@pytest.mark.parametrize("persona", list(SHARED_SEES))
+def test_a_shared_organisation_shows_only_notes_and_activities_of_people_whose_deals_one_sees(world, persona):
+    from activities.models import Activity
+    from pipeline.models import Lead
+
+    people, _objects = world
+    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    client = _signed_in(people[persona])
+    page = client.get(reverse("pipeline:lead_detail", args=[shared.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    seen = {text for text in NORTH_TEXTS + SOUTH_TEXTS if text in body}
+    assert seen == set(SHARED_SEES[persona])
+    for title in NORTH_TEXTS[1:] + SOUTH_TEXTS[1:]:
+        activity = Activity.objects.get(title=title)
+        status = client.get(reverse("activities:edit", args=[activity.pk])).status_code
+        assert (status != 404) == (title in SHARED_SEES[persona]), (title, status)
+
+
+def test_the_page_after_adding_a_note_shows_no_other_teams_notes(world):
+    from pipeline.models import Lead
+
+    people, _objects = world
+    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    response = _signed_in(people["owner"]).post(
+        reverse("activities:lead_note_create", args=[shared.pk]), {"body": "Called their office"}, follow=True,
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "Called their office" in body and NORTH_NOTE in body
+    assert not any(text in body for text in SOUTH_TEXTS)
+
+
+def test_without_team_view_a_rep_sees_only_their_own_notes_on_a_shared_organisation(world, settings):
+    from activities.models import Note
+    from activities.selectors import visible_notes
+    from pipeline.models import Lead
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
+    people, _objects = world
+    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    DealFactory(owner=people["teammate"], lead=shared, stage=world[1]["stage"], title="Tom's shared deal")
+    Note.objects.create(lead=shared, author=None, body="Imported remark")
+    teammates_note = Note.objects.create(lead=shared, author=people["teammate"], body="Tom's own")
+    seen = set(visible_notes(people["teammate"]).filter(lead=shared).values_list("body", flat=True))
+    assert seen == {teammates_note.body, "Imported remark"}
+
+
+def test_a_note_of_a_person_who_left_stays_visible_to_their_team(world):
+    from activities.selectors import visible_notes
+    from pipeline.models import Lead
+
+    people, _objects = world
+    people["owner"].is_active = False
+    people["owner"].save()
+    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    assert visible_notes(people["teammate"]).filter(lead=shared, body=NORTH_NOTE).exists()
+    assert not visible_notes(people["outsider"]).filter(lead=shared, body=NORTH_NOTE).exists()
+
+
+USERS_SEEN = {  # who is listed by the API's users endpoint, per caller (the world has no other people)
+    "owner": {"rita", "tom", "max"},
+    "teammate": {"rita", "tom", "max"},
+    "manager": {"rita", "tom", "max"},
+    "outsider": {"olga", "sam"},
+    "other_manager": {"olga", "sam"},
+    "admin": {"rita", "tom", "max", "olga", "sam", "ada", "nina", "ivan"},
+}
+
+
+@pytest.mark.parametrize("persona", list(USERS_SEEN))
+def test_the_users_endpoint_lists_only_people_whose_deals_the_caller_sees(world, persona):
+    people, _objects = world
+    UserFactory(username="nina", role="rep", team=None)  # in no team
+    UserFactory(username="ivan", role="rep", team=TeamFactory(name="East"))
+    client = _signed_in(people[persona])
+    listed = {row["username"] for row in client.get("/api/v1/users/?page_size=200").json()["results"]}
+    assert listed == USERS_SEEN[persona]
+    for other in ("olga", "rita", "ada"):
+        pk = next(p.pk for p in people.values() if p.username == other)
+        status = client.get(f"/api/v1/users/{pk}/").status_code
+        assert (status == 200) == (other in USERS_SEEN[persona]), (other, status)
+
+
+def test_without_team_view_a_rep_is_listed_only_themselves(world, settings):
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
+    people, _objects = world
+    listed = {row["username"] for row in _signed_in(people["teammate"]).get("/api/v1/users/").json()["results"]}
+    assert listed == {"tom"}

@@ -90,9 +90,9 @@ def test_winning_a_deal_creates_its_onboarding_checklist_once(negotiation_deal, 
 
     # The same event again, and the checklist service called directly: nothing is duplicated.
     assert services.onboarding_checklist_ensure(deal=negotiation_deal.pk) == 0
-    from pipeline.signals import deals_changed
+    from activities.receivers import onboarding_on_won
 
-    deals_changed.send(sender=Deal, pipeline_ids={negotiation_deal.pipeline_id}, deal_ids={negotiation_deal.pk}, kind="won")
+    onboarding_on_won(pipeline_ids=[negotiation_deal.pipeline_id], deal_ids=[negotiation_deal.pk], kind="won")
     assert OnboardingTask.objects.filter(deal=negotiation_deal).count() == 3
 
     # Moved back to an open stage and won again: still one copy of each item.

@@ -1,10 +1,11 @@
-"""The cache lock: one holder at a time, released only by its owner, never held forever."""
+"""Locks and debouncing: one holder at a time, released only by its owner, never held forever; one run per burst."""
 import threading
+import time
 
 import pytest
 from django.core.cache import cache
 
-from config.locks import CacheLock, cache_lock
+from config.locks import CacheLock, Debounce, cache_lock
 
 
 def test_second_caller_does_not_get_a_held_lock():
@@ -80,3 +81,58 @@ def test_of_many_threads_exactly_one_gets_the_lock():
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_a_kept_lock_outlives_its_lease_while_the_work_runs():
+    lock = CacheLock("job:8", timeout=1)
+    assert lock.acquire()
+    with lock.kept(at_most=30):
+        time.sleep(2.2)  # two leases
+        assert CacheLock("job:8", timeout=1).acquire() is False
+    lock.release()
+    assert not lock.locked()
+
+
+def test_a_kept_lock_is_not_renewed_past_the_work_s_time_limit():
+    lock = CacheLock("job:9", timeout=1)
+    assert lock.acquire()
+    with lock.kept(at_most=1.5):
+        time.sleep(3)
+        assert not lock.locked(), "the lease ended with the time limit"
+
+
+def test_a_dead_owner_s_kept_lock_expires_after_one_lease():
+    lock = CacheLock("job:10", timeout=1)
+    assert lock.acquire()  # acquired, never kept nor released: its owner died
+    time.sleep(1.2)
+    assert CacheLock("job:10", timeout=1).acquire()
+
+
+def test_extending_a_lock_someone_else_holds_does_nothing():
+    owner = CacheLock("job:11", timeout=30)
+    assert owner.acquire()
+    stranger = CacheLock("job:11", timeout=30)
+    stranger.acquired = True  # it believes so; the token says otherwise
+    assert stranger.extend() is False
+    assert owner.extend() is True
+
+
+def test_a_debounce_is_claimed_once_per_burst_and_again_after_the_run_started():
+    pending = Debounce("job:12", window=30)
+    assert [pending.claim() for _ in range(5)] == [True, False, False, False, False]
+    assert pending.pending()
+    pending.clear()  # the run starts
+    assert not pending.pending()
+    assert pending.claim()
+
+
+def test_a_forgotten_debounce_mark_expires():
+    pending = Debounce("job:13", window=1)
+    assert pending.claim()
+    time.sleep(1.2)
+    assert pending.claim()
+
+
+def test_a_debounce_needs_a_window():
+    with pytest.raises(ValueError):
+        Debounce("job:14", window=0)

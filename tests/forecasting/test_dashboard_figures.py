@@ -350,14 +350,13 @@ def test_the_funnel_and_stage_figures_follow_the_deals_once_they_changed(
 
 
 def test_the_accuracy_task_runs_once_at_a_time_per_pipeline(pipeline, owners):
-    from django.core.cache import cache
-
     from forecasting import tasks
 
     everyone = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=None)
     selectors.dashboard_accuracy(everyone, today=timezone.localdate())
     selectors.data_version_renew(pipeline.pk)  # the deals changed
-    cache.add(f"forecast:accuracy-warm:{pipeline.pk}", 1)  # another run is on it
+    other_run = tasks.accuracy_warm_lock(pipeline.pk)
+    assert other_run.acquire()  # another run is on it
     assert tasks.forecast_accuracy_warm(pipeline.pk) == 0
-    cache.delete(f"forecast:accuracy-warm:{pipeline.pk}")
+    other_run.release()
     assert tasks.forecast_accuracy_warm(pipeline.pk) == 1

@@ -1,5 +1,6 @@
 """The forecast refresh plumbing: after commit, debounced, locked, retried, all or nothing."""
 import logging
+import time
 from decimal import Decimal
 
 import pytest
@@ -34,14 +35,20 @@ def eager(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
-def test_in_eager_mode_a_move_does_not_wait_for_the_forecast(eager, deal, stages, rep, monkeypatch,
-                                                              django_capture_on_commit_callbacks):
+def test_in_eager_mode_a_move_does_not_wait_for_the_forecast(eager, deal, stages, rep, monkeypatch, settings,
+                                                              background_jobs, django_capture_on_commit_callbacks):
+    settings.FORECAST_REFRESH_DEBOUNCE_SECONDS = 0
     calls = []
     monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", lambda **kwargs: calls.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
+        services.deal_move(deal=deal.pk, to_stage=stages["Negotiation"], actor=rep)
     assert calls == []
     assert cache.get(tasks.debounce_key(deal.pipeline_id)) is not None
+    # The recompute runs after the response, in the background thread: once for the burst.
+    assert background_jobs.run() == 1
+    assert calls == [{"pipeline_id": deal.pipeline_id}]
+    assert cache.get(tasks.debounce_key(deal.pipeline_id)) is None
 
 
 def test_in_eager_mode_the_dashboard_brings_a_changed_forecast_up_to_date(eager, deal, stages, rep, monkeypatch,
@@ -69,7 +76,8 @@ def test_with_a_worker_the_dashboard_leaves_recomputes_to_it(with_broker, deal):
     assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is False
 
 
-def test_nothing_is_enqueued_before_the_move_commits(with_broker, deal, stages, rep, django_capture_on_commit_callbacks):
+def test_nothing_is_enqueued_before_the_move_commits(with_broker, outbox_worker, deal, stages, rep,
+                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
     assert with_broker == []
@@ -106,7 +114,7 @@ def eager_apply(django_capture_on_commit_callbacks):
     return run
 
 
-def test_broker_down_never_breaks_the_move_and_frees_the_debounce(monkeypatch, deal, stages, rep, caplog,
+def test_broker_down_never_breaks_the_move_and_frees_the_debounce(monkeypatch, deal, stages, rep, caplog, outbox_worker,
                                                                    django_capture_on_commit_callbacks):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
 
@@ -194,11 +202,29 @@ def test_programming_errors_are_not_retried(eager, pipeline, eager_apply, monkey
     assert len(calls) == 1
 
 
-def test_refresh_task_options_survive_a_lost_worker():
+def test_refresh_task_options_survive_a_lost_worker(settings):
     task = tasks.forecast_refresh
     assert task.acks_late and task.reject_on_worker_lost
-    assert 0 < task.soft_time_limit < task.time_limit < tasks.REFRESH_LOCK_TIMEOUT
+    assert 0 < task.soft_time_limit < task.time_limit
+    # A killed worker's lock is gone after one short lease, not after the whole time limit.
+    assert 0 < tasks.REFRESH_LOCK_LEASE < task.soft_time_limit / 4
+    # The broker hands an unacknowledged refresh out again once it can no longer be running.
+    assert task.time_limit < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     assert task.max_retries and task.retry_backoff
+
+
+def test_a_running_recompute_keeps_its_lock_past_the_lease(pipeline, eager_apply, monkeypatch):
+    monkeypatch.setattr(tasks, "REFRESH_LOCK_LEASE", 1)
+    seen = []
+
+    def slow(*, pipeline_id):
+        time.sleep(2.5)  # more than two leases
+        seen.append(tasks.refresh_lock(pipeline_id).locked())
+
+    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", slow)
+    assert eager_apply(pipeline.pk)["state"] == "done"
+    assert seen == [True]
+    assert not tasks.refresh_lock(pipeline.pk).locked()
 
 
 def test_beat_recomputes_every_pipeline_periodically(with_broker, pipeline, monkeypatch):
@@ -220,7 +246,7 @@ def test_a_refresh_returns_what_a_fresh_computation_gives(eager, deal, rep, stag
 
 
 def test_after_a_broker_outage_the_periodic_run_brings_the_forecast_up_to_date(
-    monkeypatch, deal, stages, rep, django_capture_on_commit_callbacks
+    monkeypatch, deal, stages, rep, django_capture_on_commit_callbacks, outbox_worker
 ):
     real, results = forecast_services.forecast_refresh_pipeline, []
 

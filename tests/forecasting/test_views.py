@@ -186,7 +186,7 @@ def test_the_dashboard_says_when_its_figures_were_computed(client, rep, deals, p
 
 
 def test_with_a_worker_the_dashboard_says_a_queued_recompute_is_on_its_way(
-    client, rep, deals, pipeline, stages, monkeypatch, django_capture_on_commit_callbacks
+    client, rep, deals, pipeline, stages, monkeypatch, django_capture_on_commit_callbacks, outbox_worker
 ):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
     monkeypatch.setattr(tasks.forecast_refresh, "apply_async", lambda *args, **kwargs: None)  # no broker here

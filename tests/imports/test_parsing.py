@@ -150,4 +150,4 @@ def test_a_workbook_that_unpacks_to_a_huge_size_is_refused(monkeypatch):
 def test_a_csv_cell_over_the_field_limit_is_refused_cleanly():
     with pytest.raises(FileRefused) as err:
         parse(b'Company,Note\nA,"' + b"x" * 200_000 + b'"\n')
-    assert "could not be read" in str(err.value.message)
+    assert "A cell in row 2 holds more than" in str(err.value.message)

@@ -4,7 +4,7 @@ Started by the fault tests as `python -m tests.integration.instrumented_worker w
 Environment:
   STAGEFLOW_TEST_TRACE         file to append "start|written|end <pid> <time>" lines to
   STAGEFLOW_TEST_PAUSE         seconds to sleep after writing, still inside the transaction
-  STAGEFLOW_TEST_LOCK_TIMEOUT  a shorter lock timeout, so a test can watch a dead owner's lock expire
+  STAGEFLOW_TEST_LOCK_TIMEOUT  a shorter lock lease, so a test can watch a dead owner's lock expire
 """
 import os
 import sys
@@ -21,7 +21,7 @@ from forecasting import services, tasks  # noqa: E402
 TRACE = os.environ.get("STAGEFLOW_TEST_TRACE", "")
 PAUSE = float(os.environ.get("STAGEFLOW_TEST_PAUSE", "0"))
 if os.environ.get("STAGEFLOW_TEST_LOCK_TIMEOUT"):
-    tasks.REFRESH_LOCK_TIMEOUT = int(os.environ["STAGEFLOW_TEST_LOCK_TIMEOUT"])
+    tasks.REFRESH_LOCK_LEASE = int(os.environ["STAGEFLOW_TEST_LOCK_TIMEOUT"])
 
 real_refresh = services.forecast_refresh_pipeline
 

@@ -105,7 +105,8 @@ def test_moves_and_edits_commit_when_redis_or_the_broker_is_down(outage, rep, st
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["version"] == 3 and result["stage"] == stages["Qualification"].pk
     assert result["move_seconds"] < 5 and result["edit_seconds"] < 5
-    assert "periodic run will recompute" in done.stderr
+    # The follow-ups stay in the outbox for the sweep (tests/outbox).
+    assert "the periodic sweep will" in done.stderr
     deal.refresh_from_db()
     assert (deal.stage_id, deal.amount, deal.version) == (stages["Qualification"].pk, Decimal("2500.00"), 3)
     assert cache.get(tasks.debounce_key(deal.pipeline_id)) is None, "no marker left to block the next move"
@@ -150,6 +151,44 @@ def test_a_worker_killed_mid_recompute_leaves_no_half_written_result(start_worke
     assert outcome["state"] == "done"
     assert forecast_comparable(outcome["forecast"]) == forecast_clean_run(deal.pipeline_id)
     assert forecast_published(deal.pipeline_id) != before
+
+
+def test_the_recompute_of_a_killed_worker_is_delivered_again_without_beat_or_another_change(
+    start_worker, rep, stages, tmp_path
+):
+    """Issue: the killed worker's lock stayed 210 s and its task was never delivered again, so the
+    forecast stayed stale until beat or the next change. Now the lock is a lease renewed while the
+    recompute runs, and the broker hands the unacknowledged task to the next worker once its
+    visibility timeout passed (shortened here from its production value, past the longest task)."""
+    import time
+
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], amount=Decimal("1000.00"))
+    before = forecast_published(deal.pipeline_id)
+    trace = tmp_path / "trace"
+    visibility = dict(CELERY_VISIBILITY_TIMEOUT=5)
+    doomed = start_worker(
+        module="tests.integration.instrumented_worker", STAGEFLOW_TEST_TRACE=trace, STAGEFLOW_TEST_PAUSE=120,
+        **visibility,
+    )
+    services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep, expected_version=1)
+    wait_for(lambda: trace.exists() and "written" in trace.read_text(), timeout=60, message="the recompute to write",
+             details=doomed.log)
+    assert tasks.refresh_lock(deal.pipeline_id).locked()
+    doomed.kill()
+    killed_at = time.monotonic()
+
+    wait_for(lambda: not tasks.refresh_lock(deal.pipeline_id).locked(), timeout=tasks.REFRESH_LOCK_LEASE + 5,
+             message="the dead owner's lease to run out")
+    lock_free_after = time.monotonic() - killed_at
+    assert forecast_published(deal.pipeline_id) == before, "nothing of the killed run is visible"
+
+    successor = start_worker(**visibility)  # no beat, and nobody changes anything
+    wait_for(lambda: forecast_published(deal.pipeline_id) != before, timeout=90,
+             message="the killed recompute to be delivered again", details=successor.log)
+    current_after = time.monotonic() - killed_at
+    wait_for(lambda: "'done'" in successor.log(), timeout=10, message="the redelivered task's result",
+             details=successor.log)
+    print(f"\nlock free {lock_free_after:.1f} s and forecast current {current_after:.1f} s after the kill")
 
 
 # --- Two recomputes at once ---------------------------------------------------------------

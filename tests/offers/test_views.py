@@ -202,3 +202,21 @@ def test_deal_page_tag_renders_the_offers_section_for_who_may_see_it(rf, rep, se
     request.user = UserFactory(username="nosy", role="rep", team=TeamFactory(name="West"))
     html = template.render(Context({"request": request, "deal": version.offer.deal}))
     assert version.offer.number not in html and 'id="new-offer"' not in html
+
+
+def test_admin_refuses_a_product_or_price_list_in_an_unknown_currency(client, admin_user):
+    from offers.models import PriceList, Product
+
+    client.force_login(admin_user)
+    product = {"name": "Widget", "sku": "", "unit": "piece", "list_price": "10.00", "currency": "BTC",
+               "tax_rate": "19", "is_active": "on", "description": ""}
+    response = client.post(reverse("admin:offers_product_add"), product)
+    assert response.status_code == 200 and "EUR, USD, GBP, CHF" in response.content.decode()
+    assert not Product.objects.filter(name="Widget").exists()
+    client.post(reverse("admin:offers_product_add"), {**product, "currency": "usd"})
+    assert Product.objects.get(name="Widget").currency == "USD"
+    response = client.post(reverse("admin:offers_pricelist_add"), {
+        "name": "Crypto", "currency": "ZZZ", "is_active": "on",
+        "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0", "items-MIN_NUM_FORMS": "0", "items-MAX_NUM_FORMS": "1000",
+    })
+    assert "EUR, USD, GBP, CHF" in response.content.decode() and not PriceList.objects.filter(name="Crypto").exists()

@@ -192,22 +192,28 @@ def test_update_with_stale_version_is_a_conflict(deal, rep):
         services.deal_update(deal=deal, actor=rep, expected_version=1, title="Other")
 
 
-def test_deals_changed_is_sent_only_after_commit(deal, stages, rep, django_capture_on_commit_callbacks):
-    received = []
+def test_a_move_records_its_follow_ups_in_its_own_transaction_and_runs_them_after_commit(
+    deal, stages, rep, django_capture_on_commit_callbacks
+):
+    from outbox.models import OutboxMessage
 
-    def listener(sender, **kwargs):
-        received.append(kwargs)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep)
+    messages = list(OutboxMessage.objects.filter(topic=deals_changed.name))
+    assert {m.handler for m in messages} >= {"forecasting.refresh", "api.webhook_deliveries"}
+    assert all(m.payload["deal_ids"] == [deal.pk] and m.payload["kind"] == "moved" for m in messages)
+    assert all(m.dispatched_at is None for m in messages), "nothing runs before the commit"
+    for callback in callbacks:
+        callback()
+    assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
 
-    deals_changed.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep)
-        assert received == []
-        for callback in callbacks:
-            callback()
-        assert received[0]["deal_ids"] == {deal.pk} and received[0]["kind"] == "moved"
-    finally:
-        deals_changed.disconnect(listener)
+
+def test_a_refused_move_records_no_follow_ups(deal, stages, rep):
+    from outbox.models import OutboxMessage
+
+    with pytest.raises(VersionConflict):
+        services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep, expected_version=7)
+    assert not OutboxMessage.objects.exists()
 
 
 def test_a_changed_rule_applies_to_the_very_next_move(rep, stages, pipeline):

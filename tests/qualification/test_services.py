@@ -112,16 +112,15 @@ def test_rescore_all_works_in_batches_and_is_idempotent(profile):
 
 
 def test_rescore_task_does_not_overlap_with_a_running_one(profile):
-    from django.core.cache import cache
-
     LeadFactory(industry="Software")
     Lead.objects.update(fit_score=None)
-    cache.add(tasks.LOCK_KEY, 1)
+    running = tasks.rescore_lock()
+    assert running.acquire()
     try:
         assert tasks.leads_fit_rescore.delay().get() == 0
         assert Lead.objects.filter(fit_score__isnull=True).exists()
     finally:
-        cache.delete(tasks.LOCK_KEY)
+        running.release()
     assert tasks.leads_fit_rescore.delay().get() == 1
 
 
