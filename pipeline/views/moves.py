@@ -21,6 +21,7 @@ from .common import (
     deal_page_queryset,
     is_partial,
     refused,
+    refusals_shown_on_board,
     safe_next,
     toast,
 )
@@ -38,6 +39,7 @@ def _deal_to_move(user, pk: int, stage_id: int) -> Deal:
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
     form = MoveForm(request.POST)
@@ -96,7 +98,7 @@ def deal_move_view(request, pk):
         # before the move, which does not change it when the deal stays open.
         for name in selectors.card_annotation_names():
             setattr(moved, name, getattr(deal, name))
-    present_cards([moved])
+    present_cards([moved], user=request.user)
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -116,6 +118,7 @@ def _undo(deal: Deal, back_to: Stage) -> dict:
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_lose_view(request, pk):
     """POST /pipeline/deals/<id>/lose/ with `reason`, `note` and `version`."""
     deal = changeable_deal(request.user, pk)
@@ -149,6 +152,7 @@ def deal_lose_view(request, pk):
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_reopen_view(request, pk):
     """POST /pipeline/deals/<id>/reopen/ with `version`: a lost deal returns to its stage."""
     deal = changeable_deal(request.user, pk)

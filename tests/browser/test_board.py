@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from pipeline.models import DealStatus
-from tests.factories import DealFactory, UserFactory, default_pipeline, lost_reason
+from tests.factories import DealFactory, TeamFactory, UserFactory, default_pipeline, lost_reason
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -174,6 +174,42 @@ def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, 
     expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("this deal needs an amount")
     expect(page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")).to_be_visible()
     expect(page.locator("#sf-board")).to_have_count(1)
+
+
+def test_a_teammates_card_is_read_only_and_a_refused_drag_keeps_the_board(page, sign_in, rep, stages, settings):
+    """Under DEBUG (`make run`) django-htmx used to put Django's bare "403 Forbidden" page in place
+    of the board; now the board says why in a toast and stays."""
+    settings.DEBUG = True
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    rep.team = TeamFactory(name="North")
+    rep.save()
+    teammate = UserFactory(username="sam", first_name="Sam", last_name="Stone", role="rep", team=rep.team)
+    prospecting, qualification = stages["Prospecting"], stages["Qualification"]
+    theirs = DealFactory(owner=teammate, stage=prospecting, title="Sam's deal")
+    handed_over = DealFactory(owner=rep, stage=prospecting, title="Handed over")
+    sign_in(rep)
+    moves = []
+    page.on("request", lambda r: moves.append(r.url) if r.method == "POST" and "/move/" in r.url else None)
+
+    card = page.locator(f"#deal-{theirs.pk}")
+    expect(card).to_have_attribute("data-readonly", "1")
+    expect(card.locator(".sf-readonly")).to_have_text(re.compile("Read-only"))
+    expect(card.get_by_text("Move to…")).to_have_count(0)
+    card.drag_to(page.locator(f"#cards-{qualification.pk}"), steps=10)
+    expect(page.locator(f"#cards-{prospecting.pk} #deal-{theirs.pk}")).to_be_visible()
+    assert moves == []  # a read-only card does not leave its column
+
+    # A card that became read-only after the page was drawn (its deal was given to a teammate).
+    handed_over.owner = teammate
+    handed_over.save()
+    with page.expect_response(lambda r: is_move(r, handed_over)) as answer:
+        page.locator(f"#deal-{handed_over.pk}").drag_to(page.locator(f"#cards-{qualification.pk}"), steps=10)
+    assert answer.value.status == 403
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("You can see this deal but not change it.")
+    expect(page.locator("#sf-board")).to_have_count(1)
+    expect(page.locator(f"#cards-{prospecting.pk} #deal-{handed_over.pk}")).to_be_visible()
+    handed_over.refresh_from_db()
+    assert handed_over.stage == prospecting
 
 
 def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign_in, rep, stages):

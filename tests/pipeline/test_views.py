@@ -538,6 +538,49 @@ def test_moving_a_teammates_deal_is_a_403(rep_client, teammate, stages):
     assert theirs.stage == stages["Prospecting"]
 
 
+def test_a_refused_htmx_move_of_a_teammates_deal_answers_with_the_boards_toast(rep_client, teammate, stages):
+    """Not Django's bare 403 page, which django-htmx puts in place of the board under DEBUG."""
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"])
+    response = rep_client.post(move_url(theirs), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 403
+    assert response["X-Stageflow-Refusal"] == "1"
+    body = text(response)
+    assert 'hx-swap-oob="beforeend:#sf-toasts"' in body and 'role="alert"' in body
+    assert "You can see this deal but not change it." in body
+    assert "<html" not in body
+
+
+def test_a_refused_htmx_lose_or_reopen_of_a_hidden_deal_answers_with_the_boards_toast(rep_client, outsider, stages):
+    hidden = DealFactory(owner=outsider, stage=stages["Prospecting"])
+    for url, data in ((lose_url(hidden), {"reason": lost_reason().pk, "version": 1}),
+                      (reverse("pipeline:deal_reopen", args=[hidden.pk]), {"version": 1})):
+        response = rep_client.post(url, data, **HTMX)
+        assert response.status_code == 404
+        assert response["X-Stageflow-Refusal"] == "1"
+        assert "No such deal, or it is not yours to see." in text(response)
+
+
+def test_the_board_shows_a_teammates_card_read_only_without_a_move_menu(rep_client, rep, teammate, stages):
+    mine = DealFactory(owner=rep, stage=stages["Prospecting"], title="Mine")
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"], title="Sam's")
+    body = text(rep_client.get(reverse("pipeline:board")))
+    card = card_html(body, theirs)
+    assert "is-readonly" in card and 'data-readonly="1"' in card
+    assert f'aria-describedby="deal-{theirs.pk}-readonly"' in card
+    assert f'id="deal-{theirs.pk}-readonly"' in card and "Read-only" in card
+    assert "You can see this deal but not change it." in card
+    assert "sf-move" not in card and "Move to…" not in card
+    own = card_html(body, mine)
+    assert "is-readonly" not in own and "data-readonly" not in own and "Move to…" in own
+
+
+def test_a_manager_sees_the_teams_cards_changeable(client, manager, teammate, stages):
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"], title="Sam's")
+    client.force_login(manager)
+    card = card_html(text(client.get(reverse("pipeline:board"))), theirs)
+    assert "is-readonly" not in card and "Move to…" in card
+
+
 def test_move_only_accepts_post(rep_client, deal):
     assert rep_client.get(move_url(deal)).status_code == 405
 
