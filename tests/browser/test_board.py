@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from pipeline.models import DealStatus
+from pipeline.models import Deal, DealStatus
 from tests.factories import DealFactory, TeamFactory, UserFactory, default_pipeline, lost_reason
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -161,6 +161,23 @@ def test_quick_add_puts_a_new_card_on_top_of_its_column(page, sign_in, rep, stag
     assert answer.value.status == 200
     expect(column.locator(".sf-card").first).to_contain_text("Quick one")
     expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("€4,200")
+
+
+def test_quick_add_takes_a_german_amount_as_typed(page, sign_in, rep, stages):
+    rep.language = "de"
+    rep.save()
+    offer = stages["Offer"]
+    sign_in(rep)
+    column = page.locator(f"section[data-stage-id='{offer.pk}']")
+    column.locator("summary").filter(has_text="Deal hinzufügen").click()
+    page.fill(f"#qa-{offer.pk}-title", "Deutscher Betrag")
+    page.fill(f"#qa-{offer.pk}-company", "Zahl GmbH")
+    page.fill(f"#qa-{offer.pk}-amount", "1.234,56")
+    with page.expect_response(lambda r: "/add/" in r.url) as answer:
+        page.press(f"#qa-{offer.pk}-amount", "Enter")
+    assert answer.value.status == 200
+    expect(column.locator(".sf-card").first).to_contain_text("1.235 €")  # cards round to whole units
+    assert Deal.objects.get(title="Deutscher Betrag").amount == Decimal("1234.56")
 
 
 def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, settings):

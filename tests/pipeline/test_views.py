@@ -680,6 +680,26 @@ def test_quick_add_creates_the_deal_and_a_new_lead_by_name(rep_client, rep, stag
     assert body.lstrip().startswith(f'<details class="sf-quick-add" id="quick-add-{stages["Qualification"].pk}"')
 
 
+def test_quick_add_amount_is_a_text_input_that_opens_the_numeric_keyboard(rep_client, stages):
+    """A number input turns "1.234,56" into 1.23456 in the browser: the amount is typed as text."""
+    body = text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="de"))
+    stage = stages["Prospecting"]
+    start = body.index(f'id="qa-{stage.pk}-amount"')
+    amount = body[body.rindex("<input", 0, start) : body.index(">", start)]
+    assert 'type="text"' in amount and 'inputmode="decimal"' in amount
+    assert 'type="number"' not in amount and "step=" not in amount
+
+
+@pytest.mark.parametrize(("language", "typed"), [("de", "1.234,56"), ("en", "1,234.56"), ("de", "1234,56"), ("en", "1234.56")])
+def test_quick_add_reads_the_amount_as_the_language_writes_it(rep_client, stages, language, typed):
+    response = rep_client.post(
+        quick_add_url(stages["Offer"]), {"title": "Localized", "company": "Zahl GmbH", "amount": typed},
+        HTTP_ACCEPT_LANGUAGE=language, **HTMX,
+    )
+    assert response.status_code == 200
+    assert Deal.objects.get(title="Localized").amount == Decimal("1234.56")
+
+
 def test_quick_add_reuses_a_visible_lead_with_the_same_name(rep_client, stages):
     lead = LeadFactory(name="Acme Logistics")
     rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "Second deal", "company": "acme logistics"}, **HTMX)
