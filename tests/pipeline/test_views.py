@@ -99,6 +99,30 @@ def test_board_htmx_filter_swap_names_the_chosen_pipeline_in_the_tab_title(rep_c
     assert full.count("<title>") == 1 and "<title>Board · Upsell · Stageflow</title>" in full
 
 
+def test_board_offers_csv_and_excel_exports_of_the_filtered_board(rep_client, rep, stages, other_pipeline):
+    params = {"pipeline": other_pipeline.pk, "owner": rep.pk, "q": "fjord", "close_from": "2027-01-01", "close_to": "2027-03-31"}
+    body = text(rep_client.get(reverse("pipeline:board"), params))
+    query = "?pipeline={pipeline}&amp;owner={owner}&amp;q=fjord&amp;close_from=2027-01-01&amp;close_to=2027-03-31".format(**params)
+    assert f'href="{reverse("exports:board_csv")}{query}"' in body
+    assert f'href="{reverse("exports:board_xlsx")}{query}"' in body
+    # A filter change through htmx swaps the board and sends the links again, with the new filters.
+    swapped = text(rep_client.get(reverse("pipeline:board"), {"q": "acme"}, **HTMX))
+    export = swapped[swapped.index('<div class="sf-export"') :]
+    assert 'hx-swap-oob="outerHTML"' in export.split(">", 1)[0]
+    pipeline = Pipeline.objects.get(is_default=True)
+    assert f'href="{reverse("exports:board_csv")}?q=acme&amp;pipeline={pipeline.pk}"' in export
+
+
+def test_the_board_export_links_download_what_the_board_shows(rep_client, rep, stages):
+    DealFactory(owner=rep, stage=stages["Offer"], title="Fjord analytics", amount=Decimal("100"))
+    DealFactory(owner=rep, stage=stages["Offer"], title="Other deal", amount=Decimal("100"))
+    body = text(rep_client.get(reverse("pipeline:board"), {"q": "fjord"}))
+    start = body.index(f'href="{reverse("exports:board_csv")}') + len('href="')
+    link = body[start : body.index('"', start)].replace("&amp;", "&")
+    csv = b"".join(rep_client.get(link).streaming_content).decode("utf-8-sig")
+    assert "Fjord analytics" in csv and "Other deal" not in csv
+
+
 def test_board_history_restore_gets_the_full_page(rep_client):
     response = rep_client.get(reverse("pipeline:board"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in text(response)
