@@ -114,7 +114,14 @@ def _undo(deal: Deal, back_to: Stage) -> dict:
     """What a toast's "Undo" button posts: an ordinary move back, so the move service checks the
     rules and the version again and history records it like any other move."""
     return {"url": reverse("pipeline:deal_move", args=[deal.pk]), "stage": back_to.pk, "stage_name": back_to.name,
-            "version": deal.version}
+            "version": deal.version, "label": _("Undo: move back to %(stage)s") % {"stage": back_to.name}}
+
+
+def _undo_lost(deal: Deal) -> dict:
+    """What the "Undo" of a lost toast posts: an ordinary reopen (deal_reopen_view), with the
+    version the loss left, so a change made since is a conflict and not overwritten."""
+    return {"url": reverse("pipeline:deal_reopen", args=[deal.pk]), "version": deal.version,
+            "label": _("Undo: reopen “%(deal)s”") % {"deal": deal.title}}
 
 
 @require_POST
@@ -146,7 +153,8 @@ def deal_lose_view(request, pk):
         "card": None,
         "removed_id": lost.pk,
         "headers": column_headers(user=request.user, pipeline_id=deal.pipeline_id, stages=[deal.stage], filters=filters),
-        "toasts": [toast(message)],
+        "toasts": [toast(message, undo=_undo_lost(lost))],
+        "board_url": board_url_for(request),
     }
     return render(request, "pipeline/_oob.html", context)
 

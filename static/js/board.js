@@ -109,7 +109,7 @@
     const card = elt.closest && elt.closest(".sf-card");
     if (card) return cardDealId(card);
     const form = elt.closest && elt.closest(".sf-undo-form");
-    const match = form && /\/deals\/(\d+)\/move\//.exec(form.getAttribute("action") || "");
+    const match = form && /\/deals\/(\d+)\/(move|reopen)\//.exec(form.getAttribute("action") || "");
     return match ? match[1] : null;
   }
 

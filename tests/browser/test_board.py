@@ -133,6 +133,29 @@ def test_mark_a_deal_lost_with_a_reason_in_the_lost_zone(page, sign_in, rep, sta
     assert deal.status == DealStatus.LOST and deal.lost_reason == reason and deal.lost_note == "Chose a cheaper tool"
 
 
+def test_undo_in_the_lost_toast_reopens_the_deal(page, sign_in, rep, stages):
+    qualification = stages["Qualification"]
+    deal = DealFactory(owner=rep, stage=qualification, title="Lost by mistake")
+    reason = lost_reason()
+    sign_in(rep)
+    page.locator(f"#deal-{deal.pk}").drag_to(page.locator("#sf-lost-zone"), steps=10)
+    dialog = page.locator("#sf-lost-dialog")
+    dialog.get_by_label("Why was it lost?").select_option(label=reason.name)
+    with page.expect_response(lambda r: r.url.endswith(f"/deals/{deal.pk}/lose/")):
+        dialog.get_by_role("button", name="Mark lost").click()
+    expect(page.locator(f"#deal-{deal.pk}")).to_have_count(0)
+
+    toast = page.locator("#sf-toasts .toast", has_text="“Lost by mistake” marked lost")
+    with page.expect_response(lambda r: r.url.endswith(f"/deals/{deal.pk}/reopen/")) as answer:
+        toast.get_by_role("button", name="Undo: reopen “Lost by mistake”").click()
+    assert answer.value.status == 200
+    expect(page.locator(f"#cards-{qualification.pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("1")
+    expect(page.locator("#sf-toasts")).to_contain_text("“Lost by mistake” is open again.")
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN and deal.lost_reason is None
+
+
 def test_cancelling_the_lost_dialog_puts_the_card_back(page, sign_in, rep, stages):
     deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Stays open")
     sign_in(rep)

@@ -612,6 +612,36 @@ def test_move_only_accepts_post(rep_client, deal):
 # --- Lost and reopen -------------------------------------------------------------------------
 
 
+def test_lost_toast_offers_an_undo_that_reopens_the_deal_through_the_reopen_view(rep_client, deal, stages):
+    response = rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1}, **HTMX)
+    reopen = reverse("pipeline:deal_reopen", args=[deal.pk])
+    undo = response.context["toasts"][0]["undo"]
+    assert undo == {"url": reopen, "version": 2, "label": f"Undo: reopen “{deal.title}”"}
+    body = text(response)
+    form = body[body.index('<form class="sf-undo-form"') : body.index("</form>", body.index('<form class="sf-undo-form"'))]
+    assert f'hx-post="{reopen}"' in form and f'action="{reopen}"' in form
+    assert 'name="version" value="2"' in form and 'name="stage"' not in form
+    assert f'aria-label="{escape(undo["label"])}"' in form
+
+    response = rep_client.post(reopen, {"version": undo["version"], "undo": "1"}, **HTMX)
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN and deal.stage == stages["Prospecting"] and deal.lost_reason is None
+    body = text(response)
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Prospecting"].pk}"' in body and f'id="deal-{deal.pk}"' in body
+    assert f"“{deal.title}” is open again." in body
+
+
+def test_the_lost_undo_is_refused_after_a_later_change(rep_client, deal, stages):
+    rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1}, **HTMX)
+    reopen = reverse("pipeline:deal_reopen", args=[deal.pk])
+    rep_client.post(reopen, {"version": 2}, **HTMX)  # reopened meanwhile (version 3)
+    response = rep_client.post(reopen, {"version": 2, "undo": "1"}, **HTMX)
+    assert response.status_code == 409
+    deal.refresh_from_db()
+    assert deal.version == 3
+
+
 def test_htmx_lose_marks_the_deal_lost_and_removes_the_card(rep_client, deal, stages):
     reason = lost_reason()
     response = rep_client.post(lose_url(deal), {"reason": reason.pk, "note": "Went with a rival", "version": 1}, **HTMX)
@@ -1056,7 +1086,8 @@ def test_deal_page_offers_the_next_stage_first(rep_client, rep, stages):
 def test_move_toast_offers_an_undo_that_moves_back_through_the_service(rep_client, rep, deal, stages):
     response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
     undo = response.context["toasts"][0]["undo"]
-    assert undo == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting", "version": 2}
+    assert undo == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting", "version": 2,
+                    "label": "Undo: move back to Prospecting"}
     body = text(response)
     assert f'hx-post="{move_url(deal)}"' in body and 'name="undo" value="1"' in body
     assert "Undo: move back to Prospecting" in body
@@ -1105,7 +1136,7 @@ def test_deal_page_move_shows_the_boards_toast_with_an_undo_that_comes_back_to_t
     toast = response.context["move_toast"]
     assert toast["message"] == f"“{deal.title}” moved to Qualification."
     assert toast["undo"] == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting",
-                             "version": 2}
+                             "version": 2, "label": "Undo: move back to Prospecting"}
     body = text(response)
     toasts = body[body.index('id="sf-toasts"'):body.index('<main id="main"')]
     assert "<div hx-disable>" in toasts and 'class="sf-undo-form" method="post"' in toasts
