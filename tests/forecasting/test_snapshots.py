@@ -164,6 +164,7 @@ def test_daily_tasks_are_scheduled_and_registered(book, pipeline):
         "forecasting.tasks.forecast_snapshot_daily",
         "forecasting.tasks.learned_probabilities_refit_all",
     } <= scheduled
+    app.loader.import_default_modules()  # what a worker does when it starts: every app's tasks module
     for name in scheduled:
         assert name in app.tasks
     assert tasks.forecast_snapshot_daily.apply().get() > 0
