@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+from django.db import connections
 from django.db.models import FloatField
 from django.db.models.functions import Cast
 
@@ -40,7 +41,7 @@ def open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_ids
     deals = Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
     if owner_ids is not None:
         deals = deals.filter(owner_id__in=owner_ids)
-    rows = list(
+    query = (
         deals.order_by("pk")
         .annotate(
             _amount=Cast("amount", FloatField()),
@@ -49,6 +50,12 @@ def open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_ids
         )
         .values_list("owner_id", "stage_id", "_amount", "currency", "_close", "_entered")
     )
+    # Plain numbers and strings: the rows are read straight from the cursor, without the ORM's
+    # per-row converters (a third of the time at 100,000 open deals).
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     cols = list(zip(*rows)) if rows else [[] for _ in range(6)]
     n = len(rows)
     t = moment(as_of)

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Team
-from forecasting import accuracy, methods, montecarlo, outlook, runs, selectors, services, snapshots, synthetic
+from forecasting import accuracy, methods, montecarlo, outlook, runs, selectors, services, snapshots, synthetic, today_outlook
 from forecasting.models import Method, Quota
 from forecasting.periods import MONTH, QUARTER, period_of_date, period_start
 from pipeline import services as pipeline_services
@@ -159,7 +159,7 @@ def test_on_sums_beyond_the_threshold_the_simulation_stays_close(pipeline, owner
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     by_deal = {(r["period"], r["currency"]): r for r in selectors.dashboard(None, filters, today=today)["periods"]}
     monkeypatch.setattr(montecarlo, "EXACT_MONTECARLO_MAX_DEALS", 0)
-    monkeypatch.setattr(outlook, "EXACT_MAX_DEALS", 0)
+    monkeypatch.setattr(today_outlook, "EXACT_MAX_DEALS", 0)
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     by_sums = selectors.dashboard(None, filters, today=today)["periods"]
     assert {(r["period"], r["currency"]) for r in by_sums} == set(by_deal)
