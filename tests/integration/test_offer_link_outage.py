@@ -2,56 +2,17 @@
 
 The test runs its own throw-away redis-server on a free port and stops that one; the shared
 Redis of the suite is never touched."""
-import subprocess
 import time
 from decimal import Decimal
 
 import pytest
-import redis
 
 from offers import services as offer_services
 from offers.models import Product
 from tests.factories import DealFactory, LeadFactory
-from tests.services import Browser, Server, free_port, wait_for
+from tests.services import Browser, Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-class ThrowawayRedis:
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tmp_path
-        self.process = None
-
-    def start(self) -> "ThrowawayRedis":
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-
-        def answers():
-            try:
-                return client.ping()
-            except redis.exceptions.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=10, message="the throw-away redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = ThrowawayRedis(tmp_path).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
