@@ -27,6 +27,7 @@ from pipeline.exceptions import PipelineError
 from pipeline.models import Deal, DealStatus, StageKind
 
 from . import selectors
+from .events import EmailKind, offer_emails
 from .documents import proposal_canonical, proposal_load, sha256_text
 from .exceptions import LinkUnavailable, OfferError, StaleDocument
 from .models import (
@@ -90,17 +91,10 @@ def _event(version: OfferVersion, kind: str, *, actor=None, actor_label: str = "
     )
 
 
-def _enqueue_on_commit(task_name: str, *args) -> None:
-    """Enqueue a task after commit; a broker that is down loses an e-mail, never the answer."""
-    from . import tasks
-
-    def enqueue():
-        try:
-            getattr(tasks, task_name).delay(*args)
-        except Exception:
-            logger.warning("Could not enqueue %s%r", task_name, args, exc_info=True)
-
-    transaction.on_commit(enqueue)
+def _email_after_commit(kind: str, **payload) -> None:
+    """Record an e-mail in the outbox, in the change's transaction; the worker sends it after the
+    commit, or, if the broker is away, when it is back. Never delays or fails the change."""
+    offer_emails.publish(kind=kind, **payload)
 
 
 def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email: bool = True) -> None:
@@ -108,7 +102,7 @@ def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email
     for recipient in {r.pk: r for r in recipients if r is not None}.values():
         note = Notification.objects.create(recipient=recipient, version=version, kind=kind, message=message[:300])
         if email:
-            _enqueue_on_commit("notification_email", note.pk)
+            _email_after_commit(EmailKind.NOTIFICATION, notification_id=note.pk)
 
 
 def _lock_version(version: OfferVersion | int) -> OfferVersion:
@@ -441,7 +435,7 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
         _sync_deal_amount(deal=deal, amount=proposal.totals_for().net, currency=locked.currency, actor=actor)
 
     url = f"{base_url.rstrip('/')}{public_path(token)}"
-    _enqueue_on_commit("offer_link_email", locked.pk, url)
+    _email_after_commit(EmailKind.LINK, version_id=locked.pk, url=url)
     return locked, token
 
 
@@ -458,7 +452,7 @@ def offer_resend(*, version: OfferVersion, actor, base_url: str = "") -> tuple[O
     locked.token_expires_at = _link_expiry(locked, now)
     locked.save(update_fields=["token_hash", "token_expires_at", "updated_at"])
     _event(locked, EventKind.SENT, actor=actor, note=_stored(lambda: _("new link")))
-    _enqueue_on_commit("offer_link_email", locked.pk, f"{base_url.rstrip('/')}{public_path(token)}")
+    _email_after_commit(EmailKind.LINK, version_id=locked.pk, url=f"{base_url.rstrip('/')}{public_path(token)}")
     return locked, token
 
 
@@ -634,7 +628,7 @@ def offer_accept(
             name=name, offer=str(locked), deal=deal.title, problem=problem,
         )
     _notify(recipients=[deal.owner], version=locked, kind=EventKind.ACCEPTED, message=message)
-    _enqueue_on_commit("offer_accepted_copy_email", locked.pk)
+    _email_after_commit(EmailKind.ACCEPTED_COPY, version_id=locked.pk)
     return response, True
 
 
