@@ -392,13 +392,21 @@ def test_editing_the_lead_after_sending_changes_neither_the_document_nor_its_has
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    """The after-commit hand-over to the worker fails, as it does while the broker is down."""
+    """A worker set-up whose broker is down: handing messages over after the commit fails. Call
+    the returned function when it is back (then tasks run in this process again)."""
+    from config.celery import app as celery_app
     from outbox import tasks as outbox_tasks
 
     def unreachable(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to the broker")
 
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
     monkeypatch.setattr(outbox_tasks.outbox_dispatch, "delay", unreachable)
+
+    def back():
+        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+    return back
 
 
 def test_the_link_emailed_once_sent_is_not_kept_in_the_outbox(draft, rep, django_capture_on_commit_callbacks):
@@ -426,6 +434,7 @@ def test_an_offer_sent_and_accepted_while_the_broker_is_down_emails_when_the_swe
     waiting = set(OutboxMessage.objects.filter(dispatched_at__isnull=True).values_list("handler", flat=True))
     assert {"offers.link_email", "offers.accepted_copy_email", "offers.notification_email"} <= waiting
 
+    broker_down()  # back
     outbox_tasks.outbox_sweep.apply(kwargs={"grace_seconds": 0})
 
     bodies = [m.body for m in mail.outbox]
