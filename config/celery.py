@@ -1,7 +1,6 @@
 """The Celery application. Configuration comes from Django settings (CELERY_* keys)."""
-import os
-
 import logging
+import os
 
 from celery import Celery, bootsteps
 

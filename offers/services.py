@@ -8,7 +8,6 @@ is recorded once. Deal changes go through pipeline.services, so the deal's histo
 Lock order: an offer version first, then its deal (inside pipeline.services).
 """
 import hashlib
-import logging
 import secrets
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -27,8 +26,8 @@ from pipeline.exceptions import PipelineError
 from pipeline.models import Deal, DealStatus, StageKind
 
 from . import selectors
-from .events import EmailKind, offer_emails
 from .documents import proposal_canonical, proposal_load, sha256_text
+from .events import EmailKind, offer_emails
 from .exceptions import LinkUnavailable, OfferError, StaleDocument
 from .models import (
     EventKind,
@@ -48,7 +47,6 @@ from .models import (
 )
 from .totals import max_discount
 
-logger = logging.getLogger(__name__)
 TOKEN_BYTES = 32
 GERMAN_SPEAKING = {"DE", "AT", "CH", "LI"}
 VERSION_TEXT_FIELDS = ("situation", "benefit", "terms", "valid_until", "language")
