@@ -109,8 +109,9 @@ def test_an_offer_sent_and_accepted_while_the_broker_is_down_answers_at_once_and
     own_redis.start()
     back = time.monotonic()
     # The e-mail backend of the worker is the console: its log is the mailbox.
-    worker = Worker(log_dir=tmp_path, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend", **env).start()
+    worker = Worker(log_dir=tmp_path, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend", **env)
     try:
+        worker.start()
         link = f"https://crm.example/p/{result['token']}/"
         wait_for(lambda: link in worker.log() and "CRM for Acme" in worker.log() and ".pdf" in worker.log(),
                  timeout=60, message="the link and the signed copy e-mailed", details=worker.log)

@@ -49,8 +49,9 @@ def test_a_worker_survives_a_redis_outage_and_carries_out_what_changed_meanwhile
                        expected_close=timezone.localdate() + timedelta(days=7))
     env = {"REDIS_URL": own_redis.url, "CELERY_BROKER_URL": own_redis.url, "FORECAST_REFRESH_DEBOUNCE_SECONDS": 1}
     server = Server(log_dir=tmp_path, **env).start()
-    worker = Worker(log_dir=tmp_path, options=Worker.PRODUCTION_OPTIONS, **env).start()
+    worker = Worker(log_dir=tmp_path, options=Worker.PRODUCTION_OPTIONS, **env)
     try:
+        worker.start()
         browser = Browser(server.url)
         browser.sign_in("olga", PASSWORD)
         wait_for(lambda: healthy(browser), timeout=30, message="/healthz before the outage")
