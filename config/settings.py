@@ -169,6 +169,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker goes away reconnects with backoff (2, 4, … at most 30 s apart) for as long
+# as it takes, instead of exiting after Celery's default of 100 attempts (about 48 minutes).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # The longest hard time limit of any task (imports and qualification: 31 minutes); a test checks
 # every registered task against it.
 TASK_LONGEST_TIME_LIMIT = 31 * 60

@@ -497,9 +497,11 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
     visible_lead_ids: set[int] = set()
     found = {lead.pk for lead in [*existing.by_name.values(), *existing.by_domain.values()]}
     found_leads: dict[int, Lead] = {}
-    if found and job.kind == ImportKind.DEALS:
+    if found:
+        # A lead the importer may not see is never named to them: saying that one exists is all.
         visible_lead_ids = set(visible_leads(user).filter(pk__in=found).values_list("pk", flat=True))
-        found_leads = Lead.objects.in_bulk(visible_lead_ids)
+        if job.kind == ImportKind.DEALS:
+            found_leads = Lead.objects.in_bulk(visible_lead_ids)
 
     stages: dict[str, Stage] = {}
     first_stage = None
@@ -532,7 +534,10 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
             earlier = seen_domains.get(domain)
         if lead is not None:
             how = _("same company name") if reason == "name" else _("same website domain")
-            row.duplicate = _("Already in Stageflow as “%(name)s” (%(how)s).") % {"name": lead.name, "how": how}
+            if lead.pk in visible_lead_ids:
+                row.duplicate = _("Already in Stageflow as “%(name)s” (%(how)s).") % {"name": lead.name, "how": how}
+            else:
+                row.duplicate = _("Already in Stageflow as a lead you cannot see (%(how)s).") % {"how": how}
         elif earlier is not None:
             row.duplicate = _("Same company as line %(line)s of this file.") % {"line": earlier}
             row.same_as_line = earlier
@@ -549,8 +554,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if lead is not None:
             if lead.pk not in visible_lead_ids:
                 row.errors.append(
-                    _("“%(name)s” already exists as a lead you cannot see; ask its owner or your manager.")
-                    % {"name": lead.name}
+                    _("This company already exists as a lead you cannot see; ask your manager.")
                 )
             row.lead_id = lead.pk
         stage_name = values.get("stage", "")

@@ -18,7 +18,10 @@ def import_lock(job_id: int) -> CacheLock:
     return CacheLock(f"imports:{job_id}", timeout=IMPORT_LOCK_LEASE)
 
 
-@shared_task(acks_late=True, soft_time_limit=IMPORT_SOFT_TIME_LIMIT, time_limit=IMPORT_TIME_LIMIT)
+# No result: the job's row and the cache carry its progress, and a result the request would have to
+# watch for costs it about 19 s of reconnecting to the result store while Redis is down, before
+# it can say that the import could not start.
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=IMPORT_SOFT_TIME_LIMIT, time_limit=IMPORT_TIME_LIMIT)
 def import_run(job_id: int) -> str:
     """Run a queued import. Safe to run twice: a finished job is left alone, and a job whose
     worker died mid-way wrote nothing (one transaction), so it simply runs again."""

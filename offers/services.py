@@ -8,7 +8,6 @@ is recorded once. Deal changes go through pipeline.services, so the deal's histo
 Lock order: an offer version first, then its deal (inside pipeline.services).
 """
 import hashlib
-import logging
 import secrets
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from pipeline.models import Deal, DealStatus, StageKind
 
 from . import selectors
 from .documents import proposal_canonical, proposal_load, sha256_text
+from .events import EmailKind, offer_emails
 from .exceptions import LinkUnavailable, OfferError, StaleDocument
 from .models import (
     EventKind,
@@ -47,7 +47,6 @@ from .models import (
 )
 from .totals import max_discount
 
-logger = logging.getLogger(__name__)
 TOKEN_BYTES = 32
 GERMAN_SPEAKING = {"DE", "AT", "CH", "LI"}
 VERSION_TEXT_FIELDS = ("situation", "benefit", "terms", "valid_until", "language")
@@ -90,17 +89,10 @@ def _event(version: OfferVersion, kind: str, *, actor=None, actor_label: str = "
     )
 
 
-def _enqueue_on_commit(task_name: str, *args) -> None:
-    """Enqueue a task after commit; a broker that is down loses an e-mail, never the answer."""
-    from . import tasks
-
-    def enqueue():
-        try:
-            getattr(tasks, task_name).delay(*args)
-        except Exception:
-            logger.warning("Could not enqueue %s%r", task_name, args, exc_info=True)
-
-    transaction.on_commit(enqueue)
+def _email_after_commit(kind: str, **payload) -> None:
+    """Record an e-mail in the outbox, in the change's transaction; the worker sends it after the
+    commit, or, if the broker is away, when it is back. Never delays or fails the change."""
+    offer_emails.publish(kind=kind, **payload)
 
 
 def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email: bool = True) -> None:
@@ -108,7 +100,7 @@ def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email
     for recipient in {r.pk: r for r in recipients if r is not None}.values():
         note = Notification.objects.create(recipient=recipient, version=version, kind=kind, message=message[:300])
         if email:
-            _enqueue_on_commit("notification_email", note.pk)
+            _email_after_commit(EmailKind.NOTIFICATION, notification_id=note.pk)
 
 
 def _lock_version(version: OfferVersion | int) -> OfferVersion:
@@ -441,7 +433,7 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
         _sync_deal_amount(deal=deal, amount=proposal.totals_for().net, currency=locked.currency, actor=actor)
 
     url = f"{base_url.rstrip('/')}{public_path(token)}"
-    _enqueue_on_commit("offer_link_email", locked.pk, url)
+    _email_after_commit(EmailKind.LINK, version_id=locked.pk, url=url)
     return locked, token
 
 
@@ -458,7 +450,7 @@ def offer_resend(*, version: OfferVersion, actor, base_url: str = "") -> tuple[O
     locked.token_expires_at = _link_expiry(locked, now)
     locked.save(update_fields=["token_hash", "token_expires_at", "updated_at"])
     _event(locked, EventKind.SENT, actor=actor, note=_stored(lambda: _("new link")))
-    _enqueue_on_commit("offer_link_email", locked.pk, f"{base_url.rstrip('/')}{public_path(token)}")
+    _email_after_commit(EmailKind.LINK, version_id=locked.pk, url=f"{base_url.rstrip('/')}{public_path(token)}")
     return locked, token
 
 
@@ -634,7 +626,7 @@ def offer_accept(
             name=name, offer=str(locked), deal=deal.title, problem=problem,
         )
     _notify(recipients=[deal.owner], version=locked, kind=EventKind.ACCEPTED, message=message)
-    _enqueue_on_commit("offer_accepted_copy_email", locked.pk)
+    _email_after_commit(EmailKind.ACCEPTED_COPY, version_id=locked.pk)
     return response, True
 
 

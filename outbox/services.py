@@ -84,7 +84,11 @@ def message_dispatch(message_id: int) -> bool | None:
             return False
         message.dispatched_at = timezone.now()
         message.last_error = ""
-        message.save(update_fields=["attempts", "last_error", "dispatched_at"])
+        fields = ["attempts", "last_error", "dispatched_at"]
+        if handler.forget:
+            message.payload = {k: v for k, v in message.payload.items() if k not in handler.forget}
+            fields.append("payload")
+        message.save(update_fields=fields)
         return True
 
 

@@ -17,7 +17,7 @@ def outbox_dispatch(self, message_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def outbox_sweep() -> dict[str, int]:
+def outbox_sweep(grace_seconds: int = services.SWEEP_GRACE_SECONDS) -> dict[str, int]:
     """Dispatch what no after-commit run took care of: messages written while the broker or the
     worker was away, and failed ones whose retry is due."""
-    return services.messages_dispatch(services.messages_due())
+    return services.messages_dispatch(services.messages_due(grace_seconds=grace_seconds))

@@ -26,6 +26,9 @@ class Handler:
     topic: str
     run: Callable[..., object]
     wants: Callable[[dict], bool] | None = None
+    # Payload keys removed from the stored message once the handler succeeded: secrets it needs
+    # once (the customer's link) stay in the database only until they were used.
+    forget: tuple[str, ...] = ()
 
 
 _handlers: dict[str, Handler] = {}
@@ -39,14 +42,15 @@ class Topic:
     def __init__(self, name: str):
         self.name = name
 
-    def handler(self, name: str, *, wants: Callable[[dict], bool] | None = None):
-        """Subscribe the decorated function; `wants(payload)` False writes no message at all."""
+    def handler(self, name: str, *, wants: Callable[[dict], bool] | None = None, forget: tuple[str, ...] = ()):
+        """Subscribe the decorated function; `wants(payload)` False writes no message at all;
+        the payload keys in `forget` are removed from the message once the handler succeeded."""
 
         def register(run):
             known = _handlers.get(name)
             if known is not None and known.run is not run:
                 raise ValueError(f"Two outbox handlers are called {name!r}.")
-            _handlers[name] = Handler(name=name, topic=self.name, run=run, wants=wants)
+            _handlers[name] = Handler(name=name, topic=self.name, run=run, wants=wants, forget=tuple(forget))
             return run
 
         return register

@@ -88,11 +88,17 @@ def subprocess_env(**overrides) -> dict:
 class Worker:
     """A real `celery -A config worker --pool=solo` process on the test database."""
 
-    def __init__(self, *, log_dir: Path, module: str | None = None, **env):
+    # Lean test workers: one process, no chatter between workers.
+    TEST_OPTIONS = ["--pool=solo", "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    # As docker/entrypoint.sh starts them: a prefork pool, gossip, mingle and heartbeats on.
+    PRODUCTION_OPTIONS = ["--concurrency=1"]
+
+    def __init__(self, *, log_dir: Path, module: str | None = None, options: list[str] | None = None, **env):
         self.name = f"stageflow-test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.env = subprocess_env(**env)
         self.module = module
+        self.options = self.TEST_OPTIONS if options is None else options
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "Worker":
@@ -100,23 +106,46 @@ class Worker:
 
         queue = settings.CELERY_TASK_DEFAULT_QUEUE
         entry = ["-m", self.module] if self.module else ["-m", "celery", "-A", "config"]
-        command = [
-            sys.executable, *entry, "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-            "-n", self.name, "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]
+        command = [sys.executable, *entry, "worker", *self.options, "--loglevel=INFO", "-n", self.name, "-Q", queue]
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        hostname = self.name.replace("%h", socket.gethostname())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"The worker exited with {self.process.returncode}:\n{self.log()}")
-            if app.control.ping(destination=[hostname], timeout=0.5):
+            if self.answers_ping():
                 return self
         self.stop()
         raise RuntimeError(f"The worker did not answer within {timeout} s:\n{self.log()}")
+
+    @property
+    def hostname(self) -> str:
+        return self.name.replace("%h", socket.gethostname())
+
+    def answers_ping(self, timeout: float = 0.5) -> bool:
+        """Through the worker's own broker (CELERY_BROKER_URL or REDIS_URL of its environment)."""
+        from celery import Celery
+
+        from config.celery import app
+
+        url = self.env.get("CELERY_BROKER_URL") or self.env.get("REDIS_URL") or app.conf.broker_url
+        if url == app.conf.broker_url:
+            return bool(app.control.ping(destination=[self.hostname], timeout=timeout))
+        # A client of its own: control commands publish through the app's producer pool, which
+        # would use this process's broker even with another connection passed in.
+        client = Celery("stageflow-test-ping", broker=url, set_as_current=False)
+        client.conf.broker_connection_timeout = 1
+        try:
+            return bool(client.control.ping(destination=[self.hostname], timeout=timeout))
+        except Exception:
+            return False
+        finally:
+            client.close()
+
+    def alive(self) -> bool:
+        return bool(self.process) and self.process.poll() is None
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -148,6 +177,41 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str =
         time.sleep(interval)
     extra = f"\n{details()}" if details else ""
     raise AssertionError(f"Timed out after {timeout} s waiting for {message}{extra}")
+
+
+class ThrowawayRedis:
+    """A redis-server of a test's own on a free port, to stop and start under running processes
+    (the suite's shared Redis is never stopped). Restarted on the same port, empty."""
+
+    def __init__(self, directory: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = directory
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ThrowawayRedis":
+        import redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+
+        def answers():
+            try:
+                return client.ping()
+            except redis.exceptions.ConnectionError:
+                return False
+
+        wait_for(answers, timeout=10, message="the throw-away redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 class Server:

@@ -388,3 +388,38 @@ def test_finished_jobs_forget_the_file_and_abandoned_uploads_are_pruned(make_job
     ImportJob_.objects.filter(pk__in=[old.pk, done.pk]).update(created_at=timezone.now() - timedelta(days=8))
     assert services.imports_prune() == 1
     assert set(ImportJob_.objects.values_list("pk", flat=True)) == {done.pk, fresh.pk}
+
+
+# --- Duplicates the importer may not see are never named ----------------------------------------
+
+
+def test_a_lead_row_matching_another_teams_lead_by_website_says_only_that_one_exists(make_job, rep):
+    north = UserFactory(username="nils", team=TeamFactory(name="Far North"))
+    LeadFactory(name="Nordlicht Secret Holding", website="https://www.nordlicht.example/about", owner=north)
+    job = make_job(rep, csv_bytes("Name,Website", "Probe,nordlicht.example"))
+
+    row = import_preview(job).rows[0]
+
+    assert row.duplicate == "Already in Stageflow as a lead you cannot see (same website domain)."
+    assert "Nordlicht" not in row.duplicate
+    assert row.skip, "the row is still not imported twice"
+
+
+def test_a_deal_row_matching_another_teams_lead_by_website_does_not_name_it(make_job, rep, pipeline):
+    north = UserFactory(username="nils", team=TeamFactory(name="Far North"))
+    LeadFactory(name="Nordlicht Secret Holding", website="https://nordlicht.example", owner=north)
+    job = make_job(rep, csv_bytes(DEALS_HEADER, "Probe deal,Probe,,,,,,nordlicht.example,,"), kind="deals",
+                   pipeline=pipeline)
+
+    row = import_preview(job).rows[0]
+
+    messages = " ".join([row.duplicate, *row.errors])
+    assert "Nordlicht" not in messages
+    assert "a lead you cannot see" in row.duplicate and "a lead you cannot see" in row.errors[0]
+
+
+def test_a_lead_row_matching_a_visible_lead_names_it(make_job, rep):
+    LeadFactory(name="Own Customer GmbH", website="https://own.example", owner=rep)
+    job = make_job(rep, csv_bytes("Name,Website", "Own Customer,own.example"))
+
+    assert import_preview(job).rows[0].duplicate == "Already in Stageflow as “Own Customer GmbH” (same website domain)."

@@ -6,7 +6,7 @@ answer; `.ci/run` provides them and fails on any skip.
 import pytest
 
 from config.celery import app as celery_app
-from tests.services import Worker, broker_discard_unacked, postgres_missing_reason, redis_missing_reason
+from tests.services import ThrowawayRedis, Worker, broker_discard_unacked, postgres_missing_reason, redis_missing_reason
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +69,11 @@ def enqueued(with_broker, monkeypatch):
 
     monkeypatch.setattr(tasks.forecast_refresh, "apply_async", recording)
     return results
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of this test's own, to stop and start; stopped after the test."""
+    server = ThrowawayRedis(tmp_path).start()
+    yield server
+    server.stop()

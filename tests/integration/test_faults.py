@@ -215,3 +215,41 @@ def test_overlapping_recomputes_of_one_forecast_never_run_at_once(start_worker, 
     wait_for(lambda: (first.log() + second.log()).count("'done'") >= 2, timeout=20,
              message="the rescheduled recompute to finish after the first", details=lambda: first.log() + second.log())
     assert "'busy'" in first.log() + second.log(), "the second recompute met the lock and was rescheduled"
+
+
+IMPORT_START_SCRIPT = """
+import json, sys, time
+import django
+django.setup()
+from django.db import transaction
+from imports.models import ImportJob
+from imports.services import import_start
+job = ImportJob.objects.get(pk=int(sys.argv[1]))
+started = time.monotonic()
+with transaction.atomic():
+    queued = import_start(job)
+print(json.dumps({"queued": queued, "seconds": time.monotonic() - started}))
+"""
+
+
+def test_a_worker_sized_import_with_redis_down_fails_at_once_with_a_clear_message(rep, settings):
+    from imports.models import ImportJob, ImportStatus
+    from imports.parsing import parse_bytes
+    from imports.services import import_settings, job_create
+    from tests.imports.conftest import csv_bytes
+
+    rows = import_settings()["background_rows"] + 1
+    parsed = parse_bytes(csv_bytes("Company", *[f"Queued Lead {i}" for i in range(rows)]), max_rows=rows + 1)
+    job = job_create(user=rep, kind="leads", parsed=parsed, filename="large.csv")
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_START_SCRIPT, str(job.pk)],
+        cwd=ROOT, env=subprocess_env(REDIS_URL=closed_redis_url()), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    job = ImportJob.objects.get(pk=job.pk)
+
+    assert result["queued"] is True
+    assert result["seconds"] < 5, "the request must not wait for the unreachable broker"
+    assert job.status == ImportStatus.FAILED
+    assert job.message == "Nothing was imported: the import could not be started. Please try again in a few minutes."

@@ -2,56 +2,21 @@
 
 The test runs its own throw-away redis-server on a free port and stops that one; the shared
 Redis of the suite is never touched."""
+import json
 import subprocess
+import sys
 import time
 from decimal import Decimal
 
 import pytest
-import redis
 
 from offers import services as offer_services
 from offers.models import Product
+from outbox.models import OutboxMessage
 from tests.factories import DealFactory, LeadFactory
-from tests.services import Browser, Server, free_port, wait_for
+from tests.services import ROOT, Browser, Server, Worker, subprocess_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-class ThrowawayRedis:
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tmp_path
-        self.process = None
-
-    def start(self) -> "ThrowawayRedis":
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-
-        def answers():
-            try:
-                return client.ping()
-            except redis.exceptions.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=10, message="the throw-away redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = ThrowawayRedis(tmp_path).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -94,3 +59,74 @@ def test_customer_offer_page_and_pdf_survive_a_redis_outage(own_redis, sent_offe
     assert after[:4] == (200, True, 200, True), log
     assert log.count("counts in this process only") == 1, log
     assert "rate limit is shared again" in log
+
+
+# --- The offer's e-mails while the broker is down -------------------------------------------------
+
+SEND_AND_ACCEPT_SCRIPT = """
+import json, sys, time
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from offers import services
+from offers.models import OfferVersion
+version_id, user_id = map(int, sys.argv[1:3])
+user = get_user_model().objects.get(pk=user_id)
+started = time.monotonic()
+version, token = services.offer_send(version=OfferVersion.objects.get(pk=version_id), actor=user,
+                                     base_url="https://crm.example")
+send_seconds = time.monotonic() - started
+started = time.monotonic()
+services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
+print(json.dumps({"token": token, "send_seconds": send_seconds, "accept_seconds": time.monotonic() - started}))
+"""
+
+
+@pytest.fixture
+def draft_offer(rep, stages):
+    product = Product.objects.create(name="Stageflow licence", unit="licence", list_price=Decimal("49.90"),
+                                     currency="EUR", tax_rate=Decimal("19"))
+    lead = LeadFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example")
+    deal = DealFactory(owner=rep, stage=stages["Negotiation"], lead=lead, amount=Decimal("500.00"))
+    version = offer_services.offer_create(deal=deal, actor=rep, title="CRM for Acme")
+    offer_services.line_add(version=version, actor=rep, product=product, quantity="10")
+    return version
+
+
+def test_an_offer_sent_and_accepted_while_the_broker_is_down_answers_at_once_and_its_emails_follow(
+    own_redis, draft_offer, rep, tmp_path, capsys
+):
+    env = {"REDIS_URL": own_redis.url, "CELERY_BROKER_URL": own_redis.url}
+    own_redis.stop()
+    done = subprocess.run(
+        [sys.executable, "-c", SEND_AND_ACCEPT_SCRIPT, str(draft_offer.pk), str(rep.pk)],
+        cwd=ROOT, env=subprocess_env(**env), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    waiting = set(OutboxMessage.objects.filter(dispatched_at__isnull=True).values_list("handler", flat=True))
+
+    own_redis.start()
+    back = time.monotonic()
+    # The e-mail backend of the worker is the console: its log is the mailbox.
+    worker = Worker(log_dir=tmp_path, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend", **env)
+    try:
+        worker.start()
+        link = f"https://crm.example/p/{result['token']}/"
+        wait_for(lambda: link in worker.log() and "CRM for Acme" in worker.log() and ".pdf" in worker.log(),
+                 timeout=60, message="the link and the signed copy e-mailed", details=worker.log)
+        wait_for(lambda: not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists(), timeout=30,
+                 message="every e-mail of the outage sent", details=worker.log)
+        sent_after = time.monotonic() - back
+    finally:
+        worker.stop()
+
+    with capsys.disabled():
+        print(f"\nBroker down: the send answered in {result['send_seconds']:.2f} s, the acceptance in "
+              f"{result['accept_seconds']:.2f} s; the e-mails were out {sent_after:.1f} s after Redis returned "
+              "(including the worker's start)")
+    assert result["send_seconds"] < 5 and result["accept_seconds"] < 5, "neither waits for the broker"
+    assert {"offers.link_email", "offers.accepted_copy_email"} <= waiting, "the e-mails waited in the outbox"
+    assert "the periodic sweep will" in done.stderr
+    link_message = OutboxMessage.objects.get(handler="offers.link_email")
+    assert "url" not in link_message.payload, "the customer's link is not kept once it was sent"

@@ -385,3 +385,59 @@ def test_editing_the_lead_after_sending_changes_neither_the_document_nor_its_has
     assert current_hash(version) == version.document_hash
     response, created = services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
     assert created and '"company":"Acme GmbH"' in response.document and '"title":"CRM for Acme"' in response.document
+
+
+# --- The e-mails go through the outbox ----------------------------------------------------------
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """A worker set-up whose broker is down: handing messages over after the commit fails. Call
+    the returned function when it is back (then tasks run in this process again)."""
+    from config.celery import app as celery_app
+    from outbox import tasks as outbox_tasks
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to the broker")
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(outbox_tasks.outbox_dispatch, "delay", unreachable)
+
+    def back():
+        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+    return back
+
+
+def test_the_link_emailed_once_sent_is_not_kept_in_the_outbox(draft, rep, django_capture_on_commit_callbacks):
+    from outbox.models import OutboxMessage
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _version, token = services.offer_send(version=draft, actor=rep, base_url="https://crm.example")
+
+    assert f"https://crm.example/p/{token}/" in mail.outbox[0].body
+    message = OutboxMessage.objects.get(handler="offers.link_email")
+    assert message.dispatched_at is not None and "url" not in message.payload and token not in str(message.payload)
+
+
+def test_an_offer_sent_and_accepted_while_the_broker_is_down_emails_when_the_sweep_runs(
+    draft, rep, broker_down, django_capture_on_commit_callbacks
+):
+    from outbox import tasks as outbox_tasks
+    from outbox.models import OutboxMessage
+
+    with django_capture_on_commit_callbacks(execute=True):
+        version, token = services.offer_send(version=draft, actor=rep, base_url="https://crm.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
+    assert mail.outbox == [], "nothing could be sent yet"
+    waiting = set(OutboxMessage.objects.filter(dispatched_at__isnull=True).values_list("handler", flat=True))
+    assert {"offers.link_email", "offers.accepted_copy_email", "offers.notification_email"} <= waiting
+
+    broker_down()  # back
+    outbox_tasks.outbox_sweep.apply(kwargs={"grace_seconds": 0})
+
+    bodies = [m.body for m in mail.outbox]
+    assert any(f"https://crm.example/p/{token}/" in body for body in bodies), "the customer gets the link"
+    assert any(m.attachments for m in mail.outbox), "and the signed copy"
+    assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
