@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _, ngettext
 
 from localization.formatting import money_formatter, short_date_formatter
 
-from . import extensions
+from . import extensions, selectors
 from .models import DealStatus
 
 
@@ -24,6 +24,8 @@ def card_text() -> dict[str, str]:
         "won": _("Won"),
         "next_step": _("Next step:"),
         "move_to": _("Move to…"),
+        "read_only": _("Read-only"),
+        "read_only_hint": _("You can see this deal but not change it."),
     }
 
 
@@ -33,8 +35,9 @@ def _days_in_stage(days: int) -> str:
     return ngettext("%(days)s day in stage", "%(days)s days in stage", days) % {"days": days}
 
 
-def present_cards(cards) -> list:
-    """Set on each card: `card_amount` (None without an amount), `card_close` ("" without a date),
+def present_cards(cards, *, user) -> list:
+    """Set on each card: `card_changeable` (whether `user` may move it: the others are shown
+    read-only, without a move menu), `card_amount` (None without an amount), `card_close` ("" without a date),
     `card_url`, `card_age` (days in stage, in words), `card_rotting`, `card_won`, `card_owner`
     (name and "Owner: …"), `card_text` (card_text(), shared) and `card_templates` (what other apps
     add at the bottom, pipeline.extensions). Each card's `stage` must be loaded. Returns the cards."""
@@ -45,6 +48,7 @@ def present_cards(cards) -> list:
     today = timezone.localdate(now)
     text, templates = card_text(), extensions.card_templates()
     money, short_date = money_formatter(0), short_date_formatter()
+    may_change = selectors.deal_change_rule(user)
     amounts, dates, ages, owners = {}, {}, {}, {}
     deals_prefix = reverse("pipeline:deal_detail", args=[0])[: -len("0/")]
     for deal in cards:
@@ -76,6 +80,7 @@ def present_cards(cards) -> list:
                 "name": str(owner), "initials": owner.initials, "label": _("Owner: %(owner)s") % {"owner": owner},
             }
         deal.card_owner = owners[deal.owner_id]
+        deal.card_changeable = may_change(deal)
         deal.card_text = text
         deal.card_templates = templates
     return cards

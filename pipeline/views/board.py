@@ -19,6 +19,7 @@ from .common import (
     is_partial,
     lead_by_name,
     refused,
+    refusals_shown_on_board,
     safe_next,
     shown_by_page,
     toast,
@@ -74,7 +75,7 @@ def board(request):
             column.next_offset = len(column.cards)
             for card in column.cards:
                 card.stage = column.stage
-        present_cards(column.cards)
+        present_cards(column.cards, user=user)
 
     filtered = any(value not in (None, "") for value in filters.values())
     context = {
@@ -138,7 +139,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
         card.stage = stage
     context = {
         "stage": stage,
-        "cards": present_cards(cards),
+        "cards": present_cards(cards, user=request.user),
         "has_more": has_more,
         "next_offset": offset + len(cards),
         "state_query": _state_query(request, pipeline),
@@ -148,6 +149,7 @@ def _column_more(request, *, pipeline, deals, stage_id: int, offset: int):
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_quick_add(request, stage_id):
     """POST /pipeline/stages/<id>/add/ — title, company and amount; a new company becomes a lead."""
     user = request.user
@@ -177,7 +179,7 @@ def deal_quick_add(request, stage_id):
     context = {"stage": stage, "quick_add_form": form if deal is None else QuickAddForm(), "board_url": board_url_for(request)}
     if deal is None:
         return shown_by_page(render(request, "pipeline/_quick_add_response.html", context, status=400))
-    (deal,) = present_cards([selectors.card(deal.pk)])  # with the stage, and what every card shows
+    (deal,) = present_cards([selectors.card(deal.pk)], user=user)  # with the stage, and what every card shows
     context.update(
         card=deal,
         headers=column_headers(user=user, pipeline_id=stage.pipeline_id, stages=[stage], filters=board_state(request)),

@@ -1,10 +1,15 @@
 """What the board, move and deal views share: reading the deal a request names, refusals, toasts, and the
 column headers an HTMX answer refreshes."""
 from dataclasses import dataclass
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from .. import leads as lead_services
 from .. import selectors
@@ -98,6 +103,27 @@ def refused(request, *, message, status: int, deal: Deal | None = None, extra: d
     return render(request, "pipeline/refused.html", {"message": message, "back": back, "deal": deal}, status=status)
 
 
+def refusals_shown_on_board(view):
+    """A board request (HTMX) that the permission checks refuse, a deal the user may only read
+    (403) or not see (404), answers like any other refusal: a toast on the page it came from,
+    never an error page in its place. Without JavaScript Django's own 403 and 404 pages stay."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as denied:
+            if not is_partial(request):
+                raise
+            return refused(request, message=str(denied) or _("You may not change this."), status=403)
+        except Http404 as missing:
+            if not is_partial(request):
+                raise
+            return refused(request, message=str(missing) or _("This no longer exists."), status=404)
+
+    return wrapped
+
+
 def current_state_context(request, current: Deal, filters: dict) -> dict:
     """What the board needs to show a deal as it is now: after a conflict, or a reopen."""
     stages = list(Stage.objects.filter(pipeline_id=current.pipeline_id).order_by("position", "pk"))
@@ -106,7 +132,7 @@ def current_state_context(request, current: Deal, filters: dict) -> dict:
     if current.status != DealStatus.LOST:
         card = selectors.card(current.pk)  # with what every card shows
         card.stage = stage
-        present_cards([card])
+        present_cards([card], user=request.user)
     return {
         "card": card,
         "removed_id": current.pk,

@@ -21,6 +21,7 @@ from .common import (
     deal_page_queryset,
     is_partial,
     refused,
+    refusals_shown_on_board,
     safe_next,
     toast,
 )
@@ -38,6 +39,7 @@ def _deal_to_move(user, pk: int, stage_id: int) -> Deal:
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_move_view(request, pk):
     """POST /pipeline/deals/<id>/move/ with `stage` and `version`: one move through deal_move."""
     form = MoveForm(request.POST)
@@ -96,7 +98,7 @@ def deal_move_view(request, pk):
         # before the move, which does not change it when the deal stays open.
         for name in selectors.card_annotation_names():
             setattr(moved, name, getattr(deal, name))
-    present_cards([moved])
+    present_cards([moved], user=request.user)
     header_stages = [from_stage] if from_stage.pk == to_stage.pk else [from_stage, to_stage]
     context = {
         "card": moved,
@@ -112,10 +114,18 @@ def _undo(deal: Deal, back_to: Stage) -> dict:
     """What a toast's "Undo" button posts: an ordinary move back, so the move service checks the
     rules and the version again and history records it like any other move."""
     return {"url": reverse("pipeline:deal_move", args=[deal.pk]), "stage": back_to.pk, "stage_name": back_to.name,
-            "version": deal.version}
+            "version": deal.version, "label": _("Undo: move back to %(stage)s") % {"stage": back_to.name}}
+
+
+def _undo_lost(deal: Deal) -> dict:
+    """What the "Undo" of a lost toast posts: an ordinary reopen (deal_reopen_view), with the
+    version the loss left, so a change made since is a conflict and not overwritten."""
+    return {"url": reverse("pipeline:deal_reopen", args=[deal.pk]), "version": deal.version,
+            "label": _("Undo: reopen “%(deal)s”") % {"deal": deal.title}}
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_lose_view(request, pk):
     """POST /pipeline/deals/<id>/lose/ with `reason`, `note` and `version`."""
     deal = changeable_deal(request.user, pk)
@@ -143,12 +153,14 @@ def deal_lose_view(request, pk):
         "card": None,
         "removed_id": lost.pk,
         "headers": column_headers(user=request.user, pipeline_id=deal.pipeline_id, stages=[deal.stage], filters=filters),
-        "toasts": [toast(message)],
+        "toasts": [toast(message, undo=_undo_lost(lost))],
+        "board_url": board_url_for(request),
     }
     return render(request, "pipeline/_oob.html", context)
 
 
 @require_POST
+@refusals_shown_on_board
 def deal_reopen_view(request, pk):
     """POST /pipeline/deals/<id>/reopen/ with `version`: a lost deal returns to its stage."""
     deal = changeable_deal(request.user, pk)

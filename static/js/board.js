@@ -109,7 +109,7 @@
     const card = elt.closest && elt.closest(".sf-card");
     if (card) return cardDealId(card);
     const form = elt.closest && elt.closest(".sf-undo-form");
-    const match = form && /\/deals\/(\d+)\/move\//.exec(form.getAttribute("action") || "");
+    const match = form && /\/deals\/(\d+)\/(move|reopen)\//.exec(form.getAttribute("action") || "");
     return match ? match[1] : null;
   }
 
@@ -204,7 +204,8 @@
       sort: false,
       animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150,
       draggable: ".sf-card",
-      filter: "button, summary, input, select, textarea, label, .sf-move-menu",
+      // A card the user may only read stays put (the server would refuse its move anyway).
+      filter: "button, summary, input, select, textarea, label, .sf-move-menu, .sf-card.is-readonly",
       preventOnFilter: false,
       delay: 150,
       delayOnTouchOnly: true,
@@ -289,6 +290,7 @@
     if (!card || (menu && menu.open)) return;
     if (event.key === "m" || event.key === "M") {
       const details = card.querySelector("details.sf-move");
+      if (!details) return;  // a read-only card has no moves
       fillMoveMenu(details);
       details.open = true;
       const first = details.querySelector(".sf-move-option");
@@ -324,10 +326,16 @@
 
   htmx.onLoad(init);
 
-  // With DEBUG on, django-htmx replaces the page with any 400 response; refusals the board
-  // shows itself are marked by the server and stay out of its way.
+  function isRefusal(xhr) {
+    return Boolean(xhr.getResponseHeader("X-Stageflow-Refusal"));
+  }
+
+  // With DEBUG on, django-htmx replaces the whole page with a 400, 403 or 404 response. On the
+  // board a refused request only ever shows a toast: the board's own refusals carry their
+  // message; any other 4xx gets the general one (htmx:responseError below).
   document.body.addEventListener("htmx:beforeOnLoad", (event) => {
-    if (event.detail.xhr.getResponseHeader("X-Stageflow-Refusal")) event.stopPropagation();
+    const status = event.detail.xhr.status;
+    if (isRefusal(event.detail.xhr) || (status >= 400 && status < 500)) event.stopPropagation();
   });
 
   // Refusals carry a message and, on a conflict, the deal's current state: swap them too.
@@ -336,7 +344,7 @@
     const card = event.detail.elt;
     if (status >= 400 && card && origins.has(card)) restore(card);
     else if (card) origins.delete(card);
-    if (status === 400 || status === 409) {
+    if (isRefusal(event.detail.xhr) || status === 400 || status === 409) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
@@ -383,7 +391,7 @@
     const card = event.detail.elt;
     if (card && origins.has(card)) restore(card);
     const status = event.detail.xhr.status;
-    if (status === 403 || status === 404) toast(message("sf-msg-forbidden"), "danger");
+    if (status >= 400 && status < 500) toast(message("sf-msg-forbidden"), "danger");
     else if (status >= 500) toast(message("sf-msg-network"), "danger");
   });
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from pipeline.models import DealStatus
-from tests.factories import DealFactory, UserFactory, default_pipeline, lost_reason
+from pipeline.models import Deal, DealStatus
+from tests.factories import DealFactory, TeamFactory, UserFactory, default_pipeline, lost_reason
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -133,6 +133,29 @@ def test_mark_a_deal_lost_with_a_reason_in_the_lost_zone(page, sign_in, rep, sta
     assert deal.status == DealStatus.LOST and deal.lost_reason == reason and deal.lost_note == "Chose a cheaper tool"
 
 
+def test_undo_in_the_lost_toast_reopens_the_deal(page, sign_in, rep, stages):
+    qualification = stages["Qualification"]
+    deal = DealFactory(owner=rep, stage=qualification, title="Lost by mistake")
+    reason = lost_reason()
+    sign_in(rep)
+    page.locator(f"#deal-{deal.pk}").drag_to(page.locator("#sf-lost-zone"), steps=10)
+    dialog = page.locator("#sf-lost-dialog")
+    dialog.get_by_label("Why was it lost?").select_option(label=reason.name)
+    with page.expect_response(lambda r: r.url.endswith(f"/deals/{deal.pk}/lose/")):
+        dialog.get_by_role("button", name="Mark lost").click()
+    expect(page.locator(f"#deal-{deal.pk}")).to_have_count(0)
+
+    toast = page.locator("#sf-toasts .toast", has_text="“Lost by mistake” marked lost")
+    with page.expect_response(lambda r: r.url.endswith(f"/deals/{deal.pk}/reopen/")) as answer:
+        toast.get_by_role("button", name="Undo: reopen “Lost by mistake”").click()
+    assert answer.value.status == 200
+    expect(page.locator(f"#cards-{qualification.pk} #deal-{deal.pk}")).to_be_visible()
+    expect(page.locator(f"#col-head-{qualification.pk} .sf-count")).to_have_text("1")
+    expect(page.locator("#sf-toasts")).to_contain_text("“Lost by mistake” is open again.")
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN and deal.lost_reason is None
+
+
 def test_cancelling_the_lost_dialog_puts_the_card_back(page, sign_in, rep, stages):
     deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Stays open")
     sign_in(rep)
@@ -163,6 +186,23 @@ def test_quick_add_puts_a_new_card_on_top_of_its_column(page, sign_in, rep, stag
     expect(page.locator(f"#col-head-{offer.pk} .sf-total")).to_have_text("€4,200")
 
 
+def test_quick_add_takes_a_german_amount_as_typed(page, sign_in, rep, stages):
+    rep.language = "de"
+    rep.save()
+    offer = stages["Offer"]
+    sign_in(rep)
+    column = page.locator(f"section[data-stage-id='{offer.pk}']")
+    column.locator("summary").filter(has_text="Deal hinzufügen").click()
+    page.fill(f"#qa-{offer.pk}-title", "Deutscher Betrag")
+    page.fill(f"#qa-{offer.pk}-company", "Zahl GmbH")
+    page.fill(f"#qa-{offer.pk}-amount", "1.234,56")
+    with page.expect_response(lambda r: "/add/" in r.url) as answer:
+        page.press(f"#qa-{offer.pk}-amount", "Enter")
+    assert answer.value.status == 200
+    expect(column.locator(".sf-card").first).to_contain_text("1.235 €")  # cards round to whole units
+    assert Deal.objects.get(title="Deutscher Betrag").amount == Decimal("1234.56")
+
+
 def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, settings):
     """`make run` serves with DEBUG on, where django-htmx replaces the page with 400 responses."""
     settings.DEBUG = True
@@ -174,6 +214,42 @@ def test_a_refusal_keeps_the_board_when_debug_is_on(page, sign_in, rep, stages, 
     expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("this deal needs an amount")
     expect(page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")).to_be_visible()
     expect(page.locator("#sf-board")).to_have_count(1)
+
+
+def test_a_teammates_card_is_read_only_and_a_refused_drag_keeps_the_board(page, sign_in, rep, stages, settings):
+    """Under DEBUG (`make run`) django-htmx used to put Django's bare "403 Forbidden" page in place
+    of the board; now the board says why in a toast and stays."""
+    settings.DEBUG = True
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    rep.team = TeamFactory(name="North")
+    rep.save()
+    teammate = UserFactory(username="sam", first_name="Sam", last_name="Stone", role="rep", team=rep.team)
+    prospecting, qualification = stages["Prospecting"], stages["Qualification"]
+    theirs = DealFactory(owner=teammate, stage=prospecting, title="Sam's deal")
+    handed_over = DealFactory(owner=rep, stage=prospecting, title="Handed over")
+    sign_in(rep)
+    moves = []
+    page.on("request", lambda r: moves.append(r.url) if r.method == "POST" and "/move/" in r.url else None)
+
+    card = page.locator(f"#deal-{theirs.pk}")
+    expect(card).to_have_attribute("data-readonly", "1")
+    expect(card.locator(".sf-readonly")).to_have_text(re.compile("Read-only"))
+    expect(card.get_by_text("Move to…")).to_have_count(0)
+    card.drag_to(page.locator(f"#cards-{qualification.pk}"), steps=10)
+    expect(page.locator(f"#cards-{prospecting.pk} #deal-{theirs.pk}")).to_be_visible()
+    assert moves == []  # a read-only card does not leave its column
+
+    # A card that became read-only after the page was drawn (its deal was given to a teammate).
+    handed_over.owner = teammate
+    handed_over.save()
+    with page.expect_response(lambda r: is_move(r, handed_over)) as answer:
+        page.locator(f"#deal-{handed_over.pk}").drag_to(page.locator(f"#cards-{qualification.pk}"), steps=10)
+    assert answer.value.status == 403
+    expect(page.locator("#sf-toasts [role=alert]")).to_contain_text("You can see this deal but not change it.")
+    expect(page.locator("#sf-board")).to_have_count(1)
+    expect(page.locator(f"#cards-{prospecting.pk} #deal-{handed_over.pk}")).to_be_visible()
+    handed_over.refresh_from_db()
+    assert handed_over.stage == prospecting
 
 
 def test_filtering_updates_the_url_and_the_filtered_board_still_drags(page, sign_in, rep, stages):

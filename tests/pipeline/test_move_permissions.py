@@ -122,3 +122,17 @@ def test_a_move_the_user_may_not_make_is_refused_before_its_stage_is_checked(cli
         client.force_login(user)
         assert client.post(url, body, HTTP_HX_REQUEST="true").status_code == status
     assert Deal.objects.get(pk=theirs.pk).version == 1
+
+
+def test_the_boards_read_only_marks_follow_can_change_deal_for_every_visible_deal(settings, people, stages):
+    """The board marks cards with deal_change_rule (no query per card): for every deal a person
+    sees it must agree with can_change_deal, the rule the move itself checks."""
+    from pipeline import selectors
+
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
+    for owner in people.values():
+        DealFactory(owner=owner, stage=stages["Qualification"])
+    for name, user in people.items():
+        rule = selectors.deal_change_rule(user)
+        for deal in selectors.visible_deals(user).select_related("owner"):
+            assert rule(deal) == selectors.can_change_deal(user, deal), (name, deal.owner.username)

@@ -99,6 +99,30 @@ def test_board_htmx_filter_swap_names_the_chosen_pipeline_in_the_tab_title(rep_c
     assert full.count("<title>") == 1 and "<title>Board · Upsell · Stageflow</title>" in full
 
 
+def test_board_offers_csv_and_excel_exports_of_the_filtered_board(rep_client, rep, stages, other_pipeline):
+    params = {"pipeline": other_pipeline.pk, "owner": rep.pk, "q": "fjord", "close_from": "2027-01-01", "close_to": "2027-03-31"}
+    body = text(rep_client.get(reverse("pipeline:board"), params))
+    query = "?pipeline={pipeline}&amp;owner={owner}&amp;q=fjord&amp;close_from=2027-01-01&amp;close_to=2027-03-31".format(**params)
+    assert f'href="{reverse("exports:board_csv")}{query}"' in body
+    assert f'href="{reverse("exports:board_xlsx")}{query}"' in body
+    # A filter change through htmx swaps the board and sends the links again, with the new filters.
+    swapped = text(rep_client.get(reverse("pipeline:board"), {"q": "acme"}, **HTMX))
+    export = swapped[swapped.index('<div class="sf-export"') :]
+    assert 'hx-swap-oob="outerHTML"' in export.split(">", 1)[0]
+    pipeline = Pipeline.objects.get(is_default=True)
+    assert f'href="{reverse("exports:board_csv")}?q=acme&amp;pipeline={pipeline.pk}"' in export
+
+
+def test_the_board_export_links_download_what_the_board_shows(rep_client, rep, stages):
+    DealFactory(owner=rep, stage=stages["Offer"], title="Fjord analytics", amount=Decimal("100"))
+    DealFactory(owner=rep, stage=stages["Offer"], title="Other deal", amount=Decimal("100"))
+    body = text(rep_client.get(reverse("pipeline:board"), {"q": "fjord"}))
+    start = body.index(f'href="{reverse("exports:board_csv")}') + len('href="')
+    link = body[start : body.index('"', start)].replace("&amp;", "&")
+    csv = b"".join(rep_client.get(link).streaming_content).decode("utf-8-sig")
+    assert "Fjord analytics" in csv and "Other deal" not in csv
+
+
 def test_board_history_restore_gets_the_full_page(rep_client):
     response = rep_client.get(reverse("pipeline:board"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in text(response)
@@ -538,11 +562,84 @@ def test_moving_a_teammates_deal_is_a_403(rep_client, teammate, stages):
     assert theirs.stage == stages["Prospecting"]
 
 
+def test_a_refused_htmx_move_of_a_teammates_deal_answers_with_the_boards_toast(rep_client, teammate, stages):
+    """Not Django's bare 403 page, which django-htmx puts in place of the board under DEBUG."""
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"])
+    response = rep_client.post(move_url(theirs), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
+    assert response.status_code == 403
+    assert response["X-Stageflow-Refusal"] == "1"
+    body = text(response)
+    assert 'hx-swap-oob="beforeend:#sf-toasts"' in body and 'role="alert"' in body
+    assert "You can see this deal but not change it." in body
+    assert "<html" not in body
+
+
+def test_a_refused_htmx_lose_or_reopen_of_a_hidden_deal_answers_with_the_boards_toast(rep_client, outsider, stages):
+    hidden = DealFactory(owner=outsider, stage=stages["Prospecting"])
+    for url, data in ((lose_url(hidden), {"reason": lost_reason().pk, "version": 1}),
+                      (reverse("pipeline:deal_reopen", args=[hidden.pk]), {"version": 1})):
+        response = rep_client.post(url, data, **HTMX)
+        assert response.status_code == 404
+        assert response["X-Stageflow-Refusal"] == "1"
+        assert "No such deal, or it is not yours to see." in text(response)
+
+
+def test_the_board_shows_a_teammates_card_read_only_without_a_move_menu(rep_client, rep, teammate, stages):
+    mine = DealFactory(owner=rep, stage=stages["Prospecting"], title="Mine")
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"], title="Sam's")
+    body = text(rep_client.get(reverse("pipeline:board")))
+    card = card_html(body, theirs)
+    assert "is-readonly" in card and 'data-readonly="1"' in card
+    assert f'aria-describedby="deal-{theirs.pk}-readonly"' in card
+    assert f'id="deal-{theirs.pk}-readonly"' in card and "Read-only" in card
+    assert "You can see this deal but not change it." in card
+    assert "sf-move" not in card and "Move to…" not in card
+    own = card_html(body, mine)
+    assert "is-readonly" not in own and "data-readonly" not in own and "Move to…" in own
+
+
+def test_a_manager_sees_the_teams_cards_changeable(client, manager, teammate, stages):
+    theirs = DealFactory(owner=teammate, stage=stages["Prospecting"], title="Sam's")
+    client.force_login(manager)
+    card = card_html(text(client.get(reverse("pipeline:board"))), theirs)
+    assert "is-readonly" not in card and "Move to…" in card
+
+
 def test_move_only_accepts_post(rep_client, deal):
     assert rep_client.get(move_url(deal)).status_code == 405
 
 
 # --- Lost and reopen -------------------------------------------------------------------------
+
+
+def test_lost_toast_offers_an_undo_that_reopens_the_deal_through_the_reopen_view(rep_client, deal, stages):
+    response = rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1}, **HTMX)
+    reopen = reverse("pipeline:deal_reopen", args=[deal.pk])
+    undo = response.context["toasts"][0]["undo"]
+    assert undo == {"url": reopen, "version": 2, "label": f"Undo: reopen “{deal.title}”"}
+    body = text(response)
+    form = body[body.index('<form class="sf-undo-form"') : body.index("</form>", body.index('<form class="sf-undo-form"'))]
+    assert f'hx-post="{reopen}"' in form and f'action="{reopen}"' in form
+    assert 'name="version" value="2"' in form and 'name="stage"' not in form
+    assert f'aria-label="{escape(undo["label"])}"' in form
+
+    response = rep_client.post(reopen, {"version": undo["version"], "undo": "1"}, **HTMX)
+    assert response.status_code == 200
+    deal.refresh_from_db()
+    assert deal.status == DealStatus.OPEN and deal.stage == stages["Prospecting"] and deal.lost_reason is None
+    body = text(response)
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Prospecting"].pk}"' in body and f'id="deal-{deal.pk}"' in body
+    assert f"“{deal.title}” is open again." in body
+
+
+def test_the_lost_undo_is_refused_after_a_later_change(rep_client, deal, stages):
+    rep_client.post(lose_url(deal), {"reason": lost_reason().pk, "version": 1}, **HTMX)
+    reopen = reverse("pipeline:deal_reopen", args=[deal.pk])
+    rep_client.post(reopen, {"version": 2}, **HTMX)  # reopened meanwhile (version 3)
+    response = rep_client.post(reopen, {"version": 2, "undo": "1"}, **HTMX)
+    assert response.status_code == 409
+    deal.refresh_from_db()
+    assert deal.version == 3
 
 
 def test_htmx_lose_marks_the_deal_lost_and_removes_the_card(rep_client, deal, stages):
@@ -635,6 +732,26 @@ def test_quick_add_creates_the_deal_and_a_new_lead_by_name(rep_client, rep, stag
     assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualification"].pk}"' in body
     assert f'id="col-head-{stages["Qualification"].pk}" hx-swap-oob="outerHTML"' in body
     assert body.lstrip().startswith(f'<details class="sf-quick-add" id="quick-add-{stages["Qualification"].pk}"')
+
+
+def test_quick_add_amount_is_a_text_input_that_opens_the_numeric_keyboard(rep_client, stages):
+    """A number input turns "1.234,56" into 1.23456 in the browser: the amount is typed as text."""
+    body = text(rep_client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="de"))
+    stage = stages["Prospecting"]
+    start = body.index(f'id="qa-{stage.pk}-amount"')
+    amount = body[body.rindex("<input", 0, start) : body.index(">", start)]
+    assert 'type="text"' in amount and 'inputmode="decimal"' in amount
+    assert 'type="number"' not in amount and "step=" not in amount
+
+
+@pytest.mark.parametrize(("language", "typed"), [("de", "1.234,56"), ("en", "1,234.56"), ("de", "1234,56"), ("en", "1234.56")])
+def test_quick_add_reads_the_amount_as_the_language_writes_it(rep_client, stages, language, typed):
+    response = rep_client.post(
+        quick_add_url(stages["Offer"]), {"title": "Localized", "company": "Zahl GmbH", "amount": typed},
+        HTTP_ACCEPT_LANGUAGE=language, **HTMX,
+    )
+    assert response.status_code == 200
+    assert Deal.objects.get(title="Localized").amount == Decimal("1234.56")
 
 
 def test_quick_add_reuses_a_visible_lead_with_the_same_name(rep_client, stages):
@@ -969,7 +1086,8 @@ def test_deal_page_offers_the_next_stage_first(rep_client, rep, stages):
 def test_move_toast_offers_an_undo_that_moves_back_through_the_service(rep_client, rep, deal, stages):
     response = rep_client.post(move_url(deal), {"stage": stages["Qualification"].pk, "version": 1}, **HTMX)
     undo = response.context["toasts"][0]["undo"]
-    assert undo == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting", "version": 2}
+    assert undo == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting", "version": 2,
+                    "label": "Undo: move back to Prospecting"}
     body = text(response)
     assert f'hx-post="{move_url(deal)}"' in body and 'name="undo" value="1"' in body
     assert "Undo: move back to Prospecting" in body
@@ -1018,7 +1136,7 @@ def test_deal_page_move_shows_the_boards_toast_with_an_undo_that_comes_back_to_t
     toast = response.context["move_toast"]
     assert toast["message"] == f"“{deal.title}” moved to Qualification."
     assert toast["undo"] == {"url": move_url(deal), "stage": stages["Prospecting"].pk, "stage_name": "Prospecting",
-                             "version": 2}
+                             "version": 2, "label": "Undo: move back to Prospecting"}
     body = text(response)
     toasts = body[body.index('id="sf-toasts"'):body.index('<main id="main"')]
     assert "<div hx-disable>" in toasts and 'class="sf-undo-form" method="post"' in toasts
