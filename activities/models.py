@@ -40,6 +40,10 @@ class Activity(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("done by"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    cancelled = models.BooleanField(
+        _("cancelled"), default=False,
+        help_text=_("Closed without being done, because its deal was lost."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL,

@@ -345,6 +345,11 @@ class DealEditForm(DealFieldsMixin):
         super().__init__(*args, user=user, deal=deal, **kwargs)
         self.fields["lead"].required = True
         self.fields["lead"].error_messages["required"] = _("Choose the lead this deal belongs to.")
+        # "Closed won" follows from winning the deal; a rep does not pick it.
+        self.fields["forecast_category"].choices = [
+            (value, label) for value, label in ForecastCategory.choices
+            if value != ForecastCategory.CLOSED or deal.forecast_category == ForecastCategory.CLOSED
+        ]
 
     def changes(self) -> dict:
         """Cleaned values to pass to services.deal_update (everything but the version)."""

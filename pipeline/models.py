@@ -250,6 +250,8 @@ class ForecastCategory(models.TextChoices):
     BEST_CASE = "best_case", _("Best case")
     COMMIT = "commit", _("Commit")
     OMITTED = "omitted", _("Omitted")
+    # Set by the services when a deal is won; a rep does not choose it for an open deal.
+    CLOSED = "closed", _("Closed won")
 
 
 class Deal(models.Model):
@@ -429,6 +431,7 @@ class DealChange(models.Model):
     )
     actor_label = models.CharField(_("by (outside Stageflow)"), max_length=200, blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    note = models.CharField(_("note"), max_length=300, blank=True, help_text=_("Why the value changed, when it was not a person's edit."))
 
     class Meta:
         ordering = ["at", "pk"]

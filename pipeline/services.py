@@ -290,6 +290,34 @@ def currency_clean(value: str | None, *, current: str | None = None) -> str:
     return value
 
 
+def _close_fields(deal: Deal, *, status: str, at: datetime) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """What a deal's outcome does to the fields that look ahead, applied to `deal` (not saved).
+
+    Won: the forecast category becomes "closed won", the expected close becomes the day it closed
+    and the next step is done. Lost: it leaves the forecast ("omitted") and has no next step; its
+    planned close date stays as it was planned. Back to open (reopened, or moved out of the won
+    stage): it counts in the pipeline again. Returns the changed field names and their history."""
+    if status == DealStatus.WON:
+        target = {
+            "forecast_category": ForecastCategory.CLOSED,
+            "expected_close": timezone.localdate(at),
+            "next_step": "",
+        }
+    elif status == DealStatus.LOST:
+        target = {"forecast_category": ForecastCategory.OMITTED, "next_step": ""}
+    elif deal.forecast_category in (ForecastCategory.CLOSED, ForecastCategory.OMITTED):
+        target = {"forecast_category": ForecastCategory.PIPELINE}
+    else:
+        target = {}
+    changed = [name for name, value in target.items() if getattr(deal, name) != value]
+    history = [
+        (TRACKED_FIELDS[name], _as_text(name, getattr(deal, name)), _as_text(name, target[name])) for name in changed
+    ]
+    for name in changed:
+        setattr(deal, name, target[name])
+    return changed, history
+
+
 # --- Services -------------------------------------------------------------------------------
 
 
@@ -344,6 +372,7 @@ def deal_create(
             owner=owner or actor,
             status=DealStatus.WON if won else DealStatus.OPEN,
             closed_at=now if won else None,
+            forecast_category=ForecastCategory.CLOSED if won else ForecastCategory.PIPELINE,
             stage_entered_at=now,
             created_at=now,
             external_id=external_id,
@@ -395,13 +424,21 @@ def deal_move(
         deal=locked, from_stage=from_stage, to_stage=to_stage, from_status=from_status, to_status=locked.status,
         actor=actor, actor_label=actor_label, at=now, previous_since=locked.stage_entered_at,
     )
+    closed_fields, closed_history = (
+        _close_fields(locked, status=locked.status, at=now) if locked.status != from_status else ([], [])
+    )
     previous_since = locked.stage_entered_at
     locked.stage = to_stage
     locked.stage_entered_at = now if now >= previous_since else previous_since
     locked.version += 1
     locked.save(
-        update_fields=["stage", "status", "closed_at", "retention_done_at", "stage_entered_at", "version", "updated_at"]
+        update_fields=[
+            "stage", "status", "closed_at", "retention_done_at", "stage_entered_at", *closed_fields, "version",
+            "updated_at",
+        ]
     )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     # An open deal moved between open stages, now: what happened before today and how deals ended
     # stay as they were (the forecast's accuracy and the stuck-deal limits need not be computed again).
     past_changed = at is not None or from_status != DealStatus.OPEN or locked.status != DealStatus.OPEN
@@ -445,8 +482,13 @@ def deal_mark_lost(
     locked.lost_reason = reason
     locked.lost_note = (note or "").strip()
     locked.closed_at = now
+    closed_fields, closed_history = _close_fields(locked, status=DealStatus.LOST, at=now)
     locked.version += 1
-    locked.save(update_fields=["status", "lost_reason", "lost_note", "closed_at", "version", "updated_at"])
+    locked.save(
+        update_fields=["status", "lost_reason", "lost_note", "closed_at", *closed_fields, "version", "updated_at"]
+    )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     _announce(locked, "lost")
     return locked
 
@@ -473,10 +515,15 @@ def deal_reopen(
     locked.lost_note = ""
     locked.closed_at = None
     locked.stage_entered_at = now
+    closed_fields, closed_history = _close_fields(locked, status=DealStatus.OPEN, at=now)
     locked.version += 1
     locked.save(
-        update_fields=["status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", "version", "updated_at"]
+        update_fields=[
+            "status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", *closed_fields, "version", "updated_at",
+        ]
     )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     _announce(locked, "reopened")
     return locked
 
@@ -515,9 +562,11 @@ def deal_update(
     expected_version: int | None = None,
     actor_label: str = "",
     at: datetime | None = None,
+    note: str = "",
     **data,
 ) -> Deal:
-    """Change a deal's fields (not its stage or status) and record each change in DealChange."""
+    """Change a deal's fields (not its stage or status) and record each change in DealChange,
+    with `note` saying why when it was not a person's edit (an accepted offer)."""
     unknown = set(data) - set(UPDATABLE_FIELDS)
     if unknown:
         raise TypeError(f"deal_update() cannot change {', '.join(sorted(unknown))}")
@@ -534,6 +583,13 @@ def deal_update(
         data["next_step"] = (data["next_step"] or "").strip()
     if "forecast_category" in data and data["forecast_category"] not in ForecastCategory.values:
         raise PipelineError(_("Choose a forecast category."), deal=locked, code="invalid_forecast_category")
+    if "forecast_category" in data and (data["forecast_category"] == ForecastCategory.CLOSED) != (
+        locked.status == DealStatus.WON
+    ):
+        raise PipelineError(
+            _("“Closed won” is the forecast category of won deals, and only theirs."),
+            deal=locked, code="invalid_forecast_category",
+        )
     if data.get("probability") is not None and not 0 <= int(data["probability"]) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), deal=locked, code="invalid_probability")
 
@@ -559,7 +615,7 @@ def deal_update(
     locked.version += 1
     locked.save(update_fields=[*changed, "version", "updated_at"])
     if history:
-        events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at)
+        events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at, note=note)
     _announce(locked, "updated")
     return locked
 
