@@ -9,14 +9,13 @@ import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -700,18 +699,11 @@ def deal_snooze_view(request, pk):
 
 
 def lead_list(request):
-    user = request.user
+    """The lead list lives in the qualification app (fit score, filters, sorting by fit); an old
+    link or bookmark to /pipeline/leads/ arrives there with its search."""
+    target = reverse("qualification:lead_list")
     q = (request.GET.get("q") or "").strip()[:100]
-    leads = selectors.visible_leads(user).select_related("owner")
-    if q:
-        leads = leads.filter(Q(name__icontains=q) | Q(contact_name__icontains=q) | Q(industry__icontains=q))
-    visible = selectors.visible_deals(user).values("pk")
-    leads = leads.annotate(
-        open_deals=Count("deals", filter=Q(deals__in=visible, deals__status=DealStatus.OPEN), distinct=True),
-        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
-    ).order_by("name", "pk")
-    page = Paginator(leads, 50).get_page(request.GET.get("page"))
-    return render(request, "pipeline/lead_list.html", {"nav": "leads", "page": page, "q": q})
+    return redirect(f"{target}?{urlencode({'q': q})}" if q else target)
 
 
 def _visible_lead_or_404(user, pk: int) -> Lead:
