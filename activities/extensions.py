@@ -1,24 +1,61 @@
 """What this app adds to the pipeline's pages, registered in ActivitiesConfig.ready.
 
-The board's cards get their next open activity and their onboarding progress as annotations
-(correlated subqueries on this app's tables, keyed by the card's pk), so the board still loads
-all cards in one query. See pipeline.extensions for why this is a registry: the pipeline app
-must not import this one.
+A card shows an open deal's next open activity and a won deal's onboarding progress
+(templates/activities/_card.html), as `next_activity_title`, `next_activity_due`,
+`next_activity_kind`, `onboarding_done` and `onboarding_total`. The board reads them for all its
+cards in one query (load_card_data); a single card reads them as annotations of its own query
+(card_annotations). See pipeline.extensions for why this is a registry: the pipeline app must
+not import this one.
 """
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import CharField, Count, DateTimeField, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
-from django.utils.translation import gettext as _
 
 from pipeline import extensions
-from pipeline.cards import escape  # conditional_escape, cheaper for the card's plain strings
 from pipeline.extensions import TimelineEntry
 
 from .models import Activity, OnboardingTask
 
+# The order in which a deal's open activities are due: the first is the card's next activity.
+NEXT_FIRST = ("due_at", "pk")
+
+
+def load_card_data(cards) -> None:
+    """The card values of many cards in one query: the cards' open activities and their
+    onboarding progress, as rows of one shape (deal, activity id, title, due, kind, tasks done,
+    tasks in all) read together with UNION ALL. The same values as card_annotations give."""
+    ids = [card.pk for card in cards]
+    number, text = IntegerField(), CharField()
+    activities = (
+        Activity.objects.filter(deal_id__in=ids, done_at__isnull=True)
+        .order_by()
+        .values_list("deal_id", "pk", "title", "due_at", "kind", Value(0, number), Value(0, number))
+    )
+    progress = (
+        OnboardingTask.objects.filter(deal_id__in=ids)
+        .order_by()
+        .values("deal_id")
+        .annotate(done=Count("pk", filter=Q(done_at__isnull=False)), total=Count("pk"))
+        .values_list(
+            "deal_id", Value(None, number), Value("", text), Value(None, DateTimeField()), Value("", text), "done", "total"
+        )
+    )
+    next_activity, onboarding = {}, {}
+    rows = activities.union(progress, all=True) if ids else []
+    for deal_id, pk, title, due, kind, done, total in rows:
+        if pk is None:
+            onboarding[deal_id] = (done, total)
+        elif deal_id not in next_activity or (due, pk) < next_activity[deal_id][:2]:
+            next_activity[deal_id] = (due, pk, title, kind)
+    for card in cards:
+        card.next_activity_due, _, card.next_activity_title, card.next_activity_kind = next_activity.get(
+            card.pk, (None, None, None, None)
+        )
+        card.onboarding_done, card.onboarding_total = onboarding.get(card.pk, (0, 0))
+
 
 def _next_open(field: str):
-    open_activities = Activity.objects.filter(deal_id=OuterRef("pk"), done_at__isnull=True).order_by("due_at", "pk")
+    open_activities = Activity.objects.filter(deal_id=OuterRef("pk"), done_at__isnull=True).order_by(*NEXT_FIRST)
     return Subquery(open_activities.values(field)[:1])
 
 
@@ -28,56 +65,6 @@ def _onboarding_count(done: bool | None):
         tasks = tasks.filter(done_at__isnull=False)
     counted = tasks.order_by().values("deal_id").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def present_cards(cards, *, now, memo) -> None:
-    """What card_part prints, once per response (see pipeline.cards)."""
-    from .templatetags.activities_tags import due_label, percent_of
-
-    for deal in cards:
-        due = deal.next_activity_due if deal.status == "open" else None
-        deal.card_activity_overdue = due is not None and due < now
-        deal.card_activity_due = memo(("due", due), lambda: due_label(due)) if due is not None else ""
-        deal.card_activity_due_iso = due.isoformat() if due is not None else ""
-        deal.card_onboarding_percent = percent_of(deal.onboarding_done, deal.onboarding_total)
-
-
-def card_part():
-    """The bottom of a board card: an open deal's next activity (or that none is planned), a won
-    deal's onboarding progress. Called once per response; returns the function that writes one
-    card's part from the values present_cards set."""
-    next_activity = escape(_("Next activity:"))
-    overdue = escape(_("overdue"))
-    overdue = f'<span class="sf-overdue-label">{overdue}</span>'
-    missing = escape(_("No activity planned"))
-    missing = f'<div class="sf-card-activity is-missing">{missing}</div>'
-    progress = escape(_("Onboarding progress"))
-    onboarding = _("Onboarding %(done)s/%(total)s")
-
-    def part(deal) -> str:
-        if deal.status == "open":
-            if not deal.card_activity_due:
-                return missing
-            late = deal.card_activity_overdue
-            return (
-                f'<div class="sf-card-activity{" is-overdue" if late else ""}">'
-                f'<span class="visually-hidden">{next_activity}</span>'
-                f'<span class="sf-card-activity-title">{escape(deal.next_activity_title)}</span>'
-                f'<span class="sf-card-activity-due">{overdue if late else ""}'
-                f'<time datetime="{escape(deal.card_activity_due_iso)}">{escape(deal.card_activity_due)}</time></span>'
-                f"</div>"
-            )
-        if deal.status == "won" and deal.onboarding_total:
-            done, total = deal.onboarding_done, deal.onboarding_total
-            return (
-                f'<div class="sf-card-onboarding{" is-complete" if done == total else ""}" title="{progress}">'
-                f'<span>{onboarding % {"done": escape(done), "total": escape(total)}}</span>'
-                f'<span class="sf-progress" aria-hidden="true"><span style="width: {deal.card_onboarding_percent}%"></span></span>'
-                f"</div>"
-            )
-        return ""
-
-    return part
 
 
 def timeline_entries(*, deal, user=None) -> list[TimelineEntry]:
@@ -106,13 +93,13 @@ def lead_panel(*, request, lead, can_change) -> str:
 
 
 def register() -> None:
+    extensions.register_card_data_loader("activities", load_card_data)
     extensions.register_card_annotation("next_activity_title", lambda: _next_open("title"))
     extensions.register_card_annotation("next_activity_due", lambda: _next_open("due_at"))
     extensions.register_card_annotation("next_activity_kind", lambda: _next_open("kind"))
     extensions.register_card_annotation("onboarding_total", lambda: _onboarding_count(None))
     extensions.register_card_annotation("onboarding_done", lambda: _onboarding_count(True))
-    extensions.register_card_part("activities", card_part)
-    extensions.register_card_presenter("activities", present_cards)
+    extensions.register_card_template("activities/_card.html")
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
     extensions.register_lead_panel("activities", lead_panel)

@@ -5,12 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from pipeline.prepared import PreparedQuery
-
 from .models import ApiToken, token_digest
-
-# Read on every API request: compiled once per process (the digest is unique).
-_TOKEN = PreparedQuery(lambda *, digest: ApiToken.objects.select_related("user", "user__team").filter(digest=digest))
 
 # last_used_at is a hint for the owner, not an audit log: write it at most once a minute.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -29,8 +24,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeError:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        found = _TOKEN.fetch("token", digest=token_digest(key))
-        token = found[0] if found else None
+        token = ApiToken.objects.select_related("user", "user__team").filter(digest=token_digest(key)).first()
         if token is None or not token.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         if not token.user.is_active:

@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 from pipeline import configuration, selectors, services
 from pipeline import leads as lead_services
 from pipeline.exceptions import PipelineError
-from pipeline.prepared import PreparedQuery
 from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
 
 from . import forecast as forecast_engine
@@ -217,15 +216,6 @@ class LeadViewSet(
 # --- Deals ---------------------------------------------------------------------------------------
 
 
-def _move_read(user, *, pk: int, stage: int):
-    """The deal as a move reads it (selectors.deal_to_move), with what its JSON shows."""
-    queryset = Deal.objects.select_related("stage", "lead", "owner", "pipeline")
-    return selectors.deal_to_move(user, pk=pk, stage=stage, queryset=queryset)
-
-
-_MOVE_READ = PreparedQuery(_move_read)
-
-
 @extend_schema_view(
     list=extend_schema(responses={200: s.DealSerializer(many=True), **ERRORS_LIST}),
     retrieve=extend_schema(responses={200: s.DealSerializer, **ERRORS_OBJECT}),
@@ -256,22 +246,23 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def _deal_to_move(self, stage_id: int) -> Deal:
         """The deal with everything the answer shows and the service keeps (stage, lead, owner,
         pipeline) and, in the same query, the target stage when it belongs to the deal's
-        pipeline; compiled once per user (pipeline.prepared)."""
+        pipeline (selectors.deal_to_move)."""
         user = self.request.user
-        try:  # read as the ORM reads an id (int()), so both paths find the same deal
+        try:  # read as the ORM reads an id (int()): anything else is the ORM's 404 below
             pk = int(self.kwargs["pk"])
-        except (TypeError, ValueError):  # e.g. "x" or a digit int() does not read ("²"): the ORM's 404
+        except (TypeError, ValueError):
             pk = None
-        # With query parameters the list's filters apply, as for every other action: the ORM's path.
-        fits = pk is not None and 0 < pk < 2**63 and not self.request.query_params
-        found = _MOVE_READ.fetch((selectors.visibility_key(user),), user, pk=pk, stage=stage_id) if fits else []
-        if not found:
+        # With query parameters the list's filters apply, as for every other action.
+        found = None
+        if pk is not None and not self.request.query_params:
+            queryset = Deal.objects.select_related("stage", "lead", "owner", "pipeline")
+            found = selectors.deal_to_move(user, pk=pk, stage=stage_id, queryset=queryset).first()
+        if found is None:
             return self._changeable_deal()  # the 404 (or, for a hidden deal, never more than that)
-        deal = found[0]
-        self.check_object_permissions(self.request, deal)
-        if not selectors.can_change_deal(user, deal):
+        self.check_object_permissions(self.request, found)
+        if not selectors.can_change_deal(user, found):
             raise PermissionDenied(_("You may look at this deal but not change it."))
-        return deal
+        return found
 
     def _respond(self, deal: Deal, status_code=status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().filter(pk=deal.pk).first() or Deal.objects.select_related(

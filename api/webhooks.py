@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from config.locks import CacheLock
 from pipeline.models import Deal
-from pipeline.prepared import PreparedQuery
 
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -58,16 +57,12 @@ def deal_payload(deal: Deal) -> dict:
     }
 
 
-# Read after every deal change: compiled once per process.
-_ACTIVE_ENDPOINTS = PreparedQuery(lambda: WebhookEndpoint.objects.filter(is_active=True).order_by("pk"))
-
-
 def deliveries_create(*, event: str, deal_ids, occurred_at: str | None = None) -> list[WebhookDelivery]:
     """Record one pending delivery per subscribed endpoint and deal (the deal as it is now);
     `occurred_at` is when the change happened (ISO 8601), by default now."""
     if event not in WebhookEvent.values:
         return []
-    endpoints = [e for e in _ACTIVE_ENDPOINTS.fetch("active") if e.wants(event)]
+    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk") if e.wants(event)]
     if not endpoints:
         return []
     deals = Deal.objects.filter(pk__in=deal_ids).select_related("stage", "lead").order_by("pk")

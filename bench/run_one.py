@@ -133,10 +133,12 @@ def extra_rows(args, users) -> dict:
     from django.db import connection
 
     from bench.measure_api import api_move
+    from bench.measure_cards import card_rows
     from bench.measure_forecast import forecast_rows
     from pipeline.models import Deal, Pipeline
 
     rows = {"move (API)": api_move(rep=users["rep"], repeat=args.repeat)}
+    rows.update(card_rows(admin=users["admin"], repeat=args.repeat))
     if args.forecast_repeat <= 0:
         return rows
     pipeline = Pipeline.objects.get(is_default=True)

@@ -3,7 +3,7 @@
 A service that changes something other apps react to publishes an event on a `Topic`
 (`pipeline.signals.deals_changed`). Publishing writes one `OutboxMessage` per interested handler
 in the caller's transaction, so the follow-ups commit together with the change or not at all.
-After the commit the worker (in laptop mode the same process) runs each handler once, in its
+After the commit the worker (in laptop mode a background thread of the same process) runs each handler once, in its
 own transaction, together with marking the message done: the rows a handler writes (webhook
 deliveries, onboarding tasks, offer withdrawals) exist exactly once. A handler that raises is
 rolled back, logged and tried again later with backoff; the request whose change caused it

@@ -25,12 +25,27 @@ def retry_delay(attempts: int) -> int:
     return min(30 * 2 ** (attempts - 1), 60 * 60)
 
 
+def dispatch_now(message_ids: list[int]) -> None:
+    """Laptop mode's worker: the dispatch task, run in this process (config.background's thread)."""
+    from .tasks import outbox_dispatch
+
+    outbox_dispatch.apply((message_ids,))
+
+
 def dispatch_after_commit(message_ids: list[int]) -> None:
-    """Hand freshly committed messages to the worker (in laptop mode: run them now). Never raises:
-    a message that cannot be handed over stays pending and the sweep picks it up."""
+    """Hand freshly committed messages to the worker; in laptop mode (no broker) to this process's
+    background thread, so that the request whose change they follow does not wait for them.
+    Never raises: a message that cannot be handed over stays pending and the sweep picks it up."""
+    from celery import current_app
+
+    from config import background
+
     from .tasks import outbox_dispatch
 
     try:
+        if current_app.conf.task_always_eager:
+            background.submit(dispatch_now, message_ids)
+            return
         outbox_dispatch.delay(message_ids)
     except Exception:
         logger.warning(

@@ -4,24 +4,16 @@
 app wants to show something on a board card or on the deal page, it registers here from its
 AppConfig.ready():
 
-- `register_card_annotation(name, factory)`: `factory()` returns a query expression (usually a
-  Subquery over the app's own model with `OuterRef("pk")` as the deal). The board's card query
-  annotates every card with it, so the extra data arrives in the same single query and the
-  board's query count does not grow with the number of cards. The board compiles that query once
-  per database connection (pipeline.selectors), the deal page builds its card queryset once per
-  process and a move's deal read is compiled to SQL once per user (pipeline.prepared): the
-  expression must not depend on the request, the user or the time (compare with the current time
-  in the app's card presenter instead, or use the database's Now()).
-- `register_card_presenter(key, func)`: `func(cards, now=…, memo=…)` sets the display values that
-  app's card part prints, once per response for all its cards (see pipeline.cards). On the board
-  a card is a row (selectors.BoardCard: the card's columns and annotations as attributes, not a
-  Deal); a single card elsewhere (a move's response) is a Deal with the same attributes.
-- `register_card_part(key, make)`: markup at the bottom of every card. `make()` is called once
-  per response (translate fixed texts there) and returns `part(deal) -> str`, the card's markup
-  with every value escaped (django.utils.html.conditional_escape), as pipeline.cards writes the
-  rest of the card: a board of hundreds of cards stays fast.
-- `register_card_template(name)`: the same as a template rendered with `deal` for every card;
-  simpler to write, but a template per card costs several times a part.
+- `register_card_data_loader(key, func)`: `func(cards)` sets on the board's cards (a list of
+  Deals: its columns, or a column's next page) the values that app's card template shows, with
+  one query for all of them (over the app's tables, for the cards' ids), so that the board's
+  query count does not grow with the number of cards.
+- `register_card_annotation(name, factory)`: the same values for a single card (a move's answer,
+  a new deal), as annotations of that card's own query (`factory()` returns an expression, e.g. a
+  Subquery with `OuterRef("pk")` as the deal): for one deal cheaper than a query of its own.
+  A card shows the same values either way (the app's tests compare both).
+- `register_card_template(name)`: a template rendered at the bottom of every card, with `deal`
+  in its context (the card partial of templates/pipeline/board.html includes it).
 - `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
   the deal page merges into its history.
 - `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
@@ -38,10 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+_card_data_loaders: dict[str, Callable] = {}
 _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
-_card_presenters: dict[str, Callable] = {}
-_card_parts: dict[str, Callable] = {}
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _lead_panels: dict[str, Callable] = {}
@@ -63,19 +54,16 @@ class TimelineEntry:
     extra: dict = field(default_factory=dict)
 
 
-_card_annotations_version = 0
+def register_card_data_loader(key: str, func: Callable) -> None:
+    _card_data_loaders[key] = func
+
+
+def card_data_loaders() -> list[Callable]:
+    return list(_card_data_loaders.values())
 
 
 def register_card_annotation(name: str, factory: Callable) -> None:
-    global _card_annotations_version
     _card_annotations[name] = factory
-    _card_annotations_version += 1
-
-
-def card_annotations_version() -> int:
-    """Changes whenever a card annotation is registered: what the board's compiled card query is
-    keyed by (pipeline.selectors)."""
-    return _card_annotations_version
 
 
 def card_annotations() -> dict:
@@ -93,22 +81,6 @@ def register_card_template(name: str) -> None:
 
 def card_templates() -> list[str]:
     return list(_card_templates)
-
-
-def register_card_presenter(key: str, func: Callable) -> None:
-    _card_presenters[key] = func
-
-
-def card_presenters() -> list[Callable]:
-    return list(_card_presenters.values())
-
-
-def register_card_part(key: str, make: Callable) -> None:
-    _card_parts[key] = make
-
-
-def card_parts() -> list[Callable]:
-    return list(_card_parts.values())
 
 
 def register_timeline_source(key: str, func: Callable) -> None:

@@ -8,8 +8,6 @@ import re
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeData, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from localization.fields import AmountField, AmountInput
@@ -23,62 +21,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, attrs=None):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-def _attr_text(value) -> str:
-    """A value as `{{ value|stringformat:'s' }}` prints it in Django's widget templates."""
-    return conditional_escape(value) if isinstance(value, SafeData) else conditional_escape(str(value))
-
-
-def _attrs_html(attrs: dict) -> str:
-    """Django's django/forms/widgets/attrs.html, in Python."""
-    return "".join(
-        f" {conditional_escape(name)}" + ("" if value is True else f'="{_attr_text(value)}"')
-        for name, value in attrs.items()
-        if value is not False
-    )
-
-
-class PythonRenderedInput:
-    """Mixin for an input widget on the board (which renders on every request): the markup of
-    Django's input.html written in Python instead of through the template engine (same output)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        shown = f' value="{_attr_text(widget["value"])}"' if widget["value"] is not None else ""
-        return mark_safe(  # every value is escaped
-            f'<input type="{conditional_escape(widget["type"])}" name="{conditional_escape(widget["name"])}"'
-            f'{shown}{_attrs_html(widget["attrs"])}>'
-        )
-
-
-class PythonRenderedSelect(forms.Select):
-    """A select on the board: Django's select.html and select_option.html written in Python
-    (same output), instead of one template include per option."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        out = [f'<select name="{conditional_escape(widget["name"])}"{_attrs_html(widget["attrs"])}>']
-        for group_name, group_choices, _index in widget["optgroups"]:
-            if group_name:
-                out.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
-            for option in group_choices:
-                out.append(
-                    f'\n  <option value="{_attr_text(option["value"])}"{_attrs_html(option["attrs"])}>'
-                    f'{conditional_escape(option["label"])}</option>\n'
-                )
-            if group_name:
-                out.append("\n  </optgroup>")
-        out.append("\n</select>")
-        return mark_safe("".join(out))  # every value is escaped
-
-
-class BoardTextInput(PythonRenderedInput, forms.TextInput):
-    pass
-
-
-class BoardDateInput(PythonRenderedInput, DateInput):
-    pass
 
 
 def _currency_choices(current: str | None = None) -> list[tuple[str, str]]:
@@ -97,18 +39,14 @@ class BoardFilterForm(forms.Form):
     Choices are built from lists the view already fetched, so validating costs no query.
     """
 
-    pipeline = forms.TypedChoiceField(
-        label=_("Pipeline"), coerce=int, required=False, empty_value=None, widget=PythonRenderedSelect
-    )
-    owner = forms.TypedChoiceField(
-        label=_("Owner"), coerce=int, required=False, empty_value=None, widget=PythonRenderedSelect
-    )
+    pipeline = forms.TypedChoiceField(label=_("Pipeline"), coerce=int, required=False, empty_value=None)
+    owner = forms.TypedChoiceField(label=_("Owner"), coerce=int, required=False, empty_value=None)
     q = forms.CharField(
         label=_("Search"), required=False, max_length=100,
-        widget=BoardTextInput(attrs={"type": "search", "placeholder": _("Title, company or contact")}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Title, company or contact")}),
     )
-    close_from = forms.DateField(label=_("Closing from"), required=False, widget=BoardDateInput())
-    close_to = forms.DateField(label=_("Closing until"), required=False, widget=BoardDateInput())
+    close_from = forms.DateField(label=_("Closing from"), required=False, widget=DateInput())
+    close_to = forms.DateField(label=_("Closing until"), required=False, widget=DateInput())
 
     def __init__(self, data=None, *, pipelines, owners, **kwargs):
         super().__init__(data, **kwargs)

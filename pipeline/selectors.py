@@ -1,6 +1,4 @@
 """Reads that depend on who is asking. Every view, form choice list, filter and export uses these."""
-import re
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -8,13 +6,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import connections
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import (
     Case, Count, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Sum,
     Value, When, Window,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -23,7 +19,6 @@ from django.utils import timezone
 from . import extensions
 
 from .models import Deal, DealStatus, Lead, LostReason, Pipeline, Stage, Transition
-from .prepared import PreparedQuery
 from .services import transition_targets
 
 
@@ -85,26 +80,25 @@ def _manages_team(user, team_id: int | None) -> bool:
     return user.managed_teams.filter(pk=team_id).exists()
 
 
-def _deal_visibility(user) -> tuple[tuple, Q | bool]:
+def _deal_visibility(user) -> Q | bool:
     """Who sees which deals, in one place: the filter visible_deals applies (True: every deal,
-    False: none) and the key of everything that filter depends on, for statements compiled once
-    (pipeline.prepared). Both come from the same branch, so they cannot drift apart."""
+    False: none)."""
     if not _is_signed_in(user):
-        return ("nobody",), False
+        return False
     if user.is_admin:
-        return ("admin",), True
+        return True
     if user.is_manager:
-        return ("manager", user.pk, user.team_id), Q(owner_id=user.pk) | _managed_owner_q(user)
+        return Q(owner_id=user.pk) | _managed_owner_q(user)
     if _reps_see_team() and user.team_id:
-        return ("rep and team", user.pk, user.team_id), Q(owner_id=user.pk) | Q(owner__team_id=user.team_id)
-    return ("rep", user.pk), Q(owner_id=user.pk)
+        return Q(owner_id=user.pk) | Q(owner__team_id=user.team_id)
+    return Q(owner_id=user.pk)
 
 
 def visible_deals(user, *, queryset: QuerySet[Deal] | None = None) -> QuerySet[Deal]:
     """Deals the user may see: admins all, managers their teams', reps their own (and, when the
     setting allows, their teammates' read-only). `queryset` narrows or decorates the base set."""
     qs = Deal.objects.all() if queryset is None else queryset
-    _, rule = _deal_visibility(user)
+    rule = _deal_visibility(user)
     if rule is False:
         return qs.none()
     if rule is True:
@@ -119,12 +113,6 @@ def deal_to_move(user, *, pk: int, stage: int, queryset: QuerySet[Deal]) -> Quer
         target_stage=FilteredRelation("pipeline__stages", condition=Q(pipeline__stages__pk=stage))
     ).select_related("target_stage")
     return visible_deals(user, queryset=queryset).filter(pk=pk)
-
-
-def visibility_key(user) -> tuple:
-    """Everything visible_deals(user) depends on, as a key for queries built on it and compiled
-    once (pipeline.prepared)."""
-    return _deal_visibility(user)[0]
 
 
 def can_change_deal(user, deal: Deal) -> bool:
@@ -371,217 +359,64 @@ def lead_is_customer_expression():
     return Exists(Deal.objects.filter(lead_id=OuterRef("lead_id"), status=DealStatus.WON))
 
 
-def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True, with_owner: bool = True) -> QuerySet[Deal]:
-    """Cards with everything they show, in one query: the lead, owner and stage, whether the
-    lead is a customer, and what other apps registered in pipeline.extensions."""
+def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet[Deal]:
+    """Single cards (a move's answer, a new deal, a conflict) with everything they show, in one
+    query: the lead, owner and stage, whether the lead is a customer, and what other apps show
+    on a card as annotations (pipeline.extensions.register_card_annotation). For one deal these
+    subqueries cost less than a query of their own; the board reads many cards with
+    board_card_queryset and load_card_data instead."""
     return (
-        deals.select_related("lead", *(["owner"] if with_owner else []), *(["stage"] if with_stage else []))
+        deals.select_related("lead", "owner", *(["stage"] if with_stage else []))
         .annotate(lead_is_customer=lead_is_customer_expression(), **extensions.card_annotations())
         .order_by("-stage_entered_at", "-pk")
     )
 
 
-# The columns a board card shows (pipeline.cards, the card partial and what extensions print):
-# the board reads only these, for hundreds of cards.
+# What a board card shows of the deal, its lead and its owner: the board reads only these columns
+# for its hundreds of cards.
 BOARD_CARD_FIELDS = (
-    "pk", "pipeline_id", "stage_id", "lead_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
+    "pipeline_id", "stage_id", "lead_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
     "next_step", "stage_entered_at", "rotting_snoozed_until", "version",
-    "lead__name",
+    "lead__name", "owner__username", "owner__first_name", "owner__last_name",
 )
-# The owner's columns a card shows, read in the same query as annotations: board_card_list makes
-# one User of them per owner instead of one per card (a rep's board is a hundred cards of one owner).
-BOARD_OWNER_FIELDS = ("username", "first_name", "last_name")
 
 
 def board_card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
-    """Cards as the board reads them: what card_queryset reads, narrowed to BOARD_CARD_FIELDS and
-    without the stage (the board gives each card its column's stage object). Read them with
-    board_card_list, which sets their owners."""
+    """Cards as the board reads them: BOARD_CARD_FIELDS and whether the lead is a customer, without
+    the stage (the board gives each card its column's stage object). What other apps show on the
+    cards comes after, with load_card_data."""
     return (
-        card_queryset(deals, with_stage=False, with_owner=False)
+        deals.select_related("lead", "owner")
+        .annotate(lead_is_customer=lead_is_customer_expression())
         .only(*BOARD_CARD_FIELDS)
-        .annotate(**{f"board_owner_{name}": F(f"owner__{name}") for name in BOARD_OWNER_FIELDS})
+        .order_by("-stage_entered_at", "-pk")
     )
 
 
-class BoardCard:
-    """A card as the board reads it (board_card_list): not a Deal but a row, several times cheaper
-    to make for hundreds of cards. It has the BOARD_CARD_FIELDS (`pk` and `id`), the card
-    annotations (`lead_is_customer` and what extensions registered), `lead` (with its `id` and
-    `name`) and `owner` (a User with BOARD_OWNER_FIELDS); the board sets `stage`. Presenters and
-    card parts (pipeline.extensions) set their display values on it like on a Deal."""
-
-    def __init__(self, values: dict):
-        self.__dict__.update(values)
-
-    @property
-    def pk(self) -> int:
-        return self.id
-
-    def __repr__(self) -> str:
-        return f"<BoardCard {self.id}: {self.title}>"
-
-
-@dataclass
-class CardLead:
-    """A board card's lead: what the card shows of it."""
-
-    id: int
-    name: str
-
-    @property
-    def pk(self) -> int:
-        return self.id
-
-
-def _board_card_fields() -> list[str]:
-    """The columns of a board card row, in the order the card query selects them."""
-    return [
-        "id", *BOARD_CARD_FIELDS[1:-1], "lead__name", *card_annotation_names(),
-        *(f"board_owner_{name}" for name in BOARD_OWNER_FIELDS),
-    ]
-
-
-def _board_card_rows(rows, fields: list[str], db: str) -> list[BoardCard]:
-    """BoardCard rows from the card query's rows (values in `fields` order), each with its `owner`
-    (one User per owner, built from the owner columns) and its `lead`."""
-    User = get_user_model()
-    owner_at = len(fields) - len(BOARD_OWNER_FIELDS)
-    names = fields[:owner_at]
-    owner_names = ["id", *BOARD_OWNER_FIELDS]
-    owners = {}
-    result = []
-    for row in rows:
-        values = dict(zip(names, row))
-        owner_id = values["owner_id"]
-        owner = owners.get(owner_id)
-        if owner is None:
-            owner = owners[owner_id] = User.from_db(db, owner_names, [owner_id, *row[owner_at:]])
-        values["owner"] = owner
-        values["lead"] = CardLead(values["lead_id"], values.pop("lead__name"))
-        result.append(BoardCard(values))
-    return result
-
-
-def board_card_list(cards: QuerySet[Deal]) -> list[BoardCard]:
-    """The cards of a board_card_queryset as BoardCard rows, each with its `owner` set: one User
-    object per owner, built from the annotated columns, and its `lead`."""
-    fields = _board_card_fields()
-    return _board_card_rows(cards.values_list(*fields), fields, cards.db)
-
-
-# The board's card query is the same SQL for every request but for the deals it reads (the ranked
-# ids of board_cards): building and compiling it with its annotations cost more than running it.
-# So it is compiled once per database connection (and set of card annotations) around this
-# stand-in, and each request puts its own ranked-ids subquery in its place.
-_RANKED_IDS = "board_ranked_ids"
-_PLACEHOLDER = re.compile(r"%[%s]")
-
-
-@dataclass(frozen=True)
-class _CompiledCards:
-    before: str  # the SQL before the ranked-ids subquery
-    after: str
-    params_before: tuple
-    params_after: tuple
-    fields: list[str]
-    converters: tuple  # (position, converter functions, expression) as the compiler applies them
-
-
-def _count_params(sql: str) -> int:
-    return sum(1 for mark in _PLACEHOLDER.findall(sql) if mark == "%s")
-
-
-def _compile_board_cards(connection) -> _CompiledCards:
-    fields = _board_card_fields()
-    query = (
-        board_card_queryset(Deal.objects.filter(pk__in=RawSQL(_RANKED_IDS, ())))
-        .values_list(*fields)
-        .query
-    )
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.as_sql()
-    selected = [alias for _, _, alias in compiler.select]
-    if selected != fields:  # values_list keeps the order asked for; the rows are read by it
-        raise ImproperlyConfigured(f"The board's card query selects {selected}, expected {fields}.")
-    before, after = sql.split(f"({_RANKED_IDS})")
-    n = _count_params(before)
-    converters = tuple(
-        (position, tuple(functions), expression)
-        for position, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
-    )
-    return _CompiledCards(before, after, tuple(params[:n]), tuple(params[n:]), fields, converters)
-
-
-# Per connection object (a thread's own), and per version of the card annotation registry.
-_compiled_cards: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _board_card_list_by_ids(ids: QuerySet) -> list[BoardCard]:
-    """The cards whose pks `ids` (a values("pk") queryset of deals) selects, as board_card_list
-    reads them from board_card_queryset, with the same rows and values, in one query."""
-    connection = connections[ids.db]
-    key = extensions.card_annotations_version()
-    cached = _compiled_cards.get(connection)
-    if cached is None or cached[0] != key:
-        cached = _compiled_cards[connection] = (key, _compile_board_cards(connection))
-    compiled = cached[1]
-    # Compiled on its own rather than resolved against the card query (which would relabel its
-    # tables): it refers to nothing outside itself, and its tables shadow the card query's.
-    inner_sql, inner_params = ids.query.get_compiler(connection=connection).as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{compiled.before}({inner_sql}){compiled.after}",
-            (*compiled.params_before, *inner_params, *compiled.params_after),
-        )
-        rows = cursor.fetchall()
-    if compiled.converters:
-        converted = []
-        for row in rows:
-            row = list(row)
-            for position, functions, expression in compiled.converters:
-                value = row[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[position] = value
-            converted.append(row)
-        rows = converted
-    return _board_card_rows(rows, compiled.fields, ids.db)
-
-
-# Shared configuration the board reads on every request (a pipeline's stages and transitions, the
-# lost reasons): the same statement every time, and compiling it cost several times running it.
-# Compiled once per process (pipeline.prepared); the rows are read on every request.
-_STAGES = PreparedQuery(lambda *, pipeline: Stage.objects.filter(pipeline_id=pipeline).order_by("position", "pk"))
-_LOST_REASONS = PreparedQuery(lambda: LostReason.objects.filter(is_active=True).order_by("position", "pk"))
-_TRANSITIONS = PreparedQuery(  # a set of pairs: no ordering (the model's would join the stages)
-    lambda *, pipeline: Transition.objects.filter(pipeline_id=pipeline).order_by().values_list("from_stage_id", "to_stage_id")
-)
-
-
-def pipeline_stages(pipeline_id: int) -> list[Stage]:
-    """A pipeline's stages in board order."""
-    return _STAGES.fetch("stages", pipeline=pipeline_id)
-
-
-def active_lost_reasons() -> list[LostReason]:
-    """The reasons a deal may be marked lost with, in menu order."""
-    return _LOST_REASONS.fetch("lost reasons")
+def load_card_data(cards: list[Deal]) -> list[Deal]:
+    """Let other apps set what they show on these cards (pipeline.extensions card data loaders):
+    one query per app for all the cards of a response, whatever their number."""
+    if cards:
+        for loader in extensions.card_data_loaders():
+            loader(cards)
+    return cards
 
 
 def card_annotation_names() -> list[str]:
+    """What card_queryset reads besides the deal and its relations."""
     return ["lead_is_customer", *extensions.card_annotation_names()]
 
 
 def card(deal_id: int) -> Deal:
-    """One card, fresh from the database with the same annotations as the board's cards."""
+    """One card, fresh from the database, with what every card shows."""
     return card_queryset(Deal.objects.filter(pk=deal_id)).get()
 
 
-def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[BoardCard]]:
-    """The first `per_column` cards of every column in one query (a window per stage)."""
-    # Rank the narrow deal rows first and join leads, owners and stages only for the winners:
-    # joining before ranking makes the database carry every visible deal through the joins.
+def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Deal]]:
+    """The first `per_column` cards of every column in one query (a window per stage), and what
+    other apps show on them."""
+    # Rank the narrow deal rows first and join leads and owners only for the winners: joining
+    # before ranking makes the database carry every visible deal through the joins.
     ranked_ids = (
         deals.order_by()
         .annotate(
@@ -592,15 +427,45 @@ def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Boa
         .filter(column_rank__lte=per_column)
         .values("pk")
     )
-    cards: dict[int, list[BoardCard]] = defaultdict(list)
-    for deal in _board_card_list_by_ids(ranked_ids):
+    found = load_card_data(list(board_card_queryset(Deal.objects.filter(pk__in=ranked_ids))))
+    cards: dict[int, list[Deal]] = defaultdict(list)
+    for deal in found:
         cards[deal.stage_id].append(deal)
     return cards
 
 
-def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
+def board_pipelines(user) -> list[Pipeline]:
+    """The pipelines the board offers (visible_pipelines), in menu order, each with its stages in
+    board order as `board_stages`, in one query. A pipeline without stages has no board to show
+    and is left out."""
+    stages = (
+        Stage.objects.filter(pipeline__in=visible_pipelines(user))
+        .select_related("pipeline")
+        .order_by("pipeline__position", "pipeline_id", "position", "pk")
+    )
+    pipelines: dict[int, Pipeline] = {}
+    for stage in stages:
+        pipeline = pipelines.setdefault(stage.pipeline_id, stage.pipeline)
+        if pipeline is stage.pipeline:
+            pipeline.board_stages = []
+        stage.pipeline = pipeline  # one object per pipeline
+        pipeline.board_stages.append(stage)
+    return list(pipelines.values())
+
+
+def pipeline_transitions(pipeline_id: int) -> list[tuple[int | None, int]]:
+    """A pipeline's transition table as (from_stage_id, to_stage_id) pairs."""
+    return list(Transition.objects.filter(pipeline_id=pipeline_id).order_by().values_list("from_stage_id", "to_stage_id"))
+
+
+def active_lost_reasons() -> list[LostReason]:
+    """The reasons a deal may be marked lost with, in menu order."""
+    return list(LostReason.objects.filter(is_active=True).order_by("position", "pk"))
+
+
+def board_columns(*, stages: list[Stage], deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
+    """A column per stage (in the order given) with its totals and its first cards."""
     per_column = per_column or settings.STAGEFLOW["BOARD_PAGE_SIZE"]
-    stages = pipeline_stages(pipeline.pk)
     totals = column_totals(deals)
     cards = board_cards(deals, per_column=per_column)
     columns = []
@@ -613,16 +478,16 @@ def board_columns(*, pipeline: Pipeline, deals: QuerySet[Deal], per_column: int 
     return columns
 
 
-def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[BoardCard]:
+def column_page(*, stage: Stage, deals: QuerySet[Deal], offset: int, limit: int) -> list[Deal]:
     """Cards of one column after the first `offset`, for "load more"."""
-    return board_card_list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit])
+    return load_card_data(list(board_card_queryset(deals.filter(stage=stage))[offset : offset + limit]))
 
 
 def move_targets(*, pipeline_id: int, stages: list[Stage]) -> dict[int, list[Stage]]:
     """For each of a pipeline's `stages` (all of them, as the board holds them), the stages a deal
     there may move to, in the order given (services.transition_targets), in one query: the board
     has read the stages already."""
-    allowed = transition_targets([stage.pk for stage in stages], _TRANSITIONS.fetch("transitions", pipeline=pipeline_id))
+    allowed = transition_targets([stage.pk for stage in stages], pipeline_transitions(pipeline_id))
     return {pk: [stage for stage in stages if stage.pk in targets] for pk, targets in allowed.items()}
 
 

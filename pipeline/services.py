@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from . import events
 from .exceptions import MoveRefused, PipelineError, VersionConflict
 from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageKind, Transition
-from .prepared import PreparedQuery
 from .signals import deals_changed
 
 CENT = Decimal("0.01")
@@ -82,23 +81,14 @@ class EntryRules:
         return missing
 
 
-def _transition_query(*, from_stage: int, to_stage: int):
-    return (
-        Transition.objects.filter(to_stage_id=to_stage)
-        .filter(Q(from_stage_id=from_stage) | Q(from_stage__isnull=True))
-        .order_by(F("from_stage").asc(nulls_last=True), "pk")[:1]
-    )
-
-
-# A move's statements have the same shape every time: compiled once per process.
-_TRANSITION = PreparedQuery(_transition_query)
-_LOCKED_ROW = PreparedQuery(lambda *, pk: Deal.objects.select_for_update().filter(pk=pk))
-
-
 def transition_find(*, from_stage: Stage, to_stage: Stage) -> Transition | None:
     """The row that allows from_stage → to_stage: a specific row wins over an any-stage row."""
-    found = _TRANSITION.fetch("transition", from_stage=from_stage.pk, to_stage=to_stage.pk)
-    return found[0] if found else None
+    return (
+        Transition.objects.filter(to_stage_id=to_stage.pk)
+        .filter(Q(from_stage_id=from_stage.pk) | Q(from_stage__isnull=True))
+        .order_by(F("from_stage").asc(nulls_last=True), "pk")
+        .first()
+    )
 
 
 def transition_targets(stage_ids: list[int], transitions) -> dict[int, set[int]]:
@@ -234,10 +224,7 @@ def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
         # check): lock and read the row alone, one statement, and keep those objects wherever the
         # locked row still points at them. Everything the rules check on the deal comes from the
         # locked row.
-        found = _LOCKED_ROW.fetch("locked row", pk=pk)
-        if not found:
-            raise Deal.DoesNotExist(f"Deal {pk} does not exist.")
-        locked = found[0]
+        locked = Deal.objects.select_for_update().get(pk=pk)
         for name, related in known.items():
             if getattr(locked, f"{name}_id") == related.pk:
                 setattr(locked, name, related)

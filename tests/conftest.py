@@ -104,12 +104,21 @@ class HeldJobs(list):
 
 @pytest.fixture(autouse=True)
 def background_jobs(monkeypatch):
-    """config.background runs jobs in a thread after the response; in tests they wait here, so a
-    test decides when (and whether) the forecast recompute after a move runs."""
+    """config.background runs jobs in a thread after the response. In tests the outbox's dispatch
+    runs at once (as the thread would, right after the response), and every other job (the forecast
+    recompute after a move) waits here, so a test decides when and whether it runs."""
     from config import background
+    from outbox.services import dispatch_now
 
     held = HeldJobs()
-    monkeypatch.setattr(background, "submit", lambda job, *args: held.append((job, args)))
+
+    def submit(job, *args):
+        if job is dispatch_now:
+            job(*args)
+        else:
+            held.append((job, args))
+
+    monkeypatch.setattr(background, "submit", submit)
     return held
 
 

@@ -8,7 +8,6 @@ from django.utils import formats, translation
 
 from localization.fields import AmountField
 from localization.formatting import money, money_formatter, parse_amount
-from pipeline.cards import short_date
 
 
 def render(source: str, **context) -> str:
@@ -94,11 +93,3 @@ def test_money_formatter_writes_what_money_writes(language):
             fast = money_formatter(places)
             for currency in ("EUR", "USD", "CHF", "gbp", ""):
                 assert [fast(v, currency) for v in values] == [money(v, currency, places) for v in values]
-
-
-@pytest.mark.parametrize("language", ["en", "de"])
-def test_board_short_date_writes_what_date_format_writes(language):
-    days = [date(2027, 1, 1) + timedelta(days=n) for n in range(0, 800, 3)] + [date(33, 5, 9), date(2027, 12, 31)]
-    with translation.override(language):
-        short = short_date()
-        assert [short(d) for d in days] == [formats.date_format(d, "SHORT_DATE_FORMAT") for d in days]

@@ -92,8 +92,8 @@ def test_the_deal_history_shows_amounts_and_dates_in_the_language(client, rep, d
 
 
 def test_the_menus_follow_each_requests_language_page_and_user(client, rep, admin_user):
-    """The frame's menus are rendered once per language ({% fixed %}); the active language, the
-    page to come back to, the active page and the staff link must still be each request's own."""
+    """The frame's menus follow each request: the active language, the page to come back to, the
+    active page and the staff link."""
     client.force_login(rep)
     german = client.get(reverse("pipeline:board"), {"q": "x"}, HTTP_ACCEPT_LANGUAGE="de").content.decode()
     english = client.get(reverse("qualification:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -262,3 +262,27 @@ def test_the_pipeline_app_does_not_import_the_apps_built_on_it():
                 names = [node.module]
             found += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in built_on_it]
     assert found == []
+
+
+def test_in_laptop_mode_the_move_answers_before_its_follow_ups_run(
+    client, rep, stages, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Without a broker the dispatch goes to this process's background thread: the rep's request
+    # neither waits for the follow-ups nor pays their queries.
+    from config import background
+
+    later = []
+    monkeypatch.setattr(background, "submit", lambda job, *args: later.append((job, args)))
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    client.force_login(rep)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("pipeline:deal_move", args=[deal.pk]),
+            {"stage": stages["Qualification"].pk, "version": deal.version}, HTTP_HX_REQUEST="true",
+        )
+    assert response.status_code == 200
+    assert [job for job, _ in later] == [outbox_services.dispatch_now]
+    pending = OutboxMessage.objects.filter(dispatched_at__isnull=True)
+    assert sorted(pending.values_list("pk", flat=True)) == sorted(later[0][1][0])
+    later[0][0](*later[0][1])  # the thread's turn
+    assert not pending.exists()

@@ -245,25 +245,20 @@ def test_a_card_moved_into_won_and_back_shows_its_customer_mark_and_onboarding(d
     assert "sf-customer-badge" not in back.content.decode() and "sf-card-onboarding" not in back.content.decode()
 
 
-def test_a_card_annotation_registered_later_reaches_the_boards_cards(client, rep, stages):
-    """The board compiles its card query once per connection; registering another card annotation
-    (an app's ready(), a test) must not leave it reading the old columns."""
-    from django.db.models import IntegerField, Value
+def test_a_card_data_loader_runs_once_for_all_the_cards_of_the_board(client, rep, stages, monkeypatch):
+    """What another app shows on the cards is read once per response for all of them (its card
+    data loader), not once per card."""
+    from pipeline import extensions
 
-    from pipeline import extensions, selectors
+    calls = []
 
-    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
-    visible = selectors.board_deals(user=rep, pipeline=deal.pipeline)
-    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
-    assert not hasattr(card, "board_test_answer")
-    extensions.register_card_annotation("board_test_answer", lambda: Value(42, output_field=IntegerField()))
-    try:
-        (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
-        assert card.board_test_answer == 42
-        client.force_login(rep)
-        assert f'id="deal-{deal.pk}"' in client.get(reverse("pipeline:board")).content.decode()
-    finally:
-        del extensions._card_annotations["board_test_answer"]
-        extensions._card_annotations_version += 1
-    (card,) = selectors.board_cards(visible, per_column=25)[deal.stage_id]
-    assert not hasattr(card, "board_test_answer")
+    def loader(cards):
+        calls.append(sorted(card.pk for card in cards))
+        for card in cards:
+            card.test_answer = 42
+
+    monkeypatch.setitem(extensions._card_data_loaders, "test", loader)
+    add_deals(30, owners=[rep], stages=stages)
+    client.force_login(rep)
+    assert client.get(reverse("pipeline:board")).status_code == 200
+    assert len(calls) == 1 and len(calls[0]) == 30

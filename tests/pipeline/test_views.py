@@ -208,7 +208,7 @@ def test_card_shows_owner_initials_days_in_stage_and_a_rotting_mark(rep_client, 
 
 
 def test_card_texts_follow_the_language(rep_client, rep, stages):
-    """The card's texts are prepared once per page (pipeline.cards), in the page's language."""
+    """The card's texts are in the page's language."""
     rep.first_name, rep.last_name = "Rita", "Roth"
     rep.save()
     deal = DealFactory(
@@ -226,9 +226,8 @@ ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
 def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_more_pages(rep_client, rep, stages):
-    """Cards and column headers are written in Python (pipeline.cards), not by the template engine:
-    every value a user entered must still be HTML-escaped, on the board, in a move's response and on
-    a "Load more" page."""
+    """Every value a user entered is HTML-escaped on the cards and column headers: on the board, in a
+    move's response and on a "Load more" page."""
     rep.first_name, rep.last_name = "<b>Rita", "Roth</b>"
     rep.save()
     lead = LeadFactory(name=f"{SCRIPT} & Sons")
@@ -252,7 +251,7 @@ def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_m
     target.save()
     board = text(rep_client.get(reverse("pipeline:board")))
     assert f'<h2 class="sf-col-title" id="col-title-{target.pk}">Qualified {ESCAPED}</h2>' in board
-    # The columns' "Move to…" menus (pipeline.cards.render_column_parts) name it too.
+    # The columns' "Move to…" menus name it too.
     assert f'aria-hidden="true"></span>Qualified {ESCAPED}</button>' in board
     assert f"Qualified {SCRIPT}" not in board
     moved = rep_client.post(move_url(deal), {"stage": target.pk, "version": 1}, **HTMX)
@@ -262,27 +261,28 @@ def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_m
     assert f'id="col-head-{target.pk}" hx-swap-oob="outerHTML"' in body and f"Qualified {ESCAPED}</h2>" in body
 
 
-def test_other_apps_add_to_the_bottom_of_cards_through_parts_and_templates(rep_client, rep, stages, monkeypatch):
-    """pipeline.extensions: a part (Python, made once per response) and a template (per card)
-    both end up at the bottom of every card, before the "Move to…" menu."""
+def test_other_apps_add_to_the_bottom_of_cards_through_templates_and_data_loaders(rep_client, rep, stages, monkeypatch):
+    """pipeline.extensions: a registered template ends up at the bottom of every card, before the
+    "Move to…" menu, with the values the app's card data loader set once for all the cards."""
     from pipeline import extensions
 
-    made = []
+    loaded = []
 
-    def make_part():
-        made.append(1)
-        return lambda deal: f'<p class="x-part">part {deal.pk}</p>'
+    def loader(cards):
+        loaded.append(len(cards))
+        for card in cards:
+            card.next_activity_title = f"Loaded for {card.pk}"
+            card.next_activity_due = timezone.now() + timedelta(days=2)
 
-    monkeypatch.setitem(extensions._card_parts, "test", make_part)
-    monkeypatch.setattr(extensions, "_card_templates", ["pipeline/_toast.html"])
+    monkeypatch.setattr(extensions, "_card_data_loaders", {"test": loader})
+    monkeypatch.setattr(extensions, "_card_templates", ["activities/_card.html"])
     first, second = (DealFactory(owner=rep, stage=stages["Prospecting"]) for _ in range(2))
     body = text(rep_client.get(reverse("pipeline:board")))
-    assert made == [1]
+    assert loaded == [2]
     for deal in (first, second):
         card = card_html(body, deal)
-        part = card.index(f'<p class="x-part">part {deal.pk}</p>')
-        assert card.index("sf-card-lead") < part < card.index('<details class="sf-move">')
-        assert "sf-toast" in card[part:]
+        extra = card.index(f"Loaded for {deal.pk}")
+        assert card.index("sf-card-lead") < extra < card.index('<details class="sf-move">')
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
@@ -661,8 +661,8 @@ def test_quick_add_needs_a_title_and_a_company(rep_client, stages):
 
 
 def test_quick_add_keeps_what_was_typed_escaped_with_each_error_next_to_its_field(rep_client, stages):
-    """The quick-add form is written in Python (pipeline.cards.quick_add_html): what the user typed
-    comes back escaped, and each error is tied to its input."""
+    """What the user typed in the quick-add form comes back escaped, and each error is tied to its
+    input."""
     stage = stages["Prospecting"]
     response = rep_client.post(quick_add_url(stage), {"title": SCRIPT, "company": "", "amount": "-5"}, **HTMX)
     assert response.status_code == 400
@@ -1126,8 +1126,8 @@ def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_reques
 
 @pytest.mark.parametrize("page", ["pipeline:board", "qualification:lead_list"])
 def test_no_page_carries_another_sessions_csrf_token_or_address(rep, teammate, stages, page):
-    """The page frame's menus are rendered once per language ({% fixed %}); the CSRF tokens of
-    the sign-out and language forms and the address to come back to must be each request's own."""
+    """The CSRF tokens of the page frame's sign-out and language forms and the address to come
+    back to are each request's own."""
     import re
 
     from django.middleware.csrf import _unmask_cipher_token

@@ -1,0 +1,18 @@
+"""The board, the deal pages and the lead pages, one module per job: board.py (the board and its
+quick-add), moves.py (move, lose, reopen), deals.py (the deal page and form), leads.py (the lead
+pages), and common.py for what they share.
+
+Views are thin: they find what the user may see (selectors), validate input (forms), call one
+service, and render from fresh database state. One URL renders the full page or, for an HTMX
+request, the partial it needs; after an HTMX write the page's other parts are refreshed with
+out-of-band swaps.
+"""
+from .board import board, deal_quick_add
+from .deals import deal_create, deal_detail, deal_snooze_view
+from .leads import lead_create, lead_detail, lead_edit, lead_list, lead_lookup
+from .moves import deal_lose_view, deal_move_view, deal_reopen_view
+
+__all__ = [
+    "board", "deal_create", "deal_detail", "deal_lose_view", "deal_move_view", "deal_quick_add", "deal_reopen_view",
+    "deal_snooze_view", "lead_create", "lead_detail", "lead_edit", "lead_list", "lead_lookup",
+]
