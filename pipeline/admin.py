@@ -172,13 +172,17 @@ class GuardedDeleteMixin:
 class StageForm(forms.ModelForm):
     class Meta:
         model = Stage
-        fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+        fields = (
+            "pipeline", "name", "name_translations", "position", "probability", "kind", "rotting_days", "colour",
+            "guidance",
+        )
         # Narrow inputs: the stages are edited as rows of the pipeline page, which must fit a
         # 1440 px screen beside the admin's navigation.
         widgets = {
             "name": forms.TextInput(attrs={"size": 13}),
             "colour": forms.TextInput(attrs={"type": "color"}),
             "guidance": forms.Textarea(attrs={"rows": 2, "cols": 30}),
+            "name_translations": forms.Textarea(attrs={"rows": 2, "cols": 40}),
         }
 
     def clean(self):
@@ -342,7 +346,9 @@ class StageAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_select_related = ("pipeline",)
     search_fields = ("name",)
     ordering = ("pipeline", "position", "pk")
-    fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+    fields = (
+        "pipeline", "name", "name_translations", "position", "probability", "kind", "rotting_days", "colour", "guidance",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -403,7 +409,7 @@ class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     def needs_next_step(self, obj):
         return obj.requires_next_step
 
-    @admin.display(description=_("min. fit score"), ordering="min_fit_score")
+    @admin.display(description=_("minimum fit score"), ordering="min_fit_score")
     def min_fit(self, obj):
         return obj.min_fit_score
 

@@ -57,7 +57,7 @@ class EntryRules:
         score = lead.fit_score if lead is not None else None
         if score is not None and score >= self.min_fit_score:
             return None
-        params = {"stage": stage.name, "min": self.min_fit_score, "score": score}
+        params = {"stage": str(stage), "min": self.min_fit_score, "score": score}
         if score is None:
             return _(
                 "To enter “%(stage)s”, the lead must score at least %(min)s on the ideal customer profile "
@@ -128,13 +128,13 @@ def entry_rules_for_new_deal(*, stage: Stage) -> EntryRules | None:
 def _missing_message(stage: Stage, missing: list[str], *, staying: bool = False) -> str:
     if staying:  # a deal already in the stage whose fields change
         return _("A deal in “%(stage)s” needs %(needs)s.") % {
-            "stage": stage.name, "needs": ", ".join(str(m) for m in missing)
+            "stage": str(stage), "needs": ", ".join(str(m) for m in missing)
         }
     if len(missing) == 1:
         needs = missing[0]
     else:
         needs = _("%(list)s and %(last)s") % {"list": ", ".join(missing[:-1]), "last": missing[-1]}
-    return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": stage.name, "needs": needs}
+    return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": str(stage), "needs": needs}
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
     if from_stage is None:
         rules = entry_rules_for_new_deal(stage=to_stage)
         if rules is None:
-            raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": to_stage.name}, code="not_allowed")
+            raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": str(to_stage)}, code="not_allowed")
         return rules
     if from_stage.pk == to_stage.pk:
         # A deal must keep meeting the entry rules of the stage it is in.
@@ -169,7 +169,7 @@ def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
     if transition is None:
         raise MoveRefused(
             _("Deals cannot move from “%(from)s” to “%(to)s” in this pipeline.")
-            % {"from": from_stage.name, "to": to_stage.name},
+            % {"from": str(from_stage), "to": str(to_stage)},
             code="not_allowed",
         )
     return EntryRules.from_transitions([transition])
@@ -386,7 +386,7 @@ def deal_move(
     locked = _lock(deal, expected_version)
     if to_stage.pipeline_id != locked.pipeline_id:
         raise MoveRefused(
-            _("“%(stage)s” belongs to another pipeline.") % {"stage": to_stage.name}, deal=locked, code="wrong_pipeline"
+            _("“%(stage)s” belongs to another pipeline.") % {"stage": str(to_stage)}, deal=locked, code="wrong_pipeline"
         )
     if locked.stage_id == to_stage.pk:
         return locked

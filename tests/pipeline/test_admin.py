@@ -140,7 +140,7 @@ def test_pipeline_page_counts_a_stages_open_deals_apart_from_its_won_and_lost_on
 
 def test_transitions_list_has_short_column_titles(client, pipeline):
     body = client.get(url("transition_changelist")).content.decode()
-    for title in ("Amount needed", "Close date needed", "Contact needed", "Next step needed", "Min. fit score"):
+    for title in ("Amount needed", "Close date needed", "Contact needed", "Next step needed", "Minimum fit score"):
         assert f">{title}<" in body.replace("</a>", "<")
     assert "Needs an expected close date" not in body
 
