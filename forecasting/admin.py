@@ -102,6 +102,10 @@ class ForecastFitAdmin(admin.ModelAdmin):
     fields = ("pipeline", "fitted_on", "fitted_at", "correlation_pct", "prior_strength", "pooled_slips", "stages_table")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        # The outlook's timing tables and the backtest are not shown here, and are large to read.
+        return super().get_queryset(request).defer("outlook", "evaluation")
+
     def has_add_permission(self, request):
         return False
 

@@ -50,6 +50,33 @@ class Evaluation:
     def best_method(self) -> Score:
         return min((s for s in self.scores if s.name in METHODS), key=lambda s: s.wape)
 
+    def summary(self) -> dict | None:
+        """JSON-safe: each method's and baseline's scores, and the method that did best (lowest
+        WAPE); None when no period could be scored."""
+        if not any(s.periods for s in self.scores if s.name in METHODS):
+            return None
+
+        def number(value):
+            return None if value is None or np.isnan(value) else round(float(value), 4)
+
+        return {
+            "kind": self.kind,
+            "currency": self.currency,
+            "periods": max(s.periods for s in self.scores),
+            "best": self.best_method.name,
+            "scores": [
+                {
+                    "name": s.name,
+                    "method": s.name in METHODS,
+                    "wape": number(s.wape),
+                    "bias": number(s.bias),
+                    "coverage": number(s.coverage),
+                    "periods": s.periods,
+                }
+                for s in self.scores
+            ],
+        }
+
     @property
     def best_baseline(self) -> Score:
         usable = [s for s in self.scores if s.name in BASELINES and s.periods]

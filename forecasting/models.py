@@ -12,6 +12,8 @@ class Method(models.TextChoices):
     WEIGHTED = "weighted", _("Weighted")
     LEARNED = "learned", _("Learned")
     MONTECARLO = "montecarlo", _("Monte Carlo")
+    # The part of the learned and Monte Carlo figures expected from deals not yet created.
+    NEW_BUSINESS = "new_business", _("From deals not yet created")
 
 
 class PeriodKind(models.TextChoices):
@@ -176,6 +178,18 @@ class ForecastFit(models.Model):
     fitted_on = models.DateField(_("fitted on"))
     fitted_at = models.DateTimeField(_("computed"), default=timezone.now)
     parameters = models.JSONField(_("parameters"))
+    outlook = models.JSONField(
+        _("timing and new business"),
+        null=True,
+        blank=True,
+        help_text=_("The time-to-close model, calendar factors and run-rate of new business today's forecast uses."),
+    )
+    evaluation = models.JSONField(
+        _("backtest on this history"),
+        null=True,
+        blank=True,
+        help_text=_("How each method and the naive baselines would have done at past month ends."),
+    )
 
     class Meta:
         ordering = ["-fitted_on", "-fitted_at"]
@@ -185,3 +199,27 @@ class ForecastFit(models.Model):
 
     def __str__(self):
         return f"{self.pipeline_id} {self.fitted_on}"
+
+
+class ForecastEvidence(models.Model):
+    """What a recompute assumed and how well the methods have done here, stored with its run of
+    snapshots (append-only, one per run): per scope, the open deals without an amount or an
+    expected close date, and the backtest comparison of the methods on this installation's own
+    history (from the stored fit)."""
+
+    run = models.UUIDField(_("run"), unique=True)
+    pipeline = models.ForeignKey(
+        "pipeline.Pipeline", verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="forecast_evidence"
+    )
+    as_of = models.DateField(_("as of"))
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+    warnings = models.JSONField(_("open deals lacking data, per scope"), default=list)
+    comparison = models.JSONField(_("backtest comparison"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-as_of", "-computed_at"]
+        verbose_name = _("forecast evidence")
+        verbose_name_plural = _("forecast evidence")
+
+    def __str__(self):
+        return f"{self.pipeline_id} {self.as_of} {self.run}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+from django.db import connections
 from django.db.models import FloatField
 from django.db.models.functions import Cast
 
@@ -14,7 +15,7 @@ from pipeline.models import Deal, DealStatus
 
 from . import methods
 from .history import OPEN, Book, moment
-from .loading import EpochDays, _positions
+from .loading import EpochDays, EpochSeconds, _positions
 from .sums import Cells, OpenSums
 
 SNAPSHOT_SIMULATIONS = 1000
@@ -40,12 +41,22 @@ def open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_ids
     deals = Deal.objects.filter(pipeline_id=pipeline_id, status=DealStatus.OPEN)
     if owner_ids is not None:
         deals = deals.filter(owner_id__in=owner_ids)
-    rows = list(
+    query = (
         deals.order_by("pk")
-        .annotate(_amount=Cast("amount", FloatField()), _close=EpochDays("expected_close"))
-        .values_list("owner_id", "stage_id", "_amount", "currency", "_close")
+        .annotate(
+            _amount=Cast("amount", FloatField()),
+            _close=EpochDays("expected_close"),
+            _entered=EpochSeconds("stage_entered_at"),
+        )
+        .values_list("owner_id", "stage_id", "_amount", "currency", "_close", "_entered")
     )
-    cols = list(zip(*rows)) if rows else [[] for _ in range(5)]
+    # Plain numbers and strings: the rows are read straight from the cursor, without the ORM's
+    # per-row converters (a third of the time at 100,000 open deals).
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    cols = list(zip(*rows)) if rows else [[] for _ in range(6)]
     n = len(rows)
     t = moment(as_of)
     closes = np.array(cols[4], dtype=np.float64)
@@ -60,7 +71,8 @@ def open_book(*, pipeline_id: int, as_of: date, stage_ids: np.ndarray, owner_ids
         owner_id=np.array(cols[0], np.int64),
         stage=_positions(cols[1], stage_ids),
         status=np.full(n, OPEN, np.int8),
-        status_since=np.full(n, t),
+        # In its stage since (the timing model's age in stage); never after the as-of moment.
+        status_since=np.minimum(np.array(cols[5], np.float64).astype(np.int64).astype("datetime64[s]"), t),
         amount=np.array(cols[2], dtype=np.float64),
         currency=np.array(cols[3], dtype=object),
         expected_close=close,

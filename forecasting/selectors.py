@@ -23,12 +23,13 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from pipeline.models import Deal, DealChange, DealStatus, ForecastCategory, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
 from . import accuracy, fits, tasks
-from .models import ForecastSnapshot, Method, Quota
+from .models import ForecastEvidence, ForecastSnapshot, Method, Quota
 from .periods import MONTH, QUARTER, period_label, period_of_date, period_start
 from .snapshots import SNAPSHOT_HORIZONS
 from .sums import stage_arrays
@@ -192,10 +193,14 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
     model = fits.stored_model(pipeline_id=filters.pipeline.pk, as_of=today, stages=stages)
     run = stored_run(filters.pipeline.pk)
     periods = stored_periods(run, filters) if run else []
+    evidence = stored_evidence(run, filters) if run else Evidence()
+    for row in periods:
+        row["headline"] = row.get(HEADLINE_FIGURE[evidence.default_method])
     return {
         "today": today,
         "run": run,
         "periods": periods,
+        "evidence": evidence,
         "currencies": sorted({r["currency"] for r in periods}),
         "reps": rep_table(run, filters) if run else [],
         "funnel": funnel(deals, filters.pipeline, cache_key=_scope_key("funnel", filters)),
@@ -203,6 +208,74 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
         "stuck": stuck_deals(deals, filters.pipeline),
         "accuracy": dashboard_accuracy(filters, today=today, stages=stages),
     }
+
+
+# The figure of each period shown first for a method: the Monte Carlo's is its median.
+HEADLINE_FIGURE = {Method.WEIGHTED: "weighted", Method.LEARNED: "learned", Method.MONTECARLO: "p50"}
+BASELINE_LABELS = {
+    "last period": _("Last period's actual"),
+    "mean of last 3": _("Mean of the last three periods"),
+    "same period a year ago": _("Same period a year ago"),
+}
+
+
+@dataclass
+class Evidence:
+    """What the recompute stored beside its figures: the open deals of the scope that lack an
+    amount or an expected close date (`warnings`, None when the run kept none), and how each method
+    and naive baseline would have done on this installation's history (`scores`, empty before
+    enough history), with the method that did best, which the dashboard shows first."""
+
+    warnings: dict | None = None
+    scores: list[dict] = field(default_factory=list)
+    best: str | None = None
+    kind: str | None = None
+    currency: str | None = None
+    periods: int = 0
+
+    @property
+    def default_method(self) -> str:
+        return self.best or Method.MONTECARLO
+
+    @property
+    def default_label(self) -> str:
+        return dict(Method.choices)[self.default_method]
+
+
+def stored_evidence(run: StoredRun, filters: Filters) -> Evidence:
+    """The run's evidence for the filters' scope (one query)."""
+    row = ForecastEvidence.objects.filter(run=run.run).values_list("warnings", "comparison").first()
+    if row is None:
+        return Evidence()
+    warnings, comparison = row
+    scope = filters.snapshot_scope()
+    mine = next(
+        (
+            w
+            for w in warnings
+            if (w["team"], w["owner"], w["manager"]) == (scope["team_id"], scope["owner_id"], scope["manager_id"])
+        ),
+        None,
+    )
+    if not comparison:
+        return Evidence(warnings=mine)
+    methods_ = dict(Method.choices)
+    scores = [
+        {
+            **score,
+            "label": methods_.get(score["name"]) if score["method"] else BASELINE_LABELS.get(score["name"], score["name"]),
+            "best": score["name"] == comparison["best"],
+        }
+        for score in comparison["scores"]
+    ]
+    return Evidence(
+        warnings=mine,
+        scores=scores,
+        best=comparison["best"],
+        kind=comparison["kind"],
+        currency=comparison["currency"],
+        periods=comparison["periods"],
+    )
 
 
 def _float(value) -> float | None:
@@ -218,7 +291,7 @@ def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
         ForecastSnapshot.objects.filter(
             run=run.run,
             period_kind=filters.kind,
-            method__in=[Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO],
+            method__in=[Method.WEIGHTED, Method.LEARNED, Method.MONTECARLO, Method.NEW_BUSINESS],
             **filters.snapshot_scope(),
         )
         .order_by()
@@ -234,13 +307,17 @@ def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
                 "won": float(won),
                 # No weighted row: nothing open closes in that period, only what was won counts.
                 "weighted": float(won),
-                **dict.fromkeys(("learned", "expected", "p10", "p50", "p90", "quota", "quota_chance")),
+                **dict.fromkeys(
+                    ("learned", "new_business", "expected", "p10", "p50", "p90", "quota", "quota_chance")
+                ),
             },
         )
         if method == Method.WEIGHTED:
             cell["weighted"] = float(expected)
         elif method == Method.LEARNED:
             cell["learned"] = float(expected)
+        elif method == Method.NEW_BUSINESS:
+            cell["new_business"] = float(expected)
         else:
             cell.update(
                 expected=float(expected), p10=float(p10), p50=float(p50), p90=float(p90),
@@ -414,7 +491,7 @@ def rep_table(run: StoredRun, filters: Filters) -> list[dict]:
         figures[(owner, currency)]["won"] = won
         figures[(owner, currency)][method] = expected
     targets = {(q["user_id"], q["currency"]): q["amount"] for q in quotas.values("user_id", "currency", "amount")}
-    owners = {o for o, _ in figures} | {u for u, _ in targets}
+    owners = {o for o, _currency in figures} | {u for u, _currency in targets}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
     rows = []
     for owner, currency in sorted(set(figures) | set(targets), key=lambda k: (names.get(k[0], ""), k[0], k[1])):

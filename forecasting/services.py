@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from pipeline.models import Pipeline
 
-from . import methods
-from .history import History
+from . import evaluation, methods, today_outlook
+from .history import History, moment
 from .loading import load_history
 from .fits import stored_parameters
-from .models import ForecastFit, ForecastSnapshot, LearnedProbability
+from .models import ForecastEvidence, ForecastFit, ForecastSnapshot, LearnedProbability
 from .snapshots import past_rows, rows_digest, today_rows
 from .sums import open_totals, stage_arrays
 
@@ -56,17 +56,22 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             # Today the deals' current rows are the as-of state: sums in the database, the model
             # from the latest stored fit, no history to load.
             stages = stage_arrays(pipeline_id)
-            rows, by_currency = today_rows(
+            fit = forecast_fit(pipeline_id=pipeline_id, as_of=as_of) if len(stages[0]) else None
+            rows, by_currency, warnings = today_rows(
                 pipeline_id=pipeline_id,
                 as_of=as_of,
                 stages=stages,
-                model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages),
+                model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages, fit=fit),
+                outlook=fit.outlook if fit else None,
             )
+            comparison = fit.evaluation if fit else None
         else:
             history = load_history(pipeline_id=pipeline_id)
             rows = past_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
             by_currency = open_totals(pipeline_id)
-        digest = rows_digest(rows)
+            warnings, comparison = [], None
+        # The run's evidence counts in its digest: new warnings or a new comparison make a new run.
+        digest = rows_digest(rows, extra={"warnings": warnings, "comparison": comparison})
         summary = {"pipeline_id": pipeline_id, "computed_at": timezone.now().isoformat(), "by_currency": by_currency}
         transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
         latest = (
@@ -106,37 +111,80 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             ],
             batch_size=2000,
         )
+        ForecastEvidence.objects.create(
+            run=run, pipeline_id=pipeline_id, as_of=as_of, computed_at=now, warnings=warnings, comparison=comparison
+        )
     return {**result, "written": len(rows)}
 
 
 def forecast_fit_store(
     *, pipeline_id: int, fitted_on: date, history: History, model: methods.LearnedModel
 ) -> ForecastFit:
-    """Keep a fit for the snapshots (append-only); the same parameters twice on a day write nothing."""
-    parameters = methods.model_parameters(model, history.stage_ids)
+    """Keep a fit for the snapshots (append-only): the learned model's parameters, the outlook's
+    timing and new business (`today_outlook.outlook_fit`) and the backtest of the methods on this
+    history (`evaluation.evaluate`). The same fit twice on a day writes nothing."""
+    parameters = json.loads(json.dumps(methods.model_parameters(model, history.stage_ids)))
+    fitted_outlook = json.loads(json.dumps(today_outlook.outlook_fit(history, fitted_on)))
+    comparison = history_comparison(history, fitted_on)
     latest = (
         ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on=fitted_on).order_by("-fitted_at", "-pk").first()
     )
-    if latest is not None and latest.parameters == json.loads(json.dumps(parameters)):
+    if latest is not None and (latest.parameters, latest.outlook, latest.evaluation) == (
+        parameters,
+        fitted_outlook,
+        comparison,
+    ):
         return latest
-    return ForecastFit.objects.create(pipeline_id=pipeline_id, fitted_on=fitted_on, parameters=parameters)
+    return ForecastFit.objects.create(
+        pipeline_id=pipeline_id, fitted_on=fitted_on, parameters=parameters, outlook=fitted_outlook,
+        evaluation=comparison,
+    )  # fmt: skip
 
 
-def forecast_model(*, pipeline_id: int, as_of: date, stages: tuple | None = None) -> methods.LearnedModel | None:
-    """The model today's snapshot uses: the latest fit stored on or before `as_of` (refitted on a
-    schedule by `learned_probabilities_refit`). Without one yet, the history is fitted once now and
-    the fit is kept (without any stage history, the fit is the configured probabilities, the
-    default correlation and no slips). None for a pipeline without stages."""
-    stages = stages if stages is not None else stage_arrays(pipeline_id)
-    if not len(stages[0]):
+# Futures per method and month in the backtest kept with a fit: the comparison ranks methods, and
+# ranking needs far fewer futures than a forecast's range (it runs once for every past month).
+COMPARISON_SIMULATIONS = 300
+
+
+def history_comparison(history: History, fitted_on: date) -> dict | None:
+    """How each method and the naive baselines would have forecast the won amount of each past
+    month on this history (`backtest --history`), JSON-safe; None while too short to score."""
+    if not history.n_deals or not len(history.stage_ids):
         return None
-    fit = stored_parameters(pipeline_id=pipeline_id, as_of=as_of)
+    end = min(evaluation.history_end(history), moment(fitted_on))
+    result = evaluation.evaluate(history, simulations=COMPARISON_SIMULATIONS, end=end)
+    return json.loads(json.dumps(result.summary()))
+
+
+def forecast_fit(*, pipeline_id: int, as_of: date) -> ForecastFit:
+    """The latest fit stored on or before `as_of` (refitted on a schedule by
+    `learned_probabilities_refit`). Without one yet, the history is fitted once now and the fit is
+    kept. (A fit made before fits kept the outlook has none: the snapshot then keeps the stage
+    probabilities and the reps' dates until the next scheduled refit.)"""
+    fit = (
+        ForecastFit.objects.filter(pipeline_id=pipeline_id, fitted_on__lte=as_of)
+        .order_by("-fitted_on", "-fitted_at", "-pk")
+        .first()
+    )
     if fit is None:
         history = load_history(pipeline_id=pipeline_id)
         model = methods.fit_learned(history, as_of)
-        fit = forecast_fit_store(pipeline_id=pipeline_id, fitted_on=as_of, history=history, model=model).parameters
+        fit = forecast_fit_store(pipeline_id=pipeline_id, fitted_on=as_of, history=history, model=model)
+    return fit
+
+
+def forecast_model(
+    *, pipeline_id: int, as_of: date, stages: tuple | None = None, fit: ForecastFit | None = None
+) -> methods.LearnedModel | None:
+    """The model today's snapshot uses, from the stored fit (`forecast_fit`; without any stage
+    history, the fit is the configured probabilities, the default correlation and no slips). None
+    for a pipeline without stages."""
+    stages = stages if stages is not None else stage_arrays(pipeline_id)
+    if not len(stages[0]):
+        return None
+    fit = fit or forecast_fit(pipeline_id=pipeline_id, as_of=as_of)
     # Always from the stored parameters, so that the first run and the next ones agree.
-    return methods.model_from_parameters(fit, *stages)
+    return methods.model_from_parameters(fit.parameters, *stages)
 
 
 def learned_probabilities_refit(*, pipeline_id: int, fitted_on: date | None = None) -> list[LearnedProbability]:

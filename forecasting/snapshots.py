@@ -18,8 +18,8 @@ from accounts.models import Role
 from pipeline.models import Deal, ForecastCategory
 from pipeline.selectors import visible_users
 
-from . import methods, montecarlo
-from .history import OPEN, WON, History, as_of as book_as_of
+from . import methods, montecarlo, today_outlook
+from .history import OPEN, WON, Book, History, as_of as book_as_of
 from .models import ForecastSnapshot, Method
 from .periods import MONTH, QUARTER, period_of_date, period_start
 from .quotas import level_quotas
@@ -177,10 +177,15 @@ def past_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
 
 
 def today_rows(
-    *, pipeline_id: int, as_of: date, stages: tuple, model: methods.LearnedModel | None
-) -> tuple[list[dict], dict]:
+    *, pipeline_id: int, as_of: date, stages: tuple, model: methods.LearnedModel | None, outlook: dict | None = None
+) -> tuple[list[dict], dict, list[dict]]:
     """Every figure of today's snapshot from the deals' current rows (the as-of state of today), in
-    a constant number of queries; and the open amounts per currency for the cache summary."""
+    a constant number of queries; the open amounts per currency for the cache summary; and per
+    level the open deals without an amount or an expected close date (`deal_warnings`).
+
+    With the stored `outlook` fit, the learned and Monte Carlo figures are those of the `forecast`
+    command (`today_outlook`: timing from the history, new business as its own line); without it
+    (a fit made before fits kept it), those of the stage probabilities and the reps' dates."""
     stage_ids, configured, _ = stages
     ranges = [
         (period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
@@ -228,11 +233,32 @@ def today_rows(
             wcells.sum(data.won, data.won_currency, in_period),
             wcells.sum(data.won_count.astype(float), data.won_currency, in_period),
         )
+    book = (
+        montecarlo.open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids) if len(stage_ids) else None
+    )
+    use_outlook = model is not None and outlook is not None and book is not None
+    if book is not None:
+        book, currency = _known_currencies(book, data.currencies)
+        owner_group, group_levels = owner_groups(book.owner_id, levels)
+    warnings = (
+        deal_warnings(book, owner_group, group_levels, levels, as_of, estimated=use_outlook) if book is not None else []
+    )
     exact = None
-    if model is not None and open_count[0] <= montecarlo.EXACT_MONTECARLO_MAX_DEALS:
+    if use_outlook:
+        outlooks = [
+            today_outlook.level_outlook(
+                fit=outlook, book=book, owner_group=owner_group, group_levels=group_levels, levels=levels,
+                stage_model=model, stage_ids=stage_ids, currencies=data.currencies, currency=currency,
+                kind=c.kind, first=c.first_period, horizon=c.horizon, as_of=as_of, won=won_of[c.kind][0],
+                quota=quota[k], simulations=montecarlo.snapshot_simulations(len(book)),
+                seed=(snapshot_seed(pipeline_id, as_of) + k) % 2**32,
+            )  # fmt: skip
+            for k, c in enumerate(calendars)
+        ]
+    elif model is not None and open_count[0] <= montecarlo.EXACT_MONTECARLO_MAX_DEALS:
         # One simulation of the open deals for every level, month and quarter.
         exact = montecarlo.simulate_deals(
-            book=montecarlo.open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids),
+            book=book,
             model=model,
             currencies=data.currencies,
             levels=[level.owner_ids for level in levels],
@@ -271,7 +297,27 @@ def today_rows(
         )
         for name, amount in category.items():
             figures.append((name, won, amount, amount, amount, amount, (open_n > 0) | (won_n > 0), None, None))
-        if model is not None:
+        if use_outlook:
+            full_grid = np.broadcast_to(present[:, :, :1], won.shape)
+            o = outlooks[k_index]
+            l_expected = won + o.pipeline + o.new_business
+            l_sd = np.sqrt(o.variance)
+            mc = o.simulated
+            figures += [
+                (
+                    Method.LEARNED, won, l_expected, np.maximum(won, l_expected - methods.Z90 * l_sd), l_expected,
+                    l_expected + methods.Z90 * l_sd, full_grid, None, None,
+                ),
+                (
+                    Method.MONTECARLO, won, mc["expected"], mc["p10"], mc["p50"], mc["p90"], full_grid,
+                    quota[k_index], mc.get("quota_chance"),
+                ),
+                (
+                    Method.NEW_BUSINESS, won, o.new_business, o.new_business, o.new_business, o.new_business,
+                    full_grid, None, None,
+                ),
+            ]  # fmt: skip
+        elif model is not None:
             lp = model.probability[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
             l_expected = won + cells.sum(lp * data.s1, data.currency, period)
             l_sd = np.sqrt(cells.sum(lp * (1 - lp) * data.s2, data.currency, period))
@@ -335,11 +381,60 @@ def today_rows(
                         ),
                     }
                 )
-    return rows, summary
+    return rows, summary, warnings
 
 
-def rows_digest(rows: list[dict]) -> str:
+def _known_currencies(book: Book, currencies: list[str]) -> tuple[Book, np.ndarray]:
+    """The book's deals in the currencies the sums know, with their currency codes (a deal opened
+    in a new currency since the sums were read counts in the next run)."""
+    names, codes = methods.currency_index(book.currency)
+    code = np.array([currencies.index(name) if name in currencies else -1 for name in names], np.int64)
+    currency = code[codes] if len(codes) else np.zeros(0, np.int64)
+    keep = currency >= 0
+    return (book, currency) if keep.all() else (book.subset(keep), currency[keep])
+
+
+def owner_groups(owner_id: np.ndarray, levels: list[Level]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Owners that count in the same levels form one group: per deal its group, per level the
+    groups it sums."""
+    owners, owner_of_deal = np.unique(owner_id, return_inverse=True)
+    member = np.array(
+        [np.ones(len(owners), bool) if lv.owner_ids is None else np.isin(owners, list(lv.owner_ids)) for lv in levels],
+        bool,
+    ).reshape(len(levels), len(owners))
+    signatures, group_of_owner = np.unique(member.T, axis=0, return_inverse=True)
+    group = group_of_owner.reshape(-1)[owner_of_deal.reshape(-1)] if len(owner_id) else np.zeros(0, np.int64)
+    return group.astype(np.int64), [np.flatnonzero(signatures[:, n]) for n in range(len(levels))]
+
+
+def deal_warnings(
+    book: Book, group: np.ndarray, group_levels, levels: list[Level], as_of: date, *, estimated: bool
+) -> list[dict]:
+    """Per level with open deals: how many there are, and how many lack an amount, lack an
+    expected close date, or are past it (JSON-safe, stored with the run); `estimated` says whether
+    the learned and Monte Carlo figures spread the undated and overdue ones by the timing model."""
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    flags = {
+        "open": np.ones(len(book), bool),
+        "no_amount": np.isnan(book.amount.astype(float)),
+        "no_expected_close": np.isnat(book.expected_close),
+        "overdue": book.expected_close < np.datetime64(as_of, "D"),
+    }
+    per_group = {name: np.bincount(group[f], minlength=n_groups) for name, f in flags.items()}
+    out = []
+    for level, groups in zip(levels, group_levels):
+        counts = {name: int(values[groups].sum()) for name, values in per_group.items()}
+        if counts["open"]:
+            out.append(
+                {"team": level.team, "owner": level.owner, "manager": level.manager, "estimated": estimated, **counts}
+            )
+    return out
+
+
+def rows_digest(rows: list[dict], *, extra=None) -> str:
     canonical = sorted(json.dumps({k: str(v) for k, v in row.items()}, sort_keys=True) for row in rows)
+    if extra is not None:
+        canonical.append(json.dumps(extra, sort_keys=True, default=str))
     return hashlib.sha256("\n".join(canonical).encode()).hexdigest()
 
 

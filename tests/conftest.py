@@ -82,6 +82,18 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the installation's language: a request in German (or a test that
+    activated it) leaves German active in the thread, and tests run in any order."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """Tests create many users; the production hasher is deliberately slow (about 0.3 s a hash)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

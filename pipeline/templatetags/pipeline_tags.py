@@ -20,11 +20,3 @@ def duration_human(value: timedelta | None) -> str:
         return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
     minutes = rest // 60
     return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
-
-
-@register.simple_tag
-def card_extension_templates() -> list[str]:
-    """Templates other apps registered for the bottom of every card (pipeline.extensions)."""
-    from pipeline import extensions
-
-    return extensions.card_templates()

@@ -23,5 +23,11 @@ def test_a_manager_computes_the_forecast_and_sees_its_charts(page, sign_in, mana
     assert page.locator("#sf-range-charts canvas").count() == 1  # one currency, one range chart
     assert page.locator(".sf-period-card").count() == 3
     assert "no changes to the deals since" in page.locator("#sf-freshness").inner_text()
+    # How each method has done on this history, the best one marked and its figure shown first.
+    comparison = page.locator("table.sf-comparison")
+    assert comparison.locator("tbody tr").count() == 6
+    best = comparison.locator("tr.table-success").inner_text()
+    assert "best here" in best
+    assert "(best here)" in page.locator(".sf-period-card .sf-headline").first.inner_text()
     # The period filter is in the URL and the form keeps it, through the recompute too.
     assert page.locator("select[name=period]").input_value() == "month"

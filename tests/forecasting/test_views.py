@@ -13,7 +13,7 @@ from django.utils import formats, timezone, translation
 
 from accounts.models import Team
 from config.celery import app as celery_app
-from forecasting import methods, montecarlo, services, synthetic, tasks
+from forecasting import evaluation, methods, montecarlo, outlook, services, synthetic, tasks, timing, today_outlook
 from forecasting.models import ForecastSnapshot, Quota
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
@@ -251,6 +251,13 @@ def no_forecast_in_requests(monkeypatch):
         (montecarlo, "simulate_sums"),
         (services, "forecast_refresh_pipeline"),
         (services, "forecast_model"),
+        (services, "forecast_fit"),
+        (services, "history_comparison"),
+        (today_outlook, "outlook_fit"),
+        (today_outlook, "level_outlook"),
+        (timing, "fit_timing"),
+        (evaluation, "evaluate"),
+        (outlook, "forecast"),
         (tasks, "forecast_refresh_if_pending"),
     ):
         monkeypatch.setattr(module, name, _never(f"{module.__name__}.{name}"))

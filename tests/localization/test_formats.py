@@ -93,3 +93,17 @@ def test_money_formatter_writes_what_money_writes(language):
             fast = money_formatter(places)
             for currency in ("EUR", "USD", "CHF", "gbp", ""):
                 assert [fast(v, currency) for v in values] == [money(v, currency, places) for v in values]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_short_date_formatter_writes_what_date_format_writes(language):
+    from datetime import date, timedelta
+
+    from django.utils import formats
+
+    from localization.formatting import short_date_formatter
+
+    days = [date(1999, 12, 25) + timedelta(days=n) for n in range(0, 10000, 37)]
+    with translation.override(language):
+        fast = short_date_formatter()
+        assert [fast(day) for day in days] == [formats.date_format(day, "SHORT_DATE_FORMAT") for day in days]
