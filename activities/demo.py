@@ -5,13 +5,18 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from pipeline.models import Deal, DealStatus, Pipeline
+from pipeline.names import default_translations
 
 from .models import Activity, ActivityKind, Note, OnboardingItem, OnboardingTask
 from .services import onboarding_checklist_ensure
 
-DEFAULT_CHECKLIST = ["Kick-off call", "Accounts created", "Data imported", "Training held", "First invoice paid"]
+DEFAULT_CHECKLIST = [
+    gettext_noop("Kick-off call"), gettext_noop("Accounts created"), gettext_noop("Data imported"),
+    gettext_noop("Training held"), gettext_noop("First invoice paid"),
+]
 TITLES = {
     ActivityKind.CALL: ["Call about the budget", "Follow-up call", "Qualify timing and decision makers"],
     ActivityKind.MEETING: ["Demo for the IT team", "Workshop on requirements", "Negotiation meeting"],
@@ -46,7 +51,10 @@ def seed_activities_demo(*, seed: int = 42) -> DemoResult:
     pipeline = Pipeline.objects.filter(is_default=True).first()
     if pipeline and not OnboardingItem.objects.filter(pipeline=pipeline).exists():
         OnboardingItem.objects.bulk_create(
-            [OnboardingItem(pipeline=pipeline, title=title, position=i) for i, title in enumerate(DEFAULT_CHECKLIST)]
+            [
+                OnboardingItem(pipeline=pipeline, title=title, name_translations=default_translations(title), position=i)
+                for i, title in enumerate(DEFAULT_CHECKLIST)
+            ]
         )
     activities, notes = [], []
     for deal in Deal.objects.filter(status=DealStatus.OPEN).order_by("pk"):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.models import Deal, Lead, Pipeline
+from pipeline.names import localized_name, translations_validate
 
 
 class ActivityKind(models.TextChoices):
@@ -39,6 +40,10 @@ class Activity(models.Model):
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("done by"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
+    )
+    cancelled = models.BooleanField(
+        _("cancelled"), default=False,
+        help_text=_("Closed without being done, because its deal was lost."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     created_by = models.ForeignKey(
@@ -113,6 +118,10 @@ class OnboardingItem(models.Model):
         Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="onboarding_items"
     )
     title = models.CharField(_("title"), max_length=200)
+    name_translations = models.JSONField(
+        _("title in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Kick-off-Termin"}; a language without a title here reads the title above.'),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -122,7 +131,7 @@ class OnboardingItem(models.Model):
         verbose_name_plural = _("onboarding checklist items")
 
     def __str__(self):
-        return self.title
+        return localized_name(self)
 
 
 class OnboardingTask(models.Model):
@@ -153,4 +162,13 @@ class OnboardingTask(models.Model):
         ]
 
     def __str__(self):
+        return self.title
+
+    @property
+    def display_title(self) -> str:
+        """The title in the reader's language while it is still its checklist item's title (the
+        copy keeps what the rep ticked off if an admin renames the item later)."""
+        item = self.item if self.item_id else None
+        if item is not None and item.title == self.title:
+            return localized_name(item)
         return self.title

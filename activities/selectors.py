@@ -87,7 +87,7 @@ def my_activities(user, *, now: datetime | None = None) -> MyActivities:
             result.today.append(activity)
         elif len(result.upcoming) < UPCOMING_LIMIT:
             result.upcoming.append(activity)
-    result.done_today = list(base.filter(done_at__gte=start_of_day).order_by("-done_at", "-pk")[:50])
+    result.done_today = list(base.filter(done_at__gte=start_of_day, cancelled=False).order_by("-done_at", "-pk")[:50])
     return result
 
 

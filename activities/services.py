@@ -113,8 +113,27 @@ def activity_reopen(*, activity: Activity | int, actor) -> Activity:
         return locked
     locked.done_at = None
     locked.done_by = None
-    locked.save(update_fields=["done_at", "done_by"])
+    locked.cancelled = False
+    locked.save(update_fields=["done_at", "done_by", "cancelled"])
     return locked
+
+
+def activities_cancel_of_lost_deals(*, deal_ids: list[int], at: datetime | None = None) -> int:
+    """Close the open activities of deals that are lost (now, not only when the event was sent):
+    nobody calls about a deal given up, and "My activities" stops listing them. They are marked
+    cancelled, not done, and come back if the deal is reopened. Returns how many were closed."""
+    with transaction.atomic():
+        return Activity.objects.filter(
+            deal_id__in=deal_ids, deal__status=DealStatus.LOST, done_at__isnull=True
+        ).update(done_at=at or timezone.now(), done_by=None, cancelled=True)
+
+
+def activities_restore_of_reopened_deals(*, deal_ids: list[int]) -> int:
+    """Open again the activities that a loss cancelled, for deals that are open again."""
+    with transaction.atomic():
+        return Activity.objects.filter(
+            deal_id__in=deal_ids, deal__status=DealStatus.OPEN, cancelled=True
+        ).update(done_at=None, done_by=None, cancelled=False)
 
 
 # --- Notes ----------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def _activity_or_404(user, pk, *, change: bool = False) -> Activity:
 
 
 def deal_panel_context(request, deal, can_change, *, activity_form=None, note_form=None) -> dict:
-    tasks = list(deal.onboarding_tasks.select_related("done_by")) if deal.status == DealStatus.WON else []
+    tasks = list(deal.onboarding_tasks.select_related("done_by", "item")) if deal.status == DealStatus.WON else []
     return {
         "deal": deal,
         "can_change": can_change,

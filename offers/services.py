@@ -378,10 +378,23 @@ def _link_expiry(version: OfferVersion, now: datetime) -> datetime:
     return expires
 
 
-def _sync_deal_amount(*, deal: Deal, amount: Decimal, currency: str, actor, actor_label: str = "") -> None:
+def _sync_deal_amount(
+    *, deal: Deal, amount: Decimal, currency: str, actor, actor_label: str = "", note: str = "", **changes
+) -> None:
     """The deal's amount follows the accepted (else the latest sent) offer, through deal_update,
-    so DealChange records it and forecasts see when the value changed."""
-    pipeline_services.deal_update(deal=deal, actor=actor, actor_label=actor_label, amount=amount, currency=currency)
+    so DealChange records it, with `note` saying which offer, and forecasts see when the value
+    changed."""
+    pipeline_services.deal_update(
+        deal=deal, actor=actor, actor_label=actor_label, note=note, amount=amount, currency=currency, **changes
+    )
+
+
+def _money_stored(amount: Decimal | None, currency: str) -> str:
+    """An amount as the installation's language writes it, for a stored message."""
+    if amount is None:
+        return "—"
+    with translation.override(settings.LANGUAGE_CODE):
+        return f"{number_format(amount, 2, use_l10n=True, force_grouping=True)} {currency}"
 
 
 @transaction.atomic
@@ -430,7 +443,10 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
 
     has_accepted = OfferVersion.objects.filter(offer__deal=deal, status=VersionStatus.ACCEPTED).exists()
     if not has_accepted:
-        _sync_deal_amount(deal=deal, amount=proposal.totals_for().net, currency=locked.currency, actor=actor)
+        _sync_deal_amount(
+            deal=deal, amount=proposal.totals_for().net, currency=locked.currency, actor=actor,
+            note=_stored(lambda: _("Follows the sent offer %(offer)s."), offer=str(locked)),
+        )
 
     url = f"{base_url.rstrip('/')}{public_path(token)}"
     _email_after_commit(EmailKind.LINK, version_id=locked.pk, url=url)
@@ -609,12 +625,23 @@ def offer_accept(
         older.save(update_fields=["status", "updated_at"])
         _event(older, EventKind.SUPERSEDED, actor_label=label, note=str(locked))
 
-    moved, problem = _win_deal(deal=locked.offer.deal, amount=totals.net, currency=locked.currency, label=label)
+    deal = locked.offer.deal
+    before = (deal.amount, deal.currency)
+    if package_view:
+        amount_note = _stored(
+            lambda: _("Follows the accepted offer %(offer)s, package “%(package)s”."),
+            offer=str(locked), package=package_view.package.name,
+        )
+    else:
+        amount_note = _stored(lambda: _("Follows the accepted offer %(offer)s."), offer=str(locked))
+    moved, problem = _win_deal(
+        deal=deal, amount=totals.net, currency=locked.currency, label=label, note=amount_note
+    )
     response.deal_moved = moved
     response.note = problem[:300]
     response.save(update_fields=["deal_moved", "note"])
 
-    deal = locked.offer.deal
+    after = Deal.objects.values_list("amount", "currency").get(pk=deal.pk)
     if moved:
         message = _stored(
             lambda: _("%(name)s accepted %(offer)s online; “%(deal)s” is won."),
@@ -625,12 +652,18 @@ def offer_accept(
             lambda: _("%(name)s accepted %(offer)s online, but “%(deal)s” could not be moved to won: %(problem)s"),
             name=name, offer=str(locked), deal=deal.title, problem=problem,
         )
+    if after != before:
+        # The owner forecast the old value: say that it changed, and to what.
+        message += " " + _stored(
+            lambda: _("Its amount changed from %(old)s to %(new)s."),
+            old=_money_stored(*before), new=_money_stored(*after),
+        )
     _notify(recipients=[deal.owner], version=locked, kind=EventKind.ACCEPTED, message=message)
     _email_after_commit(EmailKind.ACCEPTED_COPY, version_id=locked.pk)
     return response, True
 
 
-def _win_deal(*, deal: Deal, amount: Decimal, currency: str, label: str) -> tuple[bool, str]:
+def _win_deal(*, deal: Deal, amount: Decimal, currency: str, label: str, note: str = "") -> tuple[bool, str]:
     """Set the deal's amount from the accepted offer and move it to the pipeline's won stage.
 
     The customer's signature is a fact: the acceptance is recorded even if the pipeline refuses
@@ -646,7 +679,7 @@ def _win_deal(*, deal: Deal, amount: Decimal, currency: str, label: str) -> tupl
         if deal.expected_close is None:
             changes["expected_close"] = timezone.localdate()
         with transaction.atomic():
-            pipeline_services.deal_update(deal=deal, actor=None, actor_label=label, **changes)
+            _sync_deal_amount(deal=deal, actor=None, actor_label=label, note=note, **changes)
         if won_stage is None:
             return False, _stored(lambda: _("the pipeline has no won stage"))
         if deal.status == DealStatus.WON and deal.stage_id == won_stage.pk:

@@ -172,10 +172,17 @@ class GuardedDeleteMixin:
 class StageForm(forms.ModelForm):
     class Meta:
         model = Stage
-        fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+        fields = (
+            "pipeline", "name", "name_translations", "position", "probability", "kind", "rotting_days", "colour",
+            "guidance",
+        )
+        # Narrow inputs: the stages are edited as rows of the pipeline page, which must fit a
+        # 1440 px screen beside the admin's navigation.
         widgets = {
+            "name": forms.TextInput(attrs={"size": 13}),
             "colour": forms.TextInput(attrs={"type": "color"}),
-            "guidance": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+            "guidance": forms.Textarea(attrs={"rows": 2, "cols": 30}),
+            "name_translations": forms.Textarea(attrs={"rows": 2, "cols": 40}),
         }
 
     def clean(self):
@@ -206,16 +213,25 @@ class StageInline(admin.TabularInline):
     model = Stage
     form = StageForm
     formset = StageInlineFormSet
-    fields = ("name", "position", "probability", "kind", "rotting_days", "colour", "guidance", "deal_count")
-    readonly_fields = ("deal_count",)
+    fields = (
+        "name", "position", "probability", "kind", "rotting_days", "colour", "guidance", "open_deal_count", "deal_count",
+    )
+    readonly_fields = ("open_deal_count", "deal_count")
     ordering = ("position", "pk")
     extra = 0
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_deals=Count("deals"))
+        return super().get_queryset(request).annotate(
+            _open=Count("deals", filter=Q(deals__status=DealStatus.OPEN)), _deals=Count("deals")
+        )
 
-    @admin.display(description=_("deals"))
+    @admin.display(description=_("open deals"))
+    def open_deal_count(self, obj):
+        # What the board shows in the stage's column.
+        return getattr(obj, "_open", 0) if obj.pk else ""
+
+    @admin.display(description=_("all deals (won and lost too)"))
     def deal_count(self, obj):
         # Shown so that an admin sees which stages can be removed (only those without deals or history).
         return getattr(obj, "_deals", 0) if obj.pk else ""
@@ -287,6 +303,9 @@ class PipelineAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmi
     search_fields = ("name",)
     inlines = (StageInline, TransitionInline)
 
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
             _stages=Count("stages", distinct=True),
@@ -327,7 +346,9 @@ class StageAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
     list_select_related = ("pipeline",)
     search_fields = ("name",)
     ordering = ("pipeline", "position", "pk")
-    fields = ("pipeline", "name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+    fields = (
+        "pipeline", "name", "name_translations", "position", "probability", "kind", "rotting_days", "colour", "guidance",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -356,8 +377,9 @@ class StageAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
 @admin.register(Transition)
 class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     form = TransitionForm
-    list_display = ("__str__", "pipeline", "requires_amount", "requires_expected_close", "requires_contact",
-                    "requires_next_step", "min_fit_score")
+    # Short column titles (the field names are long): the list fits a 1440 px screen with its filters.
+    list_display = ("__str__", "pipeline", "needs_amount", "needs_expected_close", "needs_contact", "needs_next_step",
+                    "min_fit")
     list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact",
                    "requires_next_step")
     list_select_related = ("pipeline", "from_stage", "to_stage")
@@ -370,6 +392,26 @@ class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("pipeline",) if obj else ()
+
+    @admin.display(description=_("amount needed"), boolean=True, ordering="requires_amount")
+    def needs_amount(self, obj):
+        return obj.requires_amount
+
+    @admin.display(description=_("close date needed"), boolean=True, ordering="requires_expected_close")
+    def needs_expected_close(self, obj):
+        return obj.requires_expected_close
+
+    @admin.display(description=_("contact needed"), boolean=True, ordering="requires_contact")
+    def needs_contact(self, obj):
+        return obj.requires_contact
+
+    @admin.display(description=_("next step needed"), boolean=True, ordering="requires_next_step")
+    def needs_next_step(self, obj):
+        return obj.requires_next_step
+
+    @admin.display(description=_("minimum fit score"), ordering="min_fit_score")
+    def min_fit(self, obj):
+        return obj.min_fit_score
 
 
 @admin.register(LostReason)

@@ -20,6 +20,7 @@ from accounts.services import config_change_record, model_snapshot, snapshot_dif
 
 from .exceptions import PipelineError
 from .models import Deal, LostReason, Pipeline, Stage, StageChange, Transition
+from .names import TranslationsInvalid, translations_clean
 
 
 class ConfigurationRefused(PipelineError):
@@ -31,13 +32,13 @@ class ConfigurationRefused(PipelineError):
         self.field = field
 
 
-PIPELINE_FIELDS = ("name", "position", "is_default", "is_active")
-STAGE_FIELDS = ("name", "position", "probability", "kind", "rotting_days", "colour", "guidance")
+PIPELINE_FIELDS = ("name", "name_translations", "position", "is_default", "is_active")
+STAGE_FIELDS = ("name", "name_translations", "position", "probability", "kind", "rotting_days", "colour", "guidance")
 TRANSITION_FIELDS = (
     "from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact", "requires_next_step",
     "min_fit_score",
 )
-LOST_REASON_FIELDS = ("name", "position", "is_active")
+LOST_REASON_FIELDS = ("name", "name_translations", "position", "is_active")
 
 
 # --- The audit trail and the shape of every write ---------------------------------------------------
@@ -47,6 +48,12 @@ def _fields_check(fields: dict, allowed: tuple[str, ...]) -> None:
     unknown = set(fields) - set(allowed)
     if unknown:
         raise TypeError(f"cannot set {', '.join(sorted(unknown))}")
+    if "name_translations" in fields:
+        # The names people read in their own language (pipeline.names): known languages, no blanks.
+        try:
+            fields["name_translations"] = translations_clean(fields["name_translations"])
+        except TranslationsInvalid as invalid:
+            raise ConfigurationRefused(str(invalid), code="invalid_translations", field="name_translations") from None
 
 
 def _created(instance, *, actor, actor_label: str):

@@ -1,11 +1,14 @@
 """The default sales process: six stages, their transitions and common lost reasons.
 
-Names are marked for translation and written in the installation's language
-(settings.LANGUAGE_CODE) when the database is set up.
+Names are marked for translation. Each is written in the installation's language
+(settings.LANGUAGE_CODE) when the database is set up, with its name in every language Stageflow
+speaks beside it (`name_translations`, see pipeline.names), so each person reads their own.
 """
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_noop
+
+from .names import default_translations
 
 DEFAULT_PIPELINE = gettext_noop("New business")
 
@@ -43,6 +46,14 @@ DEFAULT_LOST_REASONS = [
 ]
 
 
+def _translated(model, english: str) -> dict:
+    """The default's names per language, for a model that has them: migration 0002 installs the
+    defaults with the models as they were before names per language existed (0009 adds them)."""
+    if any(field.name == "name_translations" for field in model._meta.get_fields()):
+        return {"name_translations": default_translations(english)}
+    return {}
+
+
 def defaults_install(apps) -> None:
     """Create the default pipeline, its stages, transitions and lost reasons, unless a pipeline
     exists. `apps` is the migration's app registry (or django.apps.apps): the database is set up
@@ -55,13 +66,35 @@ def defaults_install(apps) -> None:
         return
     with translation.override(settings.LANGUAGE_CODE):
         _ = translation.gettext
-        pipeline = Pipeline.objects.create(name=_(DEFAULT_PIPELINE), position=0, is_default=True)
+        pipeline = Pipeline.objects.create(
+            name=_(DEFAULT_PIPELINE), position=0, is_default=True, **_translated(Pipeline, DEFAULT_PIPELINE)
+        )
         for position, (name, probability, kind, rotting, colour, guidance) in enumerate(DEFAULT_STAGES):
             stage = Stage.objects.create(
                 pipeline=pipeline, name=_(name), position=position, probability=probability, kind=kind,
-                rotting_days=rotting, colour=colour, guidance=_(guidance),
+                rotting_days=rotting, colour=colour, guidance=_(guidance), **_translated(Stage, name),
             )
             # Any forward or backward move is allowed; some stages need data to be entered.
             Transition.objects.create(pipeline=pipeline, from_stage=None, to_stage=stage, **DEFAULT_ENTRY_RULES.get(name, {}))
         for position, name in enumerate(DEFAULT_LOST_REASONS):
-            LostReason.objects.get_or_create(name=_(name), defaults={"position": position})
+            LostReason.objects.get_or_create(
+                name=_(name), defaults={"position": position, **_translated(LostReason, name)}
+            )
+
+
+def default_translations_fill(apps) -> None:
+    """Give the shipped default names, where they are still unchanged (in English or in the
+    installation's language), their names in every language. Names an admin changed stay as
+    they are: only the admin knows what they mean in another language."""
+    defaults = {
+        "pipeline.Pipeline": [DEFAULT_PIPELINE],
+        "pipeline.Stage": [name for name, *_rest in DEFAULT_STAGES],
+        "pipeline.LostReason": DEFAULT_LOST_REASONS,
+    }
+    for label, names in defaults.items():
+        model = apps.get_model(label)
+        for english in names:
+            translations = default_translations(english)
+            for row in model.objects.filter(name__in=set(translations.values()) | {english}, name_translations={}):
+                row.name_translations = translations
+                row.save(update_fields=["name_translations"])

@@ -31,7 +31,7 @@ from accounts.models import Role, Team
 from accounts.services import user_role_group_sync
 
 from . import events
-from .models import CompanySize, Deal, DealField, DealStatus, Lead, LeadSource, LostReason, Pipeline, StageKind
+from .models import CompanySize, Deal, DealField, DealStatus, ForecastCategory, Lead, LeadSource, LostReason, Pipeline, StageKind
 from .leads import leads_bulk_import
 from .services import allowed_target_ids
 from .signals import deals_changed
@@ -128,6 +128,7 @@ NEXT_STEPS = (
     ("Negotiate the discount with procurement", "Send the contract for signature",
      "Answer the legal team's questions", "Agree on the payment terms with {contact}"),
 )
+_CLOSED_CATEGORY = {DealStatus.WON: ForecastCategory.CLOSED, DealStatus.LOST: ForecastCategory.OMITTED}
 WON_NEXT_STEPS = ("Kick-off and onboarding", "Schedule the training", "Ask {contact} for a referral",
                   "Quarterly review: upsell options")
 
@@ -491,6 +492,9 @@ class _Simulator:
                     new = self.now.date() + timedelta(days=rng.randint(7, 75))
                     self._change(deal, change_at, "expected_close", new, deal.owner)
         elif deal.status == DealStatus.WON:
+            # As pipeline.services does on a win: the deal closed the day it was won. The next
+            # step is the one the rep wrote after the win (onboarding, referral).
+            self._change(deal, deal.closed_at, "expected_close", deal.closed_at.date(), deal.owner)
             deal.next_step = rng.choice(WON_NEXT_STEPS).format(contact=contact)
         else:
             deal.next_step = ""
@@ -588,6 +592,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
                 owner_id=user_ids[sim.owner],
                 lost_reason_id=sim.lost_reason,
                 next_step=sim.next_step,
+                forecast_category=_CLOSED_CATEGORY.get(sim.status, ForecastCategory.PIPELINE),
                 stage_entered_at=sim.stage_entered_at,
                 closed_at=sim.closed_at,
                 created_at=sim.created_at,

@@ -52,9 +52,9 @@ def stage_change_record(
 
 
 def deal_changes_record(
-    *, deal: Deal, changes: list[tuple[str, str, str]], actor=None, actor_label: str = "", at=None
+    *, deal: Deal, changes: list[tuple[str, str, str]], actor=None, actor_label: str = "", at=None, note: str = ""
 ) -> list[DealChange]:
-    """Record field changes as (field, old, new) triples, all stamped with the same time."""
+    """Record field changes as (field, old, new) triples, all stamped with the same time and note."""
     at = at or timezone.now()
     rows = [
         DealChange(
@@ -65,6 +65,7 @@ def deal_changes_record(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=actor_label,
             at=at,
+            note=note[:300],
         )
         for field, old, new in changes
     ]

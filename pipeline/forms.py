@@ -50,7 +50,7 @@ class BoardFilterForm(forms.Form):
 
     def __init__(self, data=None, *, pipelines, owners, **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["pipeline"].choices = [(p.pk, p.name) for p in pipelines]
+        self.fields["pipeline"].choices = [(p.pk, str(p)) for p in pipelines]
         self.fields["owner"].choices = [("", _("Everyone"))] + [(u.pk, str(u)) for u in owners]
         for name, field in self.fields.items():
             css = "form-select form-select-sm" if name in ("pipeline", "owner") else "form-control form-control-sm"
@@ -283,6 +283,11 @@ class DealEditForm(DealFieldsMixin):
         super().__init__(*args, user=user, deal=deal, **kwargs)
         self.fields["lead"].required = True
         self.fields["lead"].error_messages["required"] = _("Choose the lead this deal belongs to.")
+        # "Closed won" follows from winning the deal; a rep does not pick it.
+        self.fields["forecast_category"].choices = [
+            (value, label) for value, label in ForecastCategory.choices
+            if value != ForecastCategory.CLOSED or deal.forecast_category == ForecastCategory.CLOSED
+        ]
 
     def changes(self) -> dict:
         """Cleaned values to pass to services.deal_update (everything but the version)."""
@@ -309,7 +314,7 @@ class DealCreateForm(DealFieldsMixin):
             .select_related("pipeline")
             .order_by("pipeline__position", "pipeline__pk", "position", "pk")
         )
-        self.fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name} · {s.name}"
+        self.fields["stage"].label_from_instance = lambda s: f"{s.pipeline} · {s}"
         self.fields["owner"].initial = user.pk
 
     def clean(self):

@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .names import localized_name, translations_validate
+
 
 def default_currency() -> str:
     return settings.STAGEFLOW["DEFAULT_CURRENCY"]
@@ -18,6 +20,10 @@ def default_currency() -> str:
 
 class Pipeline(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
+    name_translations = models.JSONField(
+        _("name in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Akquise"}; a language without a name here reads the name above.'),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_default = models.BooleanField(
         _("default pipeline"), default=False, help_text=_("Shown first on the board.")
@@ -30,7 +36,7 @@ class Pipeline(models.Model):
         verbose_name_plural = _("pipelines")
 
     def __str__(self):
-        return self.name
+        return localized_name(self)
 
     def get_absolute_url(self):
         return reverse("pipeline:board") + f"?pipeline={self.pk}"
@@ -46,6 +52,10 @@ class Stage(models.Model):
         Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
     )
     name = models.CharField(_("name"), max_length=100)
+    name_translations = models.JSONField(
+        _("name in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Akquise"}; a language without a name here reads the name above.'),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     probability = models.PositiveSmallIntegerField(
         _("probability (%)"),
@@ -80,7 +90,7 @@ class Stage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name}"
+        return localized_name(self)
 
     @property
     def is_won(self) -> bool:
@@ -225,6 +235,10 @@ class Lead(models.Model):
 
 class LostReason(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
+    name_translations = models.JSONField(
+        _("name in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Akquise"}; a language without a name here reads the name above.'),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -234,7 +248,7 @@ class LostReason(models.Model):
         verbose_name_plural = _("lost reasons")
 
     def __str__(self):
-        return self.name
+        return localized_name(self)
 
 
 class DealStatus(models.TextChoices):
@@ -250,6 +264,8 @@ class ForecastCategory(models.TextChoices):
     BEST_CASE = "best_case", _("Best case")
     COMMIT = "commit", _("Commit")
     OMITTED = "omitted", _("Omitted")
+    # Set by the services when a deal is won; a rep does not choose it for an open deal.
+    CLOSED = "closed", _("Closed won")
 
 
 class Deal(models.Model):
@@ -429,6 +445,7 @@ class DealChange(models.Model):
     )
     actor_label = models.CharField(_("by (outside Stageflow)"), max_length=200, blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    note = models.CharField(_("note"), max_length=300, blank=True, help_text=_("Why the value changed, when it was not a person's edit."))
 
     class Meta:
         ordering = ["at", "pk"]

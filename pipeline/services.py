@@ -57,7 +57,7 @@ class EntryRules:
         score = lead.fit_score if lead is not None else None
         if score is not None and score >= self.min_fit_score:
             return None
-        params = {"stage": stage.name, "min": self.min_fit_score, "score": score}
+        params = {"stage": str(stage), "min": self.min_fit_score, "score": score}
         if score is None:
             return _(
                 "To enter “%(stage)s”, the lead must score at least %(min)s on the ideal customer profile "
@@ -128,13 +128,13 @@ def entry_rules_for_new_deal(*, stage: Stage) -> EntryRules | None:
 def _missing_message(stage: Stage, missing: list[str], *, staying: bool = False) -> str:
     if staying:  # a deal already in the stage whose fields change
         return _("A deal in “%(stage)s” needs %(needs)s.") % {
-            "stage": stage.name, "needs": ", ".join(str(m) for m in missing)
+            "stage": str(stage), "needs": ", ".join(str(m) for m in missing)
         }
     if len(missing) == 1:
         needs = missing[0]
     else:
         needs = _("%(list)s and %(last)s") % {"list": ", ".join(missing[:-1]), "last": missing[-1]}
-    return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": stage.name, "needs": needs}
+    return _("To enter “%(stage)s”, this deal needs %(needs)s.") % {"stage": str(stage), "needs": needs}
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
     if from_stage is None:
         rules = entry_rules_for_new_deal(stage=to_stage)
         if rules is None:
-            raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": to_stage.name}, code="not_allowed")
+            raise MoveRefused(_("New deals cannot start in “%(stage)s”.") % {"stage": str(to_stage)}, code="not_allowed")
         return rules
     if from_stage.pk == to_stage.pk:
         # A deal must keep meeting the entry rules of the stage it is in.
@@ -169,7 +169,7 @@ def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
     if transition is None:
         raise MoveRefused(
             _("Deals cannot move from “%(from)s” to “%(to)s” in this pipeline.")
-            % {"from": from_stage.name, "to": to_stage.name},
+            % {"from": str(from_stage), "to": str(to_stage)},
             code="not_allowed",
         )
     return EntryRules.from_transitions([transition])
@@ -277,6 +277,34 @@ def currency_clean(value: str | None, *, current: str | None = None) -> str:
     return value
 
 
+def _close_fields(deal: Deal, *, status: str, at: datetime) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """What a deal's outcome does to the fields that look ahead, applied to `deal` (not saved).
+
+    Won: the forecast category becomes "closed won", the expected close becomes the day it closed
+    and the next step is done. Lost: it leaves the forecast ("omitted") and has no next step; its
+    planned close date stays as it was planned. Back to open (reopened, or moved out of the won
+    stage): it counts in the pipeline again. Returns the changed field names and their history."""
+    if status == DealStatus.WON:
+        target = {
+            "forecast_category": ForecastCategory.CLOSED,
+            "expected_close": timezone.localdate(at),
+            "next_step": "",
+        }
+    elif status == DealStatus.LOST:
+        target = {"forecast_category": ForecastCategory.OMITTED, "next_step": ""}
+    elif deal.forecast_category in (ForecastCategory.CLOSED, ForecastCategory.OMITTED):
+        target = {"forecast_category": ForecastCategory.PIPELINE}
+    else:
+        target = {}
+    changed = [name for name, value in target.items() if getattr(deal, name) != value]
+    history = [
+        (TRACKED_FIELDS[name], _as_text(name, getattr(deal, name)), _as_text(name, target[name])) for name in changed
+    ]
+    for name in changed:
+        setattr(deal, name, target[name])
+    return changed, history
+
+
 # --- Services -------------------------------------------------------------------------------
 
 
@@ -331,6 +359,7 @@ def deal_create(
             owner=owner or actor,
             status=DealStatus.WON if won else DealStatus.OPEN,
             closed_at=now if won else None,
+            forecast_category=ForecastCategory.CLOSED if won else ForecastCategory.PIPELINE,
             stage_entered_at=now,
             created_at=now,
             external_id=external_id,
@@ -357,7 +386,7 @@ def deal_move(
     locked = _lock(deal, expected_version)
     if to_stage.pipeline_id != locked.pipeline_id:
         raise MoveRefused(
-            _("“%(stage)s” belongs to another pipeline.") % {"stage": to_stage.name}, deal=locked, code="wrong_pipeline"
+            _("“%(stage)s” belongs to another pipeline.") % {"stage": str(to_stage)}, deal=locked, code="wrong_pipeline"
         )
     if locked.stage_id == to_stage.pk:
         return locked
@@ -382,13 +411,21 @@ def deal_move(
         deal=locked, from_stage=from_stage, to_stage=to_stage, from_status=from_status, to_status=locked.status,
         actor=actor, actor_label=actor_label, at=now, previous_since=locked.stage_entered_at,
     )
+    closed_fields, closed_history = (
+        _close_fields(locked, status=locked.status, at=now) if locked.status != from_status else ([], [])
+    )
     previous_since = locked.stage_entered_at
     locked.stage = to_stage
     locked.stage_entered_at = now if now >= previous_since else previous_since
     locked.version += 1
     locked.save(
-        update_fields=["stage", "status", "closed_at", "retention_done_at", "stage_entered_at", "version", "updated_at"]
+        update_fields=[
+            "stage", "status", "closed_at", "retention_done_at", "stage_entered_at", *closed_fields, "version",
+            "updated_at",
+        ]
     )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     # An open deal moved between open stages, now: what happened before today and how deals ended
     # stay as they were (the forecast's accuracy and the stuck-deal limits need not be computed again).
     past_changed = at is not None or from_status != DealStatus.OPEN or locked.status != DealStatus.OPEN
@@ -432,8 +469,13 @@ def deal_mark_lost(
     locked.lost_reason = reason
     locked.lost_note = (note or "").strip()
     locked.closed_at = now
+    closed_fields, closed_history = _close_fields(locked, status=DealStatus.LOST, at=now)
     locked.version += 1
-    locked.save(update_fields=["status", "lost_reason", "lost_note", "closed_at", "version", "updated_at"])
+    locked.save(
+        update_fields=["status", "lost_reason", "lost_note", "closed_at", *closed_fields, "version", "updated_at"]
+    )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     _announce(locked, "lost")
     return locked
 
@@ -460,10 +502,15 @@ def deal_reopen(
     locked.lost_note = ""
     locked.closed_at = None
     locked.stage_entered_at = now
+    closed_fields, closed_history = _close_fields(locked, status=DealStatus.OPEN, at=now)
     locked.version += 1
     locked.save(
-        update_fields=["status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", "version", "updated_at"]
+        update_fields=[
+            "status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", *closed_fields, "version", "updated_at",
+        ]
     )
+    if closed_history:
+        events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
     _announce(locked, "reopened")
     return locked
 
@@ -502,9 +549,11 @@ def deal_update(
     expected_version: int | None = None,
     actor_label: str = "",
     at: datetime | None = None,
+    note: str = "",
     **data,
 ) -> Deal:
-    """Change a deal's fields (not its stage or status) and record each change in DealChange."""
+    """Change a deal's fields (not its stage or status) and record each change in DealChange,
+    with `note` saying why when it was not a person's edit (an accepted offer)."""
     unknown = set(data) - set(UPDATABLE_FIELDS)
     if unknown:
         raise TypeError(f"deal_update() cannot change {', '.join(sorted(unknown))}")
@@ -521,6 +570,13 @@ def deal_update(
         data["next_step"] = (data["next_step"] or "").strip()
     if "forecast_category" in data and data["forecast_category"] not in ForecastCategory.values:
         raise PipelineError(_("Choose a forecast category."), deal=locked, code="invalid_forecast_category")
+    if "forecast_category" in data and (data["forecast_category"] == ForecastCategory.CLOSED) != (
+        locked.status == DealStatus.WON
+    ):
+        raise PipelineError(
+            _("“Closed won” is the forecast category of won deals, and only theirs."),
+            deal=locked, code="invalid_forecast_category",
+        )
     if data.get("probability") is not None and not 0 <= int(data["probability"]) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), deal=locked, code="invalid_probability")
 
@@ -546,7 +602,7 @@ def deal_update(
     locked.version += 1
     locked.save(update_fields=[*changed, "version", "updated_at"])
     if history:
-        events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at)
+        events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at, note=note)
     _announce(locked, "updated")
     return locked
 

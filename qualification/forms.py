@@ -20,11 +20,13 @@ class LeadFilterForm(forms.Form):
     country = forms.CharField(label=_("Country"), required=False, max_length=2)
     source = forms.ChoiceField(label=_("Source"), required=False, choices=[("", _("Any source")), *LeadSource.choices])
     min_score = forms.IntegerField(label=_("Minimum fit"), required=False, min_value=0, max_value=100)
+    owner = forms.IntegerField(label=_("Owner"), required=False, min_value=1)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
 
-    def __init__(self, *args, industries=(), **kwargs):
+    def __init__(self, *args, industries=(), owners=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.industry_choices = [("", _("Any industry")), *((i, i) for i in industries)]
+        self.owner_choices = [("", _("Anyone")), *((str(u.pk), str(u)) for u in owners)]
 
     def filters(self) -> dict:
         """Clean filters for qualification.selectors.lead_list; invalid ones are ignored."""
@@ -36,5 +38,6 @@ class LeadFilterForm(forms.Form):
             "country": (data.get("country") or "").strip(),
             "source": data.get("source") or "",
             "min_score": data.get("min_score"),
+            "owner": data.get("owner"),
             "sort": data.get("sort") or "fit",
         }

@@ -1,8 +1,9 @@
 """The lead list: visible leads, filtered and sorted by fit. Also used by the lead export."""
-from django.db.models import F, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
-from pipeline.models import Lead
-from pipeline.selectors import visible_leads
+from pipeline.models import Deal, DealStatus, Lead
+from pipeline.selectors import visible_deals, visible_leads
 
 SORTS = {
     "fit": [F("fit_score").desc(nulls_last=True), "name", "pk"],
@@ -13,8 +14,11 @@ SORTS = {
 
 
 def lead_list(
-    *, user, q: str = "", industry: str = "", country: str = "", source: str = "", min_score=None, sort: str = "fit"
+    *, user, q: str = "", industry: str = "", country: str = "", source: str = "", min_score=None, owner=None,
+    sort: str = "fit",
 ) -> QuerySet[Lead]:
+    """The leads `user` may see, filtered, sorted, with their open deals (of those the user may see)
+    counted and whether they are customers (a won deal), all in one query."""
     qs = visible_leads(user)
     if q:
         qs = qs.filter(
@@ -29,7 +33,21 @@ def lead_list(
         qs = qs.filter(source=source)
     if min_score is not None:
         qs = qs.filter(fit_score__gte=min_score)
+    if owner is not None:
+        qs = qs.filter(owner_id=owner)
+    qs = qs.annotate(
+        open_deals=Count(
+            "deals", filter=Q(deals__in=visible_deals(user).values("pk"), deals__status=DealStatus.OPEN), distinct=True
+        ),
+        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
+    )
     return qs.select_related("owner").order_by(*SORTS.get(sort, SORTS["fit"]))
+
+
+def lead_owners(user) -> list:
+    """The people who own leads the user may see, for the owner filter."""
+    owner_ids = visible_leads(user).exclude(owner=None).values("owner_id")
+    return list(get_user_model().objects.filter(pk__in=owner_ids).order_by("first_name", "last_name", "username"))
 
 
 def lead_industries(user) -> list[str]:

@@ -2,19 +2,26 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from .forms import LeadFilterForm
-from .selectors import lead_industries, lead_list
+from .selectors import lead_industries, lead_list, lead_owners
 
 PAGE_SIZE = 50
 
 
 def lead_list_view(request):
-    """Leads the user may see, filtered and sorted by their fit to the ideal customer profile."""
-    form = LeadFilterForm(request.GET, industries=lead_industries(request.user))
+    """The lead list ("Leads" in the top bar): the leads the user may see, filtered and sorted by
+    their fit to the ideal customer profile."""
+    form = LeadFilterForm(request.GET, industries=lead_industries(request.user), owners=lead_owners(request.user))
     leads = lead_list(user=request.user, **form.filters())
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "nav": "qualification"}
+    filtered = any(v for k, v in query.items() if k != "sort")
+    query_without_sort = query.copy()
+    query_without_sort.pop("sort", None)
+    context = {
+        "form": form, "page": page, "query": query.urlencode(), "query_without_sort": query_without_sort.urlencode(),
+        "filtered": filtered, "nav": "leads",
+    }
     template = "qualification/lead_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"

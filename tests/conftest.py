@@ -59,6 +59,17 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _installation_language():
+    """A request in German activates German in the test's thread (LocaleMiddleware), and it
+    stays active after the response: each test starts again in the installation's language."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """With STAGEFLOW_CI_NO_SKIPS=1 (set by .ci/run) a skipped test fails: CI skips nothing."""

@@ -1,8 +1,9 @@
-"""The lead list, the lead page and form, and the lead lookup of the deal form."""
+"""The lead list's old address, the lead page and form, and the lead lookup of the deal form."""
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
@@ -13,18 +14,11 @@ from ..models import Deal, DealStatus, Lead
 
 
 def lead_list(request):
-    user = request.user
+    """The lead list lives in the qualification app (fit score, filters, sorting by fit); an old
+    link or bookmark to /pipeline/leads/ arrives there with its search."""
+    target = reverse("qualification:lead_list")
     q = (request.GET.get("q") or "").strip()[:100]
-    leads = selectors.visible_leads(user).select_related("owner")
-    if q:
-        leads = leads.filter(Q(name__icontains=q) | Q(contact_name__icontains=q) | Q(industry__icontains=q))
-    visible = selectors.visible_deals(user).values("pk")
-    leads = leads.annotate(
-        open_deals=Count("deals", filter=Q(deals__in=visible, deals__status=DealStatus.OPEN), distinct=True),
-        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
-    ).order_by("name", "pk")
-    page = Paginator(leads, 50).get_page(request.GET.get("page"))
-    return render(request, "pipeline/lead_list.html", {"nav": "leads", "page": page, "q": q})
+    return redirect(f"{target}?{urlencode({'q': q})}" if q else target)
 
 
 def _visible_lead_or_404(user, pk: int) -> Lead:

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from activities import services
+from activities import selectors, services
 from activities.models import Activity, ActivityKind, Note, OnboardingItem, OnboardingTask
 from activities.services import ActivityError
 from pipeline import services as pipeline_services
@@ -153,3 +153,26 @@ def test_upsell_creates_a_deal_for_the_same_lead_in_the_chosen_pipeline(negotiat
     new = services.upsell_create(actor=rep, deal=won, pipeline=upsell, title="")
     assert new.lead_id == won.lead_id and new.stage == idea and new.status == DealStatus.OPEN
     assert new.title == "Upsell: Big rollout"
+
+
+def test_a_lost_deal_cancels_its_open_activities_and_reopening_brings_them_back(
+    deal, rep, django_capture_on_commit_callbacks
+):
+    from tests.factories import lost_reason
+
+    planned = services.activity_create(actor=rep, deal=deal, kind=ActivityKind.CALL, title="Call", due_at=in_hours(3))
+    done = services.activity_create(actor=rep, deal=deal, kind=ActivityKind.TASK, title="Done", due_at=in_hours(-3))
+    services.activity_complete(activity=done, actor=rep)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_mark_lost(deal=deal, reason=lost_reason(), actor=rep)
+    planned.refresh_from_db()
+    assert planned.cancelled and planned.done_at is not None and planned.done_by is None
+    assert not Activity.objects.get(pk=done.pk).cancelled
+    mine = selectors.my_activities(rep)
+    assert planned not in mine.overdue + mine.today + mine.upcoming + mine.done_today
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline_services.deal_reopen(deal=deal.pk, actor=rep)
+    planned.refresh_from_db()
+    assert not planned.cancelled and planned.done_at is None
+    assert Activity.objects.get(pk=done.pk).done_at is not None

@@ -331,7 +331,7 @@ def test_customers_are_marked_on_cards_lead_list_and_lead_page(rep_client, rep, 
     for i in range(30):
         LeadFactory(name=f"Lead {i:02}", owner=rep)
     with django_assert_max_num_queries(8):
-        listing = text(rep_client.get(reverse("pipeline:lead_list")))
+        listing = text(rep_client.get(reverse("qualification:lead_list")))
     row = listing[listing.index("Acme Customer") : listing.index("</tr>", listing.index("Acme Customer"))]
     assert "sf-customer-badge" in row
     other = listing[listing.index("Prospect Ltd") : listing.index("</tr>", listing.index("Prospect Ltd"))]

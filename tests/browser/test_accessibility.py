@@ -69,7 +69,6 @@ def pages_for(role: str, deal) -> list[str]:
         "/pipeline/",
         deal.get_absolute_url(),
         "/pipeline/deals/new/",
-        "/pipeline/leads/",
         deal.lead.get_absolute_url(),
         "/pipeline/leads/new/",
         "/forecast/",

@@ -27,6 +27,6 @@ def test_board_deal_and_lead_pages_pass_axe(page, sign_in):
     assert violations(page) == []
     page.locator(f"#deal-{deals[0].pk}").get_by_text("Move to…").click()
     assert violations(page) == []
-    for url in (deals[0].get_absolute_url(), "/pipeline/leads/", deals[0].lead.get_absolute_url(), "/pipeline/deals/new/"):
+    for url in (deals[0].get_absolute_url(), "/qualification/leads/", deals[0].lead.get_absolute_url(), "/pipeline/deals/new/"):
         page.goto(url)
         assert violations(page) == [], url

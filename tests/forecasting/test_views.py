@@ -373,3 +373,23 @@ def test_the_dashboard_reads_a_bounded_number_of_queries(
         client.get(URL)  # the cache of the funnel, stage history and accuracy
         with django_assert_max_num_queries(22):
             assert client.get(URL).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("language", "summary", "median"),
+    [
+        ("en", "Why do these figures differ?", "P50 is the median"),
+        ("de", "Warum unterscheiden sich diese Zahlen?", "P50 ist der Median"),
+    ],
+)
+def test_the_period_cards_explain_what_each_method_assumes_in_the_users_language(
+    client, rep, computed, language, summary, median
+):
+    rep.language = language
+    rep.save(update_fields=["language"])
+    client.force_login(rep)
+    body = client.get(URL, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    notes = body[body.index('id="sf-method-notes"') : body.index("</details>", body.index('id="sf-method-notes"'))]
+    assert summary in notes and median in notes
+    # Mean against median, and what each method assumes, stand beside the figures.
+    assert notes.count("<dt>") == 5

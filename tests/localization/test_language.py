@@ -96,14 +96,14 @@ def test_the_menus_follow_each_requests_language_page_and_user(client, rep, admi
     active page and the staff link."""
     client.force_login(rep)
     german = client.get(reverse("pipeline:board"), {"q": "x"}, HTTP_ACCEPT_LANGUAGE="de").content.decode()
-    english = client.get(reverse("pipeline:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    english = client.get(reverse("qualification:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'value="de" class="dropdown-item active" lang="de" aria-current="true"' in german
     assert 'value="en" class="dropdown-item active" lang="en" aria-current="true"' in english
     assert '<input type="hidden" name="next" value="/pipeline/?q=x">' in german
-    assert '<input type="hidden" name="next" value="/pipeline/leads/">' in english
+    assert '<input type="hidden" name="next" value="/qualification/leads/">' in english
     assert ">Abmelden</button>" in german and ">Sign out</button>" in english
     assert 'class="nav-link active" aria-current="page" href="/pipeline/"' in german
-    assert 'class="nav-link active" aria-current="page" href="/pipeline/leads/"' in english
+    assert 'class="nav-link active" aria-current="page" href="/qualification/leads/"' in english
     assert "/admin/" not in english
     client.force_login(admin_user)
-    assert 'href="/admin/"' in client.get(reverse("pipeline:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'href="/admin/"' in client.get(reverse("qualification:lead_list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -441,3 +441,31 @@ def test_an_offer_sent_and_accepted_while_the_broker_is_down_emails_when_the_swe
     assert any(f"https://crm.example/p/{token}/" in body for body in bodies), "the customer gets the link"
     assert any(m.attachments for m in mail.outbox), "and the signed copy"
     assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
+
+
+def test_an_accepted_package_that_changes_the_amount_is_noted_in_history_and_told_to_the_owner(
+    offer_deal, rep, licence
+):
+    version = services.offer_create(deal=offer_deal, actor=rep)
+    basic = services.package_add(version=version, actor=rep, name="Basic")
+    premium = services.package_add(version=version, actor=rep, name="Premium")
+    services.line_add(version=version, actor=rep, product=licence, quantity="1", package=basic)
+    services.line_add(version=version, actor=rep, product=licence, quantity="3", package=premium)
+    version, token = services.offer_send(version=version, actor=rep)
+    sent_change = DealChange.objects.filter(deal=offer_deal, field="amount").latest("at", "pk")
+    assert sent_change.new_value == "49.90" and sent_change.note == f"Follows the sent offer {version}."
+
+    services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash, package_id=premium.pk)
+
+    change = DealChange.objects.filter(deal=offer_deal, field="amount").latest("at", "pk")
+    assert (change.old_value, change.new_value) == ("49.90", "149.70")
+    assert change.note == f"Follows the accepted offer {version}, package “Premium”."
+    assert change.actor_label == "Customer: Jane Doe (online acceptance)"
+    message = Notification.objects.get(recipient=rep, kind=EventKind.ACCEPTED).message
+    assert message.endswith("Its amount changed from 49.90 EUR to 149.70 EUR.")
+
+
+def test_an_accepted_offer_that_keeps_the_amount_tells_no_change(sent, offer_deal, rep):
+    version, token = sent
+    services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
+    assert "amount changed" not in Notification.objects.get(recipient=rep, kind=EventKind.ACCEPTED).message

@@ -122,6 +122,29 @@ def test_pipeline_page_lists_its_stages_in_order_with_their_settings(client, pip
                                                   "guidance"}
 
 
+def test_pipeline_page_counts_a_stages_open_deals_apart_from_its_won_and_lost_ones(client, pipeline, stages, rep):
+    DealFactory(owner=rep, stage=stages["Offer"])
+    lost = DealFactory(owner=rep, stage=stages["Offer"], amount=Decimal("10"))
+    services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
+    response = client.get(url("pipeline_change", pipeline.pk))
+    body = response.content.decode()
+    assert "Open deals" in body and "All deals (won and lost too)" in body
+    inline = response.context["inline_admin_formsets"][0]
+    offer = next(form for form in inline if form.form.instance == stages["Offer"])
+    shown = {
+        field.field["name"]: field.contents()
+        for fieldset in offer for line in fieldset for field in line if field.is_readonly
+    }
+    assert (shown["open_deal_count"], shown["deal_count"]) == ("1", "2")
+
+
+def test_transitions_list_has_short_column_titles(client, pipeline):
+    body = client.get(url("transition_changelist")).content.decode()
+    for title in ("Amount needed", "Close date needed", "Contact needed", "Next step needed", "Minimum fit score"):
+        assert f">{title}<" in body.replace("</a>", "<")
+    assert "Needs an expected close date" not in body
+
+
 def test_transition_inline_offers_only_the_pipelines_own_stages(client, pipeline, other_pipeline):
     response = client.get(url("pipeline_change", other_pipeline.pk))
     transitions = response.context["inline_admin_formsets"][1].formset

@@ -985,11 +985,17 @@ def test_deal_create_explains_what_is_missing(rep_client, rep, lead, stages):
 def test_lead_list_shows_only_visible_leads(rep_client, rep, outsider):
     mine = LeadFactory(name="Mine Ltd", owner=rep)
     LeadFactory(name="Hidden Ltd", owner=outsider)
-    response = rep_client.get(reverse("pipeline:lead_list"))
+    response = rep_client.get(reverse("qualification:lead_list"))
     body = text(response)
     assert "Mine Ltd" in body and "Hidden Ltd" not in body
-    response = rep_client.get(reverse("pipeline:lead_list"), {"q": "mine"})
+    response = rep_client.get(reverse("qualification:lead_list"), {"q": "mine"})
     assert list(response.context["page"]) == [mine]
+
+
+def test_the_old_lead_list_address_leads_to_the_one_lead_list_with_its_search(rep_client):
+    response = rep_client.get(reverse("pipeline:lead_list"), {"q": "acme gmbh"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("qualification:lead_list") + "?q=acme+gmbh"
 
 
 def test_lead_create_edit_and_detail(rep_client, rep, stages):
@@ -1186,7 +1192,7 @@ def test_board_without_deals_says_how_to_add_one_and_a_filter_without_matches_ho
 
 
 def test_empty_lead_list_links_to_adding_and_importing_leads(rep_client):
-    body = text(rep_client.get(reverse("pipeline:lead_list")))
+    body = text(rep_client.get(reverse("qualification:lead_list")))
     assert f'No leads yet. <a href="{reverse("pipeline:lead_create")}">Add a lead</a>' in body
     assert reverse("imports:upload") in body
 
@@ -1236,7 +1242,7 @@ def test_the_board_reads_its_stages_moves_and_lost_reasons_fresh_on_every_reques
     assert f'name="stage" value="{stages["Qualification"].pk}"' not in menu
 
 
-@pytest.mark.parametrize("page", ["pipeline:board", "pipeline:lead_list"])
+@pytest.mark.parametrize("page", ["pipeline:board", "qualification:lead_list"])
 def test_no_page_carries_another_sessions_csrf_token_or_address(rep, teammate, stages, page):
     """The CSRF tokens of the page frame's sign-out and language forms and the address to come
     back to are each request's own."""

@@ -132,3 +132,38 @@ def test_leads_written_by_the_lead_pages_the_api_and_the_admin_are_scored(client
         "deals-TOTAL_FORMS": 0, "deals-INITIAL_FORMS": 0, "deals-MIN_NUM_FORMS": 0, "deals-MAX_NUM_FORMS": 0,
     })
     assert Lead.objects.get(name="Admin KG").fit_score == 80
+
+
+def test_leads_in_the_top_bar_is_the_list_with_fit_scores(client, rep):
+    scored("Alpha", 80, owner=rep)
+    client.force_login(rep)
+    body = client.get(reverse("pipeline:board")).content.decode()
+    assert f'href="{URL}">Leads</a>' in body and ">Qualification</a>" not in body
+    listing = client.get(URL).content.decode()
+    assert 'class="nav-link active" aria-current="page" href="/qualification/leads/"' in listing
+    assert 'data-fit="80"' in listing
+
+
+def test_filters_by_owner(client, admin_user, rep):
+    other = UserFactory(username="olaf")
+    scored("Rep's", 50, owner=rep)
+    scored("Olaf's", 60, owner=other)
+    client.force_login(admin_user)
+    assert names(client.get(URL, {"owner": rep.pk})) == ["Rep's"]
+    assert f'<option value="{other.pk}">' in client.get(URL).content.decode()
+
+
+def test_the_fit_column_header_sorts_by_fit_and_back(client, admin_user):
+    client.force_login(admin_user)
+    body = client.get(URL, {"industry": "Software"}).content.decode()
+    assert 'aria-sort="descending"' in body and 'href="?industry=Software&amp;sort=-fit"' in body
+    body = client.get(URL, {"sort": "-fit"}).content.decode()
+    assert 'aria-sort="ascending"' in body and 'href="?sort=fit"' in body
+
+
+def test_the_lead_page_shows_the_fit_score_and_why(client, admin_user, profile):
+    lead = LeadFactory(industry="Software", company_size="1-10", country="DE")
+    client.force_login(admin_user)
+    body = client.get(lead.get_absolute_url()).content.decode()
+    assert "Fit to the ideal customer profile" in body and "50 / 100" in body
+    assert "Company size is 51-200" in body

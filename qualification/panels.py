@@ -1,0 +1,7 @@
+"""What the qualification app shows on the pipeline's pages (registered in QualificationConfig.ready)."""
+from django.template.loader import render_to_string
+
+
+def lead_fit_panel(*, request, lead, can_change) -> str:
+    """The lead page: the fit score and, criterion by criterion, why."""
+    return render_to_string("qualification/_fit_panel.html", {"lead": lead}, request=request)
