@@ -59,7 +59,7 @@ def deal_move_view(request, pk):
         if other is None:
             message = _("This stage does not exist.")
         else:
-            message = _("“%(stage)s” belongs to another pipeline.") % {"stage": other.name}
+            message = _("“%(stage)s” belongs to another pipeline.") % {"stage": other}
         return refused(request, message=message, status=400, deal=deal)
     from_stage = deal.stage
 
@@ -75,9 +75,9 @@ def deal_move_view(request, pk):
         return refused(request, message=refusal.message, status=refusal.status_code, deal=deal)
 
     if request.POST.get("undo"):
-        message = _("“%(deal)s” moved back to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+        message = _("“%(deal)s” moved back to %(stage)s.") % {"deal": moved.title, "stage": to_stage}
     else:
-        message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage.name}
+        message = _("“%(deal)s” moved to %(stage)s.") % {"deal": moved.title, "stage": to_stage}
     undo = _undo(moved, from_stage) if from_stage.pk != to_stage.pk else None
     if not is_partial(request):
         target = safe_next(request, reverse("pipeline:board") + f"?pipeline={deal.pipeline_id}")
@@ -113,8 +113,8 @@ def deal_move_view(request, pk):
 def _undo(deal: Deal, back_to: Stage) -> dict:
     """What a toast's "Undo" button posts: an ordinary move back, so the move service checks the
     rules and the version again and history records it like any other move."""
-    return {"url": reverse("pipeline:deal_move", args=[deal.pk]), "stage": back_to.pk, "stage_name": back_to.name,
-            "version": deal.version, "label": _("Undo: move back to %(stage)s") % {"stage": back_to.name}}
+    return {"url": reverse("pipeline:deal_move", args=[deal.pk]), "stage": back_to.pk, "stage_name": str(back_to),
+            "version": deal.version, "label": _("Undo: move back to %(stage)s") % {"stage": back_to}}
 
 
 def _undo_lost(deal: Deal) -> dict:

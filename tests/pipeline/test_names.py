@@ -113,3 +113,18 @@ def test_a_rename_shows_at_once_in_the_installations_language_and_other_language
         assert str(stage) == "Proposal"
     with translation.override("de"):
         assert str(stage) == "Angebot"
+
+
+def test_the_board_and_its_move_toast_name_stages_in_the_users_language(client, rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    rep.language = "de"
+    rep.save(update_fields=["language"])
+    client.force_login(rep)
+    body = client.get("/pipeline/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '">Akquise</h2>' in body and '">Kundenbindung</h2>' in body and ">Neugeschäft" in body
+    assert '">Prospecting</h2>' not in body and ">Preis zu hoch</option>" in body
+    response = client.post(
+        f"/pipeline/deals/{deal.pk}/move/", {"stage": stages["Qualification"].pk, "version": deal.version},
+        HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert "Qualifizierung" in response.content.decode() and "Akquise" in response.content.decode()
