@@ -278,6 +278,13 @@ class CurrencyTotal:
     count: int
     total: Decimal
     weighted: Decimal
+    has_amount: bool = True  # False when no deal of this currency has an amount yet
+
+
+def amount_totals(totals: list[CurrencyTotal]) -> list[CurrencyTotal]:
+    """The totals a column header shows: currencies in which some deal has an amount (deals
+    without one count in the column, but "$0 · weighted $0" says nothing)."""
+    return [t for t in totals if t.has_amount]
 
 
 @dataclass
@@ -290,6 +297,10 @@ class Column:
     @property
     def has_more(self) -> bool:
         return self.count > len(self.cards)
+
+    @property
+    def amount_totals(self) -> list[CurrencyTotal]:
+        return amount_totals(self.totals)
 
 
 def win_probability_expression():
@@ -360,6 +371,7 @@ def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
                 count=count,
                 total=Decimal(total or 0).quantize(_CENT),
                 weighted=Decimal(weighted or 0).quantize(_CENT),
+                has_amount=total is not None,
             )
         )
     return result

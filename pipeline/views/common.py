@@ -66,6 +66,10 @@ class Header:
     def count(self) -> int:
         return sum(t.count for t in self.totals)
 
+    @property
+    def amount_totals(self) -> list:
+        return selectors.amount_totals(self.totals)
+
 
 def column_headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> list[Header]:
     """Fresh column headers for `stages`, computed by the database in one query."""

@@ -168,6 +168,24 @@ def test_column_totals_count_deals_without_amount_and_keep_cents(rep_client, rep
     assert (empty.count, empty.total, empty.weighted) == (1, Decimal("0.00"), Decimal("0.00"))
 
 
+def test_a_column_header_shows_no_zero_total_for_a_currency_whose_deals_have_no_amount(rep_client, rep, stages):
+    # "$0 · weighted $0" beside the euro total said nothing; the deals still count.
+    prospecting = stages["Prospecting"]
+    DealFactory(owner=rep, stage=prospecting, amount=Decimal("500.00"), currency="EUR")
+    DealFactory(owner=rep, stage=prospecting, amount=None, currency="USD")
+    DealFactory(owner=rep, stage=stages["Qualification"], amount=None, currency="USD")
+    response = rep_client.get(reverse("pipeline:board"))
+    columns = {c.stage.name: c for c in response.context["columns"]}
+    assert columns["Prospecting"].count == 2 and [t.currency for t in columns["Prospecting"].amount_totals] == ["EUR"]
+    assert columns["Qualification"].count == 1 and columns["Qualification"].amount_totals == []
+    body = text(response)
+    head = body[body.index(f'id="col-head-{prospecting.pk}"'):]
+    head = head[: head.index("</header>")]
+    assert "€500" in head and "$0" not in head
+    head = body[body.index(f'id="col-head-{stages["Qualification"].pk}"'):]
+    assert "No amount yet" in head[: head.index("</header>")]
+
+
 def test_column_totals_are_the_exact_decimal_sums(rep, stages):
     """Whole amounts, cents, half cents after weighting, large amounts, no amount, overrides and
     the stage's probability: the database's sums (floats on SQLite, NUMERIC on PostgreSQL) give the
