@@ -281,3 +281,14 @@ def test_a_teammates_card_stays_put_when_dragged(page, sign_in, stages):
     page.locator(f"#deal-{deal.pk}").drag_to(page.locator(f"#cards-{stages['Qualification'].pk}"), steps=10)
     expect(page.locator(f"#cards-{stages['Prospecting'].pk} #deal-{deal.pk}")).to_be_visible()
     assert posts == []
+
+
+def test_all_six_columns_fit_a_1440_pixel_screen(page, sign_in, rep, stages):
+    DealFactory(owner=rep, stage=stages["Retention"], title="Signed", amount=100, status="won")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(rep)
+    board = page.locator(".sf-board")
+    expect(page.locator(".sf-column")).to_have_count(6)
+    assert board.evaluate("b => b.scrollWidth <= b.clientWidth"), "the sixth column is cut off"
+    last = page.locator(".sf-column").last.bounding_box()
+    assert last["x"] + last["width"] <= 1440
