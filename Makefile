@@ -49,6 +49,7 @@ seed: migrate
 	$(PY) manage.py rescore_leads --demo-profile
 	$(PY) manage.py seed_offers --if-empty --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py seed_activities_demo --seed $(DEMO_SEED) --if-empty
+	$(PY) manage.py outbox_dispatch
 	$(PY) manage.py seed_forecast_demo --seed $(DEMO_SEED)
 
 run: seed

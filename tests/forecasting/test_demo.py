@@ -1,8 +1,10 @@
 """Demo quotas and forecast categories: the dashboard of a fresh `make run` shows attainment and commit."""
 from io import StringIO
+from pathlib import Path
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.management import call_command
 
 from forecasting.demo import seed_forecast_demo
@@ -39,3 +41,19 @@ def test_seeding_again_changes_nothing(pipeline):
     call_command("seed_forecast_demo", stdout=out)
     assert "nothing changed" in out.getvalue()
     assert before == (list(Quota.objects.values_list("pk", "amount")), list(Deal.objects.values_list("pk", "forecast_category")))
+
+
+def test_make_run_leaves_no_follow_up_pending_and_a_forecast_to_show(pipeline):
+    from forecasting.models import ForecastSnapshot
+    from outbox.models import OutboxMessage
+
+    seed_demo(deals=60, seed=6)
+    call_command("outbox_dispatch", stdout=StringIO())
+    assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
+    out = StringIO()
+    call_command("seed_forecast_demo", stdout=out)
+    assert "forecast is computed" in out.getvalue()
+    assert ForecastSnapshot.objects.filter(pipeline=pipeline).exists()
+    makefile = (Path(settings.BASE_DIR) / "Makefile").read_text()
+    seed = makefile.split("\nseed:", 1)[1].split("\n\n", 1)[0]
+    assert seed.index("outbox_dispatch") < seed.index("seed_forecast_demo")
