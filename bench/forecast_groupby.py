@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "1")
 
+# Django and the apps can be imported only after the path and settings above and django.setup():
+# hence the imports below the code (E402).
 import django  # noqa: E402
 
 django.setup()

@@ -179,29 +179,6 @@ def accuracy_warm_lock(pipeline_id: int) -> CacheLock:
     return CacheLock(f"forecast:accuracy-warm:{pipeline_id}", timeout=ACCURACY_WARM_TIME_LIMIT)
 
 
-def forecast_refresh_if_pending(*, pipeline_id: int) -> bool:
-    """Laptop mode: recompute a pipeline whose deals changed since its last recompute, or that
-    has no snapshot for today yet (there is no beat to take the daily one). Does nothing when a
-    worker is configured, since the worker and beat keep the snapshots current. Never raises.
-
-    No longer needed after a change: the recompute it causes runs in the background thread
-    (forecast_refresh_schedule). Kept for callers that want today's snapshot taken on demand."""
-    if not current_app.conf.task_always_eager:
-        return False
-    from django.utils import timezone
-
-    from .models import ForecastSnapshot
-
-    try:
-        pending = refresh_pending(pipeline_id).pending()
-        if not pending and ForecastSnapshot.objects.filter(pipeline_id=pipeline_id, as_of=timezone.localdate()).exists():
-            return False
-        return forecast_refresh.delay(pipeline_id).get()["state"] == "done"
-    except Exception:
-        logger.warning("Could not bring the forecast of pipeline %s up to date.", pipeline_id, exc_info=True)
-        return False
-
-
 @shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=MAX_RETRIES)
 def forecast_refresh_all() -> int:
     """The periodic safety net: recompute every active pipeline (missed or failed refreshes)."""

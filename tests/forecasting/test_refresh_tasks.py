@@ -51,31 +51,6 @@ def test_in_eager_mode_a_move_does_not_wait_for_the_forecast(eager, deal, stages
     assert cache.get(tasks.debounce_key(deal.pipeline_id)) is None
 
 
-def test_in_eager_mode_the_dashboard_brings_a_changed_forecast_up_to_date(eager, deal, stages, rep, monkeypatch,
-                                                                          django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
-    real, results = forecast_services.forecast_refresh_pipeline, []
-
-    def spy(**kwargs):
-        results.append(real(**kwargs))
-        return results[-1]
-
-    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", spy)
-    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is True
-    assert len(results) == 1
-    assert cache.get(tasks.debounce_key(deal.pipeline_id)) is None
-    # Nothing changed since, and today's snapshot exists: opening the dashboard again computes nothing.
-    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is False
-    assert len(results) == 1
-    monkeypatch.undo()
-    assert forecast_comparable(results[0]) == forecast_clean_run(deal.pipeline_id)
-
-
-def test_with_a_worker_the_dashboard_leaves_recomputes_to_it(with_broker, deal):
-    assert tasks.forecast_refresh_if_pending(pipeline_id=deal.pipeline_id) is False
-
-
 def test_nothing_is_enqueued_before_the_move_commits(with_broker, outbox_worker, deal, stages, rep,
                                                      django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

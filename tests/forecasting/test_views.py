@@ -258,7 +258,6 @@ def no_forecast_in_requests(monkeypatch):
         (timing, "fit_timing"),
         (evaluation, "evaluate"),
         (outlook, "forecast"),
-        (tasks, "forecast_refresh_if_pending"),
     ):
         monkeypatch.setattr(module, name, _never(f"{module.__name__}.{name}"))
 
