@@ -19,9 +19,9 @@ _REP = [
     "pipeline.view_deal",
     "pipeline.add_deal",
     "pipeline.change_deal",
-    "pipeline.view_lead",
-    "pipeline.add_lead",
-    "pipeline.change_lead",
+    "pipeline.view_organization",
+    "pipeline.add_organization",
+    "pipeline.change_organization",
     # Read the configuration the board is made of.
     "pipeline.view_pipeline",
     "pipeline.view_stage",

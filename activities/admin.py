@@ -15,17 +15,17 @@ class OnboardingItemAdmin(admin.ModelAdmin):
 
 @admin.register(Activity)
 class ActivityAdmin(admin.ModelAdmin):
-    list_display = ["title", "kind", "due_at", "owner", "deal", "lead", "done_at"]
+    list_display = ["title", "kind", "due_at", "owner", "deal", "organization", "done_at"]
     list_filter = ["kind", ("done_at", admin.EmptyFieldListFilter)]
-    search_fields = ["title", "deal__title", "lead__name"]
-    raw_id_fields = ["deal", "lead", "owner", "done_by", "created_by"]
+    search_fields = ["title", "deal__title", "organization__name"]
+    raw_id_fields = ["deal", "organization", "owner", "done_by", "created_by"]
     date_hierarchy = "due_at"
 
 
 @admin.register(Note)
 class NoteAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "deal", "lead", "author", "created_at"]
-    raw_id_fields = ["deal", "lead", "author"]
+    list_display = ["__str__", "deal", "organization", "author", "created_at"]
+    raw_id_fields = ["deal", "organization", "author"]
 
 
 @admin.register(OnboardingTask)

@@ -86,10 +86,10 @@ def deal_panel(*, request, deal, can_change) -> str:
     return render_to_string("activities/_deal_panel.html", deal_panel_context(request, deal, can_change), request)
 
 
-def lead_panel(*, request, lead, can_change) -> str:
-    from .views import lead_panel_context
+def organization_panel(*, request, organization, can_change) -> str:
+    from .views import organization_panel_context
 
-    return render_to_string("activities/_lead_panel.html", lead_panel_context(request, lead, can_change), request)
+    return render_to_string("activities/_organization_panel.html", organization_panel_context(request, organization, can_change), request)
 
 
 def register() -> None:
@@ -102,4 +102,4 @@ def register() -> None:
     extensions.register_card_template("activities/_card.html")
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
-    extensions.register_lead_panel("activities", lead_panel)
+    extensions.register_organization_panel("activities", organization_panel)

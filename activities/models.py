@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.models import Deal, Lead, Pipeline
+from pipeline.models import Deal, Organization, Person, Pipeline
 from pipeline.names import localized_name, translations_validate
 
 
@@ -21,7 +21,7 @@ class ActivityKind(models.TextChoices):
 
 
 class Activity(models.Model):
-    """A planned (open) or done activity on a deal or on a lead. Written only by activities.services."""
+    """A planned (open) or done activity on a deal, an organisation or a person. Written only by activities.services."""
 
     kind = models.CharField(_("kind"), max_length=8, choices=ActivityKind.choices, default=ActivityKind.CALL)
     title = models.CharField(_("title"), max_length=200)
@@ -33,8 +33,12 @@ class Activity(models.Model):
     deal = models.ForeignKey(
         Deal, verbose_name=_("deal"), null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
     )
-    lead = models.ForeignKey(
-        Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="activities",
+    )
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
     )
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
     done_by = models.ForeignKey(
@@ -63,8 +67,8 @@ class Activity(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(deal__isnull=False) | models.Q(lead__isnull=False),
-                name="activity_on_deal_or_lead",
+                condition=models.Q(deal__isnull=False) | models.Q(organization__isnull=False) | models.Q(person__isnull=False),
+                name="activity_has_a_subject",
             ),
         ]
 
@@ -80,15 +84,21 @@ class Activity(models.Model):
         return self.done_at is None and self.due_at < timezone.now()
 
     def get_absolute_url(self):
-        return self.deal.get_absolute_url() if self.deal_id else self.lead.get_absolute_url()
+        subject = self.deal if self.deal_id else self.organization if self.organization_id else self.person
+        return subject.get_absolute_url()
 
 
 class Note(models.Model):
-    """A rep's note on a deal or a lead. `body` is what they typed; it is shown only through
+    """A rep's note on a deal, an organisation or a person. `body` is what they typed; it is shown only through
     activities.formatting.render_note, which escapes and sanitises it."""
 
     deal = models.ForeignKey(Deal, verbose_name=_("deal"), null=True, blank=True, on_delete=models.CASCADE, related_name="notes")
-    lead = models.ForeignKey(Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="notes")
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), null=True, blank=True, on_delete=models.CASCADE, related_name="notes"
+    )
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), null=True, blank=True, on_delete=models.CASCADE, related_name="notes"
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("author"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -102,7 +112,7 @@ class Note(models.Model):
         indexes = [models.Index(fields=["deal", "created_at"], name="note_deal_created_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(deal__isnull=False) | models.Q(lead__isnull=False), name="note_on_deal_or_lead"
+                condition=models.Q(deal__isnull=False) | models.Q(organization__isnull=False) | models.Q(person__isnull=False), name="note_has_a_subject"
             ),
         ]
 

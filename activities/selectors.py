@@ -14,36 +14,36 @@ from pipeline import selectors as pipeline_selectors
 from .models import Activity, Note, OnboardingTask
 
 
-def _on_a_visible_lead_by_visible_people(user, person_field: str) -> Q:
-    leads = pipeline_selectors.visible_leads(user).filter(pk=OuterRef("lead_id"))
-    on_lead = Q(deal__isnull=True) & Q(Exists(leads))
+def _on_a_visible_organization_by_visible_people(user, person_field: str) -> Q:
+    organizations = pipeline_selectors.visible_organizations(user).filter(pk=OuterRef("organization_id"))
+    on_organization = Q(deal__isnull=True) & Q(Exists(organizations))
     if getattr(user, "is_admin", False):
-        return on_lead
+        return on_organization
     people = pipeline_selectors.visible_people(user).filter(pk=OuterRef(f"{person_field}_id"))
-    return on_lead & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
+    return on_organization & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
 
 
 def visible_activities(user) -> QuerySet[Activity]:
     # Correlated EXISTS rather than `deal_id IN (visible deals)`: the database checks the few
     # activities' own deals by primary key instead of listing every visible deal first.
     deals = pipeline_selectors.visible_deals(user).filter(pk=OuterRef("deal_id"))
-    return Activity.objects.filter(Q(Exists(deals)) | _on_a_visible_lead_by_visible_people(user, "owner"))
+    return Activity.objects.filter(Q(Exists(deals)) | _on_a_visible_organization_by_visible_people(user, "owner"))
 
 
 def visible_notes(user) -> QuerySet[Note]:
     deals = pipeline_selectors.visible_deals(user).filter(pk=OuterRef("deal_id"))
-    return Note.objects.filter(Q(Exists(deals)) | _on_a_visible_lead_by_visible_people(user, "author"))
+    return Note.objects.filter(Q(Exists(deals)) | _on_a_visible_organization_by_visible_people(user, "author"))
 
 
-def lead_open_activities(user, lead) -> list[Activity]:
+def organization_open_activities(user, organization) -> list[Activity]:
     """The open activities on a lead the user sees (the lead page checked the lead itself)."""
     return list(
-        visible_activities(user).filter(lead=lead, done_at__isnull=True).select_related("owner").order_by("due_at", "pk")
+        visible_activities(user).filter(organization=organization, done_at__isnull=True).select_related("owner").order_by("due_at", "pk")
     )
 
 
-def lead_notes(user, lead) -> list[Note]:
-    return list(visible_notes(user).filter(lead=lead).select_related("author").order_by("-created_at", "-pk"))
+def organization_notes(user, organization) -> list[Note]:
+    return list(visible_notes(user).filter(organization=organization).select_related("author").order_by("-created_at", "-pk"))
 
 
 def can_change_activity(user, activity: Activity) -> bool:
@@ -54,7 +54,7 @@ def can_change_activity(user, activity: Activity) -> bool:
         return True
     if activity.deal_id:
         return pipeline_selectors.can_change_deal(user, activity.deal)
-    return pipeline_selectors.can_change_lead(user, activity.lead)
+    return pipeline_selectors.can_change_organization(user, activity.organization)
 
 
 def visible_onboarding_tasks(user) -> QuerySet[OnboardingTask]:
@@ -78,7 +78,7 @@ def my_activities(user, *, now: datetime | None = None) -> MyActivities:
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = start_of_day + timedelta(days=1)
-    base = visible_activities(user).filter(owner=user).select_related("deal", "lead", "deal__lead")
+    base = visible_activities(user).filter(owner=user).select_related("deal", "organization", "deal__organization")
     result = MyActivities()
     for activity in base.filter(done_at__isnull=True).order_by("due_at", "pk")[: UPCOMING_LIMIT * 2]:
         if activity.due_at < now:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealStatus, Lead, Pipeline
+from pipeline.models import Deal, DealStatus, Organization, Pipeline
 
 from .models import Activity, ActivityKind, Note, OnboardingItem, OnboardingTask
 
@@ -45,12 +45,12 @@ def activity_create(
     title: str,
     due_at: datetime,
     deal: Deal | None = None,
-    lead: Lead | None = None,
+    organization: Organization | None = None,
     owner=None,
     note: str = "",
 ) -> Activity:
     """Plan an activity on a deal or on a lead (not both: a deal's activities belong to the deal)."""
-    if (deal is None) == (lead is None):
+    if (deal is None) == (organization is None):
         raise ActivityError(_("An activity belongs to a deal or to a lead."), code="invalid_target")
     if due_at is None:
         raise ActivityError(_("An activity needs a due date and time."), code="invalid_due")
@@ -59,7 +59,7 @@ def activity_create(
         title=_clean_title(title),
         due_at=due_at,
         deal=deal,
-        lead=lead,
+        organization=organization,
         owner=owner or actor,
         note=(note or "").strip(),
         created_by=actor if getattr(actor, "pk", None) else None,
@@ -139,16 +139,16 @@ def activities_restore_of_reopened_deals(*, deal_ids: list[int]) -> int:
 # --- Notes ----------------------------------------------------------------------------------
 
 
-def note_create(*, actor, body: str, deal: Deal | None = None, lead: Lead | None = None) -> Note:
+def note_create(*, actor, body: str, deal: Deal | None = None, organization: Organization | None = None) -> Note:
     """Store a note as typed; it is escaped and sanitised whenever it is shown (formatting.render_note)."""
-    if (deal is None) == (lead is None):
+    if (deal is None) == (organization is None):
         raise ActivityError(_("A note belongs to a deal or to a lead."), code="invalid_target")
     body = (body or "").strip()
     if not body:
         raise ActivityError(_("The note is empty."), code="empty_note")
     if len(body) > NOTE_MAX_LENGTH:
         raise ActivityError(_("A note can hold up to 20,000 characters."), code="note_too_long")
-    return Note.objects.create(deal=deal, lead=lead, author=actor if getattr(actor, "pk", None) else None, body=body)
+    return Note.objects.create(deal=deal, organization=organization, author=actor if getattr(actor, "pk", None) else None, body=body)
 
 
 # --- Onboarding -----------------------------------------------------------------------------
@@ -199,4 +199,4 @@ def upsell_create(*, actor, deal: Deal, pipeline: Pipeline, title: str) -> Deal:
     if deal.status != DealStatus.WON:
         raise ActivityError(_("Upsell deals start from a won deal."), code="not_won")
     title = (title or "").strip() or _("Upsell: %(deal)s") % {"deal": deal.title}
-    return pipeline_services.deal_create(actor=actor, lead=deal.lead, title=title[:200], pipeline=pipeline, owner=actor)
+    return pipeline_services.deal_create(actor=actor, organization=deal.organization, title=title[:200], pipeline=pipeline, owner=actor)

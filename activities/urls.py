@@ -11,8 +11,8 @@ urlpatterns = [
     path("<int:pk>/reopen/", views.activity_reopen, name="reopen"),
     path("deals/<int:deal_pk>/new/", views.activity_create, name="create"),
     path("deals/<int:deal_pk>/notes/", views.note_create, name="note_create"),
-    path("leads/<int:lead_pk>/new/", views.activity_create, name="lead_create"),
-    path("leads/<int:lead_pk>/notes/", views.note_create, name="lead_note_create"),
+    path("organizations/<int:organization_pk>/new/", views.activity_create, name="organization_create"),
+    path("organizations/<int:organization_pk>/notes/", views.note_create, name="organization_note_create"),
     path("deals/<int:deal_pk>/upsell/", views.upsell_create, name="upsell"),
     path("onboarding/<int:pk>/", views.onboarding_toggle, name="onboarding_toggle"),
 ]

@@ -33,7 +33,7 @@ def _is_partial(request) -> bool:
 
 
 def _visible_deal_or_404(user, pk):
-    deal = pipeline_selectors.visible_deals(user).select_related("lead", "pipeline", "stage").filter(pk=pk).first()
+    deal = pipeline_selectors.visible_deals(user).select_related("organization", "pipeline", "stage").filter(pk=pk).first()
     if deal is None:
         raise Http404(_("No such deal."))
     return deal
@@ -47,7 +47,7 @@ def _changeable_deal(user, pk):
 
 
 def _activity_or_404(user, pk, *, change: bool = False) -> Activity:
-    activity = selectors.visible_activities(user).select_related("deal", "lead", "owner").filter(pk=pk).first()
+    activity = selectors.visible_activities(user).select_related("deal", "organization", "owner").filter(pk=pk).first()
     if activity is None:
         raise Http404(_("No such activity."))
     if change and not selectors.can_change_activity(user, activity):
@@ -73,29 +73,29 @@ def deal_panel_context(request, deal, can_change, *, activity_form=None, note_fo
     }
 
 
-def lead_panel_context(request, lead, can_change) -> dict:
+def organization_panel_context(request, organization, can_change) -> dict:
     return {
-        "lead": lead,
+        "organization": organization,
         "can_change": can_change,
-        "open_activities": selectors.lead_open_activities(request.user, lead),
-        "notes": selectors.lead_notes(request.user, lead),
+        "open_activities": selectors.organization_open_activities(request.user, organization),
+        "notes": selectors.organization_notes(request.user, organization),
         "activity_form": ActivityForm(user=request.user) if can_change else None,
         "note_form": NoteForm() if can_change else None,
     }
 
 
-def _visible_lead_or_404(user, pk):
-    lead = pipeline_selectors.visible_leads(user).filter(pk=pk).first()
-    if lead is None:
+def _visible_organization_or_404(user, pk):
+    organization = pipeline_selectors.visible_organizations(user).filter(pk=pk).first()
+    if organization is None:
         raise Http404(_("No such lead."))
-    return lead
+    return organization
 
 
-def _changeable_lead(user, pk):
-    lead = _visible_lead_or_404(user, pk)
-    if not pipeline_selectors.can_change_lead(user, lead):
+def _changeable_organization(user, pk):
+    organization = _visible_organization_or_404(user, pk)
+    if not pipeline_selectors.can_change_organization(user, organization):
         raise PermissionDenied(_("You may look at this lead but not change it."))
-    return lead
+    return organization
 
 
 def _upsell_form(request, deal):
@@ -119,17 +119,17 @@ def my_activities(request):
 
 
 @require_POST
-def activity_create(request, deal_pk=None, lead_pk=None):
+def activity_create(request, deal_pk=None, organization_pk=None):
     """POST /activities/deals/<id>/new/ or /activities/leads/<id>/new/ — plan an activity."""
     deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
-    lead = _changeable_lead(request.user, lead_pk) if lead_pk else None
-    target = deal or lead
+    organization = _changeable_organization(request.user, organization_pk) if organization_pk else None
+    target = deal or organization
     form = ActivityForm(request.POST, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
             services.activity_create(
-                actor=request.user, deal=deal, lead=lead, kind=data["kind"], title=data["title"], due_at=data["due_at"],
+                actor=request.user, deal=deal, organization=organization, kind=data["kind"], title=data["title"], due_at=data["due_at"],
                 owner=data["owner"] or request.user, note=data["note"],
             )
         except PipelineError as refusal:
@@ -165,7 +165,7 @@ def activity_edit(request, pk):
 
 def _after_toggle(request, activity, message):
     if _is_partial(request):
-        activity = Activity.objects.select_related("deal", "lead", "deal__lead", "owner").get(pk=activity.pk)
+        activity = Activity.objects.select_related("deal", "organization", "deal__organization", "owner").get(pk=activity.pk)
         return render(request, "activities/_activity_row.html", {"activity": activity, "toast": message, "next": _safe_next(request, "")})
     messages.success(request, message)
     return redirect(_safe_next(request, activity.get_absolute_url()))
@@ -190,21 +190,21 @@ def activity_reopen(request, pk):
 
 
 @require_POST
-def note_create(request, deal_pk=None, lead_pk=None):
+def note_create(request, deal_pk=None, organization_pk=None):
     """POST /activities/deals/<id>/notes/ or /activities/leads/<id>/notes/ — add a note."""
     deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
-    lead = _changeable_lead(request.user, lead_pk) if lead_pk else None
+    organization = _changeable_organization(request.user, organization_pk) if organization_pk else None
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            services.note_create(actor=request.user, deal=deal, lead=lead, body=form.cleaned_data["body"])
+            services.note_create(actor=request.user, deal=deal, organization=organization, body=form.cleaned_data["body"])
         except PipelineError as refusal:
             messages.error(request, refusal.message)
         else:
             messages.success(request, _("Note added."))
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect((deal or lead).get_absolute_url() + ("#history-title" if deal else "#notes"))
+    return redirect((deal or organization).get_absolute_url() + ("#history-title" if deal else "#notes"))
 
 
 # --- Onboarding and upsell -------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from pipeline.models import Deal, DealStatus, ForecastCategory, Lead, LeadSource, Stage
+from pipeline.models import Deal, DealStatus, ForecastCategory, Organization, LeadSource, Stage
 
 MAX_ID = 2**63 - 1
 
@@ -27,7 +27,7 @@ class DealFilter(django_filters.FilterSet):
     pipeline = IdFilter(field_name="pipeline_id", label=_("Pipeline id"))
     stage = IdFilter(field_name="stage_id", label=_("Stage id"))
     owner = IdFilter(field_name="owner_id", label=_("Owner (user) id"))
-    lead = IdFilter(field_name="lead_id", label=_("Lead id"))
+    organization = IdFilter(field_name="organization_id", label=_("Lead id"))
     status = django_filters.ChoiceFilter(choices=DealStatus.choices, label=_("Status"))
     forecast_category = django_filters.ChoiceFilter(choices=ForecastCategory.choices, label=_("Forecast category"))
     expected_close_after = django_filters.DateFilter(
@@ -53,11 +53,11 @@ class DealFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(
-            Q(title__icontains=value) | Q(lead__name__icontains=value) | Q(lead__contact_name__icontains=value)
+            Q(title__icontains=value) | Q(organization__name__icontains=value) | Q(organization__main_contact__name__icontains=value)
         )
 
 
-class LeadFilter(django_filters.FilterSet):
+class OrganizationFilter(django_filters.FilterSet):
     owner = IdFilter(field_name="owner_id", label=_("Owner (user) id"))
     source = django_filters.ChoiceFilter(choices=LeadSource.choices, label=_("Source"))
     country = django_filters.CharFilter(field_name="country", lookup_expr="iexact", max_length=2, label=_("Country"))
@@ -66,7 +66,7 @@ class LeadFilter(django_filters.FilterSet):
     )
 
     class Meta:
-        model = Lead
+        model = Organization
         fields: list[str] = []
 
     def filter_search(self, queryset, name, value):
@@ -74,7 +74,7 @@ class LeadFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(
-            Q(name__icontains=value) | Q(contact_name__icontains=value) | Q(contact_email__icontains=value)
+            Q(name__icontains=value) | Q(main_contact__name__icontains=value) | Q(main_contact__email__icontains=value)
         )
 
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, DealChange, ForecastCategory, Organization, LostReason, Pipeline, Stage, StageChange
 
 User = get_user_model()
 
@@ -87,19 +87,26 @@ class UserScopedField(serializers.PrimaryKeyRelatedField):
         return self.scope(user)
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(serializers.ModelSerializer):
     owner = UserScopedField(
         scope=selectors.assignable_users, required=False, allow_null=True,
         help_text=_("Default: you. Reps can only choose themselves."),
     )
 
+    # The main contact (a person at the organisation): read from it, and written to it (created
+    # when the organisation has none) by the organisation service.
+    contact_name = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text=_("The main contact's name."))
+    contact_email = serializers.EmailField(required=False, allow_blank=True, help_text=_("The main contact's e-mail."))
+    contact_phone = serializers.CharField(required=False, allow_blank=True, max_length=50, help_text=_("The main contact's phone."))
+
     class Meta:
-        model = Lead
+        model = Organization
         fields = [
-            "id", "name", "industry", "company_size", "country", "website", "source",
-            "contact_name", "contact_email", "contact_phone", "owner", "created_at",
+            "id", "name", "domains", "industry", "company_size", "country", "street", "postal_code", "city",
+            "website", "phone", "source", "main_contact", "contact_name", "contact_email", "contact_phone", "owner",
+            "fit_score", "customer_since", "created_at", "updated_at",
         ]
-        read_only_fields = ["created_at"]
+        read_only_fields = ["main_contact", "fit_score", "customer_since", "created_at", "updated_at"]
 
     def validate_country(self, value):
         value = value.upper()
@@ -116,14 +123,14 @@ class DealSerializer(serializers.ModelSerializer):
     """A deal as clients read it. Needs select_related("stage", "lead", "owner")."""
 
     stage_name = serializers.CharField(source="stage.name", read_only=True)
-    lead_name = serializers.CharField(source="lead.name", read_only=True)
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
     owner_name = serializers.SerializerMethodField()
     effective_probability = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Deal
         fields = [
-            "id", "title", "pipeline", "stage", "stage_name", "status", "lead", "lead_name", "owner", "owner_name",
+            "id", "title", "pipeline", "stage", "stage_name", "status", "organization", "organization_name", "owner", "owner_name",
             "amount", "currency", "expected_close", "probability", "effective_probability", "next_step",
             "forecast_category", "lost_reason", "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
             "external_id", "version",
@@ -194,7 +201,7 @@ class RefusesUnacceptedFieldsMixin:
 
 class DealWriteFields(RefusesUnacceptedFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    lead = UserScopedField(scope=selectors.visible_leads, queryset=Lead.objects.none())
+    organization = UserScopedField(scope=selectors.visible_organizations, queryset=Organization.objects.none())
     owner = UserScopedField(
         scope=selectors.assignable_users, required=False,
         help_text=_("Default: you. Reps can only choose themselves; managers their team; admins anyone."),

@@ -18,7 +18,8 @@ router.register("pipelines", views.PipelineViewSet, basename="pipeline")
 router.register("stages", views.StageViewSet, basename="stage")
 router.register("lost-reasons", views.LostReasonViewSet, basename="lostreason")
 router.register("users", views.UserViewSet, basename="user")
-router.register("leads", views.LeadViewSet, basename="lead")
+router.register("organizations", views.OrganizationViewSet, basename="organization")
+router.register("leads", views.LeadViewSet, basename="lead")  # the address before organisations existed
 router.register("deals", views.DealViewSet, basename="deal")
 
 urlpatterns = [

@@ -21,13 +21,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipeline import configuration, selectors, services
-from pipeline import leads as lead_services
+from pipeline import organizations as organization_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, Lead, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, DealChange, Organization, LostReason, Pipeline, Stage, StageChange
 
 from . import forecast as forecast_engine
 from . import serializers as s
-from .filters import DealFilter, LeadFilter, StageFilter
+from .filters import DealFilter, OrganizationFilter, StageFilter
 from .permissions import IsAdminOrReadOnly
 
 ERRORS_READ = {
@@ -177,12 +177,12 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: s.LeadSerializer(many=True), **ERRORS_LIST}),
-    retrieve=extend_schema(responses={200: s.LeadSerializer, **ERRORS_OBJECT}),
-    create=extend_schema(responses={201: s.LeadSerializer, **ERRORS_WRITE}),
-    partial_update=extend_schema(responses={200: s.LeadSerializer, **ERRORS_OBJECT_WRITE}),
+    list=extend_schema(responses={200: s.OrganizationSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.OrganizationSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.OrganizationSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(responses={200: s.OrganizationSerializer, **ERRORS_OBJECT_WRITE}),
 )
-class LeadViewSet(
+class OrganizationViewSet(
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -191,26 +191,32 @@ class LeadViewSet(
 ):
     """Leads you may see: your own, unowned ones, and those behind deals you may see."""
 
-    queryset = Lead.objects.none()
-    serializer_class = s.LeadSerializer
+    queryset = Organization.objects.none()
+    serializer_class = s.OrganizationSerializer
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend]
-    filterset_class = LeadFilter
+    filterset_class = OrganizationFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return selectors.visible_leads(self.request.user).order_by("name", "pk")
+        return selectors.visible_organizations(self.request.user).select_related("main_contact").order_by("name", "pk")
 
     def perform_create(self, serializer):
         data = {"owner": self.request.user, **serializer.validated_data}
-        serializer.instance = lead_services.lead_create(actor=self.request.user, **data)
+        serializer.instance = organization_services.organization_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
-        if not selectors.can_change_lead(self.request.user, serializer.instance):
+        if not selectors.can_change_organization(self.request.user, serializer.instance):
             raise PermissionDenied(_("You may look at this lead but not change it."))
-        serializer.instance = lead_services.lead_update(
-            lead=serializer.instance, actor=self.request.user, **serializer.validated_data
+        serializer.instance = organization_services.organization_update(
+            organization=serializer.instance, actor=self.request.user, **serializer.validated_data
         )
+
+
+@extend_schema(exclude=True)  # documented once, at /api/v1/organizations/
+class LeadViewSet(OrganizationViewSet):
+    """The organisations at the address clients written before organisations and people used
+    (`/api/v1/leads/`): the same records, fields and rules. Use `/api/v1/organizations/`."""
 
 
 # --- Deals ---------------------------------------------------------------------------------------
@@ -233,7 +239,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         return (
             selectors.visible_deals(self.request.user)
-            .select_related("stage", "lead", "owner")
+            .select_related("stage", "organization", "owner")
             .order_by("-created_at", "-pk")
         )
 
@@ -255,7 +261,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # With query parameters the list's filters apply, as for every other action.
         found = None
         if pk is not None and not self.request.query_params:
-            queryset = Deal.objects.select_related("stage", "lead", "owner", "pipeline")
+            queryset = Deal.objects.select_related("stage", "organization", "owner", "pipeline")
             found = selectors.deal_to_move(user, pk=pk, stage=stage_id, queryset=queryset).first()
         if found is None:
             return self._changeable_deal()  # the 404 (or, for a hidden deal, never more than that)
@@ -266,7 +272,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def _respond(self, deal: Deal, status_code=status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().filter(pk=deal.pk).first() or Deal.objects.select_related(
-            "stage", "lead", "owner"
+            "stage", "organization", "owner"
         ).get(pk=deal.pk)  # e.g. reassigned to someone the actor no longer sees
         return Response(s.deal_data(fresh), status=status_code)
 

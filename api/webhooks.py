@@ -45,8 +45,8 @@ def deal_payload(deal: Deal) -> dict:
         "stage": deal.stage_id,
         "stage_name": deal.stage.name,
         "status": deal.status,
-        "lead": deal.lead_id,
-        "lead_name": deal.lead.name,
+        "organization": deal.organization_id,
+        "organization_name": deal.organization.name,
         "owner": deal.owner_id,
         "amount": str(deal.amount) if deal.amount is not None else None,
         "currency": deal.currency,
@@ -65,7 +65,7 @@ def deliveries_create(*, event: str, deal_ids, occurred_at: str | None = None) -
     endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk") if e.wants(event)]
     if not endpoints:
         return []
-    deals = Deal.objects.filter(pk__in=deal_ids).select_related("stage", "lead").order_by("pk")
+    deals = Deal.objects.filter(pk__in=deal_ids).select_related("stage", "organization").order_by("pk")
     now = timezone.now()
     rows = []
     for deal in deals:

@@ -46,13 +46,13 @@ def _people(user) -> tuple[str, list]:
 _CARD_COLUMNS = (
     "d.id, d.stage_id, d.title, d.amount, d.currency, d.expected_close, d.stage_entered_at, d.next_step,"
     " d.version, d.status, d.rotting_snoozed_until, l.name, u.username, u.first_name, u.last_name,"
-    " EXISTS (SELECT 1 FROM pipeline_deal w WHERE w.lead_id = d.lead_id AND w.status = 'won'),"
+    " EXISTS (SELECT 1 FROM pipeline_deal w WHERE w.organization_id = d.organization_id AND w.status = 'won'),"
     " a.title, a.due_at, a.kind,"
     " (SELECT COUNT(*) FROM activities_onboardingtask t WHERE t.deal_id = d.id),"
     " (SELECT COUNT(*) FROM activities_onboardingtask t WHERE t.deal_id = d.id AND t.done_at IS NOT NULL)"
 )
 _CARD_JOINS = (
-    " JOIN pipeline_lead l ON l.id = d.lead_id JOIN accounts_user u ON u.id = d.owner_id"
+    " JOIN pipeline_organization l ON l.id = d.organization_id JOIN accounts_user u ON u.id = d.owner_id"
     " LEFT JOIN activities_activity a ON a.id = (SELECT n.id FROM activities_activity n"
     " WHERE n.deal_id = d.id AND n.done_at IS NULL ORDER BY n.due_at, n.id LIMIT 1)"
 )
@@ -157,7 +157,7 @@ def move(*, deal_id: int, to_stage_id: int, actor_id: int) -> dict:
         if postgres:
             cursor.execute("SELECT id FROM pipeline_deal WHERE id = %s FOR UPDATE", [deal_id])
         cursor.execute(
-            "SELECT " + _CARD_COLUMNS + ", d.pipeline_id, d.lead_id, d.owner_id, ts.id, ts.name, ts.kind"
+            "SELECT " + _CARD_COLUMNS + ", d.pipeline_id, d.organization_id, d.owner_id, ts.id, ts.name, ts.kind"
             " FROM pipeline_deal d" + _CARD_JOINS +
             " JOIN pipeline_stage ts ON ts.pipeline_id = d.pipeline_id AND ts.id = %s WHERE d.id = %s",
             [to_stage_id, deal_id],
@@ -194,11 +194,11 @@ def api_move(*, deal_id: int, to_stage_id: int, actor_id: int) -> tuple:
         if postgres:
             cursor.execute("SELECT id FROM pipeline_deal WHERE id = %s FOR UPDATE", [deal_id])
         cursor.execute(
-            "SELECT d.id, d.title, d.pipeline_id, d.stage_id, d.status, d.lead_id, l.name, d.owner_id, u.username,"
+            "SELECT d.id, d.title, d.pipeline_id, d.stage_id, d.status, d.organization_id, l.name, d.owner_id, u.username,"
             " u.first_name, u.last_name, d.amount, d.currency, d.expected_close, d.probability, s.probability,"
             " d.next_step, d.forecast_category, d.lost_reason_id, d.lost_note, d.stage_entered_at, d.closed_at,"
             " d.created_at, d.updated_at, d.external_id, d.version, ts.id, ts.name, ts.kind, ts.probability"
-            " FROM pipeline_deal d JOIN pipeline_lead l ON l.id = d.lead_id JOIN accounts_user u ON u.id = d.owner_id"
+            " FROM pipeline_deal d JOIN pipeline_organization l ON l.id = d.organization_id JOIN accounts_user u ON u.id = d.owner_id"
             " JOIN pipeline_stage s ON s.id = d.stage_id"
             " JOIN pipeline_stage ts ON ts.pipeline_id = d.pipeline_id AND ts.id = %s WHERE d.id = %s" + where,
             [to_stage_id, deal_id, *params],

@@ -40,7 +40,7 @@ from accounts.models import Team, User  # noqa: E402
 from forecasting import services  # noqa: E402
 from forecasting.models import ForecastFit  # noqa: E402
 from pipeline import services as pipeline_services  # noqa: E402
-from pipeline.models import Deal, Lead, LostReason, Pipeline  # noqa: E402
+from pipeline.models import Deal, Organization, LostReason, Pipeline  # noqa: E402
 
 OWNERS = 20
 TEAMS = 4
@@ -65,12 +65,12 @@ def people() -> tuple[User, User]:
 # Per deal g: an outcome (g % 10: 0–2 won, 3–6 lost, 7–9 open), the furthest open stage reached
 # (r), days per stage (step) and when it was created, so that every stage change lies in the past.
 _DEAL_SQL = """
-INSERT INTO pipeline_deal (pipeline_id, stage_id, lead_id, title, amount, currency, expected_close,
+INSERT INTO pipeline_deal (pipeline_id, stage_id, organization_id, title, amount, currency, expected_close,
     probability, status, owner_id, lost_reason_id, lost_note, next_step, stage_entered_at, closed_at, created_at,
     updated_at, external_id, version, forecast_category, rotting_snooze_reason)
 SELECT %(pipeline)s,
        CASE WHEN x.outcome = 'won' THEN %(won)s ELSE (%(stages)s::bigint[])[1 + x.r] END,
-       %(lead)s, 'Bench ' || x.g, x.amount, CASE WHEN x.g %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
+       %(organization)s, 'Bench ' || x.g, x.amount, CASE WHEN x.g %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
        CASE WHEN x.outcome = 'open' THEN CURRENT_DATE + ((x.g * 31) %% 200 - 20) ELSE x.closed::date END,
        CASE WHEN x.g %% 8 = 3 THEN (x.g * 13) %% 101 END,
        x.outcome, (%(owners)s::bigint[])[1 + (x.g / 7) %% %(n_owners)s],
@@ -125,7 +125,7 @@ def fill(pipeline: Pipeline, n: int) -> None:
         return
     manager, _ = people()
     owners = list(User.objects.filter(username__startswith="bench-rep-").order_by("pk").values_list("pk", flat=True))
-    lead = Lead.objects.create(name="Bench customer")
+    organization = Organization.objects.create(name="Bench customer")
     stages = list(pipeline.stages.filter(kind="open").order_by("position", "pk").values_list("pk", flat=True))
     won = pipeline.stages.filter(kind="won").values_list("pk", flat=True).first()
     reason = LostReason.objects.order_by("position").values_list("pk", flat=True).first()
@@ -134,7 +134,7 @@ def fill(pipeline: Pipeline, n: int) -> None:
         "won": won,
         "stages": stages,
         "n_stages": len(stages),
-        "lead": lead.pk,
+        "organization": organization.pk,
         "owners": owners,
         "n_owners": len(owners),
         "reason": reason,
@@ -207,7 +207,7 @@ def main():
     view(client, url)
     stages = list(pipeline.stages.order_by("position"))
     opened = [s for s in stages if s.kind == "open"]
-    deal = deals.filter(status="open", stage=opened[0]).select_related("stage", "lead", "pipeline").first()
+    deal = deals.filter(status="open", stage=opened[0]).select_related("stage", "organization", "pipeline").first()
     for label, target in (("a drag between open stages", opened[1]), ("a win", stages[-1])):
         pipeline_services.deal_move(deal=deal.pk, to_stage=target, actor=manager)
         elapsed, n, _ = view(client, url)

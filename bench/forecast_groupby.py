@@ -40,7 +40,7 @@ from accounts.models import Team, User  # noqa: E402
 from forecasting import periods, services, sums  # noqa: E402
 from forecasting.periods import MONTH, period_of_date  # noqa: E402
 from pipeline import services as pipeline_services  # noqa: E402
-from pipeline.models import Deal, Lead, Pipeline  # noqa: E402
+from pipeline.models import Deal, Organization, Pipeline  # noqa: E402
 
 HAND_WRITTEN = """
 SELECT d.owner_id, d.currency, date_trunc('month', GREATEST(d.expected_close, %(start)s::date)) AS period,
@@ -84,18 +84,18 @@ def fill(pipeline: Pipeline, n: int) -> None:
     if have >= n:
         return
     owners = _bench_owners()
-    lead = Lead.objects.create(name="Bench customer")
+    organization = Organization.objects.create(name="Bench customer")
     stages = list(pipeline.stages.filter(kind="open").order_by("position").values_list("pk", flat=True))
     won = pipeline.stages.filter(kind="won").values_list("pk", flat=True).first()
     with connection.cursor() as cur:
         cur.execute(
             """
-            INSERT INTO pipeline_deal (pipeline_id, stage_id, lead_id, title, amount, currency, expected_close,
+            INSERT INTO pipeline_deal (pipeline_id, stage_id, organization_id, title, amount, currency, expected_close,
                 probability, status, owner_id, lost_note, next_step, stage_entered_at, closed_at, created_at,
                 updated_at, external_id, version, forecast_category, rotting_snooze_reason)
             SELECT %(pipeline)s,
                    CASE WHEN g %% 10 = 0 THEN %(won)s ELSE (%(stages)s::bigint[])[1 + g %% %(n_stages)s] END,
-                   %(lead)s, 'Bench ' || g, (1000 + (g::bigint * 7919) %% 90000)::numeric(14, 2),
+                   %(organization)s, 'Bench ' || g, (1000 + (g::bigint * 7919) %% 90000)::numeric(14, 2),
                    CASE WHEN g %% 5 = 0 THEN 'USD' ELSE 'EUR' END,
                    CURRENT_DATE + ((g * 31) %% 200 - 20),
                    CASE WHEN g %% 8 = 3 THEN (g * 13) %% 101 END,
@@ -111,7 +111,7 @@ def fill(pipeline: Pipeline, n: int) -> None:
                 "won": won,
                 "stages": stages,
                 "n_stages": len(stages),
-                "lead": lead.pk,
+                "organization": organization.pk,
                 "owners": owners,
                 "n_owners": len(owners),
                 "first": have + 1,

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
-from pipeline.models import Deal, DealStatus, Lead, Pipeline, StageChange
+from pipeline.models import Deal, DealStatus, Organization, Pipeline, StageChange
 
 BATCH = 20_000
 TEAMS = ("North", "South", "East", "West")
@@ -87,20 +87,20 @@ def seed_open_deals(n: int, *, seed: int = 7) -> None:
     with transaction.atomic():
         while created < n:
             size = min(BATCH, n - created)
-            lead_ids = _insert(
-                Lead,
+            organization_ids = _insert(
+                Organization,
                 [{"name": f"Company {created + i:06d}", "industry": "Software", "country": "DE"} for i in range(size)],
                 now=now,
             )
             deals = []
-            for i, lead_id in enumerate(lead_ids):
+            for i, organization_id in enumerate(organization_ids):
                 stage = rng.choices(stages, weights)[0]
                 entered = now - timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 1440))
                 deals.append(
                     {
                         "pipeline_id": pipeline.pk,
                         "stage_id": stage.pk,
-                        "lead_id": lead_id,
+                        "organization_id": organization_id,
                         "title": f"Deal {created + i:06d}",
                         "amount": Decimal(rng.randrange(1_000, 200_000)) if rng.random() > 0.05 else None,
                         "currency": "EUR" if rng.random() < 0.9 else "USD",

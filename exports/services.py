@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from pipeline.models import Deal, Lead
+from pipeline.models import Deal, Organization
 from pipeline.selectors import weighted_amount_expression, win_probability_expression
 from qualification.services import fit_summary
 
@@ -48,7 +48,7 @@ def _local(dt: datetime | None):
 DEAL_COLUMNS = [
     Column(_("ID"), lambda d: d.pk),
     Column(_("Title"), lambda d: d.title),
-    Column(_("Company"), lambda d: d.lead.name),
+    Column(_("Company"), lambda d: d.organization.name),
     Column(_("Pipeline"), lambda d: d.pipeline.name),
     Column(_("Stage"), lambda d: d.stage.name),
     Column(_("Status"), lambda d: str(d.get_status_display())),
@@ -59,36 +59,36 @@ DEAL_COLUMNS = [
     Column(_("Expected close"), lambda d: d.expected_close, "yyyy-mm-dd"),
     Column(_("Owner"), lambda d: str(d.owner)),
     Column(_("Next step"), lambda d: d.next_step),
-    Column(_("Fit score"), lambda d: d.lead.fit_score),
+    Column(_("Fit score"), lambda d: d.organization.fit_score),
     Column(_("In stage since"), lambda d: _local(d.stage_entered_at), "yyyy-mm-dd hh:mm"),
     Column(_("Created"), lambda d: _local(d.created_at), "yyyy-mm-dd hh:mm"),
 ]
 
-LEAD_COLUMNS = [
-    Column(_("ID"), lambda lead: lead.pk),
-    Column(_("Company"), lambda lead: lead.name),
-    Column(_("Fit score"), lambda lead: lead.fit_score),
-    Column(_("Fit: matched criteria"), lambda lead: fit_summary(lead.fit_explanation) if lead.fit_score is not None else ""),
-    Column(_("Industry"), lambda lead: lead.industry),
-    Column(_("Company size"), lambda lead: lead.company_size),
-    Column(_("Country"), lambda lead: lead.country),
-    Column(_("Website"), lambda lead: lead.website),
-    Column(_("Source"), lambda lead: str(lead.get_source_display())),
-    Column(_("Contact person"), lambda lead: lead.contact_name),
-    Column(_("Contact e-mail"), lambda lead: lead.contact_email),
-    Column(_("Contact phone"), lambda lead: lead.contact_phone),
-    Column(_("Owner"), lambda lead: str(lead.owner) if lead.owner_id else ""),
-    Column(_("Created"), lambda lead: _local(lead.created_at), "yyyy-mm-dd hh:mm"),
+ORGANIZATION_COLUMNS = [
+    Column(_("ID"), lambda organization: organization.pk),
+    Column(_("Company"), lambda organization: organization.name),
+    Column(_("Fit score"), lambda organization: organization.fit_score),
+    Column(_("Fit: matched criteria"), lambda organization: fit_summary(organization.fit_explanation) if organization.fit_score is not None else ""),
+    Column(_("Industry"), lambda organization: organization.industry),
+    Column(_("Company size"), lambda organization: organization.company_size),
+    Column(_("Country"), lambda organization: organization.country),
+    Column(_("Website"), lambda organization: organization.website),
+    Column(_("Source"), lambda organization: str(organization.get_source_display())),
+    Column(_("Contact person"), lambda organization: organization.contact_name),
+    Column(_("Contact e-mail"), lambda organization: organization.contact_email),
+    Column(_("Contact phone"), lambda organization: organization.contact_phone),
+    Column(_("Owner"), lambda organization: str(organization.owner) if organization.owner_id else ""),
+    Column(_("Created"), lambda organization: _local(organization.created_at), "yyyy-mm-dd hh:mm"),
 ]
 
 
 def deals_for_export(deals: QuerySet[Deal]) -> Iterator[Deal]:
     deals = deals.annotate(win_probability=win_probability_expression(), weighted_amount=weighted_amount_expression())
-    return deals.select_related("lead", "owner", "stage", "pipeline").order_by("stage__position", "-stage_entered_at", "-pk").iterator(chunk_size=CHUNK_SIZE)
+    return deals.select_related("organization", "owner", "stage", "pipeline").order_by("stage__position", "-stage_entered_at", "-pk").iterator(chunk_size=CHUNK_SIZE)
 
 
-def leads_for_export(leads: QuerySet[Lead]) -> Iterator[Lead]:
-    return leads.select_related("owner").iterator(chunk_size=CHUNK_SIZE)
+def organizations_for_export(organizations: QuerySet[Organization]) -> Iterator[Organization]:
+    return organizations.select_related("owner").iterator(chunk_size=CHUNK_SIZE)
 
 
 # --- CSV ---------------------------------------------------------------------------------------

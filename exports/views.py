@@ -7,8 +7,8 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from pipeline.selectors import board_deals, visible_pipelines
-from qualification.forms import LeadFilterForm
-from qualification.selectors import lead_list
+from qualification.forms import OrganizationFilterForm
+from qualification.selectors import organization_list
 
 from . import services
 
@@ -79,17 +79,17 @@ def board_xlsx(request):
     return _xlsx_response(data, _filename("board", filters["pipeline"].name, ext="xlsx"))
 
 
-def _leads(request):
-    return lead_list(user=request.user, **LeadFilterForm(request.GET).filters())
+def _organizations(request):
+    return organization_list(user=request.user, **OrganizationFilterForm(request.GET).filters())
 
 
 @require_GET
-def leads_csv(request):
-    lines = services.csv_lines(services.LEAD_COLUMNS, services.leads_for_export(_leads(request)), style=_csv_style(request))
-    return _csv_response(lines, _filename("leads", ext="csv"))
+def organizations_csv(request):
+    lines = services.csv_lines(services.ORGANIZATION_COLUMNS, services.organizations_for_export(_organizations(request)), style=_csv_style(request))
+    return _csv_response(lines, _filename("organizations", ext="csv"))
 
 
 @require_GET
-def leads_xlsx(request):
-    data = services.xlsx_bytes(services.LEAD_COLUMNS, services.leads_for_export(_leads(request)), title="Leads")
-    return _xlsx_response(data, _filename("leads", ext="xlsx"))
+def organizations_xlsx(request):
+    data = services.xlsx_bytes(services.ORGANIZATION_COLUMNS, services.organizations_for_export(_organizations(request)), title="Organizations")
+    return _xlsx_response(data, _filename("organizations", ext="xlsx"))

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import DealField, DealStatus, Lead, LostReason, Pipeline, StageKind
+from pipeline.models import DealField, DealStatus, Organization, LostReason, Pipeline, StageKind
 
 DEAL_COLUMNS = [
     "external_id",
@@ -56,7 +56,7 @@ class ImportResult:
     stage_changes: int = 0
     deal_changes: int = 0
     users_created: list[str] = field(default_factory=list)
-    leads_created: int = 0
+    organizations_created: int = 0
 
 
 @dataclass
@@ -64,7 +64,7 @@ class _Deal:
     line: int
     external_id: str
     title: str
-    lead: str
+    organization: str
     owner: str
     amount: Decimal | None
     currency: str
@@ -331,14 +331,14 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
             user.save()
             users[name] = user
             result.users_created.append(name)
-        lead_names = {deal.lead for deal, _, _ in plans}
-        leads = {}
-        for lead in Lead.objects.filter(name__in=lead_names).order_by("pk"):
-            leads.setdefault(lead.name, lead)
-        new_leads = [Lead(name=name, owner=None) for name in sorted(lead_names - set(leads))]
-        for lead in Lead.objects.bulk_create(new_leads):
-            leads[lead.name] = lead
-        result.leads_created = len(new_leads)
+        organization_names = {deal.organization for deal, _, _ in plans}
+        organizations = {}
+        for organization in Organization.objects.filter(name__in=organization_names).order_by("pk"):
+            organizations.setdefault(organization.name, organization)
+        new_organizations = [Organization(name=name, owner=None) for name in sorted(organization_names - set(organizations))]
+        for organization in Organization.objects.bulk_create(new_organizations):
+            organizations[organization.name] = organization
+        result.organizations_created = len(new_organizations)
         reasons = {r.name: r for r in LostReason.objects.all()}
         for deal, _path, _changes in plans:
             if deal.status == DealStatus.LOST and deal.lost_reason not in reasons:
@@ -356,7 +356,7 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
                 {
                     "pipeline_id": pipeline.pk,
                     "stage_id": final_stage.pk,
-                    "lead_id": leads[deal.lead].pk,
+                    "organization_id": organizations[deal.organization].pk,
                     "title": deal.title[:200],
                     "amount": deal.amount,
                     "currency": deal.currency,

@@ -594,7 +594,7 @@ def stuck_deals(deals: QuerySet[Deal], pipeline: Pipeline, *, now=None) -> list[
         condition |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(seconds=seconds))
     stuck = (
         deals.filter(condition, status=DealStatus.OPEN)
-        .select_related("stage", "owner", "lead")
+        .select_related("stage", "owner", "organization")
         .order_by("stage_entered_at")[:STUCK_LIMIT]
     )
     return [

@@ -268,7 +268,7 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
     from django.db import transaction
 
     from pipeline import events, services
-    from pipeline.models import DealField, Lead, LostReason
+    from pipeline.models import DealField, Organization, LostReason
 
     h = synth.history
     now = np.datetime64(until or datetime.now(dt_timezone.utc).replace(tzinfo=None), "s")
@@ -282,7 +282,7 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
     h = _shifted(h, shift)
     with transaction.atomic():
         state_at_now = as_of(h, now)
-        leads = Lead.objects.bulk_create([Lead(name=f"Synthetic customer {i + 1}") for i in range(len(state_at_now))])
+        organizations = Organization.objects.bulk_create([Organization(name=f"Synthetic customer {i + 1}") for i in range(len(state_at_now))])
         rows, keep = [], state_at_now.index
         for j, i in enumerate(keep):
             status = {OPEN: "open", WON: "won", LOST: "lost"}[int(state_at_now.status[j])]
@@ -291,7 +291,7 @@ def write_to_database(synth: Synthetic, *, pipeline, owners: list, until=None, l
                 {
                     "pipeline_id": pipeline.pk,
                     "stage_id": stages[int(state_at_now.stage[j])].pk,
-                    "lead_id": leads[j].pk,
+                    "organization_id": organizations[j].pk,
                     "title": f"Deal {h.external_id[i]}",
                     "amount": f"{h.amount[i]:.2f}",
                     "currency": h.currency[i],

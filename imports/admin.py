@@ -5,7 +5,7 @@ from .models import ImportJob
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["filename", "kind", "created_by", "status", "total_rows", "created_leads", "created_deals", "created_at"]
+    list_display = ["filename", "kind", "created_by", "status", "total_rows", "created_organizations", "created_deals", "created_at"]
     list_filter = ["kind", "status"]
     search_fields = ["filename", "created_by__username"]
     exclude = ["rows"]

@@ -11,7 +11,7 @@ from .services import TARGETS, import_settings
 
 class UploadForm(forms.Form):
     kind = forms.ChoiceField(label=_("What does the file hold?"), choices=ImportKind.choices, widget=forms.RadioSelect,
-                             initial=ImportKind.LEADS)
+                             initial=ImportKind.ORGANIZATIONS)
     pipeline = forms.ModelChoiceField(
         label=_("Pipeline for the deals"), queryset=None, required=False, empty_label=None,
         help_text=_("Deals start in the stage named in their row, or in this pipeline's first stage."),

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ImportKind(models.TextChoices):
-    LEADS = "leads", _("Leads")
+    ORGANIZATIONS = "organizations", _("Organisations and their contacts")
     DEALS = "deals", _("Deals")
 
 
@@ -27,7 +27,7 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.CASCADE, related_name="imports"
     )
-    kind = models.CharField(_("what"), max_length=8, choices=ImportKind.choices)
+    kind = models.CharField(_("what"), max_length=16, choices=ImportKind.choices)
     pipeline = models.ForeignKey(
         "pipeline.Pipeline", verbose_name=_("pipeline"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -40,7 +40,7 @@ class ImportJob(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(_("rows"), default=0)
     processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
-    created_leads = models.PositiveIntegerField(_("leads created"), default=0)
+    created_organizations = models.PositiveIntegerField(_("leads created"), default=0)
     created_deals = models.PositiveIntegerField(_("deals created"), default=0)
     skipped_rows = models.PositiveIntegerField(_("rows skipped"), default=0)
     errors = models.JSONField(_("errors"), default=list, blank=True)

@@ -26,11 +26,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
-from pipeline import leads as lead_services
+from pipeline import organizations as organization_services
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import CompanySize, Lead, LeadSource, Pipeline, Stage
-from pipeline.selectors import assignable_users, visible_leads, visible_users
+from pipeline.models import CompanySize, Organization, LeadSource, Pipeline, Stage
+from pipeline.selectors import assignable_users, visible_organizations, visible_users
 
 from .models import ImportJob, ImportKind, ImportStatus
 from .parsing import ParsedFile
@@ -78,7 +78,7 @@ LEAD_TARGETS = [
 ]
 
 TARGETS = {
-    ImportKind.LEADS: [
+    ImportKind.ORGANIZATIONS: [
         Target("name", gettext_lazy("Company"), required=True,
                synonyms=("company", "company name", "name", "organisation", "organization", "account", "firma",
                          "unternehmen", "firmenname", "lead")),
@@ -338,7 +338,9 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "probability": probability_parse,
 }
 
-LEAD_FIELDS = ("industry", "company_size", "country", "website", "source", "contact_name", "contact_email", "contact_phone")
+ORGANIZATION_FIELDS = ("industry", "company_size", "country", "website", "source")
+# An import row's contact columns become the new organisation's main contact (a Person).
+CONTACT_COLUMNS = ("contact_name", "contact_email", "contact_phone")
 
 
 # --- The preview -------------------------------------------------------------------------------
@@ -351,7 +353,7 @@ class RowResult:
     values: dict = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     duplicate: str = ""  # why the row duplicates a lead
-    lead_id: int | None = None  # deals: the existing lead the deal is added to
+    organization_id: int | None = None  # deals: the existing lead the deal is added to
     same_as_line: int | None = None  # the earlier row whose new lead this row shares or repeats
     skip: bool = False
 
@@ -364,7 +366,7 @@ class RowResult:
 class Preview:
     kind: str
     rows: list[RowResult]
-    leads: dict[int, Lead] = field(default_factory=dict)  # existing leads that deals are added to
+    organizations: dict[int, Organization] = field(default_factory=dict)  # existing leads that deals are added to
 
     @property
     def error_rows(self) -> list[RowResult]:
@@ -426,20 +428,20 @@ class _ExistingLeads:
     """Leads already in Stageflow, by normalised company name and website domain."""
 
     def __init__(self, names: set[str], domains: set[str]):
-        self.by_name: dict[str, Lead] = {}
-        self.by_domain: dict[str, Lead] = {}
+        self.by_name: dict[str, Organization] = {}
+        self.by_domain: dict[str, Organization] = {}
         lowered = sorted({" ".join(n.lower().split()) for n in names if n})
         for start in range(0, len(lowered), LOOKUP_CHUNK):
             chunk = lowered[start:start + LOOKUP_CHUNK]
-            for lead in Lead.objects.annotate(lname=Lower("name")).filter(lname__in=chunk).only("pk", "name", "website"):
-                self.by_name.setdefault(_name_key(lead.name), lead)
+            for organization in Organization.objects.annotate(lname=Lower("name")).filter(lname__in=chunk).only("pk", "name", "website"):
+                self.by_name.setdefault(_name_key(organization.name), organization)
         if domains:
-            for pk, name, website in Lead.objects.exclude(website="").values_list("pk", "name", "website").iterator(chunk_size=5000):
+            for pk, name, website in Organization.objects.exclude(website="").values_list("pk", "name", "website").iterator(chunk_size=5000):
                 domain = website_domain(website)
                 if domain in domains:
-                    self.by_domain.setdefault(domain, Lead(pk=pk, name=name, website=website))
+                    self.by_domain.setdefault(domain, Organization(pk=pk, name=name, website=website))
 
-    def find(self, name_key: str, domain: str) -> tuple[Lead | None, str]:
+    def find(self, name_key: str, domain: str) -> tuple[Organization | None, str]:
         if name_key in self.by_name:
             return self.by_name[name_key], "name"
         if domain and domain in self.by_domain:
@@ -489,19 +491,19 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
     user = user or job.created_by
     styles = _column_styles(job)
     rows = [_clean_row(job, cells, line, styles) for line, cells in enumerate(job.rows, start=2)]
-    company_field = "name" if job.kind == ImportKind.LEADS else "company"
+    company_field = "name" if job.kind == ImportKind.ORGANIZATIONS else "company"
     names = {r.values.get(company_field, "") for r in rows}
     domains = {website_domain(r.values.get("website", "")) for r in rows} - {""}
     existing = _ExistingLeads(names, domains)
     people = _People(user)
-    visible_lead_ids: set[int] = set()
-    found = {lead.pk for lead in [*existing.by_name.values(), *existing.by_domain.values()]}
-    found_leads: dict[int, Lead] = {}
+    visible_organization_ids: set[int] = set()
+    found = {organization.pk for organization in [*existing.by_name.values(), *existing.by_domain.values()]}
+    found_organizations: dict[int, Organization] = {}
     if found:
         # A lead the importer may not see is never named to them: saying that one exists is all.
-        visible_lead_ids = set(visible_leads(user).filter(pk__in=found).values_list("pk", flat=True))
+        visible_organization_ids = set(visible_organizations(user).filter(pk__in=found).values_list("pk", flat=True))
         if job.kind == ImportKind.DEALS:
-            found_leads = Lead.objects.in_bulk(visible_lead_ids)
+            found_organizations = Organization.objects.in_bulk(visible_organization_ids)
 
     stages: dict[str, Stage] = {}
     first_stage = None
@@ -512,30 +514,30 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         first_stage = ordered[0] if ordered else None
     rules_cache: dict[int, object] = {}
     # The leads the rows would create, scored in one go: the fit score is an entry rule.
-    new_leads: dict[int, Lead] = {}
+    new_organizations: dict[int, Organization] = {}
     if job.kind == ImportKind.DEALS:
-        new_leads = {row.line: _new_lead(row.values, name=row.values.get("company", ""), owner=None) for row in rows}
-        lead_services.leads_score(list(new_leads.values()))
+        new_organizations = {row.line: _new_organization(row.values, name=row.values.get("company", ""), owner=None) for row in rows}
+        organization_services.organizations_score(list(new_organizations.values()))
 
     seen_names: dict[str, int] = {}
     seen_domains: dict[str, int] = {}
     for row in rows:
         values = row.values
-        what = _("leads") if job.kind == ImportKind.LEADS else _("deals")
+        what = _("leads") if job.kind == ImportKind.ORGANIZATIONS else _("deals")
         try:
             values["owner"] = people.resolve(values.get("owner", ""), what=what)
         except CellError as err:
             row.errors.append(f"{_('Owner')}: {err}")
         name_key = _name_key(values.get(company_field, ""))
         domain = website_domain(values.get("website", ""))
-        lead, reason = existing.find(name_key, domain)
+        organization, reason = existing.find(name_key, domain)
         earlier = seen_names.get(name_key) if name_key else None
         if earlier is None and domain:
             earlier = seen_domains.get(domain)
-        if lead is not None:
+        if organization is not None:
             how = _("same company name") if reason == "name" else _("same website domain")
-            if lead.pk in visible_lead_ids:
-                row.duplicate = _("Already in Stageflow as “%(name)s” (%(how)s).") % {"name": lead.name, "how": how}
+            if organization.pk in visible_organization_ids:
+                row.duplicate = _("Already in Stageflow as “%(name)s” (%(how)s).") % {"name": organization.name, "how": how}
             else:
                 row.duplicate = _("Already in Stageflow as a lead you cannot see (%(how)s).") % {"how": how}
         elif earlier is not None:
@@ -546,17 +548,17 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if domain and domain not in seen_domains:
             seen_domains[domain] = row.line
 
-        if job.kind == ImportKind.LEADS:
+        if job.kind == ImportKind.ORGANIZATIONS:
             row.skip = bool(row.duplicate) and not row.errors
             continue
 
         # Deals: a deal for a company that exists is added to that lead.
-        if lead is not None:
-            if lead.pk not in visible_lead_ids:
+        if organization is not None:
+            if organization.pk not in visible_organization_ids:
                 row.errors.append(
                     _("This company already exists as a lead you cannot see; ask your manager.")
                 )
-            row.lead_id = lead.pk
+            row.organization_id = organization.pk
         stage_name = values.get("stage", "")
         stage = stages.get(stage_name.casefold()) if stage_name else first_stage
         if stage is None:
@@ -580,16 +582,16 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if isinstance(rules, PipelineError):
             row.errors.append(str(rules.message))
             continue
-        lead_for_rules = found_leads[row.lead_id] if row.lead_id is not None else new_leads[row.line]
+        organization_for_rules = found_organizations[row.organization_id] if row.organization_id is not None else new_organizations[row.line]
         state = pipeline_services.DealState(
-            amount=values.get("amount"), expected_close=values.get("expected_close"), lead=lead_for_rules,
+            amount=values.get("amount"), expected_close=values.get("expected_close"), organization=organization_for_rules,
             next_step=values.get("next_step", ""),
         )
         try:
             pipeline_services.deal_entry_check(state, None, stage, rules=rules)
         except PipelineError as refusal:
             row.errors.append(str(refusal.message))
-    return Preview(kind=job.kind, rows=rows, leads=found_leads)
+    return Preview(kind=job.kind, rows=rows, organizations=found_organizations)
 
 
 # --- The commit --------------------------------------------------------------------------------
@@ -622,7 +624,7 @@ def import_commit(job: ImportJob, *, progress: Callable[[int], None] | None = No
             preview = import_preview(job, user=user)
             if preview.error_rows:
                 raise ImportInvalid(preview_errors(preview))
-            created_leads, created_deals = _write(job, preview, user=user, progress=progress)
+            created_organizations, created_deals = _write(job, preview, user=user, progress=progress)
     except ImportInvalid as err:
         _finish(job, ImportStatus.FAILED, errors=err.errors,
                 message=_("Nothing was imported: %(n)s rows have errors.") % {"n": len(err.errors)})
@@ -630,7 +632,7 @@ def import_commit(job: ImportJob, *, progress: Callable[[int], None] | None = No
     except Exception:
         _finish(job, ImportStatus.FAILED, message=_("Nothing was imported: the import stopped with an unexpected error."))
         raise
-    job.created_leads, job.created_deals = created_leads, created_deals
+    job.created_organizations, job.created_deals = created_organizations, created_deals
     job.skipped_rows = preview.skipped
     _finish(job, ImportStatus.DONE, message="")
     return job
@@ -643,46 +645,58 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     job.finished_at = timezone.now()
     job.processed_rows = job.total_rows if status == ImportStatus.DONE else 0
     job.rows = []  # the file's cells are not needed any more; keep no more personal data than needed
-    job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_leads",
+    job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_organizations",
                             "created_deals", "skipped_rows", "rows"])
     cache.delete(job.progress_key)
 
 
-def _new_lead(values: dict, *, name: str, owner) -> Lead:
-    """The unsaved lead a row creates."""
-    return Lead(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in LEAD_FIELDS})
+def _new_organization(values: dict, *, name: str, owner) -> Organization:
+    """The unsaved organisation a row creates."""
+    return Organization(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in ORGANIZATION_FIELDS})
+
+
+def _new_contact(values: dict) -> dict:
+    """The main contact a row names: {name, email, phone}, empty values where the row has none."""
+    return {column.removeprefix("contact_"): values.get(column) or "" for column in CONTACT_COLUMNS}
 
 
 def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
     rows = preview.rows
-    company = "name" if job.kind == ImportKind.LEADS else "company"
-    new_leads = {
-        row.line: _new_lead(row.values, name=row.values[company], owner=row.values["owner"])
+    company = "name" if job.kind == ImportKind.ORGANIZATIONS else "company"
+    new_organizations = {
+        row.line: _new_organization(row.values, name=row.values[company], owner=row.values["owner"])
         for row in rows
-        if not row.skip and row.lead_id is None and row.same_as_line is None
+        if not row.skip and row.organization_id is None and row.same_as_line is None
     }
-    pending = list(new_leads.values())
+    pending = list(new_organizations.values())
+    contacts = [
+        _new_contact(row.values) for row in rows
+        if not row.skip and row.organization_id is None and row.same_as_line is None
+    ]
     for start in range(0, len(pending), LEAD_BATCH):
-        lead_services.leads_bulk_import(leads=pending[start:start + LEAD_BATCH], actor=user, batch_size=LEAD_BATCH)
-        if job.kind == ImportKind.LEADS:
+        organization_services.organizations_bulk_import(
+            organizations=pending[start:start + LEAD_BATCH], contacts=contacts[start:start + LEAD_BATCH], actor=user,
+            batch_size=LEAD_BATCH,
+        )
+        if job.kind == ImportKind.ORGANIZATIONS:
             progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
-    if job.kind == ImportKind.LEADS:
+    if job.kind == ImportKind.ORGANIZATIONS:
         progress(len(rows))
         return len(pending), 0
 
-    leads_by_line: dict[int, Lead] = {}
+    organizations_by_line: dict[int, Organization] = {}
     for done, row in enumerate(rows, start=1):
         values = row.values
-        if row.lead_id is not None:
-            lead = preview.leads[row.lead_id]
+        if row.organization_id is not None:
+            organization = preview.organizations[row.organization_id]
         elif row.same_as_line is not None:
-            lead = leads_by_line[row.same_as_line]
+            organization = organizations_by_line[row.same_as_line]
         else:
-            lead = new_leads[row.line]
-        leads_by_line[row.line] = lead
+            organization = new_organizations[row.line]
+        organizations_by_line[row.line] = organization
         try:
             pipeline_services.deal_create(
-                actor=user, lead=lead, title=values["title"], stage=values["stage"], owner=values["owner"],
+                actor=user, organization=organization, title=values["title"], stage=values["stage"], owner=values["owner"],
                 amount=values.get("amount"), currency=values.get("currency") or None,
                 expected_close=values.get("expected_close"), next_step=values.get("next_step", ""),
                 probability=values.get("probability"),

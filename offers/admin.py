@@ -69,7 +69,7 @@ class VersionInline(admin.TabularInline):
 @admin.register(Offer)
 class OfferAdmin(ReadOnlyAdmin):
     list_display = ["number", "title", "deal", "created_by", "created_at"]
-    search_fields = ["title", "deal__title", "deal__lead__name"]
+    search_fields = ["title", "deal__title", "deal__organization__name"]
     list_select_related = ["deal", "created_by"]
     inlines = [VersionInline]
 

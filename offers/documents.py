@@ -51,8 +51,8 @@ class Proposal:
         return self.version.offer.deal
 
     @property
-    def lead(self):
-        return self.version.offer.deal.lead
+    def organization(self):
+        return self.version.offer.deal.organization
 
     @property
     def is_frozen(self) -> bool:
@@ -64,11 +64,11 @@ class Proposal:
 
     @property
     def customer(self) -> str:
-        return self.version.sent_customer if self.is_frozen else self.lead.name
+        return self.version.sent_customer if self.is_frozen else self.organization.name
 
     @property
     def contact(self) -> str:
-        return self.version.sent_contact if self.is_frozen else self.lead.contact_name
+        return self.version.sent_contact if self.is_frozen else self.organization.contact_name
 
     @property
     def company_name(self) -> str:
@@ -127,7 +127,7 @@ def _line_view(line: OfferLine) -> LineView:
 
 def proposal_load(version: OfferVersion) -> Proposal:
     version = (
-        OfferVersion.objects.select_related("offer__deal__lead", "offer__deal__owner")
+        OfferVersion.objects.select_related("offer__deal__organization", "offer__deal__owner")
         .get(pk=version.pk)
         if not _has_related(version)
         else version
@@ -153,7 +153,7 @@ def _has_related(version: OfferVersion) -> bool:
     if not OfferVersion._meta.get_field("offer").is_cached(version):
         return False
     offer = version.offer
-    return Offer._meta.get_field("deal").is_cached(offer) and Deal._meta.get_field("lead").is_cached(offer.deal)
+    return Offer._meta.get_field("deal").is_cached(offer) and Deal._meta.get_field("organization").is_cached(offer.deal)
 
 
 def _line_data(view: LineView) -> dict:

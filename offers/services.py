@@ -105,7 +105,7 @@ def _notify(*, recipients, version: OfferVersion, kind: str, message: str, email
 
 def _lock_version(version: OfferVersion | int) -> OfferVersion:
     pk = version.pk if isinstance(version, OfferVersion) else version
-    return OfferVersion.objects.select_for_update().select_related("offer__deal__lead", "offer__deal__owner").get(pk=pk)
+    return OfferVersion.objects.select_for_update().select_related("offer__deal__organization", "offer__deal__owner").get(pk=pk)
 
 
 def _require_editable(version: OfferVersion) -> None:
@@ -141,7 +141,7 @@ def _decimal(value, *, field: str, places: str = "0.01", minimum=Decimal("0"), m
 
 def default_language(deal: Deal) -> str:
     codes = {code for code, _name in settings.LANGUAGES}
-    if "de" in codes and (deal.lead.country or "").upper() in GERMAN_SPEAKING:
+    if "de" in codes and (deal.organization.country or "").upper() in GERMAN_SPEAKING:
         return "de"
     return settings.LANGUAGE_CODE if settings.LANGUAGE_CODE in codes else "en"
 
@@ -430,8 +430,8 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
         _event(older, EventKind.SUPERSEDED, actor=actor, note=str(locked))
     locked.status = VersionStatus.SENT
     locked.sent_title = locked.offer.title
-    locked.sent_customer = deal.lead.name
-    locked.sent_contact = deal.lead.contact_name
+    locked.sent_customer = deal.organization.name
+    locked.sent_contact = deal.organization.contact_name
     locked.sent_seller = settings.STAGEFLOW.get("COMPANY_NAME", "")
     locked.sent_at = now
     locked.sent_by = actor
@@ -522,7 +522,7 @@ def version_for_token(token: str) -> OfferVersion | None:
     if not token or len(token) > 200:
         return None
     return (
-        OfferVersion.objects.select_related("offer__deal__lead", "offer__deal__owner", "response")
+        OfferVersion.objects.select_related("offer__deal__organization", "offer__deal__owner", "response")
         .filter(token_hash=token_hash(token))
         .first()
     )
@@ -564,7 +564,7 @@ def _lock_by_token(token: str) -> OfferVersion | None:
         return None
     return (
         OfferVersion.objects.select_for_update()
-        .select_related("offer__deal__lead", "offer__deal__owner")
+        .select_related("offer__deal__organization", "offer__deal__owner")
         .filter(token_hash=token_hash(token))
         .first()
     )

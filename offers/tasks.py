@@ -15,15 +15,15 @@ def offer_link_email(version_id: int, url: str) -> bool:
     """E-mail the customer's link to the deal's contact, in the offer's language."""
     from .models import OfferVersion
 
-    version = OfferVersion.objects.select_related("offer__deal__lead", "offer__deal__owner").filter(pk=version_id).first()
-    if version is None or not version.offer.deal.lead.contact_email:
+    version = OfferVersion.objects.select_related("offer__deal__organization", "offer__deal__owner").filter(pk=version_id).first()
+    if version is None or not version.offer.deal.organization.contact_email:
         return False
     with translation.override(version.language):
         context = {"version": version, "url": url, "company_name": settings.STAGEFLOW.get("COMPANY_NAME", "")}
         subject = render_to_string("offers/email/link_subject.txt", context).strip()
         body = render_to_string("offers/email/link_body.txt", context)
     owner = version.offer.deal.owner
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [version.offer.deal.lead.contact_email],
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [version.offer.deal.organization.contact_email],
               fail_silently=False)
     logger.info("Offer link for %s sent to the contact of deal %s (owner %s)", version, version.offer.deal_id, owner.pk)
     return True
@@ -38,8 +38,8 @@ def offer_accepted_copy_email(version_id: int) -> bool:
     from .models import OfferVersion
     from .pdf import proposal_pdf
 
-    version = OfferVersion.objects.select_related("offer__deal__lead", "response").filter(pk=version_id).first()
-    address = version.offer.deal.lead.contact_email if version else ""
+    version = OfferVersion.objects.select_related("offer__deal__organization", "response").filter(pk=version_id).first()
+    address = version.offer.deal.organization.contact_email if version else ""
     if version is None or not address or getattr(version, "response", None) is None:
         return False
     proposal = proposal_load(version)

@@ -28,7 +28,7 @@ from .pdf import proposal_pdf
 
 def _version(request, pk: int, *, change: bool = False) -> OfferVersion:
     version = get_object_or_404(
-        selectors.visible_versions(request.user).select_related("offer__deal__lead", "offer__deal__owner", "offer__deal__stage"),
+        selectors.visible_versions(request.user).select_related("offer__deal__organization", "offer__deal__owner", "offer__deal__stage"),
         pk=pk,
     )
     if change and not can_change_deal(request.user, version.offer.deal):
@@ -69,7 +69,7 @@ def document_html(proposal, *, public: bool = False) -> str:
 def offer_list(request):
     offers = (
         selectors.visible_offers(request.user)
-        .select_related("deal__lead", "deal__owner")
+        .select_related("deal__organization", "deal__owner")
         .prefetch_related("versions")
         .order_by("-created_at", "-pk")[:100]
     )
@@ -85,7 +85,7 @@ def notifications_read(request):
 
 @require_POST
 def offer_create(request, deal_id: int):
-    deal = get_object_or_404(visible_deals(request.user).select_related("lead"), pk=deal_id)
+    deal = get_object_or_404(visible_deals(request.user).select_related("organization"), pk=deal_id)
     if not can_change_deal(request.user, deal):
         raise PermissionDenied(_("You can see this deal but not change it."))
     form = OfferCreateForm(request.POST)
@@ -251,7 +251,7 @@ def send(request, pk: int):
         _fail(request, error)
         return redirect(version.get_absolute_url())
     url = request.build_absolute_uri(services.public_path(token))
-    if version.offer.deal.lead.contact_email:
+    if version.offer.deal.organization.contact_email:
         messages.success(request, _("Sent. The customer received the link by e-mail."))
     else:
         messages.warning(request, _("Sent. The lead has no e-mail address: pass the link on yourself."))

@@ -35,13 +35,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import configuration, leads, services
+from . import configuration, organizations, services
 from .exceptions import PipelineError
 from .models import (
     Deal,
     DealChange,
     DealStatus,
-    Lead,
+    Organization,
     LostReason,
     Pipeline,
     Stage,
@@ -436,7 +436,7 @@ class LostReasonAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAd
 # --- Leads and deals ---------------------------------------------------------------------------
 
 
-class LeadDealInline(admin.TabularInline):
+class OrganizationDealInline(admin.TabularInline):
     model = Deal
     fields = ("title", "stage", "status", "amount", "currency", "owner", "expected_close")
     readonly_fields = fields
@@ -455,17 +455,19 @@ class LeadDealInline(admin.TabularInline):
         return False
 
 
-@admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
-    list_display = ("name", "industry", "company_size", "country", "source", "contact_name", "owner", "fit_score",
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "industry", "company_size", "country", "source", "main_contact", "owner", "fit_score",
                     "deal_count")
     list_filter = ("source", "company_size", "country", "industry", "owner")
-    list_select_related = ("owner",)
-    search_fields = ("name", "contact_name", "contact_email", "website", "industry")
-    inlines = (LeadDealInline,)
+    list_select_related = ("owner", "main_contact")
+    search_fields = ("name", "domains", "main_contact__name", "main_contact__email", "website", "industry")
+    inlines = (OrganizationDealInline,)
+    raw_id_fields = ("main_contact",)
     fieldsets = (
-        (None, {"fields": ("name", "industry", "company_size", "country", "website", "source", "owner")}),
-        (_("Main contact"), {"fields": ("contact_name", "contact_email", "contact_phone")}),
+        (None, {"fields": ("name", "industry", "company_size", "country", "website", "domains", "phone", "source", "owner")}),
+        (_("Address"), {"fields": ("street", "postal_code", "city")}),
+        (_("Main contact"), {"fields": ("main_contact",)}),
         (None, {"fields": ("created_at",)}),
         (_("Ideal customer profile"), {"fields": ("fit_score",)}),
     )
@@ -485,11 +487,11 @@ class LeadAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            saved = leads.lead_update(
-                lead=obj.pk, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data}
+            saved = organizations.organization_update(
+                organization=obj.pk, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data}
             )
         else:
-            saved = leads.lead_create(actor=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
+            saved = organizations.organization_create(actor=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
         obj._state.adding, obj._state.db = False, saved._state.db
 
@@ -501,7 +503,7 @@ class DealAdminForm(forms.ModelForm):
 
     class Meta:
         model = Deal
-        fields = ("title", "lead", "stage", "owner", "amount", "currency", "expected_close", "probability",
+        fields = ("title", "organization", "stage", "owner", "amount", "currency", "expected_close", "probability",
                   "next_step", "external_id")
 
     def __init__(self, *args, **kwargs):
@@ -529,12 +531,12 @@ class DealAdminForm(forms.ModelForm):
         stage = cleaned.get("stage") if not self.instance.pk else self.instance.stage
         if stage is None:
             return cleaned
-        changes = {f: cleaned[f] for f in ("amount", "expected_close", "next_step", "lead") if f in cleaned}
+        changes = {f: cleaned[f] for f in ("amount", "expected_close", "next_step", "organization") if f in cleaned}
         try:
             if self.instance.pk:
                 services.deal_entry_check(
                     services.DealState.of(self.instance, **changes), stage, stage,
-                    check_fit="lead" in self.changed_data,
+                    check_fit="organization" in self.changed_data,
                 )
             else:
                 services.deal_entry_check(services.DealState(**changes), None, stage)
@@ -550,24 +552,24 @@ class ServiceRefused(Exception):
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
     form = DealAdminForm
-    list_display = ("title", "lead", "pipeline", "stage", "status", "amount", "currency", "owner", "expected_close",
+    list_display = ("title", "organization", "pipeline", "stage", "status", "amount", "currency", "owner", "expected_close",
                     "stage_entered_at")
     list_filter = ("pipeline", "stage", "status", "owner", "currency", "lost_reason")
-    list_select_related = ("lead", "pipeline", "stage", "owner")
-    search_fields = ("title", "lead__name", "next_step", "external_id")
+    list_select_related = ("organization", "pipeline", "stage", "owner")
+    search_fields = ("title", "organization__name", "next_step", "external_id")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-pk")
-    autocomplete_fields = ("lead",)
+    autocomplete_fields = ("organization",)
     readonly_fields = ("pipeline", "stage", "status", "lost_reason", "lost_note", "stage_entered_at", "closed_at",
                        "created_at", "updated_at", "version", "history_link")
     actions = ("mark_lost", "reopen")
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return ((None, {"fields": ("title", "lead", "stage", "owner", "amount", "currency", "expected_close",
+            return ((None, {"fields": ("title", "organization", "stage", "owner", "amount", "currency", "expected_close",
                                        "probability", "next_step", "external_id")}),)
         return (
-            (None, {"fields": ("title", "lead", "owner", "amount", "currency", "expected_close", "probability",
+            (None, {"fields": ("title", "organization", "owner", "amount", "currency", "expected_close", "probability",
                                "next_step", "external_id", "expected_version")}),
             (_("Stage and status (changed only by the actions of the deal list)"),
              {"fields": ("pipeline", "stage", "status", "lost_reason", "lost_note", "stage_entered_at", "closed_at",
@@ -594,7 +596,7 @@ class DealAdmin(admin.ModelAdmin):
                                              expected_version=data.get("expected_version"), **fields)
             else:
                 saved = services.deal_create(
-                    actor=request.user, lead=data["lead"], title=data["title"], stage=data["stage"],
+                    actor=request.user, organization=data["organization"], title=data["title"], stage=data["stage"],
                     owner=data.get("owner") or request.user, amount=data.get("amount"), currency=data.get("currency"),
                     expected_close=data.get("expected_close"), next_step=data.get("next_step") or "",
                     probability=data.get("probability"), external_id=data.get("external_id") or "",
@@ -681,7 +683,7 @@ class DealAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": gettext("Mark deals lost"),
             "opts": self.opts,
-            "deals": queryset.select_related("lead", "stage"),
+            "deals": queryset.select_related("organization", "stage"),
             "form": form,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
@@ -729,7 +731,7 @@ class StageChangeAdmin(ReadOnlyAdmin):
                     "time_in_previous", "lost_reason")
     list_filter = ("to_status", "to_stage__pipeline", "to_stage", "lost_reason")
     list_select_related = ("deal", "from_stage", "to_stage", "actor", "lost_reason")
-    search_fields = ("deal__title", "deal__lead__name", "actor__username", "actor_label")
+    search_fields = ("deal__title", "deal__organization__name", "actor__username", "actor_label")
     date_hierarchy = "at"
     ordering = ("-at", "-pk")
 
@@ -743,7 +745,7 @@ class DealChangeAdmin(ReadOnlyAdmin):
     list_display = ("at", "deal", "field", "old_value", "new_value", "actor_display")
     list_filter = ("field",)
     list_select_related = ("deal", "actor")
-    search_fields = ("deal__title", "deal__lead__name", "actor__username", "actor_label")
+    search_fields = ("deal__title", "deal__organization__name", "actor__username", "actor_label")
     date_hierarchy = "at"
     ordering = ("-at", "-pk")
 

@@ -31,8 +31,8 @@ from accounts.models import Role, Team
 from accounts.services import user_role_group_sync
 
 from . import events
-from .models import CompanySize, Deal, DealField, DealStatus, ForecastCategory, Lead, LeadSource, LostReason, Pipeline, StageKind
-from .leads import leads_bulk_import
+from .models import CompanySize, Deal, DealField, DealStatus, ForecastCategory, Organization, LeadSource, LostReason, Pipeline, StageKind
+from .organizations import organizations_bulk_import
 from .services import allowed_target_ids
 from .signals import deals_changed
 
@@ -136,7 +136,7 @@ WON_NEXT_STEPS = ("Kick-off and onboarding", "Schedule the training", "Ask {cont
 @dataclass
 class SeedResult:
     users: dict
-    leads: int = 0
+    organizations: int = 0
     deals: int = 0
     stage_changes: int = 0
     deal_changes: int = 0
@@ -246,7 +246,7 @@ def _make_fakers(seed: int) -> dict:
     return fakers
 
 
-def _lead_spec(rng: random.Random, fakers: dict) -> dict:
+def _organization_spec(rng: random.Random, fakers: dict) -> dict:
     locale = _weighted(rng, LOCALES)
     fake = fakers[locale]
     country = _weighted(rng, COUNTRIES[locale])
@@ -272,6 +272,10 @@ def _lead_spec(rng: random.Random, fakers: dict) -> dict:
     }
 
 
+# An organisation's main contact, in the organisation's spec: it becomes a Person.
+CONTACT_KEYS = ("contact_name", "contact_email", "contact_phone")
+
+
 def _currency(rng: random.Random, country: str) -> str:
     if country in ("US", "CA"):
         return "USD" if rng.random() < 0.85 else "EUR"
@@ -283,9 +287,9 @@ def _currency(rng: random.Random, country: str) -> str:
 RATES = {"EUR": 1.0, "USD": 1.08, "CHF": 0.95}
 
 
-def _offer(rng: random.Random, lead: dict, repeat: bool) -> tuple[str, float]:
+def _offer(rng: random.Random, organization: dict, repeat: bool) -> tuple[str, float]:
     """A deal title and its value in EUR."""
-    low, high = lead["seats"]
+    low, high = organization["seats"]
     seats = rng.randint(low, high)
     per_seat = rng.choice((360, 480, 600, 720, 900, 1080))
     if repeat:
@@ -324,7 +328,7 @@ class _Event:
 
 @dataclass
 class _DealSim:
-    lead: int
+    organization: int
     owner: str
     title: str
     currency: str
@@ -532,17 +536,17 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
         simulator = _Simulator(rng=rng, stages=stages, allowed=allowed, lost_reasons=lost_reasons, now=now,
                                managers=managers)
 
-        lead_count = max(1, round(deals * 0.8)) if deals else 0
-        leads = [_lead_spec(rng, fakers) for _ in range(lead_count)]
-        lead_owner = [_weighted(rng, owners) for _ in leads]
+        organization_count = max(1, round(deals * 0.8)) if deals else 0
+        organizations = [_organization_spec(rng, fakers) for _ in range(organization_count)]
+        organization_owner = [_weighted(rng, owners) for _ in organizations]
         sims: list[_DealSim] = []
         for i in range(deals):
-            repeat = i >= lead_count
-            lead_no = rng.randrange(lead_count) if repeat else i
-            lead = leads[lead_no]
-            owner = lead_owner[lead_no] if rng.random() < 0.9 else _weighted(rng, owners)
-            title, value_eur = _offer(rng, lead, repeat)
-            currency = _currency(rng, lead["country"])
+            repeat = i >= organization_count
+            organization_no = rng.randrange(organization_count) if repeat else i
+            organization = organizations[organization_no]
+            owner = organization_owner[organization_no] if rng.random() < 0.9 else _weighted(rng, owners)
+            title, value_eur = _offer(rng, organization, repeat)
+            currency = _currency(rng, organization["country"])
             # More deals in recent months: the business grows.
             days_ago = HISTORY_DAYS * rng.random() ** 1.7
             created_at = _at_business_time(rng, (now - timedelta(days=days_ago)).date())
@@ -550,14 +554,14 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
                 created_at = now - timedelta(minutes=rng.randint(1, 60))
             has_amount = rng.random() < 0.7
             sim = _DealSim(
-                lead=lead_no,
+                organization=organization_no,
                 owner=owner,
                 title=title,
                 currency=currency,
                 amount=_money(value_eur * RATES[currency]) if has_amount else None,
                 expected_close=(created_at + timedelta(days=rng.randint(30, 110))).date(),
                 created_at=created_at,
-                contact=lead["contact_name"].split(" ")[0],
+                contact=organization["contact_name"].split(" ")[0],
             )
             simulator.run(sim, value_eur)
             sims.append(sim)
@@ -565,17 +569,20 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
         # Leads exist before their first deal.
         first_deal_at: dict[int, datetime] = {}
         for sim in sims:
-            if sim.lead not in first_deal_at or sim.created_at < first_deal_at[sim.lead]:
-                first_deal_at[sim.lead] = sim.created_at
-        lead_rows = []
-        for no, spec in enumerate(leads):
+            if sim.organization not in first_deal_at or sim.created_at < first_deal_at[sim.organization]:
+                first_deal_at[sim.organization] = sim.created_at
+        organization_rows = []
+        for no, spec in enumerate(organizations):
             first = first_deal_at.get(no, now)
-            lead_rows.append(Lead(
-                **{k: v for k, v in spec.items() if k != "seats"},
-                owner_id=user_ids[lead_owner[no]],
+            organization_rows.append(Organization(
+                **{k: v for k, v in spec.items() if k not in ("seats", *CONTACT_KEYS)},
+                owner_id=user_ids[organization_owner[no]],
                 created_at=first - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600)),
             ))
-        leads_bulk_import(leads=lead_rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE)
+        organizations_bulk_import(
+            organizations=organization_rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE,
+            contacts=[{key.removeprefix("contact_"): spec[key] for key in CONTACT_KEYS} for spec in organizations],
+        )
 
         deal_rows = []
         for sim in sims:
@@ -583,7 +590,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
             deal_rows.append(Deal(
                 pipeline_id=pipeline.pk,
                 stage_id=stages[sim.stage_idx].pk,
-                lead_id=lead_rows[sim.lead].pk,
+                organization_id=organization_rows[sim.organization].pk,
                 title=sim.title,
                 amount=sim.amount,
                 currency=sim.currency,
@@ -636,7 +643,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
         by_status[sim.status] = by_status.get(sim.status, 0) + 1
     return SeedResult(
         users=users,
-        leads=len(lead_rows),
+        organizations=len(organization_rows),
         deals=len(deal_rows),
         stage_changes=stage_change_count,
         deal_changes=deal_change_count,

@@ -35,8 +35,8 @@ _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
-_lead_panels: dict[str, Callable] = {}
-_lead_scorers: dict[str, tuple[Callable, frozenset[str]]] = {}
+_organization_panels: dict[str, Callable] = {}
+_organization_scorers: dict[str, tuple[Callable, frozenset[str]]] = {}
 
 
 @dataclass
@@ -99,17 +99,17 @@ def deal_panels() -> list[Callable]:
     return list(_deal_panels.values())
 
 
-def register_lead_panel(key: str, func: Callable) -> None:
-    _lead_panels[key] = func
+def register_organization_panel(key: str, func: Callable) -> None:
+    _organization_panels[key] = func
 
 
-def lead_panels() -> list[Callable]:
-    return list(_lead_panels.values())
+def organization_panels() -> list[Callable]:
+    return list(_organization_panels.values())
 
 
-def register_lead_scorer(key: str, func: Callable, *, fields) -> None:
-    _lead_scorers[key] = (func, frozenset(fields))
+def register_organization_scorer(key: str, func: Callable, *, fields) -> None:
+    _organization_scorers[key] = (func, frozenset(fields))
 
 
-def lead_scorers() -> list[tuple[Callable, frozenset[str]]]:
-    return list(_lead_scorers.values())
+def organization_scorers() -> list[tuple[Callable, frozenset[str]]]:
+    return list(_organization_scorers.values())

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from localization.fields import AmountField, AmountInput
 
 from . import selectors
-from .models import ForecastCategory, Lead, LostReason, Stage
+from .models import ForecastCategory, Organization, LostReason, Stage
 
 
 class DateInput(forms.DateInput):
@@ -167,7 +167,7 @@ class QuickAddForm(forms.Form):
     company = forms.CharField(
         label=_("Company"), max_length=200,
         error_messages={"required": _("Name the company (an existing lead or a new one).")},
-        widget=forms.TextInput(attrs={"placeholder": _("Company"), "list": "sf-lead-names"}),
+        widget=forms.TextInput(attrs={"placeholder": _("Company"), "list": "sf-organization-names"}),
     )
     amount = AmountField(label=_("Amount"), required=False, min_value=0, widget=AmountInput(attrs={"placeholder": _("Amount")}))
 
@@ -175,12 +175,12 @@ class QuickAddForm(forms.Form):
 # --- Deals -----------------------------------------------------------------------------------
 
 
-class LeadLookupInput(forms.TextInput):
+class OrganizationLookupInput(forms.TextInput):
     """A company picked by typing its name: suggestions arrive as the user types (HTMX into a
     datalist, from pipeline:lead_lookup), so a page never lists every lead the user may see (tens of
     thousands after an import). Without JavaScript the exact name works too."""
 
-    template_name = "pipeline/widgets/lead_lookup.html"
+    template_name = "pipeline/widgets/organization_lookup.html"
 
     def __init__(self, attrs=None):
         super().__init__(attrs={"autocomplete": "off", "placeholder": _("Type a company name"), **(attrs or {})})
@@ -189,28 +189,28 @@ class LeadLookupInput(forms.TextInput):
 _LEAD_ID = re.compile(r"\(#(\d+)\)\s*$")
 
 
-def lead_label(lead: Lead) -> str:
+def organization_label(organization: Organization) -> str:
     """How a lead is written in the lookup field: its name and its id, which tells two companies
     of the same name apart."""
-    return f"{lead.name} (#{lead.pk})"
+    return f"{organization.name} (#{organization.pk})"
 
 
-class LeadChoiceField(forms.ModelChoiceField):
+class OrganizationChoiceField(forms.ModelChoiceField):
     """A lead of the queryset, typed as "Name (#id)" (what a suggestion fills in) or as a name that
     exactly one of them has."""
 
-    widget = LeadLookupInput
+    widget = OrganizationLookupInput
     default_error_messages = {
         "invalid_choice": _("There is no company “%(value)s” that you can choose; pick one from the suggestions."),
         "ambiguous": _("Several companies are called “%(value)s”; pick one from the suggestions."),
     }
 
     def prepare_value(self, value):
-        if isinstance(value, Lead):
-            return lead_label(value)
+        if isinstance(value, Organization):
+            return organization_label(value)
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-            lead = self.queryset.filter(pk=value).first()
-            return lead_label(lead) if lead else value
+            organization = self.queryset.filter(pk=value).first()
+            return organization_label(organization) if organization else value
         return value
 
     def to_python(self, value):
@@ -237,7 +237,7 @@ class DealFieldsMixin(forms.Form):
     """The fields a rep edits on a deal; choice lists follow what the user may see."""
 
     title = forms.CharField(label=_("Title"), max_length=200, error_messages={"required": _("Give the deal a title.")})
-    lead = LeadChoiceField(label=_("Lead"), queryset=Lead.objects.none(), required=False)
+    organization = OrganizationChoiceField(label=_("Lead"), queryset=Organization.objects.none(), required=False)
     amount = AmountField(label=_("Amount"), required=False, min_value=0)
     currency = forms.ChoiceField(label=_("Currency"))
     expected_close = forms.DateField(label=_("Expected close"), required=False, widget=DateInput())
@@ -250,13 +250,13 @@ class DealFieldsMixin(forms.Form):
 
     def __init__(self, *args, user, deal=None, **kwargs):
         super().__init__(*args, **kwargs)
-        leads = selectors.visible_leads(user)
+        organizations = selectors.visible_organizations(user)
         owners = selectors.assignable_users(user)
         if deal is not None:
             # The deal's current lead and owner stay valid choices even if the user could not pick them.
-            leads = leads | Lead.objects.filter(pk=deal.lead_id)
+            organizations = organizations | Organization.objects.filter(pk=deal.organization_id)
             owners = owners | get_user_model().objects.filter(pk=deal.owner_id)
-        self.fields["lead"].queryset = leads.distinct().order_by("name", "pk")
+        self.fields["organization"].queryset = organizations.distinct().order_by("name", "pk")
         self.fields["owner"].queryset = owners.distinct().order_by("first_name", "last_name", "username")
         self.fields["owner"].label_from_instance = lambda u: str(u)
         self.fields["currency"].choices = _currency_choices(deal.currency if deal else None)
@@ -274,15 +274,15 @@ class DealEditForm(DealFieldsMixin):
         kwargs.setdefault(
             "initial",
             {
-                "title": deal.title, "lead": deal.lead_id, "amount": deal.amount, "currency": deal.currency,
+                "title": deal.title, "organization": deal.organization_id, "amount": deal.amount, "currency": deal.currency,
                 "expected_close": deal.expected_close, "probability": deal.probability,
                 "next_step": deal.next_step, "owner": deal.owner_id, "version": deal.version,
                 "forecast_category": deal.forecast_category,
             },
         )
         super().__init__(*args, user=user, deal=deal, **kwargs)
-        self.fields["lead"].required = True
-        self.fields["lead"].error_messages["required"] = _("Choose the lead this deal belongs to.")
+        self.fields["organization"].required = True
+        self.fields["organization"].error_messages["required"] = _("Choose the lead this deal belongs to.")
         # "Closed won" follows from winning the deal; a rep does not pick it.
         self.fields["forecast_category"].choices = [
             (value, label) for value, label in ForecastCategory.choices
@@ -299,12 +299,12 @@ class DealEditForm(DealFieldsMixin):
 
 class DealCreateForm(DealFieldsMixin):
     stage = forms.ModelChoiceField(label=_("Stage"), queryset=Stage.objects.none(), empty_label=None)
-    new_lead = forms.CharField(
+    new_organization = forms.CharField(
         label=_("…or a new company"), required=False, max_length=200,
         help_text=_("Creates a new lead with this name."),
     )
 
-    field_order = ["title", "lead", "new_lead", "stage", "amount", "currency", "expected_close", "probability",
+    field_order = ["title", "organization", "new_organization", "stage", "amount", "currency", "expected_close", "probability",
                    "next_step", "owner"]
 
     def __init__(self, *args, user, **kwargs):
@@ -319,24 +319,28 @@ class DealCreateForm(DealFieldsMixin):
 
     def clean(self):
         data = super().clean()
-        if not data.get("lead") and not (data.get("new_lead") or "").strip():
-            self.add_error("lead", _("Choose a lead or name a new company."))
-        if data.get("lead") and (data.get("new_lead") or "").strip():
-            self.add_error("new_lead", _("Choose a lead or name a new company, not both."))
+        if not data.get("organization") and not (data.get("new_organization") or "").strip():
+            self.add_error("organization", _("Choose a lead or name a new company."))
+        if data.get("organization") and (data.get("new_organization") or "").strip():
+            self.add_error("new_organization", _("Choose a lead or name a new company, not both."))
         return data
 
 
-# --- Leads -----------------------------------------------------------------------------------
+# --- Organisations -----------------------------------------------------------------------------------
 
 
-class LeadForm(forms.ModelForm):
+class OrganizationForm(forms.ModelForm):
     website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
+    # The main contact, a person at the organisation (created when it has none yet).
+    contact_name = forms.CharField(label=_("Contact person"), max_length=200, required=False)
+    contact_email = forms.EmailField(label=_("Contact e-mail"), required=False)
+    contact_phone = forms.CharField(label=_("Contact phone"), max_length=50, required=False)
 
     class Meta:
-        model = Lead
+        model = Organization
         fields = [
-            "name", "industry", "company_size", "country", "website", "source",
-            "contact_name", "contact_email", "contact_phone", "owner",
+            "name", "industry", "company_size", "country", "website", "domains", "phone", "street", "postal_code",
+            "city", "source", "owner",
         ]
 
     def __init__(self, *args, user, **kwargs):
@@ -349,6 +353,9 @@ class LeadForm(forms.ModelForm):
         self.fields["country"].error_messages["max_length"] = _("Use a two-letter country code such as DE.")
         if not self.instance.pk:
             self.fields["owner"].initial = user.pk
+        elif self.instance.main_contact_id:
+            for name in ("contact_name", "contact_email", "contact_phone"):
+                self.fields[name].initial = getattr(self.instance, name)
 
     def clean_country(self):
         country = (self.cleaned_data.get("country") or "").strip().upper()

@@ -1,4 +1,5 @@
-"""The pipeline domain: pipelines, stages, allowed transitions, leads, deals and their history.
+"""The pipeline domain: pipelines, stages, allowed transitions, organisations and people, deals
+and their history.
 
 Only `pipeline.services` changes a deal's stage or status; history rows are append-only.
 """
@@ -121,14 +122,21 @@ class Transition(models.Model):
     )
     requires_amount = models.BooleanField(_("needs an amount"), default=False)
     requires_expected_close = models.BooleanField(_("needs an expected close date"), default=False)
-    requires_contact = models.BooleanField(_("needs a contact person"), default=False)
+    requires_contact = models.BooleanField(
+        _("needs a contact with e-mail or phone"), default=False,
+        help_text=_("A person on the deal (or the organisation's main contact) with an e-mail address or phone number."),
+    )
+    requires_role = models.ForeignKey(
+        "ContactRole", verbose_name=_("needs a contact in this role"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+", help_text=_("E.g. a decision maker. Empty: no role needed."),
+    )
     requires_next_step = models.BooleanField(_("needs a next step"), default=False)
     min_fit_score = models.PositiveSmallIntegerField(
         _("minimum fit score"),
         null=True,
         blank=True,
         validators=[MaxValueValidator(100)],
-        help_text=_("The lead must score at least this much (0–100) on the ideal customer profile. Empty: no minimum."),
+        help_text=_("The organisation must score at least this much (0–100) on the ideal customer profile. Empty: no minimum."),
     )
 
     class Meta:
@@ -160,7 +168,9 @@ class Transition(models.Model):
         if self.requires_expected_close:
             labels.append(str(_("an expected close date")))
         if self.requires_contact:
-            labels.append(str(_("a contact person")))
+            labels.append(str(_("a contact with e-mail or phone")))
+        if self.requires_role_id:
+            labels.append(str(_("a contact who is %(role)s") % {"role": self.requires_role}))
         if self.requires_next_step:
             labels.append(str(_("a next step")))
         if self.min_fit_score is not None:
@@ -188,49 +198,216 @@ class CompanySize(models.TextChoices):
     S5 = "1000+", _("more than 1,000 employees")
 
 
-class Lead(models.Model):
-    """A prospective (or won) customer organisation and its main contact."""
+def domain_normalize(value: str) -> str:
+    """`https://www.Example.com/about` → `example.com`: how domains are stored, compared and found."""
+    value = (value or "").strip().lower()
+    value = value.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(":", 1)[0]
+    return value.removeprefix("www.").strip(".")
 
-    name = models.CharField(_("company"), max_length=200)
+
+def phone_digits(value: str) -> str:
+    """The digits of a phone number, for finding and comparing it (`+49 (30) 1234-5` → `493012345`)."""
+    return "".join(ch for ch in (value or "") if ch.isdigit())
+
+
+class Organization(models.Model):
+    """A company Stageflow sells to: a lead while it is being prospected and qualified, a customer
+    once a deal with it is won. Written only by pipeline.organizations."""
+
+    name = models.CharField(_("name"), max_length=200)
+    domains = models.CharField(
+        _("domains"), max_length=500, blank=True,
+        help_text=_("The organisation's web and e-mail domains, separated by spaces, e.g. example.com example.de."),
+    )
     industry = models.CharField(_("industry"), max_length=100, blank=True)
     company_size = models.CharField(_("company size"), max_length=16, choices=CompanySize.choices, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("Two-letter code, e.g. DE."))
+    street = models.CharField(_("street"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
     website = models.URLField(_("website"), blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=LeadSource.choices, default=LeadSource.OTHER)
-    contact_name = models.CharField(_("contact person"), max_length=200, blank=True)
-    contact_email = models.EmailField(_("contact e-mail"), blank=True)
-    contact_phone = models.CharField(_("contact phone"), max_length=50, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="leads",
+        related_name="organizations",
+    )
+    main_contact = models.ForeignKey(
+        "Person", verbose_name=_("main contact"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("Who Stageflow addresses when a deal names no contact of its own."),
+    )
+    customer_since = models.DateField(
+        _("customer since"), null=True, blank=True, help_text=_("The day its first deal was won."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     # Written by the qualification app (the ideal customer profile); empty until scored.
     fit_score = models.PositiveSmallIntegerField(
         _("fit score"), null=True, blank=True, validators=[MaxValueValidator(100)],
-        help_text=_("How well the lead matches the ideal customer profile, 0–100."),
+        help_text=_("How well the organisation matches the ideal customer profile, 0–100."),
     )
     fit_explanation = models.JSONField(_("fit explanation"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
-        verbose_name = _("lead")
-        verbose_name_plural = _("leads")
-        indexes = [models.Index(fields=["name"]), models.Index(fields=["fit_score"], name="lead_fit_score_idx")]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        indexes = [models.Index(fields=["name"]), models.Index(fields=["fit_score"], name="organization_fit_score_idx")]
 
     def __str__(self):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("pipeline:lead_detail", args=[self.pk])
+        return reverse("pipeline:organization_detail", args=[self.pk])
+
+    @property
+    def domain_list(self) -> list[str]:
+        return self.domains.split()
+
+    # The main contact's name, e-mail and phone: what offers, exports and the lead list show.
+    # Read with select_related("main_contact") where many organisations are listed.
+    @property
+    def contact_name(self) -> str:
+        return self.main_contact.name if self.main_contact_id else ""
+
+    @property
+    def contact_email(self) -> str:
+        return self.main_contact.email if self.main_contact_id else ""
+
+    @property
+    def contact_phone(self) -> str:
+        return self.main_contact.phone if self.main_contact_id else ""
 
     @property
     def has_contact(self) -> bool:
-        return bool(self.contact_name and (self.contact_email or self.contact_phone))
+        return bool(self.main_contact_id and self.main_contact.is_reachable)
+
+
+class Consent(models.TextChoices):
+    UNKNOWN = "unknown", _("Not asked")
+    GRANTED = "granted", _("Agreed to be contacted")
+    REFUSED = "refused", _("Refused")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Person(models.Model):
+    """Someone Stageflow's users sell to, usually at an organisation. Written only by
+    pipeline.people. `email` and `phone` are copies of the first address and number, kept by the
+    same service, for lists and cards."""
+
+    name = models.CharField(_("name"), max_length=200)
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="people",
+    )
+    job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True, editable=False)
+    phone = models.CharField(_("phone"), max_length=50, blank=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="people",
+    )
+    language = models.CharField(_("language"), max_length=8, blank=True, choices=settings.LANGUAGES)
+    consent = models.CharField(_("consent to be contacted"), max_length=12, choices=Consent.choices, default=Consent.UNKNOWN)
+    consent_source = models.CharField(
+        _("consent given how"), max_length=200, blank=True, help_text=_("E.g. the web form, a signed order, a call."),
+    )
+    consent_at = models.DateTimeField(_("consent given on"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    erased_at = models.DateTimeField(
+        _("erased"), null=True, blank=True, editable=False,
+        help_text=_("When the person's personal data was erased on request; the record stays for the deals' sake."),
+    )
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+        indexes = [
+            models.Index(fields=["name"], name="person_name_idx"),
+            models.Index(fields=["organization", "name"], name="person_org_name_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("pipeline:person_detail", args=[self.pk])
+
+    @property
+    def is_reachable(self) -> bool:
+        return bool(self.email or self.phone)
+
+
+class EmailKind(models.TextChoices):
+    WORK = "work", _("Work")
+    PRIVATE = "private", _("Private")
+    OTHER = "other", _("Other")
+
+
+class PhoneKind(models.TextChoices):
+    WORK = "work", _("Work")
+    MOBILE = "mobile", _("Mobile")
+    HOME = "home", _("Home")
+    OTHER = "other", _("Other")
+
+
+class PersonEmail(models.Model):
+    person = models.ForeignKey(Person, verbose_name=_("person"), on_delete=models.CASCADE, related_name="emails")
+    address = models.EmailField(_("e-mail"))
+    kind = models.CharField(_("kind"), max_length=8, choices=EmailKind.choices, default=EmailKind.WORK)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["person", "position", "pk"]
+        verbose_name = _("e-mail address")
+        verbose_name_plural = _("e-mail addresses")
+        indexes = [models.Index(fields=["address"], name="personemail_address_idx")]
+        constraints = [models.UniqueConstraint(fields=["person", "address"], name="personemail_unique")]
+
+    def __str__(self):
+        return self.address
+
+
+class PersonPhone(models.Model):
+    person = models.ForeignKey(Person, verbose_name=_("person"), on_delete=models.CASCADE, related_name="phones")
+    number = models.CharField(_("phone"), max_length=50)
+    digits = models.CharField(_("digits"), max_length=50, editable=False, db_index=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=PhoneKind.choices, default=PhoneKind.WORK)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["person", "position", "pk"]
+        verbose_name = _("phone number")
+        verbose_name_plural = _("phone numbers")
+
+    def __str__(self):
+        return self.number
+
+
+class ContactRole(models.Model):
+    """A part a person plays in a deal (decision maker, champion, …); admins configure the list."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    name_translations = models.JSONField(
+        _("name in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Akquise"}; a language without a name here reads the name above.'),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("contact role")
+        verbose_name_plural = _("contact roles")
+
+    def __str__(self):
+        return localized_name(self)
 
 
 class LostReason(models.Model):
@@ -273,7 +450,9 @@ class Deal(models.Model):
 
     pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="deals")
     stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals")
-    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.PROTECT, related_name="deals")
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="deals"
+    )
     title = models.CharField(_("title"), max_length=200)
     amount = models.DecimalField(
         _("amount"), max_digits=14, decimal_places=2, null=True, blank=True,
@@ -381,6 +560,27 @@ class Deal(models.Model):
         return self.is_overdue_in_stage and not self.is_rotting_snoozed
 
 
+class DealContact(models.Model):
+    """A person on a deal, in a role. Written only by pipeline.people."""
+
+    deal = models.ForeignKey(Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="contacts")
+    person = models.ForeignKey(Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="deal_contacts")
+    role = models.ForeignKey(
+        ContactRole, verbose_name=_("role"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        ordering = ["deal", "role__position", "pk"]
+        verbose_name = _("deal contact")
+        verbose_name_plural = _("deal contacts")
+        constraints = [models.UniqueConstraint(fields=["deal", "person"], name="dealcontact_unique")]
+        indexes = [models.Index(fields=["person", "deal"], name="dealcontact_person_idx")]
+
+    def __str__(self):
+        return f"{self.person} ({self.role or '-'})"
+
+
 class StageChange(models.Model):
     """Append-only history of a deal's stage and status. Written only by pipeline.events."""
 
@@ -430,7 +630,7 @@ class DealField(models.TextChoices):
     NEXT_STEP = "next_step", _("Next step")
     FORECAST_CATEGORY = "forecast_category", _("Forecast category")
     ROTTING_SNOOZE = "rotting_snooze", _("Rotting warning snoozed until")
-    LEAD = "lead", _("Lead")
+    ORGANIZATION = "organization", _("Organisation")
 
 
 class DealChange(models.Model):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import extensions
 
-from .models import Deal, DealStatus, Lead, LostReason, Pipeline, Stage, Transition
+from .models import Deal, DealStatus, Organization, LostReason, Pipeline, Stage, Transition
 from .services import transition_targets
 
 
@@ -148,16 +148,16 @@ def can_reassign_deal(user, deal: Deal, new_owner) -> bool:
     return assignable_users(user).filter(pk=new_owner.pk).exists()
 
 
-def visible_leads(user, *, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead]:
+def visible_organizations(user, *, queryset: QuerySet[Organization] | None = None) -> QuerySet[Organization]:
     """Leads the user may see: those they (or, for managers, their teams) own, those behind a
     deal they may see, and unowned leads that no deal uses yet (the shared pool)."""
-    qs = Lead.objects.all() if queryset is None else queryset
+    qs = Organization.objects.all() if queryset is None else queryset
     if not _is_signed_in(user):
         return qs.none()
     if user.is_admin:
         return qs
-    pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(lead_id=OuterRef("pk")))
-    behind_visible_deal = Q(pk__in=visible_deals(user).values("lead_id"))
+    pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(organization_id=OuterRef("pk")))
+    behind_visible_deal = Q(pk__in=visible_deals(user).values("organization_id"))
     q = Q(owner_id=user.pk) | behind_visible_deal | pool
     if user.is_manager:
         q |= _managed_owner_q(user)
@@ -169,35 +169,35 @@ def visible_leads(user, *, queryset: QuerySet[Lead] | None = None) -> QuerySet[L
 LEAD_SUGGESTIONS = 20
 
 
-def lead_suggestions(user, text: str, *, limit: int = LEAD_SUGGESTIONS) -> list[Lead]:
+def organization_suggestions(user, text: str, *, limit: int = LEAD_SUGGESTIONS) -> list[Organization]:
     """Leads the user may see whose name contains `text`, names that start with it first."""
     text = (text or "").strip()
     if not text:
         return []
-    leads = visible_leads(user).filter(name__icontains=text).only("pk", "name", "website")
-    starting = list(leads.filter(name__istartswith=text).order_by("name", "pk")[:limit])
+    organizations = visible_organizations(user).filter(name__icontains=text).only("pk", "name", "website")
+    starting = list(organizations.filter(name__istartswith=text).order_by("name", "pk")[:limit])
     if len(starting) < limit:
-        seen = [lead.pk for lead in starting]
-        starting += list(leads.exclude(pk__in=seen).order_by("name", "pk")[: limit - len(starting)])
+        seen = [organization.pk for organization in starting]
+        starting += list(organizations.exclude(pk__in=seen).order_by("name", "pk")[: limit - len(starting)])
     return starting
 
 
-def can_change_lead(user, lead: Lead) -> bool:
+def can_change_organization(user, organization: Organization) -> bool:
     """Admins any lead; owners theirs; managers their teams' leads. An unowned lead may be changed
     by anyone while no deal uses it, afterwards by whoever may change one of its deals."""
     if not _is_signed_in(user):
         return False
-    if user.is_admin or (lead.owner_id is not None and lead.owner_id == user.pk):
+    if user.is_admin or (organization.owner_id is not None and organization.owner_id == user.pk):
         return True
-    if lead.owner_id is None:
-        deals = Deal.objects.filter(lead_id=lead.pk)
+    if organization.owner_id is None:
+        deals = Deal.objects.filter(organization_id=organization.pk)
         if not deals.exists():
             return True
         if user.is_manager:
             return deals.filter(Q(owner_id=user.pk) | _managed_owner_q(user)).exists()
         return deals.filter(owner_id=user.pk).exists()
     if user.is_manager:
-        return _manages_team(user, _owner_team_id(lead))
+        return _manages_team(user, _owner_team_id(organization))
     return False
 
 
@@ -250,11 +250,11 @@ def deal_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[D
     return deal
 
 
-def lead_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[Lead] | None = None) -> Lead:
-    lead = _get_or_404(visible_leads(user, queryset=queryset), pk)
-    if change and not can_change_lead(user, lead):
+def organization_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[Organization] | None = None) -> Organization:
+    organization = _get_or_404(visible_organizations(user, queryset=queryset), pk)
+    if change and not can_change_organization(user, organization):
         raise PermissionDenied(_("You can see this lead but not change it."))
-    return lead
+    return organization
 
 
 def user_for_user_or_404(user, pk):
@@ -343,7 +343,7 @@ def board_deals(*, user, pipeline: Pipeline, owner_id=None, q: str = "", close_f
     if owner_id:
         qs = qs.filter(owner_id=owner_id)
     if q:
-        qs = qs.filter(Q(title__icontains=q) | Q(lead__name__icontains=q) | Q(lead__contact_name__icontains=q))
+        qs = qs.filter(Q(title__icontains=q) | Q(organization__name__icontains=q) | Q(organization__main_contact__name__icontains=q))
     if close_from:
         qs = qs.filter(expected_close__gte=close_from)
     if close_to:
@@ -377,10 +377,10 @@ def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
     return result
 
 
-def lead_is_customer_expression():
+def organization_is_customer_expression():
     """True when the lead has a won deal (any deal, seen or not: being a customer is a fact
     about the company)."""
-    return Exists(Deal.objects.filter(lead_id=OuterRef("lead_id"), status=DealStatus.WON))
+    return Exists(Deal.objects.filter(organization_id=OuterRef("organization_id"), status=DealStatus.WON))
 
 
 def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet[Deal]:
@@ -390,8 +390,8 @@ def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet
     subqueries cost less than a query of their own; the board reads many cards with
     board_card_queryset and load_card_data instead."""
     return (
-        deals.select_related("lead", "owner", *(["stage"] if with_stage else []))
-        .annotate(lead_is_customer=lead_is_customer_expression(), **extensions.card_annotations())
+        deals.select_related("organization", "owner", *(["stage"] if with_stage else []))
+        .annotate(organization_is_customer=organization_is_customer_expression(), **extensions.card_annotations())
         .order_by("-stage_entered_at", "-pk")
     )
 
@@ -399,9 +399,9 @@ def card_queryset(deals: QuerySet[Deal], *, with_stage: bool = True) -> QuerySet
 # What a board card shows of the deal, its lead and its owner: the board reads only these columns
 # for its hundreds of cards.
 BOARD_CARD_FIELDS = (
-    "pipeline_id", "stage_id", "lead_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
+    "pipeline_id", "stage_id", "organization_id", "owner_id", "title", "amount", "currency", "expected_close", "status",
     "next_step", "stage_entered_at", "rotting_snoozed_until", "version",
-    "lead__name", "owner__username", "owner__first_name", "owner__last_name",
+    "organization__name", "owner__username", "owner__first_name", "owner__last_name",
 )
 
 
@@ -410,8 +410,8 @@ def board_card_queryset(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     the stage (the board gives each card its column's stage object). What other apps show on the
     cards comes after, with load_card_data."""
     return (
-        deals.select_related("lead", "owner")
-        .annotate(lead_is_customer=lead_is_customer_expression())
+        deals.select_related("organization", "owner")
+        .annotate(organization_is_customer=organization_is_customer_expression())
         .only(*BOARD_CARD_FIELDS)
         .order_by("-stage_entered_at", "-pk")
     )
@@ -428,7 +428,7 @@ def load_card_data(cards: list[Deal]) -> list[Deal]:
 
 def card_annotation_names() -> list[str]:
     """What card_queryset reads besides the deal and its relations."""
-    return ["lead_is_customer", *extensions.card_annotation_names()]
+    return ["organization_is_customer", *extensions.card_annotation_names()]
 
 
 def card(deal_id: int) -> Deal:

@@ -11,13 +11,16 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import events
 from .exceptions import MoveRefused, PipelineError, VersionConflict
-from .models import Deal, DealField, DealStatus, ForecastCategory, Lead, LostReason, Pipeline, Stage, StageKind, Transition
+from .models import (
+    ContactRole, Deal, DealContact, DealField, DealStatus, ForecastCategory, LostReason, Organization, Pipeline, Stage,
+    StageKind, Transition,
+)
 from .signals import deals_changed
 
 CENT = Decimal("0.01")
@@ -32,8 +35,10 @@ class EntryRules:
     expected_close: bool = False
     contact: bool = False
     next_step: bool = False
-    # The lead's fit score on the ideal customer profile (Lead.fit_score) must reach this.
+    # The organisation's fit score on the ideal customer profile must reach this.
     min_fit_score: int | None = None
+    # A person on the deal must have each of these roles (ContactRole ids).
+    roles: frozenset = frozenset()
 
     @classmethod
     def from_transitions(cls, transitions) -> "EntryRules":
@@ -47,14 +52,15 @@ class EntryRules:
                 min_fit_score=max(
                     (v for v in (rules.min_fit_score, t.min_fit_score) if v is not None), default=None
                 ),
+                roles=rules.roles | ({t.requires_role_id} if t.requires_role_id else set()),
             )
         return rules
 
-    def fit_refusal(self, *, stage: Stage, lead: Lead | None) -> str | None:
+    def fit_refusal(self, *, stage: Stage, organization: Organization | None) -> str | None:
         """The message refusing entry to `stage` when the lead scores too low, else None."""
         if self.min_fit_score is None:
             return None
-        score = lead.fit_score if lead is not None else None
+        score = organization.fit_score if organization is not None else None
         if score is not None and score >= self.min_fit_score:
             return None
         params = {"stage": str(stage), "min": self.min_fit_score, "score": score}
@@ -68,17 +74,37 @@ class EntryRules:
             "(it scores %(score)s)."
         ) % params
 
-    def missing(self, *, amount, expected_close, lead: Lead | None, next_step: str) -> list[str]:
+    def missing(self, *, amount, expected_close, organization: Organization | None, next_step: str,
+                deal_id: int | None = None) -> list[str]:
         missing = []
         if self.amount and (amount is None or amount <= 0):
             missing.append(_("an amount"))
         if self.expected_close and expected_close is None:
             missing.append(_("an expected close date"))
-        if self.contact and not (lead and lead.has_contact):
+        contacts = _deal_contacts(deal_id) if (self.contact or self.roles) else []
+        if self.contact and not (
+            any(reachable for reachable, _role in contacts) or (organization is not None and organization.has_contact)
+        ):
             missing.append(_("a contact person with e-mail or phone"))
+        if self.roles:
+            present = {role for _reachable, role in contacts}
+            for role in ContactRole.objects.filter(pk__in=self.roles - present).order_by("position", "pk"):
+                missing.append(_("a contact who is %(role)s") % {"role": role})
         if self.next_step and not (next_step or "").strip():
             missing.append(_("a next step"))
         return missing
+
+
+def _deal_contacts(deal_id: int | None) -> list[tuple[bool, int | None]]:
+    """(reachable by e-mail or phone, role id) of each person on the deal; one query."""
+    if deal_id is None:
+        return []
+    return [
+        (bool(email or phone), role_id)
+        for email, phone, role_id in DealContact.objects.filter(deal_id=deal_id).values_list(
+            "person__email", "person__phone", "role_id"
+        )
+    ]
 
 
 def transition_find(*, from_stage: Stage, to_stage: Stage) -> Transition | None:
@@ -143,14 +169,16 @@ class DealState:
 
     amount: Decimal | None = None
     expected_close: date | None = None
-    lead: Lead | None = None
+    organization: Organization | None = None
     next_step: str = ""
+    # The deal's id when it exists: the entry rules may look at the people on it.
+    deal_id: int | None = None
 
     @classmethod
     def of(cls, deal: Deal, **changes) -> "DealState":
         values = {name: changes.get(name, getattr(deal, name, None)) for name in ("amount", "expected_close", "next_step")}
-        lead = changes["lead"] if "lead" in changes else (deal.lead if deal.lead_id else None)
-        return cls(lead=lead, **{**values, "next_step": values["next_step"] or ""})
+        organization = changes["organization"] if "organization" in changes else (deal.organization if deal.organization_id else None)
+        return cls(organization=organization, deal_id=deal.pk, **{**values, "next_step": values["next_step"] or ""})
 
 
 def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
@@ -193,13 +221,13 @@ def deal_entry_check(
     if rules is None:
         rules = entry_rules(from_stage=from_stage, to_stage=to_stage)
     missing = rules.missing(
-        amount=deal_state.amount, expected_close=deal_state.expected_close, lead=deal_state.lead,
-        next_step=deal_state.next_step,
+        amount=deal_state.amount, expected_close=deal_state.expected_close, organization=deal_state.organization,
+        next_step=deal_state.next_step, deal_id=deal_state.deal_id,
     )
     if missing:
         staying = from_stage is not None and from_stage.pk == to_stage.pk
         raise MoveRefused(_missing_message(to_stage, missing, staying=staying), code="requirements")
-    refusal = rules.fit_refusal(stage=to_stage, lead=deal_state.lead) if check_fit else None
+    refusal = rules.fit_refusal(stage=to_stage, organization=deal_state.organization) if check_fit else None
     if refusal:
         raise MoveRefused(refusal, code="fit_score")
 
@@ -211,7 +239,7 @@ def _announce(deal: Deal, kind: str, *, past_changed: bool = True) -> None:
     )
 
 
-_LOCK_RELATIONS = ("stage", "lead", "pipeline")
+_LOCK_RELATIONS = ("stage", "organization", "pipeline")
 
 
 def _lock(deal: Deal | int, expected_version: int | None) -> Deal:
@@ -277,6 +305,20 @@ def currency_clean(value: str | None, *, current: str | None = None) -> str:
     return value
 
 
+def customers_since_mark(organization_ids) -> None:
+    """Set "customer since" on these organisations to the day their first deal was won (the
+    earliest won deal's close), where it is empty or later: after a win or an import."""
+    firsts = (
+        Deal.objects.filter(organization_id__in=list(organization_ids), status=DealStatus.WON, closed_at__isnull=False)
+        .values("organization_id").annotate(first=Min("closed_at")).values_list("organization_id", "first")
+    )
+    for organization_id, first in firsts:
+        day = timezone.localdate(first)
+        Organization.objects.filter(pk=organization_id).filter(
+            Q(customer_since__isnull=True) | Q(customer_since__gt=day)
+        ).update(customer_since=day)
+
+
 def _close_fields(deal: Deal, *, status: str, at: datetime) -> tuple[list[str], list[tuple[str, str, str]]]:
     """What a deal's outcome does to the fields that look ahead, applied to `deal` (not saved).
 
@@ -311,7 +353,7 @@ def _close_fields(deal: Deal, *, status: str, at: datetime) -> tuple[list[str], 
 def deal_create(
     *,
     actor,
-    lead: Lead,
+    organization: Organization,
     title: str,
     stage: Stage | None = None,
     pipeline: Pipeline | None = None,
@@ -339,7 +381,7 @@ def deal_create(
     amount = money_clean(amount)
     currency = currency_clean(currency)
     deal_entry_check(
-        DealState(amount=amount, expected_close=expected_close, lead=lead, next_step=next_step or ""), None, stage
+        DealState(amount=amount, expected_close=expected_close, organization=organization, next_step=next_step or ""), None, stage
     )
     if probability is not None and not 0 <= int(probability) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), code="invalid_probability")
@@ -349,7 +391,7 @@ def deal_create(
         deal = Deal.objects.create(
             pipeline_id=stage.pipeline_id,
             stage=stage,
-            lead=lead,
+            organization=organization,
             title=title,
             amount=amount,
             currency=currency,
@@ -426,6 +468,8 @@ def deal_move(
     )
     if closed_history:
         events.deal_changes_record(deal=locked, changes=closed_history, actor=actor, actor_label=actor_label, at=now)
+    if locked.status == DealStatus.WON and from_status != DealStatus.WON:
+        customers_since_mark([locked.organization_id])
     # An open deal moved between open stages, now: what happened before today and how deals ended
     # stay as they were (the forecast's accuracy and the stuck-deal limits need not be computed again).
     past_changed = at is not None or from_status != DealStatus.OPEN or locked.status != DealStatus.OPEN
@@ -516,7 +560,7 @@ def deal_reopen(
 
 
 UPDATABLE_FIELDS = (
-    "title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "lead", "forecast_category",
+    "title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "organization", "forecast_category",
 )
 TRACKED_FIELDS = {
     "title": DealField.TITLE,
@@ -527,14 +571,14 @@ TRACKED_FIELDS = {
     "next_step": DealField.NEXT_STEP,
     "owner": DealField.OWNER,
     "forecast_category": DealField.FORECAST_CATEGORY,
-    "lead": DealField.LEAD,
+    "organization": DealField.ORGANIZATION,
 }
 
 
 def _as_text(field: str, value) -> str:
     if value is None:
         return ""
-    if field in ("owner", "lead"):
+    if field in ("owner", "organization"):
         return str(value.pk)
     if isinstance(value, date):
         return value.isoformat()
@@ -586,7 +630,7 @@ def deal_update(
 
     try:
         deal_entry_check(
-            DealState.of(locked, **changed), locked.stage, locked.stage, check_fit="lead" in changed
+            DealState.of(locked, **changed), locked.stage, locked.stage, check_fit="organization" in changed
         )
     except MoveRefused as refusal:
         refusal.deal = locked

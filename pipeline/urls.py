@@ -13,9 +13,10 @@ urlpatterns = [
     path("deals/<int:pk>/lose/", views.deal_lose_view, name="deal_lose"),
     path("deals/<int:pk>/reopen/", views.deal_reopen_view, name="deal_reopen"),
     path("deals/<int:pk>/snooze/", views.deal_snooze_view, name="deal_snooze"),
-    path("leads/", views.lead_list, name="lead_list"),
-    path("leads/new/", views.lead_create, name="lead_create"),
-    path("leads/lookup/", views.lead_lookup, name="lead_lookup"),
-    path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
-    path("leads/<int:pk>/edit/", views.lead_edit, name="lead_edit"),
+    path("leads/", views.organization_list, name="organization_list"),  # the lead list's old address
+    path("leads/<int:pk>/", views.organization_moved, name="organization_moved"),  # an old lead page's address
+    path("organizations/new/", views.organization_create, name="organization_create"),
+    path("organizations/lookup/", views.organization_lookup, name="organization_lookup"),
+    path("organizations/<int:pk>/", views.organization_detail, name="organization_detail"),
+    path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
 ]

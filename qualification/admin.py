@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _, ngettext
 from accounts.audit import AuditedAdminMixin
 
 from .models import Criterion, Profile
-from .services import leads_fit_rescore_all
+from .services import organizations_fit_rescore_all
 
 
 class CriterionInline(admin.TabularInline):
@@ -26,7 +26,7 @@ class ProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Rescore all leads now"))
     def rescore_now(self, request, queryset):
-        changed = leads_fit_rescore_all()
+        changed = organizations_fit_rescore_all()
         self.message_user(
             request,
             ngettext("%(n)d lead got a new fit score.", "%(n)d leads got a new fit score.", changed) % {"n": changed},

@@ -7,12 +7,12 @@ class QualificationConfig(AppConfig):
     verbose_name = _("Qualification")
 
     def ready(self):
-        from pipeline.extensions import register_lead_panel, register_lead_scorer
+        from pipeline.extensions import register_organization_panel, register_organization_scorer
 
         from . import receivers  # noqa: F401  rescores every lead when the profile changes
-        from .services import SCORED_FIELDS, leads_score
+        from .services import SCORED_FIELDS, organizations_score
 
-        from .panels import lead_fit_panel
+        from .panels import organization_fit_panel
 
-        register_lead_scorer("qualification", leads_score, fields=SCORED_FIELDS)
-        register_lead_panel("qualification", lead_fit_panel)
+        register_organization_scorer("qualification", organizations_score, fields=SCORED_FIELDS)
+        register_organization_panel("qualification", organization_fit_panel)

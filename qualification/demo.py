@@ -1,10 +1,10 @@
 """A demo ideal customer profile that fits the demo data (pipeline/demo.py), for `make run`."""
 from django.db import transaction
 
-from pipeline.models import Lead
+from pipeline.models import Organization
 
 from .models import Criterion, Profile
-from .services import leads_fit_rescore_all
+from .services import organizations_fit_rescore_all
 
 DEMO_CRITERIA = (
     ("industry", "Software, Mechanical engineering, Automotive supplier, Logistics, E-commerce", 30),
@@ -27,5 +27,5 @@ def demo_profile_create() -> tuple[Profile | None, int]:
         )
         for position, (attribute, values, weight) in enumerate(DEMO_CRITERIA, start=1):
             Criterion.objects.create(profile=profile, attribute=attribute, values=values, weight=weight, position=position)
-    leads_fit_rescore_all()
-    return profile, Lead.objects.filter(fit_score__isnull=False).count()
+    organizations_fit_rescore_all()
+    return profile, Organization.objects.filter(fit_score__isnull=False).count()

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from pipeline.models import LeadSource
 
 
-class LeadFilterForm(forms.Form):
+class OrganizationFilterForm(forms.Form):
     """The lead list's filters, read from the query string (the export uses the same ones)."""
 
     SORT_CHOICES = [

@@ -2,6 +2,6 @@
 from django.template.loader import render_to_string
 
 
-def lead_fit_panel(*, request, lead, can_change) -> str:
+def organization_fit_panel(*, request, organization, can_change) -> str:
     """The lead page: the fit score and, criterion by criterion, why."""
-    return render_to_string("qualification/_fit_panel.html", {"lead": lead}, request=request)
+    return render_to_string("qualification/_fit_panel.html", {"organization": organization}, request=request)

@@ -2,8 +2,8 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
-from pipeline.models import Deal, DealStatus, Lead
-from pipeline.selectors import visible_deals, visible_leads
+from pipeline.models import Deal, DealStatus, Organization
+from pipeline.selectors import visible_deals, visible_organizations
 
 SORTS = {
     "fit": [F("fit_score").desc(nulls_last=True), "name", "pk"],
@@ -13,17 +13,17 @@ SORTS = {
 }
 
 
-def lead_list(
+def organization_list(
     *, user, q: str = "", industry: str = "", country: str = "", source: str = "", min_score=None, owner=None,
     sort: str = "fit",
-) -> QuerySet[Lead]:
+) -> QuerySet[Organization]:
     """The leads `user` may see, filtered, sorted, with their open deals (of those the user may see)
     counted and whether they are customers (a won deal), all in one query."""
-    qs = visible_leads(user)
+    qs = visible_organizations(user)
     if q:
         qs = qs.filter(
-            Q(name__icontains=q) | Q(contact_name__icontains=q) | Q(contact_email__icontains=q)
-            | Q(website__icontains=q) | Q(industry__icontains=q)
+            Q(name__icontains=q) | Q(main_contact__name__icontains=q) | Q(main_contact__email__icontains=q)
+            | Q(website__icontains=q) | Q(domains__icontains=q) | Q(industry__icontains=q)
         )
     if industry:
         qs = qs.filter(industry__iexact=industry)
@@ -39,19 +39,19 @@ def lead_list(
         open_deals=Count(
             "deals", filter=Q(deals__in=visible_deals(user).values("pk"), deals__status=DealStatus.OPEN), distinct=True
         ),
-        is_customer=Exists(Deal.objects.filter(lead_id=OuterRef("pk"), status=DealStatus.WON)),
+        is_customer=Exists(Deal.objects.filter(organization_id=OuterRef("pk"), status=DealStatus.WON)),
     )
-    return qs.select_related("owner").order_by(*SORTS.get(sort, SORTS["fit"]))
+    return qs.select_related("owner", "main_contact").order_by(*SORTS.get(sort, SORTS["fit"]))
 
 
-def lead_owners(user) -> list:
+def organization_owners(user) -> list:
     """The people who own leads the user may see, for the owner filter."""
-    owner_ids = visible_leads(user).exclude(owner=None).values("owner_id")
+    owner_ids = visible_organizations(user).exclude(owner=None).values("owner_id")
     return list(get_user_model().objects.filter(pk__in=owner_ids).order_by("first_name", "last_name", "username"))
 
 
-def lead_industries(user) -> list[str]:
+def organization_industries(user) -> list[str]:
     """The industries of the leads the user may see, for the filter's choices."""
     return list(
-        visible_leads(user).exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct()
+        visible_organizations(user).exclude(industry="").order_by("industry").values_list("industry", flat=True).distinct()
     )

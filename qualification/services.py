@@ -14,15 +14,15 @@ from typing import Iterable
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from pipeline.models import Lead
+from pipeline.models import Organization
 
 from .models import Attribute, Criterion, Profile, criterion_label
 
 RESCORE_BATCH_SIZE = 1000
 
 # The fields of a lead the score depends on: saving only other fields needs no rescoring.
-SCORED_FIELDS = {"industry", "company_size", "country", "source", "website", "contact_name", "contact_email",
-                 "contact_phone"}
+# "main_contact": the profile may ask for a contact with a name and an e-mail or phone.
+SCORED_FIELDS = {"industry", "company_size", "country", "source", "website", "main_contact"}
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,11 @@ def active_criteria() -> list[ScoringCriterion]:
     ]
 
 
-def _lead_value(values: dict, attribute: str):
+def _organization_value(values: dict, attribute: str):
     if attribute == Attribute.HAS_WEBSITE:
         return bool((values.get("website") or "").strip())
     if attribute == Attribute.HAS_CONTACT:
-        return bool(values.get("contact_name") and (values.get("contact_email") or values.get("contact_phone")))
+        return bool(values.get("has_contact"))
     return (values.get(attribute) or "").strip()
 
 
@@ -66,7 +66,7 @@ def fit_compute(values: dict, criteria: Iterable[ScoringCriterion]) -> tuple[int
     rows = []
     matched_weight = 0
     for c in criteria:
-        value = _lead_value(values, c.attribute)
+        value = _organization_value(values, c.attribute)
         matched = value if isinstance(value, bool) else bool(value) and value.casefold() in c.values
         if matched:
             matched_weight += c.weight
@@ -82,46 +82,55 @@ def fit_compute(values: dict, criteria: Iterable[ScoringCriterion]) -> tuple[int
     return score, {"matched_weight": matched_weight, "total_weight": total, "criteria": rows}
 
 
-def lead_values(lead: Lead) -> dict:
-    return {name: getattr(lead, name) for name in SCORED_FIELDS}
+def organization_values(organization: Organization) -> dict:
+    values = {name: getattr(organization, name) for name in SCORED_FIELDS if name != "main_contact"}
+    person = organization.main_contact if organization.main_contact_id else None
+    values["has_contact"] = bool(person and person.name and (person.email or person.phone))
+    return values
 
 
-def leads_score(leads: list[Lead]) -> None:
+def organizations_score(organizations: list[Organization]) -> None:
     """Score `leads` (saved or not) against the active profile without saving them: the lead
     scorer pipeline.leads calls whenever it writes leads. One query for the whole batch."""
     criteria = active_criteria()
-    for lead in leads:
-        lead.fit_score, lead.fit_explanation = fit_compute(lead_values(lead), criteria)
+    for organization in organizations:
+        organization.fit_score, organization.fit_explanation = fit_compute(organization_values(organization), criteria)
 
 
-def leads_fit_rescore_all(*, batch_size: int = RESCORE_BATCH_SIZE) -> int:
+def organizations_fit_rescore_all(*, batch_size: int = RESCORE_BATCH_SIZE) -> int:
     """Rescore every lead against the current profile, in batches of `batch_size`; returns how many
     leads changed. Idempotent: a second run changes nothing."""
     criteria = active_criteria()
     changed = 0
     last_pk = 0
-    fields = ["pk", "fit_score", "fit_explanation", *SCORED_FIELDS]
+    fields = [
+        "pk", "fit_score", "fit_explanation", *SCORED_FIELDS, "main_contact__name", "main_contact__email",
+        "main_contact__phone",
+    ]
     while True:
-        batch = list(Lead.objects.filter(pk__gt=last_pk).order_by("pk").only(*fields)[:batch_size])
+        batch = list(
+            Organization.objects.filter(pk__gt=last_pk).order_by("pk").select_related("main_contact")
+            .only(*fields)[:batch_size]
+        )
         if not batch:
             return changed
         last_pk = batch[-1].pk
         dirty = []
-        for lead in batch:
-            score, explanation = fit_compute(lead_values(lead), criteria)
-            if (lead.fit_score, lead.fit_explanation) != (score, explanation):
-                lead.fit_score, lead.fit_explanation = score, explanation
-                dirty.append(lead)
+        for organization in batch:
+            score, explanation = fit_compute(organization_values(organization), criteria)
+            if (organization.fit_score, organization.fit_explanation) != (score, explanation):
+                organization.fit_score, organization.fit_explanation = score, explanation
+                dirty.append(organization)
         if dirty:
             with transaction.atomic():
-                Lead.objects.bulk_update(dirty, ["fit_score", "fit_explanation"])
+                Organization.objects.bulk_update(dirty, ["fit_score", "fit_explanation"])
             changed += len(dirty)
 
 
 def _enqueue_rescore() -> None:
-    from .tasks import leads_fit_rescore_schedule
+    from .tasks import organizations_fit_rescore_schedule
 
-    leads_fit_rescore_schedule()
+    organizations_fit_rescore_schedule()
 
 
 def profile_changed() -> None:

@@ -19,10 +19,10 @@ def rescore_lock() -> CacheLock:
     return CacheLock("qualification:rescore", timeout=RESCORE_LOCK_LEASE)
 
 
-def leads_fit_rescore_schedule() -> None:
+def organizations_fit_rescore_schedule() -> None:
     """Enqueue a rescore of all leads (called after commit). Never raises."""
     try:
-        leads_fit_rescore.delay()
+        organizations_fit_rescore.delay()
     except Exception:  # broker down: the scores catch up with the next profile change or lead save
         logger.warning("Could not enqueue the rescoring of leads", exc_info=True)
 
@@ -30,10 +30,10 @@ def leads_fit_rescore_schedule() -> None:
 @shared_task(
     bind=True, acks_late=True, soft_time_limit=RESCORE_SOFT_TIME_LIMIT, time_limit=RESCORE_TIME_LIMIT, max_retries=None
 )
-def leads_fit_rescore(self) -> int:
+def organizations_fit_rescore(self) -> int:
     """Rescore all leads in batches. If a rescore is already running, run again after it, since
     it may have read the profile before the change that enqueued this one."""
-    from .services import leads_fit_rescore_all
+    from .services import organizations_fit_rescore_all
 
     lock = rescore_lock()
     if not lock.acquire():
@@ -42,6 +42,6 @@ def leads_fit_rescore(self) -> int:
         raise self.retry(countdown=RETRY_COUNTDOWN)
     try:
         with lock.kept(at_most=RESCORE_TIME_LIMIT):
-            return leads_fit_rescore_all()
+            return organizations_fit_rescore_all()
     finally:
         lock.release()

@@ -1,8 +1,8 @@
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from .forms import LeadFilterForm
-from .selectors import lead_industries, lead_list, lead_owners
+from .forms import OrganizationFilterForm
+from .selectors import organization_industries, organization_list, organization_owners
 
 PAGE_SIZE = 50
 
@@ -10,9 +10,9 @@ PAGE_SIZE = 50
 def lead_list_view(request):
     """The lead list ("Leads" in the top bar): the leads the user may see, filtered and sorted by
     their fit to the ideal customer profile."""
-    form = LeadFilterForm(request.GET, industries=lead_industries(request.user), owners=lead_owners(request.user))
-    leads = lead_list(user=request.user, **form.filters())
-    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    form = OrganizationFilterForm(request.GET, industries=organization_industries(request.user), owners=organization_owners(request.user))
+    organizations = organization_list(user=request.user, **form.filters())
+    page = Paginator(organizations, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     filtered = any(v for k, v in query.items() if k != "sort")
@@ -20,9 +20,9 @@ def lead_list_view(request):
     query_without_sort.pop("sort", None)
     context = {
         "form": form, "page": page, "query": query.urlencode(), "query_without_sort": query_without_sort.urlencode(),
-        "filtered": filtered, "nav": "leads",
+        "filtered": filtered, "nav": "organizations",
     }
-    template = "qualification/lead_list.html"
+    template = "qualification/organization_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     return render(request, template, context)

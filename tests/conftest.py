@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory, default_pipeline
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory, default_pipeline
 
 
 @pytest.fixture
@@ -45,8 +45,8 @@ def deal(rep, stages):
 
 
 @pytest.fixture
-def lead(db):
-    return LeadFactory()
+def organization(db):
+    return OrganizationFactory()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from pipeline.defaults import defaults_install
-from pipeline.models import Deal, Lead, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, Organization, LostReason, Pipeline, Stage, StageChange
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -43,9 +43,9 @@ class UserFactory(factory.django.DjangoModelFactory):
                 obj.groups.add(group)
 
 
-class LeadFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = Lead
+        model = Organization
 
     name = factory.Faker("company")
     industry = "Software"
@@ -55,9 +55,16 @@ class LeadFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from pipeline.leads import lead_create
+        from pipeline.organizations import organization_create
 
-        return lead_create(actor=None, **kwargs)  # scored, as every lead Stageflow writes
+        # scored, and its contact a person at it, as every organisation Stageflow writes
+        return organization_create(actor=None, **kwargs)
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):
+        for name in ("contact_name", "contact_email", "contact_phone"):  # the main contact's: not built
+            kwargs.pop(name, None)
+        return model_class(*args, **kwargs)
 
 
 def default_pipeline() -> Pipeline:
@@ -83,7 +90,7 @@ class DealFactory(factory.django.DjangoModelFactory):
 
     stage = factory.LazyFunction(lambda: default_pipeline().stages.order_by("position").first())
     pipeline = factory.LazyAttribute(lambda o: o.stage.pipeline)
-    lead = factory.SubFactory(LeadFactory)
+    organization = factory.SubFactory(OrganizationFactory)
     title = factory.Sequence(lambda n: f"Deal {n}")
     amount = Decimal("1000.00")
     currency = "EUR"

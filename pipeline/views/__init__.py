@@ -9,10 +9,10 @@ out-of-band swaps.
 """
 from .board import board, deal_quick_add
 from .deals import deal_create, deal_detail, deal_snooze_view
-from .leads import lead_create, lead_detail, lead_edit, lead_list, lead_lookup
+from .organizations import organization_create, organization_detail, organization_edit, organization_list, organization_lookup, organization_moved
 from .moves import deal_lose_view, deal_move_view, deal_reopen_view
 
 __all__ = [
     "board", "deal_create", "deal_detail", "deal_lose_view", "deal_move_view", "deal_quick_add", "deal_reopen_view",
-    "deal_snooze_view", "lead_create", "lead_detail", "lead_edit", "lead_list", "lead_lookup",
+    "deal_snooze_view", "organization_create", "organization_detail", "organization_edit", "organization_list", "organization_lookup", "organization_moved",
 ]

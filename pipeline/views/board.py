@@ -17,7 +17,7 @@ from .common import (
     board_url_for,
     column_headers,
     is_partial,
-    lead_by_name,
+    organization_by_name,
     refused,
     refusals_shown_on_board,
     safe_next,
@@ -162,9 +162,9 @@ def deal_quick_add(request, stage_id):
         data = form.cleaned_data
         try:
             with transaction.atomic():  # a refused deal leaves no new lead behind
-                lead = lead_by_name(user, data["company"])
+                organization = organization_by_name(user, data["company"])
                 deal = services.deal_create(
-                    actor=user, lead=lead, title=data["title"], stage=stage, owner=user, amount=data["amount"],
+                    actor=user, organization=organization, title=data["title"], stage=stage, owner=user, amount=data["amount"],
                 )
         except PipelineError as refusal:
             form.add_error(None, refusal.message)

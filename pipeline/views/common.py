@@ -11,11 +11,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from .. import leads as lead_services
+from .. import organizations as organization_services
 from .. import selectors
 from ..cards import present_cards
 from ..forms import BoardStateForm
-from ..models import Deal, DealStatus, Lead, Stage
+from ..models import Deal, DealStatus, Organization, Stage
 
 
 def is_partial(request) -> bool:
@@ -41,7 +41,7 @@ def deal_page_queryset(*, as_card: bool = False):
     deals = Deal.objects.all()
     if as_card:
         deals = selectors.card_queryset(deals)
-    return deals.select_related("owner", "lead", "stage", "pipeline")
+    return deals.select_related("owner", "organization", "stage", "pipeline")
 
 
 def visible_deal_or_404(user, pk: int, *, as_card: bool = False) -> Deal:
@@ -144,7 +144,7 @@ def current_state_context(request, current: Deal, filters: dict) -> dict:
     }
 
 
-def lead_by_name(user, name: str) -> Lead:
+def organization_by_name(user, name: str) -> Organization:
     name = name.strip()
-    lead = selectors.visible_leads(user).filter(name__iexact=name).order_by("pk").first()
-    return lead or lead_services.lead_create(actor=user, name=name, owner=user)
+    organization = selectors.visible_organizations(user).filter(name__iexact=name).order_by("pk").first()
+    return organization or organization_services.organization_create(actor=user, name=name, owner=user)

@@ -16,8 +16,8 @@ from .. import extensions, selectors, services
 from ..extensions import TimelineEntry
 from ..exceptions import PipelineError, VersionConflict
 from ..forms import DealCreateForm, DealEditForm, LoseForm, SnoozeForm
-from ..models import Deal, DealField, DealStatus, ForecastCategory, Lead, Stage
-from .common import DEAL_PAGE_TOAST, changeable_deal, lead_by_name, refused, visible_deal_or_404
+from ..models import Deal, DealField, DealStatus, ForecastCategory, Organization, Stage
+from .common import DEAL_PAGE_TOAST, changeable_deal, organization_by_name, refused, visible_deal_or_404
 
 
 def _move_targets(stages: list[Stage], stage_id: int) -> list[Stage]:
@@ -52,7 +52,7 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
     field_rows = list(deal.changes.select_related("actor"))
     # Owners and leads are stored by id: shown by their names (one query each, only when present).
     names = {}
-    for field, model in ((DealField.OWNER, get_user_model()), (DealField.LEAD, Lead)):
+    for field, model in ((DealField.OWNER, get_user_model()), (DealField.ORGANIZATION, Organization)):
         ids = {int(v) for r in field_rows if r.field == field for v in (r.old_value, r.new_value) if v.isdigit()}
         names[field] = {o.pk: str(o) for o in model.objects.filter(pk__in=ids)} if ids else {}
     for row in field_rows:
@@ -87,7 +87,7 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "next_stage": next((s for s in targets if s.position > deal.stage.position), None),
         "stages": stages,
         "history": _history(deal, user),
-        "lead_is_customer": Deal.objects.filter(lead_id=deal.lead_id, status=DealStatus.WON).exists(),
+        "organization_is_customer": Deal.objects.filter(organization_id=deal.organization_id, status=DealStatus.WON).exists(),
         "board_url": deal.pipeline.get_absolute_url(),
         "move_toast": _deal_page_toast(request, deal),
         "snooze_form": SnoozeForm(initial={"version": deal.version}),
@@ -146,8 +146,8 @@ def deal_create(request):
     user = request.user
     initial = {}
     if request.method == "GET":
-        if request.GET.get("lead", "").isdigit():
-            initial["lead"] = request.GET["lead"]
+        if request.GET.get("organization", "").isdigit():
+            initial["organization"] = request.GET["organization"]
         if request.GET.get("stage", "").isdigit():
             initial["stage"] = request.GET["stage"]
     form = DealCreateForm(request.POST or None, user=user, initial=initial)
@@ -161,9 +161,9 @@ def deal_create(request):
             data = form.cleaned_data
             try:
                 with transaction.atomic():
-                    lead = data["lead"] or lead_by_name(user, data["new_lead"])
+                    organization = data["organization"] or organization_by_name(user, data["new_organization"])
                     deal = services.deal_create(
-                        actor=user, lead=lead, title=data["title"], stage=data["stage"], owner=data["owner"],
+                        actor=user, organization=organization, title=data["title"], stage=data["stage"], owner=data["owner"],
                         amount=data["amount"], currency=data["currency"], expected_close=data["expected_close"],
                         next_step=data["next_step"] or "", probability=data["probability"],
                     )

@@ -7,17 +7,17 @@ register = template.Library()
 
 
 @register.filter
-def fit_summary(lead) -> str:
+def fit_summary(organization) -> str:
     """The matched criteria with their weights, for a tooltip."""
-    return _fit_summary(getattr(lead, "fit_explanation", None) or {})
+    return _fit_summary(getattr(organization, "fit_explanation", None) or {})
 
 
 @register.inclusion_tag("qualification/_fit_badge.html")
-def fit_badge(lead):
-    return {"lead": lead, "summary": fit_summary(lead) if lead.fit_score is not None else ""}
+def fit_badge(organization):
+    return {"organization": organization, "summary": fit_summary(organization) if organization.fit_score is not None else ""}
 
 
 @register.filter
-def fit_criteria(lead) -> list[dict]:
+def fit_criteria(organization) -> list[dict]:
     """The lead's explanation rows (matched, weight, label in the current language)."""
-    return explanation_rows(getattr(lead, "fit_explanation", None) or {})
+    return explanation_rows(getattr(organization, "fit_explanation", None) or {})

@@ -45,7 +45,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from pipeline.models import LostReason, Transition
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory, default_pipeline
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory, default_pipeline
 
 pytestmark = pytest.mark.django_db
 
@@ -100,19 +100,20 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_move": DEFAULT,
     "pipeline:deal_lose": DEFAULT,
     "pipeline:deal_reopen": DEFAULT,
-    "pipeline:lead_list": DEFAULT,
-    "pipeline:lead_lookup": DEFAULT,  # suggestions for a lead field, from the leads one may see
-    "pipeline:lead_create": DEFAULT,
-    "pipeline:lead_detail": DEFAULT,
-    "pipeline:lead_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
+    "pipeline:organization_list": DEFAULT,
+    "pipeline:organization_lookup": DEFAULT,  # suggestions for a lead field, from the leads one may see
+    "pipeline:organization_create": DEFAULT,
+    "pipeline:organization_detail": DEFAULT,
+    "pipeline:organization_moved": DEFAULT,  # an old lead page address: its organisation page, for those who may see it
+    "pipeline:organization_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
     # Qualification, imports and exports (the leak probe reads the exported files too)
     "qualification:lead_list": DEFAULT,
     "exports:board_csv": DEFAULT,
     "exports:board_xlsx": DEFAULT,
-    "exports:leads_csv": DEFAULT,
-    "exports:leads_xlsx": DEFAULT,
+    "exports:organizations_csv": DEFAULT,
+    "exports:organizations_xlsx": DEFAULT,
     "imports:upload": DEFAULT,
-    "imports:sample": Rule(values=(("kind", "leads"),)),
+    "imports:sample": Rule(values=(("kind", "organizations"),)),
     "imports:status": Rule(PERSONAL, obj="importjob", note="an import is its uploader's"),
     "imports:mapping": Rule(PERSONAL, obj="importjob"),
     "imports:preview": Rule(PERSONAL, obj="importjob"),
@@ -147,8 +148,8 @@ RULES: dict[str, Rule] = {
     "activities:mine": DEFAULT,  # one's own activities and those on deals one may see
     "activities:create": DEFAULT,
     "activities:note_create": DEFAULT,
-    "activities:lead_create": DEFAULT,
-    "activities:lead_note_create": DEFAULT,
+    "activities:organization_create": DEFAULT,
+    "activities:organization_note_create": DEFAULT,
     "activities:upsell": DEFAULT,
     "activities:edit": Rule(OBJECT_CHANGE, obj="activity", note="the edit form itself is only for those who may change"),
     "activities:done": Rule(OBJECT, obj="activity"),
@@ -165,6 +166,8 @@ RULES: dict[str, Rule] = {
     "api:deal-move": DEFAULT,
     "api:deal-lose": DEFAULT,
     "api:deal-reopen": DEFAULT,
+    "api:organization-list": DEFAULT,
+    "api:organization-detail": DEFAULT,
     "api:lead-list": DEFAULT,
     "api:lead-detail": DEFAULT,
     "api:user-list": DEFAULT,
@@ -183,10 +186,10 @@ RULES: dict[str, Rule] = {
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.
-SUBJECTS = ("deal", "lead", "user")
+SUBJECTS = ("deal", "organization", "user")
 # Words in a URL name that say what a bare `pk` is, most specific first.
 OBJECT_WORDS = {
-    "deal": "deal", "lead": "lead", "user": "user", "stage": "stage", "pipeline": "pipeline",
+    "deal": "deal", "organization": "organization", "lead": "organization", "user": "user", "stage": "stage", "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
     "transition": "transition", "token": "apitoken", "version": "offerversion",
 }
@@ -404,14 +407,14 @@ def world(db, settings, monkeypatch):
     south.save()
     pipeline = default_pipeline()
     first = pipeline.stages.order_by("position").first()
-    north_lead = LeadFactory(name=NORTH_LEAD_NAME, owner=people["owner"])
-    south_lead = LeadFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
-    deal = DealFactory(owner=people["owner"], lead=north_lead, stage=first, title=NORTH_DEAL_TITLE)
-    DealFactory(owner=people["outsider"], lead=south_lead, stage=first, title=SOUTH_DEAL_TITLE)
+    north_organization = OrganizationFactory(name=NORTH_LEAD_NAME, owner=people["owner"])
+    south_organization = OrganizationFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
+    deal = DealFactory(owner=people["owner"], organization=north_organization, stage=first, title=NORTH_DEAL_TITLE)
+    DealFactory(owner=people["outsider"], organization=south_organization, stage=first, title=SOUTH_DEAL_TITLE)
     _shared_organisation(people, first)
     objects = LazyObjects(people, {
         "deal": deal,
-        "lead": north_lead,
+        "organization": north_organization,
         "user": people["owner"],
         "stage": first,
         "pipeline": pipeline,
@@ -428,14 +431,14 @@ def _shared_organisation(people, stage):
     notes and activities of people whose deals they may see."""
     from activities import services as activities
 
-    shared = LeadFactory(name=SHARED_LEAD_NAME, owner=None)
-    DealFactory(owner=people["owner"], lead=shared, stage=stage, title=NORTH_SHARED_DEAL_TITLE)
-    DealFactory(owner=people["outsider"], lead=shared, stage=stage, title=SOUTH_SHARED_DEAL_TITLE)
+    shared = OrganizationFactory(name=SHARED_LEAD_NAME, owner=None)
+    DealFactory(owner=people["owner"], organization=shared, stage=stage, title=NORTH_SHARED_DEAL_TITLE)
+    DealFactory(owner=people["outsider"], organization=shared, stage=stage, title=SOUTH_SHARED_DEAL_TITLE)
     due = timezone.now() + timezone.timedelta(days=2)
-    activities.note_create(actor=people["owner"], lead=shared, body=NORTH_NOTE)
-    activities.note_create(actor=people["outsider"], lead=shared, body=SOUTH_NOTE)
-    activities.activity_create(actor=people["owner"], lead=shared, kind="call", title=NORTH_ACTIVITY, due_at=due)
-    activities.activity_create(actor=people["outsider"], lead=shared, kind="call", title=SOUTH_ACTIVITY, due_at=due)
+    activities.note_create(actor=people["owner"], organization=shared, body=NORTH_NOTE)
+    activities.note_create(actor=people["outsider"], organization=shared, body=SOUTH_NOTE)
+    activities.activity_create(actor=people["owner"], organization=shared, kind="call", title=NORTH_ACTIVITY, due_at=due)
+    activities.activity_create(actor=people["outsider"], organization=shared, kind="call", title=SOUTH_ACTIVITY, due_at=due)
     return shared
 
 
@@ -451,7 +454,7 @@ OBJECT_MAKERS = {
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
-        created_by=people["owner"], kind="leads", filename="leads.csv", file_format="csv",
+        created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
     ),
 }
@@ -818,12 +821,12 @@ def _signed_in(person) -> Client:
 @pytest.mark.parametrize("persona", list(SHARED_SEES))
 def test_a_shared_organisation_shows_only_notes_and_activities_of_people_whose_deals_one_sees(world, persona):
     from activities.models import Activity
-    from pipeline.models import Lead
+    from pipeline.models import Organization
 
     people, _objects = world
-    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    shared = Organization.objects.get(name=SHARED_LEAD_NAME)
     client = _signed_in(people[persona])
-    page = client.get(reverse("pipeline:lead_detail", args=[shared.pk]))
+    page = client.get(reverse("pipeline:organization_detail", args=[shared.pk]))
     assert page.status_code == 200
     body = page.content.decode()
     seen = {text for text in NORTH_TEXTS + SOUTH_TEXTS if text in body}
@@ -835,12 +838,12 @@ def test_a_shared_organisation_shows_only_notes_and_activities_of_people_whose_d
 
 
 def test_the_page_after_adding_a_note_shows_no_other_teams_notes(world):
-    from pipeline.models import Lead
+    from pipeline.models import Organization
 
     people, _objects = world
-    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
+    shared = Organization.objects.get(name=SHARED_LEAD_NAME)
     response = _signed_in(people["owner"]).post(
-        reverse("activities:lead_note_create", args=[shared.pk]), {"body": "Called their office"}, follow=True,
+        reverse("activities:organization_note_create", args=[shared.pk]), {"body": "Called their office"}, follow=True,
     )
     body = response.content.decode()
     assert response.status_code == 200 and "Called their office" in body and NORTH_NOTE in body
@@ -850,28 +853,28 @@ def test_the_page_after_adding_a_note_shows_no_other_teams_notes(world):
 def test_without_team_view_a_rep_sees_only_their_own_notes_on_a_shared_organisation(world, settings):
     from activities.models import Note
     from activities.selectors import visible_notes
-    from pipeline.models import Lead
+    from pipeline.models import Organization
 
     settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
     people, _objects = world
-    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
-    DealFactory(owner=people["teammate"], lead=shared, stage=world[1]["stage"], title="Tom's shared deal")
-    Note.objects.create(lead=shared, author=None, body="Imported remark")
-    teammates_note = Note.objects.create(lead=shared, author=people["teammate"], body="Tom's own")
-    seen = set(visible_notes(people["teammate"]).filter(lead=shared).values_list("body", flat=True))
+    shared = Organization.objects.get(name=SHARED_LEAD_NAME)
+    DealFactory(owner=people["teammate"], organization=shared, stage=world[1]["stage"], title="Tom's shared deal")
+    Note.objects.create(organization=shared, author=None, body="Imported remark")
+    teammates_note = Note.objects.create(organization=shared, author=people["teammate"], body="Tom's own")
+    seen = set(visible_notes(people["teammate"]).filter(organization=shared).values_list("body", flat=True))
     assert seen == {teammates_note.body, "Imported remark"}
 
 
 def test_a_note_of_a_person_who_left_stays_visible_to_their_team(world):
     from activities.selectors import visible_notes
-    from pipeline.models import Lead
+    from pipeline.models import Organization
 
     people, _objects = world
     people["owner"].is_active = False
     people["owner"].save()
-    shared = Lead.objects.get(name=SHARED_LEAD_NAME)
-    assert visible_notes(people["teammate"]).filter(lead=shared, body=NORTH_NOTE).exists()
-    assert not visible_notes(people["outsider"]).filter(lead=shared, body=NORTH_NOTE).exists()
+    shared = Organization.objects.get(name=SHARED_LEAD_NAME)
+    assert visible_notes(people["teammate"]).filter(organization=shared, body=NORTH_NOTE).exists()
+    assert not visible_notes(people["outsider"]).filter(organization=shared, body=NORTH_NOTE).exists()
 
 
 USERS_SEEN = {  # who is listed by the API's users endpoint, per caller (the world has no other people)

@@ -25,7 +25,7 @@ def org(stages):
 
 def edit(client, deal, owner):
     data = {
-        "title": deal.title, "lead": deal.lead_id, "amount": "1000.00", "currency": deal.currency,
+        "title": deal.title, "organization": deal.organization_id, "amount": "1000.00", "currency": deal.currency,
         "expected_close": "", "probability": "", "next_step": "", "owner": owner.pk, "version": deal.version,
     }
     return client.post(reverse("pipeline:deal_detail", args=[deal.pk]), data)

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from pipeline import selectors
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -75,12 +75,12 @@ def test_anonymous_and_deactivated_users_see_and_change_nothing(org):
     gone.save()
     for user in (AnonymousUser(), gone):
         assert not selectors.visible_deals(user).exists()
-        assert not selectors.visible_leads(user).exists()
+        assert not selectors.visible_organizations(user).exists()
         assert not selectors.visible_users(user).exists()
         assert not selectors.assignable_users(user).exists()
         assert not selectors.visible_pipelines(user).exists()
         assert not selectors.can_change_deal(user, deals["rita"])
-        assert not selectors.can_change_lead(user, deals["rita"].lead)
+        assert not selectors.can_change_organization(user, deals["rita"].organization)
 
 
 def test_managers_reassign_only_within_their_team(org):
@@ -111,22 +111,22 @@ def test_owner_filter_choices_are_the_people_the_user_may_see(org, settings):
     assert [u.username for u in selectors.visible_users(people["rita"])] == ["rita"]
 
 
-def test_lead_visibility_follows_owners_and_deals(org, settings):
+def test_organization_visibility_follows_owners_and_deals(org, settings):
     settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": False}
     people, deals = org
-    pool = LeadFactory(name="Pool lead")  # no owner, no deal yet
-    olgas = LeadFactory(name="Olga's lead", owner=people["olga"])
-    behind_olgas_deal = deals["olga"].lead  # unowned lead used by a South deal
+    pool = OrganizationFactory(name="Pool lead")  # no owner, no deal yet
+    olgas = OrganizationFactory(name="Olga's lead", owner=people["olga"])
+    behind_olgas_deal = deals["olga"].organization  # unowned lead used by a South deal
     rita = people["rita"]
-    visible = set(selectors.visible_leads(rita))
-    assert pool in visible and deals["rita"].lead in visible
+    visible = set(selectors.visible_organizations(rita))
+    assert pool in visible and deals["rita"].organization in visible
     assert olgas not in visible and behind_olgas_deal not in visible
-    assert deals["tom"].lead not in visible  # teammates' deals hidden with the setting off
-    sam_sees = set(selectors.visible_leads(people["sam"]))
-    assert {olgas, behind_olgas_deal, pool} <= sam_sees and deals["rita"].lead not in sam_sees
-    assert selectors.can_change_lead(rita, pool)
-    assert not selectors.can_change_lead(rita, behind_olgas_deal)
-    assert selectors.can_change_lead(people["sam"], olgas) and not selectors.can_change_lead(people["max"], olgas)
+    assert deals["tom"].organization not in visible  # teammates' deals hidden with the setting off
+    sam_sees = set(selectors.visible_organizations(people["sam"]))
+    assert {olgas, behind_olgas_deal, pool} <= sam_sees and deals["rita"].organization not in sam_sees
+    assert selectors.can_change_organization(rita, pool)
+    assert not selectors.can_change_organization(rita, behind_olgas_deal)
+    assert selectors.can_change_organization(people["sam"], olgas) and not selectors.can_change_organization(people["max"], olgas)
 
 
 def test_deal_for_user_or_404_answers_404_for_hidden_and_403_for_read_only(org, settings):
@@ -146,15 +146,15 @@ def test_deal_for_user_or_404_answers_404_for_hidden_and_403_for_read_only(org, 
     assert selectors.deal_for_user_or_404(people["max"], rita_deal.pk, change=True) == rita_deal
 
 
-def test_lead_for_user_or_404(org, settings):
+def test_organization_for_user_or_404(org, settings):
     settings.STAGEFLOW = {**settings.STAGEFLOW, "REPS_SEE_TEAM_DEALS": True}
     people, deals = org
-    lead = deals["rita"].lead
-    assert selectors.lead_for_user_or_404(people["tom"], lead.pk) == lead
+    organization = deals["rita"].organization
+    assert selectors.organization_for_user_or_404(people["tom"], organization.pk) == organization
     with pytest.raises(PermissionDenied):
-        selectors.lead_for_user_or_404(people["tom"], lead.pk, change=True)
+        selectors.organization_for_user_or_404(people["tom"], organization.pk, change=True)
     with pytest.raises(Http404):
-        selectors.lead_for_user_or_404(people["sam"], lead.pk)
+        selectors.organization_for_user_or_404(people["sam"], organization.pk)
 
 
 def test_visibility_checks_cost_few_queries(org, django_assert_max_num_queries):
@@ -162,7 +162,7 @@ def test_visibility_checks_cost_few_queries(org, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         list(selectors.visible_deals(people["max"]))
     with django_assert_max_num_queries(1):
-        list(selectors.visible_leads(people["max"]))
+        list(selectors.visible_organizations(people["max"]))
     deal = selectors.visible_deals(people["max"]).select_related("owner").get(pk=deals["rita"].pk)
     with django_assert_max_num_queries(1):
         assert selectors.can_change_deal(people["max"], deal)

@@ -21,7 +21,7 @@ def test_an_activity_is_planned_on_a_deal_with_owner_and_due_time(deal, rep):
     )
     assert activity.title == "Call the CFO"
     assert activity.owner == rep and activity.created_by == rep
-    assert activity.deal == deal and activity.lead is None
+    assert activity.deal == deal and activity.organization is None
     assert not activity.is_done and not activity.is_overdue
 
 
@@ -31,21 +31,21 @@ def test_an_activity_is_planned_on_a_deal_with_owner_and_due_time(deal, rep):
         ({"title": ""}, "invalid_title"),
         ({"kind": "fax"}, "invalid_kind"),
         ({"due_at": None}, "invalid_due"),
-        ({"lead": "SAME"}, "invalid_target"),
+        ({"organization": "SAME"}, "invalid_target"),
     ],
 )
 def test_an_invalid_activity_is_refused(deal, rep, kwargs, code):
     data = {"actor": rep, "deal": deal, "kind": "call", "title": "Call", "due_at": in_hours(1)}
-    data.update({k: (deal.lead if v == "SAME" else v) for k, v in kwargs.items()})
+    data.update({k: (deal.organization if v == "SAME" else v) for k, v in kwargs.items()})
     with pytest.raises(ActivityError) as refused:
         services.activity_create(**data)
     assert refused.value.code == code
     assert not Activity.objects.exists()
 
 
-def test_an_activity_on_a_lead(lead, rep):
-    activity = services.activity_create(actor=rep, lead=lead, kind="email", title="Send case study", due_at=in_hours(1))
-    assert activity.lead == lead and activity.deal is None
+def test_an_activity_on_an_organization(organization, rep):
+    activity = services.activity_create(actor=rep, organization=organization, kind="email", title="Send case study", due_at=in_hours(1))
+    assert activity.organization == organization and activity.deal is None
 
 
 def test_completing_records_who_and_when_and_is_idempotent(deal, rep, manager):
@@ -116,10 +116,10 @@ def test_an_open_deal_gets_no_checklist(deal, checklist):
     assert not OnboardingTask.objects.exists()
 
 
-def test_a_deal_created_in_a_won_stage_gets_the_checklist(rep, lead, checklist, stages, django_capture_on_commit_callbacks):
+def test_a_deal_created_in_a_won_stage_gets_the_checklist(rep, organization, checklist, stages, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         deal = pipeline_services.deal_create(
-            actor=rep, lead=lead, title="Signed on the spot", stage=stages["Retention"], amount=500,
+            actor=rep, organization=organization, title="Signed on the spot", stage=stages["Retention"], amount=500,
             expected_close=timezone.localdate(),
         )
     assert OnboardingTask.objects.filter(deal=deal).count() == 3
@@ -142,7 +142,7 @@ def test_ticking_the_last_item_completes_onboarding_and_unticking_reopens_it(neg
     assert negotiation_deal.retention_done_at is None
 
 
-def test_upsell_creates_a_deal_for_the_same_lead_in_the_chosen_pipeline(negotiation_deal, rep, win):
+def test_upsell_creates_a_deal_for_the_same_organization_in_the_chosen_pipeline(negotiation_deal, rep, win):
     upsell = Pipeline.objects.create(name="Upsell", position=1)
     idea = Stage.objects.create(pipeline=upsell, name="Idea", position=0)
     Transition.objects.create(pipeline=upsell, to_stage=idea)
@@ -151,7 +151,7 @@ def test_upsell_creates_a_deal_for_the_same_lead_in_the_chosen_pipeline(negotiat
     win(negotiation_deal, rep)
     won = Deal.objects.get(pk=negotiation_deal.pk)
     new = services.upsell_create(actor=rep, deal=won, pipeline=upsell, title="")
-    assert new.lead_id == won.lead_id and new.stage == idea and new.status == DealStatus.OPEN
+    assert new.organization_id == won.organization_id and new.stage == idea and new.status == DealStatus.OPEN
     assert new.title == "Upsell: Big rollout"
 
 

@@ -14,7 +14,7 @@ from activities.models import Activity, Note, OnboardingTask
 from pipeline import services as pipeline_services
 from pipeline.models import Deal, DealChange, DealStatus, Pipeline, Stage, Transition
 from tests.activities.conftest import in_hours
-from tests.factories import DealFactory, LeadFactory, UserFactory
+from tests.factories import DealFactory, OrganizationFactory, UserFactory
 from tests.pipeline.test_board_queries import BOARD_MAX_QUERIES, add_deals
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_my_activities_name_the_company_beside_the_deal_title(rep_client, rep, d
         body = text(rep_client.get(reverse("activities:mine")))
     row = body[body.index("Send the contract"):]
     row = row[: row.index("</li>")]
-    assert f">{escape(deal.title)}</a> ({escape(deal.lead.name)})" in row
+    assert f">{escape(deal.title)}</a> ({escape(deal.organization.name)})" in row
 
 
 def test_mark_done_with_one_click_htmx_swaps_the_row(rep_client, rep, deal):
@@ -263,16 +263,16 @@ def test_the_boards_cards_carry_what_a_single_card_reads_for_every_user(rep, man
     plan(deals[0], rep, -3, "Overdue follow-up")
     plan(deals[0], rep, 30, "Later call")
     plan(deals[2], manager, 4, "Demo")
-    DealFactory(owner=rep, lead=deals[1].lead, stage=stages["Retention"], status=DealStatus.WON, closed_at=timezone.now())
+    DealFactory(owner=rep, organization=deals[1].organization, stage=stages["Retention"], status=DealStatus.WON, closed_at=timezone.now())
     won = DealFactory(owner=rep, stage=stages["Negotiation"], title="Big rollout", expected_close=date.today())
     win(won, rep)
     task = OnboardingTask.objects.filter(deal=won).order_by("position").first()
     services.onboarding_task_set_done(task=task, done=True, actor=rep)
 
-    shown = ("lead_is_customer", "next_activity_title", "next_activity_due", "next_activity_kind", "onboarding_done", "onboarding_total")
+    shown = ("organization_is_customer", "next_activity_title", "next_activity_due", "next_activity_kind", "onboarding_done", "onboarding_total")
 
     def values(card):
-        return (card.pk, card.title, card.amount, card.owner.username, card.lead.name, *(getattr(card, n) for n in shown))
+        return (card.pk, card.title, card.amount, card.owner.username, card.organization.name, *(getattr(card, n) for n in shown))
 
     pipeline = stages["Prospecting"].pipeline
     for user, filters in [(rep, {}), (manager, {}), (manager, {"owner_id": teammate.pk}), (outsider, {"q": "deal"})]:
@@ -282,7 +282,7 @@ def test_the_boards_cards_carry_what_a_single_card_reads_for_every_user(rep, man
         assert sorted(values(c) for c in board) == sorted(values(selectors.card(c.pk)) for c in board)
     cards = {card.pk: card for cards in selectors.board_cards(selectors.board_deals(user=manager, pipeline=pipeline), per_column=25).values() for card in cards}
     assert cards[deals[0].pk].next_activity_title == "Overdue follow-up" and cards[deals[0].pk].next_activity_due < timezone.now()
-    assert cards[deals[1].pk].lead_is_customer is True and cards[deals[0].pk].lead_is_customer is False
+    assert cards[deals[1].pk].organization_is_customer is True and cards[deals[0].pk].organization_is_customer is False
     assert (cards[won.pk].onboarding_done, cards[won.pk].onboarding_total) == (1, 3)
     assert cards[deals[2].pk].amount == Decimal("99.50")
     assert cards[deals[1].pk].next_activity_title is None
@@ -319,17 +319,17 @@ def test_onboarding_of_another_teams_deal_is_a_404_and_a_teammates_a_403(rep_cli
         assert OnboardingTask.objects.get(pk=task.pk).done_at is None
 
 
-def test_customers_are_marked_on_cards_lead_list_and_lead_page(rep_client, rep, stages, django_assert_max_num_queries):
-    customer = LeadFactory(name="Acme Customer", owner=rep)
-    prospect = LeadFactory(name="Prospect Ltd", owner=rep)
-    DealFactory(owner=rep, lead=customer, stage=stages["Retention"], status=DealStatus.WON, closed_at=timezone.now())
-    upsell = DealFactory(owner=rep, lead=customer, stage=stages["Prospecting"], title="More seats")
-    fresh = DealFactory(owner=rep, lead=prospect, stage=stages["Prospecting"], title="First deal")
+def test_customers_are_marked_on_cards_organization_list_and_organization_page(rep_client, rep, stages, django_assert_max_num_queries):
+    customer = OrganizationFactory(name="Acme Customer", owner=rep)
+    prospect = OrganizationFactory(name="Prospect Ltd", owner=rep)
+    DealFactory(owner=rep, organization=customer, stage=stages["Retention"], status=DealStatus.WON, closed_at=timezone.now())
+    upsell = DealFactory(owner=rep, organization=customer, stage=stages["Prospecting"], title="More seats")
+    fresh = DealFactory(owner=rep, organization=prospect, stage=stages["Prospecting"], title="First deal")
     body = text(rep_client.get(reverse("pipeline:board")))
     assert "Customer" in card_html(body, upsell) and "Customer" not in card_html(body, fresh)
 
     for i in range(30):
-        LeadFactory(name=f"Lead {i:02}", owner=rep)
+        OrganizationFactory(name=f"Lead {i:02}", owner=rep)
     with django_assert_max_num_queries(8):
         listing = text(rep_client.get(reverse("qualification:lead_list")))
     row = listing[listing.index("Acme Customer") : listing.index("</tr>", listing.index("Acme Customer"))]
@@ -350,7 +350,7 @@ def test_new_upsell_deal_from_a_won_deal(rep_client, rep, stages):
     response = rep_client.post(reverse("activities:upsell", args=[won.pk]), {"pipeline": upsell_pipeline.pk, "title": "Add-on"})
     new = Deal.objects.get(title="Add-on")
     assert response.status_code == 302 and response["Location"] == new.get_absolute_url()
-    assert new.lead_id == won.lead_id and new.stage == idea and new.owner == rep
+    assert new.organization_id == won.organization_id and new.stage == idea and new.owner == rep
 
 
 # --- Snoozing rotting warnings --------------------------------------------------------------
@@ -412,7 +412,7 @@ def test_the_rep_sets_the_forecast_category_on_the_deal_page(rep_client, rep, de
     assert 'name="forecast_category"' in page
     response = rep_client.post(
         deal.get_absolute_url(),
-        {"title": deal.title, "lead": deal.lead_id, "amount": "1000", "currency": "EUR", "owner": rep.pk,
+        {"title": deal.title, "organization": deal.organization_id, "amount": "1000", "currency": "EUR", "owner": rep.pk,
          "forecast_category": "commit", "version": deal.version},
     )
     assert response.status_code == 302
@@ -430,13 +430,13 @@ def test_the_rep_sets_the_forecast_category_on_the_deal_page(rep_client, rep, de
         ("get", "activities:mine", None), ("get", "activities:edit", "activity"), ("post", "activities:done", "activity"),
         ("post", "activities:reopen", "activity"), ("post", "activities:create", "deal"),
         ("post", "activities:note_create", "deal"), ("post", "activities:upsell", "deal"),
-        ("post", "activities:onboarding_toggle", "deal"), ("post", "activities:lead_create", "lead"),
-        ("post", "activities:lead_note_create", "lead"),
+        ("post", "activities:onboarding_toggle", "deal"), ("post", "activities:organization_create", "organization"),
+        ("post", "activities:organization_note_create", "organization"),
     ],
 )
 def test_every_activities_url_requires_sign_in(client, rep, deal, method, name, arg):
     activity = plan(deal, rep, 1)
-    args = {"activity": [activity.pk], "deal": [deal.pk], "lead": [deal.lead_id], None: []}[arg]
+    args = {"activity": [activity.pk], "deal": [deal.pk], "organization": [deal.organization_id], None: []}[arg]
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert Activity.objects.get(pk=activity.pk).done_at is None
@@ -445,28 +445,28 @@ def test_every_activities_url_requires_sign_in(client, rep, deal, method, name, 
 # --- The lead page ---------------------------------------------------------------------------
 
 
-def test_plan_an_activity_and_write_a_note_on_a_lead(rep_client, rep):
-    lead = LeadFactory(owner=rep, name="Fair contact GmbH")
+def test_plan_an_activity_and_write_a_note_on_an_organization(rep_client, rep):
+    organization = OrganizationFactory(owner=rep, name="Fair contact GmbH")
     response = rep_client.post(
-        reverse("activities:lead_create", args=[lead.pk]),
+        reverse("activities:organization_create", args=[organization.pk]),
         {"kind": "email", "title": "Send brochure", "due_at": "2030-01-02T09:00", "owner": rep.pk},
     )
     assert response.status_code == 302
     activity = Activity.objects.get()
-    assert activity.lead == lead and activity.deal is None
-    rep_client.post(reverse("activities:lead_note_create", args=[lead.pk]), {"body": "Met at the fair <script>x</script>"})
-    page = text(rep_client.get(lead.get_absolute_url()))
+    assert activity.organization == organization and activity.deal is None
+    rep_client.post(reverse("activities:organization_note_create", args=[organization.pk]), {"body": "Met at the fair <script>x</script>"})
+    page = text(rep_client.get(organization.get_absolute_url()))
     assert "Send brochure" in page and "Met at the fair" in page and "<script>x" not in page
     assert rep_client.post(reverse("activities:done", args=[activity.pk])).status_code == 302
 
 
-def test_a_hidden_leads_activities_are_a_404(rep_client, outsider):
-    hidden = LeadFactory(owner=outsider)
-    activity = services.activity_create(actor=outsider, lead=hidden, kind="call", title="x", due_at=in_hours(1))
+def test_a_hidden_organizations_activities_are_a_404(rep_client, outsider):
+    hidden = OrganizationFactory(owner=outsider)
+    activity = services.activity_create(actor=outsider, organization=hidden, kind="call", title="x", due_at=in_hours(1))
     assert rep_client.post(reverse("activities:done", args=[activity.pk])).status_code == 404
     data = {"kind": "call", "title": "x", "due_at": "2030-01-02T09:00"}
-    assert rep_client.post(reverse("activities:lead_create", args=[hidden.pk]), data).status_code == 404
-    assert rep_client.post(reverse("activities:lead_note_create", args=[hidden.pk]), {"body": "x"}).status_code == 404
+    assert rep_client.post(reverse("activities:organization_create", args=[hidden.pk]), data).status_code == 404
+    assert rep_client.post(reverse("activities:organization_note_create", args=[hidden.pk]), {"body": "x"}).status_code == 404
 
 
 def test_a_moved_card_keeps_its_next_activity(rep_client, rep, stages):

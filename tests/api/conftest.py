@@ -3,7 +3,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -38,17 +38,17 @@ def other_manager(other_team):
 
 @pytest.fixture
 def own_deal(rep, stages):
-    return DealFactory(owner=rep, stage=stages["Prospecting"], lead=LeadFactory(owner=rep))
+    return DealFactory(owner=rep, stage=stages["Prospecting"], organization=OrganizationFactory(owner=rep))
 
 
 @pytest.fixture
 def team_deal(teammate, stages):
-    return DealFactory(owner=teammate, stage=stages["Prospecting"], lead=LeadFactory(owner=teammate))
+    return DealFactory(owner=teammate, stage=stages["Prospecting"], organization=OrganizationFactory(owner=teammate))
 
 
 @pytest.fixture
 def other_deal(other_rep, stages):
-    return DealFactory(owner=other_rep, stage=stages["Prospecting"], lead=LeadFactory(owner=other_rep))
+    return DealFactory(owner=other_rep, stage=stages["Prospecting"], organization=OrganizationFactory(owner=other_rep))
 
 
 def client_for(user) -> APIClient:

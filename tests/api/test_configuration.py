@@ -162,7 +162,7 @@ def test_configuration_lists_run_a_fixed_number_of_queries(url, admin_user, pipe
         assert len(client.get(url).json()["results"]) >= 20
 
 
-@pytest.mark.parametrize("url", ["/api/v1/deals/", "/api/v1/leads/", "/api/v1/stages/", "/api/v1/pipelines/"])
+@pytest.mark.parametrize("url", ["/api/v1/deals/", "/api/v1/organizations/", "/api/v1/stages/", "/api/v1/pipelines/"])
 def test_options_describes_the_endpoint(url, admin_user, pipeline):
     response = client_for(admin_user).options(url)
     assert response.status_code == 200 and response.json()["name"]

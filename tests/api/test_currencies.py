@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.models import Deal
 from tests.api.conftest import client_for
-from tests.factories import LeadFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("code", ["ZZZ", "BTC", "QQQ", "ÄÖÜ"])
 def test_creating_a_deal_in_an_unknown_currency_is_400_with_a_field_message(rep, stages, code):
     response = client_for(rep).post(
-        "/api/v1/deals/", {"title": "Fine", "lead": LeadFactory(owner=rep).pk, "currency": code}, format="json"
+        "/api/v1/deals/", {"title": "Fine", "organization": OrganizationFactory(owner=rep).pk, "currency": code}, format="json"
     )
     assert response.status_code == 400, response.content
     body = response.json()
@@ -31,7 +31,7 @@ def test_changing_a_deal_to_an_unknown_currency_is_400_with_a_field_message(rep,
 
 def test_a_configured_currency_in_lower_case_is_stored_in_upper_case(rep, stages):
     response = client_for(rep).post(
-        "/api/v1/deals/", {"title": "Fine", "lead": LeadFactory(owner=rep).pk, "currency": "usd"}, format="json"
+        "/api/v1/deals/", {"title": "Fine", "organization": OrganizationFactory(owner=rep).pk, "currency": "usd"}, format="json"
     )
     assert response.status_code == 201, response.content
     assert Deal.objects.get().currency == "USD"
@@ -41,7 +41,7 @@ def test_a_configured_currency_in_lower_case_is_stored_in_upper_case(rep, stages
 def test_an_empty_amount_string_is_400_with_a_field_message(rep, stages, own_deal, amount):
     client = client_for(rep)
     created = client.post(
-        "/api/v1/deals/", {"title": "Fine", "lead": LeadFactory(owner=rep).pk, "amount": amount}, format="json"
+        "/api/v1/deals/", {"title": "Fine", "organization": OrganizationFactory(owner=rep).pk, "amount": amount}, format="json"
     )
     assert created.status_code == 400 and "amount" in created.json(), created.content
     changed = client.patch(f"/api/v1/deals/{own_deal.pk}/", {"amount": amount, "version": own_deal.version}, format="json")

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from pipeline.models import Deal, DealChange, DealStatus, StageChange
 from tests.api.conftest import client_for, token_client
-from tests.factories import DealFactory, LeadFactory, UserFactory, lost_reason
+from tests.factories import DealFactory, OrganizationFactory, UserFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -146,9 +146,9 @@ def test_reps_who_see_only_their_own_deals_get_404_for_a_teammates(settings, rep
 
 
 def test_create_puts_the_deal_in_the_first_stage_and_records_its_start(rep, stages):
-    lead = LeadFactory(owner=rep)
+    organization = OrganizationFactory(owner=rep)
     response = client_for(rep).post(
-        "/api/v1/deals/", {"title": "Fleet renewal", "lead": lead.pk, "amount": "1200.50"}, format="json"
+        "/api/v1/deals/", {"title": "Fleet renewal", "organization": organization.pk, "amount": "1200.50"}, format="json"
     )
     assert response.status_code == 201, response.content
     body = response.json()
@@ -157,9 +157,9 @@ def test_create_puts_the_deal_in_the_first_stage_and_records_its_start(rep, stag
 
 
 def test_create_into_a_stage_whose_rules_are_not_met_is_refused_with_the_rules_message(rep, stages):
-    lead = LeadFactory(owner=rep)
+    organization = OrganizationFactory(owner=rep)
     response = client_for(rep).post(
-        "/api/v1/deals/", {"title": "Big one", "lead": lead.pk, "stage": stages["Offer"].pk}, format="json"
+        "/api/v1/deals/", {"title": "Big one", "organization": organization.pk, "stage": stages["Offer"].pk}, format="json"
     )
     assert response.status_code == 400
     assert response.json()["code"] in {"refused", "requirements"}
@@ -167,19 +167,19 @@ def test_create_into_a_stage_whose_rules_are_not_met_is_refused_with_the_rules_m
     assert not Deal.objects.filter(title="Big one").exists()
 
 
-def test_create_with_a_lead_the_user_cannot_see_is_a_field_error(rep, other_rep):
-    hidden = LeadFactory(owner=other_rep)
-    response = client_for(rep).post("/api/v1/deals/", {"title": "x", "lead": hidden.pk}, format="json")
+def test_create_with_an_organization_the_user_cannot_see_is_a_field_error(rep, other_rep):
+    hidden = OrganizationFactory(owner=other_rep)
+    response = client_for(rep).post("/api/v1/deals/", {"title": "x", "organization": hidden.pk}, format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["code"] == "invalid" and "lead" in body and body["detail"]
+    assert body["code"] == "invalid" and "organization" in body and body["detail"]
 
 
 def test_a_rep_cannot_give_a_new_deal_to_someone_else_but_a_manager_can(rep, teammate, manager):
-    lead = LeadFactory(owner=None)
-    refused = client_for(rep).post("/api/v1/deals/", {"title": "x", "lead": lead.pk, "owner": teammate.pk}, format="json")
+    organization = OrganizationFactory(owner=None)
+    refused = client_for(rep).post("/api/v1/deals/", {"title": "x", "organization": organization.pk, "owner": teammate.pk}, format="json")
     assert refused.status_code == 400 and "owner" in refused.json()
-    allowed = client_for(manager).post("/api/v1/deals/", {"title": "x", "lead": lead.pk, "owner": teammate.pk}, format="json")
+    allowed = client_for(manager).post("/api/v1/deals/", {"title": "x", "organization": organization.pk, "owner": teammate.pk}, format="json")
     assert allowed.status_code == 201 and allowed.json()["owner"] == teammate.pk
 
 
@@ -189,7 +189,7 @@ def test_create_with_a_stage_of_another_pipeline_is_a_field_error(rep, stages):
     other = Pipeline.objects.create(name="Upsell")
     response = client_for(rep).post(
         "/api/v1/deals/",
-        {"title": "x", "lead": LeadFactory(owner=rep).pk, "pipeline": other.pk, "stage": stages["Prospecting"].pk},
+        {"title": "x", "organization": OrganizationFactory(owner=rep).pk, "pipeline": other.pk, "stage": stages["Prospecting"].pk},
         format="json",
     )
     assert response.status_code == 400 and "stage" in response.json()
@@ -209,7 +209,7 @@ def test_create_with_a_stage_of_another_pipeline_is_a_field_error(rep, stages):
     ],
 )
 def test_create_with_bad_input_names_the_field(rep, body, field):
-    payload = {"title": "Fine", "lead": LeadFactory(owner=rep).pk, **body}
+    payload = {"title": "Fine", "organization": OrganizationFactory(owner=rep).pk, **body}
     response = client_for(rep).post("/api/v1/deals/", payload, format="json")
     assert response.status_code == 400
     assert field in response.json() and response.json()["code"] == "invalid"
@@ -298,7 +298,7 @@ def test_deal_writes_name_the_fields_they_do_not_accept(rep, own_deal, method, p
 
 def test_create_names_the_fields_it_does_not_accept(rep):
     response = client_for(rep).post(
-        "/api/v1/deals/", {"title": "New", "lead": LeadFactory(owner=rep).pk, "status": "won", "version": 5},
+        "/api/v1/deals/", {"title": "New", "organization": OrganizationFactory(owner=rep).pk, "status": "won", "version": 5},
         format="json",
     )
     assert response.status_code == 400 and set(response.json()) >= {"status", "version"}
@@ -460,7 +460,7 @@ def test_filters_narrow_the_list(rep, stages):
     today = date.today()
     a = DealFactory(owner=rep, stage=stages["Qualification"], title="Alpha rollout", expected_close=today)
     b = DealFactory(owner=rep, stage=stages["Prospecting"], title="Beta", expected_close=today + timedelta(days=40))
-    c = DealFactory(owner=rep, stage=stages["Prospecting"], title="Gamma", lead=LeadFactory(name="Alphabet GmbH"))
+    c = DealFactory(owner=rep, stage=stages["Prospecting"], title="Gamma", organization=OrganizationFactory(name="Alphabet GmbH"))
     client = client_for(rep)
 
     def ids(query):
@@ -508,13 +508,13 @@ def test_deal_list_runs_a_fixed_number_of_queries(rep, manager, stages, django_a
         assert len(response.json()["results"]) == 30
 
 
-def test_lead_list_runs_a_fixed_number_of_queries(rep, django_assert_max_num_queries):
+def test_organization_list_runs_a_fixed_number_of_queries(rep, django_assert_max_num_queries):
     for _ in range(30):
-        LeadFactory(owner=rep)
+        OrganizationFactory(owner=rep)
     client = client_for(rep)
-    client.get("/api/v1/leads/")
+    client.get("/api/v1/organizations/")
     with django_assert_max_num_queries(5):
-        response = client.get("/api/v1/leads/", {"page_size": 50})
+        response = client.get("/api/v1/organizations/", {"page_size": 50})
     assert response.json()["count"] == 30
 
 
@@ -583,7 +583,7 @@ def test_the_deal_written_with_fields_built_once_equals_the_serializer(rep, stag
     DealFactory(owner=rep, stage=stages["Prospecting"], amount=None, expected_close=None, next_step="")
     DealFactory(owner=rep, stage=stages["Retention"], status="won", closed_at=timezone.now(), currency="USD")
     DealFactory(owner=rep, stage=stages["Negotiation"], status="lost", lost_reason=lost_reason(), lost_note="Price")
-    deals = list(Deal.objects.select_related("stage", "lead", "owner").order_by("pk"))
+    deals = list(Deal.objects.select_related("stage", "organization", "owner").order_by("pk"))
     assert len(deals) == 4
     for language in ("en", "de"):
         with translation.override(language):
@@ -591,13 +591,13 @@ def test_the_deal_written_with_fields_built_once_equals_the_serializer(rep, stag
                 assert deal_data(deal) == DealSerializer(deal).data
 
 
-def test_changing_the_lead_through_the_api_shows_in_the_history_and_on_the_deal_page(client, rep, own_deal):
-    old_name = own_deal.lead.name
-    new_lead = LeadFactory(owner=rep, name="Neue Organisation GmbH")
-    response = client_for(rep).patch(f"/api/v1/deals/{own_deal.pk}/", {"lead": new_lead.pk, "version": 1}, format="json")
+def test_changing_the_organization_through_the_api_shows_in_the_history_and_on_the_deal_page(client, rep, own_deal):
+    old_name = own_deal.organization.name
+    new_organization = OrganizationFactory(owner=rep, name="Neue Organisation GmbH")
+    response = client_for(rep).patch(f"/api/v1/deals/{own_deal.pk}/", {"organization": new_organization.pk, "version": 1}, format="json")
     assert response.status_code == 200, response.content
     history = client_for(rep).get(f"/api/v1/deals/{own_deal.pk}/history/").json()["deal_changes"]
-    assert [(c["field"], c["new_value"]) for c in history] == [("lead", str(new_lead.pk))]
+    assert [(c["field"], c["new_value"]) for c in history] == [("organization", str(new_organization.pk))]
     client.force_login(rep)
     page = client.get(own_deal.get_absolute_url()).content.decode()
     assert old_name in page and "Neue Organisation GmbH" in page

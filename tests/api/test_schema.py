@@ -38,7 +38,7 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
     paths = _schema_dict(rep)["paths"]
     for path in [
         "/api/v1/pipelines/", "/api/v1/stages/", "/api/v1/stages/{id}/", "/api/v1/lost-reasons/", "/api/v1/users/",
-        "/api/v1/leads/", "/api/v1/leads/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
+        "/api/v1/organizations/", "/api/v1/organizations/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
     ]:
         assert path in paths, path
@@ -77,7 +77,7 @@ def documented_world(admin_user, rep, stages):
     return {
         "deal": deal,
         "lost": lost,
-        "lead": deal.lead,
+        "organization": deal.organization,
         "spare_stage": spare_stage,
         "spare_pipeline": Pipeline.objects.create(name="Spare pipeline", position=5),
         "spare_reason": LostReason.objects.create(name="Spare reason", position=99),
@@ -113,12 +113,12 @@ def _documented_calls(w):
         ("DELETE", "/api/v1/lost-reasons/{id}/", {"id": w["spare_reason"].pk}, {}, None),
         ("GET", "/api/v1/users/", {}, {}, None),
         ("GET", "/api/v1/users/{id}/", {"id": w["rep"].pk}, {}, None),
-        ("GET", "/api/v1/leads/", {}, {"search": w["lead"].name[:3]}, None),
-        ("POST", "/api/v1/leads/", {}, {}, {"name": "Initech", "country": "US"}),
-        ("GET", "/api/v1/leads/{id}/", {"id": w["lead"].pk}, {}, None),
-        ("PATCH", "/api/v1/leads/{id}/", {"id": w["lead"].pk}, {}, {"industry": "Banking"}),
+        ("GET", "/api/v1/organizations/", {}, {"search": w["organization"].name[:3]}, None),
+        ("POST", "/api/v1/organizations/", {}, {}, {"name": "Initech", "country": "US"}),
+        ("GET", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, None),
+        ("PATCH", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, {"industry": "Banking"}),
         ("GET", "/api/v1/deals/", {}, {"status": "open", "search": "Deal"}, None),
-        ("POST", "/api/v1/deals/", {}, {}, {"title": "New", "lead": w["lead"].pk}),
+        ("POST", "/api/v1/deals/", {}, {}, {"title": "New", "organization": w["organization"].pk}),
         ("GET", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, None),
         ("PATCH", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, {"next_step": "Call", "version": 1}),
         ("PATCH", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, {"next_step": "Stale", "version": 1}),  # 409
@@ -179,9 +179,9 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/leads/{lead}/",
+    "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/organizations/{organization}/",
             "/api/v1/pipelines/", "/api/v1/forecast/"],
 )
 def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, own_deal):
-    response = client_for(admin_user).get(url.format(deal=own_deal.pk, lead=own_deal.lead_id), HTTP_ACCEPT="text/html")
+    response = client_for(admin_user).get(url.format(deal=own_deal.pk, organization=own_deal.organization_id), HTTP_ACCEPT="text/html")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")

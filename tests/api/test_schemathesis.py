@@ -41,14 +41,14 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     references = {
         "stage": sorted(s.pk for s in stages.values()),
-        "lead": [deal.lead_id, lost.lead_id],
+        "organization": [deal.organization_id, lost.organization_id],
         "reason": list(LostReason.objects.values_list("pk", flat=True)),
         "owner": [rep.pk],
         "pipeline": [stages["Negotiation"].pipeline_id],
     }
     return {
         "/api/v1/deals/": deal.pk,
-        "/api/v1/leads/": deal.lead_id,
+        "/api/v1/organizations/": deal.organization_id,
         "/api/v1/stages/": stages["Negotiation"].pk,
         "/api/v1/pipelines/": stages["Negotiation"].pipeline_id,
         "/api/v1/lost-reasons/": lost_reason().pk,

@@ -12,7 +12,7 @@ from api import webhooks
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from config.celery import app as celery_app
 from tests.api.conftest import client_for
-from tests.factories import DealFactory, LeadFactory, lost_reason
+from tests.factories import DealFactory, OrganizationFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +101,7 @@ def test_created_won_and_lost_events(endpoint, receiver, rep, stages, django_cap
     from pipeline import services
 
     with django_capture_on_commit_callbacks(execute=True):
-        deal = services.deal_create(actor=rep, lead=LeadFactory(owner=rep), title="New", amount=10)
+        deal = services.deal_create(actor=rep, organization=OrganizationFactory(owner=rep), title="New", amount=10)
     with django_capture_on_commit_callbacks(execute=True):
         deal = services.deal_update(deal=deal, actor=rep, expected_close="2030-01-01")  # "updated": not an event
     with django_capture_on_commit_callbacks(execute=True):

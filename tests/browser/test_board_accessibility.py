@@ -19,7 +19,7 @@ def violations(page) -> list[str]:
     return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in result["violations"]]
 
 
-def test_board_deal_and_lead_pages_pass_axe(page, sign_in):
+def test_board_deal_and_organization_pages_pass_axe(page, sign_in):
     rep = UserFactory(username="rita", first_name="Rita", last_name="Roth", role="rep")
     stages = list(default_pipeline().stages.order_by("position"))
     deals = [DealFactory(owner=rep, stage=stage, next_step="Call back") for stage in stages[:-1]]
@@ -27,6 +27,6 @@ def test_board_deal_and_lead_pages_pass_axe(page, sign_in):
     assert violations(page) == []
     page.locator(f"#deal-{deals[0].pk}").get_by_text("Move to…").click()
     assert violations(page) == []
-    for url in (deals[0].get_absolute_url(), "/qualification/leads/", deals[0].lead.get_absolute_url(), "/pipeline/deals/new/"):
+    for url in (deals[0].get_absolute_url(), "/qualification/leads/", deals[0].organization.get_absolute_url(), "/pipeline/deals/new/"):
         page.goto(url)
         assert violations(page) == [], url

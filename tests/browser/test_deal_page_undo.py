@@ -33,20 +33,20 @@ def test_a_move_from_the_deal_page_can_be_undone_from_its_toast(page, sign_in):
 
 
 def test_a_rep_changes_a_deals_company_by_typing_and_picking_a_suggestion(page, sign_in):
-    from tests.factories import LeadFactory
+    from tests.factories import OrganizationFactory
 
     stages = {s.name: s for s in default_pipeline().stages.all()}
     rep = UserFactory(username="rita", first_name="Rita", last_name="Roth", role="rep")
     deal = DealFactory(owner=rep, stage=stages["Prospecting"], title="New home")
-    target = LeadFactory(name="Zebra Logistics", owner=rep)
-    LeadFactory(name="Zebra Secret", owner=UserFactory(username="olga", role="rep"))
+    target = OrganizationFactory(name="Zebra Logistics", owner=rep)
+    OrganizationFactory(name="Zebra Secret", owner=UserFactory(username="olga", role="rep"))
     sign_in(rep)
     page.goto(deal.get_absolute_url())
     expect(page.locator("#lose")).to_be_hidden()  # the lost form waits behind "Mark lost…"
     page.locator("#edit summary").click()
-    field = page.locator("#id_lead")
+    field = page.locator("#id_organization")
     field.fill("")
-    with page.expect_response(lambda response: "/pipeline/leads/lookup/" in response.url):
+    with page.expect_response(lambda response: "/pipeline/organizations/lookup/" in response.url):
         field.press_sequentially("Zebra", delay=30)
     options = page.locator("#id_lead-suggestions option")
     expect(options).to_have_count(1)
@@ -54,4 +54,4 @@ def test_a_rep_changes_a_deals_company_by_typing_and_picking_a_suggestion(page, 
     with page.expect_navigation():
         page.locator("#edit").get_by_role("button", name="Save").click()
     deal.refresh_from_db()
-    assert deal.lead == target
+    assert deal.organization == target

@@ -15,7 +15,7 @@ from playwright.sync_api import sync_playwright
 from imports import services as import_services
 from imports.models import ImportJob, ImportStatus
 from imports.tasks import import_run
-from pipeline.models import Lead
+from pipeline.models import Organization
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -71,11 +71,11 @@ def test_large_import_shows_a_progress_bar_that_updates_without_reload(
     UserFactory(username="rita", role="rep")
     sign_in(page, live_server, "rita")
 
-    csv_file = tmp_path / "fair-leads.csv"
+    csv_file = tmp_path / "fair-organizations.csv"
     csv_file.write_text("Firma;Land;Branche\n" + "".join(f"Messe Kontakt {i} GmbH;DE;Software\n" for i in range(ROWS)),
                         encoding="utf-8")
 
-    page.goto(f"{live_server.url}/imports/?kind=leads")
+    page.goto(f"{live_server.url}/imports/?kind=organizations")
     page.set_input_files("input[type=file]", str(csv_file))
     page.click("main button[type=submit]")
     page.wait_for_url("**/mapping/")
@@ -116,7 +116,7 @@ def test_large_import_shows_a_progress_bar_that_updates_without_reload(
     assert any(0 < value < 100 for value in seen), seen
     assert seen[-1] == 100
     assert f"{ROWS} leads were imported." in page.inner_text("#sf-import-progress")
-    assert Lead.objects.filter(name__startswith="Messe Kontakt").count() == ROWS
+    assert Organization.objects.filter(name__startswith="Messe Kontakt").count() == ROWS
 
     # Once done, the page stops polling.
     requests = []

@@ -7,7 +7,7 @@ import pytest
 from offers import services
 from offers.models import OfferResponse, Product
 from pipeline.models import DealStatus, StageChange
-from tests.factories import DealFactory, LeadFactory, UserFactory, default_pipeline
+from tests.factories import DealFactory, OrganizationFactory, UserFactory, default_pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 def sent_offer():
     owner = UserFactory(username="rita-offers", role="rep")
     stage = default_pipeline().stages.get(name="Negotiation")
-    lead = LeadFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example", country="GB")
-    deal = DealFactory(owner=owner, stage=stage, lead=lead, title="Acme rollout", amount=Decimal("100.00"))
+    organization = OrganizationFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example", country="GB")
+    deal = DealFactory(owner=owner, stage=stage, organization=organization, title="Acme rollout", amount=Decimal("100.00"))
     licence = Product.objects.create(name="Team licence", unit="licence", list_price=Decimal("480.00"), tax_rate=Decimal("19"))
     workshop = Product.objects.create(name="Onboarding workshop", unit="day", list_price=Decimal("1200.00"), tax_rate=Decimal("19"))
     version = services.offer_create(deal=deal, actor=owner, title="CRM for Acme")

@@ -9,8 +9,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from exports.services import neutralise
-from pipeline.models import Lead
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory
+from pipeline.models import Organization
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_in_german_the_csv_uses_semicolons_and_decimal_commas_so_german_excel_sp
 
 
 def test_board_export_applies_the_boards_filters(client, manager, rep, stages):
-    DealFactory(owner=rep, title="Rita's early", expected_close=date(2026, 1, 10), lead=LeadFactory(name="Zeta"))
+    DealFactory(owner=rep, title="Rita's early", expected_close=date(2026, 1, 10), organization=OrganizationFactory(name="Zeta"))
     DealFactory(owner=rep, title="Rita's late", expected_close=date(2026, 6, 10))
     DealFactory(owner=manager, title="Max's", expected_close=date(2026, 1, 15))
     client.force_login(manager)
@@ -82,11 +82,11 @@ def test_board_export_applies_the_boards_filters(client, manager, rep, stages):
 def test_a_rep_cannot_export_what_they_cannot_see(client, rep):
     stranger = UserFactory(username="sam", team=TeamFactory(name="South"))
     DealFactory(owner=stranger, title="Secret deal")
-    LeadFactory(name="Secret lead", owner=stranger)
+    OrganizationFactory(name="Secret lead", owner=stranger)
     client.force_login(rep)
     assert csv_rows(client.get(reverse("exports:board_csv"), {"owner": stranger.pk})) == []
     assert xlsx_sheet(client.get(reverse("exports:board_xlsx"), {"owner": stranger.pk})).max_row == 1
-    assert "Secret lead" not in b"".join(client.get(reverse("exports:leads_csv")).streaming_content).decode()
+    assert "Secret lead" not in b"".join(client.get(reverse("exports:organizations_csv")).streaming_content).decode()
 
 
 def test_an_unknown_pipeline_is_not_found(client, rep):
@@ -97,24 +97,24 @@ def test_an_unknown_pipeline_is_not_found(client, rep):
 
 def test_exports_need_sign_in(client):
     assert client.get(reverse("exports:board_csv")).status_code == 302
-    assert client.get(reverse("exports:leads_xlsx")).status_code == 302
+    assert client.get(reverse("exports:organizations_xlsx")).status_code == 302
 
 
 def test_formulas_in_cells_are_neutralised_in_csv(client, rep):
-    lead = LeadFactory(name="=HYPERLINK(\"http://evil.example\",\"x\")", contact_phone="+49 30 1234", owner=rep)
-    DealFactory(owner=rep, title="@SUM(1+1)*cmd|' /C calc'!A0", lead=lead, amount=Decimal("10"))
+    organization = OrganizationFactory(name="=HYPERLINK(\"http://evil.example\",\"x\")", contact_phone="+49 30 1234", owner=rep)
+    DealFactory(owner=rep, title="@SUM(1+1)*cmd|' /C calc'!A0", organization=organization, amount=Decimal("10"))
     client.force_login(rep)
     deal_row = csv_rows(client.get(reverse("exports:board_csv")))[0]
     assert deal_row["Title"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
     assert deal_row["Company"] == "'=HYPERLINK(\"http://evil.example\",\"x\")"
     assert deal_row["Amount"] == "10.00"  # numbers stay numbers
-    lead_row = next(r for r in csv_rows(client.get(reverse("exports:leads_csv"))) if r["ID"] == str(lead.pk))
-    assert lead_row["Company"].startswith("'=") and lead_row["Contact phone"] == "'+49 30 1234"
+    organization_row = next(r for r in csv_rows(client.get(reverse("exports:organizations_csv"))) if r["ID"] == str(organization.pk))
+    assert organization_row["Company"].startswith("'=") and organization_row["Contact phone"] == "'+49 30 1234"
 
 
 def test_formulas_in_cells_are_strings_in_excel_and_amounts_numbers(client, rep):
-    lead = LeadFactory(name="=1+1", owner=rep)
-    DealFactory(owner=rep, title="-2+3", lead=lead, amount=Decimal("99.90"), currency="CHF")
+    organization = OrganizationFactory(name="=1+1", owner=rep)
+    DealFactory(owner=rep, title="-2+3", organization=organization, amount=Decimal("99.90"), currency="CHF")
     client.force_login(rep)
     response = client.get(reverse("exports:board_xlsx"))
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -127,15 +127,15 @@ def test_formulas_in_cells_are_strings_in_excel_and_amounts_numbers(client, rep)
     assert row["Currency"].value == "CHF"
 
 
-def test_lead_export_uses_the_lead_lists_filters_and_sorting(client, admin_user):
+def test_organization_export_uses_the_organization_lists_filters_and_sorting(client, admin_user):
     for name, score, industry in [("Low", 10, "Software"), ("High", 90, "Software"), ("Other", 95, "Retail")]:
-        lead = LeadFactory(name=name, industry=industry)
-        Lead.objects.filter(pk=lead.pk).update(fit_score=score)
+        organization = OrganizationFactory(name=name, industry=industry)
+        Organization.objects.filter(pk=organization.pk).update(fit_score=score)
     client.force_login(admin_user)
-    rows = csv_rows(client.get(reverse("exports:leads_csv"), {"industry": "Software", "sort": "fit"}))
+    rows = csv_rows(client.get(reverse("exports:organizations_csv"), {"industry": "Software", "sort": "fit"}))
     assert [(r["Company"], r["Fit score"]) for r in rows] == [("High", "90"), ("Low", "10")]
     assert rows[0]["Fit: matched criteria"] == ""  # scores set by hand: no explanation to give
-    sheet = xlsx_sheet(client.get(reverse("exports:leads_xlsx"), {"min_score": "50"}))
+    sheet = xlsx_sheet(client.get(reverse("exports:organizations_xlsx"), {"min_score": "50"}))
     assert [sheet.cell(row=i, column=2).value for i in range(2, sheet.max_row + 1)] == ["Other", "High"]
 
 
@@ -151,12 +151,12 @@ def test_board_export_query_count_does_not_grow_with_deals(client, admin_user, s
         client.get(reverse("exports:board_xlsx"))
 
 
-def test_lead_export_explains_the_fit(client, admin_user):
+def test_organization_export_explains_the_fit(client, admin_user):
     from qualification.models import Criterion, Profile
 
     profile = Profile.objects.create(name="ICP")
     Criterion.objects.create(profile=profile, attribute="country", values="DE", weight=1)
-    LeadFactory(name="Berlin AG", country="DE")
+    OrganizationFactory(name="Berlin AG", country="DE")
     client.force_login(admin_user)
-    row = csv_rows(client.get(reverse("exports:leads_csv")))[0]
+    row = csv_rows(client.get(reverse("exports:organizations_csv")))[0]
     assert (row["Fit score"], row["Fit: matched criteria"]) == ("100", "Country is DE (+1)")

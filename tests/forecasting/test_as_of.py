@@ -11,7 +11,7 @@ from forecasting import periods, runs, sums
 from forecasting.history import LOST, OPEN, WON, as_of
 from forecasting.loading import load_history
 from pipeline import services as pipeline_services
-from tests.factories import LeadFactory, lost_reason
+from tests.factories import OrganizationFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def at(day: str, hour: int = 10) -> datetime:
 def make(rep, stages, *, day, stage="Prospecting", amount="1000", close=None, **kw):
     return pipeline_services.deal_create(
         actor=rep,
-        lead=LeadFactory(),
+        organization=OrganizationFactory(),
         title="Deal",
         stage=stages[stage],
         amount=amount,

@@ -189,12 +189,12 @@ def test_forecast_says_how_many_deals_lack_an_amount_or_a_date_and_what_was_assu
     from datetime import datetime, timezone as dt_timezone
 
     from pipeline import services as pipeline_services
-    from tests.factories import LeadFactory
+    from tests.factories import OrganizationFactory
 
     when = datetime(2025, 3, 3, 10, tzinfo=dt_timezone.utc)
     for amount, close in ((None, None), (None, date(2025, 3, 10)), ("500", None)):
         pipeline_services.deal_create(
-            actor=rep, lead=LeadFactory(), title="Deal", stage=stages["Prospecting"], amount=amount,
+            actor=rep, organization=OrganizationFactory(), title="Deal", stage=stages["Prospecting"], amount=amount,
             expected_close=close, at=when,
         )  # fmt: skip
     with translation.override("en"):  # whatever language an earlier test left active

@@ -15,7 +15,7 @@ from forecasting import accuracy, methods, montecarlo, outlook, runs, selectors,
 from forecasting.models import Method, Quota
 from forecasting.periods import MONTH, QUARTER, period_of_date, period_start
 from pipeline import services as pipeline_services
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/forecast/"
@@ -184,7 +184,7 @@ def test_the_query_count_is_the_same_for_more_deals(
     url = URL + "?period=month"
     # A deal due this month, so that the table of reps has a row from the start.
     pipeline_services.deal_create(
-        actor=owners[0], lead=LeadFactory(), title="Due today", pipeline=pipeline, amount="900",
+        actor=owners[0], organization=OrganizationFactory(), title="Due today", pipeline=pipeline, amount="900",
         expected_close=timezone.localdate(),
     )
     _queries(client, url)  # the first view of the day keeps a fit, computes and keeps the accuracy
@@ -210,7 +210,7 @@ def test_the_accuracy_is_computed_once_and_again_after_a_deal_changed(
     when = datetime.combine(start + timedelta(days=3), time(10), tzinfo=dt_timezone.utc)
     opened = datetime.combine(start - timedelta(days=20), time(10), tzinfo=dt_timezone.utc)
     deal = pipeline_services.deal_create(
-        actor=rep, lead=LeadFactory(), title="Closes last month", stage=stages["Offer"], amount="5000",
+        actor=rep, organization=OrganizationFactory(), title="Closes last month", stage=stages["Offer"], amount="5000",
         expected_close=start + timedelta(days=10), at=opened,
     )
     filters = selectors.Filters(pipeline=pipeline, kind=MONTH, owner_ids=[rep.pk], owner_id=rep.pk)
@@ -330,7 +330,7 @@ def test_after_a_change_the_worker_computes_the_accuracy_of_the_scopes_looked_at
     selectors.dashboard_accuracy(everyone, today=today)
     with django_capture_on_commit_callbacks(execute=True):
         pipeline_services.deal_create(
-            actor=owners[0], lead=LeadFactory(), title="New", pipeline=pipeline, amount="900", expected_close=today
+            actor=owners[0], organization=OrganizationFactory(), title="New", pipeline=pipeline, amount="900", expected_close=today
         )
     assert selectors.accuracy_warm(pipeline.pk, today=today) == 2  # both scopes, for the new data
 
@@ -354,7 +354,7 @@ def test_the_funnel_and_stage_figures_follow_the_deals_once_they_changed(
 
     with django_capture_on_commit_callbacks(execute=True):
         deal = pipeline_services.deal_create(
-            actor=rep, lead=LeadFactory(), title="A", stage=stages["Offer"], amount="100", expected_close=today
+            actor=rep, organization=OrganizationFactory(), title="A", stage=stages["Offer"], amount="100", expected_close=today
         )
     assert reached("Offer") == 1 and reached("Negotiation") == 0
     with django_capture_on_commit_callbacks(execute=True):

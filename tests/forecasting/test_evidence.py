@@ -13,7 +13,7 @@ from django.utils import translation
 from forecasting import evaluation, services, synthetic
 from forecasting.models import ForecastEvidence, ForecastFit, ForecastSnapshot, Method
 from pipeline import services as pipeline_services
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/forecast/"
@@ -34,7 +34,7 @@ def history(pipeline, team):
 def _new_deal(rep, stage, *, amount, expected_close):
     return pipeline_services.deal_create(
         actor=rep,
-        lead=LeadFactory(),
+        organization=OrganizationFactory(),
         title="Deal",
         stage=stage,
         amount=amount,

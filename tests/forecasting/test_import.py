@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from forecasting.importing import ImportFailed, import_history
-from pipeline.models import Deal, DealChange, Lead, StageChange
+from pipeline.models import Deal, DealChange, Organization, StageChange
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, pipeline, monke
     with pytest.raises(RuntimeError):
         import_history(deals, events)
     assert (
-        not Deal.objects.exists() and not Lead.objects.exists() and not User.objects.filter(username="newrep").exists()
+        not Deal.objects.exists() and not Organization.objects.exists() and not User.objects.filter(username="newrep").exists()
     )
 
 

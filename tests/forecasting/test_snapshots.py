@@ -14,7 +14,7 @@ from config.celery import app
 from forecasting import accuracy, montecarlo, quotas, services, snapshots, sums, tasks
 from forecasting.models import ForecastSnapshot, LearnedProbability, Quota
 from pipeline import services as pipeline_services
-from tests.factories import LeadFactory, UserFactory, lost_reason
+from tests.factories import OrganizationFactory, UserFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def book(rep, stages, team):
         deals.append(
             pipeline_services.deal_create(
                 actor=owner,
-                lead=LeadFactory(),
+                organization=OrganizationFactory(),
                 title="Deal",
                 stage=stages[stage],
                 amount=amount,
@@ -48,7 +48,7 @@ def book(rep, stages, team):
     for i in range(4):
         d = pipeline_services.deal_create(
             actor=rep,
-            lead=LeadFactory(),
+            organization=OrganizationFactory(),
             title="Old",
             stage=stages["Offer"],
             amount="100",
@@ -154,7 +154,7 @@ def test_the_refresh_query_count_does_not_grow_with_the_deals(
     # The first run of a pipeline without a stored fit fits the history once (four more queries
     # to load it, two to keep the fit); later runs read the stored fit.
     for _ in range(15):
-        pipeline_services.deal_create(actor=rep, lead=LeadFactory(), title="More", stage=stages["Offer"], amount="10")
+        pipeline_services.deal_create(actor=rep, organization=OrganizationFactory(), title="More", stage=stages["Offer"], amount="10")
     with django_assert_max_num_queries(22):
         services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
 
@@ -197,7 +197,7 @@ def test_accuracy_compares_the_forecast_at_each_period_start_with_what_was_won(r
     # A deal in Offer since January, expected in February, won in February.
     d = pipeline_services.deal_create(
         actor=rep,
-        lead=LeadFactory(),
+        organization=OrganizationFactory(),
         title="Won",
         stage=stages["Offer"],
         amount="1000",
@@ -248,7 +248,7 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
     pipeline_services.deal_update(deal=book[2], actor=rep, expected_close=today - timedelta(days=45))
     pipeline_services.deal_create(
         actor=rep,
-        lead=LeadFactory(),
+        organization=OrganizationFactory(),
         title="Dollars",
         stage=stages["Offer"],
         amount="700",
@@ -258,7 +258,7 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
     )
     won = pipeline_services.deal_create(
         actor=rep,
-        lead=LeadFactory(),
+        organization=OrganizationFactory(),
         title="Won",
         stage=stages["Negotiation"],
         amount="900",

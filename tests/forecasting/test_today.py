@@ -15,7 +15,7 @@ from forecasting.history import OPEN, Book
 from forecasting.models import ForecastFit, ForecastSnapshot
 from forecasting.periods import MONTH, period_of_date
 from pipeline.models import Deal, DealStatus
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 # --- The Monte Carlo on sums, on small cases checked by hand -------------------------------------------
 
@@ -164,14 +164,14 @@ def _deals(pipeline, stages, owners, n: int, *, seed: int = 11) -> None:
     """`n` open deals spread over owners, the open stages and the next five months."""
     rng = np.random.default_rng(seed)
     today = timezone.localdate()
-    lead = LeadFactory()
+    organization = OrganizationFactory()
     open_stages = [s for s in stages.values() if s.kind == "open"]
     Deal.objects.bulk_create(
         [
             Deal(
                 pipeline=pipeline,
                 stage=open_stages[int(rng.integers(len(open_stages)))],
-                lead=lead,
+                organization=organization,
                 title=f"Deal {i}",
                 amount=round(float(rng.lognormal(np.log(15000), 0.7)), 2),
                 currency="USD" if i % 7 == 0 else "EUR",

@@ -17,7 +17,7 @@ from forecasting import evaluation, methods, montecarlo, outlook, services, synt
 from forecasting.models import ForecastSnapshot, Quota
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/forecast/"
@@ -31,7 +31,7 @@ def deals(rep, manager, stages, team):
     for owner, amount in ((rep, "1000"), (otto, "7000")):
         pipeline_services.deal_create(
             actor=owner,
-            lead=LeadFactory(),
+            organization=OrganizationFactory(),
             title=f"Deal of {owner.username}",
             stage=stages["Offer"],
             amount=amount,

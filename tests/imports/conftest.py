@@ -23,7 +23,7 @@ def xlsx_bytes(rows: list[list]) -> bytes:
 
 @pytest.fixture
 def make_job():
-    def make(user, data: bytes, *, kind="leads", pipeline=None, filename="upload.csv", mapping=None):
+    def make(user, data: bytes, *, kind="organizations", pipeline=None, filename="upload.csv", mapping=None):
         parsed = parse_bytes(data, filename=filename, max_rows=20_000)
         job = services.job_create(user=user, kind=kind, parsed=parsed, filename=filename, pipeline=pipeline)
         if mapping is not None:

@@ -10,7 +10,7 @@ from imports.parsing import FileRefused, parse_bytes, parse_upload
 from tests.imports.conftest import csv_bytes, xlsx_bytes
 
 
-def parse(data: bytes, filename="leads.csv", max_rows=100):
+def parse(data: bytes, filename="organizations.csv", max_rows=100):
     return parse_bytes(data, filename=filename, max_rows=max_rows)
 
 
@@ -53,19 +53,19 @@ def test_binary_garbage_is_refused_with_a_clear_message(garbage):
 
 def test_old_xls_is_refused():
     with pytest.raises(FileRefused) as err:
-        parse(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, filename="leads.xls")
+        parse(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, filename="organizations.xls")
     assert ".xls" in str(err.value.message)
 
 
 def test_a_text_file_named_xlsx_is_refused():
     with pytest.raises(FileRefused) as err:
-        parse(csv_bytes("Company", "A"), filename="leads.xlsx")
+        parse(csv_bytes("Company", "A"), filename="organizations.xlsx")
     assert "not one" in str(err.value.message)
 
 
 def test_a_broken_zip_is_not_an_excel_workbook():
     with pytest.raises(FileRefused) as err:
-        parse(b"PK\x03\x04" + b"broken" * 50, filename="leads.xlsx")
+        parse(b"PK\x03\x04" + b"broken" * 50, filename="organizations.xlsx")
     assert "could not be read as an Excel workbook" in str(err.value.message)
 
 
@@ -125,7 +125,7 @@ def test_excel_formulas_are_never_evaluated():
     workbook.active.append(["=1+1", "plain"])
     buffer = io.BytesIO()
     workbook.save(buffer)
-    parsed = parse(buffer.getvalue(), filename="leads.xlsx")
+    parsed = parse(buffer.getvalue(), filename="organizations.xlsx")
     # A workbook not saved by Excel has no computed values: the formula cells are simply empty.
     assert parsed.rows == [["Acme", ""], ["", "plain"]]
 

@@ -10,9 +10,9 @@ from imports import services
 from imports.models import ImportStatus
 from imports.services import CellError, amount_parse, date_parse, import_commit, import_preview, mapping_guess
 from pipeline.exceptions import MoveRefused
-from pipeline.models import Deal, Lead, StageChange, Transition
+from pipeline.models import Deal, Organization, StageChange, Transition
 from qualification.models import Criterion, Profile
-from tests.factories import LeadFactory, TeamFactory, UserFactory
+from tests.factories import OrganizationFactory, TeamFactory, UserFactory
 from tests.imports.conftest import csv_bytes
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def test_mapping_is_guessed_from_english_and_german_headers():
     headers = ["Firma", "E-Mail", "Branche", "Land", "Webseite", "Something else", "Ansprechpartner"]
-    assert mapping_guess("leads", headers) == {
+    assert mapping_guess("organizations", headers) == {
         "name": 0, "contact_email": 1, "industry": 2, "country": 3, "website": 4, "contact_name": 6,
     }
     deal_headers = ["Deal name", "Company", "Value", "Close date", "Stage", "Owner"]
@@ -74,7 +74,7 @@ def test_ambiguous_and_bad_dates_are_errors():
 # --- Leads ------------------------------------------------------------------------------------
 
 
-def test_lead_rows_with_bad_values_get_one_error_each(make_job, rep):
+def test_organization_rows_with_bad_values_get_one_error_each(make_job, rep):
     job = make_job(rep, csv_bytes(
         "Company,Country,Website,E-Mail,Size,Source",
         "Good AG,DE,good.example,a@good.example,51-200,Event",
@@ -103,7 +103,7 @@ def test_company_size_accepts_labels_ranges_and_head_counts(make_job, rep):
     assert sizes == ["11-50", "11-50", "1000+", "51-200"]
 
 
-def test_lead_import_creates_leads_with_fit_scores(make_job, rep):
+def test_organization_import_creates_organizations_with_fit_scores(make_job, rep):
     profile = Profile.objects.create(name="ICP")
     Criterion.objects.create(profile=profile, attribute="industry", values="Software", weight=1)
     job = make_job(rep, csv_bytes(
@@ -112,16 +112,16 @@ def test_lead_import_creates_leads_with_fit_scores(make_job, rep):
         "Beta AG,Retail,AT,,,,,,",
     ))
     import_commit(job)
-    assert job.status == ImportStatus.DONE and job.created_leads == 2
-    alpha = Lead.objects.get(name="Alpha GmbH")
+    assert job.status == ImportStatus.DONE and job.created_organizations == 2
+    alpha = Organization.objects.get(name="Alpha GmbH")
     assert (alpha.country, alpha.website, alpha.source, alpha.company_size, alpha.owner) == (
         "DE", "https://alpha.example", "event", "51-200", rep)
     assert alpha.fit_score == 100 and alpha.fit_explanation["criteria"][0]["matched"]
-    assert Lead.objects.get(name="Beta AG").fit_score == 0
+    assert Organization.objects.get(name="Beta AG").fit_score == 0
 
 
 def test_duplicates_by_name_and_domain_in_the_database_and_the_file_are_skipped(make_job, rep):
-    LeadFactory(name="ACME GmbH", website="https://www.acme.example/about")
+    OrganizationFactory(name="ACME GmbH", website="https://www.acme.example/about")
     job = make_job(rep, csv_bytes(
         "Company,Website",
         "acme   gmbh,",               # same name, other case and spacing
@@ -141,19 +141,19 @@ def test_duplicates_by_name_and_domain_in_the_database_and_the_file_are_skipped(
     assert dup[7] == ""
     assert preview.ok and preview.importable == 2 and preview.skipped == 4
     import_commit(job)
-    assert job.created_leads == 2 and job.skipped_rows == 4
-    assert Lead.objects.filter(name__in=["New One", "Fresh"]).count() == 2
-    assert not Lead.objects.filter(name__in=["NEW ONE", "Another", "acme   gmbh"]).exists()
+    assert job.created_organizations == 2 and job.skipped_rows == 4
+    assert Organization.objects.filter(name__in=["New One", "Fresh"]).count() == 2
+    assert not Organization.objects.filter(name__in=["NEW ONE", "Another", "acme   gmbh"]).exists()
 
 
 def test_one_bad_row_means_nothing_is_imported(make_job, rep):
-    before = Lead.objects.count()
+    before = Organization.objects.count()
     job = make_job(rep, csv_bytes("Company,Country", "One,DE", "Two,DE", "Three,XYZ", "Four,DE"))
     import_commit(job)
     assert job.status == ImportStatus.FAILED
     assert job.errors == [{"line": 4, "errors": ["Country (two letters): “XYZ” is not a two-letter country code such as DE."]}]
     assert "Nothing was imported" in job.message
-    assert Lead.objects.count() == before
+    assert Organization.objects.count() == before
 
 
 def test_a_rep_cannot_give_leads_to_someone_else(make_job, rep, manager):
@@ -180,16 +180,16 @@ def test_deal_import_creates_deals_through_the_service_with_history(make_job, ma
     preview = import_preview(job)
     assert preview.ok, [r.errors for r in preview.rows]
     import_commit(job)
-    assert job.status == ImportStatus.DONE and (job.created_deals, job.created_leads) == (3, 2)
+    assert job.status == ImportStatus.DONE and (job.created_deals, job.created_organizations) == (3, 2)
     relaunch = Deal.objects.get(title="Website relaunch")
     assert (relaunch.amount, relaunch.currency, relaunch.expected_close, relaunch.stage, relaunch.owner) == (
         Decimal("12500.00"), "EUR", date(2026, 12, 31), stages["Offer"], rep)
     support = Deal.objects.get(title="Support contract")
-    assert support.lead == relaunch.lead  # the same company in the file: one new lead
+    assert support.organization == relaunch.organization  # the same company in the file: one new lead
     assert support.currency == "USD" and support.owner == manager
     assert Deal.objects.get(title="Pilot").stage == stages["Prospecting"]  # no stage: the first
     assert StageChange.objects.filter(deal__in=[relaunch, support], from_stage=None, actor=manager).count() == 2
-    assert relaunch.lead.owner == rep and relaunch.lead.website == "https://alpha.example"
+    assert relaunch.organization.owner == rep and relaunch.organization.website == "https://alpha.example"
 
 
 def test_a_thousands_point_is_read_as_the_rest_of_the_column_writes_it(make_job, rep, pipeline):
@@ -238,18 +238,18 @@ def test_an_amount_that_contradicts_its_sources_decimal_separator_is_refused():
         parse_amount("1,234.56", decimal_separator=",")
 
 
-def test_a_deal_for_an_existing_company_is_added_to_its_lead(make_job, rep, pipeline):
-    existing = LeadFactory(name="Known Corp", owner=rep)
+def test_a_deal_for_an_existing_company_is_added_to_its_organization(make_job, rep, pipeline):
+    existing = OrganizationFactory(name="Known Corp", owner=rep)
     job = make_job(rep, csv_bytes(DEALS_HEADER, "Upsell,known corp,,,,,,,,"), kind="deals", pipeline=pipeline)
     preview = import_preview(job)
-    assert preview.rows[0].lead_id == existing.pk and "Already in Stageflow" in preview.rows[0].duplicate
+    assert preview.rows[0].organization_id == existing.pk and "Already in Stageflow" in preview.rows[0].duplicate
     import_commit(job)
-    assert job.created_leads == 0 and Deal.objects.get(title="Upsell").lead == existing
+    assert job.created_organizations == 0 and Deal.objects.get(title="Upsell").organization == existing
 
 
-def test_a_rep_cannot_add_a_deal_to_a_lead_they_cannot_see(make_job, rep, pipeline):
+def test_a_rep_cannot_add_a_deal_to_an_organization_they_cannot_see(make_job, rep, pipeline):
     stranger = UserFactory(username="sam", team=TeamFactory(name="South"))
-    LeadFactory(name="Secret Corp", owner=stranger)
+    OrganizationFactory(name="Secret Corp", owner=stranger)
     job = make_job(rep, csv_bytes(DEALS_HEADER, "Sneak,Secret Corp,,,,,,,,"), kind="deals", pipeline=pipeline)
     assert "a lead you cannot see" in import_preview(job).rows[0].errors[0]
 
@@ -319,7 +319,7 @@ def test_a_refusal_while_writing_rolls_back_every_row(make_job, rep, pipeline):
         import_commit(job)
     assert calls == ["A", "B", "C"]
     assert job.status == ImportStatus.FAILED and job.errors == [{"line": 4, "errors": ["New deals cannot start in “Prospecting”."]}]
-    assert not Deal.objects.exists() and not Lead.objects.filter(name__in=["Alpha", "Beta", "Gamma"]).exists()
+    assert not Deal.objects.exists() and not Organization.objects.filter(name__in=["Alpha", "Beta", "Gamma"]).exists()
 
 
 def test_an_unexpected_error_also_leaves_nothing_behind(make_job, rep, pipeline):
@@ -328,7 +328,7 @@ def test_an_unexpected_error_also_leaves_nothing_behind(make_job, rep, pipeline)
         with pytest.raises(RuntimeError):
             import_commit(job)
     job.refresh_from_db()
-    assert job.status == ImportStatus.FAILED and not Lead.objects.filter(name="Alpha").exists()
+    assert job.status == ImportStatus.FAILED and not Organization.objects.filter(name="Alpha").exists()
 
 
 @override_settings(STAGEFLOW={**__import__("django.conf").conf.settings.STAGEFLOW, "IMPORT_BACKGROUND_ROWS": 3})
@@ -348,7 +348,7 @@ def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_
             assert queued and job.status == ImportStatus.QUEUED
     assert len(callbacks) == 1
     job.refresh_from_db()
-    assert job.status == ImportStatus.DONE and job.created_leads == 250 and job.percent == 100
+    assert job.status == ImportStatus.DONE and job.created_organizations == 250 and job.percent == 100
     assert seen == [0, 100, 200, 250, 250]  # leads are written 100 at a time
 
 
@@ -358,7 +358,7 @@ def test_the_task_does_not_import_a_finished_job_twice(make_job, rep):
     job = make_job(rep, csv_bytes("Company", "Once Only"))
     import_commit(job)
     assert import_run.delay(job.pk).get() == "skipped"
-    assert Lead.objects.filter(name="Once Only").count() == 1
+    assert Organization.objects.filter(name="Once Only").count() == 1
 
 
 def test_a_broker_that_cannot_be_reached_fails_the_job_instead_of_leaving_it_queued(make_job, rep):
@@ -381,7 +381,7 @@ def test_finished_jobs_forget_the_file_and_abandoned_uploads_are_pruned(make_job
     done = make_job(rep, csv_bytes("Company", "Kept Ltd"))
     import_commit(done)
     done.refresh_from_db()
-    assert done.rows == [] and done.headers == ["Company"] and done.created_leads == 1
+    assert done.rows == [] and done.headers == ["Company"] and done.created_organizations == 1
     old = make_job(rep, csv_bytes("Company", "Old"))
     fresh = make_job(rep, csv_bytes("Company", "Fresh"))
     ImportJob_ = type(old)
@@ -393,9 +393,9 @@ def test_finished_jobs_forget_the_file_and_abandoned_uploads_are_pruned(make_job
 # --- Duplicates the importer may not see are never named ----------------------------------------
 
 
-def test_a_lead_row_matching_another_teams_lead_by_website_says_only_that_one_exists(make_job, rep):
+def test_an_organization_row_matching_another_teams_organization_by_website_says_only_that_one_exists(make_job, rep):
     north = UserFactory(username="nils", team=TeamFactory(name="Far North"))
-    LeadFactory(name="Nordlicht Secret Holding", website="https://www.nordlicht.example/about", owner=north)
+    OrganizationFactory(name="Nordlicht Secret Holding", website="https://www.nordlicht.example/about", owner=north)
     job = make_job(rep, csv_bytes("Name,Website", "Probe,nordlicht.example"))
 
     row = import_preview(job).rows[0]
@@ -405,9 +405,9 @@ def test_a_lead_row_matching_another_teams_lead_by_website_says_only_that_one_ex
     assert row.skip, "the row is still not imported twice"
 
 
-def test_a_deal_row_matching_another_teams_lead_by_website_does_not_name_it(make_job, rep, pipeline):
+def test_a_deal_row_matching_another_teams_organization_by_website_does_not_name_it(make_job, rep, pipeline):
     north = UserFactory(username="nils", team=TeamFactory(name="Far North"))
-    LeadFactory(name="Nordlicht Secret Holding", website="https://nordlicht.example", owner=north)
+    OrganizationFactory(name="Nordlicht Secret Holding", website="https://nordlicht.example", owner=north)
     job = make_job(rep, csv_bytes(DEALS_HEADER, "Probe deal,Probe,,,,,,nordlicht.example,,"), kind="deals",
                    pipeline=pipeline)
 
@@ -418,8 +418,8 @@ def test_a_deal_row_matching_another_teams_lead_by_website_does_not_name_it(make
     assert "a lead you cannot see" in row.duplicate and "a lead you cannot see" in row.errors[0]
 
 
-def test_a_lead_row_matching_a_visible_lead_names_it(make_job, rep):
-    LeadFactory(name="Own Customer GmbH", website="https://own.example", owner=rep)
+def test_an_organization_row_matching_a_visible_organization_names_it(make_job, rep):
+    OrganizationFactory(name="Own Customer GmbH", website="https://own.example", owner=rep)
     job = make_job(rep, csv_bytes("Name,Website", "Own Customer,own.example"))
 
     assert import_preview(job).rows[0].duplicate == "Already in Stageflow as “Own Customer GmbH” (same website domain)."

@@ -69,7 +69,7 @@ def hand_made_xlsx(rows, *, dimension: str | None = None, repeat_last: int = 1, 
     return buffer.getvalue()
 
 
-def parse(data: bytes, filename="leads.xlsx", max_rows=20_000):
+def parse(data: bytes, filename="organizations.xlsx", max_rows=20_000):
     return parse_bytes(data, filename=filename, max_rows=max_rows)
 
 
@@ -135,7 +135,7 @@ def test_a_150_mb_cell_in_a_small_workbook_is_refused():
 
 def test_a_csv_with_a_1_mb_cell_is_refused_with_a_clear_message():
     with pytest.raises(FileRefused) as err:
-        parse(b'Company,Note\nAcme,"' + b"x" * 1_000_000 + b'"\n', filename="leads.csv")
+        parse(b'Company,Note\nAcme,"' + b"x" * 1_000_000 + b'"\n', filename="organizations.csv")
     message = str(err.value.message)
     assert "field limit" not in message
     assert "row 2" in message and f"{parsing.MAX_CELL_CHARS:,}" in message
@@ -143,18 +143,18 @@ def test_a_csv_with_a_1_mb_cell_is_refused_with_a_clear_message():
 
 def test_a_csv_cell_just_over_the_limit_is_refused_with_its_place():
     with pytest.raises(FileRefused) as err:
-        parse(b"Company,Note\nAcme," + b"x" * (parsing.MAX_CELL_CHARS + 1) + b"\n", filename="leads.csv")
+        parse(b"Company,Note\nAcme," + b"x" * (parsing.MAX_CELL_CHARS + 1) + b"\n", filename="organizations.csv")
     assert "row 2, column 2" in str(err.value.message)
 
 
 def test_a_csv_cell_at_the_limit_is_read():
-    parsed = parse(b"Company,Note\nAcme," + b"x" * parsing.MAX_CELL_CHARS + b"\n", filename="leads.csv")
+    parsed = parse(b"Company,Note\nAcme," + b"x" * parsing.MAX_CELL_CHARS + b"\n", filename="organizations.csv")
     assert len(parsed.rows[0][1]) == parsing.MAX_CELL_CHARS
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
 def test_utf16_without_a_byte_order_mark_is_read(encoding):
-    parsed = parse("Company;City\nMüller GmbH;Köln\nÖl AG;Wien\n".encode(encoding), filename="leads.csv")
+    parsed = parse("Company;City\nMüller GmbH;Köln\nÖl AG;Wien\n".encode(encoding), filename="organizations.csv")
     assert parsed.encoding == "UTF-16" and parsed.rows == [["Müller GmbH", "Köln"], ["Öl AG", "Wien"]]
 
 
@@ -163,7 +163,7 @@ def test_mapping_and_preview_pages_show_a_bounded_preview_of_long_cells(client, 
     client.force_login(rep)
     long_name = "Acme " + "w" * (parsing.MAX_CELL_CHARS - 10)
     client.post(reverse("imports:upload"), {
-        "kind": "leads", "file": SimpleUploadedFile("leads.csv", csv_bytes("Company," + "H" * 5000, f"{long_name},x")),
+        "kind": "organizations", "file": SimpleUploadedFile("organizations.csv", csv_bytes("Company," + "H" * 5000, f"{long_name},x")),
     })
     job = ImportJob.objects.get()
     mapping = client.get(reverse("imports:mapping", args=[job.pk]))

@@ -5,7 +5,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from imports.models import ImportJob, ImportStatus
-from pipeline.models import Deal, Lead
+from pipeline.models import Deal, Organization
 from tests.factories import UserFactory
 from tests.imports.conftest import csv_bytes, xlsx_bytes
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 UPLOAD = reverse("imports:upload")
 
 
-def upload(client, data: bytes, *, name="leads.csv", kind="leads", **extra):
+def upload(client, data: bytes, *, name="organizations.csv", kind="organizations", **extra):
     return client.post(UPLOAD, {"kind": kind, "file": SimpleUploadedFile(name, data), **extra})
 
 
@@ -22,7 +22,7 @@ def test_import_pages_need_sign_in(client):
     assert client.get(UPLOAD).status_code == 302
 
 
-def test_csv_leads_from_upload_to_result(client, rep):
+def test_csv_organizations_from_upload_to_result(client, rep):
     client.force_login(rep)
     response = upload(client, csv_bytes("Firma;Land;Branche", "Müller GmbH;DE;Software", "Öl AG;AT;Energy",
                                         encoding="cp1252"))
@@ -41,13 +41,13 @@ def test_csv_leads_from_upload_to_result(client, rep):
 
     response = client.post(reverse("imports:commit", args=[job.pk]))
     assert response["Location"] == reverse("imports:status", args=[job.pk])
-    assert sorted(Lead.objects.values_list("name", flat=True)) == ["Müller GmbH", "Öl AG"]
+    assert sorted(Organization.objects.values_list("name", flat=True)) == ["Müller GmbH", "Öl AG"]
     page = client.get(response["Location"])
     assert "2 leads were imported." in page.content.decode()
 
     # A second click on "Import" (or a replayed request) imports nothing more.
     client.post(reverse("imports:commit", args=[job.pk]))
-    assert Lead.objects.count() == 2
+    assert Organization.objects.count() == 2
 
 
 def test_excel_deals_upload(client, manager, pipeline):
@@ -116,7 +116,7 @@ def test_preview_shows_row_errors_and_offers_no_import(client, rep, make_job):
     assert "sf-import-commit" not in body
     assert client.post(reverse("imports:commit", args=[job.pk])).status_code == 302
     job.refresh_from_db()
-    assert job.status == ImportStatus.FAILED and not Lead.objects.exists()
+    assert job.status == ImportStatus.FAILED and not Organization.objects.exists()
 
 
 def test_someone_elses_import_is_not_found(client, rep, make_job):
@@ -125,7 +125,7 @@ def test_someone_elses_import_is_not_found(client, rep, make_job):
     for name in ("status", "mapping", "preview"):
         assert client.get(reverse(f"imports:{name}", args=[job.pk])).status_code == 404
     assert client.post(reverse("imports:commit", args=[job.pk])).status_code == 404
-    assert not Lead.objects.exists()
+    assert not Organization.objects.exists()
 
 
 def test_progress_partial_polls_while_running_and_stops_when_done(client, rep, make_job):
@@ -140,7 +140,7 @@ def test_progress_partial_polls_while_running_and_stops_when_done(client, rep, m
     assert 'hx-trigger="every 1s"' in body and "4 of 10 rows" in body and 'aria-valuenow="40"' in body
     assert "<html" not in body
 
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, created_leads=10)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, created_organizations=10)
     body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in body and 'aria-valuenow="100"' in body and "10 leads were imported." in body
 
@@ -154,15 +154,15 @@ def test_a_large_file_is_queued_and_the_page_shows_its_progress(client, rep, mak
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(reverse("imports:commit", args=[job.pk]))
     job.refresh_from_db()
-    assert job.status == ImportStatus.QUEUED and not Lead.objects.exists()
+    assert job.status == ImportStatus.QUEUED and not Organization.objects.exists()
     body = client.get(response["Location"]).content.decode()
     assert 'hx-trigger="every 1s"' in body and "Waiting to start" in body
     callbacks[0]()  # the transaction commits: the task is sent (and runs, eagerly)
     job.refresh_from_db()
-    assert job.status == ImportStatus.DONE and Lead.objects.count() == 12
+    assert job.status == ImportStatus.DONE and Organization.objects.count() == 12
 
 
-@pytest.mark.parametrize("kind", ["leads", "deals"])
+@pytest.mark.parametrize("kind", ["organizations", "deals"])
 def test_the_sample_file_maps_itself_and_imports_cleanly(client, manager, pipeline, kind):
     client.force_login(manager)
     response = client.get(reverse("imports:sample", args=[kind]))
@@ -174,8 +174,8 @@ def test_the_sample_file_maps_itself_and_imports_cleanly(client, manager, pipeli
     assert preview.ok, [r.errors for r in preview.rows]
     client.post(reverse("imports:commit", args=[job.pk]))
     job.refresh_from_db()
-    assert job.status == ImportStatus.DONE and job.created_leads == 1
-    assert Lead.objects.get().contact_phone == "030 1234567"
+    assert job.status == ImportStatus.DONE and job.created_organizations == 1
+    assert Organization.objects.get().contact_phone == "030 1234567"
 
 
 def test_an_unknown_sample_is_not_found(client, rep):

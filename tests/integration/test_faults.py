@@ -50,7 +50,7 @@ def test_with_redis_down_sign_in_board_moves_and_edits_work_and_health_says_503(
         statuses["move"] = status
         status, _, _, edit_seconds = browser.request(
             f"/pipeline/deals/{deal.pk}/",
-            {"title": "Renewal 2027", "lead": deal.lead_id, "amount": "2500.00", "currency": "EUR",
+            {"title": "Renewal 2027", "organization": deal.organization_id, "amount": "2500.00", "currency": "EUR",
              "next_step": "Send the offer", "owner": signed_in_rep.pk, "version": 2},
         )
         statuses["edit"] = status
@@ -240,7 +240,7 @@ def test_a_worker_sized_import_with_redis_down_fails_at_once_with_a_clear_messag
 
     rows = import_settings()["background_rows"] + 1
     parsed = parse_bytes(csv_bytes("Company", *[f"Queued Lead {i}" for i in range(rows)]), max_rows=rows + 1)
-    job = job_create(user=rep, kind="leads", parsed=parsed, filename="large.csv")
+    job = job_create(user=rep, kind="organizations", parsed=parsed, filename="large.csv")
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_START_SCRIPT, str(job.pk)],
         cwd=ROOT, env=subprocess_env(REDIS_URL=closed_redis_url()), capture_output=True, text=True, timeout=120,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from config.celery import app as celery_app
 from imports.models import ImportStatus
-from pipeline.models import Lead
+from pipeline.models import Organization
 from tests.factories import UserFactory
 from tests.imports.conftest import csv_bytes
 
@@ -31,7 +31,7 @@ def test_a_queued_import_is_run_by_the_worker(client, real_worker):
 
     user = UserFactory(username="wanda")
     parsed = parse_bytes(csv_bytes("Company", *[f"Worker Lead {i}" for i in range(150)]), max_rows=1000)
-    job = job_create(user=user, kind="leads", parsed=parsed, filename="fair.csv")
+    job = job_create(user=user, kind="organizations", parsed=parsed, filename="fair.csv")
     client.force_login(user)
     response = client.post(reverse("imports:commit", args=[job.pk]))
     assert response.status_code == 302
@@ -42,4 +42,4 @@ def test_a_queued_import_is_run_by_the_worker(client, real_worker):
             break
         time.sleep(0.2)
     assert job.status == ImportStatus.DONE, job.message
-    assert Lead.objects.filter(name__startswith="Worker Lead").count() == 150
+    assert Organization.objects.filter(name__startswith="Worker Lead").count() == 150

@@ -13,7 +13,7 @@ import pytest
 from offers import services as offer_services
 from offers.models import Product
 from outbox.models import OutboxMessage
-from tests.factories import DealFactory, LeadFactory
+from tests.factories import DealFactory, OrganizationFactory
 from tests.services import ROOT, Browser, Server, Worker, subprocess_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, s
 def sent_offer(rep, stages):
     product = Product.objects.create(name="Stageflow licence", unit="licence", list_price=Decimal("49.90"),
                                      currency="EUR", tax_rate=Decimal("19"))
-    lead = LeadFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example")
-    deal = DealFactory(owner=rep, stage=stages["Negotiation"], lead=lead, amount=Decimal("500.00"))
+    organization = OrganizationFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example")
+    deal = DealFactory(owner=rep, stage=stages["Negotiation"], organization=organization, amount=Decimal("500.00"))
     version = offer_services.offer_create(deal=deal, actor=rep, title="CRM for Acme")
     offer_services.line_add(version=version, actor=rep, product=product, quantity="10")
     version.refresh_from_db()
@@ -86,8 +86,8 @@ print(json.dumps({"token": token, "send_seconds": send_seconds, "accept_seconds"
 def draft_offer(rep, stages):
     product = Product.objects.create(name="Stageflow licence", unit="licence", list_price=Decimal("49.90"),
                                      currency="EUR", tax_rate=Decimal("19"))
-    lead = LeadFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example")
-    deal = DealFactory(owner=rep, stage=stages["Negotiation"], lead=lead, amount=Decimal("500.00"))
+    organization = OrganizationFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example")
+    deal = DealFactory(owner=rep, stage=stages["Negotiation"], organization=organization, amount=Decimal("500.00"))
     version = offer_services.offer_create(deal=deal, actor=rep, title="CRM for Acme")
     offer_services.line_add(version=version, actor=rep, product=product, quantity="10")
     return version

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from offers import services
 from offers.models import Product
-from tests.factories import DealFactory, LeadFactory
+from tests.factories import DealFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +36,8 @@ def book(db):
 @pytest.fixture
 def offer_deal(rep, stages):
     """A deal in Negotiation with a contact but no expected close date (the won stage needs one)."""
-    lead = LeadFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example", country="DE")
-    return DealFactory(owner=rep, stage=stages["Negotiation"], lead=lead, amount=Decimal("500.00"), title="Acme rollout")
+    organization = OrganizationFactory(name="Acme GmbH", contact_name="Jane Doe", contact_email="jane@acme.example", country="DE")
+    return DealFactory(owner=rep, stage=stages["Negotiation"], organization=organization, amount=Decimal("500.00"), title="Acme rollout")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.db import connection, connections
 from offers import services
 from offers.models import Notification, OfferResponse, Product
 from pipeline.models import DealStatus, Pipeline, StageChange
-from tests.factories import DealFactory, LeadFactory, UserFactory, default_pipeline
+from tests.factories import DealFactory, OrganizationFactory, UserFactory, default_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -31,8 +31,8 @@ def _postgresql_required():
 
 def test_simultaneous_acceptances_move_the_deal_exactly_once():
     owner = UserFactory(username="rita-race", role="rep")
-    lead = LeadFactory(contact_name="Jane Doe", contact_email="jane@acme.example")
-    deal = DealFactory(owner=owner, stage=default_pipeline().stages.get(name="Negotiation"), lead=lead)
+    organization = OrganizationFactory(contact_name="Jane Doe", contact_email="jane@acme.example")
+    deal = DealFactory(owner=owner, stage=default_pipeline().stages.get(name="Negotiation"), organization=organization)
     product = Product.objects.create(name="Licence", list_price=Decimal("100.00"), tax_rate=Decimal("19"))
     version = services.offer_create(deal=deal, actor=owner)
     services.line_add(version=version, actor=owner, product=product, quantity="3")

@@ -11,6 +11,7 @@ from offers.exceptions import LinkUnavailable, OfferError, StaleDocument
 from offers.models import EventKind, Notification, OfferLine, OfferResponse, OfferVersion, VersionStatus
 from pipeline import services as pipeline_services
 from pipeline.models import DealChange, DealStatus, StageChange
+from pipeline.people import person_update
 from tests.factories import TeamFactory, UserFactory, lost_reason
 
 from .conftest import current_hash, expire
@@ -103,7 +104,7 @@ def test_send_stores_only_the_token_hash_and_emails_the_link(draft, rep, offer_d
     assert f"https://crm.example/p/{token}/" in mail.outbox[0].body
 
 
-def test_offer_in_german_for_a_german_lead(draft):
+def test_offer_in_german_for_a_german_organization(draft):
     assert draft.language == "de"
 
 
@@ -374,11 +375,11 @@ def test_approval_request_without_a_team_manager_goes_to_the_admins(draft, rep, 
     assert list(Notification.objects.values_list("recipient__username", flat=True)) == ["ada"]
 
 
-def test_editing_the_lead_after_sending_changes_neither_the_document_nor_its_hash(sent, offer_deal, settings):
+def test_editing_the_organization_after_sending_changes_neither_the_document_nor_its_hash(sent, offer_deal, settings, rep):
     version, token = sent
-    offer_deal.lead.name = "Acme Holding SE"
-    offer_deal.lead.contact_name = "John Roe"
-    offer_deal.lead.save()
+    offer_deal.organization.name = "Acme Holding SE"
+    offer_deal.organization.save()
+    person_update(person=offer_deal.organization.main_contact, actor=rep, name="John Roe")
     version.offer.title = "Renamed"
     version.offer.save()
     settings.STAGEFLOW = {**settings.STAGEFLOW, "COMPANY_NAME": "Other Company Ltd"}

@@ -19,7 +19,7 @@ from outbox import tasks as outbox_tasks
 from outbox import topics
 from outbox.models import OutboxMessage
 from pipeline import services
-from pipeline.models import Lead
+from pipeline.models import Organization
 from tests.factories import DealFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,13 +160,13 @@ def test_only_interested_followers_get_a_message(rep, stages, django_capture_on_
 def test_a_failing_handler_leaves_nothing_half_written(test_topic, caplog):
     @test_topic.handler("tests.half_way")
     def half_way(*, name):
-        Lead.objects.create(name=name)
+        Organization.objects.create(name=name)
         raise ValueError("after the first write")
 
     with transaction.atomic():
         [message_id] = test_topic.publish(name="Acme")
     assert outbox_services.message_dispatch(message_id) is False
-    assert not Lead.objects.filter(name="Acme").exists()
+    assert not Organization.objects.filter(name="Acme").exists()
     assert OutboxMessage.objects.get(pk=message_id).attempts == 1
 
 

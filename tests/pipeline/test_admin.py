@@ -10,14 +10,14 @@ from pipeline.models import (
     Deal,
     DealChange,
     DealStatus,
-    Lead,
+    Organization,
     LostReason,
     Pipeline,
     Stage,
     StageChange,
     Transition,
 )
-from tests.factories import DealFactory, LeadFactory, lost_reason
+from tests.factories import DealFactory, OrganizationFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def url(name, *args):
 # --- Pages render ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["pipeline", "stage", "transition", "lostreason", "lead", "deal"])
+@pytest.mark.parametrize("model", ["pipeline", "stage", "transition", "lostreason", "organization", "deal"])
 def test_changelist_and_add_pages_render(client, deal, model):
     assert client.get(url(f"{model}_changelist")).status_code == 200
     assert client.get(url(f"{model}_add")).status_code == 200
@@ -82,7 +82,7 @@ def test_changelist_and_add_pages_render(client, deal, model):
 def test_change_pages_render(client, deal, pipeline, stages):
     transition = Transition.objects.filter(pipeline=pipeline).first()
     for name, pk in (("pipeline", pipeline.pk), ("stage", stages["Offer"].pk), ("transition", transition.pk),
-                     ("lostreason", lost_reason().pk), ("lead", deal.lead_id), ("deal", deal.pk)):
+                     ("lostreason", lost_reason().pk), ("organization", deal.organization_id), ("deal", deal.pk)):
         assert client.get(url(f"{name}_change", pk)).status_code == 200, name
 
 
@@ -344,10 +344,10 @@ def test_editing_a_deal_against_its_stage_rules_shows_an_error(client, rep, stag
 
 def test_adding_a_deal_in_the_admin_checks_the_fit_score_rule_as_the_service_does(client, rep, stages):
     Transition.objects.filter(to_stage=stages["Qualification"], from_stage=None).update(min_fit_score=60)
-    lead = LeadFactory()
-    Lead.objects.filter(pk=lead.pk).update(fit_score=40)
+    organization = OrganizationFactory()
+    Organization.objects.filter(pk=organization.pk).update(fit_score=40)
     response = client.post(url("deal_add"), {
-        "title": "Pilot", "lead": lead.pk, "stage": stages["Qualification"].pk, "owner": rep.pk,
+        "title": "Pilot", "organization": organization.pk, "stage": stages["Qualification"].pk, "owner": rep.pk,
         "amount": "1200", "currency": "EUR", "expected_close": "", "probability": "", "next_step": "Call",
         "external_id": "",
     })
@@ -358,9 +358,9 @@ def test_adding_a_deal_in_the_admin_checks_the_fit_score_rule_as_the_service_doe
 
 
 def test_adding_a_deal_in_the_admin_goes_through_deal_create(client, rep, stages, admin_user):
-    lead = LeadFactory()
+    organization = OrganizationFactory()
     response = client.post(url("deal_add"), {
-        "title": "Pilot", "lead": lead.pk, "stage": stages["Qualification"].pk, "owner": rep.pk,
+        "title": "Pilot", "organization": organization.pk, "stage": stages["Qualification"].pk, "owner": rep.pk,
         "amount": "1200", "currency": "eur", "expected_close": "", "probability": "", "next_step": "Call",
         "external_id": "",
     })
@@ -441,11 +441,11 @@ def test_reopen_action_reopens_lost_deals_and_reports_won_ones(client, rep, stag
     assert (lost.status, won.status) == (DealStatus.OPEN, DealStatus.WON)
 
 
-def test_lead_admin_shows_the_leads_deals(client, deal):
-    response = client.get(url("lead_change", deal.lead_id))
+def test_organization_admin_shows_the_organizations_deals(client, deal):
+    response = client.get(url("organization_change", deal.organization_id))
     assert deal.title in response.content.decode()
-    assert client.get(url("lead_changelist"), {"q": deal.lead.name}).context["cl"].result_count >= 1
-    assert Lead.objects.filter(pk=deal.lead_id).exists()
+    assert client.get(url("organization_changelist"), {"q": deal.organization.name}).context["cl"].result_count >= 1
+    assert Organization.objects.filter(pk=deal.organization_id).exists()
 
 
 def test_adding_a_pipeline_with_stages_then_asks_for_its_transitions(client):

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from pipeline.models import Deal, Lead, StageChange
+from pipeline.models import Deal, Organization, StageChange
 from tests.factories import DealFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,13 +20,13 @@ MOVE_MAX_QUERIES = 10
 def add_deals(n: int, *, owners, stages, start: int = 0) -> None:
     """`n` open deals spread over the open stages, owners and three currencies (bulk, no services)."""
     open_stages = [s for s in stages.values() if not s.is_won]
-    leads = Lead.objects.bulk_create([Lead(name=f"Company {start + i}") for i in range(max(1, n // 5))])
+    organizations = Organization.objects.bulk_create([Organization(name=f"Company {start + i}") for i in range(max(1, n // 5))])
     now = timezone.now()
     deals = [
         Deal(
             pipeline_id=open_stages[0].pipeline_id,
             stage=open_stages[i % len(open_stages)],
-            lead=leads[i % len(leads)],
+            organization=organizations[i % len(organizations)],
             title=f"Deal {start + i}",
             amount=Decimal(1000 + i),
             currency=("EUR", "USD", "GBP")[i % 3],
@@ -212,7 +212,7 @@ def test_the_whole_api_move_request_runs_at_most_10_queries(
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["stage"], body["stage_name"], body["version"]) == (stages["Offer"].pk, "Offer", 2)
-    assert (body["owner"], body["owner_name"], body["lead_name"]) == (rep.pk, str(rep), deal.lead.name)
+    assert (body["owner"], body["owner_name"], body["organization_name"]) == (rep.pk, str(rep), deal.organization.name)
     assert body["effective_probability"] == stages["Offer"].probability
     # The same answer as reading the deal afresh.
     assert body == client.get(f"/api/v1/deals/{deal.pk}/").json()

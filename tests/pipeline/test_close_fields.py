@@ -79,9 +79,9 @@ def test_a_move_between_open_stages_leaves_the_forecast_fields_alone(rep, stages
     assert not DealChange.objects.filter(deal=deal).exists()
 
 
-def test_a_deal_created_in_the_won_stage_is_closed_won(rep, lead, stages):
+def test_a_deal_created_in_the_won_stage_is_closed_won(rep, organization, stages):
     deal = services.deal_create(
-        actor=rep, lead=lead, title="Signed", stage=stages["Retention"], amount=10, expected_close=date(2026, 1, 1)
+        actor=rep, organization=organization, title="Signed", stage=stages["Retention"], amount=10, expected_close=date(2026, 1, 1)
     )
     assert deal.forecast_category == ForecastCategory.CLOSED
 

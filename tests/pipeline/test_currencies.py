@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import services
 from pipeline.exceptions import PipelineError
-from tests.factories import DealFactory, LeadFactory
+from tests.factories import DealFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_the_configured_list_is_the_rule(settings):
 
 def test_deal_create_refuses_an_unknown_currency(rep, stages):
     with pytest.raises(PipelineError):
-        services.deal_create(actor=rep, lead=LeadFactory(owner=rep), title="Crypto", currency="BTC")
+        services.deal_create(actor=rep, organization=OrganizationFactory(owner=rep), title="Crypto", currency="BTC")
 
 
 def test_deal_update_refuses_an_unknown_currency_but_keeps_one_it_already_has(rep, stages, settings):
@@ -61,7 +61,7 @@ def test_admin_form_refuses_an_unknown_currency_and_keeps_the_one_a_deal_has(rep
     deal = DealFactory(owner=rep, stage=stages["Prospecting"], currency="JPY")
 
     def form(currency):
-        data = {"title": deal.title, "lead": deal.lead_id, "stage": deal.stage_id, "owner": rep.pk, "currency": currency,
+        data = {"title": deal.title, "organization": deal.organization_id, "stage": deal.stage_id, "owner": rep.pk, "currency": currency,
                 "expected_version": deal.version, "next_step": ""}
         return DealAdminForm(data=data, instance=deal)
 

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from pipeline import services
 from pipeline.exceptions import MoveRefused, PipelineError, VersionConflict
-from pipeline.models import Deal, DealChange, DealStatus, Lead, Pipeline, Stage, StageChange, Transition
+from pipeline.models import Deal, DealChange, DealStatus, Organization, Pipeline, Stage, StageChange, Transition
 from pipeline.signals import deals_changed
-from tests.factories import DealFactory, LeadFactory, lost_reason
+from tests.factories import DealFactory, OrganizationFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -147,23 +147,23 @@ def test_won_deal_cannot_be_marked_lost(rep, stages):
         services.deal_mark_lost(deal=deal, reason=lost_reason(), actor=rep)
 
 
-def test_create_starts_in_first_stage_with_history(rep, lead, pipeline):
-    deal = services.deal_create(actor=rep, lead=lead, title="  Pilot  ", pipeline=pipeline, amount="1500.5")
+def test_create_starts_in_first_stage_with_history(rep, organization, pipeline):
+    deal = services.deal_create(actor=rep, organization=organization, title="  Pilot  ", pipeline=pipeline, amount="1500.5")
     assert deal.stage.name == "Prospecting" and deal.title == "Pilot"
     assert deal.amount == Decimal("1500.50") and deal.currency == "EUR" and deal.owner == rep
     assert StageChange.objects.get(deal=deal).from_stage is None
 
 
-def test_create_in_offer_needs_amount(rep, lead, stages):
+def test_create_in_offer_needs_amount(rep, organization, stages):
     with pytest.raises(MoveRefused, match="needs an amount"):
-        services.deal_create(actor=rep, lead=lead, title="Pilot", stage=stages["Offer"])
+        services.deal_create(actor=rep, organization=organization, title="Pilot", stage=stages["Offer"])
     assert not Deal.objects.exists()
 
 
 @pytest.mark.parametrize("amount", ["-1", "abc", "1e13"])
-def test_create_refuses_bad_amounts(rep, lead, amount):
+def test_create_refuses_bad_amounts(rep, organization, amount):
     with pytest.raises(PipelineError):
-        services.deal_create(actor=rep, lead=lead, title="Pilot", amount=amount)
+        services.deal_create(actor=rep, organization=organization, title="Pilot", amount=amount)
 
 
 def test_update_records_amount_and_close_date_changes(deal, rep):
@@ -236,7 +236,7 @@ def test_a_changed_rule_applies_to_the_very_next_move(rep, stages, pipeline):
 def test_entry_check_decides_new_deals_moves_and_deals_staying_in_their_stage(rep, stages):
     from pipeline.services import DealState, deal_entry_check
 
-    bare = DealState(lead=LeadFactory())
+    bare = DealState(organization=OrganizationFactory())
     deal_entry_check(bare, None, stages["Prospecting"])
     with pytest.raises(MoveRefused) as refused:
         deal_entry_check(bare, None, stages["Offer"])
@@ -246,26 +246,26 @@ def test_entry_check_decides_new_deals_moves_and_deals_staying_in_their_stage(re
     assert refused.value.message == "A deal in “Offer” needs an amount."
     Transition.objects.filter(to_stage=stages["Negotiation"]).delete()
     with pytest.raises(MoveRefused) as refused:
-        deal_entry_check(DealState(amount=Decimal("10"), lead=bare.lead), stages["Offer"], stages["Negotiation"])
+        deal_entry_check(DealState(amount=Decimal("10"), organization=bare.organization), stages["Offer"], stages["Negotiation"])
     assert refused.value.code == "not_allowed"
 
 
-def test_entry_check_applies_the_fit_score_except_to_a_deal_keeping_its_lead(rep, stages):
+def test_entry_check_applies_the_fit_score_except_to_a_deal_keeping_its_organization(rep, stages):
     from pipeline.services import DealState, deal_entry_check
 
     Transition.objects.filter(to_stage=stages["Qualification"], from_stage=None).update(min_fit_score=60)
-    lead = LeadFactory()
-    Lead.objects.filter(pk=lead.pk).update(fit_score=10)
-    lead.refresh_from_db()
+    organization = OrganizationFactory()
+    Organization.objects.filter(pk=organization.pk).update(fit_score=10)
+    organization.refresh_from_db()
     with pytest.raises(MoveRefused) as refused:
-        deal_entry_check(DealState(lead=lead), stages["Prospecting"], stages["Qualification"])
+        deal_entry_check(DealState(organization=organization), stages["Prospecting"], stages["Qualification"])
     assert refused.value.code == "fit_score"
-    deal_entry_check(DealState(lead=lead), stages["Qualification"], stages["Qualification"], check_fit=False)
+    deal_entry_check(DealState(organization=organization), stages["Qualification"], stages["Qualification"], check_fit=False)
 
 
-def test_changing_a_deals_lead_is_recorded_in_its_history(deal, rep):
-    other = LeadFactory(name="Other Org")
-    before = deal.lead_id
-    services.deal_update(deal=deal, actor=rep, lead=other)
+def test_changing_a_deals_organization_is_recorded_in_its_history(deal, rep):
+    other = OrganizationFactory(name="Other Org")
+    before = deal.organization_id
+    services.deal_update(deal=deal, actor=rep, organization=other)
     change = DealChange.objects.get(deal=deal)
-    assert (change.field, change.old_value, change.new_value, change.actor) == ("lead", str(before), str(other.pk), rep)
+    assert (change.field, change.old_value, change.new_value, change.actor) == ("organization", str(before), str(other.pk), rep)

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils import timezone
 
-from pipeline.models import Deal, DealChange, DealStatus, Lead, LostReason, Pipeline, Stage, StageChange, Transition
-from tests.factories import DealFactory, LeadFactory, TeamFactory, UserFactory, lost_reason
+from pipeline.models import Deal, DealChange, DealStatus, Organization, LostReason, Pipeline, Stage, StageChange, Transition
+from tests.factories import DealFactory, OrganizationFactory, TeamFactory, UserFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -272,15 +272,15 @@ def test_cards_and_headers_escape_what_users_entered_on_the_board_in_moves_and_m
     move's response and on a "Load more" page."""
     rep.first_name, rep.last_name = "<b>Rita", "Roth</b>"
     rep.save()
-    lead = LeadFactory(name=f"{SCRIPT} & Sons")
+    organization = OrganizationFactory(name=f"{SCRIPT} & Sons")
     deal = DealFactory(
-        owner=rep, lead=lead, stage=stages["Prospecting"], title=f"{SCRIPT} 'big' deal", next_step=f"Call {SCRIPT}"
+        owner=rep, organization=organization, stage=stages["Prospecting"], title=f"{SCRIPT} 'big' deal", next_step=f"Call {SCRIPT}"
     )
 
     def assert_escaped(card):
         assert "<script>" not in card and "<b>" not in card
         assert f">{ESCAPED} &#x27;big&#x27; deal</a>" in card
-        assert f'<div class="sf-card-lead">{ESCAPED} &amp; Sons' in card
+        assert f'<div class="sf-card-organization">{ESCAPED} &amp; Sons' in card
         assert f"Call {ESCAPED}</div>" in card
         assert 'title="&lt;b&gt;Rita Roth&lt;/b&gt;"' in card
 
@@ -324,7 +324,7 @@ def test_other_apps_add_to_the_bottom_of_cards_through_templates_and_data_loader
     for deal in (first, second):
         card = card_html(body, deal)
         extra = card.index(f"Loaded for {deal.pk}")
-        assert card.index("sf-card-lead") < extra < card.index('<details class="sf-move">')
+        assert card.index("sf-card-organization") < extra < card.index('<details class="sf-move">')
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
@@ -738,14 +738,14 @@ def quick_add_url(stage):
     return reverse("pipeline:deal_quick_add", args=[stage.pk])
 
 
-def test_quick_add_creates_the_deal_and_a_new_lead_by_name(rep_client, rep, stages):
+def test_quick_add_creates_the_deal_and_a_new_organization_by_name(rep_client, rep, stages):
     response = rep_client.post(
         quick_add_url(stages["Qualification"]), {"title": "Team licence", "company": "Brand New GmbH", "amount": "1200"}, **HTMX
     )
     assert response.status_code == 200
     deal = Deal.objects.get(title="Team licence")
     assert deal.stage == stages["Qualification"] and deal.owner == rep and deal.amount == Decimal("1200.00")
-    assert deal.lead.name == "Brand New GmbH" and deal.lead.owner == rep
+    assert deal.organization.name == "Brand New GmbH" and deal.organization.owner == rep
     body = text(response)
     assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualification"].pk}"' in body
     assert f'id="col-head-{stages["Qualification"].pk}" hx-swap-oob="outerHTML"' in body
@@ -772,11 +772,11 @@ def test_quick_add_reads_the_amount_as_the_language_writes_it(rep_client, stages
     assert Deal.objects.get(title="Localized").amount == Decimal("1234.56")
 
 
-def test_quick_add_reuses_a_visible_lead_with_the_same_name(rep_client, stages):
-    lead = LeadFactory(name="Acme Logistics")
+def test_quick_add_reuses_a_visible_organization_with_the_same_name(rep_client, stages):
+    organization = OrganizationFactory(name="Acme Logistics")
     rep_client.post(quick_add_url(stages["Prospecting"]), {"title": "Second deal", "company": "acme logistics"}, **HTMX)
-    assert Deal.objects.get(title="Second deal").lead == lead
-    assert Lead.objects.filter(name__iexact="acme logistics").count() == 1
+    assert Deal.objects.get(title="Second deal").organization == organization
+    assert Organization.objects.filter(name__iexact="acme logistics").count() == 1
 
 
 def test_quick_add_shows_entry_rule_refusals_inline_and_creates_nothing(rep_client, stages):
@@ -785,7 +785,7 @@ def test_quick_add_shows_entry_rule_refusals_inline_and_creates_nothing(rep_clie
     body = text(response)
     assert "To enter “Offer”, this deal needs an amount." in body and 'role="alert"' in body
     assert not Deal.objects.filter(title="No amount").exists()
-    assert not Lead.objects.filter(name="Ghost Corp").exists()
+    assert not Organization.objects.filter(name="Ghost Corp").exists()
 
 
 def test_quick_add_needs_a_title_and_a_company(rep_client, stages):
@@ -853,7 +853,7 @@ def test_a_teammates_deal_page_is_read_only(rep_client, teammate, stages):
 
 def edit_data(deal, **changes):
     data = {
-        "title": deal.title, "lead": deal.lead_id, "amount": deal.amount or "", "currency": deal.currency,
+        "title": deal.title, "organization": deal.organization_id, "amount": deal.amount or "", "currency": deal.currency,
         "expected_close": deal.expected_close or "", "probability": "", "next_step": deal.next_step,
         "owner": deal.owner_id, "version": deal.version,
     }
@@ -889,7 +889,7 @@ def test_an_edit_conflict_shows_a_message_and_the_current_values(rep_client, rep
         ({"title": ""}, "Give the deal a title."),
         ({"amount": "-5"}, "Ensure this value is greater than or equal to 0."),
         ({"probability": "150"}, "Ensure this value is less than or equal to 100."),
-        ({"lead": ""}, "Choose the lead this deal belongs to."),
+        ({"organization": ""}, "Choose the lead this deal belongs to."),
     ],
 )
 def test_invalid_edits_show_clear_messages(rep_client, deal, changes, message):
@@ -900,48 +900,48 @@ def test_invalid_edits_show_clear_messages(rep_client, deal, changes, message):
 # --- The lead field: typed, with suggestions, never a list of every lead --------------------------
 
 
-def test_the_deal_page_does_not_list_every_lead_it_could_offer(rep_client, rep, deal):
+def test_the_deal_page_does_not_list_every_organization_it_could_offer(rep_client, rep, deal):
     for i in range(30):
-        LeadFactory(name=f"Pool company {i:02d}", owner=rep)
+        OrganizationFactory(name=f"Pool company {i:02d}", owner=rep)
     body = text(rep_client.get(deal.get_absolute_url()))
     assert "Pool company" not in body  # no <option> per lead: suggestions come as the user types
-    assert f'value="{escape(deal.lead.name)} (#{deal.lead_id})"' in body
-    assert 'hx-get="/pipeline/leads/lookup/"' in body
+    assert f'value="{escape(deal.organization.name)} (#{deal.organization_id})"' in body
+    assert 'hx-get="/pipeline/organizations/lookup/"' in body
 
 
-def test_lead_suggestions_come_from_the_leads_the_user_may_see_names_starting_with_the_text_first(
+def test_organization_suggestions_come_from_the_organizations_the_user_may_see_names_starting_with_the_text_first(
     rep_client, rep, django_assert_max_num_queries
 ):
-    LeadFactory(name="Big Acme AG", owner=rep)
-    LeadFactory(name="Acme GmbH", owner=rep, website="https://acme.example")
-    LeadFactory(name="Acme Secret", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
+    OrganizationFactory(name="Big Acme AG", owner=rep)
+    OrganizationFactory(name="Acme GmbH", owner=rep, website="https://acme.example")
+    OrganizationFactory(name="Acme Secret", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
     with django_assert_max_num_queries(6):
-        body = text(rep_client.get(reverse("pipeline:lead_lookup"), {"q": "acme"}, **HTMX))
+        body = text(rep_client.get(reverse("pipeline:organization_lookup"), {"q": "acme"}, **HTMX))
     assert body.index("Acme GmbH (#") < body.index("Big Acme AG (#") and "Acme Secret" not in body
     # The field sends its own value under its name.
-    assert "Acme GmbH" in text(rep_client.get(reverse("pipeline:lead_lookup"), {"lead": "acme g"}, **HTMX))
-    assert text(rep_client.get(reverse("pipeline:lead_lookup"), {"q": "  "})).strip() == ""
+    assert "Acme GmbH" in text(rep_client.get(reverse("pipeline:organization_lookup"), {"organization": "acme g"}, **HTMX))
+    assert text(rep_client.get(reverse("pipeline:organization_lookup"), {"q": "  "})).strip() == ""
 
 
 @pytest.mark.parametrize("typed", ["{name} (#{pk})", "{name}", "{upper}", "{pk}"])
-def test_a_lead_is_chosen_by_its_suggestion_its_exact_name_or_its_id(rep_client, rep, deal, typed):
-    other = LeadFactory(name="Zeta Systems", owner=rep)
+def test_an_organization_is_chosen_by_its_suggestion_its_exact_name_or_its_id(rep_client, rep, deal, typed):
+    other = OrganizationFactory(name="Zeta Systems", owner=rep)
     value = typed.format(name=other.name, pk=other.pk, upper=other.name.upper())
-    assert rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=value)).status_code == 302
+    assert rep_client.post(deal.get_absolute_url(), edit_data(deal, organization=value)).status_code == 302
     deal.refresh_from_db()
-    assert deal.lead == other
+    assert deal.organization == other
 
 
-def test_a_lead_the_user_may_not_see_or_a_name_two_leads_share_is_refused_with_a_message(rep_client, rep, deal):
-    hidden = LeadFactory(name="Hidden Corp", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
-    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=f"Hidden Corp (#{hidden.pk})"))
+def test_an_organization_the_user_may_not_see_or_a_name_two_organizations_share_is_refused_with_a_message(rep_client, rep, deal):
+    hidden = OrganizationFactory(name="Hidden Corp", owner=UserFactory(username="olga", team=TeamFactory(name="South")))
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, organization=f"Hidden Corp (#{hidden.pk})"))
     assert response.status_code == 400 and "There is no company “Hidden Corp (#" in text(response)
-    LeadFactory(name="Twin GmbH", owner=rep)
-    LeadFactory(name="Twin GmbH", owner=rep)
-    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead="twin gmbh"))
+    OrganizationFactory(name="Twin GmbH", owner=rep)
+    OrganizationFactory(name="Twin GmbH", owner=rep)
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, organization="twin gmbh"))
     assert response.status_code == 400 and "Several companies are called “twin gmbh”" in text(response)
     deal.refresh_from_db()
-    assert deal.lead.name not in ("Hidden Corp", "Twin GmbH")
+    assert deal.organization.name not in ("Hidden Corp", "Twin GmbH")
 
 
 def test_the_lost_form_and_the_edit_form_stay_closed_until_asked_for(rep_client, deal):
@@ -959,12 +959,12 @@ def test_an_edit_that_breaks_the_stage_rules_is_refused_with_the_reason(rep_clie
 
 
 def test_deal_form_choices_respect_visibility(rep_client, rep, outsider, deal):
-    hidden_lead = LeadFactory(owner=outsider)
+    hidden_organization = OrganizationFactory(owner=outsider)
     response = rep_client.get(deal.get_absolute_url())
     form = response.context["form"]
-    assert hidden_lead not in form.fields["lead"].queryset
+    assert hidden_organization not in form.fields["organization"].queryset
     assert list(form.fields["owner"].queryset) == [rep]
-    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, lead=hidden_lead.pk))
+    response = rep_client.post(deal.get_absolute_url(), edit_data(deal, organization=hidden_organization.pk))
     assert response.status_code == 400
     response = rep_client.post(deal.get_absolute_url(), edit_data(deal, owner=outsider.pk))
     assert response.status_code == 400
@@ -977,21 +977,21 @@ def test_deal_create_page_with_a_new_company(rep_client, rep, stages):
     assert rep_client.get(reverse("pipeline:deal_create")).status_code == 200
     response = rep_client.post(
         reverse("pipeline:deal_create"),
-        {"title": "Big one", "new_lead": "Fresh Lead AG", "stage": stages["Qualification"].pk, "owner": rep.pk,
+        {"title": "Big one", "new_organization": "Fresh Lead AG", "stage": stages["Qualification"].pk, "owner": rep.pk,
          "currency": "USD", "amount": "9000"},
     )
     deal = Deal.objects.get(title="Big one")
     assert response.status_code == 302 and response["Location"] == deal.get_absolute_url()
-    assert deal.lead.name == "Fresh Lead AG" and deal.currency == "USD" and deal.stage == stages["Qualification"]
+    assert deal.organization.name == "Fresh Lead AG" and deal.currency == "USD" and deal.stage == stages["Qualification"]
     assert StageChange.objects.filter(deal=deal).count() == 1
 
 
-def test_deal_create_explains_what_is_missing(rep_client, rep, lead, stages):
+def test_deal_create_explains_what_is_missing(rep_client, rep, organization, stages):
     url = reverse("pipeline:deal_create")
     response = rep_client.post(url, {"title": "X", "stage": stages["Prospecting"].pk, "owner": rep.pk, "currency": "EUR"})
     assert response.status_code == 400 and "Choose a lead or name a new company." in text(response)
     response = rep_client.post(
-        url, {"title": "X", "lead": lead.pk, "stage": stages["Offer"].pk, "owner": rep.pk, "currency": "EUR"}
+        url, {"title": "X", "organization": organization.pk, "stage": stages["Offer"].pk, "owner": rep.pk, "currency": "EUR"}
     )
     assert response.status_code == 400 and "To enter “Offer”, this deal needs an amount." in text(response)
     assert not Deal.objects.filter(title="X").exists()
@@ -1000,9 +1000,9 @@ def test_deal_create_explains_what_is_missing(rep_client, rep, lead, stages):
 # --- Lead pages ------------------------------------------------------------------------------
 
 
-def test_lead_list_shows_only_visible_leads(rep_client, rep, outsider):
-    mine = LeadFactory(name="Mine Ltd", owner=rep)
-    LeadFactory(name="Hidden Ltd", owner=outsider)
+def test_organization_list_shows_only_visible_organizations(rep_client, rep, outsider):
+    mine = OrganizationFactory(name="Mine Ltd", owner=rep)
+    OrganizationFactory(name="Hidden Ltd", owner=outsider)
     response = rep_client.get(reverse("qualification:lead_list"))
     body = text(response)
     assert "Mine Ltd" in body and "Hidden Ltd" not in body
@@ -1010,45 +1010,45 @@ def test_lead_list_shows_only_visible_leads(rep_client, rep, outsider):
     assert list(response.context["page"]) == [mine]
 
 
-def test_the_old_lead_list_address_leads_to_the_one_lead_list_with_its_search(rep_client):
-    response = rep_client.get(reverse("pipeline:lead_list"), {"q": "acme gmbh"})
+def test_the_old_organization_list_address_leads_to_the_one_organization_list_with_its_search(rep_client):
+    response = rep_client.get(reverse("pipeline:organization_list"), {"q": "acme gmbh"})
     assert response.status_code == 302
     assert response["Location"] == reverse("qualification:lead_list") + "?q=acme+gmbh"
 
 
-def test_lead_create_edit_and_detail(rep_client, rep, stages):
+def test_organization_create_edit_and_detail(rep_client, rep, stages):
     response = rep_client.post(
-        reverse("pipeline:lead_create"),
+        reverse("pipeline:organization_create"),
         {"name": "Neue Kunde GmbH", "country": "de", "source": "referral", "owner": rep.pk},
     )
-    lead = Lead.objects.get(name="Neue Kunde GmbH")
-    assert response.status_code == 302 and lead.country == "DE" and lead.owner == rep
-    DealFactory(owner=rep, lead=lead, stage=stages["Offer"], title="Their first deal")
-    assert "Their first deal" in text(rep_client.get(lead.get_absolute_url()))
+    organization = Organization.objects.get(name="Neue Kunde GmbH")
+    assert response.status_code == 302 and organization.country == "DE" and organization.owner == rep
+    DealFactory(owner=rep, organization=organization, stage=stages["Offer"], title="Their first deal")
+    assert "Their first deal" in text(rep_client.get(organization.get_absolute_url()))
     response = rep_client.post(
-        reverse("pipeline:lead_edit", args=[lead.pk]),
+        reverse("pipeline:organization_edit", args=[organization.pk]),
         {"name": "Neue Kunde AG", "country": "DE", "source": "referral", "owner": rep.pk},
     )
     assert response.status_code == 302
-    lead.refresh_from_db()
-    assert lead.name == "Neue Kunde AG"
+    organization.refresh_from_db()
+    assert organization.name == "Neue Kunde AG"
 
 
-def test_lead_form_explains_bad_input(rep_client, rep):
-    response = rep_client.post(reverse("pipeline:lead_create"), {"name": "", "country": "Germany", "source": "other"})
+def test_organization_form_explains_bad_input(rep_client, rep):
+    response = rep_client.post(reverse("pipeline:organization_create"), {"name": "", "country": "Germany", "source": "other"})
     assert response.status_code == 400
     body = text(response)
     assert "Name the company." in body and "Use a two-letter country code such as DE." in body
 
 
-def test_lead_pages_hide_and_protect_other_peoples_leads(rep_client, teammate, outsider, stages):
-    hidden = LeadFactory(owner=outsider)
+def test_organization_pages_hide_and_protect_other_peoples_organizations(rep_client, teammate, outsider, stages):
+    hidden = OrganizationFactory(owner=outsider)
     assert rep_client.get(hidden.get_absolute_url()).status_code == 404
-    assert rep_client.get(reverse("pipeline:lead_edit", args=[hidden.pk])).status_code == 404
-    theirs = LeadFactory(owner=teammate)
-    DealFactory(owner=teammate, lead=theirs, stage=stages["Prospecting"])
+    assert rep_client.get(reverse("pipeline:organization_edit", args=[hidden.pk])).status_code == 404
+    theirs = OrganizationFactory(owner=teammate)
+    DealFactory(owner=teammate, organization=theirs, stage=stages["Prospecting"])
     assert rep_client.get(theirs.get_absolute_url()).status_code == 200
-    assert rep_client.get(reverse("pipeline:lead_edit", args=[theirs.pk])).status_code == 403
+    assert rep_client.get(reverse("pipeline:organization_edit", args=[theirs.pk])).status_code == 403
 
 
 # --- Sign-in ---------------------------------------------------------------------------------
@@ -1064,20 +1064,21 @@ PIPELINE_URLS = [
     ("post", "pipeline:deal_lose", "deal"),
     ("post", "pipeline:deal_reopen", "deal"),
     ("post", "pipeline:deal_snooze", "deal"),
-    ("get", "pipeline:lead_list", False),
-    ("get", "pipeline:lead_lookup", False),
-    ("get", "pipeline:lead_create", False),
-    ("post", "pipeline:lead_create", False),
-    ("get", "pipeline:lead_detail", "lead"),
-    ("get", "pipeline:lead_edit", "lead"),
-    ("post", "pipeline:lead_edit", "lead"),
+    ("get", "pipeline:organization_list", False),
+    ("get", "pipeline:organization_lookup", False),
+    ("get", "pipeline:organization_create", False),
+    ("post", "pipeline:organization_create", False),
+    ("get", "pipeline:organization_detail", "organization"),
+    ("get", "pipeline:organization_moved", "organization"),
+    ("get", "pipeline:organization_edit", "organization"),
+    ("post", "pipeline:organization_edit", "organization"),
 ]
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("method, name, arg", PIPELINE_URLS, ids=[f"{m}-{n}" for m, n, _ in PIPELINE_URLS])
 def test_every_pipeline_url_requires_sign_in(client, deal, method, name, arg, htmx):
-    args = {"deal": [deal.pk], "lead": [deal.lead_id], "stage": [deal.stage_id], False: []}[arg]
+    args = {"deal": [deal.pk], "organization": [deal.organization_id], "stage": [deal.stage_id], False: []}[arg]
     url = reverse(name, args=args)
     response = getattr(client, method)(url, **(HTMX if htmx else {}))
     if htmx:
@@ -1209,9 +1210,9 @@ def test_board_without_deals_says_how_to_add_one_and_a_filter_without_matches_ho
     assert "This pipeline has no deals yet." not in text(response)
 
 
-def test_empty_lead_list_links_to_adding_and_importing_leads(rep_client):
+def test_empty_organization_list_links_to_adding_and_importing_organizations(rep_client):
     body = text(rep_client.get(reverse("qualification:lead_list")))
-    assert f'No leads yet. <a href="{reverse("pipeline:lead_create")}">Add a lead</a>' in body
+    assert f'No leads yet. <a href="{reverse("pipeline:organization_create")}">Add a lead</a>' in body
     assert reverse("imports:upload") in body
 
 

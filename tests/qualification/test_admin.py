@@ -2,15 +2,15 @@
 import pytest
 from django.urls import reverse
 
-from pipeline.models import Lead, Transition
+from pipeline.models import Organization, Transition
 from qualification.models import Profile
-from tests.factories import LeadFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_admin_defines_a_profile_with_criteria_and_leads_are_rescored(client, admin_user, django_capture_on_commit_callbacks):
-    lead = LeadFactory(industry="Software", company_size="11-50", country="CH")
+def test_admin_defines_a_profile_with_criteria_and_organizations_are_rescored(client, admin_user, django_capture_on_commit_callbacks):
+    organization = OrganizationFactory(industry="Software", company_size="11-50", country="CH")
     client.force_login(admin_user)
     data = {
         "name": "DACH software", "description": "", "is_active": "on",
@@ -28,8 +28,8 @@ def test_admin_defines_a_profile_with_criteria_and_leads_are_rescored(client, ad
     assert list(profile.criteria.values_list("values", flat=True)) == ["software", "11-50"]
     rescores = [c for c in callbacks if getattr(c, "__name__", "") == "_enqueue_rescore"]
     assert len(rescores) == 1
-    lead.refresh_from_db()
-    assert lead.fit_score == 100
+    organization.refresh_from_db()
+    assert organization.fit_score == 100
 
 
 def test_admin_refuses_unknown_criterion_values(client, admin_user):
@@ -47,13 +47,13 @@ def test_admin_refuses_unknown_criterion_values(client, admin_user):
 
 
 def test_admin_rescore_action(client, admin_user, profile):
-    LeadFactory(industry="Software", company_size="51-200", country="DE")
-    Lead.objects.update(fit_score=None)
+    OrganizationFactory(industry="Software", company_size="51-200", country="DE")
+    Organization.objects.update(fit_score=None)
     client.force_login(admin_user)
     response = client.post(reverse("admin:qualification_profile_changelist"),
                            {"action": "rescore_now", "_selected_action": [profile.pk]}, follow=True)
     assert "1 lead got a new fit score." in response.content.decode()
-    assert Lead.objects.get().fit_score == 100
+    assert Organization.objects.get().fit_score == 100
 
 
 def test_transition_admin_shows_the_minimum_fit_score(client, admin_user, stages):

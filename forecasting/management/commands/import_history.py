@@ -33,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing was imported: {len(exc.errors)} problem(s).") from None
         self.stdout.write(
             f"Imported {result.deals} deals with {result.stage_changes} stage changes and "
-            f"{result.deal_changes} field changes; {result.leads_created} new leads."
+            f"{result.deal_changes} field changes; {result.organizations_created} new organisations."
         )
         if result.users_created:
             self.stdout.write(f"New reps: {', '.join(result.users_created)}")

@@ -46,7 +46,7 @@ class Command(BaseCommand):
             # The offer and negotiation stages of the default process (names depend on the language).
             Deal.objects.filter(status=DealStatus.OPEN, stage__kind="open", stage__probability__gte=60, offers__isnull=True,
                                 currency=licence.currency)  # the demo prices are in one currency
-            .select_related("lead", "owner")
+            .select_related("organization", "owner")
             .order_by("pk")[:deals]
         )
         created = 0
@@ -58,7 +58,7 @@ class Command(BaseCommand):
                     version = services.offer_create(deal=deal, actor=deal.owner)
                     services.version_update(
                         version=version, actor=deal.owner,
-                        situation=f"{deal.lead.name} tracks its pipeline in spreadsheets; forecasts take days.",
+                        situation=f"{deal.organization.name} tracks its pipeline in spreadsheets; forecasts take days.",
                         benefit="One shared pipeline, forecasts in minutes, and offers the customer accepts online.",
                     )
                     services.line_add(version=version, actor=deal.owner, product=licence, quantity=seats,

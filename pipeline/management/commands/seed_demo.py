@@ -35,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         statuses = ", ".join(f"{count} {status}" for status, count in sorted(result.by_status.items()))
         self.stdout.write(self.style.SUCCESS(
-            f"Created {result.deals} deals ({statuses or 'none'}) for {result.leads} leads, "
+            f"Created {result.deals} deals ({statuses or 'none'}) for {result.organizations} leads, "
             f"{result.stage_changes} stage changes and {result.deal_changes} deal changes "
             f"in {result.seconds:.1f} s (seed {seed})."
         ))

@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from qualification.demo import demo_profile_create
-from qualification.services import leads_fit_rescore_all
+from qualification.services import organizations_fit_rescore_all
 
 
 class Command(BaseCommand):
@@ -20,5 +20,5 @@ class Command(BaseCommand):
             if profile is not None:
                 self.stdout.write(f"Created the demo profile “{profile}”; {changed} leads scored.")
                 return
-        changed = leads_fit_rescore_all()
+        changed = organizations_fit_rescore_all()
         self.stdout.write(f"{changed} leads got a new fit score.")

@@ -1,0 +1,264 @@
+"""Every write of people and of who is on which deal: the pages, the API, the admin, the importer
+and the demo data call these functions.
+
+A person's e-mail addresses and phone numbers are rows of their own (with a kind each); the first
+of each is copied onto the person (`Person.email`, `Person.phone`) by `_contact_points_save`, the
+only place that writes them, so that lists and cards read one row.
+
+Each write records who created or changed what in the audit trail (accounts.ConfigChange), in the
+same transaction.
+"""
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import ConfigAction
+from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
+
+from .exceptions import PipelineError
+from .models import (
+    ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
+)
+
+PERSON_FIELDS = (
+    "name", "organization", "job_title", "owner", "language", "consent", "consent_source", "consent_at", "created_at",
+)
+AUDIT_EXCLUDE = ("email", "phone")
+
+
+@dataclass(frozen=True)
+class EmailValue:
+    address: str
+    kind: str = EmailKind.WORK
+
+
+@dataclass(frozen=True)
+class PhoneValue:
+    number: str
+    kind: str = PhoneKind.WORK
+
+
+def _fields_check(fields: dict) -> None:
+    unknown = set(fields) - set(PERSON_FIELDS)
+    if unknown:
+        raise TypeError(f"cannot set {', '.join(sorted(unknown))} on a person")
+    if "name" in fields and not (fields["name"] or "").strip():
+        raise PipelineError(_("Name the person."), code="invalid_name")
+
+
+def _emails_clean(emails) -> list[EmailValue]:
+    cleaned, seen = [], set()
+    for value in emails or ():
+        value = value if isinstance(value, EmailValue) else EmailValue(value)
+        address = (value.address or "").strip().lower()
+        if not address or address in seen:
+            continue
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise PipelineError(
+                _("“%(address)s” is not an e-mail address.") % {"address": value.address}, code="invalid_email"
+            ) from None
+        if value.kind not in EmailKind.values:
+            raise PipelineError(_("Choose the kind of each e-mail address."), code="invalid_kind")
+        seen.add(address)
+        cleaned.append(EmailValue(address, value.kind))
+    return cleaned
+
+
+def _phones_clean(phones) -> list[PhoneValue]:
+    cleaned, seen = [], set()
+    for value in phones or ():
+        value = value if isinstance(value, PhoneValue) else PhoneValue(value)
+        number = " ".join((value.number or "").split())[:50]
+        if not number:
+            continue
+        digits = phone_digits(number)
+        if len(digits) < 3:
+            raise PipelineError(_("“%(number)s” is not a phone number.") % {"number": value.number}, code="invalid_phone")
+        if value.kind not in PhoneKind.values:
+            raise PipelineError(_("Choose the kind of each phone number."), code="invalid_kind")
+        if digits in seen:
+            continue
+        seen.add(digits)
+        cleaned.append(PhoneValue(number, value.kind))
+    return cleaned
+
+
+def _contact_points_save(person: Person, emails: list[EmailValue] | None, phones: list[PhoneValue] | None) -> dict:
+    """Replace the person's addresses and/or numbers (None: leave them); returns the audit changes."""
+    changes = {}
+    update_fields = []
+    if emails is not None:
+        before = [e.address for e in person.emails.all()] if person.pk else []
+        PersonEmail.objects.filter(person=person).delete()
+        PersonEmail.objects.bulk_create(
+            [PersonEmail(person=person, address=e.address, kind=e.kind, position=i) for i, e in enumerate(emails)]
+        )
+        after = [e.address for e in emails]
+        if before != after:
+            changes["emails"] = [" ".join(before) or None, " ".join(after) or None]
+        person.email = after[0] if after else ""
+        update_fields.append("email")
+    if phones is not None:
+        before = [p.number for p in person.phones.all()] if person.pk else []
+        PersonPhone.objects.filter(person=person).delete()
+        PersonPhone.objects.bulk_create(
+            [
+                PersonPhone(person=person, number=p.number, digits=phone_digits(p.number), kind=p.kind, position=i)
+                for i, p in enumerate(phones)
+            ]
+        )
+        after = [p.number for p in phones]
+        if before != after:
+            changes["phones"] = [" ".join(before) or None, " ".join(after) or None]
+        person.phone = after[0] if after else ""
+        update_fields.append("phone")
+    if update_fields:
+        person.save(update_fields=update_fields)
+    return changes
+
+
+@transaction.atomic
+def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = "", **fields) -> Person:
+    """Create a person with their e-mail addresses and phone numbers (strings or EmailValue and
+    PhoneValue with a kind). Refuses bad addresses with a message; nothing is written then."""
+    fields["name"] = (name or "").strip()[:200]
+    _fields_check(fields)
+    emails, phones = _emails_clean(emails), _phones_clean(phones)
+    person = Person.objects.create(**fields)
+    extra = _contact_points_save(person, emails, phones)
+    config_change_record(
+        instance=person, action=ConfigAction.CREATE,
+        changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
+        actor=actor, actor_label=actor_label,
+    )
+    return person
+
+
+@transaction.atomic
+def person_update(*, person: Person | int, actor, emails=None, phones=None, actor_label: str = "", **fields) -> Person:
+    """Change a person's fields; `emails`/`phones` (when given) replace their addresses/numbers."""
+    _fields_check(fields)
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()[:200]
+    locked = Person.objects.select_for_update().get(pk=person.pk if isinstance(person, Person) else person)
+    if locked.erased_at is not None:
+        raise PipelineError(_("This person's data was erased; their record cannot be changed."), code="erased")
+    emails = None if emails is None else _emails_clean(emails)
+    phones = None if phones is None else _phones_clean(phones)
+    before = model_snapshot(locked, exclude=AUDIT_EXCLUDE)
+    changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    if changed:
+        locked.save(update_fields=[*changed, "updated_at"])
+    extra = _contact_points_save(locked, emails, phones)
+    changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
+    if changes:
+        config_change_record(
+            instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label
+        )
+    return locked
+
+
+def main_contact_set(*, organization: Organization, actor, name: str = "", email: str = "", phone: str = "",
+                     actor_label: str = "") -> Person | None:
+    """The organisation's main contact, created or changed from a name, an e-mail and a phone (the
+    quick forms, the API's lead fields, an import row). Empty values leave what is there. Called
+    inside the organisation service's transaction; the caller saves `organization.main_contact`."""
+    name, email, phone = (name or "").strip(), (email or "").strip(), (phone or "").strip()
+    if not (name or email or phone):
+        return organization.main_contact if organization.main_contact_id else None
+    person = organization.main_contact if organization.main_contact_id else None
+    if person is None:
+        return person_create(
+            actor=actor, actor_label=actor_label, name=name or email or phone, organization=organization,
+            owner=organization.owner, emails=[email] if email else (), phones=[phone] if phone else (),
+        )
+    fields = {"name": name} if name else {}
+    emails = phones = None
+    if email and email.lower() != person.email:
+        emails = [EmailValue(email)] + [EmailValue(e.address, e.kind) for e in person.emails.all()]
+    if phone and phone_digits(phone) != phone_digits(person.phone):
+        phones = [PhoneValue(phone)] + [PhoneValue(p.number, p.kind) for p in person.phones.all()]
+    if fields or emails is not None or phones is not None:
+        person = person_update(person=person, actor=actor, actor_label=actor_label, emails=emails, phones=phones, **fields)
+    return person
+
+
+def main_contacts_bulk_create(*, organizations: list[Organization], contacts: list[dict], actor, actor_label: str = "",
+                               batch_size: int = 500) -> list[Person]:
+    """The main contact of each of `organizations` (saved), from `contacts` ({name, email, phone},
+    one per organisation, in the same order), in a few queries: an import's or the demo's bulk
+    write. Rows without any of the three get no person. Addresses must have been validated."""
+    pairs = []
+    for organization, contact in zip(organizations, contacts, strict=True):
+        name = (contact.get("name") or "").strip()
+        email = (contact.get("email") or "").strip().lower()
+        phone = " ".join((contact.get("phone") or "").split())[:50]
+        if name or email or phone:
+            person = Person(
+                name=(name or email or phone)[:200], organization=organization, owner_id=organization.owner_id,
+                email=email, phone=phone, created_at=organization.created_at,
+            )
+            pairs.append((organization, person))
+    people = Person.objects.bulk_create([person for _org, person in pairs], batch_size=batch_size)
+    PersonEmail.objects.bulk_create(
+        [PersonEmail(person=person, address=person.email) for person in people if person.email], batch_size=batch_size
+    )
+    PersonPhone.objects.bulk_create(
+        [PersonPhone(person=person, number=person.phone, digits=phone_digits(person.phone)) for person in people if person.phone],
+        batch_size=batch_size,
+    )
+    for organization, person in pairs:
+        organization.main_contact = person
+    Organization.objects.bulk_update([org for org, _person in pairs], ["main_contact"], batch_size=batch_size)
+    config_changes_record_many(
+        rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner",)))) for person in people],
+        actor=actor, actor_label=actor_label,
+    )
+    return people
+
+
+# --- Who is on a deal ---------------------------------------------------------------------------
+
+
+def _deal_audit(deal: Deal, person: Person, action: str, before, after, actor, actor_label: str) -> None:
+    config_change_record(
+        instance=deal, action=action, changes={f"contact {person.pk} {person.name}": [before, after]},
+        actor=actor, actor_label=actor_label,
+    )
+
+
+@transaction.atomic
+def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | None = None,
+                     actor_label: str = "") -> DealContact:
+    """Put `person` on `deal` in `role` (or change their role when they are on it already)."""
+    if person.erased_at is not None:
+        raise PipelineError(_("This person's data was erased; they cannot be added to a deal."), code="erased")
+    if role is not None and not role.is_active:
+        raise PipelineError(_("The role “%(role)s” is no longer used.") % {"role": role}, code="inactive_role")
+    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).first()
+    if contact is None:
+        contact = DealContact.objects.create(deal=deal, person=person, role=role)
+        _deal_audit(deal, person, ConfigAction.UPDATE, None, str(role or _("contact")), actor, actor_label)
+    elif contact.role_id != (role.pk if role else None):
+        before = str(contact.role or _("contact"))
+        contact.role = role
+        contact.save(update_fields=["role"])
+        _deal_audit(deal, person, ConfigAction.UPDATE, before, str(role or _("contact")), actor, actor_label)
+    return contact
+
+
+@transaction.atomic
+def deal_contact_remove(*, deal: Deal, person: Person, actor, actor_label: str = "") -> bool:
+    contact = DealContact.objects.select_for_update().select_related("role").filter(deal=deal, person=person).first()
+    if contact is None:
+        return False
+    contact.delete()
+    _deal_audit(deal, person, ConfigAction.UPDATE, str(contact.role or _("contact")), None, actor, actor_label)
+    return True
