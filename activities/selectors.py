@@ -1,6 +1,6 @@
 """Reads that depend on the user. An activity or note on a deal is visible with the deal. One on a
 lead (an organisation) is visible when the lead is AND the user may see the deals of its author
-(for an activity: its owner), pipeline.selectors.visible_people: an organisation that two teams
+(for an activity: its owner), pipeline.selectors.visible_colleagues: an organisation that two teams
 sell to shows each team only what its own people wrote. One without an author (deleted, or written
 by an import) is visible with the lead."""
 from dataclasses import dataclass, field
@@ -19,7 +19,7 @@ def _on_a_visible_organization_by_visible_people(user, person_field: str) -> Q:
     on_organization = Q(deal__isnull=True) & Q(Exists(organizations))
     if getattr(user, "is_admin", False):
         return on_organization
-    people = pipeline_selectors.visible_people(user).filter(pk=OuterRef(f"{person_field}_id"))
+    people = pipeline_selectors.visible_colleagues(user).filter(pk=OuterRef(f"{person_field}_id"))
     return on_organization & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
 
 

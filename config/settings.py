@@ -320,6 +320,8 @@ STAGEFLOW = {
     "CURRENCIES": env_list("STAGEFLOW_CURRENCIES", "EUR,USD,GBP,CHF"),
     # Reps see their teammates' deals read-only (True) or only their own (False).
     "REPS_SEE_TEAM_DEALS": env_bool("STAGEFLOW_REPS_SEE_TEAM_DEALS", True),
+    # Every signed-in user sees every organisation and person (the address book); deals keep their rules.
+    "SHARED_ADDRESS_BOOK": env_bool("STAGEFLOW_SHARED_ADDRESS_BOOK", False),
     # Cards per column before "Load more": a screen shows a handful, and every card costs the page.
     "BOARD_PAGE_SIZE": env_int("STAGEFLOW_BOARD_PAGE_SIZE", 25),
     # Won deals stay in the won column until onboarding is complete or this many days passed.

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import extensions
 
-from .models import Deal, DealStatus, Organization, LostReason, Pipeline, Stage, Transition
+from .models import Deal, DealContact, DealStatus, LostReason, Organization, Person, Pipeline, Stage, Transition
 from .services import transition_targets
 
 
@@ -154,7 +154,7 @@ def visible_organizations(user, *, queryset: QuerySet[Organization] | None = Non
     qs = Organization.objects.all() if queryset is None else queryset
     if not _is_signed_in(user):
         return qs.none()
-    if user.is_admin:
+    if user.is_admin or _shared_address_book():
         return qs
     pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(organization_id=OuterRef("pk")))
     behind_visible_deal = Q(pk__in=visible_deals(user).values("organization_id"))
@@ -164,6 +164,55 @@ def visible_organizations(user, *, queryset: QuerySet[Organization] | None = Non
     elif _reps_see_team() and user.team_id:
         q |= Q(owner__team_id=user.team_id)
     return qs.filter(q)
+
+
+def _shared_address_book() -> bool:
+    return bool(settings.STAGEFLOW.get("SHARED_ADDRESS_BOOK", False))
+
+
+def visible_persons(user, *, queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:
+    """People (contacts) the user may see: those at an organisation they may see, those on a deal
+    they may see, those they (or, for managers, their teams) own, and unowned people at no
+    organisation (the shared pool). With STAGEFLOW["SHARED_ADDRESS_BOOK"] on, every signed-in user
+    sees every organisation and person (deals keep their own rules)."""
+    qs = Person.objects.all() if queryset is None else queryset
+    if not _is_signed_in(user):
+        return qs.none()
+    if user.is_admin or _shared_address_book():
+        return qs
+    at_visible_organization = Q(organization_id__in=visible_organizations(user).values("pk"))
+    on_visible_deal = Q(pk__in=DealContact.objects.filter(deal__in=visible_deals(user)).values("person_id"))
+    pool = Q(owner__isnull=True, organization__isnull=True)
+    q = Q(owner_id=user.pk) | at_visible_organization | on_visible_deal | pool
+    if user.is_manager:
+        q |= _managed_owner_q(user)
+    elif _reps_see_team() and user.team_id:
+        q |= Q(owner__team_id=user.team_id)
+    return qs.filter(q)
+
+
+def can_change_person(user, person: Person) -> bool:
+    """Admins anyone; owners their own; managers their teams' people; a person without an owner
+    whoever may change their organisation (or anyone, for a person at none). An erased person
+    stays as erased: nobody changes them."""
+    if not _is_signed_in(user) or person.erased_at is not None:
+        return False
+    if user.is_admin or (person.owner_id is not None and person.owner_id == user.pk):
+        return True
+    if person.owner_id is None:
+        if person.organization_id is None:
+            return True
+        return can_change_organization(user, person.organization)
+    if user.is_manager:
+        return _manages_team(user, _owner_team_id(person))
+    return False
+
+
+def person_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet[Person] | None = None) -> Person:
+    person = _get_or_404(visible_persons(user, queryset=queryset), pk)
+    if change and not can_change_person(user, person):
+        raise PermissionDenied(_("You can see this person but not change them."))
+    return person
 
 
 LEAD_SUGGESTIONS = 20
@@ -201,7 +250,7 @@ def can_change_organization(user, organization: Organization) -> bool:
     return False
 
 
-def visible_people(user) -> QuerySet:
+def visible_colleagues(user) -> QuerySet:
     """Everyone whose deals the user may see, people who left included: admins everyone, managers
     themselves and the people of their teams, reps themselves and (when the setting allows) their
     team. Whose notes and activities on a shared organisation one may read (activities.selectors)."""
@@ -218,9 +267,9 @@ def visible_people(user) -> QuerySet:
 
 
 def visible_users(user) -> QuerySet:
-    """The active ones of visible_people: the choices of owner filters and owner fields, and the
+    """The active ones of visible_colleagues: the choices of owner filters and owner fields, and the
     API's users endpoint. Nobody outside them is listed, to reps and managers alike."""
-    return visible_people(user).filter(is_active=True)
+    return visible_colleagues(user).filter(is_active=True)
 
 
 def assignable_users(user) -> QuerySet:

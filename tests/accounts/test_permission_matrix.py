@@ -796,7 +796,7 @@ def test_an_object_nobody_can_make_fails_loudly(world):
 
 # --- Notes, activities and people on a shared organisation -----------------------------------------
 #
-# The rule (activities.selectors, pipeline.selectors.visible_people): a note or activity on a deal is
+# The rule (activities.selectors, pipeline.selectors.visible_colleagues): a note or activity on a deal is
 # seen with the deal; one on an organisation (a lead) is seen by whoever sees the organisation AND may
 # see the deals of its author (an activity: its owner). So on an organisation both teams sell to,
 # admins see everything, a manager the notes of their teams, a rep their own and (when reps see their
