@@ -215,6 +215,23 @@ def person_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet
     return person
 
 
+def deal_addressee(deal: Deal) -> Person | None:
+    """Whom Stageflow writes to about a deal (an offer's link, its signed copy): the deal's contact
+    with an e-mail address in the first role of the list (decision maker before champion …), then
+    a contact without a role, else the organisation's main contact. One or two queries."""
+    contact = (
+        DealContact.objects.filter(deal_id=deal.pk, person__erased_at__isnull=True).exclude(person__email="")
+        .select_related("person").order_by(F("role__position").asc(nulls_last=True), "pk").first()
+    )
+    if contact is not None:
+        return contact.person
+    organization = deal.organization
+    if organization.main_contact_id:
+        person = organization.main_contact
+        return None if person.erased_at else person
+    return None
+
+
 LEAD_SUGGESTIONS = 20
 
 
