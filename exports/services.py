@@ -88,7 +88,7 @@ def deals_for_export(deals: QuerySet[Deal]) -> Iterator[Deal]:
 
 
 def organizations_for_export(organizations: QuerySet[Organization]) -> Iterator[Organization]:
-    return organizations.select_related("owner").iterator(chunk_size=CHUNK_SIZE)
+    return organizations.select_related("owner", "main_contact").iterator(chunk_size=CHUNK_SIZE)
 
 
 # --- CSV ---------------------------------------------------------------------------------------
