@@ -157,6 +157,10 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
     extra = _contact_points_save(locked, emails, phones)
+    if "name" in changed or extra:
+        from .organizations import organizations_rescore_for_main_contact
+
+        organizations_rescore_for_main_contact(locked)
     changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
     if changes:
         config_change_record(

@@ -130,3 +130,15 @@ def test_an_organisation_is_a_customer_since_its_first_win(rep, stages):
     services.deal_move(deal=first, to_stage=stages["Retention"], actor=rep, at=datetime(2026, 2, 20, 10, tzinfo=dt_timezone.utc))
     organization.refresh_from_db()
     assert organization.customer_since == date(2026, 2, 20)  # a win recorded later but earlier in time
+
+
+def test_an_organisation_is_rescored_when_its_main_contact_becomes_reachable(rep):
+    from qualification.models import Criterion, Profile
+
+    profile = Profile.objects.create(name="ICP")
+    Criterion.objects.create(profile=profile, attribute="has_contact", weight=1)
+    organization = OrganizationFactory(owner=rep, contact_name="Jane Doe", contact_email="")
+    assert organization.fit_score == 0
+    person_update(person=organization.main_contact, actor=rep, emails=["jane@acme.example"])
+    organization.refresh_from_db()
+    assert organization.fit_score == 100
