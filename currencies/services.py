@@ -228,4 +228,7 @@ def exchange_rates_import(
 
 
 def _audited(row) -> dict:
-    return model_snapshot(row, exclude=("updated_at",))
+    """The row as the audit trail keeps it: the rate as written (0.88, not 0.8800000000)."""
+    snapshot = model_snapshot(row, exclude=("updated_at",))
+    snapshot["rate"] = f"{Decimal(row.rate).normalize():f}"
+    return snapshot
