@@ -201,7 +201,7 @@ class MissingRate:
             "last": dated[-1].isoformat() if dated else None,
             "budget": None in self.days,
             "count": self.count,
-            "amount": str(self.amount),
+            "amount": str(round_money(self.amount, self.currency)),
         }
 
 
@@ -247,6 +247,7 @@ class ConvertedSums:
         self._exact: dict[str, Decimal] = defaultdict(Decimal)
         self._missing: dict[str, MissingRate] = {}
         self.currencies: set[str] = set()
+        self.converted_any = False
 
     def add(self, currency: str, rate: Decimal | None, *, day: date | None = None, count: int = 1, **figures) -> None:
         self.currencies.add(currency)
@@ -254,6 +255,7 @@ class ConvertedSums:
             first = next(iter(figures.values()), 0)
             self._missing.setdefault(currency, MissingRate(currency)).note(day, count, first)
             return
+        self.converted_any = True
         for name, value in figures.items():
             self._exact[name] += Decimal(value or 0) * rate
 
