@@ -131,7 +131,7 @@ def test_german_shows_the_converted_total_and_the_warning_in_german(client, rep,
     client.force_login(rep)
     page = client.get(reverse("pipeline:board"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Kurs fehlt" in page
-    assert "Kein Kurs USD → EUR für den 04.06.2025. 1 Deal (10\xa0USD) fehlt in den Zahlen in EUR." in page
+    assert "Kein Kurs USD → EUR für den 04.06.2025. 1 Deal (10\xa0$) fehlt in den Zahlen in EUR." in page
 
 
 def test_rates_cost_the_board_no_query(client, rep, stages):
