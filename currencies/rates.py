@@ -13,8 +13,9 @@ The rules:
 
 The database sums amounts per currency (and per rate day); the sums are converted here, exactly
 (`Decimal`), and rounded half up to the reporting currency's minor unit once, at the end. Rates
-come either from a `RateBook` (one query, for the forecast and the API) or from the grouped query
-itself (`rate_annotations`, for the board, which must not cost a query more).
+come in a `RateBook`, read by a query of its own (the forecast, the API) or with the grouped query
+itself (`rates_annotations`: the board, which must not cost a query more); an export reads each
+deal's rate with the deal (`rate_annotations`).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, DateField, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Aggregate, Case, CharField, DateField, OuterRef, Q, Subquery, TextField, Value, When
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _, ngettext
 
@@ -34,6 +35,7 @@ from .models import BudgetRate, ExchangeRate
 from .money import round_money
 
 ONE = Decimal(1)
+_PLACES = Decimal("1e-10")
 TODAY, BUDGET = "today", "budget"
 
 
@@ -92,6 +94,24 @@ class RateBook:
             }
         return book
 
+    @classmethod
+    def from_text(cls, daily: str | None, budget: str | None = None, *, year: int | None = None) -> RateBook:
+        """The book from the texts `rates_annotations` reads with a grouped query."""
+        book = cls(base=reporting_currency())
+        rows = []
+        for item in (daily or "").split(";"):
+            if item:
+                currency, day, rate = item.split("|")
+                rows.append((currency, date.fromisoformat(day[:10]), Decimal(rate).quantize(_PLACES)))
+        for currency, day, rate in sorted(rows):
+            book.days.setdefault(currency, []).append(day)
+            book.values.setdefault(currency, []).append(rate)
+        for item in (budget or "").split(";"):
+            if item and year is not None:
+                currency, rate = item.split("|")
+                book.budget[(currency, year)] = Decimal(rate).quantize(_PLACES)
+        return book
+
     def latest(self, currency: str, day: date) -> tuple[Decimal, date] | None:
         """The latest rate of `currency` on or before `day`, with its day."""
         days = self.days.get(currency)
@@ -142,7 +162,7 @@ class Rates:
         return None if self.basis == BUDGET else self.today
 
 
-# --- Rates inside a grouped query ------------------------------------------------------------------
+# --- Rates inside another query -----------------------------------------------------------------------
 
 
 def rate_day_expression(today: date):
@@ -154,11 +174,49 @@ def rate_day_expression(today: date):
     )
 
 
+class _Joined(Aggregate):
+    """The texts of a column joined with ";" (GROUP_CONCAT on SQLite, STRING_AGG on PostgreSQL)."""
+
+    function = "GROUP_CONCAT"
+    template = "%(function)s(%(expressions)s, ';')"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="STRING_AGG", **extra)
+
+
+def rates_annotations(*, first: date, last: date, today: date) -> dict:
+    """Annotations that bring a grouped query the rates of the days from `first` to `last` (and a
+    maximum age before), as text for RateBook.from_text: `rates_text` (and in budget mode
+    `budget_text`, this year's budget rates). Each is a subquery that does not depend on the row,
+    so the database runs it once for the statement: the sums and their rates come back together,
+    without a query of their own."""
+    base = reporting_currency()
+    daily = (
+        ExchangeRate.objects.filter(base=base, day__gte=first - timedelta(days=max_age()), day__lte=last)
+        .order_by()
+        .values("base")
+        .annotate(text=_Joined(Concat("currency", Value("|"), Cast("day", CharField()), Value("|"), Cast("rate", CharField()))))
+        .values("text")
+    )
+    annotations = {"rates_text": Subquery(daily, output_field=TextField())}
+    if open_deals_basis() == BUDGET:
+        budget = (
+            BudgetRate.objects.filter(base=base, year=today.year)
+            .order_by()
+            .values("base")
+            .annotate(text=_Joined(Concat("currency", Value("|"), Cast("rate", CharField()))))
+            .values("text")
+        )
+        annotations["budget_text"] = Subquery(budget, output_field=TextField())
+    return annotations
+
+
 def rate_annotations(*, today: date, currency: str = "currency", day: str = "rate_day") -> dict:
-    """Annotations for a query grouped by `currency` and `day` (see rate_day_expression): the
-    latest rate on or before that day (`rate`) and its day (`rate_on`), and in budget mode this
-    year's budget rate (`budget_rate`). They are subqueries of the same statement: the sums and
-    their rates come back together."""
+    """Per row (a deal of an export), the latest rate on or before its `day` (`rate`) and that
+    rate's day (`rate_on`), and in budget mode this year's budget rate (`budget_rate`): subqueries
+    of the same statement, for Rates(found=…). Not for grouped queries (they would group by them:
+    use rates_annotations there)."""
     base = reporting_currency()
     latest = ExchangeRate.objects.filter(
         base=base, currency=OuterRef(currency), day__lte=OuterRef(day)

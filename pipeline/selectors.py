@@ -373,26 +373,34 @@ class ConvertedTotal:
     warnings: list = field(default_factory=list)
 
 
-def stage_totals(deals: QuerySet[Deal], *, today=None) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
+def stage_totals(
+    deals: QuerySet[Deal], *, today=None, won_since=None
+) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
     """Per stage and currency: count, total and weighted amount (weighted_amount_expression); and
     per stage the same converted into the reporting currency. One GROUP BY query: the sums per
     stage, currency and rate day (today for open deals, the close date for won ones) come back
-    with their rates (currencies.rates.rate_annotations), and a handful of sums is converted here."""
+    with the rates of the days since `won_since` (default: the oldest won deal the board shows,
+    WON_DEALS_ON_BOARD_DAYS; an older one has no rate here and is reported as missing), and a
+    handful of sums is converted here (currencies.rates)."""
     today = today or timezone.localdate()
-    rules = rates.Rates(today=today)
+    won_since = won_since or today - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
     rows = (
         deals.order_by()
         .annotate(rate_day=rates.rate_day_expression(today))
         .values("stage_id", "currency", "status", "rate_day")
         .annotate(
             n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted_amount_expression()),
-            **rates.rate_annotations(today=today),
+            **rates.rates_annotations(first=won_since, last=today, today=today),
         )
         .order_by("stage_id", "currency", "status", "rate_day")
     )  # fmt: skip
+    rules = None
     sums: dict[tuple[int, str], list] = {}
     converted: dict[int, rates.ConvertedSums] = defaultdict(lambda: rates.ConvertedSums(rules.currency))
     for row in rows:
+        if rules is None:  # every row carries the same rates
+            book = rates.RateBook.from_text(row["rates_text"], row.get("budget_text"), year=today.year)
+            rules = rates.Rates(today=today, book=book)
         stage_id, currency, total = row["stage_id"], row["currency"], row["total"]
         cell = sums.setdefault((stage_id, currency), [0, Decimal(0), Decimal(0), False])
         cell[0] += row["n"]
@@ -401,11 +409,10 @@ def stage_totals(deals: QuerySet[Deal], *, today=None) -> tuple[dict[int, list[C
         cell[1] += Decimal(total)
         cell[2] += Decimal(row["weighted"] or 0)
         cell[3] = True
-        found = (row["rate"], row["rate_on"])
         if row["status"] == DealStatus.WON:
-            rate, day = rules.for_won(currency, row["rate_day"], found), row["rate_day"]
+            rate, day = rules.for_won(currency, row["rate_day"]), row["rate_day"]
         else:
-            rate, day = rules.for_open(currency, found, row.get("budget_rate")), rules.open_day()
+            rate, day = rules.for_open(currency), rules.open_day()
         converted[stage_id].add(currency, rate, day=day, count=row["n"], total=total, weighted=row["weighted"])
     result: dict[int, list[CurrencyTotal]] = defaultdict(list)
     for (stage_id, currency), (count, total, weighted, has_amount) in sorted(sums.items()):
