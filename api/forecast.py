@@ -6,13 +6,15 @@ everyone's. Each period lists its amounts per currency and, in `in_reporting_cur
 forecast with every deal converted into the reporting currency (currencies.rates); the rates used
 and the amounts left out for want of one are in `conversion`.
 """
+import dataclasses
 from datetime import date, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from currencies.money import round_money
-from forecasting import runs
+from currencies.rates import open_deals_basis, reporting_currency
+from forecasting import conversion, runs
 from forecasting.periods import period_end, period_label, period_start
 from pipeline import selectors
 from pipeline.exceptions import PipelineError
@@ -40,8 +42,13 @@ def forecast(*, user, pipeline: Pipeline, method: str, period: str, as_of: date 
         owner_ids=scope_owner_ids(user), seed=as_of.toordinal(),  # the same answer for the same question
     )
     run = runs.forecast_run(**question)
-    # The same forecast with every deal in the reporting currency (the history is read once).
-    converted = runs.forecast_run(**question, history=run.history, convert=True)
+    if conversion.needed(run.book.currency.astype(str)):
+        # The same forecast with every deal in the reporting currency (the history is read once).
+        converted = runs.forecast_run(**question, history=run.history, convert=True)
+    else:  # every deal is in the reporting currency already
+        converted = dataclasses.replace(run, conversion=conversion.Conversion(
+            currency=reporting_currency(), basis=open_deals_basis(), as_of=as_of, rates={}, missing=[]
+        ).as_dict())  # fmt: skip
     amounts: dict[str, list[dict]] = {}
     for row in run.result.rows():
         amounts.setdefault(row["period"], []).append({key: row[key] for key in AMOUNT_KEYS})

@@ -227,7 +227,9 @@ def today_rows(
     conversion = None
     if conversion_rules.needed(data.currencies):
         first_won = data.won_day.min().item() if len(data.won_day) else None
-        rules = conversion_rules.rules_for(data.currencies, as_of=as_of, first_won=first_won)
+        # The rates of the deals' currencies, and of the quotas' (a quota may be in a currency no deal has).
+        currencies = sorted({*data.currencies, *(row[4] for row in quotas)})
+        rules = conversion_rules.rules_for(currencies, as_of=as_of, first_won=first_won)
         converted, notes = conversion_rules.convert_sums(data, rules)
         quota_missing = []
         quota = level_quotas(

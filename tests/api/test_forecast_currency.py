@@ -55,3 +55,17 @@ def test_a_missing_rate_is_listed_and_left_out(book, stages):
     march = body["periods"][0]["in_reporting_currency"]
     # Every simulated future holds at most the EUR and USD deals (won 90 + 600 + 480 at 100 %).
     assert Decimal(march["p90"]) <= Decimal("1890.00")
+
+
+def test_a_pipeline_in_the_reporting_currency_alone_is_forecast_once(rep, stages, monkeypatch):
+    from forecasting import runs
+
+    DealFactory(owner=rep, stage=stages["Offer"], amount=Decimal("1000"), currency="EUR", expected_close=date(2026, 3, 31))
+    calls = []
+    real = runs.forecast_run
+    monkeypatch.setattr(runs, "forecast_run", lambda **kw: calls.append(kw) or real(**kw))
+    body = client_for(rep).get("/api/v1/forecast/", {"method": "weighted"}).json()
+    assert len(calls) == 1
+    march = body["periods"][0]
+    assert march["in_reporting_currency"]["expected"] == march["amounts"][0]["expected"] == "600.00"
+    assert body["conversion"] == {"basis": "today", "rates": {}, "missing_rates": []}

@@ -154,3 +154,16 @@ def test_new_rates_make_the_next_recompute_write_a_new_run(book, pipeline):
 def test_deals_keep_their_own_currency_and_amount(book, pipeline):
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     assert book.deals.filter(status=DealStatus.WON, currency="USD", amount=Decimal("500")).exists()
+
+
+def test_a_quota_in_a_currency_no_deal_has_converts_too(rep, stages, pipeline):
+    rate("GBP", date(2025, 5, 13), "1.20")
+    rate("USD", date(2025, 5, 13), "0.88")
+    open_deal(rep, stages["Offer"], "1000", "USD")
+    Quota.objects.create(user=rep, period_kind="quarter", period_start=date(2025, 4, 1), currency="GBP", amount=1000)
+    services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
+    mc = ForecastSnapshot.objects.get(
+        owner=rep, converted=True, method="montecarlo", period_kind="quarter", period_start=date(2025, 4, 1)
+    )
+    assert mc.quota == Decimal("1200.00")
+    assert ForecastEvidence.objects.get(pipeline=pipeline).conversion["quota_missing"] == []
