@@ -167,7 +167,9 @@ def main() -> int:
         "the move a query). The forecast recompute also simulates (learned probabilities and Monte Carlo per pipeline, "
         "team and owner), which no SQL floor does, so its ratio shows the price of that maths, not only of the "
         "database. Monte Carlo: load the history, take the book as of today, simulate 1,000 futures of 3 months; "
-        "its floor loads the open deals' columns the simulation reads.\n\n"
+        "its floor loads the open deals' columns the simulation reads. The move during a forecast recompute "
+        "(bench/measure_concurrent.py) starts 30 ms after a recompute in a thread of the same process, as laptop "
+        "mode runs it; its floor is the same move with nothing beside it.\n\n"
         + report + "\n\n" + notes(results) + "\n"
     )
     print(report)

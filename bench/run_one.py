@@ -134,6 +134,7 @@ def extra_rows(args, users) -> dict:
 
     from bench.measure_api import api_move
     from bench.measure_cards import card_rows
+    from bench.measure_concurrent import move_during_recompute
     from bench.measure_forecast import forecast_rows
     from pipeline.models import Deal, Pipeline
 
@@ -143,6 +144,9 @@ def extra_rows(args, users) -> dict:
         return rows
     pipeline = Pipeline.objects.get(is_default=True)
     rows.update(forecast_rows(pipeline_id=pipeline.pk, rep=users["rep"], repeat=args.forecast_repeat))
+    rows["move (HTMX) during a forecast recompute"] = move_during_recompute(
+        rep=users["rep"], pipeline_id=pipeline.pk, repeat=max(3, args.forecast_repeat * 2)
+    )
     if args.fill_total and connection.vendor == "postgresql":
         from bench.forecast_groupby import fill
 

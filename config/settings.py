@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its time covers the other middleware too.
+    "config.server_timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Answers nothing cross-origin unless CORS_ALLOWED_ORIGINS lists the origin (closed by default).
@@ -98,6 +100,9 @@ MIDDLEWARE = [
     # Last, so that it sees the outcome of the authentication backends.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Answers say how long the app took (Server-Timing header; config/server_timing.py).
+SERVER_TIMING = env_bool("SERVER_TIMING", DEBUG)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

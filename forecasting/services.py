@@ -39,57 +39,65 @@ def forecast_recompute_request(*, pipeline_id: int) -> None:
 def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) -> dict:
     """Compute the pipeline's forecast as of today (or `as_of`) and persist it as snapshots.
 
-    Atomic: the rows of a run are written in one transaction, or none are. Idempotent and
-    append-only: rows are never updated; when the figures equal those of the latest run of the
-    same day, nothing is written (`written` is 0); when they differ (deals changed), a new run
-    is appended and readers take the latest run of a day. Concurrent refreshes of a pipeline
-    are serialised by locking its row.
+    Computed from reads first, then written in one short transaction, all rows or none. Not the
+    computation inside the transaction: on SQLite a transaction takes the database's only write
+    lock when it begins (transaction_mode IMMEDIATE), so every move arriving during a recompute
+    (0.1 s at 400 open deals, 0.6 s at 10,000) waited for all of it; a drop on the board then took
+    400–900 ms instead of 50. Idempotent and append-only: rows are never updated; when the figures
+    equal those of the latest run of the same day, nothing is written (`written` is 0); when they
+    differ (deals changed), a new run is appended and readers take the latest run of a day. A run
+    is dated when its reads began (`computed_at`); concurrent refreshes of a pipeline write one
+    after the other (its row is locked), and one whose reads began before those of a run stored
+    meanwhile writes nothing, so an older reading never replaces a newer one.
 
     The open pipeline's weighted and total amount per currency is also published in the cache
     (`forecast:pipeline:<id>`) once the transaction commits, so a refresh that fails publishes
     nothing. The result is JSON-safe; apart from `computed_at` and `written`, two refreshes of
     the same data return the same result."""
     as_of = as_of or timezone.localdate()
+    started = timezone.now()
+    if as_of == timezone.localdate():
+        # Today the deals' current rows are the as-of state: sums in the database, the model
+        # from the latest stored fit, no history to load.
+        stages = stage_arrays(pipeline_id)
+        fit = forecast_fit(pipeline_id=pipeline_id, as_of=as_of) if len(stages[0]) else None
+        rows, by_currency, warnings, conversion = today_rows(
+            pipeline_id=pipeline_id,
+            as_of=as_of,
+            stages=stages,
+            model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages, fit=fit),
+            outlook=fit.outlook if fit else None,
+        )
+        comparison = fit.evaluation if fit else None
+    else:
+        history = load_history(pipeline_id=pipeline_id)
+        rows = past_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
+        by_currency = open_totals(pipeline_id)
+        warnings, comparison, conversion = [], None, None
+    # The run's evidence counts in its digest: new warnings or a new comparison make a new run.
+    digest = rows_digest(rows, extra={"warnings": warnings, "comparison": comparison, "conversion": conversion})
+    summary = {"pipeline_id": pipeline_id, "computed_at": started.isoformat(), "by_currency": by_currency}
+    result = {**summary, "as_of": as_of.isoformat(), "digest": digest, "rows": len(rows)}
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline_id).first()
-        if as_of == timezone.localdate():
-            # Today the deals' current rows are the as-of state: sums in the database, the model
-            # from the latest stored fit, no history to load.
-            stages = stage_arrays(pipeline_id)
-            fit = forecast_fit(pipeline_id=pipeline_id, as_of=as_of) if len(stages[0]) else None
-            rows, by_currency, warnings, conversion = today_rows(
-                pipeline_id=pipeline_id,
-                as_of=as_of,
-                stages=stages,
-                model=forecast_model(pipeline_id=pipeline_id, as_of=as_of, stages=stages, fit=fit),
-                outlook=fit.outlook if fit else None,
-            )
-            comparison = fit.evaluation if fit else None
-        else:
-            history = load_history(pipeline_id=pipeline_id)
-            rows = past_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
-            by_currency = open_totals(pipeline_id)
-            warnings, comparison, conversion = [], None, None
-        # The run's evidence counts in its digest: new warnings or a new comparison make a new run.
-        digest = rows_digest(rows, extra={"warnings": warnings, "comparison": comparison, "conversion": conversion})
-        summary = {"pipeline_id": pipeline_id, "computed_at": timezone.now().isoformat(), "by_currency": by_currency}
-        transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
         latest = (
             ForecastSnapshot.objects.filter(pipeline_id=pipeline_id, as_of=as_of)
             .order_by("-computed_at", "-pk")
-            .values_list("digest", flat=True)
+            .values_list("digest", "computed_at")
             .first()
         )
-        result = {**summary, "as_of": as_of.isoformat(), "digest": digest, "rows": len(rows)}
-        if latest == digest:
+        if latest is not None and latest[1] > started:
+            return {**result, "written": 0}  # a refresh that read the deals later has stored its run
+        transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
+        if latest is not None and latest[0] == digest:
             return {**result, "written": 0}
-        run, now = uuid.uuid4(), timezone.now()
+        run = uuid.uuid4()
         ForecastSnapshot.objects.bulk_create(
             [
                 ForecastSnapshot(
                     run=run,
                     as_of=as_of,
-                    computed_at=now,
+                    computed_at=started,
                     pipeline_id=pipeline_id,
                     team_id=r["team"],
                     owner_id=r["owner"],
@@ -113,7 +121,7 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             batch_size=2000,
         )
         ForecastEvidence.objects.create(
-            run=run, pipeline_id=pipeline_id, as_of=as_of, computed_at=now, warnings=warnings, comparison=comparison,
+            run=run, pipeline_id=pipeline_id, as_of=as_of, computed_at=started, warnings=warnings, comparison=comparison,
             conversion=conversion,
         )
     return {**result, "written": len(rows)}

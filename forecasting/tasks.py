@@ -10,8 +10,10 @@ How a move reaches the forecast:
    laptop mode (no worker) the recompute runs in the background thread of config.background,
    after the same delay: the request that moved the deal does not wait for it.
 3. `forecast_refresh` takes the pipeline's lock (two recomputes of the same forecast never run
-   at once), clears the pending mark (changes from now on ask for a new run) and recomputes
-   inside one transaction: a worker killed half-way leaves the previous result untouched. The
+   at once), clears the pending mark (changes from now on ask for a new run), recomputes and
+   writes the result in one transaction (the computation itself runs before it, holding no
+   database lock; see services.forecast_refresh_pipeline): a worker killed half-way leaves the
+   previous result untouched. The
    lock is a short lease renewed while the recompute runs, up to its time limit, so a killed
    worker's lock is gone within seconds; the broker hands the unacknowledged task to a worker
    again (acks_late, reject_on_worker_lost and the visibility timeout in config/settings.py).
@@ -25,7 +27,7 @@ import time
 import redis.exceptions
 from celery import current_app, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from config import background
@@ -141,7 +143,7 @@ def forecast_refresh(self, pipeline_id: int) -> dict:
         return {"state": "busy"}
     try:
         refresh_pending(pipeline_id).clear()
-        with lock.kept(at_most=REFRESH_TIME_LIMIT), transaction.atomic():
+        with lock.kept(at_most=REFRESH_TIME_LIMIT):
             forecast = forecast_refresh_pipeline(pipeline_id=pipeline_id)
     finally:
         lock.release()

@@ -8,13 +8,14 @@ amounts as strings; its SHA-256 identifies the document a customer accepted.
 import hashlib
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 
 from pipeline.models import Deal
 from pipeline.selectors import deal_addressee
 
-from .models import Offer, OfferLine, OfferPackage, OfferVersion
+from .models import Offer, OfferLine, OfferPackage, OfferVersion, VersionStatus
 from .totals import Totals, line_list_amount, line_net, totals_for
 
 
@@ -90,10 +91,8 @@ class Proposal:
 
     @property
     def recommended(self) -> PackageView | None:
-        for view in self.packages:
-            if view.package.is_recommended:
-                return view
-        return self.packages[0] if self.packages else None
+        package = recommended_package([view.package for view in self.packages])
+        return self.package_view(package.pk) if package else None
 
     def package_view(self, package_id) -> PackageView | None:
         for view in self.packages:
@@ -129,6 +128,43 @@ def _line_view(line: OfferLine) -> LineView:
     )
 
 
+def recommended_package(packages: list[OfferPackage]) -> OfferPackage | None:
+    """The package an offer leads with: the one marked recommended, else the first."""
+    for package in packages:
+        if package.is_recommended:
+            return package
+    return packages[0] if packages else None
+
+
+def package_totals(lines: list[OfferLine], package: OfferPackage) -> Totals:
+    """A package's totals cover the lines common to every package and its own."""
+    return totals_for([line for line in lines if line.package_id is None or line.package_id == package.pk])
+
+
+def net_values(versions: list[OfferVersion]) -> dict[int, Decimal]:
+    """Each version's net value as lists show it, in its own currency: for an accepted version what
+    the customer accepted (the chosen package's net, recorded with the answer); otherwise its net
+    total or, with packages, the recommended package's. Two queries for any number of versions;
+    an accepted version's answer must come with it (select_related("response"))."""
+    ids = [version.pk for version in versions]
+    lines: dict[int, list[OfferLine]] = {pk: [] for pk in ids}
+    for line in OfferLine.objects.filter(version_id__in=ids):
+        lines[line.version_id].append(line)
+    packages: dict[int, list[OfferPackage]] = {pk: [] for pk in ids}
+    for package in OfferPackage.objects.filter(version_id__in=ids):
+        packages[package.version_id].append(package)
+    values = {}
+    for version in versions:
+        response = getattr(version, "response", None) if version.status == VersionStatus.ACCEPTED else None
+        if response is not None and response.net_total is not None:
+            values[version.pk] = response.net_total
+            continue
+        lead = recommended_package(packages[version.pk])
+        totals = package_totals(lines[version.pk], lead) if lead else totals_for(lines[version.pk])
+        values[version.pk] = totals.net
+    return values
+
+
 def proposal_load(version: OfferVersion) -> Proposal:
     version = (
         OfferVersion.objects.select_related("offer__deal__organization", "offer__deal__owner")
@@ -143,9 +179,8 @@ def proposal_load(version: OfferVersion) -> Proposal:
     if packages:
         for package in packages:
             own = [line for line in lines if line.package_id == package.pk]
-            common_lines = [line for line in lines if line.package_id is None]
             proposal.packages.append(
-                PackageView(package=package, lines=[_line_view(x) for x in own], totals=totals_for(common_lines + own))
+                PackageView(package=package, lines=[_line_view(x) for x in own], totals=package_totals(lines, package))
             )
     else:
         proposal.totals = totals_for(lines)

@@ -4,7 +4,16 @@ from django.utils.translation import gettext_lazy as _
 
 from localization.fields import AmountField
 
-from .models import PACKAGE_DESCRIPTION_MAX_LENGTH, OfferPackage, OfferVersion, PriceList, Product, Unit
+from .models import PACKAGE_DESCRIPTION_MAX_LENGTH, OfferPackage, OfferVersion, PriceList, Product, Unit, VersionStatus
+
+
+class OfferFilterForm(forms.Form):
+    """The offers list's filter (query parameters): offers with a version in this status."""
+
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All statuses")), *VersionStatus.choices],
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )
 
 
 class OfferCreateForm(forms.Form):

@@ -1,12 +1,13 @@
 """Reads that depend on who is asking. Visibility comes from pipeline.selectors: whoever may see
 a deal may see its offers; whoever may change the deal may change its offers."""
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from pipeline.models import Deal
 from pipeline.selectors import can_change_deal, visible_deals
 
-from .models import Notification, Offer, OfferEvent, OfferVersion, Product
+from .documents import net_values
+from .models import Notification, Offer, OfferEvent, OfferVersion, Product, VersionStatus
 
 
 def visible_versions(user) -> QuerySet[OfferVersion]:
@@ -15,6 +16,35 @@ def visible_versions(user) -> QuerySet[OfferVersion]:
 
 def visible_offers(user) -> QuerySet[Offer]:
     return Offer.objects.filter(deal__in=visible_deals(user))
+
+
+# The offers list shows this many, newest first.
+OFFER_LIST_LIMIT = 100
+
+
+def offer_list(user, *, status: str = "", limit: int = OFFER_LIST_LIMIT) -> list[Offer]:
+    """The offers `user` may see, newest first, with their versions (newest first), deal, lead and
+    owner. With `status`, only offers that have a version in that status (the list shows every
+    version's). Each offer gets `value_version`, the version the list values it by (the accepted
+    one, else the newest), and `value`, that version's net value in its currency
+    (documents.net_values). Four queries, whatever the number of offers."""
+    offers = (
+        visible_offers(user)
+        .select_related("deal__organization", "deal__owner")
+        .prefetch_related(Prefetch("versions", queryset=OfferVersion.objects.select_related("response")))
+        .order_by("-created_at", "-pk")
+    )
+    if status:
+        offers = offers.filter(Exists(OfferVersion.objects.filter(offer=OuterRef("pk"), status=status)))
+    offers = list(offers[:limit])
+    for offer in offers:
+        versions = list(offer.versions.all())
+        accepted = [version for version in versions if version.status == VersionStatus.ACCEPTED]
+        offer.value_version = accepted[0] if accepted else (versions[0] if versions else None)
+    values = net_values([offer.value_version for offer in offers if offer.value_version is not None])
+    for offer in offers:
+        offer.value = values.get(offer.value_version.pk) if offer.value_version else None
+    return offers
 
 
 def can_change_offer(user, version: OfferVersion) -> bool:

@@ -21,7 +21,7 @@ from pipeline.selectors import can_change_deal, deal_addressee, visible_deals
 
 from . import selectors, services
 from .documents import proposal_load
-from .forms import LineForm, LineUpdateForm, OfferCreateForm, PackageForm, VersionTextsForm
+from .forms import LineForm, LineUpdateForm, OfferCreateForm, OfferFilterForm, PackageForm, VersionTextsForm
 from .models import OfferLine, OfferPackage, OfferVersion
 from .pdf import proposal_pdf
 
@@ -67,14 +67,14 @@ def document_html(proposal, *, public: bool = False) -> str:
 
 
 def offer_list(request):
-    offers = (
-        selectors.visible_offers(request.user)
-        .select_related("deal__organization", "deal__owner")
-        .prefetch_related("versions")
-        .order_by("-created_at", "-pk")[:100]
-    )
+    """GET /offers/ (`status` filters by a version's status): the offers the user may see."""
+    form = OfferFilterForm(request.GET)
+    status = form.cleaned_data["status"] if form.is_valid() else ""
+    offers = selectors.offer_list(request.user, status=status)
     notifications = list(selectors.unread_notifications(request.user)[:20])
-    return render(request, "offers/offer_list.html", {"offers": offers, "notifications": notifications, "nav": "offers"})
+    return render(request, "offers/offer_list.html", {
+        "offers": offers, "notifications": notifications, "nav": "offers", "filter_form": form, "status": status,
+    })
 
 
 @require_POST

@@ -37,14 +37,25 @@
     return card.id.replace(/^deal-/, "");
   }
 
-  // The column's "Move to…" menu (a <template>, the same for every card of the column), copied
-  // into the card's menu the first time it opens, with the card's address and version.
-  function fillMoveMenu(details) {
-    if (details.querySelector(".sf-move-menu")) return;
-    const card = details.closest(".sf-card");
-    const column = card && card.closest(".sf-column");
-    const template = column && column.querySelector("template.sf-move-template");
-    if (!template) return;
+  // --- A card's "Move to…" menu: the WAI-ARIA menu button pattern --------------------------------
+  //
+  // The button opens the menu with the focus on the first stage after the card's own (a move
+  // forward, the usual one), or on the first entry when there is none. In the menu, ↓ and ↑ move
+  // (round the ends), Home and End go to the first and last entry, a letter to the next entry that
+  // starts with it, Enter or Space choose, Escape closes it and gives the focus back to the button;
+  // Tab, a click elsewhere or the focus leaving it close it too. On the button, ↓ opens the menu as
+  // Enter does and ↑ opens it on its last entry.
+
+  // The column's menu (a <template>, the same for every card of the column), copied into the card
+  // the first time it opens, with the card's address and version.
+  function moveMenu(card) {
+    const wrapper = card.querySelector(".sf-move");
+    if (!wrapper) return null;  // a read-only card has no moves
+    const existing = wrapper.querySelector(".sf-move-menu");
+    if (existing) return existing;
+    const template = card.closest(".sf-column")?.querySelector("template.sf-move-template");
+    if (!template) return null;
+    const button = wrapper.querySelector(".sf-move-button");
     const menu = template.content.firstElementChild.cloneNode(true);
     const url = dealUrl(card);
     const form = menu.querySelector("form");
@@ -54,8 +65,72 @@
     const lost = menu.querySelector(".sf-move-lost");
     if (lost && card.classList.contains("is-won")) lost.remove();
     else if (lost) lost.setAttribute("href", url + "#lose");
-    details.append(menu);
+    menu.id = "deal-" + cardDealId(card) + "-menu";
+    menu.setAttribute("aria-labelledby", button.id);
+    menu.hidden = true;
+    button.setAttribute("aria-controls", menu.id);
+    wrapper.append(menu);
     htmx.process(menu);
+    return menu;
+  }
+
+  function menuItems(menu) {
+    return Array.from(menu.querySelectorAll("[role=menuitem]"));
+  }
+
+  // The first stage after the card's own, in the board's column order.
+  function nextStageItem(card, menu) {
+    const order = Array.from(document.querySelectorAll(".sf-board .sf-column")).map((c) => c.dataset.stageId);
+    const here = order.indexOf(card.closest(".sf-column")?.dataset.stageId);
+    return menuItems(menu).find((item) => item.name === "stage" && order.indexOf(item.value) > here) || null;
+  }
+
+  function openMenu(card, where) {
+    const menu = moveMenu(card);
+    if (!menu) return;
+    document.querySelectorAll(".sf-move-menu:not([hidden])").forEach((other) => other !== menu && closeMenu(other, false));
+    const button = card.querySelector(".sf-move-button");
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    const items = menuItems(menu);
+    const item = where === "last" ? items[items.length - 1] : nextStageItem(card, menu) || items[0];
+    (item || button).focus();
+  }
+
+  function closeMenu(menu, giveFocusBack) {
+    if (!menu || menu.hidden) return;
+    menu.hidden = true;
+    const button = document.getElementById(menu.getAttribute("aria-labelledby"));
+    if (!button) return;
+    button.setAttribute("aria-expanded", "false");
+    if (giveFocusBack) button.focus();
+  }
+
+  function onMenuKey(event, menu) {
+    const items = menuItems(menu);
+    const index = items.indexOf(event.target);
+    let next = null;
+    if (event.key === "ArrowDown") next = items[(index + 1) % items.length];
+    else if (event.key === "ArrowUp") next = items[(index - 1 + items.length) % items.length];
+    else if (event.key === "Home") next = items[0];
+    else if (event.key === "End") next = items[items.length - 1];
+    else if (event.key === "Escape") {
+      closeMenu(menu, true);
+    } else if (event.key === "Tab") {
+      closeMenu(menu, false);
+      return;  // the focus goes on as Tab sends it
+    } else if (event.key === " " && event.target.matches("a[role=menuitem]")) {
+      event.target.click();  // Space chooses a link entry as it does a button
+    } else if (event.key.length === 1 && /\S/.test(event.key)) {
+      const key = event.key.toLocaleLowerCase();
+      const ordered = items.slice(index + 1).concat(items.slice(0, index + 1));
+      next = ordered.find((item) => item.textContent.trim().toLocaleLowerCase().startsWith(key)) || null;
+    } else {
+      return;  // Enter, and Space on a button: the browser chooses the entry
+    }
+    event.preventDefault();
+    event.stopPropagation();  // not also a page shortcut
+    if (next) next.focus();
   }
 
   function message(templateId) {
@@ -268,15 +343,24 @@
     return Array.from(column.querySelectorAll(".sf-cards > .sf-card"));
   }
 
+  // The open menu's keys first (capture), so that its letters are not also page shortcuts.
   document.addEventListener("keydown", (event) => {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
-    const menu = event.target.closest && event.target.closest("details.sf-move");
-    if (event.key === "Escape" && menu && menu.open) {
-      menu.open = false;
-      menu.querySelector("summary").focus();
-      event.preventDefault();
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const menu = event.target.closest && event.target.closest(".sf-move-menu");
+    if (menu && !menu.hidden) {
+      onMenuKey(event, menu);
       return;
     }
+    const button = event.target.closest && event.target.closest(".sf-move-button");
+    if (button && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      event.preventDefault();
+      event.stopPropagation();
+      openMenu(button.closest(".sf-card"), event.key === "ArrowUp" ? "last" : "next");
+    }
+  }, true);
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     if (event.key === "u" || event.key === "U") {
       // Undo the last move: the newest toast's "Undo" button.
       const buttons = document.querySelectorAll("#sf-toasts .sf-undo");
@@ -287,15 +371,11 @@
       return;
     }
     const card = event.target.closest && event.target.closest(".sf-board .sf-card");
-    if (!card || (menu && menu.open)) return;
+    if (!card) return;
     if (event.key === "m" || event.key === "M") {
-      const details = card.querySelector("details.sf-move");
-      if (!details) return;  // a read-only card has no moves
-      fillMoveMenu(details);
-      details.open = true;
-      const first = details.querySelector(".sf-move-option");
-      (first || details.querySelector("summary")).focus();
+      if (!card.querySelector(".sf-move-button")) return;  // a read-only card has no moves
       event.preventDefault();
+      openMenu(card, "next");
       return;
     }
     const column = card.closest(".sf-column");
@@ -377,8 +457,8 @@
       card.removeAttribute("aria-busy");
     }
     // A move menu closes once its request is answered.
-    const menu = card && card.closest && card.closest("details.sf-move");
-    if (menu) menu.open = false;
+    const menu = card && card.closest && card.closest(".sf-move-menu");
+    if (menu) closeMenu(menu, false);
   });
 
   document.body.addEventListener("htmx:sendError", (event) => {
@@ -395,11 +475,26 @@
     else if (status >= 500) toast(message("sf-msg-network"), "danger");
   });
 
-  // A card's "Move to…" gets its menu before it opens (a click on the summary, or Enter on it).
+  // A click (or Enter, or Space) on "Move to…" opens or closes its menu; a click elsewhere closes
+  // an open one.
   document.addEventListener("click", (event) => {
-    const summary = event.target.closest && event.target.closest("details.sf-move > summary");
-    if (summary) fillMoveMenu(summary.parentElement);
-  }, true);
+    const button = event.target.closest && event.target.closest(".sf-move-button");
+    const inside = event.target.closest && event.target.closest(".sf-move");
+    document.querySelectorAll(".sf-move-menu:not([hidden])").forEach((menu) => {
+      if (!inside || !inside.contains(menu)) closeMenu(menu, false);
+    });
+    if (!button) return;
+    const menu = button.closest(".sf-move").querySelector(".sf-move-menu");
+    if (menu && !menu.hidden) closeMenu(menu, false);
+    else openMenu(button.closest(".sf-card"), "next");
+  });
+
+  // The focus leaving a menu and its button (Tab, a click elsewhere) closes the menu.
+  document.addEventListener("focusout", (event) => {
+    const wrapper = event.target.closest && event.target.closest(".sf-move");
+    const menu = wrapper && wrapper.querySelector(".sf-move-menu:not([hidden])");
+    if (menu && event.relatedTarget && !wrapper.contains(event.relatedTarget)) closeMenu(menu, false);
+  });
 
   // A click on a toast's close button removes it (Bootstrap's toast plugin is not needed).
   document.addEventListener("click", (event) => {

@@ -43,6 +43,40 @@
   document.addEventListener("htmx:beforeRequest", () => loading(1));
   document.addEventListener("htmx:afterRequest", () => loading(-1));
 
+  // Toasts go where they cover nothing: into the navigation bar's free space, between its links
+  // and the user menu, when that is at least 18rem wide (not on a phone, where the links fold
+  // away and toasts stay at the bottom). There a new toast replaces the one before, so that a
+  // stack never grows down over the page.
+  const toasts = document.getElementById("sf-toasts");
+
+  function placeToasts() {
+    const root = document.documentElement;
+    const links = document.querySelector(".sf-navbar .navbar-nav");
+    const menu = document.querySelector(".sf-navbar .dropdown");
+    const visible = links && menu && links.offsetParent && menu.offsetParent;
+    const left = visible ? links.getBoundingClientRect().right + 16 : 0;
+    const right = visible ? menu.getBoundingClientRect().left - 12 : 0;
+    const rem = parseFloat(getComputedStyle(root).fontSize);
+    const top = visible && right - left >= 18 * rem;
+    root.classList.toggle("sf-toasts-top", Boolean(top));
+    if (top) {
+      root.style.setProperty("--sf-toast-right", (root.clientWidth - right) + "px");
+      root.style.setProperty("--sf-toast-room", (right - left) + "px");
+    }
+  }
+
+  if (toasts) {
+    placeToasts();
+    window.addEventListener("resize", placeToasts);
+    new MutationObserver(() => {
+      if (!document.documentElement.classList.contains("sf-toasts-top")) return;
+      const shown = toasts.querySelectorAll(":scope > .toast");
+      for (let i = 0; i < shown.length - 1; i++) {
+        if (!shown[i].contains(document.activeElement)) shown[i].remove();
+      }
+    }).observe(toasts, {childList: true});
+  }
+
   // "Copy" buttons (data-sf-copy="#field"): copy the field's value and say so on the button.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-sf-copy]");

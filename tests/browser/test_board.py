@@ -94,7 +94,7 @@ def test_move_a_card_with_the_move_to_menu(page, sign_in, rep, stages):
     card = page.locator(f"#deal-{deal.pk}")
     card.get_by_text("Move to…").click()
     with page.expect_response(lambda r: is_move(r, deal)) as answer:
-        card.get_by_role("button", name="Meeting & demo").click()
+        card.get_by_role("menuitem", name="Meeting & demo").click()
     assert answer.value.status == 200
 
     moved = page.locator(f"#cards-{stages['Meeting & demo'].pk} #deal-{deal.pk}")
@@ -102,8 +102,8 @@ def test_move_a_card_with_the_move_to_menu(page, sign_in, rep, stages):
     expect(page.locator(f"#col-head-{stages['Meeting & demo'].pk} .sf-count")).to_have_text("1")
     # The re-rendered card offers the moves from its new stage (its column's menu).
     moved.get_by_text("Move to…").click()
-    expect(moved.get_by_role("button", name="Prospecting")).to_be_visible()
-    expect(moved.get_by_role("button", name="Meeting & demo")).to_have_count(0)
+    expect(moved.get_by_role("menuitem", name="Prospecting")).to_be_visible()
+    expect(moved.get_by_role("menuitem", name="Meeting & demo")).to_have_count(0)
     deal.refresh_from_db()
     assert deal.stage == stages["Meeting & demo"]
 

@@ -106,31 +106,104 @@ def test_a_deal_moves_and_moves_back_with_the_keyboard_alone(page, sign_in, rep,
             break
     else:
         pytest.fail("the card could not be reached with Tab")
-    page.keyboard.press("m")  # opens "Move to…" with the first option focused
-    menu = page.locator(f"#deal-{deal.pk} details.sf-move")
-    expect(menu).to_have_attribute("open", "")
-    focused = page.evaluate("document.activeElement.textContent.trim()")
-    assert focused == "Qualification"
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent.trim()") == "Meeting & demo"
+    page.keyboard.press("m")  # opens "Move to…" on the next stage
+    menu = page.locator(f"#deal-{deal.pk} [role=menu]")
+    expect(menu).to_be_visible()
+    expect(menu.get_by_role("menuitem", name="Qualification")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(menu.get_by_role("menuitem", name="Meeting & demo")).to_be_focused()
     watch(page, f'#cards-{stages["Meeting & demo"].pk} #deal-{deal.pk}[data-version="2"]')
     with page.expect_response(lambda r: is_move(r, deal)):
-        page.keyboard.press("Enter")
+        page.keyboard.press("Space")
     moved = page.locator(f'#cards-{stages["Meeting & demo"].pk} #deal-{deal.pk}[data-version="2"]')
     expect(moved).to_be_visible()
-    report(page, "keyboard: Enter in the Move to… menu to card in new column")
+    report(page, "keyboard: Space in the Move to… menu to card in new column")
     # Announced to screen readers, and the focus follows the card.
     expect(page.locator("#sf-toasts [role=status]")).to_contain_text("“Keys only” moved to Meeting & demo.")
     expect(moved.locator(".sf-card-title")).to_be_focused()
     # Escape closes a menu and gives the focus back to its button.
     page.keyboard.press("m")
     page.keyboard.press("Escape")
-    expect(moved.locator("details.sf-move")).not_to_have_attribute("open", "")
-    expect(moved.locator("summary")).to_be_focused()
+    expect(moved.locator("[role=menu]")).to_be_hidden()
+    expect(moved.get_by_role("button", name="Move to…")).to_be_focused()
     # "u" undoes the last move.
     with page.expect_response(lambda r: is_move(r, deal)):
         page.keyboard.press("u")
     expect(page.locator(f"#cards-{stages['Prospecting'].pk} #deal-{deal.pk} .sf-card-title")).to_be_focused()
+
+
+def test_the_move_menu_opens_on_the_next_stage_and_its_arrows_stay_inside_it(page, sign_in, rep, stages):
+    """The WAI-ARIA menu button pattern: `m` (or the button) opens the menu on the stage after the
+    card's own, ↓ ↑ Home End move inside it, Escape closes it where it was; so `m` ↓ Enter moves a
+    deal two stages on (it used to open on the first stage, ignore ↓ and move the deal back)."""
+    deal = DealFactory(owner=rep, stage=stages["Qualification"], title="Forward", amount=5000)
+    sign_in(rep)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    title = page.locator(f"#deal-{deal.pk} .sf-card-title")
+
+    # m, Escape: nothing moves.
+    title.focus()
+    page.keyboard.press("m")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(200)
+    assert posts == [] and page.url.endswith("/pipeline/")
+    expect(page.locator(f"#cards-{stages['Qualification'].pk} #deal-{deal.pk}")).to_be_visible()
+
+    # m, ↓, Enter: the menu opens on Meeting & demo, ↓ goes to Offer, two stages on.
+    title.focus()
+    page.keyboard.press("m")
+    page.keyboard.press("ArrowDown")
+    with page.expect_response(lambda r: is_move(r, deal)) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 200
+    moved = page.locator(f'#cards-{stages["Offer"].pk} #deal-{deal.pk}[data-version="2"]')
+    expect(moved).to_be_visible()
+    expect(moved.locator(".sf-card-title")).to_be_focused()
+    deal.refresh_from_db()
+    assert deal.stage == stages["Offer"]
+
+    # The menu button and the menu, as the pattern describes them, on the card now in Offer.
+    button = moved.get_by_role("button", name="Move to…")
+    expect(button).to_have_attribute("aria-haspopup", "menu")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("m")
+    menu = moved.get_by_role("menu", name="Move to…")
+    expect(menu).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    item = menu.get_by_role("menuitem")
+    expect(item).to_have_text(["Prospecting", "Qualification", "Meeting & demo", "Negotiation", "Retention", "Mark lost…"])
+    expect(item.nth(3)).to_be_focused()  # Negotiation: the next stage, not the first one
+    page.keyboard.press("ArrowDown")
+    expect(item.nth(4)).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(item.nth(3)).to_be_focused()
+    page.keyboard.press("End")
+    expect(item.nth(5)).to_be_focused()
+    page.keyboard.press("ArrowDown")  # round the end
+    expect(item.nth(0)).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(item.nth(5)).to_be_focused()
+    page.keyboard.press("Home")
+    expect(item.nth(0)).to_be_focused()
+    page.keyboard.press("n")  # a letter goes to the next entry that starts with it, not to "New deal"
+    expect(item.nth(3)).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(button).to_be_focused()
+    # On the button ↓ opens the menu as well; Tab closes it.
+    page.keyboard.press("ArrowDown")
+    expect(item.nth(3)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(menu).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    # A click opens it on the next stage too; a click elsewhere closes it.
+    button.click()
+    expect(item.nth(3)).to_be_focused()
+    page.locator(f"#col-head-{stages['Offer'].pk}").click()
+    expect(menu).to_be_hidden()
+    assert len(posts) == 1 and deal.version == 2
 
 
 def test_shortcuts_search_help_and_arrows_but_not_while_typing(page, sign_in, rep, stages):
@@ -249,7 +322,7 @@ def test_every_htmx_request_shows_the_loading_bar_and_swaps_shift_nothing(page, 
     card = page.locator(f"#deal-{deal.pk}")
     card.get_by_text("Move to…").click()
     with page.expect_response(lambda r: is_move(r, deal)):
-        card.get_by_role("button", name="Qualification").click()
+        card.get_by_role("menuitem", name="Qualification").click()
         expect(page.locator("html")).to_have_class(re.compile("sf-loading"))
         expect(bar).to_have_css("opacity", "1")
     expect(page.locator("html")).not_to_have_class(re.compile("sf-loading"))

@@ -1,17 +1,20 @@
 """The forecast refresh plumbing: after commit, debounced, locked, retried, all or nothing."""
 import logging
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from config.celery import app as celery_app
 from config.schedules import CELERY_BEAT_SCHEDULE
 from forecasting import services as forecast_services
 from forecasting import tasks
+from forecasting.models import ForecastEvidence, ForecastSnapshot
 from pipeline import services
 from pipeline.models import Pipeline
 from tests.factories import DealFactory
@@ -134,19 +137,21 @@ def test_a_recompute_does_not_run_while_another_holds_the_lock(with_broker, pipe
 
 def test_a_recompute_that_fails_half_way_publishes_nothing_and_frees_the_lock(eager, deal, stages, rep, eager_apply,
                                                                                monkeypatch):
+    deal.expected_close = timezone.localdate() + timedelta(days=10)  # in this month's figures
+    deal.save(update_fields=["expected_close"])
     eager_apply(deal.pipeline_id)
-    services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)
+    services.deal_move(deal=deal, to_stage=stages["Offer"], actor=rep)  # new figures to write
     before = forecast_published(deal.pipeline_id)
-    real = forecast_services.forecast_refresh_pipeline
+    snapshots = ForecastSnapshot.objects.count()
 
-    def dies_after_writing(*, pipeline_id):
-        real(pipeline_id=pipeline_id)
+    def dies_after_the_snapshot_rows(**kwargs):  # the write's last statement
         raise RuntimeError("worker lost half-way")
 
-    monkeypatch.setattr(forecast_services, "forecast_refresh_pipeline", dies_after_writing)
+    monkeypatch.setattr(ForecastEvidence.objects, "create", dies_after_the_snapshot_rows)
     with pytest.raises(RuntimeError):
         eager_apply(deal.pipeline_id)
     assert forecast_published(deal.pipeline_id) == before
+    assert ForecastSnapshot.objects.count() == snapshots
     assert not tasks.refresh_lock(deal.pipeline_id).locked()
 
 

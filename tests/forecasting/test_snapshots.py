@@ -290,3 +290,44 @@ def test_todays_sums_match_the_history_rebuilt_as_of_today(book, pipeline, rep, 
         "EUR": {"weighted": "2000.00", "total": "5500.00"},  # 1000 × 0.6 + 4000 × 0.25 (its own) + 500 × 0.8
         "USD": {"weighted": "420.00", "total": "700.00"},
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_recompute_holds_no_transaction_while_it_computes(book, pipeline, monkeypatch):
+    """On SQLite a transaction holds the database's only write lock from its start: a recompute
+    computed inside one made every move meanwhile wait for all of it (a drop took 400–900 ms)."""
+    from django.db import connection
+
+    seen = []
+    real = services.today_rows
+
+    def watched(**kwargs):
+        seen.append(connection.in_atomic_block)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "today_rows", watched)
+    result = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
+    assert seen == [False]
+    assert result["written"] == ForecastSnapshot.objects.count() > 0
+
+
+def test_a_refresh_that_read_the_deals_earlier_never_replaces_a_newer_run(book, pipeline, rep, monkeypatch):
+    """Two refreshes overlap: the one that began first (its figures from before a change) ends
+    last. Its run must not become the latest, or the dashboard would show the older figures."""
+    real = services.today_rows
+    newer = {}
+
+    def overtaken(**kwargs):
+        rows = real(**kwargs)  # read before the change
+        if not newer:
+            monkeypatch.setattr(services, "today_rows", real)
+            pipeline_services.deal_update(deal=book[0], actor=rep, amount="3000")
+            newer.update(services.forecast_refresh_pipeline(pipeline_id=pipeline.pk))
+        return rows
+
+    monkeypatch.setattr(services, "today_rows", overtaken)
+    older = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
+    assert newer["written"] > 0
+    assert older["written"] == 0 and older["digest"] != newer["digest"]
+    latest = snapshots.latest_snapshots(pipeline_id=pipeline.pk)
+    assert set(latest.values_list("digest", flat=True)) == {newer["digest"]}

@@ -324,7 +324,7 @@ def test_other_apps_add_to_the_bottom_of_cards_through_templates_and_data_loader
     for deal in (first, second):
         card = card_html(body, deal)
         extra = card.index(f"Loaded for {deal.pk}")
-        assert card.index("sf-card-organization") < extra < card.index('<details class="sf-move">')
+        assert card.index("sf-card-organization") < extra < card.index('<div class="sf-move">')
 
 
 def test_board_filters_live_in_the_url(rep_client, rep, teammate, stages):
