@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import ConfigAction
 from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
 
+from . import matching
 from .exceptions import PipelineError
 from .models import (
     ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
@@ -131,6 +132,9 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
     emails, phones = _emails_clean(emails), _phones_clean(phones)
     person = Person.objects.create(**fields)
     extra = _contact_points_save(person, emails, phones)
+    matching.people_keys_write(
+        [person], emails={person.pk: [e.address for e in emails]}, phones={person.pk: [p.number for p in phones]}, new=True,
+    )
     config_change_record(
         instance=person, action=ConfigAction.CREATE,
         changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
@@ -157,6 +161,12 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
     extra = _contact_points_save(locked, emails, phones)
+    if {"name", "organization"} & set(changed) or emails is not None or phones is not None:
+        matching.people_keys_write(
+            [locked],
+            emails=None if emails is None else {locked.pk: [e.address for e in emails]},
+            phones=None if phones is None else {locked.pk: [p.number for p in phones]},
+        )
     changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
     if changes:
         config_change_record(
@@ -213,6 +223,10 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
     PersonPhone.objects.bulk_create(
         [PersonPhone(person=person, number=person.phone, digits=phone_digits(person.phone)) for person in people if person.phone],
         batch_size=batch_size,
+    )
+    matching.people_keys_write(
+        people, emails={p.pk: [p.email] if p.email else [] for p in people},
+        phones={p.pk: [p.phone] if p.phone else [] for p in people}, new=True,
     )
     for organization, person in pairs:
         organization.main_contact = person
