@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import duplicates, merging, privacy, selectors
+from ..exceptions import PipelineError
 from ..models import DealContact, MergedKind, Organization, Person
 from .common import safe_next
 
@@ -106,7 +107,7 @@ def _merge_page(request, *, kind: str, pk: int):
             return render(request, "pipeline/merge.html", {**context, **_choices(request, survivor)}, status=400)
         try:
             result = merging.records_merge(survivor=survivor, merged=other, actor=user)
-        except merging.MergeRefused as refusal:
+        except PipelineError as refusal:  # MergeRefused, or a service's refusal (an invalid stored address)
             back = request.get_full_path()
             return render(request, "pipeline/refused.html", {"message": refusal.message, "back": back}, status=409)
         messages.success(request, _merged_message(result))
@@ -257,7 +258,7 @@ def person_erase(request, pk):
             return render(request, "pipeline/person_erase.html", context, status=400)
         try:
             erased = privacy.person_erase(person=person, actor=request.user)
-        except privacy.PrivacyRefused as refusal:
+        except PipelineError as refusal:
             return render(request, "pipeline/refused.html", {"message": refusal.message, "back": request.path}, status=409)
         messages.success(request, _("The personal data of person #%(id)s was erased.") % {"id": erased.pk})
         fallback = erased.organization.get_absolute_url() if erased.organization_id else reverse("pipeline:duplicates") + "?kind=person"

@@ -267,3 +267,16 @@ def test_the_pages_speak_german(client, manager, anna, pair):
     assert "Mögliche Dubletten" in text(client.get(reverse("pipeline:duplicates"), **german))
     assert "Personenbezogene Daten löschen" in text(client.get(reverse("pipeline:person_erase", args=[anna.pk]), **german))
     assert "Gespeicherte Daten über Anna Schmidt" in text(client.get(reverse("pipeline:person_data", args=[anna.pk]), **german))
+
+
+def test_a_merge_that_a_service_refuses_shows_why_and_changes_nothing(client, rep):
+    """An address stored before addresses were checked (an old import) is refused when the merge
+    writes the survivor's addresses: the page says which one, nothing is merged."""
+    from pipeline.models import PersonEmail
+
+    kept = person_create(actor=rep, name="Jörg Weiß", owner=rep, emails=["joerg@acme.de"])
+    PersonEmail.objects.filter(person=kept).update(address="jörg@acme.de")
+    other = person_create(actor=rep, name="Weiß, Jörg", owner=rep, emails=["jw@acme.de"])
+    response = signed_in(client, rep).post(reverse("pipeline:person_merge", args=[kept.pk]), {"other": other.pk})
+    assert response.status_code == 409 and "“jörg@acme.de” is not an e-mail address." in text(response)
+    assert Person.objects.filter(pk=other.pk).exists() and not MergedRecord.objects.exists()
