@@ -10,12 +10,11 @@ share are shown as one suggestion with several reasons. The oldest record is off
 keep; the merge page lets the user keep the other instead.
 
 A person's phone number that is also their organisation's number (the switchboard that many
-contacts list) says nothing about the person, and is not compared.
+contacts list) says nothing about the person: it is no key of theirs (pipeline.matching).
 """
 from dataclasses import dataclass, field
 
-from django.core.paginator import Paginator
-from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, Subquery, Value
+from django.db.models import Count, IntegerField, Min, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
@@ -75,15 +74,20 @@ def _persons(user, ids) -> dict[int, Person]:
 
 def _keys(user, kind: str):
     """The match keys of the visible records of `kind` ("organization" or "person")."""
-    if kind == "organization":
-        return MatchKey.objects.filter(organization__in=selectors.visible_organizations(user).values("pk")), "organization_id"
-    switchboard = MatchKey.objects.filter(
-        organization_id=OuterRef("person__organization_id"), kind=MatchKind.PHONE, value=OuterRef("value")
-    )
-    keys = MatchKey.objects.filter(person__in=selectors.visible_persons(user).values("pk")).exclude(
-        Q(kind=MatchKind.PHONE) & Q(Exists(switchboard))
-    )
-    return keys, "person_id"
+    field = "organization" if kind == "organization" else "person"
+    visible = (selectors.visible_organizations if kind == "organization" else selectors.visible_persons)(user)
+    keys = MatchKey.objects.filter(**{f"{field}__isnull": False})
+    if visible.query.has_filters():  # admins and a shared address book see everything: no subquery
+        keys = keys.filter(**{f"{field}__in": visible.values("pk")})
+    return keys, f"{field}_id"
+
+
+def _members(keys, pairs, record_field: str) -> list[tuple[str, str, int]]:
+    """The (kind, value, record id) keys of these (kind, value) pairs: looked up through the index
+    as kind IN (…) AND value IN (…) (an OR of pairs makes the database scan), the pairs picked here."""
+    wanted = set(pairs)
+    rows = keys.filter(kind__in={k for k, _v in wanted}, value__in={v for _k, v in wanted}).order_by()
+    return [row for row in rows.values_list("kind", "value", record_field) if row[:2] in wanted]
 
 
 def _suggestions(groups: list[tuple[str, str]], members: list[tuple[str, str, int]], records: dict) -> list[Suggestion]:
@@ -101,24 +105,55 @@ def _suggestions(groups: list[tuple[str, str]], members: list[tuple[str, str, in
     return list(suggestions.values())
 
 
+@dataclass
+class Page:
+    """A page of suggestions: previous and next, without counting them all (which would cost the
+    grouping a second time)."""
+
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _page_number(page) -> int:
+    try:
+        return max(1, int(page))
+    except (TypeError, ValueError):
+        return 1
+
+
 def duplicate_suggestions(user, *, kind: str = "organization", page: int | str = 1, per_page: int = PER_PAGE):
-    """(the page of groups, its suggestions) of organisations or people that share a match key:
-    four queries whatever the number of records or suggestions."""
+    """(the page, its suggestions) of organisations or people that share a match key: three
+    queries whatever the number of records or suggestions."""
     keys, record_field = _keys(user, kind)
+    number = _page_number(page)
     groups = (
         keys.order_by().values("kind", "value")
-        .annotate(n=Count(record_field, distinct=True), first=Min(record_field)).filter(n__gt=1)
+        .annotate(n=Count(record_field), first=Min(record_field)).filter(n__gt=1)
         # The reasons of the same records side by side (on one page), the oldest records first.
         .order_by("-n", "first", "kind", "value").values_list("kind", "value")
     )
-    page = Paginator(groups, per_page).get_page(page)
-    wanted = list(page.object_list)
+    wanted = list(groups[(number - 1) * per_page : number * per_page + 1])
+    page = Page(number=number, has_next=len(wanted) > per_page)
+    wanted = wanted[:per_page]
     if not wanted:
         return page, []
-    same = Q()
-    for kind_, value in wanted:
-        same |= Q(kind=kind_, value=value)
-    members = list(keys.filter(same).order_by().values_list("kind", "value", record_field))
+    members = _members(keys, wanted, record_field)
     ids = {pk for _k, _v, pk in members}
     records = _organizations(user, ids) if kind == "organization" else _persons(user, ids)
     return page, _suggestions(wanted, members, records)
@@ -132,10 +167,9 @@ def duplicates_of(user, record, *, limit: int = CANDIDATES) -> list[Suggestion]:
     own = list(MatchKey.objects.filter(**{record_field: record.pk}).values_list("kind", "value"))
     if not own:
         return []
-    same = Q()
-    for kind_, value in own:
-        same |= Q(kind=kind_, value=value)
-    members = list(keys.filter(same).exclude(**{record_field: record.pk}).order_by(record_field).values_list("kind", "value", record_field))
+    members = sorted(
+        (m for m in _members(keys, own, record_field) if m[2] != record.pk), key=lambda member: member[2]
+    )
     ids = list(dict.fromkeys(pk for _k, _v, pk in members))[:limit]
     records = _organizations(user, ids) if kind == "organization" else _persons(user, ids)
     found = []

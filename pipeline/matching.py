@@ -10,7 +10,9 @@ index instead of comparing records in Python (pipeline.duplicates):
   except free-mail providers, and its **phone** number;
 - a person's **e-mail** addresses, **phone** numbers, and their **name at their organisation**
   (word order, titles and accents folded: "Dr. Anna Müller" and "Mueller, Anna" at the same
-  organisation; a name alone, at no organisation, says too little to suggest anything).
+  organisation; a name alone, at no organisation, says too little to suggest anything). A number
+  that is their organisation's own (the switchboard many contacts list) is not theirs alone and is
+  not a key: when an organisation's number changes, its people's keys are written again.
 
 Phone numbers are compared by their national significant number: the digits without the country
 code and without the trunk prefix 0, so "+49 30 1234567", "+49 (0)30 1234567", "0049 30 1234567"
@@ -112,11 +114,12 @@ def organization_keys(organization: Organization) -> set[tuple[str, str]]:
     return keys
 
 
-def person_keys(person: Person, *, emails: list[str], phones: list[str]) -> set[tuple[str, str]]:
+def person_keys(person: Person, *, emails: list[str], phones: list[str], switchboard: str = "") -> set[tuple[str, str]]:
+    """`switchboard`: the phone key of the person's organisation, which is not theirs alone."""
     if person.erased_at is not None:
         return set()
     keys = {(MatchKind.EMAIL, address.strip().lower()[:MAX_LENGTH]) for address in emails if address.strip()}
-    keys |= {(MatchKind.PHONE, key) for number in phones if (key := phone_key(number))}
+    keys |= {(MatchKind.PHONE, key) for number in phones if (key := phone_key(number)) and key != switchboard}
     if person.organization_id and (name := person_name_key(person.name)):
         keys.add((MatchKind.NAME, f"{person.organization_id}:{name}"[:MAX_LENGTH]))
     return keys
@@ -155,16 +158,29 @@ def people_keys_write(people, *, emails: dict | None = None, phones: dict | None
         phones = {}
         for person_id, number in PersonPhone.objects.filter(person__in=ids).order_by().values_list("person_id", "number"):
             phones.setdefault(person_id, []).append(number)
+    organization_ids = {person.organization_id for person in people if person.organization_id}
+    switchboards = {
+        pk: phone_key(number)
+        for pk, number in Organization.objects.filter(pk__in=organization_ids).exclude(phone="").values_list("pk", "phone")
+    } if organization_ids else {}
     if not new:
         MatchKey.objects.filter(person__in=ids).delete()
     MatchKey.objects.bulk_create(
         [
             MatchKey(person_id=person.pk, kind=kind, value=value)
             for person in people
-            for kind, value in sorted(person_keys(person, emails=emails.get(person.pk, []), phones=phones.get(person.pk, [])))
+            for kind, value in sorted(person_keys(
+                person, emails=emails.get(person.pk, []), phones=phones.get(person.pk, []),
+                switchboard=switchboards.get(person.organization_id, ""),
+            ))
         ],
         batch_size=BATCH_SIZE,
     )
+
+
+def organization_people_keys_write(organization: Organization) -> None:
+    """The keys of the people at an organisation whose phone number changed (its switchboard)."""
+    people_keys_write(Person.objects.filter(organization=organization).order_by("pk"))
 
 
 def keys_refresh_all(*, batch_size: int = BATCH_SIZE) -> int:

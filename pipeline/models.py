@@ -688,11 +688,16 @@ class MatchKey(models.Model):
     class Meta:
         verbose_name = _("match key")
         verbose_name_plural = _("match keys")
-        indexes = [
-            models.Index(fields=["kind", "value", "organization"], name="matchkey_organization_idx"),
-            models.Index(fields=["kind", "value", "person"], name="matchkey_person_idx"),
-        ]
         constraints = [
+            # A record has each key once, so the suggestions count records without DISTINCT; they
+            # group one kind of record's keys in the order of its index (an index-only scan).
+            models.UniqueConstraint(
+                fields=["kind", "value", "organization"], condition=models.Q(organization__isnull=False),
+                name="matchkey_organization_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "value", "person"], condition=models.Q(person__isnull=False), name="matchkey_person_unique",
+            ),
             models.CheckConstraint(
                 condition=(models.Q(organization__isnull=False, person__isnull=True)
                            | models.Q(organization__isnull=True, person__isnull=False)),

@@ -139,6 +139,8 @@ def organization_update(*, organization: Organization | int, actor, actor_label:
     locked.save(update_fields=update_fields)
     if set(update_fields) & MATCHED_FIELDS:
         matching.organizations_keys_write([locked])
+    if "phone" in changed:
+        matching.organization_people_keys_write(locked)  # their switchboard number is not theirs
     config_change_record(
         instance=locked, action=ConfigAction.UPDATE, changes=snapshot_diff(before, _snapshot(locked)), actor=actor,
         actor_label=actor_label,

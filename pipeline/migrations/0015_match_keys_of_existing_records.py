@@ -31,6 +31,9 @@ def keys_create(apps, schema_editor):
         MatchKey.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         last = batch[-1].pk
 
+    switchboards = {
+        pk: key for pk, number in Organization.objects.exclude(phone="").values_list("pk", "phone") if (key := phone_key(number))
+    }
     last = 0
     while True:
         batch = list(
@@ -43,8 +46,10 @@ def keys_create(apps, schema_editor):
         for person_id, address in PersonEmail.objects.filter(person_id__in=ids).values_list("person_id", "address"):
             if address.strip():
                 keys[person_id].add(("email", address.strip().lower()[:MAX_LENGTH]))
+        organization_of = {person.pk: person.organization_id for person in batch}
         for person_id, number in PersonPhone.objects.filter(person_id__in=ids).values_list("person_id", "number"):
-            if key := phone_key(number):
+            # Their organisation's own number (the switchboard) is not theirs alone.
+            if (key := phone_key(number)) and key != switchboards.get(organization_of[person_id]):
                 keys[person_id].add(("phone", key))
         for person in batch:
             if person.organization_id and (name := person_name_key(person.name)):

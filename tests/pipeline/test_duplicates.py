@@ -100,6 +100,14 @@ def test_a_person_is_keyed_by_emails_phones_and_name_at_their_organisation(rep):
     assert keys(person=person) == {(MatchKind.EMAIL, "anna@acme.de"), (MatchKind.EMAIL, "anna@gmail.com")}
 
 
+def test_a_persons_number_that_is_their_organisations_own_is_no_key_of_theirs(rep):
+    acme = organization_create(actor=rep, name="Acme", phone="+49 30 1234-0")
+    person = person_create(actor=rep, name="Bernd", organization=acme, phones=["030 12340", "0171 2345678"])
+    assert {v for k, v in keys(person=person) if k == MatchKind.PHONE} == {"1712345678"}
+    organization_update(organization=acme, actor=rep, phone="+49 30 999 999")  # the switchboard moved
+    assert {v for k, v in keys(person=person) if k == MatchKind.PHONE} == {"3012340", "1712345678"}
+
+
 def test_bulk_imports_and_main_contacts_are_keyed(rep):
     created = organizations_bulk_import(
         organizations=[Organization(name="Beta AG", domains="beta.de"), Organization(name="Gamma")], actor=rep,
@@ -214,8 +222,22 @@ def test_the_data_migration_keys_existing_records_as_the_services_do(rep):
     org = organization_create(actor=rep, name="ACME GmbH", domains="acme.de web.de", phone="030 1234567",
                               contact_name="Dr. Anna Müller", contact_email="anna@acme.de", contact_phone="+49 171 2345678")
     person_create(actor=rep, name="Bernd", emails=["b@example.com", "B2@example.com"])
+    person_create(actor=rep, name="Carl", organization=org, phones=["+49 30 1234567", "089 7654321"])  # switchboard, own
     written = set(MatchKey.objects.values_list("organization_id", "person_id", "kind", "value"))
     MatchKey.objects.all().delete()
     migration.keys_create(apps, None)
     assert set(MatchKey.objects.values_list("organization_id", "person_id", "kind", "value")) == written
     assert (None, org.main_contact_id, "name", f"{org.pk}:anna mueller") in written
+    assert {v for _o, _p, k, v in written if k == "phone"} == {"301234567", "1712345678", "897654321"}
+
+
+def test_suggestions_come_a_page_at_a_time_with_previous_and_next(admin):
+    for i in range(5):
+        organization_create(actor=admin, name=f"Firma {i} GmbH")
+        organization_create(actor=admin, name=f"Firma {i}")
+    first, found = duplicates.duplicate_suggestions(admin, per_page=2)
+    assert (first.number, first.has_previous, first.has_next, len(found)) == (1, False, True, 2)
+    last, found = duplicates.duplicate_suggestions(admin, page="3", per_page=2)
+    assert (last.has_previous, last.has_next, [s.keep.name for s in found]) == (True, False, ["Firma 4 GmbH"])
+    assert duplicates.duplicate_suggestions(admin, page="nonsense", per_page=2)[0].number == 1
+    assert duplicates.duplicate_suggestions(admin, page=9, per_page=2)[1] == []
