@@ -12,13 +12,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import duplicates, merging, privacy, selectors
 from ..exceptions import PipelineError
-from ..models import DealContact, MergedKind, Organization, Person
+from accounts.models import ConfigAction
+
+from ..models import DealContact, DealStatus, EmailKind, MergedKind, Organization, Person, PhoneKind
 from .common import safe_next
 
 KINDS = {"organization": MergedKind.ORGANIZATION, "person": MergedKind.PERSON}
@@ -209,6 +212,14 @@ def person_merge(request, pk):
 # --- Data-protection requests ----------------------------------------------------------------------
 
 
+def _readable(row: dict) -> dict:
+    """A row of the export for the page: its times as datetimes, shown in the reader's format."""
+    return {
+        key: (parse_datetime(value) or value) if isinstance(value, str) and (key == "at" or key.endswith("_at")) else value
+        for key, value in row.items()
+    }
+
+
 def _person_for_data_request(request, pk) -> Person:
     person = selectors.person_for_user_or_404(request.user, pk, queryset=Person.objects.select_related("organization", "owner"))
     if not selectors.can_handle_data_request(request.user, person):
@@ -223,10 +234,18 @@ def person_data(request, pk):
     person = _person_for_data_request(request, pk)
     data = privacy.person_export(person=person, actor=request.user, how="page")
     titles = {"activities": _("Activities"), "notes": _("Notes")}
-    sections = [(titles.get(key, key), rows) for key, rows in data.items() if key not in privacy.EXPORT_SECTIONS]
+    sections = [(titles.get(key, key), [_readable(row) for row in rows]) for key, rows in data.items() if key not in privacy.EXPORT_SECTIONS]
     context = {
         "nav": "organizations", "person": person, "data": data, "sections": sections, "page_url": person_page_url(person),
-        "can_erase": person.erased_at is None,
+        "can_erase": person.erased_at is None, "shown": _readable(data["person"]),
+        "exported_at": parse_datetime(data["exported_at"]),
+        "emails": [{**e, "kind": EmailKind(e["kind"]).label} for e in data["emails"]],
+        "phones": [{**p, "kind": PhoneKind(p["kind"]).label} for p in data["phones"]],
+        "deals": [{**d, "status": DealStatus(d["status"]).label} for d in data["deals"]],
+        "history": [
+            {**_readable(row), "action": ConfigAction(row["action"]).label if row["action"] in ConfigAction.values else row["action"]}
+            for row in data["history"]
+        ],
     }
     return render(request, "pipeline/person_data.html", context)
 
