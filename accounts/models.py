@@ -81,11 +81,20 @@ class ConfigAction(models.TextChoices):
     CREATE = "create", _("created")
     UPDATE = "update", _("changed")
     DELETE = "delete", _("deleted")
+    # Organisations and people (pipeline.merging, pipeline.privacy): a merge into this record, an
+    # export of everything held about a person, the erasure of their personal data.
+    MERGE = "merge", _("merged")
+    EXPORT = "export", _("exported")
+    ERASE = "erase", _("erased")
 
 
 class ConfigChange(models.Model):
     """Append-only audit trail of configuration: stages, transitions, pipelines, lost reasons,
-    teams and users' roles and teams. Written only by `accounts.services.config_change_record`."""
+    teams and users' roles and teams. Written only by `accounts.services.config_change_record`.
+
+    The one exception: when a person's personal data is erased on request, the values that name
+    them are scrubbed from the rows about them (`accounts.services.config_changes_scrub`); which
+    fields changed, when and by whom stays."""
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -113,6 +113,17 @@ def config_changes_record_many(
     )
 
 
+def config_changes_scrub(*, rows: list[ConfigChange]) -> int:
+    """Store these audit rows with the `changes` and `object_repr` the caller scrubbed in memory:
+    the one exception to the append-only trail, for erasing a person's personal data on request
+    (pipeline.privacy), which must reach the values that name them in the history as well. Nothing
+    else of a row changes: when, who, which record, which action. Returns how many were written."""
+    rows = [row for row in rows if row.pk is not None]
+    if rows:
+        ConfigChange.objects.bulk_update(rows, ["changes", "object_repr"], batch_size=500)
+    return len(rows)
+
+
 # --- Roles and teams -----------------------------------------------------------------------------
 
 

@@ -103,3 +103,9 @@ def register() -> None:
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
     extensions.register_organization_panel("activities", organization_panel)
+
+    from . import directory
+
+    extensions.register_merge_mover("activities", directory.merge_move)
+    extensions.register_person_eraser("activities", directory.person_erase)
+    extensions.register_person_exporter("activities", directory.person_export)

@@ -25,6 +25,7 @@ from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
 from pipeline.models import DealField, DealStatus, Organization, LostReason, Pipeline, StageKind
+from pipeline.matching import organizations_keys_write
 
 DEAL_COLUMNS = [
     "external_id",
@@ -338,6 +339,7 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
         new_organizations = [Organization(name=name, owner=None) for name in sorted(organization_names - set(organizations))]
         for organization in Organization.objects.bulk_create(new_organizations):
             organizations[organization.name] = organization
+        organizations_keys_write(new_organizations, new=True)  # found by the duplicate suggestions
         result.organizations_created = len(new_organizations)
         reasons = {r.name: r for r in LostReason.objects.all()}
         for deal, _path, _changes in plans:

@@ -124,10 +124,11 @@ class DealChangeEvent:
     at: datetime
     actor_id: int | None = None
     actor_label: str = ""
+    note: str = ""
 
 
 def deal_changes_bulk_record(events: Iterable[DealChangeEvent], *, batch_size: int = BULK_BATCH_SIZE) -> int:
-    """Write many past field changes at once (imports, demo data); returns how many were written."""
+    """Write many field changes at once (imports, demo data, a merge); returns how many were written."""
     rows = [
         DealChange(
             deal_id=e.deal_id,
@@ -137,6 +138,7 @@ def deal_changes_bulk_record(events: Iterable[DealChangeEvent], *, batch_size: i
             actor_id=e.actor_id,
             actor_label=e.actor_label,
             at=e.at,
+            note=e.note[:300],
         )
         for e in events
     ]

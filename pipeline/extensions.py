@@ -23,6 +23,17 @@ AppConfig.ready():
   each of the (saved or unsaved) leads, in bulk. `pipeline.leads` calls it whenever it writes a
   lead whose `fields` (the ones the score depends on) are new or changed: the qualification app
   scores against the ideal customer profile this way, and there is no other scoring path.
+- `register_merge_mover(key, func)`: `func(kind=…, source=…, target=…, actor=…)` moves the
+  app's rows that point at `source` (an Organization when `kind` is "organization", a Person when
+  it is "person") to `target`, inside the merge's transaction, and returns {model label: count}
+  of what it moved (pipeline.merging). The merge refuses to delete a record that any row still
+  points at, so an app that keeps rows about organisations or people (activities, notes, e-mail)
+  registers a mover, or merges fail with a message naming its rows.
+- `register_person_eraser(key, func)`: `func(person=…)` replaces the personal data in the app's
+  rows about that person (those that point at them), inside the erasure's transaction, and
+  returns {model label: count} (pipeline.privacy).
+- `register_person_exporter(key, func)`: `func(person=…)` returns {section name: list of
+  JSON-ready dicts}: everything the app holds about the person, for their data export.
 
 Registrations are keyed, so registering twice (tests, autoreload) is harmless.
 """
@@ -37,6 +48,9 @@ _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
 _organization_panels: dict[str, Callable] = {}
 _organization_scorers: dict[str, tuple[Callable, frozenset[str]]] = {}
+_merge_movers: dict[str, Callable] = {}
+_person_erasers: dict[str, Callable] = {}
+_person_exporters: dict[str, Callable] = {}
 
 
 @dataclass
@@ -113,3 +127,27 @@ def register_organization_scorer(key: str, func: Callable, *, fields) -> None:
 
 def organization_scorers() -> list[tuple[Callable, frozenset[str]]]:
     return list(_organization_scorers.values())
+
+
+def register_merge_mover(key: str, func: Callable) -> None:
+    _merge_movers[key] = func
+
+
+def merge_movers() -> list[Callable]:
+    return list(_merge_movers.values())
+
+
+def register_person_eraser(key: str, func: Callable) -> None:
+    _person_erasers[key] = func
+
+
+def person_erasers() -> list[Callable]:
+    return list(_person_erasers.values())
+
+
+def register_person_exporter(key: str, func: Callable) -> None:
+    _person_exporters[key] = func
+
+
+def person_exporters() -> list[Callable]:
+    return list(_person_exporters.values())

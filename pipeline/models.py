@@ -661,3 +661,79 @@ class DealChange(models.Model):
         if self.actor_id:
             return str(self.actor)
         return self.actor_label or str(_("system"))
+
+
+class MatchKind(models.TextChoices):
+    NAME = "name", _("same name")
+    DOMAIN = "domain", _("same domain")
+    EMAIL = "email", _("same e-mail address")
+    PHONE = "phone", _("same phone number")
+
+
+class MatchKey(models.Model):
+    """A normalised value that two records of the same kind share when they are probably the same
+    company or person (see pipeline.matching): an organisation's name without its legal form, each
+    of its domains, its phone number; a person's e-mail addresses, phone numbers and name at their
+    organisation. Duplicate suggestions are the keys that several visible records share, found by
+    one GROUP BY. Derived data, written only by pipeline.matching whenever the services write the
+    record."""
+
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+    )
+    person = models.ForeignKey(Person, verbose_name=_("person"), null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=8, choices=MatchKind.choices)
+    value = models.CharField(_("value"), max_length=255)
+
+    class Meta:
+        verbose_name = _("match key")
+        verbose_name_plural = _("match keys")
+        constraints = [
+            # A record has each key once, so the suggestions count records without DISTINCT; they
+            # group one kind of record's keys in the order of its index (an index-only scan).
+            models.UniqueConstraint(
+                fields=["kind", "value", "organization"], condition=models.Q(organization__isnull=False),
+                name="matchkey_organization_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "value", "person"], condition=models.Q(person__isnull=False), name="matchkey_person_unique",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(organization__isnull=False, person__isnull=True)
+                           | models.Q(organization__isnull=True, person__isnull=False)),
+                name="matchkey_one_record",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind}: {self.value}"
+
+
+class MergedKind(models.TextChoices):
+    ORGANIZATION = "organization", _("organisation")
+    PERSON = "person", _("person")
+
+
+class MergedRecord(models.Model):
+    """A tombstone: organisation or person `old_id` was merged into `survivor_id` (its page's
+    address leads there). When the survivor is merged again later, its tombstones follow it, so an
+    old id always names a record that exists. Written only by pipeline.merging."""
+
+    kind = models.CharField(_("kind"), max_length=12, choices=MergedKind.choices)
+    old_id = models.PositiveBigIntegerField(_("merged record"))
+    survivor_id = models.PositiveBigIntegerField(_("merged into"))
+    merged_at = models.DateTimeField(_("merged"), default=timezone.now)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("merged by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-merged_at", "-pk"]
+        verbose_name = _("merged record")
+        verbose_name_plural = _("merged records")
+        constraints = [models.UniqueConstraint(fields=["kind", "old_id"], name="mergedrecord_unique_old_id")]
+        indexes = [models.Index(fields=["kind", "survivor_id"], name="mergedrecord_survivor_idx")]
+
+    def __str__(self):
+        return f"{self.kind} {self.old_id} → {self.survivor_id}"

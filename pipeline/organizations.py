@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from accounts.models import ConfigAction
 from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
 
-from . import extensions
+from . import extensions, matching
 from .exceptions import PipelineError
 from .models import Organization, domain_normalize
 
@@ -29,6 +29,9 @@ ORGANIZATION_FIELDS = (
 # lead fields of the API and an import row: see people.main_contact_set.
 CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")
 
+
+# What the duplicate suggestions compare (pipeline.matching).
+MATCHED_FIELDS = frozenset({"name", "domains", "phone"})
 
 # The explanation is derived from the score and the profile; the score itself is kept.
 AUDIT_EXCLUDE = ("fit_explanation", "updated_at")
@@ -98,6 +101,7 @@ def organization_create(*, actor, name: str, actor_label: str = "", **fields) ->
             organization.main_contact = person
             organizations_score([organization])  # the profile may ask for a contact
             organization.save(update_fields=["main_contact", "fit_score", "fit_explanation"])
+    matching.organizations_keys_write([organization], new=True)
     config_change_record(
         instance=organization, action=ConfigAction.CREATE, changes=snapshot_diff(None, _snapshot(organization)), actor=actor,
         actor_label=actor_label,
@@ -133,6 +137,10 @@ def organization_update(*, organization: Organization | int, actor, actor_label:
         organizations_score([locked])
         update_fields += ["fit_score", "fit_explanation"]
     locked.save(update_fields=update_fields)
+    if set(update_fields) & MATCHED_FIELDS:
+        matching.organizations_keys_write([locked])
+    if "phone" in changed:
+        matching.organization_people_keys_write(locked)  # their switchboard number is not theirs
     config_change_record(
         instance=locked, action=ConfigAction.UPDATE, changes=snapshot_diff(before, _snapshot(locked)), actor=actor,
         actor_label=actor_label,
@@ -153,6 +161,7 @@ def organizations_bulk_import(
         _website_domain_add(organization)
     organizations_score(organizations)
     created = Organization.objects.bulk_create(organizations, batch_size=batch_size)
+    matching.organizations_keys_write(created, new=True)
     if contacts:
         from .people import main_contacts_bulk_create
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import ConfigAction
 from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
 
+from . import matching
 from .exceptions import PipelineError
 from .models import (
     ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
@@ -131,6 +132,9 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
     emails, phones = _emails_clean(emails), _phones_clean(phones)
     person = Person.objects.create(**fields)
     extra = _contact_points_save(person, emails, phones)
+    matching.people_keys_write(
+        [person], emails={person.pk: [e.address for e in emails]}, phones={person.pk: [p.number for p in phones]}, new=True,
+    )
     config_change_record(
         instance=person, action=ConfigAction.CREATE,
         changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
@@ -161,6 +165,12 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
         from .organizations import organizations_rescore_for_main_contact
 
         organizations_rescore_for_main_contact(locked)
+    if {"name", "organization"} & set(changed) or emails is not None or phones is not None:
+        matching.people_keys_write(
+            [locked],
+            emails=None if emails is None else {locked.pk: [e.address for e in emails]},
+            phones=None if phones is None else {locked.pk: [p.number for p in phones]},
+        )
     changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
     if changes:
         config_change_record(
@@ -217,6 +227,10 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
     PersonPhone.objects.bulk_create(
         [PersonPhone(person=person, number=person.phone, digits=phone_digits(person.phone)) for person in people if person.phone],
         batch_size=batch_size,
+    )
+    matching.people_keys_write(
+        people, emails={p.pk: [p.email] if p.email else [] for p in people},
+        phones={p.pk: [p.phone] if p.phone else [] for p in people}, new=True,
     )
     for organization, person in pairs:
         organization.main_contact = person
@@ -297,7 +311,9 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
         raise PipelineError(_("This person's data was erased; they cannot be added to a deal."), code="erased")
     if role is not None and not role.is_active:
         raise PipelineError(_("The role “%(role)s” is no longer used.") % {"role": role}, code="inactive_role")
-    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).first()
+    # Ordered by pk: the model's default order joins the (nullable) role, and PostgreSQL refuses
+    # FOR UPDATE on the nullable side of an outer join.
+    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
     if contact is None:
         contact = DealContact.objects.create(deal=deal, person=person, role=role)
         _deal_audit(deal, person, ConfigAction.UPDATE, None, str(role or _("contact")), actor, actor_label)
@@ -311,7 +327,7 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
 
 @transaction.atomic
 def deal_contact_remove(*, deal: Deal, person: Person, actor, actor_label: str = "") -> bool:
-    contact = DealContact.objects.select_for_update().select_related("role").filter(deal=deal, person=person).first()
+    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
     if contact is None:
         return False
     contact.delete()

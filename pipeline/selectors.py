@@ -656,3 +656,28 @@ def pipeline_stages_reachable_from(*, pipeline_id: int, stage_id: int) -> list[S
     for stage in stages:
         stage.reachable = stage.pk in reachable
     return stages
+
+
+# --- Merges and data-protection requests (pipeline.merging, pipeline.privacy) --------------------
+
+
+def can_merge_organizations(user, survivor: Organization, merged: Organization) -> bool:
+    """A merge changes both records and deletes one: whoever may change both."""
+    return can_change_organization(user, survivor) and can_change_organization(user, merged)
+
+
+def can_merge_persons(user, survivor: Person, merged: Person) -> bool:
+    return can_change_person(user, survivor) and can_change_person(user, merged)
+
+
+def can_handle_data_request(user, person: Person) -> bool:
+    """Who exports everything held about a person, or erases their personal data: admins, and
+    managers who may change the person (their team's). Reps ask them: the export holds what every
+    team wrote about the person (a partial copy fulfils no access request), and an erasure cannot
+    be undone, so both stay with people who answer for the data. An erased person's remaining
+    record: admins only."""
+    if not _is_signed_in(user):
+        return False
+    if user.is_admin:
+        return True
+    return user.is_manager and can_change_person(user, person)

@@ -9,3 +9,13 @@ from outbox.topics import Topic
 # today and no deal's outcome changed (an open deal moved between open stages, now), so figures
 # about past periods and outcomes still hold.
 deals_changed = Topic("pipeline.deals_changed")
+
+# Two organisations or two people were merged (pipeline.merging). Payload: `kind` ("organization"
+# or "person"), `survivor_id` and `merged_id` (ints; the merged record no longer exists, its id
+# now leads to the survivor), `moved` ({model label: count}) and `actor_id` (int or None). No
+# personal data: followers read the survivor.
+records_merged = Topic("directory.merged")
+
+# A person's personal data was erased on request (pipeline.privacy). Payload: `person_id`. Apps
+# that copied personal data elsewhere (webhook receivers, a mail server) erase their copies.
+person_erased = Topic("directory.person_erased")

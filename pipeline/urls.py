@@ -19,4 +19,11 @@ urlpatterns = [
     path("organizations/lookup/", views.organization_lookup, name="organization_lookup"),
     path("organizations/<int:pk>/", views.organization_detail, name="organization_detail"),
     path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
+    # Duplicates, merges and data-protection requests (views/directory.py)
+    path("duplicates/", views.duplicates_list, name="duplicates"),
+    path("organizations/<int:pk>/merge/", views.organization_merge, name="organization_merge"),
+    path("people/<int:pk>/merge/", views.person_merge, name="person_merge"),
+    path("people/<int:pk>/data/", views.person_data, name="person_data"),
+    path("people/<int:pk>/data.json", views.person_data_json, name="person_data_json"),
+    path("people/<int:pk>/erase/", views.person_erase, name="person_erase"),
 ]

@@ -11,8 +11,10 @@ from .board import board, deal_quick_add
 from .deals import deal_create, deal_detail, deal_snooze_view
 from .organizations import organization_create, organization_detail, organization_edit, organization_list, organization_lookup, organization_moved
 from .moves import deal_lose_view, deal_move_view, deal_reopen_view
+from .directory import duplicates_list, organization_merge, person_data, person_data_json, person_erase, person_merge
 
 __all__ = [
     "board", "deal_create", "deal_detail", "deal_lose_view", "deal_move_view", "deal_quick_add", "deal_reopen_view",
     "deal_snooze_view", "organization_create", "organization_detail", "organization_edit", "organization_list", "organization_lookup", "organization_moved",
+    "duplicates_list", "organization_merge", "person_merge", "person_data", "person_data_json", "person_erase",
 ]

@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import extensions, selectors
 from .. import organizations as organization_services
 from ..forms import OrganizationForm, organization_label
-from ..models import Deal, DealStatus, Organization
+from ..models import Deal, DealStatus, MergedKind, Organization
+from .directory import follows_merges
 
 
 def organization_list(request):
@@ -22,6 +23,7 @@ def organization_list(request):
 
 
 @require_safe
+@follows_merges(MergedKind.ORGANIZATION)
 def organization_moved(request, pk):
     """A lead's page before leads became organisations: its organisation's page."""
     organization = _visible_organization_or_404(request.user, pk)
@@ -33,6 +35,7 @@ def _visible_organization_or_404(user, pk: int) -> Organization:
 
 
 @require_safe
+@follows_merges(MergedKind.ORGANIZATION)
 def organization_detail(request, pk):
     user = request.user
     organization = _visible_organization_or_404(user, pk)

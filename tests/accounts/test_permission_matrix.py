@@ -106,6 +106,15 @@ RULES: dict[str, Rule] = {
     "pipeline:organization_detail": DEFAULT,
     "pipeline:organization_moved": DEFAULT,  # an old lead page address: its organisation page, for those who may see it
     "pipeline:organization_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
+    # Duplicates and merges: suggestions among the records one may see; a merge by whoever may change both
+    "pipeline:duplicates": DEFAULT,
+    "pipeline:organization_merge": Rule(OBJECT_CHANGE, note="a merge changes both records and deletes one"),
+    "pipeline:person_merge": Rule(OBJECT_CHANGE, note="a merge changes both records and deletes one"),
+    # A person's data (export) and its erasure: admins and the managers responsible for the person
+    "pipeline:person_data": Rule(OBJECT_CHANGE, overrides=(("owner", FORBIDDEN),),
+                                 note="the whole record, what every team wrote included: admins and managers"),
+    "pipeline:person_data_json": Rule(OBJECT_CHANGE, overrides=(("owner", FORBIDDEN),)),
+    "pipeline:person_erase": Rule(OBJECT_CHANGE, overrides=(("owner", FORBIDDEN),), note="cannot be undone"),
     # Qualification, imports and exports (the leak probe reads the exported files too)
     "qualification:lead_list": DEFAULT,
     "exports:board_csv": DEFAULT,
@@ -186,12 +195,12 @@ RULES: dict[str, Rule] = {
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.
-SUBJECTS = ("deal", "organization", "user")
+SUBJECTS = ("deal", "organization", "user", "person")
 # Words in a URL name that say what a bare `pk` is, most specific first.
 OBJECT_WORDS = {
     "deal": "deal", "organization": "organization", "lead": "organization", "user": "user", "stage": "stage", "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
-    "transition": "transition", "token": "apitoken", "version": "offerversion",
+    "transition": "transition", "token": "apitoken", "version": "offerversion", "person": "person",
 }
 # Arguments filled by their name.
 KWARG_OBJECTS = {
@@ -444,6 +453,8 @@ def _shared_organisation(people, stage):
 
 # Objects that belong to other apps, made only when a URL needs them: {name: maker(people)}.
 OBJECT_MAKERS = {
+    # rita's contact at her organisation (OrganizationFactory gives it a main contact she owns)
+    "person": lambda people: django_apps.get_model("pipeline", "Organization").objects.get(name=NORTH_LEAD_NAME).main_contact,
     "apitoken": lambda people: django_apps.get_model("api", "ApiToken").issue(user=people["owner"], name="probe")[0],
     "offerversion": lambda people: _offer_version(people),
     "offerpackage": lambda people: _offer_version(people).packages.create(name="Probe package"),

@@ -1072,13 +1072,25 @@ PIPELINE_URLS = [
     ("get", "pipeline:organization_moved", "organization"),
     ("get", "pipeline:organization_edit", "organization"),
     ("post", "pipeline:organization_edit", "organization"),
+    ("get", "pipeline:duplicates", False),
+    ("get", "pipeline:organization_merge", "organization"),
+    ("post", "pipeline:organization_merge", "organization"),
+    ("get", "pipeline:person_merge", "person"),
+    ("post", "pipeline:person_merge", "person"),
+    ("get", "pipeline:person_data", "person"),
+    ("get", "pipeline:person_data_json", "person"),
+    ("get", "pipeline:person_erase", "person"),
+    ("post", "pipeline:person_erase", "person"),
 ]
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("method, name, arg", PIPELINE_URLS, ids=[f"{m}-{n}" for m, n, _ in PIPELINE_URLS])
 def test_every_pipeline_url_requires_sign_in(client, deal, method, name, arg, htmx):
-    args = {"deal": [deal.pk], "organization": [deal.organization_id], "stage": [deal.stage_id], False: []}[arg]
+    args = {
+        "deal": [deal.pk], "organization": [deal.organization_id], "stage": [deal.stage_id],
+        "person": [deal.organization.main_contact_id], False: [],
+    }[arg]
     url = reverse(name, args=args)
     response = getattr(client, method)(url, **(HTMX if htmx else {}))
     if htmx:
