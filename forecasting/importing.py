@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import DealField, DealStatus, Organization, LostReason, Pipeline, StageKind
+from pipeline.models import DealField, DealStatus, ForecastCategory, LostReason, Organization, Pipeline, StageKind
 
 DEAL_COLUMNS = [
     "external_id",
@@ -344,79 +344,159 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
             if deal.status == DealStatus.LOST and deal.lost_reason not in reasons:
                 reasons[deal.lost_reason] = LostReason.objects.create(name=deal.lost_reason, position=len(reasons))
 
-        rows = []
-        for deal, path, _changes in plans:
-            final_at, final_stage = path[-1]
-            closed_at = None
-            if deal.status == DealStatus.WON:
-                closed_at = final_at
-            elif deal.status == DealStatus.LOST:
-                closed_at = max(deal.closed_at, final_at)
-            rows.append(
-                {
-                    "pipeline_id": pipeline.pk,
-                    "stage_id": final_stage.pk,
-                    "organization_id": organizations[deal.organization].pk,
-                    "title": deal.title[:200],
-                    "amount": deal.amount,
-                    "currency": deal.currency,
-                    "expected_close": deal.expected_close,
-                    "status": deal.status,
-                    "owner_id": users[deal.owner].pk,
-                    "lost_reason_id": reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
-                    "stage_entered_at": final_at,
-                    "closed_at": closed_at,
-                    "created_at": deal.created_at,
-                    "external_id": deal.external_id,
-                }
+        histories = [
+            DealHistory(
+                organization_id=organizations[deal.organization].pk,
+                owner_id=users[deal.owner].pk,
+                title=deal.title,
+                amount=deal.amount,
+                currency=deal.currency,
+                created_at=deal.created_at,
+                expected_close=deal.expected_close,
+                status=deal.status,
+                closed_at=deal.closed_at,
+                lost_reason_id=reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
+                external_id=deal.external_id,
+                path=path,
+                changes=[(at, kind, old, new) for at, kind, old, new, _line in changes],
             )
-        created = services.deals_bulk_import(deals=rows)
-        stage_rows, change_rows = [], []
-        for obj, (deal, path, changes) in zip(created, plans):
-            previous, status, since = None, "", None
-            for at, stage in path:
-                to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
-                stage_rows.append(
-                    events.StageChangeEvent(
-                        deal_id=obj.pk,
-                        from_stage_id=previous.pk if previous else None,
-                        to_stage_id=stage.pk,
-                        from_status=status,
-                        to_status=to_status,
-                        at=at,
-                        actor_label=ACTOR_LABEL,
-                        previous_since=since,
-                    )
-                )
-                previous, status, since = stage, to_status, at
-            if deal.status == DealStatus.LOST:
-                stage_rows.append(
-                    events.StageChangeEvent(
-                        deal_id=obj.pk,
-                        from_stage_id=previous.pk,
-                        to_stage_id=previous.pk,
-                        from_status=status,
-                        to_status=DealStatus.LOST,
-                        at=obj.closed_at,
-                        actor_label=ACTOR_LABEL,
-                        previous_since=since,
-                        lost_reason_id=obj.lost_reason_id,
-                    )
-                )
-            for at, kind, old, new, _line in changes:
-                field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
-                change_rows.append(
-                    events.DealChangeEvent(
-                        deal_id=obj.pk,
-                        field=field_name,
-                        old_value=old,
-                        new_value=new,
-                        at=at,
-                        actor_label=ACTOR_LABEL,
-                    )
-                )
-        result.deals = len(created)
-        result.stage_changes = events.stage_changes_bulk_record(stage_rows)
-        result.deal_changes = events.deal_changes_bulk_record(change_rows)
-        services.customers_since_mark({obj.organization_id for obj in created if obj.status == DealStatus.WON})
+            for deal, path, changes in plans
+        ]
+        written = deals_with_history_write(histories, pipeline=pipeline)
+        result.deals = len(written.deals)
+        result.stage_changes = written.stage_changes
+        result.deal_changes = written.deal_changes
     return result
+
+
+# --- The writer shared with the import wizard --------------------------------------------------
+
+
+@dataclass
+class DealHistory:
+    """One deal as the other CRM knew it: its final state and the stage path that led there.
+
+    `path` lists (when, stage) from the stage it was created in to the stage it is in now (a won
+    deal ends in a won stage; a lost deal ends in the stage it was lost from, and `closed_at` is
+    when it was lost). `changes` lists past field changes as (when, "amount"|"expected_close",
+    old text, new text). Everything is checked by the caller."""
+
+    organization_id: int
+    owner_id: int
+    title: str
+    status: str
+    created_at: datetime
+    path: list
+    amount: Decimal | None = None
+    currency: str = ""
+    expected_close: date | None = None
+    closed_at: datetime | None = None
+    lost_reason_id: int | None = None
+    external_id: str = ""
+    next_step: str = ""
+    probability: int | None = None
+    changes: list = field(default_factory=list)
+
+
+@dataclass
+class HistoryWritten:
+    deals: list
+    stage_changes: int = 0
+    deal_changes: int = 0
+
+
+def deals_with_history_write(
+    histories: list[DealHistory], *, pipeline: Pipeline, actor=None, actor_label: str = ACTOR_LABEL
+) -> HistoryWritten:
+    """Create the deals in their final state and write their past with the bulk writers of
+    `pipeline.events` (created → each stage → won or lost, at the file's times), so that forecasts,
+    time in stage and win rates see the real past. The caller holds the transaction."""
+    actor_id = getattr(actor, "pk", None)
+    rows = []
+    for deal in histories:
+        final_at, final_stage = deal.path[-1]
+        closed_at = None
+        if deal.status == DealStatus.WON:
+            closed_at = final_at
+        elif deal.status == DealStatus.LOST:
+            closed_at = max(deal.closed_at, final_at)
+        if deal.status == DealStatus.WON:
+            category = ForecastCategory.CLOSED
+        elif deal.status == DealStatus.LOST:
+            category = ForecastCategory.OMITTED
+        else:
+            category = ForecastCategory.PIPELINE
+        rows.append(
+            {
+                "pipeline_id": pipeline.pk,
+                "stage_id": final_stage.pk,
+                "organization_id": deal.organization_id,
+                "title": deal.title[:200],
+                "amount": deal.amount,
+                "currency": deal.currency or services.currency_clean(""),
+                "expected_close": deal.expected_close,
+                "probability": deal.probability,
+                "next_step": "" if deal.status != DealStatus.OPEN else (deal.next_step or "")[:200],
+                "status": deal.status,
+                "forecast_category": category,
+                "owner_id": deal.owner_id,
+                "lost_reason_id": deal.lost_reason_id if deal.status == DealStatus.LOST else None,
+                "stage_entered_at": final_at,
+                "closed_at": closed_at,
+                "created_at": deal.created_at,
+                "external_id": deal.external_id,
+            }
+        )
+    created = services.deals_bulk_import(deals=rows)
+    stage_rows, change_rows = [], []
+    for obj, deal in zip(created, histories):
+        previous, status, since = None, "", None
+        for at, stage in deal.path:
+            to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
+            stage_rows.append(
+                events.StageChangeEvent(
+                    deal_id=obj.pk,
+                    from_stage_id=previous.pk if previous else None,
+                    to_stage_id=stage.pk,
+                    from_status=status,
+                    to_status=to_status,
+                    at=at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    previous_since=since,
+                )
+            )
+            previous, status, since = stage, to_status, at
+        if deal.status == DealStatus.LOST:
+            stage_rows.append(
+                events.StageChangeEvent(
+                    deal_id=obj.pk,
+                    from_stage_id=previous.pk,
+                    to_stage_id=previous.pk,
+                    from_status=status,
+                    to_status=DealStatus.LOST,
+                    at=obj.closed_at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    previous_since=since,
+                    lost_reason_id=obj.lost_reason_id,
+                )
+            )
+        for at, kind, old, new in deal.changes:
+            field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
+            change_rows.append(
+                events.DealChangeEvent(
+                    deal_id=obj.pk,
+                    field=field_name,
+                    old_value=old,
+                    new_value=new,
+                    at=at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                )
+            )
+    written = HistoryWritten(deals=created)
+    written.stage_changes = events.stage_changes_bulk_record(stage_rows)
+    written.deal_changes = events.deal_changes_bulk_record(change_rows)
+    services.customers_since_mark({obj.organization_id for obj in created if obj.status == DealStatus.WON})
+    return written
