@@ -36,7 +36,7 @@ from pipeline.exceptions import PipelineError
 from pipeline.models import CompanySize, DealStatus, LeadSource, LostReason, Organization, Pipeline, Stage, StageKind
 from pipeline.selectors import assignable_users, visible_organizations, visible_users
 
-from .models import ImportJob, ImportKind, ImportStatus
+from .models import ImportJob, ImportKind, ImportLayout, ImportStatus
 from .parsing import ParsedFile
 
 logger = logging.getLogger(__name__)
@@ -1023,6 +1023,15 @@ def _owners_create(rows: list[RowResult], *, actor) -> list[str]:
 
 
 def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: Pipeline | None = None) -> ImportJob:
+    """A new upload; its column mapping is the one last confirmed for this layout, or a guess."""
+    from .values import layout_hash
+
+    layout = ImportLayout.objects.filter(kind=kind, headers_hash=layout_hash(kind, parsed.headers)).first()
+    mapping = mapping_guess(kind, parsed.headers)
+    if layout is not None and all(
+        name in {t.name for t in TARGETS[kind]} and 0 <= index < len(parsed.headers) for name, index in layout.mapping.items()
+    ):
+        mapping = layout.mapping
     return ImportJob.objects.create(
         created_by=user,
         kind=kind,
@@ -1032,9 +1041,31 @@ def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: 
         encoding=parsed.encoding,
         headers=parsed.headers,
         rows=parsed.rows,
-        mapping=mapping_guess(kind, parsed.headers),
+        mapping=mapping,
         total_rows=len(parsed.rows),
     )
+
+
+def job_values_set(job: ImportJob, *, value_mapping: dict, formats: dict) -> ImportJob:
+    """Store the value mapping and formats the uploader confirmed, and remember them (with the
+    column mapping) for the next file of the same layout."""
+    from .values import layout_remember
+
+    job.value_mapping, job.formats = value_mapping, formats
+    job.save(update_fields=["value_mapping", "formats"])
+    layout_remember(job)
+    return job
+
+
+def problem_rows(job: ImportJob, *, user) -> list[list[str]]:
+    """A header and one row per problem row: line, messages, then the row's cells as in the file.
+    Before the import, every row the preview finds wrong; after it, the rows it refused or skipped."""
+    header = [_("Line"), _("Problems"), *job.headers]
+    if job.status == ImportStatus.UPLOADED:
+        found = [{"line": r.line, "errors": r.errors, "cells": r.cells} for r in import_preview(job, user=user).error_rows]
+    else:
+        found = job.errors
+    return [header] + [[str(r["line"]), " | ".join(r["errors"]), *r.get("cells", [])] for r in found]
 
 
 def import_start(job: ImportJob) -> bool:
