@@ -107,7 +107,7 @@ class ValuesForm(forms.Form):
         plans = {
             "stage": (_("Stages"), lambda: v.stage_options(stages), lambda t: v.stage_propose(t, stages)),
             "status": (_("Status"), lambda: [(v.OPEN, _("Open")), (v.WON, _("Won")), (v.LOST, _("Lost"))],
-                       lambda t: v.status_word(t) or v.OPEN),
+                       v.status_word),
             "owner": (_("Owners"), lambda: v.owner_options(user), lambda t: v.owner_propose(t, users, can_create=can_create)),
             "country": (_("Countries"), lambda: [(v.NONE, _("— leave empty —"))] + v.country_options(), v.country_propose),
             "lost_reason": (_("Lost reasons"), lambda: v.lost_reason_options(user),

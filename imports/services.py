@@ -70,7 +70,8 @@ LEAD_TARGETS = [
     Target("company_size", gettext_lazy("Company size"),
            synonyms=("company size", "size", "employees", "number of employees", "unternehmensgroesse",
                      "unternehmensgröße", "größe", "groesse", "mitarbeiter", "mitarbeiterzahl")),
-    Target("country", gettext_lazy("Country"), synonyms=("country", "country code", "land", "laendercode", "country name")),
+    Target("country", gettext_lazy("Country"), synonyms=("country", "country code", "land", "laendercode", "country name", "billing country",
+                    "country region", "mailing country")),
     Target("website", gettext_lazy("Website"), synonyms=("website", "web", "url", "domain", "homepage", "webseite", "internet")),
     Target("source", gettext_lazy("Source"), synonyms=("source", "lead source", "quelle", "herkunft", "lead quelle")),
     Target("contact_name", gettext_lazy("Contact person"),
@@ -92,17 +93,18 @@ TARGETS = {
     ],
     ImportKind.DEALS: [
         Target("title", gettext_lazy("Deal title"), required=True,
-               synonyms=("title", "deal", "deal name", "deal title", "opportunity", "titel", "name")),
+               synonyms=("title", "deal", "deal name", "deal title", "opportunity", "opportunity name", "titel", "name")),
         Target("company", gettext_lazy("Company"), required=True,
                synonyms=("company", "company name", "organisation", "organization", "account", "firma",
-                         "unternehmen", "firmenname", "lead", "kunde", "customer")),
+                         "unternehmen", "firmenname", "lead", "kunde", "customer", "account name",
+                         "associated company", "company name primary")),
         Target("amount", gettext_lazy("Amount"), synonyms=("amount", "value", "deal value", "betrag", "wert", "volumen")),
         Target("currency", gettext_lazy("Currency"), synonyms=("currency", "waehrung", "währung")),
         Target("expected_close", gettext_lazy("Expected close"),
                synonyms=("expected close", "expected close date", "close date", "closing date", "close",
                          "abschlussdatum", "abschluss")),
         Target("stage", gettext_lazy("Stage"), synonyms=("stage", "phase", "stufe", "deal stage")),
-        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "deal owner", "rep", "sales rep", "assigned to",
+        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "deal owner", "opportunity owner", "rep", "sales rep", "assigned to",
                                                          "besitzer", "verantwortlich", "zustaendig")),
         Target("next_step", gettext_lazy("Next step"), synonyms=("next step", "naechster schritt", "nächster schritt")),
         Target("probability", gettext_lazy("Probability (%)"),
@@ -641,11 +643,12 @@ class _Outcome:
         values["lost_reason"] = self._reason(values.get("lost_reason", ""), status, row)
 
     def _reason(self, text: str, status: str, row: RowResult):
-        if status != DealStatus.LOST or not text:
+        if status != DealStatus.LOST:
+            return None
+        if not text:
+            row.errors.append(_("A lost deal needs a lost reason; this row has none."))
             return None
         choice = self.reason_map.get(text, "")
-        if choice == "none":
-            return None
         if choice.startswith("reason:") and int(choice.removeprefix("reason:")) in self.reasons_by_pk:
             return self.reasons_by_pk[int(choice.removeprefix("reason:"))]
         if choice == "create" and getattr(self.job.created_by, "is_admin", False):

@@ -222,7 +222,6 @@ def country_propose(text: str) -> str:
 
 def lost_reason_options(user) -> list[tuple[str, str]]:
     options = [(f"reason:{r.pk}", r.name) for r in LostReason.objects.order_by("position", "pk")]
-    options.append((NONE, _("No reason")))
     if getattr(user, "is_admin", False):
         options.append((CREATE, _("Create this reason")))
     return options
@@ -236,7 +235,7 @@ def lost_reason_propose(text: str, reasons, *, can_create: bool) -> str:
             best, score = reason, s
     if best is not None and score >= 0.75:
         return f"reason:{best.pk}"
-    return CREATE if can_create else NONE
+    return CREATE if can_create else ""
 
 
 # --- Formats --------------------------------------------------------------------------------------
@@ -298,6 +297,8 @@ def decimal_separator_detect(values) -> FormatGuess:
             guess.ambiguous += 1
     if len(guess.evidence) == 1:
         guess.choice = next(iter(guess.evidence))
+    elif not guess.evidence and not guess.ambiguous:
+        guess.choice = "."  # whole numbers only: either reading gives the same amounts
     return guess
 
 
