@@ -11,6 +11,7 @@ with the bulk writers of `pipeline.events`.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import timezone as dt_timezone
@@ -19,8 +20,10 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from accounts import services as user_services
 from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
@@ -325,12 +328,15 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
     with transaction.atomic():
         usernames = {deal.owner for deal, _, _ in plans}
         users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+        taken = taken_usernames()
         for name in sorted(usernames - set(users)):
-            user = User(username=name, role=Role.REP)
-            user.set_unusable_password()
-            user.save()
+            # An owner the file names by full name or e-mail gets a username that can sign in.
+            valid = name if re.fullmatch(r"[\w.+-]{1,150}", name) and name.casefold() not in taken else None
+            if valid:
+                taken.add(valid.casefold())
+            user = inactive_owner_create(username=valid or username_for(name, taken), text=name)
             users[name] = user
-            result.users_created.append(name)
+            result.users_created.append(user.username)
         organization_names = {deal.organization for deal, _, _ in plans}
         organizations = {}
         for organization in Organization.objects.filter(name__in=organization_names).order_by("pk"):
@@ -370,6 +376,39 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
 
 
 # --- The writer shared with the import wizard --------------------------------------------------
+
+
+def username_for(text: str, taken: set[str]) -> str:
+    """A valid, unused username for an owner named in a file: "Anna Schmidt" → "anna.schmidt",
+    "anna@example.com" → "anna"; letters, digits and . _ - only (Django's username rule)."""
+    raw = (text or "").strip()
+    if "@" in raw:
+        raw = raw.split("@", 1)[0]
+    base = slugify(raw.replace(".", " ")).replace("-", ".")[:140] or "user"
+    candidate, n = base, 2
+    while candidate.casefold() in taken:
+        candidate, n = f"{base}{n}", n + 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def taken_usernames() -> set[str]:
+    return {name.casefold() for name in get_user_model().objects.values_list("username", flat=True)}
+
+
+def inactive_owner_create(*, username: str, text: str, actor=None, actor_label: str = ACTOR_LABEL):
+    """A rep for an owner the file names who has no account here: inactive and without a password,
+    for an admin to invite (activate and give a password); its creation is in the audit trail."""
+    email = text if "@" in text else ""
+    first, _sep, last = ("", "", "") if email else text.strip().rpartition(" ")
+    user, _password, _generated = user_services.user_create(
+        username=username, role=Role.REP, email=email, actor=actor, actor_label=actor_label,
+    )
+    user.first_name, user.last_name = (first, last) if first else (last, "")
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["first_name", "last_name", "is_active", "password"])
+    return user
 
 
 @dataclass

@@ -26,8 +26,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
-from accounts import services as user_services
-from accounts.models import Role
 from forecasting import importing as history_importing
 from pipeline import configuration
 from pipeline import organizations as organization_services
@@ -528,17 +526,6 @@ class NewOwner:
     def __str__(self):
         return self.username
 
-    @property
-    def email(self) -> str:
-        return self.text if "@" in self.text else ""
-
-    @property
-    def names(self) -> tuple[str, str]:
-        if "@" in self.text:
-            return "", ""
-        first, _sep, last = self.text.rpartition(" ")
-        return (first, last) if first else (last, "")
-
 
 class _Outcome:
     """A deal row's stage, status, close date and lost reason, from the stage and status columns
@@ -1013,14 +1000,9 @@ def _owners_create(rows: list[RowResult], *, actor) -> list[str]:
         owner = row.values.get("owner")
         if isinstance(owner, NewOwner):
             if owner.username not in created:
-                user, _password, _generated = user_services.user_create(
-                    username=owner.username, role=Role.REP, email=owner.email, actor=actor, actor_label="import",
+                created[owner.username] = history_importing.inactive_owner_create(
+                    username=owner.username, text=owner.text, actor=actor,
                 )
-                user.first_name, user.last_name = owner.names
-                user.is_active = False
-                user.set_unusable_password()
-                user.save(update_fields=["first_name", "last_name", "is_active", "password"])
-                created[owner.username] = user
             row.values["owner"] = created[owner.username]
     return sorted(created)
 

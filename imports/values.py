@@ -18,10 +18,9 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 import pycountry
-from django.contrib.auth import get_user_model
-from django.utils.text import slugify
 from django.utils.translation import gettext as _, gettext_lazy
 
+from forecasting.importing import taken_usernames, username_for  # noqa: F401  (the owners' new usernames)
 from localization.formatting import decimal_separator_shown
 from pipeline.models import LostReason, Stage, StageKind
 from pipeline.selectors import assignable_users
@@ -99,6 +98,8 @@ def _similarity(a: str, b: str) -> float:
         return 1.0
     if a in b or b in a:
         return 0.85
+    if len(a) >= 5 and len(b) >= 5 and a[:5] == b[:5]:
+        return 0.8  # "qualify" and "qualification"
     return SequenceMatcher(None, a, b).ratio()
 
 
@@ -126,7 +127,7 @@ def stage_propose(text: str, stages: list[Stage]) -> str:
         s = _similarity(text, stage.name)
         if s > score:
             best, score = stage, s
-    if best is not None and score >= 0.6:
+    if best is not None and score >= 0.75:
         return f"stage:{best.pk}"
     return f"stage:{stages[0].pk}" if stages else ""
 
@@ -154,24 +155,6 @@ def owner_propose(text: str, users, *, can_create: bool) -> str:
     if best is not None and score >= 0.8:
         return f"user:{best.pk}"
     return CREATE if can_create else ""
-
-
-def username_for(text: str, taken: set[str]) -> str:
-    """A valid, unused username for an owner named in a file: "Anna Schmidt" → "anna.schmidt",
-    "anna@example.com" → "anna"; letters, digits and . _ - only (Django's username rule)."""
-    raw = (text or "").strip()
-    if "@" in raw:
-        raw = raw.split("@", 1)[0]
-    base = slugify(raw.replace(".", " ")).replace("-", ".")[:140] or "user"
-    candidate, n = base, 2
-    while candidate.casefold() in taken:
-        candidate, n = f"{base}{n}", n + 1
-    taken.add(candidate.casefold())
-    return candidate
-
-
-def taken_usernames() -> set[str]:
-    return {name.casefold() for name in get_user_model().objects.values_list("username", flat=True)}
 
 
 # --- Countries ------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def values(request, pk):
         return redirect(job)
     layout = layout_for(job)
     remembered = {"value_mapping": layout.value_mapping, "formats": layout.formats} if layout else None
-    form = ValuesForm(request.POST or None, job=job, user=request.user, remembered=remembered)
+    form = ValuesForm(request.POST if request.method == "POST" else None, job=job, user=request.user, remembered=remembered)
     if request.method == "POST" and form.is_valid():
         job_values_set(job, value_mapping=form.value_mapping, formats=form.formats)
         return redirect("imports:preview", pk=job.pk)

@@ -276,3 +276,54 @@ def test_all_or_nothing_imports_nothing_when_a_row_is_wrong(client, rep, pipelin
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and not Deal.objects.exists()
     assert [e["line"] for e in job.errors] == [3] and job.errors[0]["cells"] == ["Bad", "Beta", "Offer", "won", ""]
+
+
+def test_seven_dot_eight_nine_zero_among_decimal_commas_is_never_seven_point_eight_nine(client, rep, pipeline):
+    client.force_login(rep)
+    data = csv_bytes("Title;Company;Amount", "A;Alpha;1.234,56", "B;Beta;7.890", "C;Gamma;12,5")
+    job, page, posted = walk_to_preview(client, data, pipeline)
+    assert page.context["form"].fields["decimal_separator"].initial == ","
+    assert "“1.234,56” can only be comma (1.234,56)." in page.content.decode()
+    client.post(reverse("imports:values", args=[job.pk]), posted)
+    client.post(reverse("imports:commit", args=[job.pk]))
+    amounts = dict(Deal.objects.values_list("title", "amount"))
+    assert amounts == {"A": Decimal("1234.56"), "B": Decimal("7890.00"), "C": Decimal("12.50")}
+
+
+def test_a_value_that_contradicts_the_confirmed_separator_is_a_problem_in_the_preview(client, rep, pipeline):
+    client.force_login(rep)
+    data = csv_bytes("Title;Company;Amount", "A;Alpha;1.234,56", "B;Beta;7.89")
+    job, page, posted = walk_to_preview(client, data, pipeline)
+    assert page.context["form"].fields["decimal_separator"].initial == ""  # the file writes both
+    response = client.post(reverse("imports:values", args=[job.pk]), posted)
+    assert "Confirm how the file writes this" in response.content.decode()
+    posted["decimal_separator"] = ","
+    client.post(reverse("imports:values", args=[job.pk]), posted)
+    preview = client.get(reverse("imports:preview", args=[job.pk])).context["preview"]
+    assert [r.errors for r in preview.rows] == [
+        [], ["Amount: “7.89” cannot be read with the decimal comma you confirmed for this file; correct the value or the format."],
+    ]
+
+
+def test_only_an_admin_may_create_users_for_unknown_owners(client, manager, pipeline):
+    client.force_login(manager)
+    data = csv_bytes("Title,Company,Owner", "A,Alpha,Zoe Unknown")
+    job, page, posted = walk_to_preview(client, data, pipeline)
+    field = next(k for k in page.context["form"].fields if k.startswith("owner__"))
+    assert field not in posted  # no proposal: a manager chooses one of their people
+    assert "create" not in dict(page.context["form"].fields[field].choices)
+    posted[field] = "create"  # a forged choice
+    response = client.post(reverse("imports:values", args=[job.pk]), posted)
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    posted[field] = f"user:{manager.pk}"
+    client.post(reverse("imports:values", args=[job.pk]), posted)
+    client.post(reverse("imports:commit", args=[job.pk]))
+    assert Deal.objects.get().owner == manager and not User.objects.filter(username="zoe.unknown").exists()
+
+
+def test_the_values_page_runs_a_bounded_number_of_queries(client, admin_user, people, pipeline, django_assert_max_num_queries):
+    client.force_login(admin_user)
+    data, _truth = export(n=200)
+    job, _page, _posted = walk_to_preview(client, data, pipeline)
+    with django_assert_max_num_queries(15):
+        client.get(reverse("imports:values", args=[job.pk]))
