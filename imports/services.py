@@ -188,11 +188,13 @@ def amount_parse(text: str, *, decimal_separator: str | None = None, mixed: bool
         value = parse_amount(raw, decimal_separator=decimal_separator)
     except ValueError:
         if confirmed and re.fullmatch(r"[^\d]*[-+]?\d[\d.,\s]*[^\d]*", raw):
-            raise CellError(
-                _("“%(value)s” cannot be read with the decimal %(separator)s you confirmed for this file; "
-                  "correct the value or the format.")
-                % {"value": raw, "separator": _("point") if decimal_separator == "." else _("comma")}
-            ) from None
+            if decimal_separator == ".":
+                message = _("“%(value)s” cannot be read with the decimal point you confirmed for this file; "
+                            "correct the value or the format.")
+            else:
+                message = _("“%(value)s” cannot be read with the decimal comma you confirmed for this file; "
+                            "correct the value or the format.")
+            raise CellError(message % {"value": raw}) from None
         raise CellError(_("“%(value)s” is not an amount.") % {"value": raw}) from None
     try:
         return pipeline_services.money_clean(value)
@@ -615,10 +617,10 @@ class _Outcome:
                 row.errors.append(_("An open deal has no close date; set its status to won or lost, or clear the date."))
             closed = None
         elif closed is None:
-            row.errors.append(
-                _("A %(status)s deal needs the date it was closed; map the column that holds it.")
-                % {"status": DealStatus(status).label}
-            )
+            if status == DealStatus.WON:
+                row.errors.append(_("A won deal needs the date it was won; map the column that holds it."))
+            else:
+                row.errors.append(_("A lost deal needs the date it was lost; map the column that holds it."))
         created = created or closed or self.today
         if created > self.today:
             row.errors.append(_("The created date lies in the future."))

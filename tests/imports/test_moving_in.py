@@ -237,7 +237,7 @@ def test_bad_history_rows_each_get_a_clear_message_and_can_be_skipped(client, ma
     preview = client.get(reverse("imports:preview", args=[job.pk])).context["preview"]
     errors = {row.line: " ".join(row.errors) for row in preview.rows}
     assert errors[2] == ""
-    assert "A Won deal needs the date it was closed" in errors[3]
+    assert "A won deal needs the date it was won; map the column that holds it." in errors[3]
     assert "An open deal has no close date" in errors[4]
     assert "The close date lies before the created date." in errors[5]
     assert "The close date lies in the future." in errors[6]
@@ -254,7 +254,7 @@ def test_bad_history_rows_each_get_a_clear_message_and_can_be_skipped(client, ma
     lines = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
     assert lines[0][:3] == ["Line", "Problems", "Title"]
     assert [line[0] for line in lines[1:]] == ["3", "4", "5", "6", "7", "8", "9", "10", "12"]
-    assert lines[1][2] == "No close" and "needs the date it was closed" in lines[1][1]
+    assert lines[1][2] == "No close" and "needs the date it was won" in lines[1][1]
 
     # All or nothing refuses; "import the valid rows, skip the rest" imports the two good ones.
     client.post(reverse("imports:commit", args=[job.pk]), {"skip_invalid": "on"})
