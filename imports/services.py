@@ -424,6 +424,7 @@ class RowResult:
     organization_id: int | None = None  # deals: the existing lead the deal is added to
     same_as_line: int | None = None  # the earlier row whose new lead this row shares or repeats
     skip: bool = False
+    shown: dict = field(default_factory=dict)  # how the preview shows a value, where not as it is
 
     @property
     def ok(self) -> bool:
@@ -607,6 +608,8 @@ class _Outcome:
             row.errors.append(_("This pipeline has no won stage, so won deals cannot be imported into it."))
             return
         values["stage"], values["status"] = stage, status
+        if status == DealStatus.WON and stage.kind != StageKind.WON:
+            row.shown["stage"] = f"{stage.name} → {self.won_stage.name}"
         created, closed = values.get("created_at"), values.get("closed_at")
         if status != DealStatus.OPEN and closed is None and "closed_at" not in self.job.mapping:
             # CRMs such as Salesforce write a closed deal's close date in the same column as an open
@@ -652,6 +655,9 @@ class _Outcome:
 @dataclass(frozen=True)
 class NewReason:
     name: str
+
+    def __str__(self):
+        return self.name
 
 
 class _ExistingLeads:
@@ -945,7 +951,8 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
     organizations_by_line: dict[int, Organization] = {}
     histories = []
     pipeline = job.pipeline or Pipeline.objects.filter(is_default=True).first()
-    won_stage = next((s for s in pipeline.stages.order_by("position", "pk") if s.kind == StageKind.WON), None)
+    ordered = list(pipeline.stages.order_by("position", "pk"))
+    won_stage = next((s for s in ordered if s.kind == StageKind.WON), None)
     reasons: dict[str, LostReason] = {}
     for row in rows:
         values = row.values
@@ -956,7 +963,8 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
         else:
             organization = new_organizations[row.line]
         organizations_by_line[row.line] = organization
-        histories.append(_deal_history(values, organization=organization, won_stage=won_stage, reasons=reasons, user=user))
+        histories.append(_deal_history(values, organization=organization, first_stage=ordered[0], won_stage=won_stage,
+                                       reasons=reasons, user=user))
     progress(len(rows) // 2)
     written = history_importing.deals_with_history_write(histories, pipeline=pipeline, actor=user, actor_label="")
     progress(len(rows))
@@ -968,9 +976,10 @@ def _moment(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
-def _deal_history(values: dict, *, organization, won_stage, reasons: dict, user) -> history_importing.DealHistory:
+def _deal_history(values: dict, *, organization, first_stage, won_stage, reasons: dict, user) -> history_importing.DealHistory:
     """A checked deal row as the history writer takes it: created in its stage on the created
-    date; a won deal moves to the won stage on its close date; a lost deal is lost from its stage."""
+    date; a won deal moves to the won stage on its close date (a row that names the won stage
+    itself starts in the first stage, as import_history does); a lost deal is lost from its stage."""
     stage, status = values["stage"], values["status"]
     created_at = _moment(values["created_at"])
     closed_at = _moment(values["closed_at"]) if values.get("closed_at") else None
@@ -978,7 +987,7 @@ def _deal_history(values: dict, *, organization, won_stage, reasons: dict, user)
     if status == DealStatus.WON and stage.kind != StageKind.WON:
         path.append((closed_at, won_stage))
     elif status == DealStatus.WON:
-        path = [(closed_at, stage)] if closed_at == created_at else [(created_at, stage)]
+        path = [(closed_at, stage)] if closed_at == created_at else [(created_at, first_stage), (closed_at, stage)]
     reason = values.get("lost_reason")
     if isinstance(reason, NewReason):
         if reason.name.casefold() not in reasons:

@@ -90,10 +90,15 @@ def preview(request, pk):
     result = import_preview(job, user=request.user)
     problems = [r for r in result.rows if r.errors or r.duplicate][:PREVIEW_PROBLEMS]
     targets = [t for t in TARGETS[job.kind] if t.name in job.mapping]
+    if job.kind == ImportKind.DEALS and "closed_at" not in job.mapping and {"stage", "status"} & set(job.mapping):
+        # Closed deals take their close date from another column: show the one they get.
+        targets.append(next(t for t in TARGETS[job.kind] if t.name == "closed_at"))
     for row in result.rows[:PREVIEW_ROWS]:
         # A value that could not be read is shown as it stands in the file.
         row.display = [
-            row.cells[job.mapping[t.name]] if row.values.get(t.name) in (None, "") else row.values[t.name]
+            row.shown[t.name] if t.name in row.shown
+            else (row.cells[job.mapping[t.name]] if t.name in job.mapping else "")
+            if row.values.get(t.name) in (None, "") else row.values[t.name]
             for t in targets
         ]
     context = {

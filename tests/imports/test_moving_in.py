@@ -327,3 +327,18 @@ def test_the_values_page_runs_a_bounded_number_of_queries(client, admin_user, pe
     job, _page, _posted = walk_to_preview(client, data, pipeline)
     with django_assert_max_num_queries(15):
         client.get(reverse("imports:values", args=[job.pk]))
+
+
+@time_machine.travel(datetime(2025, 12, 15, 12, 0, tzinfo=timezone.get_fixed_timezone(0)), tick=False)
+def test_a_row_in_the_won_stage_is_won_on_its_close_date_not_on_its_created_date(client, rep, pipeline, stages):
+    client.force_login(rep)
+    data = csv_bytes("Title,Company,Stage,Created,Closed on", "Done,Alpha,Retention,2025-01-02,2025-01-20")
+    job, _page, posted = walk_to_preview(client, data, pipeline)
+    client.post(reverse("imports:values", args=[job.pk]), posted)
+    client.post(reverse("imports:commit", args=[job.pk]))
+    deal = Deal.objects.get()
+    assert (deal.status, deal.stage, deal.closed_at.date(), deal.created_at.date()) == (
+        "won", stages["Retention"], date(2025, 1, 20), date(2025, 1, 2))
+    assert list(StageChange.objects.filter(deal=deal).order_by("at").values_list("to_stage__name", "time_in_previous")) == [
+        ("Prospecting", None), ("Retention", timedelta(days=18)),
+    ]
