@@ -213,9 +213,9 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
                 f"{where}: " + _("no deal with external_id “%(id)s” in %(file)s") % {"id": ext, "file": dname}
             )
             continue
+        # A deal whose own row was refused still has its events checked, so that one run reports
+        # every problem of both files (not the events' problems only on the next run).
         deal = deals[ext]
-        if deal is None:
-            continue  # the deal row itself was reported
         try:
             at = _moment(r["at"])
         except ValueError:
@@ -247,16 +247,17 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
                         date.fromisoformat(value)
                     except ValueError:
                         problems.append(_("“%(v)s” is not an ISO date") % {"v": value})
-        if at.date() < deal.created_at.date():
+        if deal is not None and at.date() < deal.created_at.date():
             problems.append(_("the event lies before the deal was created"))
-        if deal.closed_at and at.date() > deal.closed_at.date():
+        if deal is not None and deal.closed_at and at.date() > deal.closed_at.date():
             problems.append(_("the event lies after the deal was closed"))
         if at > now:
             problems.append(_("the event lies in the future"))
         if problems:
             errors.extend(f"{where}: {p}" for p in problems)
             continue
-        deal.events.append((at, line, kind, r["old"], r["new"]))
+        if deal is not None:
+            deal.events.append((at, line, kind, r["old"], r["new"]))
 
     plans = []
     for deal in deals.values():
