@@ -11,6 +11,7 @@ with the bulk writers of `pipeline.events`.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import timezone as dt_timezone
@@ -19,12 +20,14 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from accounts import services as user_services
 from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import DealField, DealStatus, Organization, LostReason, Pipeline, StageKind
+from pipeline.models import DealField, DealStatus, ForecastCategory, LostReason, Organization, Pipeline, StageKind
 from pipeline.matching import organizations_keys_write
 
 DEAL_COLUMNS = [
@@ -211,9 +214,9 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
                 f"{where}: " + _("no deal with external_id “%(id)s” in %(file)s") % {"id": ext, "file": dname}
             )
             continue
+        # A deal whose own row was refused still has its events checked, so that one run reports
+        # every problem of both files (not the events' problems only on the next run).
         deal = deals[ext]
-        if deal is None:
-            continue  # the deal row itself was reported
         try:
             at = _moment(r["at"])
         except ValueError:
@@ -245,16 +248,17 @@ def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None)
                         date.fromisoformat(value)
                     except ValueError:
                         problems.append(_("“%(v)s” is not an ISO date") % {"v": value})
-        if at.date() < deal.created_at.date():
+        if deal is not None and at.date() < deal.created_at.date():
             problems.append(_("the event lies before the deal was created"))
-        if deal.closed_at and at.date() > deal.closed_at.date():
+        if deal is not None and deal.closed_at and at.date() > deal.closed_at.date():
             problems.append(_("the event lies after the deal was closed"))
         if at > now:
             problems.append(_("the event lies in the future"))
         if problems:
             errors.extend(f"{where}: {p}" for p in problems)
             continue
-        deal.events.append((at, line, kind, r["old"], r["new"]))
+        if deal is not None:
+            deal.events.append((at, line, kind, r["old"], r["new"]))
 
     plans = []
     for deal in deals.values():
@@ -326,12 +330,15 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
     with transaction.atomic():
         usernames = {deal.owner for deal, _, _ in plans}
         users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+        taken = taken_usernames()
         for name in sorted(usernames - set(users)):
-            user = User(username=name, role=Role.REP)
-            user.set_unusable_password()
-            user.save()
+            # An owner the file names by full name or e-mail gets a username that can sign in.
+            valid = name if re.fullmatch(r"[\w.+-]{1,150}", name) and name.casefold() not in taken else None
+            if valid:
+                taken.add(valid.casefold())
+            user = inactive_owner_create(username=valid or username_for(name, taken), text=name)
             users[name] = user
-            result.users_created.append(name)
+            result.users_created.append(user.username)
         organization_names = {deal.organization for deal, _, _ in plans}
         organizations = {}
         for organization in Organization.objects.filter(name__in=organization_names).order_by("pk"):
@@ -346,79 +353,192 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
             if deal.status == DealStatus.LOST and deal.lost_reason not in reasons:
                 reasons[deal.lost_reason] = LostReason.objects.create(name=deal.lost_reason, position=len(reasons))
 
-        rows = []
-        for deal, path, _changes in plans:
-            final_at, final_stage = path[-1]
-            closed_at = None
-            if deal.status == DealStatus.WON:
-                closed_at = final_at
-            elif deal.status == DealStatus.LOST:
-                closed_at = max(deal.closed_at, final_at)
-            rows.append(
-                {
-                    "pipeline_id": pipeline.pk,
-                    "stage_id": final_stage.pk,
-                    "organization_id": organizations[deal.organization].pk,
-                    "title": deal.title[:200],
-                    "amount": deal.amount,
-                    "currency": deal.currency,
-                    "expected_close": deal.expected_close,
-                    "status": deal.status,
-                    "owner_id": users[deal.owner].pk,
-                    "lost_reason_id": reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
-                    "stage_entered_at": final_at,
-                    "closed_at": closed_at,
-                    "created_at": deal.created_at,
-                    "external_id": deal.external_id,
-                }
+        histories = [
+            DealHistory(
+                organization_id=organizations[deal.organization].pk,
+                owner_id=users[deal.owner].pk,
+                title=deal.title,
+                amount=deal.amount,
+                currency=deal.currency,
+                created_at=deal.created_at,
+                expected_close=deal.expected_close,
+                status=deal.status,
+                closed_at=deal.closed_at,
+                lost_reason_id=reasons[deal.lost_reason].pk if deal.status == DealStatus.LOST else None,
+                external_id=deal.external_id,
+                path=path,
+                changes=[(at, kind, old, new) for at, kind, old, new, _line in changes],
             )
-        created = services.deals_bulk_import(deals=rows)
-        stage_rows, change_rows = [], []
-        for obj, (deal, path, changes) in zip(created, plans):
-            previous, status, since = None, "", None
-            for at, stage in path:
-                to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
-                stage_rows.append(
-                    events.StageChangeEvent(
-                        deal_id=obj.pk,
-                        from_stage_id=previous.pk if previous else None,
-                        to_stage_id=stage.pk,
-                        from_status=status,
-                        to_status=to_status,
-                        at=at,
-                        actor_label=ACTOR_LABEL,
-                        previous_since=since,
-                    )
-                )
-                previous, status, since = stage, to_status, at
-            if deal.status == DealStatus.LOST:
-                stage_rows.append(
-                    events.StageChangeEvent(
-                        deal_id=obj.pk,
-                        from_stage_id=previous.pk,
-                        to_stage_id=previous.pk,
-                        from_status=status,
-                        to_status=DealStatus.LOST,
-                        at=obj.closed_at,
-                        actor_label=ACTOR_LABEL,
-                        previous_since=since,
-                        lost_reason_id=obj.lost_reason_id,
-                    )
-                )
-            for at, kind, old, new, _line in changes:
-                field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
-                change_rows.append(
-                    events.DealChangeEvent(
-                        deal_id=obj.pk,
-                        field=field_name,
-                        old_value=old,
-                        new_value=new,
-                        at=at,
-                        actor_label=ACTOR_LABEL,
-                    )
-                )
-        result.deals = len(created)
-        result.stage_changes = events.stage_changes_bulk_record(stage_rows)
-        result.deal_changes = events.deal_changes_bulk_record(change_rows)
-        services.customers_since_mark({obj.organization_id for obj in created if obj.status == DealStatus.WON})
+            for deal, path, changes in plans
+        ]
+        written = deals_with_history_write(histories, pipeline=pipeline)
+        result.deals = len(written.deals)
+        result.stage_changes = written.stage_changes
+        result.deal_changes = written.deal_changes
     return result
+
+
+# --- The writer shared with the import wizard --------------------------------------------------
+
+
+def username_for(text: str, taken: set[str]) -> str:
+    """A valid, unused username for an owner named in a file: "Anna Schmidt" → "anna.schmidt",
+    "anna@example.com" → "anna"; letters, digits and . _ - only (Django's username rule)."""
+    raw = (text or "").strip()
+    if "@" in raw:
+        raw = raw.split("@", 1)[0]
+    base = slugify(raw.replace(".", " ")).replace("-", ".")[:140] or "user"
+    candidate, n = base, 2
+    while candidate.casefold() in taken:
+        candidate, n = f"{base}{n}", n + 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def taken_usernames() -> set[str]:
+    return {name.casefold() for name in get_user_model().objects.values_list("username", flat=True)}
+
+
+def inactive_owner_create(*, username: str, text: str, actor=None, actor_label: str = ACTOR_LABEL):
+    """A rep for an owner the file names who has no account here: inactive and without a password,
+    for an admin to invite (activate and give a password); its creation is in the audit trail."""
+    email = text if "@" in text else ""
+    first, _sep, last = ("", "", "") if email else text.strip().rpartition(" ")
+    user, _password, _generated = user_services.user_create(
+        username=username, role=Role.REP, email=email, actor=actor, actor_label=actor_label,
+    )
+    user.first_name, user.last_name = (first, last) if first else (last, "")
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["first_name", "last_name", "is_active", "password"])
+    return user
+
+
+@dataclass
+class DealHistory:
+    """One deal as the other CRM knew it: its final state and the stage path that led there.
+
+    `path` lists (when, stage) from the stage it was created in to the stage it is in now (a won
+    deal ends in a won stage; a lost deal ends in the stage it was lost from, and `closed_at` is
+    when it was lost). `changes` lists past field changes as (when, "amount"|"expected_close",
+    old text, new text). Everything is checked by the caller."""
+
+    organization_id: int
+    owner_id: int
+    title: str
+    status: str
+    created_at: datetime
+    path: list
+    amount: Decimal | None = None
+    currency: str = ""
+    expected_close: date | None = None
+    closed_at: datetime | None = None
+    lost_reason_id: int | None = None
+    external_id: str = ""
+    next_step: str = ""
+    probability: int | None = None
+    changes: list = field(default_factory=list)
+
+
+@dataclass
+class HistoryWritten:
+    deals: list
+    stage_changes: int = 0
+    deal_changes: int = 0
+
+
+def deals_with_history_write(
+    histories: list[DealHistory], *, pipeline: Pipeline, actor=None, actor_label: str = ACTOR_LABEL
+) -> HistoryWritten:
+    """Create the deals in their final state and write their past with the bulk writers of
+    `pipeline.events` (created → each stage → won or lost, at the file's times), so that forecasts,
+    time in stage and win rates see the real past. The caller holds the transaction."""
+    actor_id = getattr(actor, "pk", None)
+    rows = []
+    for deal in histories:
+        final_at, final_stage = deal.path[-1]
+        closed_at = None
+        if deal.status == DealStatus.WON:
+            closed_at = final_at
+        elif deal.status == DealStatus.LOST:
+            closed_at = max(deal.closed_at, final_at)
+        if deal.status == DealStatus.WON:
+            category = ForecastCategory.CLOSED
+        elif deal.status == DealStatus.LOST:
+            category = ForecastCategory.OMITTED
+        else:
+            category = ForecastCategory.PIPELINE
+        rows.append(
+            {
+                "pipeline_id": pipeline.pk,
+                "stage_id": final_stage.pk,
+                "organization_id": deal.organization_id,
+                "title": deal.title[:200],
+                "amount": deal.amount,
+                "currency": deal.currency or services.currency_clean(""),
+                "expected_close": deal.expected_close,
+                "probability": deal.probability,
+                "next_step": "" if deal.status != DealStatus.OPEN else (deal.next_step or "")[:200],
+                "status": deal.status,
+                "forecast_category": category,
+                "owner_id": deal.owner_id,
+                "lost_reason_id": deal.lost_reason_id if deal.status == DealStatus.LOST else None,
+                "stage_entered_at": final_at,
+                "closed_at": closed_at,
+                "created_at": deal.created_at,
+                "external_id": deal.external_id,
+            }
+        )
+    created = services.deals_bulk_import(deals=rows)
+    stage_rows, change_rows = [], []
+    for obj, deal in zip(created, histories):
+        previous, status, since = None, "", None
+        for at, stage in deal.path:
+            to_status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.OPEN
+            stage_rows.append(
+                events.StageChangeEvent(
+                    deal_id=obj.pk,
+                    from_stage_id=previous.pk if previous else None,
+                    to_stage_id=stage.pk,
+                    from_status=status,
+                    to_status=to_status,
+                    at=at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    previous_since=since,
+                )
+            )
+            previous, status, since = stage, to_status, at
+        if deal.status == DealStatus.LOST:
+            stage_rows.append(
+                events.StageChangeEvent(
+                    deal_id=obj.pk,
+                    from_stage_id=previous.pk,
+                    to_stage_id=previous.pk,
+                    from_status=status,
+                    to_status=DealStatus.LOST,
+                    at=obj.closed_at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    previous_since=since,
+                    lost_reason_id=obj.lost_reason_id,
+                )
+            )
+        for at, kind, old, new in deal.changes:
+            field_name = DealField.AMOUNT if kind == "amount" else DealField.EXPECTED_CLOSE
+            change_rows.append(
+                events.DealChangeEvent(
+                    deal_id=obj.pk,
+                    field=field_name,
+                    old_value=old,
+                    new_value=new,
+                    at=at,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                )
+            )
+    written = HistoryWritten(deals=created)
+    written.stage_changes = events.stage_changes_bulk_record(stage_rows)
+    written.deal_changes = events.deal_changes_bulk_record(change_rows)
+    services.customers_since_mark({obj.organization_id for obj in created if obj.status == DealStatus.WON})
+    return written

@@ -37,6 +37,12 @@ class ImportJob(models.Model):
     headers = models.JSONField(_("columns"), default=list)
     rows = models.JSONField(_("rows"), default=list)
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    # {field: {value in the file: choice}} from the value-mapping step (see imports/values.py).
+    value_mapping = models.JSONField(_("value mapping"), default=dict, blank=True)
+    # {"date_order": "dmy"|"mdy"|"ymd", "decimal_separator": "."|","} as the uploader confirmed them.
+    formats = models.JSONField(_("formats"), default=dict, blank=True)
+    skip_invalid = models.BooleanField(_("skip rows with errors"), default=False)
+    created_users = models.JSONField(_("users created"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(_("rows"), default=0)
     processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
@@ -81,3 +87,24 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+
+class ImportLayout(models.Model):
+    """What the uploader chose for a file layout (the same kind and header row), proposed again
+    for the next file of that layout: the column mapping, the value mapping and the formats."""
+
+    kind = models.CharField(_("what"), max_length=16, choices=ImportKind.choices)
+    headers_hash = models.CharField(_("header row fingerprint"), max_length=64)
+    headers = models.JSONField(_("columns"), default=list)
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    value_mapping = models.JSONField(_("value mapping"), default=dict, blank=True)
+    formats = models.JSONField(_("formats"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("import layout")
+        verbose_name_plural = _("import layouts")
+        constraints = [models.UniqueConstraint(fields=["kind", "headers_hash"], name="import_layout_unique")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {', '.join(self.headers)[:80]}"

@@ -26,13 +26,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
+from forecasting import importing as history_importing
+from pipeline import configuration
 from pipeline import organizations as organization_services
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import CompanySize, Organization, LeadSource, Pipeline, Stage
+from pipeline.models import CompanySize, DealStatus, LeadSource, LostReason, Organization, Pipeline, Stage, StageKind
 from pipeline.selectors import assignable_users, visible_organizations, visible_users
 
-from .models import ImportJob, ImportKind, ImportStatus
+from .models import ImportJob, ImportKind, ImportLayout, ImportStatus
 from .parsing import ParsedFile
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ LEAD_TARGETS = [
     Target("company_size", gettext_lazy("Company size"),
            synonyms=("company size", "size", "employees", "number of employees", "unternehmensgroesse",
                      "unternehmensgröße", "größe", "groesse", "mitarbeiter", "mitarbeiterzahl")),
-    Target("country", gettext_lazy("Country (two letters)"), synonyms=("country", "country code", "land", "laendercode")),
+    Target("country", gettext_lazy("Country"), synonyms=("country", "country code", "land", "laendercode", "country name", "billing country",
+                    "country region", "mailing country")),
     Target("website", gettext_lazy("Website"), synonyms=("website", "web", "url", "domain", "homepage", "webseite", "internet")),
     Target("source", gettext_lazy("Source"), synonyms=("source", "lead source", "quelle", "herkunft", "lead quelle")),
     Target("contact_name", gettext_lazy("Contact person"),
@@ -88,28 +91,41 @@ TARGETS = {
     ],
     ImportKind.DEALS: [
         Target("title", gettext_lazy("Deal title"), required=True,
-               synonyms=("title", "deal", "deal name", "deal title", "opportunity", "titel", "name")),
+               synonyms=("title", "deal", "deal name", "deal title", "opportunity", "opportunity name", "titel", "name")),
         Target("company", gettext_lazy("Company"), required=True,
                synonyms=("company", "company name", "organisation", "organization", "account", "firma",
-                         "unternehmen", "firmenname", "lead", "kunde", "customer")),
+                         "unternehmen", "firmenname", "lead", "kunde", "customer", "account name",
+                         "associated company", "company name primary")),
         Target("amount", gettext_lazy("Amount"), synonyms=("amount", "value", "deal value", "betrag", "wert", "volumen")),
         Target("currency", gettext_lazy("Currency"), synonyms=("currency", "waehrung", "währung")),
         Target("expected_close", gettext_lazy("Expected close"),
                synonyms=("expected close", "expected close date", "close date", "closing date", "close",
                          "abschlussdatum", "abschluss")),
         Target("stage", gettext_lazy("Stage"), synonyms=("stage", "phase", "stufe", "deal stage")),
-        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "deal owner", "rep", "sales rep", "assigned to",
+        Target("owner", gettext_lazy("Owner"), synonyms=("owner", "deal owner", "opportunity owner", "rep", "sales rep", "assigned to",
                                                          "besitzer", "verantwortlich", "zustaendig")),
         Target("next_step", gettext_lazy("Next step"), synonyms=("next step", "naechster schritt", "nächster schritt")),
         Target("probability", gettext_lazy("Probability (%)"),
                synonyms=("probability", "probability %", "wahrscheinlichkeit")),
+        Target("created_at", gettext_lazy("Created on"),
+               synonyms=("created", "created at", "created on", "created date", "create date", "date created",
+                         "creation date", "erstellt", "erstellt am", "angelegt", "angelegt am")),
+        Target("status", gettext_lazy("Status (open, won, lost)"),
+               synonyms=("status", "deal status", "state", "outcome", "won lost", "ergebnis")),
+        Target("closed_at", gettext_lazy("Closed on (won or lost)"),
+               synonyms=("closed", "closed at", "closed on", "closed date", "date closed", "actual close date",
+                         "won date", "lost date", "won time", "lost time", "geschlossen am", "abgeschlossen am")),
+        Target("lost_reason", gettext_lazy("Lost reason"),
+               synonyms=("lost reason", "reason lost", "loss reason", "closed lost reason", "verlustgrund",
+                         "grund")),
         *LEAD_TARGETS,
     ],
 }
 
 
 def _normal_header(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", (text or "").casefold()).split())
+    # deal_stage, close-date and "Close Date" are the same header.
+    return " ".join(re.sub(r"[\W_]+", " ", (text or "").casefold()).split())
 
 
 def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
@@ -130,7 +146,7 @@ def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
 SAMPLE_VALUES = {
     "name": "Muster GmbH", "company": "Muster GmbH", "title": "Website relaunch", "amount": "12500.00",
     "currency": "EUR", "expected_close": "2026-12-31", "stage": "", "owner": "", "next_step": "Send the offer",
-    "probability": "", "industry": "Software", "company_size": "51-200", "country": "DE",
+    "probability": "", "created_at": "", "status": "", "closed_at": "", "lost_reason": "", "industry": "Software", "company_size": "51-200", "country": "DE",
     "website": "https://muster.example", "source": "referral", "contact_name": "Erika Muster",
     "contact_email": "erika@muster.example", "contact_phone": "030 1234567",
 }
@@ -154,7 +170,8 @@ class CellError(ValueError):
     pass
 
 
-def amount_parse(text: str, *, decimal_separator: str | None = None, mixed: bool = False) -> Decimal | None:
+def amount_parse(text: str, *, decimal_separator: str | None = None, mixed: bool = False,
+                 confirmed: bool = False) -> Decimal | None:
     """'1,234.50', '1.234,50', '€ 1 234', '1234' → Decimal (localization.formatting.parse_amount).
     `decimal_separator` is the one the file's column uses (see amount_column_style); in a column
     that uses both (`mixed`), a value that reads two ways ("7.890") is refused, never guessed.
@@ -170,6 +187,14 @@ def amount_parse(text: str, *, decimal_separator: str | None = None, mixed: bool
     try:
         value = parse_amount(raw, decimal_separator=decimal_separator)
     except ValueError:
+        if confirmed and re.fullmatch(r"[^\d]*[-+]?\d[\d.,\s]*[^\d]*", raw):
+            if decimal_separator == ".":
+                message = _("“%(value)s” cannot be read with the decimal point you confirmed for this file; "
+                            "correct the value or the format.")
+            else:
+                message = _("“%(value)s” cannot be read with the decimal comma you confirmed for this file; "
+                            "correct the value or the format.")
+            raise CellError(message % {"value": raw}) from None
         raise CellError(_("“%(value)s” is not an amount.") % {"value": raw}) from None
     try:
         return pipeline_services.money_clean(value)
@@ -181,10 +206,15 @@ DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%Y-%m-%d %H:%M"
                 "%Y-%m-%dT%H:%M:%S")
 
 
-def date_parse(text: str) -> date | None:
+def date_parse(text: str, *, order: str | None = None) -> date | None:
+    """A date as the file writes it. With the date order the uploader confirmed ("dmy", "mdy",
+    "ymd") a value is read in that order only; one that is a date only in another order is refused
+    with both readings named, never read the other way silently."""
     raw = (text or "").strip()
     if not raw:
         return None
+    if order:
+        return _date_in_order(raw, order)
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(raw, fmt).date()
@@ -202,6 +232,35 @@ def date_parse(text: str) -> date | None:
         if len(candidates) > 1:
             raise CellError(_("“%(value)s” could be a date in two ways; write it as YYYY-MM-DD.") % {"value": raw})
     raise CellError(_("“%(value)s” is not a date; write it as YYYY-MM-DD or DD.MM.YYYY.") % {"value": raw})
+
+
+def _date_in_order(raw: str, order: str) -> date:
+    from .values import DATE_ORDERS, DATE_PARTS, date_orders_possible
+
+    possible = date_orders_possible(raw)
+    if order in possible or possible == {"ymd"}:
+        a, b, c = (int(part) for part in DATE_PARTS.match(raw).groups())
+        chosen = order if order in possible else "ymd"
+        year, month, day = {"dmy": (c, b, a), "mdy": (c, a, b), "ymd": (a, b, c)}[chosen]
+        if year < 100:
+            year += 2000 if year < 70 else 1900
+        try:
+            return date(year, month, day)
+        except ValueError:
+            pass
+    elif possible:
+        raise CellError(
+            _("“%(value)s” is not a date in the order you confirmed (%(order)s); it would read as %(other)s. "
+              "Correct the row or the date order.")
+            % {"value": raw, "order": DATE_ORDERS[order], "other": ", ".join(str(DATE_ORDERS[o]) for o in sorted(possible))}
+        )
+    for fmt in DATE_FORMATS[4:]:
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    raise CellError(_("“%(value)s” is not a date in the order you confirmed (%(order)s).")
+                    % {"value": raw, "order": DATE_ORDERS[order]})
 
 
 def _choice_key(text: str) -> str:
@@ -246,12 +305,19 @@ def source_parse(text: str) -> str:
 
 
 def country_parse(text: str) -> str:
+    """A two-letter code, or a country's name or three-letter code (ISO 3166, via pycountry)."""
+    from .values import country_code
+
     raw = (text or "").strip()
     if not raw:
         return ""
-    if not re.fullmatch(r"[A-Za-z]{2}", raw):
-        raise CellError(_("“%(value)s” is not a two-letter country code such as DE.") % {"value": raw})
-    return raw.upper()
+    if re.fullmatch(r"[A-Za-z]{2}", raw):
+        return raw.upper()
+    code = country_code(raw)
+    if not code:
+        raise CellError(_("“%(value)s” is not a country; use a two-letter code such as DE or a country's name.")
+                        % {"value": raw})
+    return code
 
 
 def website_parse(text: str) -> str:
@@ -334,6 +400,8 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "amount": amount_parse,
     "currency": currency_parse,
     "expected_close": date_parse,
+    "created_at": date_parse,
+    "closed_at": date_parse,
     "next_step": text_parse(200),
     "probability": probability_parse,
 }
@@ -356,6 +424,7 @@ class RowResult:
     organization_id: int | None = None  # deals: the existing lead the deal is added to
     same_as_line: int | None = None  # the earlier row whose new lead this row shares or repeats
     skip: bool = False
+    shown: dict = field(default_factory=dict)  # how the preview shows a value, where not as it is
 
     @property
     def ok(self) -> bool:
@@ -401,19 +470,32 @@ class _People:
         self.assignable = list(assignable_users(user))
         self.visible_ids = set(visible_users(user).values_list("pk", flat=True))
         self._index = {}
+        self._by_pk = {}
+        self._new: dict[str, NewOwner] = {}
         for person in get_user_model().objects.filter(is_active=True).only(
             "pk", "username", "email", "first_name", "last_name"
         ):
+            self._by_pk[person.pk] = person
             for key in {person.username, person.email, person.get_full_name()}:
                 if key:
                     self._index.setdefault(key.casefold(), person)
         self._assignable_ids = {p.pk for p in self.assignable}
 
-    def resolve(self, text: str, *, what: str):
+    def resolve(self, text: str, *, what: str, chosen: dict | None = None):
+        """The user a row's owner names. `chosen` is the value-mapping step's choice per value:
+        "user:<id>", or "create" (an admin's choice: a new inactive user, see NewOwner)."""
         raw = (text or "").strip()
         if not raw:
             return self.user
-        person = self._index.get(raw.casefold())
+        choice = (chosen or {}).get(raw, "")
+        if choice == "create":
+            if not getattr(self.user, "is_admin", False):
+                raise CellError(_("Only an admin can create users; choose a user for “%(value)s”.") % {"value": raw})
+            return self.new_owner(raw)
+        if choice.startswith("user:"):
+            person = self._by_pk.get(int(choice.removeprefix("user:")))
+        else:
+            person = self._index.get(raw.casefold())
         if person is None or (person.pk not in self._assignable_ids and person.pk not in self.visible_ids):
             raise CellError(_("There is no user “%(value)s”; use a username or e-mail address.") % {"value": raw})
         if person.pk not in self._assignable_ids:
@@ -422,6 +504,160 @@ class _People:
                 % {"what": what, "value": raw, "allowed": ", ".join(str(p) for p in self.assignable)}
             )
         return person
+
+
+    def new_owner(self, text: str) -> "NewOwner":
+        if text not in self._new:
+            if not hasattr(self, "_taken"):
+                from .values import taken_usernames
+
+                self._taken = taken_usernames()
+            from .values import username_for
+
+            self._new[text] = NewOwner(text=text, username=username_for(text, self._taken))
+        return self._new[text]
+
+
+@dataclass
+class NewOwner:
+    """An owner the file names who is not a user yet: created, inactive, when the import is
+    written (an admin invites them later)."""
+
+    text: str
+    username: str
+
+    def __str__(self):
+        return self.username
+
+
+class _Outcome:
+    """A deal row's stage, status, close date and lost reason, from the stage and status columns
+    and their value mapping: where the deal stands and how it got there."""
+
+    def __init__(self, job: ImportJob, stages: list[Stage]):
+        self.job = job
+        self.stages = stages
+        self.by_pk = {s.pk: s for s in stages}
+        self.by_name = {s.name.casefold(): s for s in stages}
+        self.first = stages[0] if stages else None
+        self.won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
+        self.stage_map = job.value_mapping.get("stage", {})
+        self.status_map = job.value_mapping.get("status", {})
+        self.reason_map = job.value_mapping.get("lost_reason", {})
+        self.reasons = {r.name.casefold(): r for r in LostReason.objects.all()}
+        self.reasons_by_pk = {r.pk: r for r in self.reasons.values()}
+        self.today = timezone.localdate()
+
+    def _stage(self, text: str, row: RowResult):
+        """A Stage, "won", "lost", or None (with an error on the row)."""
+        if not text:
+            if self.first is None:
+                row.errors.append(_("This pipeline has no stages yet."))
+            return self.first
+        choice = self.stage_map.get(text)
+        if choice in ("won", "lost"):
+            return choice
+        if choice and choice.startswith("stage:") and int(choice.removeprefix("stage:")) in self.by_pk:
+            return self.by_pk[int(choice.removeprefix("stage:"))]
+        if text.casefold() in self.by_name:
+            return self.by_name[text.casefold()]
+        from .values import status_word
+
+        word = status_word(text)
+        if word in ("won", "lost"):
+            return word
+        row.errors.append(
+            _("Stage: “%(value)s” is not a stage of this pipeline (%(stages)s); map it to a stage, to won or to lost.")
+            % {"value": text, "stages": ", ".join(s.name for s in self.stages)}
+        )
+        return None
+
+    def _status(self, text: str, row: RowResult) -> str:
+        if not text:
+            return ""
+        from .values import status_word
+
+        status = self.status_map.get(text) or status_word(text)
+        if status not in DealStatus.values:
+            row.errors.append(_("Status: “%(value)s” is not open, won or lost.") % {"value": text})
+            return ""
+        return status
+
+    def resolve(self, row: RowResult) -> None:
+        values = row.values
+        stage = self._stage(values.get("stage", ""), row)
+        status = self._status(values.get("status", ""), row)
+        values["stage"] = None
+        values["status"] = DealStatus.OPEN
+        if stage is None:
+            return
+        if stage in ("won", "lost"):
+            if status and status != stage:
+                row.errors.append(_("The stage says %(stage)s but the status says %(status)s.")
+                                  % {"stage": DealStatus(stage).label, "status": DealStatus(status).label})
+                return
+            status, stage = stage, self.first
+        elif stage.kind == StageKind.WON:
+            if status and status != DealStatus.WON:
+                row.errors.append(_("“%(stage)s” is a won stage but the status says %(status)s.")
+                                  % {"stage": stage.name, "status": DealStatus(status).label})
+                return
+            status = DealStatus.WON
+        status = status or DealStatus.OPEN
+        if status == DealStatus.WON and self.won_stage is None:
+            row.errors.append(_("This pipeline has no won stage, so won deals cannot be imported into it."))
+            return
+        values["stage"], values["status"] = stage, status
+        if status == DealStatus.WON and stage.kind != StageKind.WON:
+            row.shown["stage"] = f"{stage.name} → {self.won_stage.name}"
+        created, closed = values.get("created_at"), values.get("closed_at")
+        if status != DealStatus.OPEN and closed is None and "closed_at" not in self.job.mapping:
+            # CRMs such as Salesforce write a closed deal's close date in the same column as an open
+            # deal's expected close date.
+            closed = values.get("expected_close")
+        if status == DealStatus.OPEN:
+            if closed is not None:
+                row.errors.append(_("An open deal has no close date; set its status to won or lost, or clear the date."))
+            closed = None
+        elif closed is None:
+            if status == DealStatus.WON:
+                row.errors.append(_("A won deal needs the date it was won; map the column that holds it."))
+            else:
+                row.errors.append(_("A lost deal needs the date it was lost; map the column that holds it."))
+        created = created or closed or self.today
+        if created > self.today:
+            row.errors.append(_("The created date lies in the future."))
+        if closed is not None and closed > self.today:
+            row.errors.append(_("The close date lies in the future."))
+        if closed is not None and closed < created:
+            row.errors.append(_("The close date lies before the created date."))
+        values["created_at"], values["closed_at"] = created, closed
+        values["lost_reason"] = self._reason(values.get("lost_reason", ""), status, row)
+
+    def _reason(self, text: str, status: str, row: RowResult):
+        if status != DealStatus.LOST:
+            return None
+        if not text:
+            row.errors.append(_("A lost deal needs a lost reason; this row has none."))
+            return None
+        choice = self.reason_map.get(text, "")
+        if choice.startswith("reason:") and int(choice.removeprefix("reason:")) in self.reasons_by_pk:
+            return self.reasons_by_pk[int(choice.removeprefix("reason:"))]
+        if choice == "create" and getattr(self.job.created_by, "is_admin", False):
+            return NewReason(text[:100])
+        if text.casefold() in self.reasons:
+            return self.reasons[text.casefold()]
+        row.errors.append(_("Lost reason: “%(value)s” is not a lost reason here (%(reasons)s).")
+                          % {"value": text, "reasons": ", ".join(r.name for r in self.reasons.values())})
+        return None
+
+
+@dataclass(frozen=True)
+class NewReason:
+    name: str
+
+    def __str__(self):
+        return self.name
 
 
 class _ExistingLeads:
@@ -460,10 +696,22 @@ def amount_column_style(texts) -> dict:
 
 
 def _column_styles(job: ImportJob) -> dict[str, dict]:
+    """The keyword arguments of each column's parser: the formats the uploader confirmed in the
+    value-mapping step, or (without them) what the column's own values show."""
+    styles: dict[str, dict] = {}
+    order = (job.formats or {}).get("date_order")
+    if order:
+        styles.update({name: {"order": order} for name in ("created_at", "expected_close", "closed_at")})
     index = job.mapping.get("amount")
-    if index is None:
-        return {}
-    return {"amount": amount_column_style(cells[index] for cells in job.rows if index < len(cells))}
+    if index is not None:
+        style = amount_column_style(cells[index] for cells in job.rows if index < len(cells))
+        separator = (job.formats or {}).get("decimal_separator")
+        if separator:
+            # The confirmed separator decides; a column that writes decimals both ways still has its
+            # values that read two ways ("7.890") shown as problems.
+            style = {"decimal_separator": separator, "mixed": bool(style.get("mixed")), "confirmed": True}
+        styles["amount"] = style
+    return styles
 
 
 def _clean_row(job: ImportJob, cells: list[str], line: int, styles: dict[str, dict] | None = None) -> RowResult:
@@ -472,8 +720,12 @@ def _clean_row(job: ImportJob, cells: list[str], line: int, styles: dict[str, di
     for target in TARGETS[job.kind]:
         index = job.mapping.get(target.name)
         text = cells[index] if index is not None and index < len(cells) else ""
-        if target.name in ("owner", "stage"):
+        if target.name in ("owner", "stage", "status", "lost_reason"):
             result.values[target.name] = text.strip()
+            continue
+        if target.name == "country" and text.strip() and text.strip() in job.value_mapping.get("country", {}):
+            chosen = job.value_mapping["country"][text.strip()]
+            result.values["country"] = "" if chosen == "none" else chosen
             continue
         try:
             value = PARSERS[target.name](text, **styles.get(target.name, {}))
@@ -505,13 +757,9 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if job.kind == ImportKind.DEALS:
             found_organizations = Organization.objects.in_bulk(visible_organization_ids)
 
-    stages: dict[str, Stage] = {}
-    first_stage = None
     if job.kind == ImportKind.DEALS:
         pipeline = job.pipeline or Pipeline.objects.filter(is_default=True).first()
-        ordered = list(pipeline.stages.order_by("position", "pk")) if pipeline else []
-        stages = {s.name.casefold(): s for s in ordered}
-        first_stage = ordered[0] if ordered else None
+        outcome = _Outcome(job, list(pipeline.stages.order_by("position", "pk")) if pipeline else [])
     rules_cache: dict[int, object] = {}
     # The leads the rows would create, scored in one go: the fit score is an entry rule.
     new_organizations: dict[int, Organization] = {}
@@ -525,7 +773,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         values = row.values
         what = _("leads") if job.kind == ImportKind.ORGANIZATIONS else _("deals")
         try:
-            values["owner"] = people.resolve(values.get("owner", ""), what=what)
+            values["owner"] = people.resolve(values.get("owner", ""), what=what, chosen=job.value_mapping.get("owner"))
         except CellError as err:
             row.errors.append(f"{_('Owner')}: {err}")
         name_key = _name_key(values.get(company_field, ""))
@@ -559,20 +807,12 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
                     _("This company already exists as a lead you cannot see; ask your manager.")
                 )
             row.organization_id = organization.pk
-        stage_name = values.get("stage", "")
-        stage = stages.get(stage_name.casefold()) if stage_name else first_stage
-        if stage is None:
-            if stage_name:
-                row.errors.append(
-                    _("Stage: “%(value)s” is not a stage of this pipeline (%(stages)s).")
-                    % {"value": stage_name, "stages": ", ".join(s.name for s in stages.values())}
-                )
-            else:
-                row.errors.append(_("This pipeline has no stages yet."))
+        outcome.resolve(row)
+        stage = values.get("stage")
+        if row.errors or stage is None:
             continue
-        values["stage"] = stage
-        if row.errors:
-            continue
+        if values["status"] != DealStatus.OPEN:
+            continue  # a closed deal is history: the entry rules of its stage applied in the other CRM
         if stage.pk not in rules_cache:
             try:
                 rules_cache[stage.pk] = pipeline_services.entry_rules(from_stage=None, to_stage=stage)
@@ -604,7 +844,7 @@ class ImportInvalid(Exception):
 
 
 def preview_errors(preview: Preview) -> list[dict]:
-    return [{"line": r.line, "errors": r.errors} for r in preview.error_rows]
+    return [{"line": r.line, "errors": r.errors, "cells": r.cells} for r in preview.error_rows]
 
 
 def _progress(job: ImportJob, done: int) -> None:
@@ -622,8 +862,12 @@ def import_commit(job: ImportJob, *, progress: Callable[[int], None] | None = No
     try:
         with transaction.atomic():
             preview = import_preview(job, user=user)
-            if preview.error_rows:
-                raise ImportInvalid(preview_errors(preview))
+            invalid = preview_errors(preview)
+            if invalid and not job.skip_invalid:
+                raise ImportInvalid(invalid)
+            if invalid:
+                preview.rows = _without_invalid(preview.rows)
+            job.created_users = _owners_create(preview.rows, actor=user)
             created_organizations, created_deals = _write(job, preview, user=user, progress=progress)
     except ImportInvalid as err:
         _finish(job, ImportStatus.FAILED, errors=err.errors,
@@ -633,9 +877,29 @@ def import_commit(job: ImportJob, *, progress: Callable[[int], None] | None = No
         _finish(job, ImportStatus.FAILED, message=_("Nothing was imported: the import stopped with an unexpected error."))
         raise
     job.created_organizations, job.created_deals = created_organizations, created_deals
-    job.skipped_rows = preview.skipped
-    _finish(job, ImportStatus.DONE, message="")
+    job.skipped_rows = preview.skipped + len(invalid)
+    message = ""
+    if invalid:
+        message = _("%(n)s rows with errors were skipped.") % {"n": len(invalid)}
+    _finish(job, ImportStatus.DONE, errors=invalid, message=message)
     return job
+
+
+def _without_invalid(rows: list[RowResult]) -> list[RowResult]:
+    """The valid rows. A row that shares its new company with a skipped earlier row creates that
+    company itself."""
+    kept = [r for r in rows if not r.errors]
+    kept_lines = {r.line for r in kept}
+    standing_in: dict[int, int] = {}  # a skipped row's line → the first kept row that shared its company
+    for row in kept:
+        if row.same_as_line is not None and row.same_as_line not in kept_lines:
+            skipped = row.same_as_line
+            if skipped in standing_in:
+                row.same_as_line = standing_in[skipped]
+            else:
+                standing_in[skipped] = row.line
+                row.same_as_line = None
+    return kept
 
 
 def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
@@ -646,7 +910,7 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     job.processed_rows = job.total_rows if status == ImportStatus.DONE else 0
     job.rows = []  # the file's cells are not needed any more; keep no more personal data than needed
     job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_organizations",
-                            "created_deals", "skipped_rows", "rows"])
+                            "created_deals", "skipped_rows", "rows", "created_users"])
     cache.delete(job.progress_key)
 
 
@@ -685,7 +949,12 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
         return len(pending), 0
 
     organizations_by_line: dict[int, Organization] = {}
-    for done, row in enumerate(rows, start=1):
+    histories = []
+    pipeline = job.pipeline or Pipeline.objects.filter(is_default=True).first()
+    ordered = list(pipeline.stages.order_by("position", "pk"))
+    won_stage = next((s for s in ordered if s.kind == StageKind.WON), None)
+    reasons: dict[str, LostReason] = {}
+    for row in rows:
         values = row.values
         if row.organization_id is not None:
             organization = preview.organizations[row.organization_id]
@@ -694,22 +963,71 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
         else:
             organization = new_organizations[row.line]
         organizations_by_line[row.line] = organization
-        try:
-            pipeline_services.deal_create(
-                actor=user, organization=organization, title=values["title"], stage=values["stage"], owner=values["owner"],
-                amount=values.get("amount"), currency=values.get("currency") or None,
-                expected_close=values.get("expected_close"), next_step=values.get("next_step", ""),
-                probability=values.get("probability"),
-            )
-        except PipelineError as err:
-            raise ImportInvalid([{"line": row.line, "errors": [str(err.message)]}]) from err
-        if done % PROGRESS_EVERY == 0:
-            progress(done)
+        histories.append(_deal_history(values, organization=organization, first_stage=ordered[0], won_stage=won_stage,
+                                       reasons=reasons, user=user))
+    progress(len(rows) // 2)
+    written = history_importing.deals_with_history_write(histories, pipeline=pipeline, actor=user, actor_label="")
     progress(len(rows))
-    return len(pending), len(rows)
+    return len(pending), len(written.deals)
+
+
+def _moment(day: date) -> datetime:
+    """A day of the file as the start of that day here."""
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def _deal_history(values: dict, *, organization, first_stage, won_stage, reasons: dict, user) -> history_importing.DealHistory:
+    """A checked deal row as the history writer takes it: created in its stage on the created
+    date; a won deal moves to the won stage on its close date (a row that names the won stage
+    itself starts in the first stage, as import_history does); a lost deal is lost from its stage."""
+    stage, status = values["stage"], values["status"]
+    created_at = _moment(values["created_at"])
+    closed_at = _moment(values["closed_at"]) if values.get("closed_at") else None
+    path = [(created_at, stage)]
+    if status == DealStatus.WON and stage.kind != StageKind.WON:
+        path.append((closed_at, won_stage))
+    elif status == DealStatus.WON:
+        path = [(closed_at, stage)] if closed_at == created_at else [(created_at, first_stage), (closed_at, stage)]
+    reason = values.get("lost_reason")
+    if isinstance(reason, NewReason):
+        if reason.name.casefold() not in reasons:
+            reasons[reason.name.casefold()] = configuration.lost_reason_create(
+                actor=user, name=reason.name, position=LostReason.objects.count()
+            )
+        reason = reasons[reason.name.casefold()]
+    return history_importing.DealHistory(
+        organization_id=organization.pk, owner_id=values["owner"].pk, title=values["title"], status=status,
+        created_at=created_at, path=path, amount=values.get("amount"), currency=values.get("currency") or "",
+        expected_close=values.get("expected_close"), closed_at=closed_at,
+        lost_reason_id=reason.pk if reason is not None else None, next_step=values.get("next_step", ""),
+        probability=values.get("probability"),
+    )
+
+
+def _owners_create(rows: list[RowResult], *, actor) -> list[str]:
+    """Create the inactive users the rows' new owners stand for, and put them in the rows."""
+    created: dict[str, object] = {}
+    for row in rows:
+        owner = row.values.get("owner")
+        if isinstance(owner, NewOwner):
+            if owner.username not in created:
+                created[owner.username] = history_importing.inactive_owner_create(
+                    username=owner.username, text=owner.text, actor=actor,
+                )
+            row.values["owner"] = created[owner.username]
+    return sorted(created)
 
 
 def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: Pipeline | None = None) -> ImportJob:
+    """A new upload; its column mapping is the one last confirmed for this layout, or a guess."""
+    from .values import layout_hash
+
+    layout = ImportLayout.objects.filter(kind=kind, headers_hash=layout_hash(kind, parsed.headers)).first()
+    mapping = mapping_guess(kind, parsed.headers)
+    if layout is not None and all(
+        name in {t.name for t in TARGETS[kind]} and 0 <= index < len(parsed.headers) for name, index in layout.mapping.items()
+    ):
+        mapping = layout.mapping
     return ImportJob.objects.create(
         created_by=user,
         kind=kind,
@@ -719,9 +1037,31 @@ def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: 
         encoding=parsed.encoding,
         headers=parsed.headers,
         rows=parsed.rows,
-        mapping=mapping_guess(kind, parsed.headers),
+        mapping=mapping,
         total_rows=len(parsed.rows),
     )
+
+
+def job_values_set(job: ImportJob, *, value_mapping: dict, formats: dict) -> ImportJob:
+    """Store the value mapping and formats the uploader confirmed, and remember them (with the
+    column mapping) for the next file of the same layout."""
+    from .values import layout_remember
+
+    job.value_mapping, job.formats = value_mapping, formats
+    job.save(update_fields=["value_mapping", "formats"])
+    layout_remember(job)
+    return job
+
+
+def problem_rows(job: ImportJob, *, user) -> list[list[str]]:
+    """A header and one row per problem row: line, messages, then the row's cells as in the file.
+    Before the import, every row the preview finds wrong; after it, the rows it refused or skipped."""
+    header = [_("Line"), _("Problems"), *job.headers]
+    if job.status == ImportStatus.UPLOADED:
+        found = [{"line": r.line, "errors": r.errors, "cells": r.cells} for r in import_preview(job, user=user).error_rows]
+    else:
+        found = job.errors
+    return [header] + [[str(r["line"]), " | ".join(r["errors"]), *r.get("cells", [])] for r in found]
 
 
 def import_start(job: ImportJob) -> bool:

@@ -8,11 +8,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .forms import MappingForm, UploadForm
+from .forms import CommitForm, MappingForm, UploadForm, ValuesForm
 from .models import ImportJob, ImportKind, ImportStatus
 from pipeline.selectors import visible_pipelines
 
-from .services import TARGETS, import_preview, import_settings, import_start, job_create, sample_rows
+from .services import (
+    TARGETS, import_preview, import_settings, import_start, job_create, job_values_set, problem_rows, sample_rows,
+)
+from .values import layout_for
+from exports.services import neutralise
 
 PREVIEW_ROWS = 50
 PREVIEW_PROBLEMS = 200
@@ -48,8 +52,35 @@ def mapping(request, pk):
     if request.method == "POST" and form.is_valid():
         job.mapping = form.mapping
         job.save(update_fields=["mapping"])
-        return redirect("imports:preview", pk=job.pk)
+        return redirect("imports:values", pk=job.pk)
     return render(request, "imports/mapping.html", {"job": job, "form": form, "nav": "import"})
+
+
+def values(request, pk):
+    """Step 3: what the values of the stage, status, owner, country and lost-reason columns mean,
+    and the file's date order and decimal separator, proposed and confirmed."""
+    job = _job(request, pk)
+    if job.status != ImportStatus.UPLOADED:
+        return redirect(job)
+    layout = layout_for(job)
+    remembered = {"value_mapping": layout.value_mapping, "formats": layout.formats} if layout else None
+    form = ValuesForm(request.POST if request.method == "POST" else None, job=job, user=request.user, remembered=remembered)
+    if request.method == "POST" and form.is_valid():
+        job_values_set(job, value_mapping=form.value_mapping, formats=form.formats)
+        return redirect("imports:preview", pk=job.pk)
+    return render(request, "imports/values.html", {"job": job, "form": form, "remembered": layout is not None,
+                                                   "nav": "import"})
+
+
+def problems(request, pk):
+    """Every problem row of the file (or of the finished import) as CSV: its line, its messages
+    and its cells, to correct and upload again."""
+    job = _job(request, pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-problems.csv"'
+    response.write("\ufeff")
+    csv.writer(response).writerows([neutralise(cell) for cell in row] for row in problem_rows(job, user=request.user))
+    return response
 
 
 def preview(request, pk):
@@ -59,10 +90,15 @@ def preview(request, pk):
     result = import_preview(job, user=request.user)
     problems = [r for r in result.rows if r.errors or r.duplicate][:PREVIEW_PROBLEMS]
     targets = [t for t in TARGETS[job.kind] if t.name in job.mapping]
+    if job.kind == ImportKind.DEALS and "closed_at" not in job.mapping and {"stage", "status"} & set(job.mapping):
+        # Closed deals take their close date from another column: show the one they get.
+        targets.append(next(t for t in TARGETS[job.kind] if t.name == "closed_at"))
     for row in result.rows[:PREVIEW_ROWS]:
         # A value that could not be read is shown as it stands in the file.
         row.display = [
-            row.cells[job.mapping[t.name]] if row.values.get(t.name) in (None, "") else row.values[t.name]
+            row.shown[t.name] if t.name in row.shown
+            else (row.cells[job.mapping[t.name]] if t.name in job.mapping else "")
+            if row.values.get(t.name) in (None, "") else row.values[t.name]
             for t in targets
         ]
     context = {
@@ -71,6 +107,8 @@ def preview(request, pk):
         "targets": targets,
         "sample": result.rows[:PREVIEW_ROWS],
         "problems": problems,
+        "problem_count": len(result.error_rows) + len(result.duplicate_rows),
+        "commit_form": CommitForm(),
         "background": job.total_rows > import_settings()["background_rows"],
         "nav": "import",
     }
@@ -85,6 +123,9 @@ def commit(request, pk):
         )
         if job.status != ImportStatus.UPLOADED:
             return redirect(job)  # a second click must not import twice
+        form = CommitForm(request.POST)
+        job.skip_invalid = form.is_valid() and form.cleaned_data["skip_invalid"]
+        job.save(update_fields=["skip_invalid"])
         queued = import_start(job)
     if not queued:
         job.refresh_from_db()

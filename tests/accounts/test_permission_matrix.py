@@ -126,6 +126,8 @@ RULES: dict[str, Rule] = {
     "imports:status": Rule(PERSONAL, obj="importjob", note="an import is its uploader's"),
     "imports:mapping": Rule(PERSONAL, obj="importjob"),
     "imports:preview": Rule(PERSONAL, obj="importjob"),
+    "imports:values": Rule(PERSONAL, obj="importjob"),
+    "imports:problems": Rule(PERSONAL, obj="importjob", note="the file's problem rows as CSV"),
     "imports:commit": Rule(PERSONAL, obj="importjob"),
     # Offers: about a deal's offer version (or its packages and lines), visible and changeable as the deal
     "offers:list": DEFAULT,

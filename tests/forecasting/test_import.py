@@ -139,3 +139,33 @@ def test_the_command_reports_problems_and_fails(tmp_path, pipeline, capsys):
     assert "deals.csv line 2: title is empty" in capsys.readouterr().err
     call_command("import_history", str(SAMPLES / "history-deals.csv"), str(SAMPLES / "history-events.csv"))
     assert "Imported 3 deals with 12 stage changes and 3 field changes" in capsys.readouterr().out
+
+
+def test_owners_named_by_full_name_or_e_mail_become_inactive_users_who_can_be_invited(tmp_path, pipeline):
+    deals, events = write(
+        tmp_path,
+        "X1,One,Acme,Anna Schmidt,100,EUR,2025-01-01,,open,,\n"
+        "X2,Two,Acme,ben.weber@example.com,100,EUR,2025-01-01,,open,,\n",
+    )
+    result = import_history(deals, events)
+    assert sorted(result.users_created) == ["anna.schmidt", "ben.weber"]
+    anna = User.objects.get(username="anna.schmidt")
+    anna.full_clean(exclude=["password"])  # a username that can sign in once invited
+    assert (anna.is_active, anna.has_usable_password(), anna.get_full_name()) == (False, False, "Anna Schmidt")
+    assert User.objects.get(username="ben.weber").email == "ben.weber@example.com"
+
+
+def test_one_run_reports_the_problems_of_both_files_even_for_a_refused_deal(tmp_path, pipeline):
+    deals, events = write(
+        tmp_path,
+        "X1,,Acme,anna,100,EUR,2025-01-01,,open,,\n",
+        "X1,2025-01-02T10:00:00,stage,,Warp\n"
+        "X1,yesterday,stage,,Prospecting\n",
+    )
+    with pytest.raises(ImportFailed) as failed:
+        import_history(deals, events)
+    assert failed.value.errors == [
+        "deals.csv line 2: title is empty",
+        f"events.csv line 2: “Warp” is not a stage of {pipeline.name}",
+        "events.csv line 3: at “yesterday” is not an ISO date and time",
+    ]

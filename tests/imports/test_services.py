@@ -79,7 +79,7 @@ def test_organization_rows_with_bad_values_get_one_error_each(make_job, rep):
         "Company,Country,Website,E-Mail,Size,Source",
         "Good AG,DE,good.example,a@good.example,51-200,Event",
         ",DE,,,,",
-        "Bad Country,Germany,,,,",
+        "Bad Country,Atlantis,,,,",
         "Bad Mail,DE,,not-an-email,,",
         "Bad Size,DE,,,huge,",
         "Bad Source,DE,,,,carrier pigeon",
@@ -89,7 +89,7 @@ def test_organization_rows_with_bad_values_get_one_error_each(make_job, rep):
     errors = {row.line: row.errors for row in preview.rows}
     assert errors[2] == []
     assert errors[3] == ["Company is missing."]
-    assert errors[4] == ["Country (two letters): “Germany” is not a two-letter country code such as DE."]
+    assert errors[4] == ["Country: “Atlantis” is not a country; use a two-letter code such as DE or a country's name."]
     assert errors[5] == ["Contact e-mail: “not-an-email” is not an e-mail address."]
     assert "is not a company size" in errors[6][0]
     assert "is not a source" in errors[7][0]
@@ -151,7 +151,8 @@ def test_one_bad_row_means_nothing_is_imported(make_job, rep):
     job = make_job(rep, csv_bytes("Company,Country", "One,DE", "Two,DE", "Three,XYZ", "Four,DE"))
     import_commit(job)
     assert job.status == ImportStatus.FAILED
-    assert job.errors == [{"line": 4, "errors": ["Country (two letters): “XYZ” is not a two-letter country code such as DE."]}]
+    assert job.errors == [{"line": 4, "cells": ["Three", "XYZ"],
+                           "errors": ["Country: “XYZ” is not a country; use a two-letter code such as DE or a country's name."]}]
     assert "Nothing was imported" in job.message
     assert Organization.objects.count() == before
 
@@ -303,32 +304,15 @@ def test_the_fit_score_entry_rule_is_checked_in_the_preview(make_job, rep, pipel
     ]
 
 
-def test_a_refusal_while_writing_rolls_back_every_row(make_job, rep, pipeline):
-    """Even a row the preview let through (the data changed since) undoes the rows before it."""
-    job = make_job(rep, csv_bytes("Title,Company", "A,Alpha", "B,Beta", "C,Gamma"), kind="deals", pipeline=pipeline)
-    real = services.pipeline_services.deal_create
-    calls = []
-
-    def flaky(**kwargs):
-        calls.append(kwargs["title"])
-        if kwargs["title"] == "C":
-            raise MoveRefused("New deals cannot start in “Prospecting”.")
-        return real(**kwargs)
-
-    with mock.patch.object(services.pipeline_services, "deal_create", side_effect=flaky):
-        import_commit(job)
-    assert calls == ["A", "B", "C"]
-    assert job.status == ImportStatus.FAILED and job.errors == [{"line": 4, "errors": ["New deals cannot start in “Prospecting”."]}]
-    assert not Deal.objects.exists() and not Organization.objects.filter(name__in=["Alpha", "Beta", "Gamma"]).exists()
-
-
-def test_an_unexpected_error_also_leaves_nothing_behind(make_job, rep, pipeline):
+def test_an_unexpected_error_while_writing_history_leaves_nothing_behind(make_job, rep, pipeline):
+    """The deals, their new companies and their history are written in one transaction."""
     job = make_job(rep, csv_bytes("Title,Company", "A,Alpha", "B,Beta"), kind="deals", pipeline=pipeline)
-    with mock.patch.object(services.pipeline_services, "deal_create", side_effect=[mock.DEFAULT, RuntimeError("boom")]):
+    with mock.patch("pipeline.events.stage_changes_bulk_record", side_effect=RuntimeError("boom")):
         with pytest.raises(RuntimeError):
             import_commit(job)
     job.refresh_from_db()
-    assert job.status == ImportStatus.FAILED and not Organization.objects.filter(name="Alpha").exists()
+    assert job.status == ImportStatus.FAILED and "Nothing was imported" in job.message
+    assert not Deal.objects.exists() and not Organization.objects.filter(name__in=["Alpha", "Beta"]).exists()
 
 
 @override_settings(STAGEFLOW={**__import__("django.conf").conf.settings.STAGEFLOW, "IMPORT_BACKGROUND_ROWS": 3})

@@ -18,6 +18,16 @@ def upload(client, data: bytes, *, name="organizations.csv", kind="organizations
     return client.post(UPLOAD, {"kind": kind, "file": SimpleUploadedFile(name, data), **extra})
 
 
+def proposed(form) -> dict:
+    """The value-mapping form as proposed: what a user who agrees with every proposal posts."""
+    return {name: field.initial for name, field in form.fields.items() if field.initial}
+
+
+def proposals(form, section: str | None = None) -> dict:
+    return {field.value_text: field.initial for name, field in form.fields.items()
+            if hasattr(field, "value_text") and (section is None or name.startswith(section + "__"))}
+
+
 def test_import_pages_need_sign_in(client):
     assert client.get(UPLOAD).status_code == 302
 
@@ -35,6 +45,10 @@ def test_csv_organizations_from_upload_to_result(client, rep):
     assert page.context["form"]["name"].value() == "0" and page.context["form"]["country"].value() == "1"
 
     response = client.post(reverse("imports:mapping", args=[job.pk]), {"name": "0", "country": "1", "industry": "2"})
+    assert response["Location"] == reverse("imports:values", args=[job.pk])
+    page = client.get(response["Location"])
+    assert proposals(page.context["form"]) == {"DE": "DE", "AT": "AT"}
+    response = client.post(response["Location"], proposed(page.context["form"]))
     assert response["Location"] == reverse("imports:preview", args=[job.pk])
     page = client.get(response["Location"])
     assert page.context["preview"].ok and "Import 2 rows" in page.content.decode()
@@ -108,12 +122,13 @@ def test_mapping_one_column_twice_is_refused(client, rep, make_job):
 
 
 def test_preview_shows_row_errors_and_offers_no_import(client, rep, make_job):
-    job = make_job(rep, csv_bytes("Company,Country", "A,DE", "B,Deutschland"))
+    job = make_job(rep, csv_bytes("Company,Country", "A,DE", "B,Deutschland", "C,Atlantis"))
     client.force_login(rep)
     page = client.get(reverse("imports:preview", args=[job.pk]))
     body = page.content.decode()
-    assert "“Deutschland” is not a two-letter country code" in body
-    assert "sf-import-commit" not in body
+    assert "“Atlantis” is not a country" in body and "Deutschland" not in body.split("sf-import-problems")[1].split("</table>")[0]
+    assert 'id="sf-import-commit"' not in body  # all or nothing is not offered; skipping the bad rows is
+    assert "Import the 2 valid rows, skip the rest" in body
     assert client.post(reverse("imports:commit", args=[job.pk])).status_code == 302
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and not Organization.objects.exists()
