@@ -13,10 +13,16 @@ urlpatterns = [
     path("deals/<int:pk>/lose/", views.deal_lose_view, name="deal_lose"),
     path("deals/<int:pk>/reopen/", views.deal_reopen_view, name="deal_reopen"),
     path("deals/<int:pk>/snooze/", views.deal_snooze_view, name="deal_snooze"),
-    path("leads/", views.organization_list, name="organization_list"),  # the lead list's old address
+    path("leads/", views.lead_list_moved, name="lead_list_moved"),  # the lead list's old address
     path("leads/<int:pk>/", views.organization_moved, name="organization_moved"),  # an old lead page's address
+    path("organizations/", views.organization_list, name="organization_list"),
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/lookup/", views.organization_lookup, name="organization_lookup"),
     path("organizations/<int:pk>/", views.organization_detail, name="organization_detail"),
     path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
+    path("people/", views.person_list, name="person_list"),
+    path("people/new/", views.person_create, name="person_create"),
+    path("people/lookup/", views.person_lookup, name="person_lookup"),
+    path("people/<int:pk>/", views.person_detail, name="person_detail"),
+    path("people/<int:pk>/edit/", views.person_edit, name="person_edit"),
 ]
