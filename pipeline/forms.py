@@ -558,3 +558,61 @@ class OrganizationFilterForm(forms.Form):
         data = self.cleaned_data
         return {"q": (data.get("q") or "").strip(), "kind": data.get("kind") or ""}
 
+
+# --- Contacts on a deal ----------------------------------------------------------------------------------
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return str(obj)
+
+
+class DealContactAddForm(forms.Form):
+    """Who to put on a deal: someone at the deal's organisation, anyone else the user sees (typed),
+    or a new person at the deal's organisation; and their role."""
+
+    person = forms.ModelChoiceField(label=_("At the organisation"), queryset=Person.objects.none(), required=False,
+                                    empty_label=_("Choose a person…"))
+    other = PersonChoiceField(label=_("…or someone else"), queryset=Person.objects.none(), required=False)
+    new_name = forms.CharField(label=_("…or a new person"), max_length=200, required=False,
+                               widget=forms.TextInput(attrs={"placeholder": _("Name")}))
+    new_email = forms.CharField(label=_("E-mail"), max_length=254, required=False, widget=forms.EmailInput())
+    new_phone = forms.CharField(label=_("Phone"), max_length=50, required=False, widget=forms.TextInput(attrs={"type": "tel"}))
+    role = RoleChoiceField(label=_("Role"), queryset=ContactRole.objects.none(), required=False, empty_label=_("No particular role"))
+
+    def __init__(self, *args, user, candidates: list[Person], roles: list[ContactRole], **kwargs):
+        kwargs.setdefault("prefix", "contact")
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = Person.objects.filter(pk__in=[p.pk for p in candidates]).order_by("name", "pk")
+        self.fields["person"].choices = [("", _("Choose a person…"))] + [
+            (p.pk, f"{p.name} · {p.job_title}" if p.job_title else p.name) for p in candidates
+        ]
+        self.fields["other"].queryset = selectors.visible_persons(user).filter(erased_at__isnull=True).select_related("organization")
+        self.fields["role"].queryset = ContactRole.objects.filter(is_active=True).order_by("position", "pk")
+        self.fields["role"].choices = [("", _("No particular role"))] + [(r.pk, str(r)) for r in roles]
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-select" if isinstance(field.widget, forms.Select) else "form-control")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("new_name") and (data.get("new_email") or data.get("new_phone")):
+            self.add_error("new_name", _("Name the new person."))
+            return data
+        chosen = [name for name in ("person", "other", "new_name") if data.get(name)]
+        if not chosen and not self.errors:
+            raise forms.ValidationError(_("Choose a person, type someone's name, or name a new person."), code="none")
+        if len(chosen) > 1:
+            raise forms.ValidationError(_("Choose one person: from the list, typed, or new."), code="several")
+        return data
+
+
+class DealContactRoleForm(forms.Form):
+    role = RoleChoiceField(label=_("Role"), queryset=ContactRole.objects.none(), required=False, empty_label=_("No particular role"))
+
+    def __init__(self, *args, roles: list[ContactRole], current: ContactRole | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        queryset = ContactRole.objects.filter(is_active=True)
+        if current is not None:
+            queryset = queryset | ContactRole.objects.filter(pk=current.pk)
+        self.fields["role"].queryset = queryset
+        self.fields["role"].error_messages["invalid_choice"] = _("Choose one of the listed roles.")

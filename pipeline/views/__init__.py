@@ -1,5 +1,6 @@
 """The board, the deal pages and the address book's pages, one module per job: board.py (the board
-and its quick-add), moves.py (move, lose, reopen), deals.py (the deal page and form), organizations.py and people.py (the organisation and person pages and
+and its quick-add), moves.py (move, lose, reopen), deals.py (the deal page and form), contacts.py
+(the deal page's contacts), organizations.py and people.py (the organisation and person pages and
 lists), and common.py for what they share.
 
 Views are thin: they find what the user may see (selectors), validate input (forms), call one
@@ -8,6 +9,7 @@ request, the partial it needs; after an HTMX write the page's other parts are re
 out-of-band swaps.
 """
 from .board import board, deal_quick_add
+from .contacts import deal_contact_add, deal_contact_remove, deal_contact_role
 from .deals import deal_create, deal_detail, deal_snooze_view
 from .moves import deal_lose_view, deal_move_view, deal_reopen_view
 from .organizations import (
@@ -17,7 +19,7 @@ from .organizations import (
 from .people import person_create, person_detail, person_edit, person_list, person_lookup
 
 __all__ = [
-    "board", "deal_create", "deal_detail",
+    "board", "deal_contact_add", "deal_contact_remove", "deal_contact_role", "deal_create", "deal_detail",
     "deal_lose_view", "deal_move_view", "deal_quick_add", "deal_reopen_view", "deal_snooze_view", "lead_list_moved",
     "organization_create", "organization_detail", "organization_edit", "organization_list", "organization_lookup",
     "organization_moved", "person_create", "person_detail", "person_edit", "person_list", "person_lookup",
