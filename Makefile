@@ -46,6 +46,7 @@ migrate: setup
 
 seed: migrate
 	$(PY) manage.py seed_demo --deals $(DEMO_DEALS) --seed $(DEMO_SEED) --if-empty --no-logins
+	$(PY) manage.py seed_rates_demo --seed $(DEMO_SEED) --if-empty
 	$(PY) manage.py rescore_organizations --demo-profile
 	$(PY) manage.py seed_offers --if-empty --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py seed_activities_demo --seed $(DEMO_SEED) --if-empty

@@ -356,6 +356,28 @@ class ForecastPeriodSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     amounts = ForecastAmountSerializer(many=True)
+    in_reporting_currency = ForecastAmountSerializer(
+        allow_null=True,
+        help_text=_("The forecast with every deal converted into the reporting currency: open deals at the rate "
+                    "of the as-of day, won deals at the rate of the day they were won."),
+    )
+
+
+class MissingRateSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    first = serializers.DateField(allow_null=True, help_text=_("The first day a rate was missing for."))
+    last = serializers.DateField(allow_null=True)
+    budget = serializers.BooleanField(help_text=_("A budget rate of the year was missing."))
+    count = serializers.IntegerField(help_text=_("Deals left out of the converted figures."))
+    amount = serializers.DecimalField(max_digits=20, decimal_places=3, help_text=_("Their amount, in that currency."))
+
+
+class ForecastConversionSerializer(serializers.Serializer):
+    basis = serializers.ChoiceField(choices=["today", "budget"], help_text=_("How open deals were converted."))
+    rates = serializers.DictField(
+        child=serializers.CharField(allow_null=True), help_text=_("The rate of each currency's open deals.")
+    )
+    missing_rates = MissingRateSerializer(many=True)
 
 
 class ForecastSerializer(serializers.Serializer):
@@ -364,3 +386,5 @@ class ForecastSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     pipeline = serializers.IntegerField()
     periods = ForecastPeriodSerializer(many=True)
+    reporting_currency = serializers.CharField()
+    conversion = ForecastConversionSerializer()

@@ -31,4 +31,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "imports-prune": {"task": "imports.tasks.imports_prune", "schedule": crontab(hour=3, minute=30)},
     # Sent offers whose link ran out are marked expired (the link itself stops at once anyway).
     "offers-expire": {"task": "offers.tasks.offers_expire", "schedule": crontab(minute=15)},
+    # Reference exchange rates, once the source has published the day's (only when
+    # STAGEFLOW_RATES_FETCH_ENABLED: the task does nothing otherwise). A missed day is made up by the
+    # next run, whose file covers the last 90 days.
+    "exchange-rates-fetch": {
+        "task": "currencies.tasks.exchange_rates_fetch",
+        "schedule": crontab(hour=16, minute=45),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }

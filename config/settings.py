@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "accounts",
     "outbox",
+    "currencies",
     "pipeline",
     "forecasting",
     "activities",
@@ -318,6 +319,22 @@ CORS_URLS_REGEX = r"^/api/v\d+/.*$"
 STAGEFLOW = {
     "DEFAULT_CURRENCY": os.environ.get("STAGEFLOW_DEFAULT_CURRENCY", "EUR"),
     "CURRENCIES": env_list("STAGEFLOW_CURRENCIES", "EUR,USD,GBP,CHF"),
+    # Totals, forecasts, quotas and exports are also shown converted into this currency, at dated
+    # exchange rates (currencies.rates); deals keep their own currency and amount.
+    "REPORTING_CURRENCY": os.environ.get("STAGEFLOW_REPORTING_CURRENCY", "EUR").upper(),
+    # Open deals and quotas convert at today's rate ("today") or at the year's budget rate ("budget");
+    # won deals always at the rate of their close date.
+    "OPEN_DEALS_RATE": os.environ.get("STAGEFLOW_OPEN_DEALS_RATE", "today"),
+    # A day without a rate (weekends, holidays) uses the latest earlier one up to this many days old;
+    # older, the rate counts as missing and the amount is reported, not converted.
+    "RATE_MAX_AGE_DAYS": env_int("STAGEFLOW_RATE_MAX_AGE_DAYS", 7),
+    # The scheduled fetch of reference rates (config/schedules.py): off unless the installation has
+    # internet access. The source is an XML file in the format of the ECB's euro reference rates.
+    "RATES_FETCH_ENABLED": env_bool("STAGEFLOW_RATES_FETCH_ENABLED", False),
+    "RATES_FETCH_URL": os.environ.get(
+        "STAGEFLOW_RATES_FETCH_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+    ),
+    "RATES_FETCH_TIMEOUT": env_int("STAGEFLOW_RATES_FETCH_TIMEOUT", 20),
     # Reps see their teammates' deals read-only (True) or only their own (False).
     "REPS_SEE_TEAM_DEALS": env_bool("STAGEFLOW_REPS_SEE_TEAM_DEALS", True),
     # Every signed-in user sees every organisation and person (the address book); deals keep their rules.

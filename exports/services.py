@@ -3,7 +3,7 @@
 No value can become a formula in a spreadsheet program: text starting with =, +, -, @, a tab or
 a carriage return is prefixed with a single quote in CSV, and every text cell in Excel is
 written as a string (openpyxl would otherwise store "=…" as a formula). Amounts are numbers,
-with their currency in a column of its own.
+with their currency in a column of its own, and converted into the reporting currency beside it.
 """
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from django.db.models import QuerySet
 from django.utils import formats, timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from pipeline.models import Deal, Organization
+from currencies import rates
+from currencies.money import convert
+from pipeline.models import Deal, DealStatus, Organization
 from pipeline.selectors import weighted_amount_expression, win_probability_expression
 from qualification.services import fit_summary
 
@@ -82,13 +85,55 @@ ORGANIZATION_COLUMNS = [
 ]
 
 
-def deals_for_export(deals: QuerySet[Deal]) -> Iterator[Deal]:
-    deals = deals.annotate(win_probability=win_probability_expression(), weighted_amount=weighted_amount_expression())
+def deal_columns(*, today: date | None = None) -> list[Column]:
+    """DEAL_COLUMNS and each deal's amount in the reporting currency (currencies.rates: an open
+    deal at today's rate, a won one at the rate of its close date) with the rate used; a deal
+    without a rate has no converted amount and says so in the rate's column."""
+    rules = rates.Rates(today=today)
+
+    def rate(deal):
+        if not hasattr(deal, "_rate_used"):
+            found = (deal.rate, deal.rate_on)
+            if deal.status == DealStatus.WON:
+                deal._rate_used = rules.for_won(deal.currency, deal.rate_day, found)
+            else:
+                deal._rate_used = rules.for_open(deal.currency, found, getattr(deal, "budget_rate", None))
+        return deal._rate_used
+
+    def converted(deal, value):
+        used = rate(deal)
+        return None if value is None or used is None else convert(value, used, rules.currency)
+
+    currency = rules.currency
+    return [
+        *DEAL_COLUMNS,
+        Column(
+            format_lazy(_("Amount in {currency}"), currency=currency), lambda d: converted(d, d.amount), "#,##0.00"
+        ),
+        Column(
+            format_lazy(_("Weighted amount in {currency}"), currency=currency),
+            lambda d: converted(d, d.weighted_amount), "#,##0.00",
+        ),
+        Column(
+            _("Exchange rate"),
+            lambda d: (rate(d).normalize() if rate(d) is not None else str(_("no rate"))) if d.amount is not None else None,
+        ),
+    ]
+
+
+def deals_for_export(deals: QuerySet[Deal], *, today: date | None = None) -> Iterator[Deal]:
+    """The deals with what the columns show, in one query: their weighted amount, and the rate
+    that converts them (currencies.rates.rate_annotations, per deal)."""
+    today = today or timezone.localdate()
+    deals = deals.annotate(
+        win_probability=win_probability_expression(), weighted_amount=weighted_amount_expression(),
+        rate_day=rates.rate_day_expression(today),
+    ).annotate(**rates.rate_annotations(today=today))  # fmt: skip
     return deals.select_related("organization", "owner", "stage", "pipeline").order_by("stage__position", "-stage_entered_at", "-pk").iterator(chunk_size=CHUNK_SIZE)
 
 
 def organizations_for_export(organizations: QuerySet[Organization]) -> Iterator[Organization]:
-    return organizations.select_related("owner").iterator(chunk_size=CHUNK_SIZE)
+    return organizations.select_related("owner", "main_contact").iterator(chunk_size=CHUNK_SIZE)
 
 
 # --- CSV ---------------------------------------------------------------------------------------

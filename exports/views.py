@@ -67,7 +67,7 @@ def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
 def board_csv(request):
     filters = _board_filters(request)
     deals = services.deals_for_export(board_deals(**filters))
-    lines = services.csv_lines(services.DEAL_COLUMNS, deals, style=_csv_style(request))
+    lines = services.csv_lines(services.deal_columns(), deals, style=_csv_style(request))
     return _csv_response(lines, _filename("board", filters["pipeline"].name, ext="csv"))
 
 
@@ -75,7 +75,7 @@ def board_csv(request):
 def board_xlsx(request):
     filters = _board_filters(request)
     deals = services.deals_for_export(board_deals(**filters))
-    data = services.xlsx_bytes(services.DEAL_COLUMNS, deals, title=filters["pipeline"].name)
+    data = services.xlsx_bytes(services.deal_columns(), deals, title=filters["pipeline"].name)
     return _xlsx_response(data, _filename("board", filters["pipeline"].name, ext="xlsx"))
 
 

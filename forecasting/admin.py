@@ -59,13 +59,14 @@ class ForecastSnapshotAdmin(admin.ModelAdmin):
         "period_start",
         "method",
         "currency",
+        "converted",
         "won",
         "expected",
         "p10",
         "p50",
         "p90",
     )
-    list_filter = ("pipeline", "method", "period_kind", "currency", "as_of")
+    list_filter = ("pipeline", "method", "period_kind", "currency", "converted", "as_of")
     list_select_related = ("pipeline", "team", "owner")
 
     def has_add_permission(self, request):

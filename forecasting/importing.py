@@ -418,4 +418,5 @@ def _write(plans, pipeline: Pipeline) -> ImportResult:
         result.deals = len(created)
         result.stage_changes = events.stage_changes_bulk_record(stage_rows)
         result.deal_changes = events.deal_changes_bulk_record(change_rows)
+        services.customers_since_mark({obj.organization_id for obj in created if obj.status == DealStatus.WON})
     return result

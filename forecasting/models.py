@@ -24,7 +24,8 @@ class PeriodKind(models.TextChoices):
 class ForecastSnapshot(models.Model):
     """One forecast figure as computed on `as_of`: for a pipeline, optionally narrowed to a team,
     an owner or the people a manager sees (the dashboard's scopes), one close period, one method
-    and one currency. The Monte Carlo rows also keep the scope's quota and the chance of reaching it.
+    and one currency (`converted`: every deal converted into the reporting currency, not only the
+    deals in it). The Monte Carlo rows also keep the scope's quota and the chance of reaching it.
 
     Rows are never updated. A recompute whose figures differ from the latest run of the same day
     writes a new run (a new `run` id); readers take the latest run of a day."""
@@ -59,6 +60,10 @@ class ForecastSnapshot(models.Model):
     period_start = models.DateField(_("period start"))
     method = models.CharField(_("method"), max_length=12, choices=Method.choices)
     currency = models.CharField(_("currency"), max_length=3)
+    converted = models.BooleanField(
+        _("in the reporting currency"), default=False,
+        help_text=_("Every deal converted into the reporting currency (`currency`), not only the deals in it."),
+    )
     won = models.DecimalField(_("won"), max_digits=16, decimal_places=2)
     expected = models.DecimalField(_("expected"), max_digits=16, decimal_places=2)
     p10 = models.DecimalField("P10", max_digits=16, decimal_places=2)
@@ -215,6 +220,10 @@ class ForecastEvidence(models.Model):
     computed_at = models.DateTimeField(_("computed"), default=timezone.now)
     warnings = models.JSONField(_("open deals lacking data, per scope"), default=list)
     comparison = models.JSONField(_("backtest comparison"), null=True, blank=True)
+    conversion = models.JSONField(
+        _("conversion into the reporting currency"), null=True, blank=True,
+        help_text=_("The reporting currency, the rates used and the amounts left out for want of a rate."),
+    )
 
     class Meta:
         ordering = ["-as_of", "-computed_at"]

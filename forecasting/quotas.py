@@ -50,11 +50,31 @@ def quota_attainment(*, kind: str, start: date, deals: QuerySet[Deal] | None = N
     ]
 
 
-def level_quotas(*, levels: list[Level], calendars: list[methods.Calendar], currencies: list[str]) -> list[np.ndarray]:
+def quota_rows(calendars: list[methods.Calendar]) -> list[tuple]:
+    """The quotas of the calendars' periods: (user, team, period kind, period start, currency,
+    amount), one query."""
+    kinds = {calendar.kind for calendar in calendars}
+    starts = {period_start(c.first_period + j, c.kind) for c in calendars for j in range(c.horizon)}
+    return list(
+        Quota.objects.filter(period_kind__in=kinds, period_start__in=starts).values_list(
+            "user_id", "team_id", "period_kind", "period_start", "currency", "amount"
+        )
+    )
+
+
+def level_quotas(
+    *, levels: list[Level], calendars: list[methods.Calendar], currencies: list[str], convert=None, missing=None,
+    rows: list[tuple] | None = None,
+) -> list[np.ndarray]:
     """Per calendar, the quota of each level, currency and period (NaN: none), as the dashboard
     sets its scope's target: an owner's own, a team's (the team's quota), and for a manager's
     people or the pipeline the sum of the reps' quotas (per currency, never across currencies).
-    One query; quotas are configuration, a few rows per person and period."""
+    One query; quotas are configuration, a few rows per person and period.
+
+    With `convert` (a currency's rate into the one currency of `currencies`, None when there is
+    none, as currencies.rates.Rates.for_open), every quota counts converted; the currencies of
+    quotas without a rate are added to the list `missing`. `rows` are the quota_rows read before
+    (None: read them now)."""
     slots = {
         (calendar.kind, period_start(calendar.first_period + j, calendar.kind)): (k, j)
         for k, calendar in enumerate(calendars)
@@ -62,11 +82,19 @@ def level_quotas(*, levels: list[Level], calendars: list[methods.Calendar], curr
     }
     code = {name: c for c, name in enumerate(currencies)}
     quotas = [np.full((len(levels), len(currencies), calendar.horizon), np.nan) for calendar in calendars]
-    rows = Quota.objects.filter(
-        period_kind__in={kind for kind, _ in slots}, period_start__in={start for _, start in slots}
-    ).values_list("user_id", "team_id", "period_kind", "period_start", "currency", "amount")
+    if rows is None:
+        rows = quota_rows(calendars)
     for user_id, team_id, kind, start, currency, amount in rows:
-        if (kind, start) not in slots or currency not in code:
+        if (kind, start) not in slots:
+            continue
+        if convert is not None:
+            rate = convert(currency)
+            if rate is None:
+                if missing is not None and currency not in missing:
+                    missing.append(currency)
+                continue
+            currency, amount = currencies[0], amount * rate
+        if currency not in code:
             continue  # no deal in that currency: nothing to forecast against it
         k, j = slots[(kind, start)]
         for n, level in enumerate(levels):

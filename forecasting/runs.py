@@ -11,8 +11,10 @@ import numpy as np
 
 from pipeline.models import Pipeline
 
-from . import methods
-from .history import Book, History, as_of as book_as_of
+from currencies.rates import ConvertedSums
+
+from . import conversion, methods
+from .history import WON, Book, History, as_of as book_as_of
 from .loading import load_history
 from .models import Method
 from .outlook import forecast as outlook_forecast
@@ -27,6 +29,7 @@ class ForecastRun:
     book: Book
     history: History
     model: methods.LearnedModel | None
+    conversion: dict | None = None  # with `convert`: conversion.Conversion.as_dict()
 
 
 def default_pipeline_id() -> int | None:
@@ -47,6 +50,7 @@ def forecast_run(
     quota: dict | None = None,
     history: History | None = None,
     outlook: bool = False,
+    convert: bool = False,
 ) -> ForecastRun:
     """Forecast the periods from the one holding the day after `as_of` (on a period's last day,
     the next one), seeing only what was known then.
@@ -54,7 +58,10 @@ def forecast_run(
     Probabilities are learned from the whole pipeline; `owner_ids` narrows the deals summed. With
     `outlook`, the methods take their timing from the history (`forecasting.outlook`: overdue
     and undated deals spread over the periods ahead, stale deals fading) and learned and Monte
-    Carlo add the new business not yet in the pipeline."""
+    Carlo add the new business not yet in the pipeline. With `convert`, every deal is converted
+    into the reporting currency first (`forecasting.conversion`: open deals at the rate of
+    `as_of`, won ones at that of the day they were won; those without a rate are left out and
+    listed in `conversion`), so the result has that one currency."""
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}")
     pipeline_id = pipeline_id or default_pipeline_id()
@@ -62,6 +69,17 @@ def forecast_run(
     book = book_as_of(history, as_of)
     if owner_ids is not None:
         book = book.subset(np.isin(book.owner_id, list(owner_ids)))
+    converted = None
+    if convert:
+        if outlook:
+            raise ValueError("the outlook's new business is fitted per currency: it cannot be converted here")
+        currencies = [str(c) for c in np.unique(book.currency.astype(str))]
+        won = book.status == WON
+        first_won = book.status_since[won].min().astype("datetime64[D]").item() if won.any() else None
+        rules = conversion.rules_for(currencies, as_of=as_of, first_won=first_won)
+        notes = ConvertedSums(rules.currency)
+        book = conversion.convert_book(book, rules, notes)
+        converted = conversion.conversion_of(rules, currencies, notes).as_dict()
     first = first_forecast_period(as_of, kind)
     model = None
     if outlook:
@@ -86,4 +104,4 @@ def forecast_run(
                 seed=seed,
                 quota=quota,
             )
-    return ForecastRun(result=result, book=book, history=history, model=model)
+    return ForecastRun(result=result, book=book, history=history, model=model, conversion=converted)

@@ -25,6 +25,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from currencies.money import round_money
 from pipeline.models import Deal, DealChange, DealStatus, ForecastCategory, Pipeline, StageChange
 from pipeline.selectors import visible_pipelines, visible_users
 
@@ -202,7 +203,7 @@ def dashboard(user, filters: Filters, *, today: date | None = None) -> dict:
         "periods": periods,
         "evidence": evidence,
         "currencies": sorted({r["currency"] for r in periods}),
-        "reps": rep_table(run, filters) if run else [],
+        "reps": rep_table(run, filters, evidence.conversion) if run else [],
         "funnel": funnel(deals, filters.pipeline, cache_key=_scope_key("funnel", filters)),
         "stages": stage_stats(deals, filters.pipeline, model, cache_key=_scope_key("stage-history", filters)),
         "stuck": stuck_deals(deals, filters.pipeline),
@@ -227,6 +228,7 @@ class Evidence:
     enough history), with the method that did best, which the dashboard shows first."""
 
     warnings: dict | None = None
+    conversion: dict | None = None  # conversion.Conversion.as_dict(), None when nothing was converted
     scores: list[dict] = field(default_factory=list)
     best: str | None = None
     kind: str | None = None
@@ -241,13 +243,23 @@ class Evidence:
     def default_label(self) -> str:
         return dict(Method.choices)[self.default_method]
 
+    @property
+    def rate_warnings(self) -> list[str]:
+        """What the figures in the reporting currency leave out for want of a rate."""
+        if not self.conversion:
+            return []
+        from currencies.rates import missing_message
+
+        target = self.conversion["currency"]
+        return [missing_message(m, target) for m in self.conversion["missing"]]
+
 
 def stored_evidence(run: StoredRun, filters: Filters) -> Evidence:
     """The run's evidence for the filters' scope (one query)."""
-    row = ForecastEvidence.objects.filter(run=run.run).values_list("warnings", "comparison").first()
+    row = ForecastEvidence.objects.filter(run=run.run).values_list("warnings", "comparison", "conversion").first()
     if row is None:
         return Evidence()
-    warnings, comparison = row
+    warnings, comparison, conversion = row
     scope = filters.snapshot_scope()
     mine = next(
         (
@@ -258,7 +270,7 @@ def stored_evidence(run: StoredRun, filters: Filters) -> Evidence:
         None,
     )
     if not comparison:
-        return Evidence(warnings=mine)
+        return Evidence(warnings=mine, conversion=conversion)
     methods_ = dict(Method.choices)
     scores = [
         {
@@ -270,6 +282,7 @@ def stored_evidence(run: StoredRun, filters: Filters) -> Evidence:
     ]
     return Evidence(
         warnings=mine,
+        conversion=conversion,
         scores=scores,
         best=comparison["best"],
         kind=comparison["kind"],
@@ -283,10 +296,14 @@ def _float(value) -> float | None:
 
 
 def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
-    """The stored figures of the filters' scope per period and currency (one query): won, the
-    weighted and learned expectations, the Monte Carlo's expectation, P10, P50, P90, and the
-    scope's quota with the chance of reaching it. A method the recompute could not run (a
-    pipeline without stage history has no learned model) is None."""
+    """The stored figures of the filters' scope per period (one query): won, the weighted and
+    learned expectations, the Monte Carlo's expectation, P10, P50, P90, and the scope's quota with
+    the chance of reaching it. A method the recompute could not run (a pipeline without stage
+    history has no learned model) is None.
+
+    One card per period in the reporting currency when the run converted its deals (`converted`
+    rows), each with the figures per currency as entered (`originals`); else one card per period
+    and currency (a pipeline whose deals are all in one currency)."""
     rows = (
         ForecastSnapshot.objects.filter(
             run=run.run,
@@ -295,15 +312,19 @@ def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
             **filters.snapshot_scope(),
         )
         .order_by()
-        .values_list("period_start", "currency", "method", "won", "expected", "p10", "p50", "p90", "quota", "quota_chance")
+        .values_list(
+            "period_start", "currency", "converted", "method", "won", "expected", "p10", "p50", "p90", "quota",
+            "quota_chance",
+        )
     )
     cells: dict = {}
-    for start, currency, method, won, expected, p10, p50, p90, quota, chance in rows:
+    for start, currency, converted, method, won, expected, p10, p50, p90, quota, chance in rows:
         cell = cells.setdefault(
-            (start, currency),
+            (converted, start, currency),
             {
                 "period": period_label(period_of_date(start, filters.kind), filters.kind),
                 "currency": currency,
+                "converted": converted,
                 "won": float(won),
                 # No weighted row: nothing open closes in that period, only what was won counts.
                 "weighted": float(won),
@@ -323,7 +344,13 @@ def stored_periods(run: StoredRun, filters: Filters) -> list[dict]:
                 expected=float(expected), p10=float(p10), p50=float(p50), p90=float(p90),
                 quota=_float(quota), quota_chance=_float(chance),
             )
-    return [cells[key] for key in sorted(cells)]
+    converted = [cells[key] for key in sorted(cells) if key[0]]
+    originals = [cells[key] for key in sorted(cells) if not key[0]]
+    if not converted:
+        return originals
+    for card in converted:
+        card["originals"] = [o for o in originals if o["period"] == card["period"]]
+    return converted
 
 
 # The accuracy of past periods changes only when the past or a deal's outcome changes (or another
@@ -467,10 +494,15 @@ def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
     return computed
 
 
-def rep_table(run: StoredRun, filters: Filters) -> list[dict]:
-    """Per rep and currency in the run's first period, as stored: won, weighted open and commit;
-    beside each rep's quota (configuration, read now) and attainment. Reps with a quota but no
-    figure are listed too."""
+def rep_table(run: StoredRun, filters: Filters, conversion: dict | None = None) -> list[dict]:
+    """Per rep in the run's first period, as stored: won, weighted open and commit; beside each
+    rep's quota (configuration, read now) and attainment. Reps with a quota but no figure are
+    listed too.
+
+    When the run converted its deals (`conversion`, the run's evidence), one row per rep in the
+    reporting currency (quotas converted at the run's rates; a quota in a currency without one is
+    left out), with the rep's figures per currency as entered in `originals`; else one row per rep
+    and currency."""
     User = get_user_model()
     start = period_start(period_of_date(run.as_of, filters.kind), filters.kind)
     stored = ForecastSnapshot.objects.filter(
@@ -485,29 +517,49 @@ def rep_table(run: StoredRun, filters: Filters) -> list[dict]:
         stored = stored.filter(owner_id__in=filters.owner_ids)
         quotas = quotas.filter(user_id__in=filters.owner_ids)
     figures: dict = defaultdict(dict)
-    for owner, currency, method, won, expected in stored.order_by().values_list(
-        "owner_id", "currency", "method", "won", "expected"
+    for owner, currency, converted, method, won, expected in stored.order_by().values_list(
+        "owner_id", "currency", "converted", "method", "won", "expected"
     ):
-        figures[(owner, currency)]["won"] = won
-        figures[(owner, currency)][method] = expected
+        figures[(owner, currency, converted)]["won"] = won
+        figures[(owner, currency, converted)][method] = expected
     targets = {(q["user_id"], q["currency"]): q["amount"] for q in quotas.values("user_id", "currency", "amount")}
-    owners = {o for o, _currency in figures} | {u for u, _currency in targets}
+    owners = {o for o, _currency, _c in figures} | {u for u, _currency in targets}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
-    rows = []
-    for owner, currency in sorted(set(figures) | set(targets), key=lambda k: (names.get(k[0], ""), k[0], k[1])):
-        values = figures.get((owner, currency), {})
+
+    def row(owner, currency, values, target):
         won = values.get("won", Decimal("0"))
-        target = targets.get((owner, currency))
+        return {
+            "owner": names.get(owner, "?"),
+            "owner_id": owner,
+            "currency": currency,
+            "won": _money(won),
+            "weighted": _money(values.get(Method.WEIGHTED, won) - won),
+            "commit": _money(values.get(ForecastCategory.COMMIT)),
+            "quota": _money(target) if target is not None else None,
+            "attainment": float(won / target) if target else None,
+        }
+
+    per_currency = [
+        row(owner, currency, figures.get((owner, currency, False), {}), targets.get((owner, currency)))
+        for owner, currency in sorted(
+            {(o, c) for o, c, converted in figures if not converted} | set(targets),
+            key=lambda k: (names.get(k[0], ""), k[0], k[1]),
+        )
+    ]
+    if not conversion or not any(converted for _o, _c, converted in figures):
+        return per_currency
+    reporting, rates = conversion["currency"], conversion.get("rates", {})
+    rows = []
+    for owner in sorted(owners, key=lambda o: (names.get(o, ""), o)):
+        target = None
+        for (user, currency), amount in targets.items():
+            rate = Decimal(1) if currency == reporting else (Decimal(rates[currency]) if rates.get(currency) else None)
+            if user == owner and rate is not None:
+                target = (target or Decimal(0)) + round_money(amount * rate, reporting)
         rows.append(
             {
-                "owner": names.get(owner, "?"),
-                "owner_id": owner,
-                "currency": currency,
-                "won": _money(won),
-                "weighted": _money(values.get(Method.WEIGHTED, won) - won),
-                "commit": _money(values.get(ForecastCategory.COMMIT)),
-                "quota": _money(target) if target is not None else None,
-                "attainment": float(won / target) if target else None,
+                **row(owner, reporting, figures.get((owner, reporting, True), {}), target),
+                "originals": [r for r in per_currency if r["owner_id"] == owner],
             }
         )
     return rows

@@ -57,7 +57,7 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             # from the latest stored fit, no history to load.
             stages = stage_arrays(pipeline_id)
             fit = forecast_fit(pipeline_id=pipeline_id, as_of=as_of) if len(stages[0]) else None
-            rows, by_currency, warnings = today_rows(
+            rows, by_currency, warnings, conversion = today_rows(
                 pipeline_id=pipeline_id,
                 as_of=as_of,
                 stages=stages,
@@ -69,9 +69,9 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             history = load_history(pipeline_id=pipeline_id)
             rows = past_rows(pipeline_id=pipeline_id, as_of=as_of, history=history)
             by_currency = open_totals(pipeline_id)
-            warnings, comparison = [], None
+            warnings, comparison, conversion = [], None, None
         # The run's evidence counts in its digest: new warnings or a new comparison make a new run.
-        digest = rows_digest(rows, extra={"warnings": warnings, "comparison": comparison})
+        digest = rows_digest(rows, extra={"warnings": warnings, "comparison": comparison, "conversion": conversion})
         summary = {"pipeline_id": pipeline_id, "computed_at": timezone.now().isoformat(), "by_currency": by_currency}
         transaction.on_commit(lambda: cache.set(f"forecast:pipeline:{pipeline_id}", summary, timeout=None))
         latest = (
@@ -105,6 +105,7 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
                     p90=r["p90"],
                     quota=r["quota"],
                     quota_chance=r["quota_chance"],
+                    converted=r.get("converted", False),
                     digest=digest,
                 )
                 for r in rows
@@ -112,7 +113,8 @@ def forecast_refresh_pipeline(*, pipeline_id: int, as_of: date | None = None) ->
             batch_size=2000,
         )
         ForecastEvidence.objects.create(
-            run=run, pipeline_id=pipeline_id, as_of=as_of, computed_at=now, warnings=warnings, comparison=comparison
+            run=run, pipeline_id=pipeline_id, as_of=as_of, computed_at=now, warnings=warnings, comparison=comparison,
+            conversion=conversion,
         )
     return {**result, "written": len(rows)}
 

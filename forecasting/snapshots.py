@@ -15,14 +15,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from accounts.models import Role
+from currencies.money import round_money
 from pipeline.models import Deal, ForecastCategory
 from pipeline.selectors import visible_users
 
+from . import conversion as conversion_rules
 from . import methods, montecarlo, today_outlook
 from .history import OPEN, WON, Book, History, as_of as book_as_of
 from .models import ForecastSnapshot, Method
 from .periods import MONTH, QUARTER, period_of_date, period_start
-from .quotas import level_quotas
+from .quotas import level_quotas, quota_rows
 from .sums import Cells, Level, level_sums, open_period, open_sums, period_sums, won_period
 
 # What the daily snapshot covers: the periods the dashboard shows.
@@ -178,15 +180,22 @@ def past_rows(*, pipeline_id: int, as_of: date, history: History) -> list[dict]:
 
 def today_rows(
     *, pipeline_id: int, as_of: date, stages: tuple, model: methods.LearnedModel | None, outlook: dict | None = None
-) -> tuple[list[dict], dict, list[dict]]:
+) -> tuple[list[dict], dict, list[dict], dict | None]:
     """Every figure of today's snapshot from the deals' current rows (the as-of state of today), in
-    a constant number of queries; the open amounts per currency for the cache summary; and per
-    level the open deals without an amount or an expected close date (`deal_warnings`).
+    a constant number of queries; the open amounts per currency for the cache summary; per level
+    the open deals without an amount or an expected close date (`deal_warnings`); and how the
+    figures in the reporting currency were converted (`conversion.Conversion.as_dict`, None when
+    every deal is in it already).
+
+    Each figure is computed per currency (rows with `converted` False) and, when the pipeline has
+    deals in other currencies, once more on the inputs converted into the reporting currency
+    (rows with `converted` True, in that currency): one card per period, and a Monte Carlo whose
+    range covers the whole pipeline.
 
     With the stored `outlook` fit, the learned and Monte Carlo figures are those of the `forecast`
     command (`today_outlook`: timing from the history, new business as its own line); without it
     (a fit made before fits kept it), those of the stage probabilities and the reps' dates."""
-    stage_ids, configured, _ = stages
+    stage_ids = stages[0]
     ranges = [
         (period_start(period_of_date(as_of, k), k), period_start(period_of_date(as_of, k) + h, k))
         for k, h in SNAPSHOT_HORIZONS.items()
@@ -199,6 +208,59 @@ def today_rows(
     )
     # Owners with open deals, or deals won in the periods shown: the others have no figure today.
     levels = snapshot_levels(pipeline_id, owners=np.union1d(data.owner, data.won_owner))
+    book = (
+        montecarlo.open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids) if len(stage_ids) else None
+    )
+    use_outlook = model is not None and outlook is not None and book is not None
+    warnings = []
+    if book is not None:
+        known, _currency = _known_currencies(book, data.currencies)
+        owner_group, group_levels = owner_groups(known.owner_id, levels)
+        warnings = deal_warnings(known, owner_group, group_levels, levels, as_of, estimated=use_outlook)
+    quotas = quota_rows(_calendars(as_of))
+    summary, rows = _today_figures(
+        pipeline_id=pipeline_id, as_of=as_of, stages=stages, model=model, outlook=outlook, data=data, levels=levels,
+        book=book, quota=level_quotas(levels=levels, calendars=_calendars(as_of), currencies=data.currencies, rows=quotas),
+    )  # fmt: skip
+    for row in rows:
+        row["converted"] = False
+    conversion = None
+    if conversion_rules.needed(data.currencies):
+        first_won = data.won_day.min().item() if len(data.won_day) else None
+        # The rates of the deals' currencies, and of the quotas' (a quota may be in a currency no deal has).
+        currencies = sorted({*data.currencies, *(row[4] for row in quotas)})
+        rules = conversion_rules.rules_for(currencies, as_of=as_of, first_won=first_won)
+        converted, notes = conversion_rules.convert_sums(data, rules)
+        quota_missing = []
+        quota = level_quotas(
+            levels=levels, calendars=_calendars(as_of), currencies=converted.currencies,
+            convert=lambda currency: rules.for_open(currency), missing=quota_missing, rows=quotas,
+        )  # fmt: skip
+        _summary, in_reporting = _today_figures(
+            pipeline_id=pipeline_id, as_of=as_of, stages=stages, model=model,
+            outlook=conversion_rules.convert_outlook_fit(outlook, rules, data.currencies), data=converted,
+            levels=levels, book=conversion_rules.convert_book(book, rules) if book is not None else None, quota=quota,
+        )  # fmt: skip
+        for row in in_reporting:
+            row["converted"] = True
+            for name in ("won", "expected", "p10", "p50", "p90", "quota"):
+                if row[name] is not None:
+                    row[name] = round_money(row[name], rules.currency)
+        rows += in_reporting
+        conversion = conversion_rules.conversion_of(rules, data.currencies, notes, quota_missing).as_dict()
+    return rows, summary, warnings, conversion
+
+
+def _calendars(as_of: date) -> list[methods.Calendar]:
+    return [methods.Calendar(kind, period_of_date(as_of, kind), horizon) for kind, horizon in SNAPSHOT_HORIZONS.items()]
+
+
+def _today_figures(
+    *, pipeline_id: int, as_of: date, stages: tuple, model, outlook, data, levels, book, quota
+) -> tuple[dict, list[dict]]:
+    """The figures of today's snapshot from the sums `data` and the open deals `book` (both in the
+    same currencies: the deals' own, or the reporting currency), and the cache summary."""
+    stage_ids, configured, _ = stages
     n_cur = len(data.currencies)
     cp = configured[data.stage] if len(stage_ids) else np.zeros(len(data.stage))
     weighted = (data.s1 - data.own_s1) * cp + data.own_weighted / 100.0
@@ -221,28 +283,19 @@ def today_rows(
     )
     open_count = open_cells.sum(data.count.astype(float), data.currency, np.zeros(len(data.owner), np.int64))
     open_count = open_count.sum(axis=(1, 2))  # per level
-    calendars = [
-        methods.Calendar(kind, period_of_date(as_of, kind), horizon) for kind, horizon in SNAPSHOT_HORIZONS.items()
-    ]
-    quota = level_quotas(levels=levels, calendars=calendars, currencies=data.currencies)
+    calendars = _calendars(as_of)
     won_of = {}  # per period kind: the won amounts and counts per level, currency and period
     for calendar in calendars:
         wcells = Cells(data.won_owner, levels, n_cur, calendar.horizon)
-        in_period = won_period(data.won_month, calendar.kind, calendar.first_period, calendar.horizon)
+        in_period = won_period(data.won_day, calendar.kind, calendar.first_period, calendar.horizon)
         won_of[calendar.kind] = (
             wcells.sum(data.won, data.won_currency, in_period),
             wcells.sum(data.won_count.astype(float), data.won_currency, in_period),
         )
-    book = (
-        montecarlo.open_book(pipeline_id=pipeline_id, as_of=as_of, stage_ids=stage_ids) if len(stage_ids) else None
-    )
     use_outlook = model is not None and outlook is not None and book is not None
     if book is not None:
         book, currency = _known_currencies(book, data.currencies)
         owner_group, group_levels = owner_groups(book.owner_id, levels)
-    warnings = (
-        deal_warnings(book, owner_group, group_levels, levels, as_of, estimated=use_outlook) if book is not None else []
-    )
     exact = None
     if use_outlook:
         outlooks = [
@@ -381,7 +434,7 @@ def today_rows(
                         ),
                     }
                 )
-    return rows, summary, warnings
+    return summary, rows
 
 
 def _known_currencies(book: Book, currencies: list[str]) -> tuple[Book, np.ndarray]:

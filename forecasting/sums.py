@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from django.db import connection
 from django.db.models import Count, DateField, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Greatest, TruncMonth, TruncQuarter
+from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate, TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from pipeline.models import Deal, DealStatus, ForecastCategory, Stage, StageKind
@@ -87,7 +87,8 @@ def as_date(value) -> date:
 @dataclass
 class OpenSums:
     """The open deals summed per owner, currency, stage and expected close day (one row per group;
-    numpy arrays aligned by row), and the won deals per owner, currency and month. Rows are in a
+    numpy arrays aligned by row), and the won deals per owner, currency and day won (the day sets
+    the rate that converts them, forecasting.conversion). Rows are in a
     fixed order, so that float sums come out the same on every run."""
 
     owner: np.ndarray
@@ -104,7 +105,7 @@ class OpenSums:
     categories: dict[str, np.ndarray]  # Σ amount per forecast category shown in the snapshot
     won_owner: np.ndarray
     won_currency: np.ndarray
-    won_month: np.ndarray  # datetime64[D], first day of the month won in
+    won_day: np.ndarray  # datetime64[D], the day won
     won_count: np.ndarray
     won: np.ndarray
     currencies: list[str]
@@ -201,10 +202,10 @@ def open_sums(
     open_rows = _open_rows(pipeline_id, owner_ids)
     won_rows = list(
         deals.filter(status=DealStatus.WON, closed_at__gte=aware(won_from), closed_at__lt=aware(won_until))
-        .annotate(month=TruncMonth("closed_at", output_field=DateField()))
-        .values("owner_id", "currency", "month")
+        .annotate(day=TruncDate("closed_at"))
+        .values("owner_id", "currency", "day")
         .annotate(n=Count("*"), won=Cast(Sum("amount"), FloatField()))
-        .values_list("owner_id", "currency", "month", "n", "won")
+        .values_list("owner_id", "currency", "day", "n", "won")
     )
     o = list(zip(*open_rows)) if open_rows else [[] for _ in range(11 + len(categories))]
     w = list(zip(*won_rows)) if won_rows else [[] for _ in range(5)]
@@ -225,7 +226,7 @@ def open_sums(
         categories={name: _cents(o[11 + i]) for i, name in enumerate(categories)},
         won_owner=np.array(w[0], np.int64),
         won_currency=np.array([code[c] for c in w[1]], np.int64),
-        won_month=np.array([as_date(m) for m in w[2]], "datetime64[D]"),
+        won_day=np.array([as_date(m) for m in w[2]], "datetime64[D]"),
         won_count=np.array(w[3], np.int64),
         won=_cents(w[4]),
         currencies=currencies,
@@ -248,8 +249,8 @@ def open_sums(
     ):
         setattr(sums, name, getattr(sums, name)[order])
     sums.categories = {name: values[order] for name, values in sums.categories.items()}
-    order = np.lexsort((sums.won_month.astype(np.int64), sums.won_currency, sums.won_owner))
-    for name in ("won_owner", "won_currency", "won_month", "won_count", "won"):
+    order = np.lexsort((sums.won_day.astype(np.int64), sums.won_currency, sums.won_owner))
+    for name in ("won_owner", "won_currency", "won_day", "won_count", "won"):
         setattr(sums, name, getattr(sums, name)[order])
     return sums
 

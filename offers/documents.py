@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from pipeline.models import Deal
+from pipeline.selectors import deal_addressee
 
 from .models import Offer, OfferLine, OfferPackage, OfferVersion
 from .totals import Totals, line_list_amount, line_net, totals_for
@@ -68,7 +69,10 @@ class Proposal:
 
     @property
     def contact(self) -> str:
-        return self.version.sent_contact if self.is_frozen else self.organization.contact_name
+        if self.is_frozen:
+            return self.version.sent_contact
+        addressee = deal_addressee(self.version.offer.deal)
+        return addressee.name if addressee else ""
 
     @property
     def company_name(self) -> str:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import Deal, DealStatus, StageKind
+from pipeline.selectors import deal_addressee
 
 from . import selectors
 from .documents import proposal_canonical, proposal_load, sha256_text
@@ -431,7 +432,8 @@ def offer_send(*, version: OfferVersion, actor, base_url: str = "") -> tuple[Off
     locked.status = VersionStatus.SENT
     locked.sent_title = locked.offer.title
     locked.sent_customer = deal.organization.name
-    locked.sent_contact = deal.organization.contact_name
+    addressee = deal_addressee(deal)
+    locked.sent_contact = addressee.name if addressee else ""
     locked.sent_seller = settings.STAGEFLOW.get("COMPANY_NAME", "")
     locked.sent_at = now
     locked.sent_by = actor

@@ -7,6 +7,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from pipeline.selectors import deal_addressee
+
 logger = logging.getLogger(__name__)
 
 
@@ -16,14 +18,18 @@ def offer_link_email(version_id: int, url: str) -> bool:
     from .models import OfferVersion
 
     version = OfferVersion.objects.select_related("offer__deal__organization", "offer__deal__owner").filter(pk=version_id).first()
-    if version is None or not version.offer.deal.organization.contact_email:
+    addressee = deal_addressee(version.offer.deal) if version else None
+    if addressee is None or not addressee.email:
         return False
     with translation.override(version.language):
-        context = {"version": version, "url": url, "company_name": settings.STAGEFLOW.get("COMPANY_NAME", "")}
+        context = {
+            "version": version, "url": url, "company_name": settings.STAGEFLOW.get("COMPANY_NAME", ""),
+            "addressee": addressee,
+        }
         subject = render_to_string("offers/email/link_subject.txt", context).strip()
         body = render_to_string("offers/email/link_body.txt", context)
     owner = version.offer.deal.owner
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [version.offer.deal.organization.contact_email],
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [addressee.email],
               fail_silently=False)
     logger.info("Offer link for %s sent to the contact of deal %s (owner %s)", version, version.offer.deal_id, owner.pk)
     return True
@@ -39,7 +45,8 @@ def offer_accepted_copy_email(version_id: int) -> bool:
     from .pdf import proposal_pdf
 
     version = OfferVersion.objects.select_related("offer__deal__organization", "response").filter(pk=version_id).first()
-    address = version.offer.deal.organization.contact_email if version else ""
+    addressee = deal_addressee(version.offer.deal) if version else None
+    address = addressee.email if addressee else ""
     if version is None or not address or getattr(version, "response", None) is None:
         return False
     proposal = proposal_load(version)

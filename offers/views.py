@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from pipeline.exceptions import PipelineError
-from pipeline.selectors import can_change_deal, visible_deals
+from pipeline.selectors import can_change_deal, deal_addressee, visible_deals
 
 from . import selectors, services
 from .documents import proposal_load
@@ -129,6 +129,7 @@ def version_detail(request, pk: int):
         "version": version,
         "offer": version.offer,
         "deal": deal,
+        "addressee": deal_addressee(deal),
         "proposal": proposal,
         "document": document_html(proposal),
         "can_change": can_change,
@@ -251,7 +252,8 @@ def send(request, pk: int):
         _fail(request, error)
         return redirect(version.get_absolute_url())
     url = request.build_absolute_uri(services.public_path(token))
-    if version.offer.deal.organization.contact_email:
+    addressee = deal_addressee(version.offer.deal)
+    if addressee and addressee.email:
         messages.success(request, _("Sent. The customer received the link by e-mail."))
     else:
         messages.warning(request, _("Sent. The lead has no e-mail address: pass the link on yourself."))

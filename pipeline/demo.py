@@ -137,6 +137,7 @@ WON_NEXT_STEPS = ("Kick-off and onboarding", "Schedule the training", "Ask {cont
 class SeedResult:
     users: dict
     organizations: int = 0
+    people: int = 0
     deals: int = 0
     stage_changes: int = 0
     deal_changes: int = 0
@@ -259,6 +260,8 @@ def _organization_spec(rng: random.Random, fakers: dict) -> dict:
     mailbox = ".".join(p for p in (slugify(first), slugify(last)) if p) or "info"
     size, _w, seats = _weighted(rng, [((s, w, r), w) for s, w, r in SIZES])
     return {
+        "locale": locale,
+        "domain": domain,
         "name": name[:200],
         "industry": rng.choice(INDUSTRIES),
         "company_size": size,
@@ -504,6 +507,82 @@ class _Simulator:
             deal.next_step = ""
 
 
+# --- People at the organisations and their roles on the deals ----------------------------------
+
+# (job title, the role they usually play on a deal)
+JOBS = (
+    ("Managing Director", "Decision maker"),
+    ("Chief Financial Officer", "Economic buyer"),
+    ("Head of Sales", "Champion"),
+    ("Sales Operations Manager", "Champion"),
+    ("IT Manager", "Influencer"),
+    ("Procurement Lead", "Economic buyer"),
+    ("Account Executive", "User"),
+    ("Data Protection Officer", "Blocker"),
+    ("Team Lead Inside Sales", "User"),
+)
+CONSENT_SOURCES = ("web form", "signed order", "trade fair", "phone call")
+
+
+def _people_seed(rng: random.Random, fakers: dict, specs: list[dict], organizations: list[Organization],
+                 sims: list, deals: list[Deal], *, now: datetime) -> int:
+    """Two to five people at each organisation (its main contact and one to four more, with job
+    titles, e-mail, phone, language and consent) and each deal's contacts in roles: the main
+    contact as the champion, one to three others as what their job makes them. Returns how many
+    people were created besides the main contacts."""
+    from .models import Consent, ContactRole, DealContact, Person, PhoneKind
+    from .people import PersonRow, PhoneValue, deal_contacts_bulk_create, people_bulk_import
+
+    roles = dict(ContactRole.objects.values_list("name", "pk"))
+    main_contacts = dict(
+        Person.objects.filter(organization__in=organizations).values_list("organization_id", "pk")
+    )
+    rows = []
+    people_of: dict[int, list[tuple[Person, str]]] = {}
+    for spec, organization in zip(specs, organizations):
+        fake = fakers[spec["locale"]]
+        language = "de" if spec["locale"].startswith("de") else "en"
+        jobs = rng.sample(JOBS, rng.randint(1, 4))
+        for job, role in jobs:
+            first, last = fake.first_name(), fake.last_name()
+            mailbox = ".".join(part for part in (slugify(first), slugify(last)) if part) or "info"
+            person = Person(
+                name=f"{first} {last}", organization=organization, owner_id=organization.owner_id, job_title=job,
+                language=language, created_at=organization.created_at + timedelta(days=rng.randint(0, 60)),
+            )
+            if person.created_at > now:
+                person.created_at = now
+            if rng.random() < 0.6:
+                person.consent = Consent.GRANTED
+                person.consent_source = rng.choice(CONSENT_SOURCES)
+                person.consent_at = person.created_at
+            phones = [fake.phone_number()[:50]]
+            if rng.random() < 0.3:
+                phones.append(PhoneValue(fake.phone_number()[:50], PhoneKind.MOBILE))
+            rows.append(PersonRow(person, emails=[f"{mailbox}@{spec['domain']}"], phones=phones))
+            people_of.setdefault(organization.pk, []).append((person, role))
+    people_bulk_import(rows=rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE)
+    # The main contacts get a job and language too.
+    locale_of = {organization.pk: spec["locale"] for spec, organization in zip(specs, organizations)}
+    mains = list(Person.objects.filter(pk__in=main_contacts.values()).order_by("pk"))
+    for person in mains:
+        person.job_title = rng.choice(("Head of Sales", "Sales Director", "Head of Revenue Operations"))
+        person.language = "de" if locale_of[person.organization_id].startswith("de") else "en"
+    Person.objects.bulk_update(mains, ["job_title", "language"], batch_size=BATCH_SIZE)
+
+    contacts = []
+    for sim, deal in zip(sims, deals):
+        organization = organizations[sim.organization]
+        main = main_contacts.get(organization.pk)
+        if main is not None:
+            contacts.append(DealContact(deal=deal, person_id=main, role_id=roles.get("Champion"), created_at=deal.created_at))
+        others = people_of.get(organization.pk, [])
+        for person, role in rng.sample(others, min(len(others), rng.randint(1, 3))):
+            contacts.append(DealContact(deal=deal, person=person, role_id=roles.get(role), created_at=deal.created_at))
+    deal_contacts_bulk_create(contacts=contacts, batch_size=BATCH_SIZE)
+    return len(rows)
+
+
 # --- Seeding ---------------------------------------------------------------------------------
 
 
@@ -575,7 +654,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
         for no, spec in enumerate(organizations):
             first = first_deal_at.get(no, now)
             organization_rows.append(Organization(
-                **{k: v for k, v in spec.items() if k not in ("seats", *CONTACT_KEYS)},
+                **{k: v for k, v in spec.items() if k not in ("seats", "locale", "domain", *CONTACT_KEYS)},
                 owner_id=user_ids[organization_owner[no]],
                 created_at=first - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600)),
             ))
@@ -634,6 +713,10 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
         stage_change_count = events.stage_changes_bulk_record(stage_events())
         deal_change_count = events.deal_changes_bulk_record(deal_events())
 
+        people_count = _people_seed(
+            random.Random(f"{seed}-people"), fakers, organizations, organization_rows, sims, deal_rows, now=now
+        )
+
         deal_ids = {row.pk for row in deal_rows}
         if deal_ids:
             deals_changed.publish(pipeline_ids=[pipeline.pk], deal_ids=sorted(deal_ids), kind="created")
@@ -644,6 +727,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
     return SeedResult(
         users=users,
         organizations=len(organization_rows),
+        people=people_count,
         deals=len(deal_rows),
         stage_changes=stage_change_count,
         deal_changes=deal_change_count,

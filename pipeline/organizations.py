@@ -172,3 +172,13 @@ def organizations_bulk_import(
         actor=actor, actor_label=actor_label,
     )
     return created
+
+
+def organizations_rescore_for_main_contact(person) -> None:
+    """Rescore the organisations whose main contact `person` is (the profile may ask for a
+    reachable contact), after their name, e-mail or phone changed. In the caller's transaction."""
+    organizations = list(Organization.objects.select_for_update().filter(main_contact=person))
+    for organization in organizations:
+        organization.main_contact = person
+    organizations_score(organizations)
+    Organization.objects.bulk_update(organizations, ["fit_score", "fit_explanation"])

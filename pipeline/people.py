@@ -157,6 +157,10 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
     extra = _contact_points_save(locked, emails, phones)
+    if "name" in changed or extra:
+        from .organizations import organizations_rescore_for_main_contact
+
+        organizations_rescore_for_main_contact(locked)
     changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
     if changes:
         config_change_record(
@@ -222,6 +226,57 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
         actor=actor, actor_label=actor_label,
     )
     return people
+
+
+@dataclass
+class PersonRow:
+    """One person of a bulk write (demo data, an import): the unsaved Person and their addresses."""
+
+    person: Person
+    emails: list = ()
+    phones: list = ()
+
+
+@transaction.atomic
+def people_bulk_import(*, rows: list[PersonRow], actor, actor_label: str = "", batch_size: int = 500) -> list[Person]:
+    """Create many people with their e-mail addresses and phone numbers in a few queries, audited
+    in bulk. For callers that have validated every row (`emails`/`phones`: str or EmailValue /
+    PhoneValue; the first of each is copied onto the person)."""
+    for row in rows:
+        _fields_check({"name": row.person.name})
+        row.emails = _emails_clean(row.emails)
+        row.phones = _phones_clean(row.phones)
+        row.person.email = row.emails[0].address if row.emails else ""
+        row.person.phone = row.phones[0].number if row.phones else ""
+    people = Person.objects.bulk_create([row.person for row in rows], batch_size=batch_size)
+    PersonEmail.objects.bulk_create(
+        [PersonEmail(person=row.person, address=e.address, kind=e.kind, position=i)
+         for row in rows for i, e in enumerate(row.emails)],
+        batch_size=batch_size,
+    )
+    PersonPhone.objects.bulk_create(
+        [PersonPhone(person=row.person, number=ph.number, digits=phone_digits(ph.number), kind=ph.kind, position=i)
+         for row in rows for i, ph in enumerate(row.phones)],
+        batch_size=batch_size,
+    )
+    config_changes_record_many(
+        rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner", "organization"))))
+              for person in people],
+        actor=actor, actor_label=actor_label,
+    )
+    return people
+
+
+@transaction.atomic
+def deal_contacts_bulk_create(*, contacts: list[DealContact], batch_size: int = 500) -> list[DealContact]:
+    """Put many people on deals at once (demo data, an import): one row per deal and person."""
+    seen, unique = set(), []
+    for contact in contacts:
+        key = (contact.deal_id, contact.person_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(contact)
+    return DealContact.objects.bulk_create(unique, batch_size=batch_size)
 
 
 # --- Who is on a deal ---------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils import timezone
 
+from currencies import rates
+
 from . import extensions
 
 from .models import Deal, DealContact, DealStatus, LostReason, Organization, Person, Pipeline, Stage, Transition
@@ -215,6 +217,23 @@ def person_for_user_or_404(user, pk, *, change: bool = False, queryset: QuerySet
     return person
 
 
+def deal_addressee(deal: Deal) -> Person | None:
+    """Whom Stageflow writes to about a deal (an offer's link, its signed copy): the deal's contact
+    with an e-mail address in the first role of the list (decision maker before champion …), then
+    a contact without a role, else the organisation's main contact. One or two queries."""
+    contact = (
+        DealContact.objects.filter(deal_id=deal.pk, person__erased_at__isnull=True).exclude(person__email="")
+        .select_related("person").order_by(F("role__position").asc(nulls_last=True), "pk").first()
+    )
+    if contact is not None:
+        return contact.person
+    organization = deal.organization
+    if organization.main_contact_id:
+        person = organization.main_contact
+        return None if person.erased_at else person
+    return None
+
+
 LEAD_SUGGESTIONS = 20
 
 
@@ -342,6 +361,7 @@ class Column:
     count: int = 0
     totals: list[CurrencyTotal] = field(default_factory=list)
     cards: list[Deal] = field(default_factory=list)
+    converted: "ConvertedTotal | None" = None  # in the reporting currency; None without amounts
 
     @property
     def has_more(self) -> bool:
@@ -403,27 +423,87 @@ def board_deals(*, user, pipeline: Pipeline, owner_id=None, q: str = "", close_f
 _CENT = Decimal("0.01")
 
 
-def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
-    """Per stage and currency: count, total and weighted amount (weighted_amount_expression), in
-    one GROUP BY query."""
+@dataclass
+class ConvertedTotal:
+    """A column's amounts in the reporting currency (currencies.rates): open deals at today's rate
+    (or the year's budget rate), won ones at that of their close date. `needed` is False when every
+    amount is in the reporting currency already; `missing` and `warnings` name what could not be
+    converted (left out of the figures, never counted as zero)."""
+
+    currency: str
+    total: Decimal
+    weighted: Decimal
+    needed: bool
+    shown: bool  # some amount could be converted
+    missing: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+def stage_totals(
+    deals: QuerySet[Deal], *, today=None, won_since=None
+) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
+    """Per stage and currency: count, total and weighted amount (weighted_amount_expression); and
+    per stage the same converted into the reporting currency. One GROUP BY query: the sums per
+    stage, currency and rate day (today for open deals, the close date for won ones) come back
+    with the rates of the days since `won_since` (default: the oldest won deal the board shows,
+    WON_DEALS_ON_BOARD_DAYS; an older one has no rate here and is reported as missing), and a
+    handful of sums is converted here (currencies.rates)."""
+    today = today or timezone.localdate()
+    won_since = won_since or today - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
     rows = (
         deals.order_by()
-        .values_list("stage_id", "currency")
-        .annotate(n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted_amount_expression()))
-        .order_by("stage_id", "currency")
-    )
+        .annotate(rate_day=rates.rate_day_expression(today))
+        .values("stage_id", "currency", "status", "rate_day")
+        .annotate(
+            n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted_amount_expression()),
+            **rates.rates_annotations(first=won_since, last=today, today=today),
+        )
+        .order_by("stage_id", "currency", "status", "rate_day")
+    )  # fmt: skip
+    rules = None
+    sums: dict[tuple[int, str], list] = {}
+    converted: dict[int, rates.ConvertedSums] = defaultdict(lambda: rates.ConvertedSums(rules.currency))
+    for row in rows:
+        if rules is None:  # every row carries the same rates
+            book = rates.RateBook.from_text(row["rates_text"], row.get("budget_text"), year=today.year)
+            rules = rates.Rates(today=today, book=book)
+        stage_id, currency, total = row["stage_id"], row["currency"], row["total"]
+        cell = sums.setdefault((stage_id, currency), [0, Decimal(0), Decimal(0), False])
+        cell[0] += row["n"]
+        if total is None:
+            continue  # deals without an amount count in the column, and need no rate
+        cell[1] += Decimal(total)
+        cell[2] += Decimal(row["weighted"] or 0)
+        cell[3] = True
+        if row["status"] == DealStatus.WON:
+            rate, day = rules.for_won(currency, row["rate_day"]), row["rate_day"]
+        else:
+            rate, day = rules.for_open(currency), rules.open_day()
+        converted[stage_id].add(currency, rate, day=day, count=row["n"], total=total, weighted=row["weighted"])
     result: dict[int, list[CurrencyTotal]] = defaultdict(list)
-    for stage_id, currency, count, total, weighted in rows:
+    for (stage_id, currency), (count, total, weighted, has_amount) in sorted(sums.items()):
         result[stage_id].append(
             CurrencyTotal(
                 currency=currency,
                 count=count,
-                total=Decimal(total or 0).quantize(_CENT),
-                weighted=Decimal(weighted or 0).quantize(_CENT),
-                has_amount=total is not None,
+                total=total.quantize(_CENT),
+                weighted=weighted.quantize(_CENT),
+                has_amount=has_amount,
             )
         )
-    return result
+    in_reporting = {
+        stage_id: ConvertedTotal(
+            currency=c.currency, total=c["total"], weighted=c["weighted"], needed=c.needed,
+            shown=c.converted_any, missing=c.missing, warnings=c.warnings,
+        )
+        for stage_id, c in converted.items()
+    }  # fmt: skip
+    return result, in_reporting
+
+
+def column_totals(deals: QuerySet[Deal]) -> dict[int, list[CurrencyTotal]]:
+    """Per stage and currency: count, total and weighted amount (stage_totals, one query)."""
+    return stage_totals(deals)[0]
 
 
 def organization_is_customer_expression():
@@ -539,12 +619,15 @@ def active_lost_reasons() -> list[LostReason]:
 def board_columns(*, stages: list[Stage], deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
     """A column per stage (in the order given) with its totals and its first cards."""
     per_column = per_column or settings.STAGEFLOW["BOARD_PAGE_SIZE"]
-    totals = column_totals(deals)
+    totals, converted = stage_totals(deals)
     cards = board_cards(deals, per_column=per_column)
     columns = []
     for stage in stages:
-        stage_totals = totals.get(stage.pk, [])
-        column = Column(stage=stage, count=sum(t.count for t in stage_totals), totals=stage_totals, cards=cards.get(stage.pk, []))
+        mine = totals.get(stage.pk, [])
+        column = Column(
+            stage=stage, count=sum(t.count for t in mine), totals=mine, cards=cards.get(stage.pk, []),
+            converted=converted.get(stage.pk),
+        )
         for card in column.cards:
             card.stage = stage  # the same object, so per-card properties need no query
         columns.append(column)

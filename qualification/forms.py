@@ -22,6 +22,10 @@ class OrganizationFilterForm(forms.Form):
     min_score = forms.IntegerField(label=_("Minimum fit"), required=False, min_value=0, max_value=100)
     owner = forms.IntegerField(label=_("Owner"), required=False, min_value=1)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
+    # A lead is an organisation that is not a customer yet: customers only when asked for.
+    show = forms.ChoiceField(label=_("Show"), required=False, choices=[
+        ("", _("Leads (no deal won yet)")), ("customers", _("Customers")), ("all", _("Leads and customers")),
+    ])
 
     def __init__(self, *args, industries=(), owners=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,4 +44,5 @@ class OrganizationFilterForm(forms.Form):
             "min_score": data.get("min_score"),
             "owner": data.get("owner"),
             "sort": data.get("sort") or "fit",
+            "show": data.get("show") or "leads",
         }

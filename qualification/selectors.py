@@ -15,10 +15,11 @@ SORTS = {
 
 def organization_list(
     *, user, q: str = "", industry: str = "", country: str = "", source: str = "", min_score=None, owner=None,
-    sort: str = "fit",
+    sort: str = "fit", show: str = "leads",
 ) -> QuerySet[Organization]:
-    """The leads `user` may see, filtered, sorted, with their open deals (of those the user may see)
-    counted and whether they are customers (a won deal), all in one query."""
+    """The organisations `user` may see — leads (no deal won yet) unless `show` is "customers" or
+    "all" — filtered, sorted, with their open deals (of those the user may see) counted and whether
+    they are customers (a won deal), all in one query."""
     qs = visible_organizations(user)
     if q:
         qs = qs.filter(
@@ -41,6 +42,10 @@ def organization_list(
         ),
         is_customer=Exists(Deal.objects.filter(organization_id=OuterRef("pk"), status=DealStatus.WON)),
     )
+    if show == "leads":
+        qs = qs.filter(is_customer=False)
+    elif show == "customers":
+        qs = qs.filter(is_customer=True)
     return qs.select_related("owner", "main_contact").order_by(*SORTS.get(sort, SORTS["fit"]))
 
 

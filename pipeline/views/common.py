@@ -68,6 +68,7 @@ class Header:
 
     stage: Stage
     totals: list
+    converted: "selectors.ConvertedTotal | None" = None
 
     @property
     def count(self) -> int:
@@ -79,10 +80,11 @@ class Header:
 
 
 def column_headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> list[Header]:
-    """Fresh column headers for `stages`, computed by the database in one query."""
+    """Fresh column headers for `stages`, computed by the database in one query (with the rates that
+    convert them)."""
     deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
-    totals = selectors.column_totals(deals)
-    return [Header(stage=s, totals=totals.get(s.pk, [])) for s in stages]
+    totals, converted = selectors.stage_totals(deals)
+    return [Header(stage=s, totals=totals.get(s.pk, []), converted=converted.get(s.pk)) for s in stages]
 
 
 def board_state(request) -> dict:

@@ -331,13 +331,18 @@ def test_customers_are_marked_on_cards_organization_list_and_organization_page(r
     for i in range(30):
         OrganizationFactory(name=f"Lead {i:02}", owner=rep)
     with django_assert_max_num_queries(8):
-        listing = text(rep_client.get(reverse("qualification:lead_list")))
+        listing = text(rep_client.get(reverse("qualification:lead_list"), {"show": "all"}))
     row = listing[listing.index("Acme Customer") : listing.index("</tr>", listing.index("Acme Customer"))]
     assert "sf-customer-badge" in row
     other = listing[listing.index("Prospect Ltd") : listing.index("</tr>", listing.index("Prospect Ltd"))]
     assert "sf-customer-badge" not in other
     assert "sf-customer-badge" in text(rep_client.get(customer.get_absolute_url()))
     assert "sf-customer-badge" not in text(rep_client.get(prospect.get_absolute_url()))
+    # A lead is an organisation that is not a customer yet: the lead list shows customers when asked.
+    leads = text(rep_client.get(reverse("qualification:lead_list")))
+    assert "Prospect Ltd" in leads and "Acme Customer" not in leads
+    customers = text(rep_client.get(reverse("qualification:lead_list"), {"show": "customers"}))
+    assert "Acme Customer" in customers and "Prospect Ltd" not in customers
 
 
 def test_new_upsell_deal_from_a_won_deal(rep_client, rep, stages):

@@ -48,7 +48,7 @@ def test_a_rep_changes_a_deals_company_by_typing_and_picking_a_suggestion(page, 
     field.fill("")
     with page.expect_response(lambda response: "/pipeline/organizations/lookup/" in response.url):
         field.press_sequentially("Zebra", delay=30)
-    options = page.locator("#id_lead-suggestions option")
+    options = page.locator("#id_organization-suggestions option")
     expect(options).to_have_count(1)
     field.fill(options.first.get_attribute("value"))  # what picking the suggestion fills in
     with page.expect_navigation():

@@ -160,3 +160,16 @@ def test_organization_export_explains_the_fit(client, admin_user):
     client.force_login(admin_user)
     row = csv_rows(client.get(reverse("exports:organizations_csv")))[0]
     assert (row["Fit score"], row["Fit: matched criteria"]) == ("100", "Country is DE (+1)")
+
+
+def test_organization_export_names_the_main_contact_in_a_fixed_number_of_queries(
+    client, admin_user, django_assert_max_num_queries,
+):
+    for i in range(30):
+        OrganizationFactory(name=f"Org {i:02}", contact_name=f"Person {i:02}", contact_email=f"p{i}@org{i}.example")
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(8):
+        rows = csv_rows(client.get(reverse("exports:organizations_csv"), {"sort": "name"}))
+    assert [(r["Company"], r["Contact person"], r["Contact e-mail"]) for r in rows[:2]] == [
+        ("Org 00", "Person 00", "p0@org0.example"), ("Org 01", "Person 01", "p1@org1.example"),
+    ]

@@ -48,6 +48,9 @@ def test_the_sample_files_import_with_their_history(pipeline):
     ]
     anna = User.objects.get(username="anna")
     assert anna.role == "rep" and not anna.has_usable_password()
+    # The "lead" column names the organisation; the one with a won deal is a customer since its win.
+    assert won.organization.name == "Nordlicht Logistik GmbH" and won.organization.customer_since == date(2025, 4, 11)
+    assert lost.organization.customer_since is None
 
 
 def test_bad_rows_are_reported_with_line_numbers_and_nothing_stays(tmp_path, pipeline):

@@ -201,7 +201,7 @@ def _store_fit(pipeline, stages) -> None:
 def _montecarlo_rows(pipeline) -> dict:
     return {
         (r.team_id, r.owner_id, r.period_kind, r.period_start, r.currency): r
-        for r in snapshots.latest_snapshots(pipeline_id=pipeline.pk).filter(method="montecarlo")
+        for r in snapshots.latest_snapshots(pipeline_id=pipeline.pk).filter(method="montecarlo", converted=False)
     }
 
 
@@ -225,13 +225,16 @@ def test_both_simulations_give_close_figures_and_the_threshold_picks_one(pipelin
     monkeypatch.setattr(montecarlo, "simulate_sums", count("sums", on_sums))
 
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
-    # 3,000 open deals: one by one, one simulation for every level, month and quarter.
-    assert calls == {"exact": 1, "sums": 0}
+    # 3,000 open deals: one by one, one simulation for every level, month and quarter, per currency
+    # and once more in the reporting currency.
+    assert calls == {"exact": 2, "sums": 0}
     by_deal = _montecarlo_rows(pipeline)
 
     monkeypatch.setattr(montecarlo, "EXACT_MONTECARLO_MAX_DEALS", 2999)
     result = services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
-    assert calls == {"exact": 1, "sums": 2} and result["written"] > 0
+    # The per-currency pass now on sums; the reporting currency's one still deal by deal (without a
+    # USD rate it has only the EUR deals, fewer than the threshold).
+    assert calls == {"exact": 3, "sums": 2} and result["written"] > 0
     by_sums = _montecarlo_rows(pipeline)
 
     assert by_sums.keys() == by_deal.keys()
@@ -266,8 +269,9 @@ def test_todays_recompute_runs_a_few_queries_whatever_the_number_of_deals(
     many = _refresh_queries(pipeline)
     # A savepoint, the lock, the fit, the stages, the open sums, the won sums, the owners' teams,
     # the managers (none here), the quotas, the open deals (for the warnings, the outlook and the
-    # simulation deal by deal), the latest digest, and its release.
-    assert few == many == 12
+    # simulation deal by deal), the exchange rates (the deals are in EUR and USD), the latest
+    # digest, and its release.
+    assert few == many == 13
 
 
 @pytest.mark.django_db

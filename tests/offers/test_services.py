@@ -470,3 +470,30 @@ def test_an_accepted_offer_that_keeps_the_amount_tells_no_change(sent, offer_dea
     version, token = sent
     services.offer_accept(token=token, name="Jane Doe", document_hash=version.document_hash)
     assert "amount changed" not in Notification.objects.get(recipient=rep, kind=EventKind.ACCEPTED).message
+
+
+def test_the_link_goes_to_the_deals_decision_maker_before_the_organisations_main_contact(
+    draft, offer_deal, rep, django_capture_on_commit_callbacks,
+):
+    from pipeline.models import ContactRole
+    from pipeline.people import deal_contact_add, person_create
+
+    champion = person_create(actor=rep, name="Carl Champion", organization=offer_deal.organization, emails=["carl@acme.example"])
+    boss = person_create(actor=rep, name="Dora Decider", organization=offer_deal.organization, emails=["dora@acme.example"])
+    silent = person_create(actor=rep, name="No Mail", organization=offer_deal.organization, phones=["030 1234567"])
+    deal_contact_add(deal=offer_deal, person=champion, role=ContactRole.objects.get(name="Champion"), actor=rep)
+    deal_contact_add(deal=offer_deal, person=silent, role=ContactRole.objects.get(name="Decision maker"), actor=rep)
+    deal_contact_add(deal=offer_deal, person=boss, role=ContactRole.objects.get(name="Decision maker"), actor=rep)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        version, _token = services.offer_send(version=draft, actor=rep, base_url="http://testserver")
+    # The decision maker with an e-mail address; the one without cannot receive it.
+    assert [m.to for m in mail.outbox] == [["dora@acme.example"]] and "Tag Dora Decider," in mail.outbox[0].body  # the German greeting: a German organisation
+    assert version.sent_contact == "Dora Decider"
+
+
+def test_without_contacts_on_the_deal_the_link_goes_to_the_main_contact(draft, django_capture_on_commit_callbacks):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_send(version=draft, actor=draft.offer.deal.owner, base_url="http://testserver")
+    assert [m.to for m in mail.outbox] == [["jane@acme.example"]]

@@ -1,6 +1,6 @@
 """Demo data: deterministic, consistent history, plausible numbers, and the two commands."""
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import Role, Team
 from pipeline.demo import DEMO_PASSWORD, HISTORY_DAYS, seed_demo
@@ -245,12 +245,12 @@ def test_demo_logins_lists_the_demo_users(pipeline):
 def test_seeding_2000_deals_writes_in_batches(pipeline, django_assert_max_num_queries, record_property):
     """Rows go in batches, never a query per deal or event; the time is measured, not asserted.
 
-    (SQLite caps a statement at 999 parameters, so its batches are about 100 rows: some 300 queries
-    for the ~12,000 rows of 2,000 deals, their organisations, people and contact roles. One query
-    per row would be over 12,000.)
+    (SQLite caps a statement at 999 parameters, so its batches are about 100 rows: some 450 queries
+    for the ~45,000 rows of 2,000 deals, their history, organisations, people, their addresses and
+    roles on the deals, and the audit rows. One query per row would be over 45,000.)
     """
     started = time.perf_counter()
-    with django_assert_max_num_queries(400):
+    with django_assert_max_num_queries(600):
         result = seed_demo(deals=2000, seed=11, now=NOW)
     seconds = time.perf_counter() - started
     record_property("seed_2000_deals_seconds", round(seconds, 2))
@@ -271,3 +271,28 @@ def test_seed_demo_without_logins_leaves_them_to_make_run_which_prints_them_once
     assert DEMO_PASSWORD not in out.getvalue()
     makefile = (Path(settings.BASE_DIR) / "Makefile").read_text()
     assert "--no-logins" in makefile.split("\nseed:", 1)[1].split("\n\n", 1)[0]
+
+
+def test_organisations_have_two_to_five_people_in_roles_on_their_deals(seeded):
+    from pipeline.models import ContactRole, DealContact, Person
+
+    people = defaultdict(int)
+    for organization_id in Person.objects.values_list("organization_id", flat=True):
+        people[organization_id] += 1
+    assert set(people) == set(Organization.objects.values_list("pk", flat=True))
+    assert min(people.values()) >= 2 and max(people.values()) <= 5
+    # Every person is reachable and named like a person; every deal has its champion and others in roles.
+    assert not Person.objects.filter(Q(email="") | Q(phone="") | Q(name="")).exists()
+    champion = ContactRole.objects.get(name="Champion")
+    main_as_champion = DealContact.objects.filter(role=champion, person_id=F("deal__organization__main_contact_id"))
+    assert main_as_champion.count() == Deal.objects.count()
+    roles_per_deal = defaultdict(set)
+    for deal_id, role_id, person_org, deal_org in DealContact.objects.values_list(
+        "deal_id", "role_id", "person__organization_id", "deal__organization_id"
+    ):
+        assert person_org == deal_org  # contacts work at the deal's organisation
+        roles_per_deal[deal_id].add((role_id, person_org))
+    contacts_per_deal = Counter(DealContact.objects.values_list("deal_id", flat=True))
+    assert set(contacts_per_deal) == set(Deal.objects.values_list("pk", flat=True))
+    assert min(contacts_per_deal.values()) >= 2 and max(contacts_per_deal.values()) <= 4
+    assert Person.objects.filter(language="de").exists() and Person.objects.filter(language="en").exists()
