@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from pipeline import extensions
 from pipeline.extensions import TimelineEntry
 
+from . import selectors
 from .models import Activity, OnboardingTask
 
 # The order in which a deal's open activities are due: the first is the card's next activity.
@@ -80,6 +81,31 @@ def timeline_entries(*, deal, user=None) -> list[TimelineEntry]:
     return entries
 
 
+def _about(row, organization) -> object | None:
+    """What an organisation's timeline names beside an activity or note: the deal or person it is
+    about, when it is not the organisation itself. A person's timeline names nothing: all is theirs."""
+    if organization is None:
+        return None
+    return row.deal if row.deal_id else row.person if row.person_id else None
+
+
+def record_timeline_entries(*, user, organization=None, person=None, limit: int) -> list[TimelineEntry]:
+    """The newest `limit` done activities and notes the user sees about an organisation (also those
+    on its people and deals) or a person: two queries whatever their number."""
+    activities, notes = selectors.record_history(user, organization=organization, person=person, limit=limit)
+    entries = [
+        TimelineEntry(at=a.done_at, kind="activity", row=a, template="activities/_timeline_activity.html", order=2,
+                      extra={"about": _about(a, organization)})
+        for a in activities
+    ]
+    entries += [
+        TimelineEntry(at=n.created_at, kind="note", row=n, template="activities/_timeline_note.html", order=3,
+                      extra={"about": _about(n, organization)})
+        for n in notes
+    ]
+    return entries
+
+
 def deal_panel(*, request, deal, can_change) -> str:
     from .views import deal_panel_context
 
@@ -89,7 +115,13 @@ def deal_panel(*, request, deal, can_change) -> str:
 def organization_panel(*, request, organization, can_change) -> str:
     from .views import organization_panel_context
 
-    return render_to_string("activities/_organization_panel.html", organization_panel_context(request, organization, can_change), request)
+    return render_to_string("activities/_record_panel.html", organization_panel_context(request, organization, can_change), request)
+
+
+def person_panel(*, request, person, can_change) -> str:
+    from .views import person_panel_context
+
+    return render_to_string("activities/_record_panel.html", person_panel_context(request, person, can_change), request)
 
 
 def register() -> None:
@@ -103,6 +135,9 @@ def register() -> None:
     extensions.register_timeline_source("activities", timeline_entries)
     extensions.register_deal_panel("activities", deal_panel)
     extensions.register_organization_panel("activities", organization_panel)
+    extensions.register_person_panel("activities", person_panel)
+    extensions.register_organization_timeline_source("activities", record_timeline_entries)
+    extensions.register_person_timeline_source("activities", record_timeline_entries)
 
     from . import directory
 

@@ -1,8 +1,8 @@
-"""Reads that depend on the user. An activity or note on a deal is visible with the deal. One on a
-lead (an organisation) is visible when the lead is AND the user may see the deals of its author
-(for an activity: its owner), pipeline.selectors.visible_colleagues: an organisation that two teams
-sell to shows each team only what its own people wrote. One without an author (deleted, or written
-by an import) is visible with the lead."""
+"""Reads that depend on the user. An activity or note on a deal is visible with the deal. One on an
+organisation or a person is visible when the organisation or person is AND the user may see the
+deals of its author (for an activity: its owner), pipeline.selectors.visible_colleagues: an
+organisation that two teams sell to shows each team only what its own people wrote. One without an
+author (deleted, or written by an import) is visible with its organisation or person."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,12 +15,16 @@ from .models import Activity, Note, OnboardingTask
 
 
 def _on_a_visible_organization_by_visible_people(user, person_field: str) -> Q:
+    """On a visible organisation or person (not a deal), written by someone whose deals the user sees."""
     organizations = pipeline_selectors.visible_organizations(user).filter(pk=OuterRef("organization_id"))
-    on_organization = Q(deal__isnull=True) & Q(Exists(organizations))
+    persons = pipeline_selectors.visible_persons(user).filter(pk=OuterRef("person_id"))
+    on_record = Q(deal__isnull=True) & (
+        Q(Exists(organizations), organization__isnull=False) | Q(Exists(persons), organization__isnull=True)
+    )
     if getattr(user, "is_admin", False):
-        return on_organization
+        return on_record
     people = pipeline_selectors.visible_colleagues(user).filter(pk=OuterRef(f"{person_field}_id"))
-    return on_organization & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
+    return on_record & (Q(**{f"{person_field}__isnull": True}) | Q(Exists(people)))
 
 
 def visible_activities(user) -> QuerySet[Activity]:
@@ -42,19 +46,40 @@ def organization_open_activities(user, organization) -> list[Activity]:
     )
 
 
-def organization_notes(user, organization) -> list[Note]:
-    return list(visible_notes(user).filter(organization=organization).select_related("author").order_by("-created_at", "-pk"))
+def person_open_activities(user, person) -> list[Activity]:
+    """The open activities with a person the user sees (the person page checked the person)."""
+    return list(
+        visible_activities(user).filter(person=person, done_at__isnull=True).select_related("owner").order_by("due_at", "pk")
+    )
+
+
+def record_history(user, *, organization=None, person=None, limit: int) -> tuple[list[Activity], list[Note]]:
+    """The newest `limit` done activities and notes the user sees about an organisation (on it, on
+    its people and on its deals) or a person (with them): two queries, each bounded."""
+    if organization is not None:
+        about = Q(organization=organization) | Q(person__organization=organization) | Q(deal__organization=organization)
+    else:
+        about = Q(person=person)
+    related = ("deal", "person")
+    activities = list(
+        visible_activities(user).filter(about, done_at__isnull=False)
+        .select_related("done_by", *related).order_by("-done_at", "-pk")[:limit]
+    )
+    notes = list(visible_notes(user).filter(about).select_related("author", *related).order_by("-created_at", "-pk")[:limit])
+    return activities, notes
 
 
 def can_change_activity(user, activity: Activity) -> bool:
-    """Its owner, and whoever may change its deal or lead (callers check visibility first)."""
+    """Its owner, and whoever may change its deal, organisation or person (callers check visibility first)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if activity.owner_id == user.pk:
         return True
     if activity.deal_id:
         return pipeline_selectors.can_change_deal(user, activity.deal)
-    return pipeline_selectors.can_change_organization(user, activity.organization)
+    if activity.organization_id:
+        return pipeline_selectors.can_change_organization(user, activity.organization)
+    return pipeline_selectors.can_change_person(user, activity.person)
 
 
 def visible_onboarding_tasks(user) -> QuerySet[OnboardingTask]:
@@ -78,7 +103,7 @@ def my_activities(user, *, now: datetime | None = None) -> MyActivities:
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = start_of_day + timedelta(days=1)
-    base = visible_activities(user).filter(owner=user).select_related("deal", "organization", "deal__organization")
+    base = visible_activities(user).filter(owner=user).select_related("deal", "organization", "person", "deal__organization")
     result = MyActivities()
     for activity in base.filter(done_at__isnull=True).order_by("due_at", "pk")[: UPCOMING_LIMIT * 2]:
         if activity.due_at < now:

@@ -1,4 +1,5 @@
-"""My activities, and the activity, note, onboarding and upsell actions of the deal page.
+"""My activities, and the activity, note, onboarding and upsell actions of the deal, organisation
+and person pages.
 
 Every view finds the object through activities.selectors (an activity on a deal the user may
 not see answers 404, one they may see but not change 403), validates with a form, calls one
@@ -8,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -47,7 +49,7 @@ def _changeable_deal(user, pk):
 
 
 def _activity_or_404(user, pk, *, change: bool = False) -> Activity:
-    activity = selectors.visible_activities(user).select_related("deal", "organization", "owner").filter(pk=pk).first()
+    activity = selectors.visible_activities(user).select_related("deal", "organization", "person", "owner").filter(pk=pk).first()
     if activity is None:
         raise Http404(_("No such activity."))
     if change and not selectors.can_change_activity(user, activity):
@@ -74,11 +76,28 @@ def deal_panel_context(request, deal, can_change, *, activity_form=None, note_fo
 
 
 def organization_panel_context(request, organization, can_change) -> dict:
+    """The organisation page's activities and its forms; its notes are in the page's timeline."""
     return {
-        "organization": organization,
+        "subject": organization,
         "can_change": can_change,
         "open_activities": selectors.organization_open_activities(request.user, organization),
-        "notes": selectors.organization_notes(request.user, organization),
+        "activity_action": reverse("activities:organization_create", args=[organization.pk]),
+        "note_action": reverse("activities:organization_note_create", args=[organization.pk]),
+        "empty": _("Nothing planned with this organisation."),
+        "activity_form": ActivityForm(user=request.user) if can_change else None,
+        "note_form": NoteForm() if can_change else None,
+    }
+
+
+def person_panel_context(request, person, can_change) -> dict:
+    """The person page's activities and its forms; their notes are in the page's timeline."""
+    return {
+        "subject": person,
+        "can_change": can_change,
+        "open_activities": selectors.person_open_activities(request.user, person),
+        "activity_action": reverse("activities:person_create", args=[person.pk]),
+        "note_action": reverse("activities:person_note_create", args=[person.pk]),
+        "empty": _("Nothing planned with this person."),
         "activity_form": ActivityForm(user=request.user) if can_change else None,
         "note_form": NoteForm() if can_change else None,
     }
@@ -96,6 +115,19 @@ def _changeable_organization(user, pk):
     if not pipeline_selectors.can_change_organization(user, organization):
         raise PermissionDenied(_("You may look at this lead but not change it."))
     return organization
+
+
+def _changeable_person(user, pk):
+    return pipeline_selectors.person_for_user_or_404(user, pk, change=True)
+
+
+def _subject(request, deal_pk, organization_pk, person_pk):
+    """The deal, organisation or person a new activity or note is about, if the user may change it."""
+    if deal_pk:
+        return {"deal": _changeable_deal(request.user, deal_pk)}
+    if organization_pk:
+        return {"organization": _changeable_organization(request.user, organization_pk)}
+    return {"person": _changeable_person(request.user, person_pk)}
 
 
 def _upsell_form(request, deal):
@@ -119,18 +151,18 @@ def my_activities(request):
 
 
 @require_POST
-def activity_create(request, deal_pk=None, organization_pk=None):
-    """POST /activities/deals/<id>/new/ or /activities/leads/<id>/new/ — plan an activity."""
-    deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
-    organization = _changeable_organization(request.user, organization_pk) if organization_pk else None
-    target = deal or organization
+def activity_create(request, deal_pk=None, organization_pk=None, person_pk=None):
+    """POST /activities/deals/<id>/new/, /activities/organizations/<id>/new/ or
+    /activities/people/<id>/new/ — plan an activity."""
+    subject = _subject(request, deal_pk, organization_pk, person_pk)
+    target = next(iter(subject.values()))
     form = ActivityForm(request.POST, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
             services.activity_create(
-                actor=request.user, deal=deal, organization=organization, kind=data["kind"], title=data["title"], due_at=data["due_at"],
-                owner=data["owner"] or request.user, note=data["note"],
+                actor=request.user, kind=data["kind"], title=data["title"], due_at=data["due_at"],
+                owner=data["owner"] or request.user, note=data["note"], **subject,
             )
         except PipelineError as refusal:
             messages.error(request, refusal.message)
@@ -165,7 +197,7 @@ def activity_edit(request, pk):
 
 def _after_toggle(request, activity, message):
     if _is_partial(request):
-        activity = Activity.objects.select_related("deal", "organization", "deal__organization", "owner").get(pk=activity.pk)
+        activity = Activity.objects.select_related("deal", "organization", "person", "deal__organization", "owner").get(pk=activity.pk)
         return render(request, "activities/_activity_row.html", {"activity": activity, "toast": message, "next": _safe_next(request, "")})
     messages.success(request, message)
     return redirect(_safe_next(request, activity.get_absolute_url()))
@@ -190,21 +222,22 @@ def activity_reopen(request, pk):
 
 
 @require_POST
-def note_create(request, deal_pk=None, organization_pk=None):
-    """POST /activities/deals/<id>/notes/ or /activities/leads/<id>/notes/ — add a note."""
-    deal = _changeable_deal(request.user, deal_pk) if deal_pk else None
-    organization = _changeable_organization(request.user, organization_pk) if organization_pk else None
+def note_create(request, deal_pk=None, organization_pk=None, person_pk=None):
+    """POST /activities/deals/<id>/notes/, /activities/organizations/<id>/notes/ or
+    /activities/people/<id>/notes/ — add a note; it shows in the page's timeline."""
+    subject = _subject(request, deal_pk, organization_pk, person_pk)
+    target = next(iter(subject.values()))
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            services.note_create(actor=request.user, deal=deal, organization=organization, body=form.cleaned_data["body"])
+            services.note_create(actor=request.user, body=form.cleaned_data["body"], **subject)
         except PipelineError as refusal:
             messages.error(request, refusal.message)
         else:
             messages.success(request, _("Note added."))
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect((deal or organization).get_absolute_url() + ("#history-title" if deal else "#notes"))
+    return redirect(target.get_absolute_url() + ("#history-title" if "deal" in subject else "#timeline"))
 
 
 # --- Onboarding and upsell -------------------------------------------------------------------

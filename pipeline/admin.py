@@ -25,7 +25,8 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -38,8 +39,10 @@ from django.utils.translation import ngettext
 from . import configuration, organizations, services
 from .exceptions import PipelineError
 from .models import (
+    ContactRole,
     Deal,
     DealChange,
+    DealContact,
     DealStatus,
     Organization,
     LostReason,
@@ -64,6 +67,8 @@ _WRITERS = {
                  "transition", configuration.TRANSITION_FIELDS, "pipeline"),
     LostReason: (configuration.lost_reason_create, configuration.lost_reason_update,
                  configuration.lost_reason_delete, "reason", configuration.LOST_REASON_FIELDS, None),
+    ContactRole: (configuration.contact_role_create, configuration.contact_role_update,
+                  configuration.contact_role_delete, "role", configuration.CONTACT_ROLE_FIELDS, None),
 }
 
 
@@ -98,6 +103,10 @@ def pipeline_delete_refusal(pipeline: Pipeline) -> str | None:
 
 def lost_reason_delete_refusal(reason: LostReason) -> str | None:
     return _refusal_text(configuration.lost_reason_delete_refusal(reason))
+
+
+def contact_role_delete_refusal(role: ContactRole) -> str | None:
+    return _refusal_text(configuration.contact_role_delete_refusal(role))
 
 
 class ConfigurationAdminMixin:
@@ -250,7 +259,7 @@ class TransitionForm(forms.ModelForm):
     class Meta:
         model = Transition
         fields = ("pipeline", "from_stage", "to_stage", "requires_amount", "requires_expected_close",
-                  "requires_contact", "requires_next_step")
+                  "requires_contact", "requires_role", "requires_next_step", "min_fit_score")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -280,7 +289,7 @@ class TransitionInline(admin.TabularInline):
     model = Transition
     form = TransitionForm
     fields = ("from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact",
-              "requires_next_step", "min_fit_score")
+              "requires_role", "requires_next_step", "min_fit_score")
     extra = 0
     verbose_name = _("transition and entry rule")
     verbose_name_plural = _("transitions and entry rules (from stage empty: from any stage)")
@@ -378,11 +387,11 @@ class StageAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
 class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     form = TransitionForm
     # Short column titles (the field names are long): the list fits a 1440 px screen with its filters.
-    list_display = ("__str__", "pipeline", "needs_amount", "needs_expected_close", "needs_contact", "needs_next_step",
-                    "min_fit")
-    list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact",
+    list_display = ("__str__", "pipeline", "needs_amount", "needs_expected_close", "needs_contact", "needs_role",
+                    "needs_next_step", "min_fit")
+    list_filter = ("pipeline", "requires_amount", "requires_expected_close", "requires_contact", "requires_role",
                    "requires_next_step")
-    list_select_related = ("pipeline", "from_stage", "to_stage")
+    list_select_related = ("pipeline", "from_stage", "to_stage", "requires_role")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in ("from_stage", "to_stage"):
@@ -404,6 +413,10 @@ class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("contact needed"), boolean=True, ordering="requires_contact")
     def needs_contact(self, obj):
         return obj.requires_contact
+
+    @admin.display(description=_("role needed"), ordering="requires_role__position")
+    def needs_role(self, obj):
+        return obj.requires_role or "—"
 
     @admin.display(description=_("next step needed"), boolean=True, ordering="requires_next_step")
     def needs_next_step(self, obj):
@@ -431,6 +444,32 @@ class LostReasonAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAd
 
     def delete_refusal(self, obj):
         return lost_reason_delete_refusal(obj)
+
+
+@admin.register(ContactRole)
+class ContactRoleAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
+    """The parts people play on deals (decision maker, champion, …), offered on the deal page in
+    this order; entry rules can require one."""
+
+    list_display = ("name", "position", "is_active", "contact_count")
+    list_editable = ("position", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    ordering = ("position", "pk")
+    fields = ("name", "name_translations", "position", "is_active")
+
+    def get_queryset(self, request):
+        contacts = DealContact.objects.filter(role_id=OuterRef("pk")).order_by().values("role_id").annotate(n=Count("pk")).values("n")
+        return super().get_queryset(request).annotate(
+            _contacts=Coalesce(Subquery(contacts, output_field=IntegerField()), Value(0))
+        )
+
+    @admin.display(description=_("people on deals in this role"), ordering="_contacts")
+    def contact_count(self, obj):
+        return getattr(obj, "_contacts", 0) if obj.pk else ""
+
+    def delete_refusal(self, obj):
+        return contact_role_delete_refusal(obj)
 
 
 # --- Leads and deals ---------------------------------------------------------------------------

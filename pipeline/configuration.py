@@ -1,4 +1,5 @@
-"""Every write of the pipeline's configuration: pipelines, stages, transitions and lost reasons.
+"""Every write of the pipeline's configuration: pipelines, stages, transitions, lost reasons and
+the roles people play on deals.
 
 The admin, the API and the management commands call these functions and only translate their
 refusals (`ConfigurationRefused`: a message and a code, the same text everywhere). Each function
@@ -19,7 +20,7 @@ from accounts.models import ConfigAction
 from accounts.services import config_change_record, model_snapshot, snapshot_diff
 
 from .exceptions import PipelineError
-from .models import Deal, LostReason, Pipeline, Stage, StageChange, Transition
+from .models import ContactRole, Deal, DealContact, LostReason, Pipeline, Stage, StageChange, Transition
 from .names import TranslationsInvalid, translations_clean
 
 
@@ -35,10 +36,11 @@ class ConfigurationRefused(PipelineError):
 PIPELINE_FIELDS = ("name", "name_translations", "position", "is_default", "is_active")
 STAGE_FIELDS = ("name", "name_translations", "position", "probability", "kind", "rotting_days", "colour", "guidance")
 TRANSITION_FIELDS = (
-    "from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact", "requires_next_step",
-    "min_fit_score",
+    "from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact", "requires_role",
+    "requires_next_step", "min_fit_score",
 )
 LOST_REASON_FIELDS = ("name", "name_translations", "position", "is_active")
+CONTACT_ROLE_FIELDS = ("name", "name_translations", "position", "is_active")
 
 
 # --- The audit trail and the shape of every write ---------------------------------------------------
@@ -150,6 +152,18 @@ def lost_reason_delete_refusal(reason: LostReason) -> ConfigurationRefused | Non
                 "Mark it inactive instead; it will no longer be offered."
             ) % {"reason": reason.name},
             code="reason_in_use",
+        )
+    return None
+
+
+def contact_role_delete_refusal(role: ContactRole) -> ConfigurationRefused | None:
+    if DealContact.objects.filter(role=role).exists() or Transition.objects.filter(requires_role=role).exists():
+        return ConfigurationRefused(
+            _(
+                "The role “%(role)s” is given to people on deals or required by an entry rule, so it cannot be "
+                "deleted. Mark it inactive instead; it will no longer be offered."
+            ) % {"role": role.name},
+            code="role_in_use",
         )
     return None
 
@@ -322,6 +336,34 @@ def lost_reason_update(*, reason: LostReason | int, actor, actor_label: str = ""
 def lost_reason_delete(*, reason: LostReason | int, actor, actor_label: str = "") -> None:
     locked = _locked(LostReason, reason)
     refusal = lost_reason_delete_refusal(locked)
+    if refusal:
+        raise refusal
+    _deleted(locked, actor=actor, actor_label=actor_label)
+
+
+# --- Contact roles ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_role_create(*, actor, actor_label: str = "", **fields) -> ContactRole:
+    _fields_check(fields, CONTACT_ROLE_FIELDS)
+    return _created(ContactRole(**fields), actor=actor, actor_label=actor_label)
+
+
+@transaction.atomic
+def contact_role_update(*, role: ContactRole | int, actor, actor_label: str = "", **fields) -> ContactRole:
+    _fields_check(fields, CONTACT_ROLE_FIELDS)
+    locked = _locked(ContactRole, role)
+    before = model_snapshot(locked)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    return _updated(locked, before, actor=actor, actor_label=actor_label)
+
+
+@transaction.atomic
+def contact_role_delete(*, role: ContactRole | int, actor, actor_label: str = "") -> None:
+    locked = _locked(ContactRole, role)
+    refusal = contact_role_delete_refusal(locked)
     if refusal:
         raise refusal
     _deleted(locked, actor=actor, actor_label=actor_label)

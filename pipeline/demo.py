@@ -647,9 +647,13 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
 
         # Leads exist before their first deal.
         first_deal_at: dict[int, datetime] = {}
+        first_won_at: dict[int, datetime] = {}  # customers since their first win, as deal_move marks them
         for sim in sims:
             if sim.organization not in first_deal_at or sim.created_at < first_deal_at[sim.organization]:
                 first_deal_at[sim.organization] = sim.created_at
+            if sim.status == DealStatus.WON and sim.closed_at is not None:
+                if sim.organization not in first_won_at or sim.closed_at < first_won_at[sim.organization]:
+                    first_won_at[sim.organization] = sim.closed_at
         organization_rows = []
         for no, spec in enumerate(organizations):
             first = first_deal_at.get(no, now)
@@ -657,6 +661,7 @@ def seed_demo(*, deals: int, seed: int, now: datetime | None = None, pipeline: P
                 **{k: v for k, v in spec.items() if k not in ("seats", "locale", "domain", *CONTACT_KEYS)},
                 owner_id=user_ids[organization_owner[no]],
                 created_at=first - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600)),
+                customer_since=timezone.localdate(first_won_at[no]) if no in first_won_at else None,
             ))
         organizations_bulk_import(
             organizations=organization_rows, actor=None, actor_label="seed_demo", batch_size=BATCH_SIZE,

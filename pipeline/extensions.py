@@ -16,7 +16,14 @@ AppConfig.ready():
   in its context (the card partial of templates/pipeline/board.html includes it).
 - `register_timeline_source(func)`: `func(deal=…, user=…)` returns `TimelineEntry` items that
   the deal page merges into its history.
-- `register_lead_panel(func)`: the same for the lead page (`func(request=…, lead=…, can_change=…)`).
+- `register_organization_panel(func)`: the same for the organisation page (`func(request=…,
+  organization=…, can_change=…)`), and `register_person_panel(func)` for the person page
+  (`func(request=…, person=…, can_change=…)`). An organisation panel's `place` is "main" (beside
+  the deals) or "details" (under the organisation's details: the fit to the ideal customer profile).
+- `register_organization_timeline_source(func)` and `register_person_timeline_source(func)`:
+  `func(organization=…|person=…, user=…, limit=…)` returns at most `limit` `TimelineEntry` items,
+  the newest first, that the organisation or person page merges into its one timeline (it shows
+  the newest `limit` of all sources, so no source needs to return more).
 - `register_deal_panel(func)`: `func(request=…, deal=…, can_change=…)` returns rendered HTML (or
   "") for a panel on the deal page.
 - `register_lead_scorer(func, fields=…)`: `func(leads)` sets `fit_score` and `fit_explanation` on
@@ -46,11 +53,16 @@ _card_annotations: dict[str, Callable] = {}
 _card_templates: list[str] = []
 _timeline_sources: dict[str, Callable] = {}
 _deal_panels: dict[str, Callable] = {}
-_organization_panels: dict[str, Callable] = {}
+_organization_panels: dict[str, tuple[Callable, str]] = {}
 _organization_scorers: dict[str, tuple[Callable, frozenset[str]]] = {}
 _merge_movers: dict[str, Callable] = {}
 _person_erasers: dict[str, Callable] = {}
 _person_exporters: dict[str, Callable] = {}
+
+
+_person_panels: dict[str, Callable] = {}
+_organization_timeline_sources: dict[str, Callable] = {}
+_person_timeline_sources: dict[str, Callable] = {}
 
 
 @dataclass
@@ -113,12 +125,13 @@ def deal_panels() -> list[Callable]:
     return list(_deal_panels.values())
 
 
-def register_organization_panel(key: str, func: Callable) -> None:
-    _organization_panels[key] = func
+def register_organization_panel(key: str, func: Callable, *, place: str = "main") -> None:
+    """`place`: "main" (beside the deals and the timeline) or "details" (under the organisation's details)."""
+    _organization_panels[key] = (func, place)
 
 
-def organization_panels() -> list[Callable]:
-    return list(_organization_panels.values())
+def organization_panels(place: str = "main") -> list[Callable]:
+    return [func for func, where in _organization_panels.values() if where == place]
 
 
 def register_organization_scorer(key: str, func: Callable, *, fields) -> None:
@@ -151,3 +164,27 @@ def register_person_exporter(key: str, func: Callable) -> None:
 
 def person_exporters() -> list[Callable]:
     return list(_person_exporters.values())
+
+
+def register_person_panel(key: str, func: Callable) -> None:
+    _person_panels[key] = func
+
+
+def person_panels() -> list[Callable]:
+    return list(_person_panels.values())
+
+
+def register_organization_timeline_source(key: str, func: Callable) -> None:
+    _organization_timeline_sources[key] = func
+
+
+def organization_timeline_sources() -> list[Callable]:
+    return list(_organization_timeline_sources.values())
+
+
+def register_person_timeline_source(key: str, func: Callable) -> None:
+    _person_timeline_sources[key] = func
+
+
+def person_timeline_sources() -> list[Callable]:
+    return list(_person_timeline_sources.values())

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from localization.fields import AmountField, AmountInput
 
 from . import selectors
-from .models import ForecastCategory, Organization, LostReason, Stage
+from .models import Consent, ContactRole, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Stage
 
 
 class DateInput(forms.DateInput):
@@ -205,12 +205,16 @@ class OrganizationChoiceField(forms.ModelChoiceField):
         "ambiguous": _("Several companies are called “%(value)s”; pick one from the suggestions."),
     }
 
+    @staticmethod
+    def label_for(obj) -> str:
+        return organization_label(obj)
+
     def prepare_value(self, value):
-        if isinstance(value, Organization):
-            return organization_label(value)
+        if isinstance(value, self.queryset.model):
+            return self.label_for(value)
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-            organization = self.queryset.filter(pk=value).first()
-            return organization_label(organization) if organization else value
+            found = self.queryset.filter(pk=value).first()
+            return self.label_for(found) if found else value
         return value
 
     def to_python(self, value):
@@ -231,6 +235,35 @@ class OrganizationChoiceField(forms.ModelChoiceField):
 
     def validate(self, value):
         forms.Field.validate(self, value)
+
+
+class PersonLookupInput(OrganizationLookupInput):
+    """A person picked by typing their name or e-mail (suggestions from pipeline:person_lookup)."""
+
+    template_name = "pipeline/widgets/person_lookup.html"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"placeholder": _("Type a name or an e-mail address"), **(attrs or {})})
+
+
+def person_label(person: Person) -> str:
+    """How a person is written in the lookup field: name, organisation and id."""
+    at = f" · {person.organization.name}" if person.organization_id else ""
+    return f"{person.name}{at} (#{person.pk})"
+
+
+class PersonChoiceField(OrganizationChoiceField):
+    """A person of the queryset, typed as "Name · Organisation (#id)" or as a name only one has."""
+
+    widget = PersonLookupInput
+    default_error_messages = {
+        "invalid_choice": _("There is nobody called “%(value)s” whom you can choose; pick someone from the suggestions."),
+        "ambiguous": _("Several people are called “%(value)s”; pick one from the suggestions."),
+    }
+
+    @staticmethod
+    def label_for(obj) -> str:
+        return person_label(obj)
 
 
 class DealFieldsMixin(forms.Form):
@@ -330,8 +363,10 @@ class DealCreateForm(DealFieldsMixin):
 
 
 class OrganizationForm(forms.ModelForm):
+    """A new organisation names its main contact (a person created at it); an existing one picks
+    its main contact among its people, who are edited on their own pages."""
+
     website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
-    # The main contact, a person at the organisation (created when it has none yet).
     contact_name = forms.CharField(label=_("Contact person"), max_length=200, required=False)
     contact_email = forms.EmailField(label=_("Contact e-mail"), required=False)
     contact_phone = forms.CharField(label=_("Contact phone"), max_length=50, required=False)
@@ -340,7 +375,7 @@ class OrganizationForm(forms.ModelForm):
         model = Organization
         fields = [
             "name", "industry", "company_size", "country", "website", "domains", "phone", "street", "postal_code",
-            "city", "source", "owner",
+            "city", "source", "owner", "main_contact",
         ]
 
     def __init__(self, *args, user, **kwargs):
@@ -351,14 +386,233 @@ class OrganizationForm(forms.ModelForm):
         self.fields["owner"].queryset = owners.distinct().order_by("first_name", "last_name", "username")
         self.fields["name"].error_messages["required"] = _("Name the company.")
         self.fields["country"].error_messages["max_length"] = _("Use a two-letter country code such as DE.")
+        self.fields["domains"].help_text = _("Separated by spaces, e.g. example.com example.de. The website's domain is added.")
         if not self.instance.pk:
             self.fields["owner"].initial = user.pk
-        elif self.instance.main_contact_id:
+            del self.fields["main_contact"]
+        else:
             for name in ("contact_name", "contact_email", "contact_phone"):
-                self.fields[name].initial = getattr(self.instance, name)
+                del self.fields[name]
+            field = self.fields["main_contact"]
+            people = Person.objects.filter(organization=self.instance, erased_at__isnull=True)
+            if self.instance.main_contact_id:  # stays a valid choice wherever they are now
+                people = people | Person.objects.filter(pk=self.instance.main_contact_id)
+            field.queryset = people.distinct().order_by("name", "pk")
+            field.empty_label = _("Nobody")
+            field.help_text = _("Who Stageflow addresses when a deal names no contact of its own; one of the people at this organisation.")
+            field.error_messages["invalid_choice"] = _("Choose one of the people at this organisation.")
 
     def clean_country(self):
         country = (self.cleaned_data.get("country") or "").strip().upper()
         if country and (len(country) != 2 or not country.isalpha()):
             raise forms.ValidationError(_("Use a two-letter country code such as DE."))
         return country
+
+
+# --- People ------------------------------------------------------------------------------------------
+
+
+class EmailRowForm(forms.Form):
+    """One e-mail address of a person and its kind. The address is checked by pipeline.people (the
+    one home of that rule); the view puts its refusal next to this row."""
+
+    address = forms.CharField(
+        label=_("E-mail"), required=False, max_length=254,
+        widget=forms.EmailInput(attrs={"class": "form-control", "autocomplete": "off"}),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=EmailKind.choices, initial=EmailKind.WORK,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+
+class PhoneRowForm(forms.Form):
+    number = forms.CharField(
+        label=_("Phone"), required=False, max_length=50,
+        widget=forms.TextInput(attrs={"class": "form-control", "type": "tel", "autocomplete": "off"}),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=PhoneKind.choices, initial=PhoneKind.WORK,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+
+# Rows are never deleted one by one: an emptied row is dropped when the person is saved.
+EmailFormSet = forms.formset_factory(EmailRowForm, extra=1, max_num=20, absolute_max=20, validate_max=True)
+PhoneFormSet = forms.formset_factory(PhoneRowForm, extra=1, max_num=20, absolute_max=20, validate_max=True)
+
+
+class PersonForm(forms.Form):
+    """A person's own fields; their e-mail addresses and phone numbers are the two formsets beside it."""
+
+    name = forms.CharField(label=_("Name"), max_length=200, error_messages={"required": _("Name the person.")})
+    organization = OrganizationChoiceField(label=_("Organisation"), queryset=Organization.objects.none(), required=False)
+    job_title = forms.CharField(label=_("Job title"), max_length=200, required=False)
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=_("Nobody"))
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    consent = forms.ChoiceField(label=_("Consent to be contacted"), choices=Consent.choices, initial=Consent.UNKNOWN)
+    consent_source = forms.CharField(
+        label=_("Consent given how"), max_length=200, required=False,
+        help_text=_("E.g. the web form, a signed order, a call."),
+    )
+    consent_at = forms.DateField(
+        label=_("Consent given on"), required=False, widget=DateInput(),
+        help_text=_("Empty when the consent changes: today."),
+    )
+
+    def __init__(self, *args, user, person: Person | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.person = person
+        organizations = selectors.visible_organizations(user)
+        owners = selectors.assignable_users(user)
+        if person is not None:
+            if person.organization_id:
+                organizations = organizations | Organization.objects.filter(pk=person.organization_id)
+            if person.owner_id:
+                owners = owners | get_user_model().objects.filter(pk=person.owner_id)
+        self.fields["organization"].queryset = organizations.distinct().order_by("name", "pk")
+        self.fields["owner"].queryset = owners.distinct().order_by("first_name", "last_name", "username")
+        self.fields["owner"].label_from_instance = lambda u: str(u)
+        self.fields["language"].choices = [("", _("Not known"))] + list(settings.LANGUAGES)
+        if person is None:
+            self.fields["owner"].initial = user.pk
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-select" if isinstance(field.widget, forms.Select) else "form-control")
+
+    @staticmethod
+    def initial_for(person: Person) -> dict:
+        from django.utils import timezone
+
+        return {
+            "name": person.name, "organization": person.organization_id, "job_title": person.job_title,
+            "owner": person.owner_id, "language": person.language, "consent": person.consent,
+            "consent_source": person.consent_source,
+            "consent_at": timezone.localdate(person.consent_at) if person.consent_at else None,
+        }
+
+    def clean(self):
+        data = super().clean()
+        consent = data.get("consent")
+        before = self.person.consent if self.person is not None else Consent.UNKNOWN
+        if consent and consent != before and not data.get("consent_at"):
+            from django.utils import timezone
+
+            data["consent_at"] = timezone.localdate()
+        return data
+
+    def person_fields(self) -> dict:
+        """The cleaned fields as pipeline.people takes them (a consent date as the start of that day);
+        for an existing person only what changed."""
+        from datetime import datetime, time
+
+        from django.utils import timezone
+
+        data = dict(self.cleaned_data)
+        day = data.pop("consent_at")
+        fields = {**data, "job_title": data["job_title"].strip(), "consent_source": data["consent_source"].strip()}
+        if self.person is None:
+            fields["consent_at"] = timezone.make_aware(datetime.combine(day, time.min)) if day else None
+            return fields
+        current = PersonForm.initial_for(self.person)
+        changed = {name: value for name, value in fields.items() if value != getattr(self.person, name)}
+        if day != current["consent_at"]:
+            changed["consent_at"] = timezone.make_aware(datetime.combine(day, time.min)) if day else None
+        return changed
+
+
+class PeopleFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, e-mail or phone")}),
+    )
+    organization = OrganizationChoiceField(label=_("Organisation"), queryset=Organization.objects.none(), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = selectors.visible_organizations(user).order_by("name", "pk")
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("class", "form-control form-control-sm")
+
+    def filters(self) -> dict:
+        """The valid filters (an unknown organisation is left out, the search still applies)."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {"q": (data.get("q") or "").strip(), "organization": data.get("organization")}
+
+
+class OrganizationFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, domain or city")}),
+    )
+    kind = forms.ChoiceField(label=_("Show"), required=False)
+
+    def __init__(self, *args, kinds, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = kinds
+        self.fields["q"].widget.attrs["class"] = "form-control form-control-sm"
+        self.fields["kind"].widget.attrs["class"] = "form-select form-select-sm"
+
+    def filters(self) -> dict:
+        self.is_valid()
+        data = self.cleaned_data
+        return {"q": (data.get("q") or "").strip(), "kind": data.get("kind") or ""}
+
+
+# --- Contacts on a deal ----------------------------------------------------------------------------------
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return str(obj)
+
+
+class DealContactAddForm(forms.Form):
+    """Who to put on a deal: someone at the deal's organisation, anyone else the user sees (typed),
+    or a new person at the deal's organisation; and their role."""
+
+    person = forms.ModelChoiceField(label=_("At the organisation"), queryset=Person.objects.none(), required=False,
+                                    empty_label=_("Choose a person…"))
+    other = PersonChoiceField(label=_("…or someone else"), queryset=Person.objects.none(), required=False)
+    new_name = forms.CharField(label=_("…or a new person"), max_length=200, required=False,
+                               widget=forms.TextInput(attrs={"placeholder": _("Name")}))
+    new_email = forms.CharField(label=_("E-mail"), max_length=254, required=False, widget=forms.EmailInput())
+    new_phone = forms.CharField(label=_("Phone"), max_length=50, required=False, widget=forms.TextInput(attrs={"type": "tel"}))
+    role = RoleChoiceField(label=_("Role"), queryset=ContactRole.objects.none(), required=False, empty_label=_("No particular role"))
+
+    def __init__(self, *args, user, candidates: list[Person], roles: list[ContactRole], **kwargs):
+        kwargs.setdefault("prefix", "contact")
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = Person.objects.filter(pk__in=[p.pk for p in candidates]).order_by("name", "pk")
+        self.fields["person"].choices = [("", _("Choose a person…"))] + [
+            (p.pk, f"{p.name} · {p.job_title}" if p.job_title else p.name) for p in candidates
+        ]
+        self.fields["other"].queryset = selectors.visible_persons(user).filter(erased_at__isnull=True).select_related("organization")
+        self.fields["role"].queryset = ContactRole.objects.filter(is_active=True).order_by("position", "pk")
+        self.fields["role"].choices = [("", _("No particular role"))] + [(r.pk, str(r)) for r in roles]
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-select" if isinstance(field.widget, forms.Select) else "form-control")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("new_name") and (data.get("new_email") or data.get("new_phone")):
+            self.add_error("new_name", _("Name the new person."))
+            return data
+        chosen = [name for name in ("person", "other", "new_name") if data.get(name)]
+        if not chosen and not self.errors:
+            raise forms.ValidationError(_("Choose a person, type someone's name, or name a new person."), code="none")
+        if len(chosen) > 1:
+            raise forms.ValidationError(_("Choose one person: from the list, typed, or new."), code="several")
+        return data
+
+
+class DealContactRoleForm(forms.Form):
+    role = RoleChoiceField(label=_("Role"), queryset=ContactRole.objects.none(), required=False, empty_label=_("No particular role"))
+
+    def __init__(self, *args, roles: list[ContactRole], current: ContactRole | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        queryset = ContactRole.objects.filter(is_active=True)
+        if current is not None:
+            queryset = queryset | ContactRole.objects.filter(pk=current.pk)
+        self.fields["role"].queryset = queryset
+        self.fields["role"].error_messages["invalid_choice"] = _("Choose one of the listed roles.")

@@ -311,9 +311,9 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
         raise PipelineError(_("This person's data was erased; they cannot be added to a deal."), code="erased")
     if role is not None and not role.is_active:
         raise PipelineError(_("The role “%(role)s” is no longer used.") % {"role": role}, code="inactive_role")
-    # Ordered by pk: the model's default order joins the (nullable) role, and PostgreSQL refuses
-    # FOR UPDATE on the nullable side of an outer join.
-    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
+    # Lock the row only (of="self"): the default ordering joins the role, which may be empty, and
+    # PostgreSQL cannot lock the nullable side of an outer join.
+    contact = DealContact.objects.select_for_update(of=("self",)).filter(deal=deal, person=person).first()
     if contact is None:
         contact = DealContact.objects.create(deal=deal, person=person, role=role)
         _deal_audit(deal, person, ConfigAction.UPDATE, None, str(role or _("contact")), actor, actor_label)
@@ -327,7 +327,7 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
 
 @transaction.atomic
 def deal_contact_remove(*, deal: Deal, person: Person, actor, actor_label: str = "") -> bool:
-    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
+    contact = DealContact.objects.select_for_update(of=("self",)).select_related("role").filter(deal=deal, person=person).first()
     if contact is None:
         return False
     contact.delete()

@@ -15,4 +15,4 @@ class QualificationConfig(AppConfig):
         from .panels import organization_fit_panel
 
         register_organization_scorer("qualification", organizations_score, fields=SCORED_FIELDS)
-        register_organization_panel("qualification", organization_fit_panel)
+        register_organization_panel("qualification", organization_fit_panel, place="details")

@@ -20,7 +20,7 @@ def lead_list_view(request):
     query_without_sort.pop("sort", None)
     context = {
         "form": form, "page": page, "query": query.urlencode(), "query_without_sort": query_without_sort.urlencode(),
-        "filtered": filtered, "nav": "organizations",
+        "filtered": filtered, "nav": "leads",
     }
     template = "qualification/organization_list.html"
     if request.htmx and not request.htmx.boosted:

@@ -8,6 +8,7 @@ from django.http import Http404
 
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
@@ -21,6 +22,12 @@ from ..models import Deal, DealStatus, Organization, Stage
 def is_partial(request) -> bool:
     """An HTMX request that wants a fragment (a history restore needs the whole page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def varies_with_htmx(response):
+    """The same URL answers a page or, for htmx, a part of it: caches must keep them apart."""
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def safe_next(request, fallback: str) -> str:

@@ -17,6 +17,7 @@ from ..extensions import TimelineEntry
 from ..exceptions import PipelineError, VersionConflict
 from ..forms import DealCreateForm, DealEditForm, LoseForm, SnoozeForm
 from ..models import Deal, DealField, DealStatus, ForecastCategory, Organization, Stage
+from .contacts import contacts_context
 from .common import DEAL_PAGE_TOAST, changeable_deal, organization_by_name, refused, visible_deal_or_404
 
 
@@ -71,7 +72,7 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
     return entries
 
 
-def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dict:
+def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None, contact_form=None) -> dict:
     user = request.user
     can_change = selectors.can_change_deal(user, deal)
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id)
@@ -94,7 +95,13 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None) -> dic
         "panels": [
             html for panel in extensions.deal_panels() if (html := panel(request=request, deal=deal, can_change=can_change))
         ],
+        **contacts_context(request, deal, can_change, form=contact_form),
     }
+
+
+def deal_page_render(request, deal: Deal, *, contact_form=None, status: int = 200):
+    """The deal page, e.g. again with the contacts form's errors (without JavaScript)."""
+    return render(request, "pipeline/deal_detail.html", _deal_page_context(request, deal, contact_form=contact_form), status=status)
 
 
 def _deal_page_toast(request, deal: Deal) -> dict | None:

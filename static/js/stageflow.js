@@ -77,6 +77,16 @@
     }).observe(toasts, {childList: true});
   }
 
+  // A refused request (a form with errors, a permission refusal) answers 4xx with the fragment
+  // that says why, marked X-Stageflow-Refusal: show it instead of dropping it as htmx does with
+  // error responses. (A permission refusal also sends HX-Reswap: none, so only its toast shows.)
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.getResponseHeader("X-Stageflow-Refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // "Copy" buttons (data-sf-copy="#field"): copy the field's value and say so on the button.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-sf-copy]");

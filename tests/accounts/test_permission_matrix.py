@@ -100,7 +100,8 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_move": DEFAULT,
     "pipeline:deal_lose": DEFAULT,
     "pipeline:deal_reopen": DEFAULT,
-    "pipeline:organization_list": DEFAULT,
+    "pipeline:lead_list_moved": DEFAULT,  # the lead list's old address: redirects to qualification:lead_list
+    "pipeline:organization_list": DEFAULT,  # every organisation one may see (the leak probe checks)
     "pipeline:organization_lookup": DEFAULT,  # suggestions for a lead field, from the leads one may see
     "pipeline:organization_create": DEFAULT,
     "pipeline:organization_detail": DEFAULT,
@@ -115,6 +116,16 @@ RULES: dict[str, Rule] = {
                                  note="the whole record, what every team wrote included: admins and managers"),
     "pipeline:person_data_json": Rule(OBJECT_CHANGE, overrides=(("owner", FORBIDDEN),)),
     "pipeline:person_erase": Rule(OBJECT_CHANGE, overrides=(("owner", FORBIDDEN),), note="cannot be undone"),
+    # People: visible with their organisation, their deals or their owner (pipeline.selectors.visible_persons)
+    "pipeline:person_list": DEFAULT,  # the people one may see (the leak probe checks)
+    "pipeline:person_lookup": DEFAULT,  # suggestions for a person field, from the people one may see
+    "pipeline:person_create": DEFAULT,  # a new person of one's own
+    "pipeline:person_detail": DEFAULT,
+    "pipeline:person_edit": Rule(OBJECT_CHANGE, note="the edit form itself is only for those who may change"),
+    # A deal's contacts: changed by whoever may change the deal
+    "pipeline:deal_contact_add": DEFAULT,
+    "pipeline:deal_contact_role": DEFAULT,
+    "pipeline:deal_contact_remove": DEFAULT,
     # Qualification, imports and exports (the leak probe reads the exported files too)
     "qualification:lead_list": DEFAULT,
     "exports:board_csv": DEFAULT,
@@ -161,6 +172,8 @@ RULES: dict[str, Rule] = {
     "activities:note_create": DEFAULT,
     "activities:organization_create": DEFAULT,
     "activities:organization_note_create": DEFAULT,
+    "activities:person_create": DEFAULT,
+    "activities:person_note_create": DEFAULT,
     "activities:upsell": DEFAULT,
     "activities:edit": Rule(OBJECT_CHANGE, obj="activity", note="the edit form itself is only for those who may change"),
     "activities:done": Rule(OBJECT, obj="activity"),
@@ -197,10 +210,11 @@ RULES: dict[str, Rule] = {
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.
-SUBJECTS = ("deal", "organization", "user", "person")
+SUBJECTS = ("deal", "organization", "person", "user")
 # Words in a URL name that say what a bare `pk` is, most specific first.
 OBJECT_WORDS = {
-    "deal": "deal", "organization": "organization", "lead": "organization", "user": "user", "stage": "stage", "pipeline": "pipeline",
+    "deal": "deal", "organization": "organization", "lead": "organization", "person": "person", "user": "user", "stage": "stage",
+    "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
     "transition": "transition", "token": "apitoken", "version": "offerversion", "person": "person",
 }
@@ -394,6 +408,9 @@ NORTH_NOTE = "NorthProbeNote-7c1"
 SOUTH_NOTE = "SouthProbeNote-9d2"
 NORTH_ACTIVITY = "NorthProbeActivity-7c1"
 SOUTH_ACTIVITY = "SouthProbeActivity-9d2"
+# A person at each team's organisation, on its deal.
+NORTH_PERSON_NAME = "NorthProbePerson-7c1"
+SOUTH_PERSON_NAME = "SouthProbePerson-9d2"
 
 
 @pytest.fixture
@@ -421,11 +438,14 @@ def world(db, settings, monkeypatch):
     north_organization = OrganizationFactory(name=NORTH_LEAD_NAME, owner=people["owner"])
     south_organization = OrganizationFactory(name=SOUTH_LEAD_NAME, owner=people["outsider"])
     deal = DealFactory(owner=people["owner"], organization=north_organization, stage=first, title=NORTH_DEAL_TITLE)
-    DealFactory(owner=people["outsider"], organization=south_organization, stage=first, title=SOUTH_DEAL_TITLE)
+    south_deal = DealFactory(owner=people["outsider"], organization=south_organization, stage=first, title=SOUTH_DEAL_TITLE)
     _shared_organisation(people, first)
+    person = _person_on(deal, NORTH_PERSON_NAME, people["owner"])
+    _person_on(south_deal, SOUTH_PERSON_NAME, people["outsider"])
     objects = LazyObjects(people, {
         "deal": deal,
         "organization": north_organization,
+        "person": person,
         "user": people["owner"],
         "stage": first,
         "pipeline": pipeline,
@@ -434,6 +454,17 @@ def world(db, settings, monkeypatch):
         "transition": Transition.objects.filter(pipeline=pipeline).first(),
     })
     return people, objects
+
+
+def _person_on(deal, name, owner):
+    """Someone at the deal's organisation, owned by the deal's owner, on the deal as its decision maker."""
+    from pipeline.models import ContactRole
+    from pipeline.people import deal_contact_add, person_create
+
+    person = person_create(actor=owner, name=name, organization=deal.organization, owner=owner,
+                           emails=[f"{name.lower()}@example.com"])
+    deal_contact_add(deal=deal, person=person, role=ContactRole.objects.order_by("position").first(), actor=owner)
+    return person
 
 
 def _shared_organisation(people, stage):
@@ -563,10 +594,12 @@ HIDDEN_FROM = {
     SOUTH_NOTE: {"owner", "teammate", "manager"},
     NORTH_ACTIVITY: {"outsider", "other_manager"},
     SOUTH_ACTIVITY: {"owner", "teammate", "manager"},
+    NORTH_PERSON_NAME: {"outsider", "other_manager"},
+    SOUTH_PERSON_NAME: {"owner", "teammate", "manager"},
 }
 # What the teammate may not see either when reps see only their own deals.
 HIDDEN_FROM_TEAMMATE_WITHOUT_TEAM_VIEW = (
-    NORTH_DEAL_TITLE, NORTH_LEAD_NAME, NORTH_REP_NAME, NORTH_SHARED_DEAL_TITLE, NORTH_NOTE, NORTH_ACTIVITY,
+    NORTH_DEAL_TITLE, NORTH_LEAD_NAME, NORTH_REP_NAME, NORTH_SHARED_DEAL_TITLE, NORTH_NOTE, NORTH_ACTIVITY, NORTH_PERSON_NAME,
 )
 
 REPORT: dict[str, dict] = {}

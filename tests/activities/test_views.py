@@ -436,12 +436,14 @@ def test_the_rep_sets_the_forecast_category_on_the_deal_page(rep_client, rep, de
         ("post", "activities:reopen", "activity"), ("post", "activities:create", "deal"),
         ("post", "activities:note_create", "deal"), ("post", "activities:upsell", "deal"),
         ("post", "activities:onboarding_toggle", "deal"), ("post", "activities:organization_create", "organization"),
-        ("post", "activities:organization_note_create", "organization"),
+        ("post", "activities:organization_note_create", "organization"), ("post", "activities:person_create", "person"),
+        ("post", "activities:person_note_create", "person"),
     ],
 )
 def test_every_activities_url_requires_sign_in(client, rep, deal, method, name, arg):
     activity = plan(deal, rep, 1)
-    args = {"activity": [activity.pk], "deal": [deal.pk], "organization": [deal.organization_id], None: []}[arg]
+    args = {"activity": [activity.pk], "deal": [deal.pk], "organization": [deal.organization_id],
+            "person": [deal.organization.main_contact_id], None: []}[arg]
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert Activity.objects.get(pk=activity.pk).done_at is None

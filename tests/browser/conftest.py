@@ -73,7 +73,7 @@ def sign_in(page):
 
 @pytest.fixture(autouse=True)
 def default_pipeline_data(transactional_db):
-    """The default pipeline, stages and lost reasons that the data migration creates.
+    """The default pipeline, stages, lost reasons and contact roles that the data migrations create.
 
     Transactional tests flush the database afterwards. serialized_rollback should restore the
     migration's rows, but Django keeps them on the connection object, and once Playwright's
@@ -87,3 +87,9 @@ def default_pipeline_data(transactional_db):
     if not Pipeline.objects.exists():
         migration = importlib.import_module("pipeline.migrations.0002_default_pipeline")
         migration.create_defaults(apps, None)
+    from pipeline.models import ContactRole
+
+    if not ContactRole.objects.exists():  # the default contact roles (migration 0012), for the same reason
+        roles = importlib.import_module("pipeline.migrations.0012_people_from_leads").ROLES
+        for position, (name, translations) in enumerate(roles):
+            ContactRole.objects.create(name=name, name_translations=translations, position=position)

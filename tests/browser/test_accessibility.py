@@ -78,6 +78,10 @@ def pages_for(role: str, deal) -> list[str]:
         "/accounts/password_change/",
         "/api/tokens/",
         "/activities/",
+        "/pipeline/organizations/",
+        "/pipeline/people/",
+        "/pipeline/people/new/",
+        deal.organization.main_contact.get_absolute_url(),
     ]
     if role == "admin":
         pages.append("/admin/")

@@ -296,3 +296,19 @@ def test_organisations_have_two_to_five_people_in_roles_on_their_deals(seeded):
     assert set(contacts_per_deal) == set(Deal.objects.values_list("pk", flat=True))
     assert min(contacts_per_deal.values()) >= 2 and max(contacts_per_deal.values()) <= 4
     assert Person.objects.filter(language="de").exists() and Person.objects.filter(language="en").exists()
+
+
+def test_demo_customers_are_customers_since_their_first_win(seeded):
+    """As deal_move marks them (services.customers_since_mark): the organisation page shows it."""
+    from django.db.models import Min
+    from django.utils import timezone
+
+    from pipeline.models import Organization
+
+    firsts = dict(
+        Deal.objects.filter(status=DealStatus.WON).values("organization_id").annotate(first=Min("closed_at"))
+        .values_list("organization_id", "first")
+    )
+    assert firsts
+    marked = dict(Organization.objects.exclude(customer_since=None).values_list("pk", "customer_since"))
+    assert marked == {pk: timezone.localdate(first) for pk, first in firsts.items()}

@@ -1011,7 +1011,7 @@ def test_organization_list_shows_only_visible_organizations(rep_client, rep, out
 
 
 def test_the_old_organization_list_address_leads_to_the_one_organization_list_with_its_search(rep_client):
-    response = rep_client.get(reverse("pipeline:organization_list"), {"q": "acme gmbh"})
+    response = rep_client.get(reverse("pipeline:lead_list_moved"), {"q": "acme gmbh"})
     assert response.status_code == 302
     assert response["Location"] == reverse("qualification:lead_list") + "?q=acme+gmbh"
 
@@ -1064,6 +1064,7 @@ PIPELINE_URLS = [
     ("post", "pipeline:deal_lose", "deal"),
     ("post", "pipeline:deal_reopen", "deal"),
     ("post", "pipeline:deal_snooze", "deal"),
+    ("get", "pipeline:lead_list_moved", False),
     ("get", "pipeline:organization_list", False),
     ("get", "pipeline:organization_lookup", False),
     ("get", "pipeline:organization_create", False),
@@ -1081,16 +1082,25 @@ PIPELINE_URLS = [
     ("get", "pipeline:person_data_json", "person"),
     ("get", "pipeline:person_erase", "person"),
     ("post", "pipeline:person_erase", "person"),
+    ("post", "pipeline:deal_contact_add", "deal"),
+    ("post", "pipeline:deal_contact_role", "deal_person"),
+    ("post", "pipeline:deal_contact_remove", "deal_person"),
+    ("get", "pipeline:person_list", False),
+    ("get", "pipeline:person_lookup", False),
+    ("get", "pipeline:person_create", False),
+    ("post", "pipeline:person_create", False),
+    ("get", "pipeline:person_detail", "person"),
+    ("get", "pipeline:person_edit", "person"),
+    ("post", "pipeline:person_edit", "person"),
 ]
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("method, name, arg", PIPELINE_URLS, ids=[f"{m}-{n}" for m, n, _ in PIPELINE_URLS])
 def test_every_pipeline_url_requires_sign_in(client, deal, method, name, arg, htmx):
-    args = {
-        "deal": [deal.pk], "organization": [deal.organization_id], "stage": [deal.stage_id],
-        "person": [deal.organization.main_contact_id], False: [],
-    }[arg]
+    person = deal.organization.main_contact_id
+    args = {"deal": [deal.pk], "organization": [deal.organization_id], "stage": [deal.stage_id], "person": [person],
+            "deal_person": [deal.pk, person], False: []}[arg]
     url = reverse(name, args=args)
     response = getattr(client, method)(url, **(HTMX if htmx else {}))
     if htmx:
