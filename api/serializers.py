@@ -8,7 +8,11 @@ from rest_framework import serializers
 
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, ForecastCategory, Organization, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import (
+    Deal, DealChange, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Pipeline, Stage,
+    StageChange,
+)
+from pipeline.people import EmailValue, PhoneValue
 
 User = get_user_model()
 
@@ -92,6 +96,11 @@ class OrganizationSerializer(serializers.ModelSerializer):
         scope=selectors.assignable_users, required=False, allow_null=True,
         help_text=_("Default: you. Reps can only choose themselves."),
     )
+    main_contact = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(), required=False, allow_null=True,
+        help_text=_("A person at this organisation (see /api/v1/people/?organization=…): who Stageflow addresses "
+                    "when a deal names no contact of its own."),
+    )
 
     # The main contact (a person at the organisation): read from it, and written to it (created
     # when the organisation has none) by the organisation service.
@@ -106,7 +115,12 @@ class OrganizationSerializer(serializers.ModelSerializer):
             "website", "phone", "source", "main_contact", "contact_name", "contact_email", "contact_phone", "owner",
             "fit_score", "customer_since", "created_at", "updated_at",
         ]
-        read_only_fields = ["main_contact", "fit_score", "customer_since", "created_at", "updated_at"]
+        read_only_fields = ["fit_score", "customer_since", "created_at", "updated_at"]
+
+    def validate_main_contact(self, person):
+        if person is not None and (self.instance is None or person.organization_id != self.instance.pk):
+            raise serializers.ValidationError(_("Choose a person who works at this organisation."), code="invalid")
+        return person
 
     def validate_country(self, value):
         value = value.upper()
@@ -185,12 +199,18 @@ class RefusesUnacceptedFieldsMixin:
         "lost_reason": _("The lost reason is given when the deal is marked lost (POST …/lose/)."),
     }
 
+    def read_only_names(self) -> set[str]:
+        """Fields clients read but may not send: the deal's, for the deal's write serializers, and
+        this serializer's own read-only fields."""
+        return set(DealSerializer.Meta.fields) | {name for name, field in self.fields.items() if field.read_only}
+
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
             accepted = {name for name, field in self.fields.items() if not field.read_only}
+            readable = self.read_only_names()
             refused = {}
             for name in sorted(set(data.keys()) - accepted - {"csrfmiddlewaretoken"}):
-                if name in DealSerializer.Meta.fields:
+                if name in readable:
                     refused[name] = [self.WHERE_INSTEAD.get(name, _("This field cannot be changed here."))]
                 else:
                     refused[name] = [_("Unknown field.")]
@@ -321,6 +341,79 @@ class DealChangeSerializer(serializers.ModelSerializer):
 class DealHistorySerializer(serializers.Serializer):
     stage_changes = StageChangeSerializer(many=True)
     deal_changes = DealChangeSerializer(many=True)
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class RefusesUnknownFieldsMixin(RefusesUnacceptedFieldsMixin):
+    """The same refusal for the records beside deals: a field the client may only read is named
+    as such, anything else is unknown."""
+
+    WHERE_INSTEAD: dict = {}
+
+    def read_only_names(self) -> set[str]:
+        return {name for name, field in self.fields.items() if field.read_only}
+
+
+class PersonEmailSerializer(serializers.Serializer):
+    address = serializers.EmailField(max_length=254)
+    kind = serializers.ChoiceField(choices=EmailKind.choices, default=EmailKind.WORK)
+
+
+class PersonPhoneSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=50)
+    kind = serializers.ChoiceField(choices=PhoneKind.choices, default=PhoneKind.WORK)
+
+
+class PersonSerializer(RefusesUnknownFieldsMixin, serializers.ModelSerializer):
+    """A person with their e-mail addresses and phone numbers. Needs select_related("organization")
+    and prefetch_related("emails", "phones")."""
+
+    WHERE_INSTEAD = {
+        "email": _("The first of `emails`: send `emails`, every address with its kind."),
+        "phone": _("The first of `phones`: send `phones`, every number with its kind."),
+    }
+
+    organization = UserScopedField(
+        scope=selectors.visible_organizations, queryset=Organization.objects.none(), required=False, allow_null=True,
+        help_text=_("The organisation the person works at, one you may see; empty for none."),
+    )
+    organization_name = serializers.CharField(source="organization.name", read_only=True, allow_null=True, default=None)
+    emails = PersonEmailSerializer(
+        many=True, required=False,
+        help_text=_("Every e-mail address with its kind, the main one first. Sending the list replaces the addresses."),
+    )
+    phones = PersonPhoneSerializer(
+        many=True, required=False,
+        help_text=_("Every phone number with its kind, the main one first. Sending the list replaces the numbers."),
+    )
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False, allow_null=True,
+        help_text=_("Default: you. Reps can only choose themselves."),
+    )
+
+    class Meta:
+        model = Person
+        fields = [
+            "id", "name", "organization", "organization_name", "job_title", "email", "phone", "emails", "phones",
+            "owner", "language", "consent", "consent_source", "consent_at", "created_at", "updated_at", "erased_at",
+        ]
+        read_only_fields = ["email", "phone", "created_at", "updated_at", "erased_at"]
+        extra_kwargs = {
+            "email": {"help_text": _("The first of `emails`.")},
+            "phone": {"help_text": _("The first of `phones`.")},
+        }
+
+    def service_data(self) -> dict:
+        """The validated data as pipeline.people takes it: addresses and numbers as values with a kind."""
+        data = dict(self.validated_data)
+        if "emails" in data:
+            # A partial update (PATCH) applies no defaults, not even inside the list: the kind's is the service's.
+            data["emails"] = [EmailValue(e["address"], e.get("kind", EmailKind.WORK)) for e in data["emails"]]
+        if "phones" in data:
+            data["phones"] = [PhoneValue(p["number"], p.get("kind", PhoneKind.WORK)) for p in data["phones"]]
+        return data
 
 
 # --- Forecast ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ router.register("stages", views.StageViewSet, basename="stage")
 router.register("lost-reasons", views.LostReasonViewSet, basename="lostreason")
 router.register("users", views.UserViewSet, basename="user")
 router.register("organizations", views.OrganizationViewSet, basename="organization")
+router.register("people", views.PersonViewSet, basename="person")
 router.register("leads", views.LeadViewSet, basename="lead")  # the address before organisations existed
 router.register("deals", views.DealViewSet, basename="deal")
 

@@ -16,18 +16,19 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipeline import configuration, selectors, services
 from pipeline import organizations as organization_services
+from pipeline import people as people_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, Organization, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import Deal, DealChange, LostReason, Organization, Person, Pipeline, Stage, StageChange
 
 from . import forecast as forecast_engine
 from . import serializers as s
-from .filters import DealFilter, OrganizationFilter, StageFilter
+from .filters import DealFilter, OrganizationFilter, PersonFilter, StageFilter
 from .permissions import IsAdminOrReadOnly
 
 ERRORS_READ = {
@@ -217,6 +218,75 @@ class OrganizationViewSet(
 class LeadViewSet(OrganizationViewSet):
     """The organisations at the address clients written before organisations and people used
     (`/api/v1/leads/`): the same records, fields and rules. Use `/api/v1/organizations/`."""
+
+
+# --- People --------------------------------------------------------------------------------------
+
+
+def _on_field(refusal: PipelineError, fields: dict[str, str]) -> PipelineError:
+    """A service's refusal about one input, also reported under that input's name (as field errors are)."""
+    if not getattr(refusal, "field", None) and refusal.code in fields:
+        refusal.field = fields[refusal.code]
+    return refusal
+
+
+PERSON_REFUSAL_FIELDS = {"invalid_name": "name", "invalid_email": "emails", "invalid_phone": "phones"}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.PersonSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.PersonSerializer, **ERRORS_OBJECT}),
+    create=extend_schema(responses={201: s.PersonSerializer, **ERRORS_WRITE}),
+    partial_update=extend_schema(
+        responses={200: s.PersonSerializer, **ERRORS_OBJECT_WRITE},
+        description="Change a person's fields; `emails` or `phones`, when sent, replace all addresses or numbers.",
+    ),
+)
+class PersonViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People you may see: those at organisations and on deals you may see, your own (for managers
+    your teams'), and unowned people at no organisation. Writes go through pipeline.people."""
+
+    queryset = Person.objects.none()
+    serializer_class = s.PersonSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PersonFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            selectors.visible_persons(self.request.user)
+            .select_related("organization")
+            .prefetch_related("emails", "phones")
+            .order_by("name", "pk")
+        )
+
+    def get_object(self):
+        person = super().get_object()  # 404 before 403, and 403 before the input is checked
+        if self.request.method not in SAFE_METHODS and not selectors.can_change_person(self.request.user, person):
+            raise PermissionDenied(_("You may look at this person but not change it."))
+        return person
+
+    def perform_create(self, serializer):
+        data = {"owner": self.request.user, **serializer.service_data()}
+        try:
+            serializer.instance = people_services.person_create(actor=self.request.user, **data)
+        except PipelineError as refusal:
+            raise _on_field(refusal, PERSON_REFUSAL_FIELDS) from None
+
+    def perform_update(self, serializer):
+        try:
+            serializer.instance = people_services.person_update(
+                person=serializer.instance, actor=self.request.user, **serializer.service_data()
+            )
+        except PipelineError as refusal:
+            raise _on_field(refusal, PERSON_REFUSAL_FIELDS) from None
 
 
 # --- Deals ---------------------------------------------------------------------------------------

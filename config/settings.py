@@ -308,7 +308,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DealStatusEnum": "pipeline.models.DealStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "DealStatusEnum": "pipeline.models.DealStatus",
+        "KindEnum": "pipeline.models.StageKind",  # the name stages' kind had before other kinds came
+        "EmailKindEnum": "pipeline.models.EmailKind",
+        "PhoneKindEnum": "pipeline.models.PhoneKind",
+    },
 }
 # CORS: closed unless origins are listed (comma-separated, e.g. https://app.example.com).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")

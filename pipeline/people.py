@@ -22,6 +22,7 @@ from .exceptions import PipelineError
 from .models import (
     ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
 )
+from .signals import directory_changed
 
 PERSON_FIELDS = (
     "name", "organization", "job_title", "owner", "language", "consent", "consent_source", "consent_at", "created_at",
@@ -136,6 +137,7 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
         changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
         actor=actor, actor_label=actor_label,
     )
+    directory_changed.publish(model="person", kind="created", ids=[person.pk])
     return person
 
 
@@ -162,6 +164,7 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
         config_change_record(
             instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label
         )
+        directory_changed.publish(model="person", kind="changed", ids=[locked.pk])
     return locked
 
 
@@ -221,6 +224,8 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
         rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner",)))) for person in people],
         actor=actor, actor_label=actor_label,
     )
+    if people:
+        directory_changed.publish(model="person", kind="imported", ids=sorted(person.pk for person in people))
     return people
 
 

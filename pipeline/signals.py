@@ -9,3 +9,12 @@ from outbox.topics import Topic
 # today and no deal's outcome changed (an open deal moved between open stages, now), so figures
 # about past periods and outcomes still hold.
 deals_changed = Topic("pipeline.deals_changed")
+
+# The address book. Payload: `model` (str: "person" or "organization"), `kind` (str: created,
+# changed, merged, imported) and `ids` (sorted list of ints: the records created or changed; for
+# a merge, the survivor). A merge adds `merged_ids` (sorted list of ints: the records merged into
+# the survivor, which no longer exist). Published by pipeline.people and pipeline.organizations
+# (and the merge) in the transaction of the change; `imported` by the bulk writes of imports and
+# demo data. A change that follows from a deal (an organisation becomes a customer when a deal is
+# won) is not published here: deals_changed says it.
+directory_changed = Topic("pipeline.directory_changed")

@@ -168,6 +168,8 @@ RULES: dict[str, Rule] = {
     "api:deal-reopen": DEFAULT,
     "api:organization-list": DEFAULT,
     "api:organization-detail": DEFAULT,
+    "api:person-list": DEFAULT,
+    "api:person-detail": DEFAULT,  # PATCH only (not in the matrix's GET/POST): tests/api/test_people.py
     "api:lead-list": DEFAULT,
     "api:lead-detail": DEFAULT,
     "api:user-list": DEFAULT,
@@ -186,12 +188,14 @@ RULES: dict[str, Rule] = {
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.
-SUBJECTS = ("deal", "organization", "user")
+SUBJECTS = ("deal", "organization", "user",
+            "person")
 # Words in a URL name that say what a bare `pk` is, most specific first.
 OBJECT_WORDS = {
     "deal": "deal", "organization": "organization", "lead": "organization", "user": "user", "stage": "stage", "pipeline": "pipeline",
     "team": "team", "lostreason": "lostreason", "lost_reason": "lostreason", "lost-reason": "lostreason",
     "transition": "transition", "token": "apitoken", "version": "offerversion",
+    "person": "person",
 }
 # Arguments filled by their name.
 KWARG_OBJECTS = {
@@ -383,6 +387,9 @@ NORTH_NOTE = "NorthProbeNote-7c1"
 SOUTH_NOTE = "SouthProbeNote-9d2"
 NORTH_ACTIVITY = "NorthProbeActivity-7c1"
 SOUTH_ACTIVITY = "SouthProbeActivity-9d2"
+# People at each team's organisation.
+NORTH_PERSON = "NorthProbePerson-7c1"
+SOUTH_PERSON = "SouthProbePerson-9d2"
 
 
 @pytest.fixture
@@ -412,6 +419,8 @@ def world(db, settings, monkeypatch):
     deal = DealFactory(owner=people["owner"], organization=north_organization, stage=first, title=NORTH_DEAL_TITLE)
     DealFactory(owner=people["outsider"], organization=south_organization, stage=first, title=SOUTH_DEAL_TITLE)
     _shared_organisation(people, first)
+    north_person = _person(NORTH_PERSON, people["owner"], north_organization)
+    _person(SOUTH_PERSON, people["outsider"], south_organization)
     objects = LazyObjects(people, {
         "deal": deal,
         "organization": north_organization,
@@ -421,8 +430,16 @@ def world(db, settings, monkeypatch):
         "team": north,
         "lostreason": LostReason.objects.order_by("position").first(),
         "transition": Transition.objects.filter(pipeline=pipeline).first(),
+        "person": north_person,
     })
     return people, objects
+
+
+def _person(name, owner, organization):
+    from pipeline.people import person_create
+
+    return person_create(actor=owner, name=name, owner=owner, organization=organization,
+                         emails=[f"{name.lower()}@example.com"])
 
 
 def _shared_organisation(people, stage):
@@ -550,10 +567,13 @@ HIDDEN_FROM = {
     SOUTH_NOTE: {"owner", "teammate", "manager"},
     NORTH_ACTIVITY: {"outsider", "other_manager"},
     SOUTH_ACTIVITY: {"owner", "teammate", "manager"},
+    NORTH_PERSON: {"outsider", "other_manager"},
+    SOUTH_PERSON: {"owner", "teammate", "manager"},
 }
 # What the teammate may not see either when reps see only their own deals.
 HIDDEN_FROM_TEAMMATE_WITHOUT_TEAM_VIEW = (
     NORTH_DEAL_TITLE, NORTH_LEAD_NAME, NORTH_REP_NAME, NORTH_SHARED_DEAL_TITLE, NORTH_NOTE, NORTH_ACTIVITY,
+    NORTH_PERSON,
 )
 
 REPORT: dict[str, dict] = {}

@@ -40,6 +40,7 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
         "/api/v1/pipelines/", "/api/v1/stages/", "/api/v1/stages/{id}/", "/api/v1/lost-reasons/", "/api/v1/users/",
         "/api/v1/organizations/", "/api/v1/organizations/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
+        "/api/v1/people/", "/api/v1/people/{id}/",
     ]:
         assert path in paths, path
     deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
@@ -73,8 +74,11 @@ def documented_world(admin_user, rep, stages):
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     spare_stage = stages["Prospecting"].pipeline.stages.create(name="Spare", position=9)
     from pipeline.models import LostReason, Pipeline
+    from pipeline.people import person_create
 
     return {
+        "person": person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
+                                emails=["ann@example.com"]),
         "deal": deal,
         "lost": lost,
         "organization": deal.organization,
@@ -117,6 +121,12 @@ def _documented_calls(w):
         ("POST", "/api/v1/organizations/", {}, {}, {"name": "Initech", "country": "US"}),
         ("GET", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, None),
         ("PATCH", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, {"industry": "Banking"}),
+        ("GET", "/api/v1/people/", {}, {"search": "Ann", "organization": w["organization"].pk}, None),
+        ("POST", "/api/v1/people/", {}, {}, {"name": "Pat", "emails": [{"address": "pat@example.com", "kind": "work"}],
+                                             "phones": [{"number": "+49 30 1234", "kind": "mobile"}]}),
+        ("POST", "/api/v1/people/", {}, {}, {"name": "Pat", "emails": [{"address": "not an address"}]}),  # 400
+        ("GET", "/api/v1/people/{id}/", {"id": w["person"].pk}, {}, None),
+        ("PATCH", "/api/v1/people/{id}/", {"id": w["person"].pk}, {}, {"job_title": "CTO", "consent": "granted"}),
         ("GET", "/api/v1/deals/", {}, {"status": "open", "search": "Deal"}, None),
         ("POST", "/api/v1/deals/", {}, {}, {"title": "New", "organization": w["organization"].pk}),
         ("GET", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, None),

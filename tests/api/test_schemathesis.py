@@ -24,6 +24,7 @@ from schemathesis.generation import GenerationMode
 
 from pipeline import services
 from pipeline.models import Deal, LostReason
+from pipeline.people import person_create
 from tests.api.conftest import client_for, token_client
 from tests.factories import DealFactory, lost_reason
 
@@ -39,6 +40,8 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
     deal = DealFactory(owner=rep, stage=stages["Negotiation"], expected_close=date.today())
     lost = DealFactory(owner=rep, stage=stages["Qualification"])
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
+    person = person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
+                           emails=["ann@example.com"], phones=["+49 30 1234"])
     references = {
         "stage": sorted(s.pk for s in stages.values()),
         "organization": [deal.organization_id, lost.organization_id],
@@ -53,6 +56,7 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
         "/api/v1/pipelines/": stages["Negotiation"].pipeline_id,
         "/api/v1/lost-reasons/": lost_reason().pk,
         "/api/v1/users/": rep.pk,
+        "/api/v1/people/": person.pk,
     }, references
 
 
