@@ -9,7 +9,7 @@ from rest_framework import serializers
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
 from pipeline.models import (
-    Deal, DealChange, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Pipeline, Stage,
+    ContactRole, Deal, DealChange, DealContact, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Pipeline, Stage,
     StageChange,
 )
 from pipeline.people import EmailValue, PhoneValue
@@ -414,6 +414,62 @@ class PersonSerializer(RefusesUnknownFieldsMixin, serializers.ModelSerializer):
         if "phones" in data:
             data["phones"] = [PhoneValue(p["number"], p.get("kind", PhoneKind.WORK)) for p in data["phones"]]
         return data
+
+
+# --- Deal contacts ---------------------------------------------------------------------------
+
+
+class ContactRoleSerializer(serializers.ModelSerializer):
+    display_name = serializers.SerializerMethodField(help_text=_("The name in the language of the request."))
+
+    class Meta:
+        model = ContactRole
+        fields = ["id", "name", "display_name", "name_translations", "position", "is_active"]
+
+    def get_display_name(self, role) -> str:
+        return str(role)
+
+
+class DealContactSerializer(serializers.ModelSerializer):
+    """A person on a deal in a role. Needs select_related("person", "role")."""
+
+    person_name = serializers.CharField(source="person.name", read_only=True)
+    job_title = serializers.CharField(source="person.job_title", read_only=True)
+    email = serializers.CharField(source="person.email", read_only=True)
+    phone = serializers.CharField(source="person.phone", read_only=True)
+    organization = serializers.IntegerField(source="person.organization_id", read_only=True, allow_null=True)
+    role_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DealContact
+        fields = ["person", "person_name", "job_title", "email", "phone", "organization", "role", "role_name", "created_at"]
+        read_only_fields = fields
+
+    def get_role_name(self, contact) -> str | None:
+        return str(contact.role) if contact.role_id else None
+
+
+class DealContactRoleField(serializers.PrimaryKeyRelatedField):
+    """A contact role's id, or null for a contact without a role. Whether the role is still in use
+    is the service's rule (pipeline.people.deal_contact_add)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("queryset", ContactRole.objects.all())
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("help_text", _("A contact role's id (see /api/v1/contact-roles/), or null for none."))
+        super().__init__(**kwargs)
+
+
+class DealContactAddSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    person = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(),
+        help_text=_("A person you may see. Already on the deal: their role changes."),
+    )
+    role = DealContactRoleField(required=False, default=None)
+
+
+class DealContactRoleSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    role = DealContactRoleField()
 
 
 # --- Forecast ----------------------------------------------------------------------------------

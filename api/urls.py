@@ -22,6 +22,7 @@ router.register("organizations", views.OrganizationViewSet, basename="organizati
 router.register("people", views.PersonViewSet, basename="person")
 router.register("leads", views.LeadViewSet, basename="lead")  # the address before organisations existed
 router.register("deals", views.DealViewSet, basename="deal")
+router.register("contact-roles", views.ContactRoleViewSet, basename="contactrole")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

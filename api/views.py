@@ -7,14 +7,15 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
@@ -24,7 +25,9 @@ from pipeline import configuration, selectors, services
 from pipeline import organizations as organization_services
 from pipeline import people as people_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, LostReason, Organization, Person, Pipeline, Stage, StageChange
+from pipeline.models import (
+    ContactRole, Deal, DealChange, DealContact, LostReason, Organization, Person, Pipeline, Stage, StageChange,
+)
 
 from . import forecast as forecast_engine
 from . import serializers as s
@@ -174,6 +177,22 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.visible_users(self.request.user).order_by("username", "pk")
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: s.ContactRoleSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.ContactRoleSerializer, **ERRORS_OBJECT}),
+)
+class ContactRoleViewSet(viewsets.ReadOnlyModelViewSet):
+    """The roles a person can play on a deal (decision maker, champion, …), in their order; inactive
+    ones too, for the contacts that still have them."""
+
+    queryset = ContactRole.objects.none()
+    serializer_class = s.ContactRoleSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return ContactRole.objects.order_by("position", "pk")
+
+
 # --- Leads ---------------------------------------------------------------------------------------
 
 
@@ -231,6 +250,10 @@ def _on_field(refusal: PipelineError, fields: dict[str, str]) -> PipelineError:
 
 
 PERSON_REFUSAL_FIELDS = {"invalid_name": "name", "invalid_email": "emails", "invalid_phone": "phones"}
+CONTACT_REFUSAL_FIELDS = {"inactive_role": "role", "erased": "person"}
+CONTACT_PERSON_PARAMETER = OpenApiParameter(
+    "person_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id of the person on the deal."
+)
 
 
 @extend_schema_view(
@@ -304,7 +327,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = DealFilter
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]  # delete: a contact, not a deal
 
     def get_queryset(self):
         return (
@@ -427,6 +450,86 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             "deal_changes": DealChange.objects.filter(deal=deal).select_related("actor").order_by("at", "pk"),
         }
         return Response(s.DealHistorySerializer(data).data)
+
+    # --- Who is on the deal: read with the deal, changed by whoever may change it (pipeline.people)
+
+    def _contacts(self, deal: Deal):
+        return (
+            DealContact.objects.filter(deal=deal).select_related("person", "role")
+            .order_by(F("role__position").asc(nulls_last=True), "pk")
+        )
+
+    def _contact_or_404(self, deal: Deal, person_id) -> DealContact:
+        try:
+            person_id = int(person_id)
+        except (TypeError, ValueError):
+            person_id = None
+        contact = self._contacts(deal).filter(person_id=person_id).first() if person_id else None
+        if contact is None:
+            raise NotFound(_("This person is not on the deal."))
+        return contact
+
+    @extend_schema(
+        methods=["GET"], responses={200: s.DealContactSerializer(many=True), **ERRORS_OBJECT}, filters=False,
+        description="The people on the deal with their roles; people without a role last.",
+    )
+    @extend_schema(
+        methods=["POST"], request=s.DealContactAddSerializer,
+        responses={201: s.DealContactSerializer, 200: s.DealContactSerializer, **ERRORS_OBJECT_WRITE},
+        description=(
+            "Put a person on the deal in a role (201); a person already on it gets the role (200). Needs the right "
+            "to change the deal."
+        ),
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None)
+    def contacts(self, request, pk=None):
+        if request.method == "GET":
+            return Response(s.DealContactSerializer(self._contacts(self.get_object()), many=True).data)
+        deal = self._changeable_deal()  # 404 and 403 come before input errors
+        serializer = s.DealContactAddSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        person, role = serializer.validated_data["person"], serializer.validated_data.get("role")
+        existed = DealContact.objects.filter(deal=deal, person=person).exists()
+        try:
+            people_services.deal_contact_add(deal=deal, person=person, role=role, actor=request.user)
+        except PipelineError as refusal:
+            raise _on_field(refusal, CONTACT_REFUSAL_FIELDS) from None
+        contact = self._contact_or_404(deal, person.pk)
+        return Response(s.DealContactSerializer(contact).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"], responses={200: s.DealContactSerializer, **ERRORS_OBJECT}, filters=False,
+        parameters=[CONTACT_PERSON_PARAMETER], description="One person on the deal, with their role.",
+    )
+    @extend_schema(
+        methods=["PATCH"], request=s.DealContactRoleSerializer, parameters=[CONTACT_PERSON_PARAMETER],
+        responses={200: s.DealContactSerializer, **ERRORS_OBJECT_WRITE}, description="Change the person's role on the deal.",
+    )
+    @extend_schema(
+        methods=["DELETE"], responses={204: None, **ERRORS_OBJECT_WRITE}, parameters=[CONTACT_PERSON_PARAMETER],
+        description="Take the person off the deal (the person stays in the address book).",
+    )
+    @action(
+        detail=True, methods=["get", "patch", "delete"], url_path=r"contacts/(?P<person_id>[^/.]+)", url_name="contact",
+        filter_backends=[], pagination_class=None,
+    )
+    def contact(self, request, pk=None, person_id=None):
+        if request.method == "GET":
+            return Response(s.DealContactSerializer(self._contact_or_404(self.get_object(), person_id)).data)
+        deal = self._changeable_deal()
+        contact = self._contact_or_404(deal, person_id)
+        if request.method == "DELETE":
+            people_services.deal_contact_remove(deal=deal, person=contact.person, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = s.DealContactRoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            people_services.deal_contact_add(
+                deal=deal, person=contact.person, role=serializer.validated_data["role"], actor=request.user
+            )
+        except PipelineError as refusal:
+            raise _on_field(refusal, CONTACT_REFUSAL_FIELDS) from None
+        return Response(s.DealContactSerializer(self._contact_or_404(deal, contact.person_id)).data)
 
 
 # --- Forecast --------------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ RULES: dict[str, Rule] = {
     "api:deal-move": DEFAULT,
     "api:deal-lose": DEFAULT,
     "api:deal-reopen": DEFAULT,
+    "api:deal-contacts": DEFAULT,  # read with the deal, added to by whoever may change it
+    "api:deal-contact": DEFAULT,  # one person on the deal: GET here; PATCH and DELETE in tests/api/test_deal_contacts.py
     "api:organization-list": DEFAULT,
     "api:organization-detail": DEFAULT,
     "api:person-list": DEFAULT,
@@ -180,6 +182,8 @@ RULES: dict[str, Rule] = {
     "api:stage-detail": Rule(CONFIG),
     "api:lostreason-list": Rule(CONFIG),
     "api:lostreason-detail": Rule(CONFIG),
+    "api:contactrole-list": Rule(CONFIG, note="read-only"),
+    "api:contactrole-detail": Rule(CONFIG, obj="contactrole", note="read-only"),
     "api:forecast": DEFAULT,
     "api:schema": DEFAULT,
     "api:docs": DEFAULT,
@@ -436,10 +440,13 @@ def world(db, settings, monkeypatch):
 
 
 def _person(name, owner, organization):
-    from pipeline.people import person_create
+    """A person at the organisation, on its first deal."""
+    from pipeline.people import deal_contact_add, person_create
 
-    return person_create(actor=owner, name=name, owner=owner, organization=organization,
-                         emails=[f"{name.lower()}@example.com"])
+    person = person_create(actor=owner, name=name, owner=owner, organization=organization,
+                           emails=[f"{name.lower()}@example.com"])
+    deal_contact_add(deal=organization.deals.order_by("pk").first(), person=person, actor=owner)
+    return person
 
 
 def _shared_organisation(people, stage):
@@ -467,6 +474,7 @@ OBJECT_MAKERS = {
     "offerline": lambda people: _offer_line(people),
     "offerlink": lambda people: _offer_link(people),
     "activity": lambda people: _activity(people),
+    "contactrole": lambda people: django_apps.get_model("pipeline", "ContactRole").objects.create(name="Probe role"),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),

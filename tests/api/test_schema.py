@@ -40,7 +40,8 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
         "/api/v1/pipelines/", "/api/v1/stages/", "/api/v1/stages/{id}/", "/api/v1/lost-reasons/", "/api/v1/users/",
         "/api/v1/organizations/", "/api/v1/organizations/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
-        "/api/v1/people/", "/api/v1/people/{id}/",
+        "/api/v1/people/", "/api/v1/people/{id}/", "/api/v1/deals/{id}/contacts/",
+        "/api/v1/deals/{id}/contacts/{person_id}/", "/api/v1/contact-roles/",
     ]:
         assert path in paths, path
     deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
@@ -73,10 +74,11 @@ def documented_world(admin_user, rep, stages):
     lost = DealFactory(owner=rep, stage=stages["Qualification"])
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     spare_stage = stages["Prospecting"].pipeline.stages.create(name="Spare", position=9)
-    from pipeline.models import LostReason, Pipeline
+    from pipeline.models import ContactRole, LostReason, Pipeline
     from pipeline.people import person_create
 
     return {
+        "role": ContactRole.objects.create(name="Schema role", position=9),
         "person": person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
                                 emails=["ann@example.com"]),
         "deal": deal,
@@ -137,6 +139,17 @@ def _documented_calls(w):
         ("POST", "/api/v1/deals/{id}/lose/", {"id": deal.pk}, {}, {"reason": lost_reason().pk}),  # won: 400
         ("POST", "/api/v1/deals/{id}/reopen/", {"id": w["lost"].pk}, {}, {}),
         ("GET", "/api/v1/deals/{id}/history/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/contact-roles/", {}, {}, None),
+        ("GET", "/api/v1/contact-roles/{id}/", {"id": w["role"].pk}, {}, None),
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": w["role"].pk}),
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": None}),  # 200
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": 999999}),  # 400
+        ("GET", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),
+        ("PATCH", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {},
+         {"role": w["role"].pk}),
+        ("DELETE", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),
+        ("GET", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),  # 404
         ("GET", "/api/v1/deals/{id}/", {"id": 999999}, {}, None),  # 404
         ("GET", "/api/v1/forecast/", {}, {"method": "weighted", "period": "quarter"}, None),
         ("GET", "/api/v1/forecast/", {}, {"period": "fortnight"}, None),  # 400

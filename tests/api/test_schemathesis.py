@@ -23,8 +23,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
 from pipeline import services
-from pipeline.models import Deal, LostReason
-from pipeline.people import person_create
+from pipeline.models import ContactRole, Deal, LostReason
+from pipeline.people import deal_contact_add, person_create
 from tests.api.conftest import client_for, token_client
 from tests.factories import DealFactory, lost_reason
 
@@ -42,12 +42,16 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     person = person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
                            emails=["ann@example.com"], phones=["+49 30 1234"])
+    role = ContactRole.objects.create(name="Generated role", position=9)
+    deal_contact_add(deal=deal, person=person, role=role, actor=rep)
     references = {
         "stage": sorted(s.pk for s in stages.values()),
         "organization": [deal.organization_id, lost.organization_id],
         "reason": list(LostReason.objects.values_list("pk", flat=True)),
         "owner": [rep.pk],
         "pipeline": [stages["Negotiation"].pipeline_id],
+        "person": [person.pk],
+        "role": [role.pk],
     }
     return {
         "/api/v1/deals/": deal.pk,
@@ -57,6 +61,7 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
         "/api/v1/lost-reasons/": lost_reason().pk,
         "/api/v1/users/": rep.pk,
         "/api/v1/people/": person.pk,
+        "/api/v1/contact-roles/": role.pk,
     }, references
 
 
@@ -115,8 +120,11 @@ def test_generated_requests_never_cause_a_server_error(who, request, rep, manage
         operation = result.ok()
         operations += 1
         prefix = next((p for p in real if operation.path.startswith(p) and "{id}" in operation.path), None)
+        real_path = {"id": real[prefix]} if prefix else None
+        if real_path and "{person_id}" in operation.path:  # a deal's contact: the person on the real deal
+            real_path["person_id"] = real["/api/v1/people/"]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _run(wsgi_app, operation, auth, {"id": real[prefix]} if prefix else None, mode, seen, by_operation, references)
+            _run(wsgi_app, operation, auth, real_path, mode, seen, by_operation, references)
             if prefix:  # and with generated ids
                 _run(wsgi_app, operation, auth, None, mode, seen, by_operation, references)
             if time.monotonic() - started > SECONDS:
