@@ -1,5 +1,5 @@
 """Reads that depend on the user. An activity or note on a deal is visible with the deal. One on a
-lead (an organisation) is visible when the lead is AND the user may see the deals of its author
+lead (an organisation) or a person is visible when that is AND the user may see the deals of its author
 (for an activity: its owner), pipeline.selectors.visible_colleagues: an organisation that two teams
 sell to shows each team only what its own people wrote. One without an author (deleted, or written
 by an import) is visible with the lead."""
@@ -15,8 +15,13 @@ from .models import Activity, Note, OnboardingTask
 
 
 def _on_a_visible_organization_by_visible_people(user, person_field: str) -> Q:
+    """Not on a deal, on an organisation or a person the user sees, and written by someone whose
+    deals the user sees (or by nobody)."""
     organizations = pipeline_selectors.visible_organizations(user).filter(pk=OuterRef("organization_id"))
-    on_organization = Q(deal__isnull=True) & Q(Exists(organizations))
+    persons = pipeline_selectors.visible_persons(user).filter(pk=OuterRef("person_id"))
+    on_organization = Q(deal__isnull=True) & (
+        Q(Exists(organizations)) | (Q(organization__isnull=True) & Q(Exists(persons)))
+    )
     if getattr(user, "is_admin", False):
         return on_organization
     people = pipeline_selectors.visible_colleagues(user).filter(pk=OuterRef(f"{person_field}_id"))
@@ -47,14 +52,16 @@ def organization_notes(user, organization) -> list[Note]:
 
 
 def can_change_activity(user, activity: Activity) -> bool:
-    """Its owner, and whoever may change its deal or lead (callers check visibility first)."""
+    """Its owner, and whoever may change its deal, organisation or person (callers check visibility first)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if activity.owner_id == user.pk:
         return True
     if activity.deal_id:
         return pipeline_selectors.can_change_deal(user, activity.deal)
-    return pipeline_selectors.can_change_organization(user, activity.organization)
+    if activity.organization_id:
+        return pipeline_selectors.can_change_organization(user, activity.organization)
+    return pipeline_selectors.can_change_person(user, activity.person)
 
 
 def visible_onboarding_tasks(user) -> QuerySet[OnboardingTask]:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealStatus, Organization, Pipeline
+from pipeline.models import Deal, DealStatus, Organization, Person, Pipeline
 
 from .models import Activity, ActivityKind, Note, OnboardingItem, OnboardingTask
 
@@ -35,6 +35,13 @@ def _clean_kind(kind: str) -> str:
     return kind
 
 
+def _one_subject_check(deal, organization, person, message) -> None:
+    if sum(subject is not None for subject in (deal, organization, person)) != 1:
+        raise ActivityError(message, code="invalid_target")
+    if person is not None and person.erased_at is not None:
+        raise ActivityError(_("This person's data was erased; nothing can be added to them."), code="erased")
+
+
 # --- Activities -----------------------------------------------------------------------------
 
 
@@ -46,12 +53,13 @@ def activity_create(
     due_at: datetime,
     deal: Deal | None = None,
     organization: Organization | None = None,
+    person: Person | None = None,
     owner=None,
     note: str = "",
 ) -> Activity:
-    """Plan an activity on a deal or on a lead (not both: a deal's activities belong to the deal)."""
-    if (deal is None) == (organization is None):
-        raise ActivityError(_("An activity belongs to a deal or to a lead."), code="invalid_target")
+    """Plan an activity on a deal, an organisation or a person (one of them: a deal's activities
+    belong to the deal)."""
+    _one_subject_check(deal, organization, person, _("An activity belongs to a deal, an organisation or a person."))
     if due_at is None:
         raise ActivityError(_("An activity needs a due date and time."), code="invalid_due")
     return Activity.objects.create(
@@ -60,6 +68,7 @@ def activity_create(
         due_at=due_at,
         deal=deal,
         organization=organization,
+        person=person,
         owner=owner or actor,
         note=(note or "").strip(),
         created_by=actor if getattr(actor, "pk", None) else None,
@@ -139,16 +148,18 @@ def activities_restore_of_reopened_deals(*, deal_ids: list[int]) -> int:
 # --- Notes ----------------------------------------------------------------------------------
 
 
-def note_create(*, actor, body: str, deal: Deal | None = None, organization: Organization | None = None) -> Note:
+def note_create(*, actor, body: str, deal: Deal | None = None, organization: Organization | None = None,
+                person: Person | None = None) -> Note:
     """Store a note as typed; it is escaped and sanitised whenever it is shown (formatting.render_note)."""
-    if (deal is None) == (organization is None):
-        raise ActivityError(_("A note belongs to a deal or to a lead."), code="invalid_target")
+    _one_subject_check(deal, organization, person, _("A note belongs to a deal, an organisation or a person."))
     body = (body or "").strip()
     if not body:
         raise ActivityError(_("The note is empty."), code="empty_note")
     if len(body) > NOTE_MAX_LENGTH:
         raise ActivityError(_("A note can hold up to 20,000 characters."), code="note_too_long")
-    return Note.objects.create(deal=deal, organization=organization, author=actor if getattr(actor, "pk", None) else None, body=body)
+    return Note.objects.create(
+        deal=deal, organization=organization, person=person, author=actor if getattr(actor, "pk", None) else None, body=body
+    )
 
 
 # --- Onboarding -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from activities.models import Activity, ActivityKind, Note
 from pipeline.models import (
     Deal, DealStatus, ForecastCategory, LeadSource, Organization, Person, PersonEmail, PersonPhone, Stage, domain_normalize,
     phone_digits,
@@ -154,4 +155,39 @@ class StageFilter(django_filters.FilterSet):
 
     class Meta:
         model = Stage
+        fields: list[str] = []
+
+
+class SubjectFilterMixin(django_filters.FilterSet):
+    """What an activity or note is about."""
+
+    deal = IdFilter(field_name="deal_id", label=_("Deal id"))
+    organization = IdFilter(field_name="organization_id", label=_("Organisation id (not its deals')"))
+    person = IdFilter(field_name="person_id", label=_("Person id"))
+
+
+class ActivityFilter(SubjectFilterMixin):
+    owner = IdFilter(field_name="owner_id", label=_("Owner (user) id"))
+    kind = django_filters.ChoiceFilter(choices=ActivityKind.choices, label=_("Kind"))
+    done = BoolFilter(field_name="done_at", lookup_expr="isnull", exclude=True, label=_("true: done; false: open"))
+    due_after = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="gte", label=_("Due at or after (ISO 8601 date and time)")
+    )
+    due_before = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="lt", label=_("Due before (ISO 8601 date and time)")
+    )
+
+    class Meta:
+        model = Activity
+        fields: list[str] = []
+
+
+class NoteFilter(SubjectFilterMixin):
+    author = IdFilter(field_name="author_id", label=_("Author (user) id"))
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label=_("Written at or after (ISO 8601 date and time)")
+    )
+
+    class Meta:
+        model = Note
         fields: list[str] = []

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from activities.models import Activity, ActivityKind, Note
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
 from pipeline.models import (
@@ -470,6 +471,101 @@ class DealContactAddSerializer(RefusesUnknownFieldsMixin, serializers.Serializer
 
 class DealContactRoleSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
     role = DealContactRoleField()
+
+
+# --- Activities and notes ------------------------------------------------------------------
+
+
+class SubjectFieldsMixin(serializers.Serializer):
+    """What an activity or note is about: one deal, organisation or person the user may see."""
+
+    deal = UserScopedField(
+        scope=selectors.visible_deals, queryset=Deal.objects.none(), required=False, allow_null=True,
+        help_text=_("Give one of deal, organization and person."),
+    )
+    organization = UserScopedField(
+        scope=selectors.visible_organizations, queryset=Organization.objects.none(), required=False, allow_null=True,
+    )
+    person = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(), required=False, allow_null=True,
+    )
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    """An activity as clients read it. Needs select_related("owner")."""
+
+    owner_name = serializers.SerializerMethodField()
+    done = serializers.SerializerMethodField(help_text=_("Done, or closed without being done (cancelled)."))
+    is_overdue = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Activity
+        fields = [
+            "id", "kind", "title", "note", "due_at", "owner", "owner_name", "deal", "organization", "person", "done",
+            "done_at", "done_by", "cancelled", "is_overdue", "created_at", "created_by",
+        ]
+        read_only_fields = fields
+
+    def get_owner_name(self, activity) -> str:
+        return str(activity.owner)
+
+    def get_done(self, activity) -> bool:
+        return activity.done_at is not None
+
+
+class ActivityCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
+    kind = serializers.ChoiceField(choices=ActivityKind.choices, default=ActivityKind.CALL)
+    title = serializers.CharField(max_length=200)
+    due_at = serializers.DateTimeField(help_text=_("When it is due (ISO 8601; without a time zone, the installation's)."))
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False,
+        help_text=_("Default: you. Reps can only choose themselves; managers their team; admins anyone."),
+    )
+
+
+class ActivityOwnerField(UserScopedField):
+    """An assignable user, or the activity's owner as it is (a manager's activity may stay theirs)."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        current = getattr(self.parent.instance, "owner_id", None)
+        if current is not None:
+            queryset = (queryset | User.objects.filter(pk=current)).distinct()
+        return queryset
+
+
+class ActivityUpdateSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ActivityKind.choices, required=False)
+    title = serializers.CharField(max_length=200, required=False)
+    due_at = serializers.DateTimeField(required=False)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    owner = ActivityOwnerField(scope=selectors.assignable_users, required=False)
+    done = serializers.BooleanField(
+        required=False, help_text=_("true marks the activity done (by you, now); false opens it again."),
+    )
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    """A note as clients read it. Needs select_related("author")."""
+
+    author_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Note
+        fields = ["id", "body", "deal", "organization", "person", "author", "author_name", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "body": {"help_text": _("As typed, in a light markup (**bold**, *italic*, lists, links): escape it before "
+                                    "showing it as HTML.")},
+        }
+
+    def get_author_name(self, note) -> str | None:
+        return str(note.author) if note.author_id else None
+
+
+class NoteCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
+    body = serializers.CharField(max_length=20_000)
 
 
 # --- Forecast ----------------------------------------------------------------------------------

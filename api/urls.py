@@ -23,6 +23,8 @@ router.register("people", views.PersonViewSet, basename="person")
 router.register("leads", views.LeadViewSet, basename="lead")  # the address before organisations existed
 router.register("deals", views.DealViewSet, basename="deal")
 router.register("contact-roles", views.ContactRoleViewSet, basename="contactrole")
+router.register("activities", views.ActivityViewSet, basename="activity")
+router.register("notes", views.NoteViewSet, basename="note")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -7,6 +7,7 @@ A deal the user may not see answers 404; one they may see but not change, 403; a
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -21,6 +22,9 @@ from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from activities import selectors as activity_selectors
+from activities import services as activity_services
+from activities.models import Activity, Note
 from pipeline import configuration, selectors, services
 from pipeline import organizations as organization_services
 from pipeline import people as people_services
@@ -31,7 +35,7 @@ from pipeline.models import (
 
 from . import forecast as forecast_engine
 from . import serializers as s
-from .filters import DealFilter, OrganizationFilter, PersonFilter, StageFilter
+from .filters import ActivityFilter, DealFilter, NoteFilter, OrganizationFilter, PersonFilter, StageFilter
 from .permissions import IsAdminOrReadOnly
 
 ERRORS_READ = {
@@ -530,6 +534,126 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         except PipelineError as refusal:
             raise _on_field(refusal, CONTACT_REFUSAL_FIELDS) from None
         return Response(s.DealContactSerializer(self._contact_or_404(deal, contact.person_id)).data)
+
+
+# --- Activities and notes ----------------------------------------------------------------------
+
+
+def _subject_to_change(user, data: dict):
+    """The deal, organisation or person an activity or note is added to: the caller must be allowed
+    to change it (seeing it was checked by the serializer). One subject is the service's rule."""
+    deal, organization, person = data.get("deal"), data.get("organization"), data.get("person")
+    if deal is not None and not selectors.can_change_deal(user, deal):
+        raise PermissionDenied(_("You may look at this deal but not change it."))
+    if organization is not None and not selectors.can_change_organization(user, organization):
+        raise PermissionDenied(_("You may look at this organisation but not change it."))
+    if person is not None and not selectors.can_change_person(user, person):
+        raise PermissionDenied(_("You may look at this person but not change it."))
+    return {"deal": deal, "organization": organization, "person": person}
+
+
+SUBJECT_REFUSAL_FIELDS = {"erased": "person"}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.ActivitySerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.ActivitySerializer, **ERRORS_OBJECT}),
+)
+class ActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Activities you may see: those on deals you may see, and those on organisations and people you
+    may see by people whose deals you may see. Writes go through activities.services."""
+
+    queryset = Activity.objects.none()
+    serializer_class = s.ActivitySerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ActivityFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return activity_selectors.visible_activities(self.request.user).select_related("owner").order_by("due_at", "pk")
+
+    def _respond(self, activity: Activity, status_code=status.HTTP_200_OK) -> Response:
+        activity = Activity.objects.select_related("owner").get(pk=activity.pk)
+        return Response(s.ActivitySerializer(activity).data, status=status_code)
+
+    @extend_schema(
+        request=s.ActivityCreateSerializer, responses={201: s.ActivitySerializer, **ERRORS_WRITE},
+        description=(
+            "Plan an activity on one deal, organisation or person that you may change. The owner is you unless "
+            "you give one you may assign."
+        ),
+    )
+    def create(self, request):
+        serializer = s.ActivityCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        subject = _subject_to_change(request.user, data)
+        try:
+            activity = activity_services.activity_create(
+                actor=request.user, kind=data["kind"], title=data["title"], due_at=data["due_at"], note=data["note"],
+                owner=data.get("owner") or request.user, **subject,
+            )
+        except PipelineError as refusal:
+            raise _on_field(refusal, SUBJECT_REFUSAL_FIELDS) from None
+        return self._respond(activity, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.ActivityUpdateSerializer, responses={200: s.ActivitySerializer, **ERRORS_OBJECT_WRITE},
+        description="Change an activity's fields, or mark it done (`done`: true) or open again (false).",
+    )
+    def partial_update(self, request, pk=None):
+        activity = self.get_object()
+        if not activity_selectors.can_change_activity(request.user, activity):
+            raise PermissionDenied(_("You may look at this activity but not change it."))
+        serializer = s.ActivityUpdateSerializer(
+            instance=activity, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        done = data.pop("done", None)
+        with transaction.atomic():  # the fields and the done mark together, or neither
+            if data:
+                activity = activity_services.activity_update(activity=activity, actor=request.user, **data)
+            if done is True:
+                activity = activity_services.activity_complete(activity=activity, actor=request.user)
+            elif done is False:
+                activity = activity_services.activity_reopen(activity=activity, actor=request.user)
+        return self._respond(activity)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.NoteSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.NoteSerializer, **ERRORS_OBJECT}),
+)
+class NoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Notes you may see, newest first: those on deals you may see, and those on organisations and
+    people you may see by people whose deals you may see. Notes are kept as written: added, never changed."""
+
+    queryset = Note.objects.none()
+    serializer_class = s.NoteSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NoteFilter
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self):
+        return activity_selectors.visible_notes(self.request.user).select_related("author").order_by("-created_at", "-pk")
+
+    @extend_schema(
+        request=s.NoteCreateSerializer, responses={201: s.NoteSerializer, **ERRORS_WRITE},
+        description="Write a note on one deal, organisation or person that you may change.",
+    )
+    def create(self, request):
+        serializer = s.NoteCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        subject = _subject_to_change(request.user, serializer.validated_data)
+        try:
+            note = activity_services.note_create(actor=request.user, body=serializer.validated_data["body"], **subject)
+        except PipelineError as refusal:
+            raise _on_field(refusal, {**SUBJECT_REFUSAL_FIELDS, "empty_note": "body", "note_too_long": "body"}) from None
+        note = Note.objects.select_related("author").get(pk=note.pk)
+        return Response(s.NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
 # --- Forecast --------------------------------------------------------------------------------------

@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "pipeline.models.StageKind",  # the name stages' kind had before other kinds came
         "EmailKindEnum": "pipeline.models.EmailKind",
         "PhoneKindEnum": "pipeline.models.PhoneKind",
+        "ActivityKindEnum": "activities.models.ActivityKind",
     },
 }
 # CORS: closed unless origins are listed (comma-separated, e.g. https://app.example.com).

@@ -184,6 +184,10 @@ RULES: dict[str, Rule] = {
     "api:lostreason-detail": Rule(CONFIG),
     "api:contactrole-list": Rule(CONFIG, note="read-only"),
     "api:contactrole-detail": Rule(CONFIG, obj="contactrole", note="read-only"),
+    "api:activity-list": DEFAULT,  # the leak probe checks the list; POST needs a subject one may change
+    "api:activity-detail": Rule(OBJECT, obj="activity", note="PATCH: tests/api/test_activities.py"),
+    "api:note-list": DEFAULT,
+    "api:note-detail": Rule(OBJECT, obj="note"),
     "api:forecast": DEFAULT,
     "api:schema": DEFAULT,
     "api:docs": DEFAULT,
@@ -475,6 +479,7 @@ OBJECT_MAKERS = {
     "offerlink": lambda people: _offer_link(people),
     "activity": lambda people: _activity(people),
     "contactrole": lambda people: django_apps.get_model("pipeline", "ContactRole").objects.create(name="Probe role"),
+    "note": lambda people: _note(people),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
@@ -491,6 +496,13 @@ def _activity(people):
     deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
     return activities.activity_create(actor=people["owner"], deal=deal, title="Probe call", kind="call",
                                       due_at=timezone.now() + timezone.timedelta(days=1))
+
+
+def _note(people):
+    from activities import services as activities
+
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    return activities.note_create(actor=people["owner"], deal=deal, body="Probe note")
 
 
 def _offer_version(people):

@@ -1,9 +1,10 @@
 """The OpenAPI schema: valid OpenAPI 3, served to API clients, and true — every documented
 operation answers a real request with a documented status and a body that fits the schema."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
@@ -41,7 +42,8 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
         "/api/v1/organizations/", "/api/v1/organizations/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
         "/api/v1/people/", "/api/v1/people/{id}/", "/api/v1/deals/{id}/contacts/",
-        "/api/v1/deals/{id}/contacts/{person_id}/", "/api/v1/contact-roles/",
+        "/api/v1/deals/{id}/contacts/{person_id}/", "/api/v1/contact-roles/", "/api/v1/activities/",
+        "/api/v1/activities/{id}/", "/api/v1/notes/", "/api/v1/notes/{id}/",
     ]:
         assert path in paths, path
     deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
@@ -74,10 +76,14 @@ def documented_world(admin_user, rep, stages):
     lost = DealFactory(owner=rep, stage=stages["Qualification"])
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     spare_stage = stages["Prospecting"].pipeline.stages.create(name="Spare", position=9)
+    from activities import services as activities
     from pipeline.models import ContactRole, LostReason, Pipeline
     from pipeline.people import person_create
 
+    soon = timezone.now() + timedelta(days=1)
     return {
+        "activity": activities.activity_create(actor=rep, deal=deal, kind="call", title="Call", due_at=soon),
+        "note": activities.note_create(actor=rep, organization=deal.organization, body="Met at the fair"),
         "role": ContactRole.objects.create(name="Schema role", position=9),
         "person": person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
                                 emails=["ann@example.com"]),
@@ -139,6 +145,15 @@ def _documented_calls(w):
         ("POST", "/api/v1/deals/{id}/lose/", {"id": deal.pk}, {}, {"reason": lost_reason().pk}),  # won: 400
         ("POST", "/api/v1/deals/{id}/reopen/", {"id": w["lost"].pk}, {}, {}),
         ("GET", "/api/v1/deals/{id}/history/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/activities/", {}, {"done": "false", "deal": deal.pk}, None),
+        ("POST", "/api/v1/activities/", {}, {}, {"title": "Demo", "kind": "meeting", "due_at": "2031-05-04T09:30:00Z",
+                                                 "person": w["person"].pk}),
+        ("POST", "/api/v1/activities/", {}, {}, {"title": "Demo", "due_at": "2031-05-04T09:30:00Z"}),  # 400: no subject
+        ("GET", "/api/v1/activities/{id}/", {"id": w["activity"].pk}, {}, None),
+        ("PATCH", "/api/v1/activities/{id}/", {"id": w["activity"].pk}, {}, {"title": "Call back", "done": True}),
+        ("GET", "/api/v1/notes/", {}, {"organization": w["organization"].pk}, None),
+        ("POST", "/api/v1/notes/", {}, {}, {"body": "Wants a pilot", "deal": deal.pk}),
+        ("GET", "/api/v1/notes/{id}/", {"id": w["note"].pk}, {}, None),
         ("GET", "/api/v1/contact-roles/", {}, {}, None),
         ("GET", "/api/v1/contact-roles/{id}/", {"id": w["role"].pk}, {}, None),
         ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": w["role"].pk}),

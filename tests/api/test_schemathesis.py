@@ -13,15 +13,17 @@ id kind) and STAGEFLOW_SCHEMATHESIS_SECONDS (per caller) raise the bounds for a 
 """
 import os
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from activities import services as activities
 from pipeline import services
 from pipeline.models import ContactRole, Deal, LostReason
 from pipeline.people import deal_contact_add, person_create
@@ -44,7 +46,11 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
                            emails=["ann@example.com"], phones=["+49 30 1234"])
     role = ContactRole.objects.create(name="Generated role", position=9)
     deal_contact_add(deal=deal, person=person, role=role, actor=rep)
+    soon = timezone.now() + timedelta(days=1)
+    activity = activities.activity_create(actor=rep, person=person, kind="call", title="Call", due_at=soon)
+    note = activities.note_create(actor=rep, deal=deal, body="Wants a pilot")
     references = {
+        "deal": [deal.pk, lost.pk],
         "stage": sorted(s.pk for s in stages.values()),
         "organization": [deal.organization_id, lost.organization_id],
         "reason": list(LostReason.objects.values_list("pk", flat=True)),
@@ -62,6 +68,8 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
         "/api/v1/users/": rep.pk,
         "/api/v1/people/": person.pk,
         "/api/v1/contact-roles/": role.pk,
+        "/api/v1/activities/": activity.pk,
+        "/api/v1/notes/": note.pk,
     }, references
 
 
