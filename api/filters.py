@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from activities.models import Activity, ActivityKind, Note
+from offers.models import Offer, Product
 from pipeline.models import (
     Deal, DealStatus, ForecastCategory, LeadSource, Organization, Person, PersonEmail, PersonPhone, Stage, domain_normalize,
     phone_digits,
@@ -190,4 +191,29 @@ class NoteFilter(SubjectFilterMixin):
 
     class Meta:
         model = Note
+        fields: list[str] = []
+
+
+class ProductFilter(django_filters.FilterSet):
+    active = BoolFilter(field_name="is_active", label=_("true: products still sold; false: retired ones"))
+    currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact", max_length=3, label=_("Currency"))
+    search = django_filters.CharFilter(method="filter_search", max_length=200, label=_("Text in the name or article number"))
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(sku__icontains=value))
+
+
+class OfferFilter(django_filters.FilterSet):
+    deal = IdFilter(field_name="deal_id", label=_("Deal id"))
+    organization = IdFilter(field_name="deal__organization_id", label=_("Organisation id"))
+
+    class Meta:
+        model = Offer
         fields: list[str] = []

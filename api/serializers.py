@@ -1,12 +1,18 @@
 """Serializers validate what clients send; the services in pipeline.services apply it."""
 import re
 import threading
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from activities.models import Activity, ActivityKind, Note
+from offers import selectors as offer_selectors
+from offers.models import OFFER_TEXT_MAX_LENGTH, Offer, OfferLine, OfferPackage, OfferVersion, PriceList, Product, Unit
+from offers.totals import line_net, totals_for
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
 from pipeline.models import (
@@ -566,6 +572,145 @@ class NoteSerializer(serializers.ModelSerializer):
 
 class NoteCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
     body = serializers.CharField(max_length=20_000)
+
+
+# --- Products and offers -------------------------------------------------------------------
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "name", "sku", "description", "unit", "list_price", "currency", "tax_rate", "is_active"]
+
+
+class TaxGroupSerializer(serializers.Serializer):
+    rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+    net = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+class TotalsSerializer(serializers.Serializer):
+    """Computed as on the offer's page and PDF (offers.totals): tax once per rate, rounded half-up."""
+
+    list_amount = serializers.DecimalField(max_digits=16, decimal_places=2, help_text=_("Before discounts."))
+    net = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=16, decimal_places=2)
+    gross = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax_groups = TaxGroupSerializer(many=True)
+
+
+class LineNetField(serializers.DecimalField):
+    """Quantity × unit price less the discount, rounded to the cent (offers.totals.line_net)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=16, decimal_places=2, read_only=True, **kwargs)
+
+    def get_attribute(self, line):
+        return line_net(line.quantity, line.unit_price, line.discount_percent)
+
+
+class OfferLineSerializer(serializers.ModelSerializer):
+    net = LineNetField(help_text=_("Quantity × unit price less the discount, rounded to the cent."))
+
+    class Meta:
+        model = OfferLine
+        fields = [
+            "id", "package", "product", "description", "quantity", "unit", "unit_price", "discount_percent", "tax_rate",
+            "position", "net",
+        ]
+        read_only_fields = fields
+
+
+class OfferPackageSerializer(serializers.ModelSerializer):
+    totals = serializers.SerializerMethodField(help_text=_("The lines common to every package and this package's own."))
+
+    class Meta:
+        model = OfferPackage
+        fields = ["id", "name", "description", "position", "is_recommended", "totals"]
+        read_only_fields = fields
+
+    @extend_schema_field(TotalsSerializer)
+    def get_totals(self, package):
+        lines = [line for line in package.version.lines.all() if line.package_id in (None, package.pk)]
+        return TotalsSerializer(totals_for(lines)).data
+
+
+class OfferVersionSerializer(serializers.ModelSerializer):
+    """A version with its packages, lines and totals. Needs prefetch_related("packages", "lines")."""
+
+    packages = OfferPackageSerializer(many=True, read_only=True)
+    lines = OfferLineSerializer(many=True, read_only=True)
+    totals = serializers.SerializerMethodField(help_text=_("Of all lines; null when the customer chooses a package."))
+
+    class Meta:
+        model = OfferVersion
+        fields = [
+            "id", "number", "status", "language", "currency", "situation", "benefit", "terms", "valid_until",
+            "approved_discount", "approved_at", "sent_at", "closed_at", "created_at", "updated_at", "packages", "lines",
+            "totals",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TotalsSerializer(allow_null=True))
+    def get_totals(self, version):
+        if version.packages.all():
+            return None
+        return TotalsSerializer(totals_for(version.lines.all())).data
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    """An offer with its versions, newest first."""
+
+    number = serializers.CharField(read_only=True, help_text=_("E.g. OF-00042."))
+    versions = OfferVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = ["id", "number", "deal", "title", "price_list", "created_by", "created_at", "versions"]
+        read_only_fields = fields
+
+
+class OfferCreateSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    deal = UserScopedField(scope=selectors.visible_deals, queryset=Deal.objects.none(), help_text=_("A deal you may change."))
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text=_("Default: the deal's title."))
+    price_list = serializers.PrimaryKeyRelatedField(queryset=PriceList.objects.filter(is_active=True), required=False,
+                                                    allow_null=True)
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES, required=False, help_text=_("Default: German for German-speaking countries, else English."),
+    )
+
+
+class OfferTextsSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    situation = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    benefit = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    terms = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+
+
+def visible_packages(user):
+    return OfferPackage.objects.filter(version__in=offer_selectors.visible_versions(user))
+
+
+class OfferLineAddSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(
+        queryset=Product.objects.all(), required=False, allow_null=True,
+        help_text=_("Its name, unit, price (the price list's first) and tax rate are the defaults."),
+    )
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0"), required=False,
+                                        default=Decimal("1"))
+    unit = serializers.ChoiceField(choices=Unit.choices, required=False)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False,
+                                          allow_null=True)
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("0"),
+                                                max_value=Decimal("100"), required=False, default=Decimal("0"))
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("100"),
+                                        required=False, allow_null=True)
+    package = UserScopedField(
+        scope=visible_packages, queryset=OfferPackage.objects.none(), required=False, allow_null=True,
+        help_text=_("A package of this version; empty: part of every package."),
+    )
 
 
 # --- Forecast ----------------------------------------------------------------------------------

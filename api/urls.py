@@ -25,6 +25,8 @@ router.register("deals", views.DealViewSet, basename="deal")
 router.register("contact-roles", views.ContactRoleViewSet, basename="contactrole")
 router.register("activities", views.ActivityViewSet, basename="activity")
 router.register("notes", views.NoteViewSet, basename="note")
+router.register("products", views.ProductViewSet, basename="product")
+router.register("offers", views.OfferViewSet, basename="offer")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

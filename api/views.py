@@ -25,6 +25,9 @@ from rest_framework.views import APIView
 from activities import selectors as activity_selectors
 from activities import services as activity_services
 from activities.models import Activity, Note
+from offers import selectors as offer_selectors
+from offers import services as offer_services
+from offers.models import Offer, OfferLine, OfferPackage, OfferVersion, Product
 from pipeline import configuration, selectors, services
 from pipeline import organizations as organization_services
 from pipeline import people as people_services
@@ -35,7 +38,9 @@ from pipeline.models import (
 
 from . import forecast as forecast_engine
 from . import serializers as s
-from .filters import ActivityFilter, DealFilter, NoteFilter, OrganizationFilter, PersonFilter, StageFilter
+from .filters import (
+    ActivityFilter, DealFilter, NoteFilter, OfferFilter, OrganizationFilter, PersonFilter, ProductFilter, StageFilter,
+)
 from .permissions import IsAdminOrReadOnly
 
 ERRORS_READ = {
@@ -654,6 +659,105 @@ class NoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise _on_field(refusal, {**SUBJECT_REFUSAL_FIELDS, "empty_note": "body", "note_too_long": "body"}) from None
         note = Note.objects.select_related("author").get(pk=note.pk)
         return Response(s.NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+# --- Products and offers -------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.ProductSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.ProductSerializer, **ERRORS_OBJECT}),
+)
+class ProductViewSet(viewsets.ReadOnlyModelViewSet):
+    """The price book: every product, those no longer sold too (`active=false`). Admins keep it."""
+
+    queryset = Product.objects.none()
+    serializer_class = s.ProductSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ProductFilter
+
+    def get_queryset(self):
+        return Product.objects.order_by("name", "pk")
+
+
+def offers_with_versions(queryset):
+    versions = OfferVersion.objects.prefetch_related(
+        Prefetch("packages", OfferPackage.objects.order_by("position", "pk")),
+        Prefetch("lines", OfferLine.objects.order_by("position", "pk")),
+    ).order_by("-number")
+    return queryset.prefetch_related(Prefetch("versions", versions))
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: s.OfferSerializer(many=True), **ERRORS_LIST}),
+    retrieve=extend_schema(responses={200: s.OfferSerializer, **ERRORS_OBJECT}),
+)
+class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Offers on deals you may see, newest first, with their versions (newest first), packages, lines
+    and totals. Whoever may change the deal drafts them through offers.services; sending, approval,
+    new versions and the customer's answer stay on the offer's page, where the customer's link and
+    the approval rules are shown."""
+
+    queryset = Offer.objects.none()
+    serializer_class = s.OfferSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = OfferFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return offers_with_versions(offer_selectors.visible_offers(self.request.user)).order_by("-created_at", "-pk")
+
+    def _respond(self, offer_id: int, status_code=status.HTTP_200_OK) -> Response:
+        offer = offers_with_versions(Offer.objects.all()).get(pk=offer_id)
+        return Response(s.OfferSerializer(offer).data, status=status_code)
+
+    def _draft(self) -> OfferVersion:
+        """The offer's newest version, if the caller may change its deal (404, then 403)."""
+        offer = self.get_object()
+        if not selectors.can_change_deal(self.request.user, offer.deal):
+            raise PermissionDenied(_("You may look at this deal but not change it."))
+        return offer.versions.all()[0]  # newest first (prefetched); the service says if it is no draft
+
+    @extend_schema(
+        request=s.OfferCreateSerializer, responses={201: s.OfferSerializer, **ERRORS_WRITE},
+        description="A new offer on a deal you may change, with an empty first version (a draft).",
+    )
+    def create(self, request):
+        serializer = s.OfferCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if not selectors.can_change_deal(request.user, data["deal"]):
+            raise PermissionDenied(_("You may look at this deal but not change it."))
+        version = offer_services.offer_create(actor=request.user, **data)
+        return self._respond(version.offer_id, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.OfferTextsSerializer, responses={200: s.OfferSerializer, **ERRORS_OBJECT_WRITE},
+        description="Change the texts, validity or language of the offer's newest version while it is a draft.",
+    )
+    def partial_update(self, request, pk=None):
+        version = self._draft()
+        serializer = s.OfferTextsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        offer_services.version_update(version=version, actor=request.user, **serializer.validated_data)
+        return self._respond(version.offer_id)
+
+    @extend_schema(
+        request=s.OfferLineAddSerializer, responses={201: s.OfferSerializer, **ERRORS_OBJECT_WRITE},
+        description=(
+            "Add a line to the offer's newest version while it is a draft: from a product (its name, unit, price "
+            "and tax rate are the defaults) or a description and a price."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def lines(self, request, pk=None):
+        version = self._draft()
+        serializer = s.OfferLineAddSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        offer_services.line_add(version=version, actor=request.user, **serializer.validated_data)
+        return self._respond(version.offer_id, status.HTTP_201_CREATED)
 
 
 # --- Forecast --------------------------------------------------------------------------------------

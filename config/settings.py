@@ -314,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "EmailKindEnum": "pipeline.models.EmailKind",
         "PhoneKindEnum": "pipeline.models.PhoneKind",
         "ActivityKindEnum": "activities.models.ActivityKind",
+        "OfferVersionStatusEnum": "offers.models.VersionStatus",
     },
 }
 # CORS: closed unless origins are listed (comma-separated, e.g. https://app.example.com).

@@ -188,6 +188,11 @@ RULES: dict[str, Rule] = {
     "api:activity-detail": Rule(OBJECT, obj="activity", note="PATCH: tests/api/test_activities.py"),
     "api:note-list": DEFAULT,
     "api:note-detail": Rule(OBJECT, obj="note"),
+    "api:product-list": DEFAULT,  # the price book: read-only, the same for everyone
+    "api:product-detail": Rule(SIGNED_IN, obj="product"),
+    "api:offer-list": DEFAULT,  # offers on deals one may see; POST needs a deal one may change
+    "api:offer-detail": Rule(OBJECT, obj="offer", note="PATCH: tests/api/test_offers.py"),
+    "api:offer-lines": Rule(OBJECT, obj="offer"),
     "api:forecast": DEFAULT,
     "api:schema": DEFAULT,
     "api:docs": DEFAULT,
@@ -480,6 +485,8 @@ OBJECT_MAKERS = {
     "activity": lambda people: _activity(people),
     "contactrole": lambda people: django_apps.get_model("pipeline", "ContactRole").objects.create(name="Probe role"),
     "note": lambda people: _note(people),
+    "offer": lambda people: _offer_version(people).offer,
+    "product": lambda people: django_apps.get_model("offers", "Product").objects.create(name="Probe product", list_price=1),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),

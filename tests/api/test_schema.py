@@ -43,7 +43,8 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
         "/api/v1/people/", "/api/v1/people/{id}/", "/api/v1/deals/{id}/contacts/",
         "/api/v1/deals/{id}/contacts/{person_id}/", "/api/v1/contact-roles/", "/api/v1/activities/",
-        "/api/v1/activities/{id}/", "/api/v1/notes/", "/api/v1/notes/{id}/",
+        "/api/v1/activities/{id}/", "/api/v1/notes/", "/api/v1/notes/{id}/", "/api/v1/products/", "/api/v1/offers/",
+        "/api/v1/offers/{id}/", "/api/v1/offers/{id}/lines/",
     ]:
         assert path in paths, path
     deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
@@ -80,8 +81,14 @@ def documented_world(admin_user, rep, stages):
     from pipeline.models import ContactRole, LostReason, Pipeline
     from pipeline.people import person_create
 
+    from offers import services as offers
+    from offers.models import Product
+
     soon = timezone.now() + timedelta(days=1)
+    product = Product.objects.create(name="Seat licence", list_price=40, currency="EUR")
     return {
+        "product": product,
+        "offer": offers.offer_create(deal=deal, actor=rep, title="Rollout").offer,
         "activity": activities.activity_create(actor=rep, deal=deal, kind="call", title="Call", due_at=soon),
         "note": activities.note_create(actor=rep, organization=deal.organization, body="Met at the fair"),
         "role": ContactRole.objects.create(name="Schema role", position=9),
@@ -154,6 +161,14 @@ def _documented_calls(w):
         ("GET", "/api/v1/notes/", {}, {"organization": w["organization"].pk}, None),
         ("POST", "/api/v1/notes/", {}, {}, {"body": "Wants a pilot", "deal": deal.pk}),
         ("GET", "/api/v1/notes/{id}/", {"id": w["note"].pk}, {}, None),
+        ("GET", "/api/v1/products/", {}, {"active": "true", "search": "seat"}, None),
+        ("GET", "/api/v1/products/{id}/", {"id": w["product"].pk}, {}, None),
+        ("GET", "/api/v1/offers/", {}, {"deal": deal.pk}, None),
+        ("POST", "/api/v1/offers/", {}, {}, {"deal": deal.pk, "title": "Pilot", "language": "en"}),
+        ("GET", "/api/v1/offers/{id}/", {"id": w["offer"].pk}, {}, None),
+        ("PATCH", "/api/v1/offers/{id}/", {"id": w["offer"].pk}, {}, {"terms": "30 days net", "valid_until": None}),
+        ("POST", "/api/v1/offers/{id}/lines/", {"id": w["offer"].pk}, {}, {"product": w["product"].pk, "quantity": "3"}),
+        ("POST", "/api/v1/offers/{id}/lines/", {"id": w["offer"].pk}, {}, {"description": "Setup"}),  # 400: no price
         ("GET", "/api/v1/contact-roles/", {}, {}, None),
         ("GET", "/api/v1/contact-roles/{id}/", {"id": w["role"].pk}, {}, None),
         ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": w["role"].pk}),

@@ -24,6 +24,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
 from activities import services as activities
+from offers import services as offers
+from offers.models import Product
 from pipeline import services
 from pipeline.models import ContactRole, Deal, LostReason
 from pipeline.people import deal_contact_add, person_create
@@ -49,7 +51,10 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
     soon = timezone.now() + timedelta(days=1)
     activity = activities.activity_create(actor=rep, person=person, kind="call", title="Call", due_at=soon)
     note = activities.note_create(actor=rep, deal=deal, body="Wants a pilot")
+    product = Product.objects.create(name="Seat licence", list_price=40, currency=deal.currency)
+    offer = offers.offer_create(deal=deal, actor=rep).offer
     references = {
+        "product": [product.pk],
         "deal": [deal.pk, lost.pk],
         "stage": sorted(s.pk for s in stages.values()),
         "organization": [deal.organization_id, lost.organization_id],
@@ -70,6 +75,8 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
         "/api/v1/contact-roles/": role.pk,
         "/api/v1/activities/": activity.pk,
         "/api/v1/notes/": note.pk,
+        "/api/v1/products/": product.pk,
+        "/api/v1/offers/": offer.pk,
     }, references
 
 
