@@ -300,7 +300,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stageflow API",
-    "DESCRIPTION": "The Stageflow CRM: pipelines, stages, leads, deals, moves and forecasts.",
+    "DESCRIPTION": (
+        "The Stageflow CRM: pipelines, stages, deals, moves and forecasts; organisations, people and who is on "
+        "a deal; activities, notes, products and offers."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
