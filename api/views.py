@@ -490,7 +490,9 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             "to change the deal."
         ),
     )
-    @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None)
+    # serializer_class: what the browsable API's forms show for these addresses
+    @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None,
+            serializer_class=s.DealContactAddSerializer)
     def contacts(self, request, pk=None):
         if request.method == "GET":
             return Response(s.DealContactSerializer(self._contacts(self.get_object()), many=True).data)
@@ -520,7 +522,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     @action(
         detail=True, methods=["get", "patch", "delete"], url_path=r"contacts/(?P<person_id>[^/.]+)", url_name="contact",
-        filter_backends=[], pagination_class=None,
+        filter_backends=[], pagination_class=None, serializer_class=s.DealContactRoleSerializer,
     )
     def contact(self, request, pk=None, person_id=None):
         if request.method == "GET":

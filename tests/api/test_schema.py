@@ -233,8 +233,23 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
 
 @pytest.mark.parametrize(
     "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/organizations/{organization}/",
-            "/api/v1/pipelines/", "/api/v1/forecast/"],
+            "/api/v1/pipelines/", "/api/v1/forecast/", "/api/v1/people/", "/api/v1/people/{person}/",
+            "/api/v1/deals/{deal}/contacts/", "/api/v1/deals/{deal}/contacts/{person}/", "/api/v1/contact-roles/",
+            "/api/v1/activities/", "/api/v1/activities/{activity}/", "/api/v1/notes/", "/api/v1/notes/{note}/",
+            "/api/v1/products/", "/api/v1/offers/", "/api/v1/offers/{offer}/"],
 )
-def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, own_deal):
-    response = client_for(admin_user).get(url.format(deal=own_deal.pk, organization=own_deal.organization_id), HTTP_ACCEPT="text/html")
-    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, rep, own_deal):
+    from activities import services as activities
+    from offers import services as offers
+    from pipeline.people import deal_contact_add, person_create
+
+    person = person_create(actor=rep, name="Ann", owner=rep, organization=own_deal.organization, emails=["a@example.com"])
+    deal_contact_add(deal=own_deal, person=person, actor=rep)
+    activity = activities.activity_create(actor=rep, person=person, kind="call", title="Call", due_at=timezone.now())
+    note = activities.note_create(actor=rep, person=person, body="Hello")
+    offer = offers.offer_create(deal=own_deal, actor=rep).offer
+    url = url.format(deal=own_deal.pk, organization=own_deal.organization_id, person=person.pk, activity=activity.pk,
+                     note=note.pk, offer=offer.pk)
+    for user in (admin_user, rep):
+        response = client_for(user).get(url, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
