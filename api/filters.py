@@ -1,4 +1,6 @@
 """Query-string filters of the list endpoints (django-filter, documented in the schema)."""
+from datetime import timezone as dt_timezone
+
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q
@@ -46,6 +48,24 @@ class StrictBooleanField(forms.NullBooleanField):
 
 class BoolFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date and time, compared in UTC: a far-fetched offset (+21:57) is valid ISO 8601
+    but not for PostgreSQL, and a date at the edge of the calendar cannot move to UTC at all."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt_timezone.utc) if value.tzinfo else value
+        except OverflowError:
+            raise forms.ValidationError(_("This date and time is out of range."), code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class DealFilter(django_filters.FilterSet):
@@ -171,10 +191,10 @@ class ActivityFilter(SubjectFilterMixin):
     owner = IdFilter(field_name="owner_id", label=_("Owner (user) id"))
     kind = django_filters.ChoiceFilter(choices=ActivityKind.choices, label=_("Kind"))
     done = BoolFilter(field_name="done_at", lookup_expr="isnull", exclude=True, label=_("true: done; false: open"))
-    due_after = django_filters.IsoDateTimeFilter(
+    due_after = DateTimeFilter(
         field_name="due_at", lookup_expr="gte", label=_("Due at or after (ISO 8601 date and time)")
     )
-    due_before = django_filters.IsoDateTimeFilter(
+    due_before = DateTimeFilter(
         field_name="due_at", lookup_expr="lt", label=_("Due before (ISO 8601 date and time)")
     )
 
@@ -185,7 +205,7 @@ class ActivityFilter(SubjectFilterMixin):
 
 class NoteFilter(SubjectFilterMixin):
     author = IdFilter(field_name="author_id", label=_("Author (user) id"))
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", label=_("Written at or after (ISO 8601 date and time)")
     )
 

@@ -247,7 +247,8 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
         raise PipelineError(_("This person's data was erased; they cannot be added to a deal."), code="erased")
     if role is not None and not role.is_active:
         raise PipelineError(_("The role “%(role)s” is no longer used.") % {"role": role}, code="inactive_role")
-    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).first()
+    # By pk: the default order joins the (nullable) role, which PostgreSQL cannot lock.
+    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
     if contact is None:
         contact = DealContact.objects.create(deal=deal, person=person, role=role)
         _deal_audit(deal, person, ConfigAction.UPDATE, None, str(role or _("contact")), actor, actor_label)
@@ -261,7 +262,10 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
 
 @transaction.atomic
 def deal_contact_remove(*, deal: Deal, person: Person, actor, actor_label: str = "") -> bool:
-    contact = DealContact.objects.select_for_update().select_related("role").filter(deal=deal, person=person).first()
+    contact = (
+        DealContact.objects.select_for_update(of=("self",)).select_related("role")  # the role is read, not locked
+        .filter(deal=deal, person=person).order_by("pk").first()
+    )
     if contact is None:
         return False
     contact.delete()

@@ -273,3 +273,13 @@ def test_lists_run_a_fixed_number_of_queries(url, rep, manager, own_deal, own_pe
         with django_assert_max_num_queries(5):  # session or token, count, page (with owners or authors)
             response = client.get(url, {"page_size": 50})
         assert response.json()["count"] == 20
+
+
+@pytest.mark.parametrize("url, name", [("/api/v1/activities/", "due_after"), ("/api/v1/notes/", "created_after")])
+def test_times_with_any_offset_are_compared_in_utc(rep, own_deal, url, name):
+    """+21:57 is valid ISO 8601 but out of PostgreSQL's range for an offset: compared in UTC, it is fine."""
+    services.activity_create(actor=rep, deal=own_deal, kind="call", title="Call", due_at=soon(24 * 365 * 20))
+    services.note_create(actor=rep, deal=own_deal, body="Hello")
+    client = client_for(rep)
+    assert client.get(url, {name: "0228-12-22T02:55:55+21:57"}).json()["count"] == 1
+    assert client.get(url, {name: "9999-12-31T23:00:00-10:00"}).status_code == 400  # past the calendar in UTC
