@@ -1,9 +1,11 @@
-"""The REST API under /api/v1/. Reads through pipeline.selectors, writes through pipeline.services.
+"""The REST API under /api/v1/. Reads through the selectors (pipeline, activities, offers), writes
+through the services that own each record (pipeline.services, .organizations, .people, .configuration,
+activities.services, offers.services); the views only check who may do it and translate refusals.
 
 DRF marks its views login_not_required (since 3.16), so the site-wide LoginRequiredMiddleware
 lets token clients through and DRF itself answers anonymous ones with 401 JSON.
 
-A deal the user may not see answers 404; one they may see but not change, 403; a stale
+A record the user may not see answers 404; one they may see but not change, 403; a stale
 `version`, 409 with the current deal; a refusal of the pipeline's rules, 400 with its message.
 """
 from django.contrib.auth import get_user_model

@@ -238,3 +238,10 @@ def test_people_are_validated_in_german_too(rep):
     )
     assert response.status_code == 400
     assert "emails" in response.json()["email"][0] and "jede Adresse" in response.json()["email"][0]
+
+
+def test_a_shared_address_book_shows_everyone_but_changes_stay_with_the_owners(settings, other_rep, own_person):
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "SHARED_ADDRESS_BOOK": True}
+    client = client_for(other_rep)
+    assert client.get(f"/api/v1/people/{own_person.pk}/").status_code == 200
+    assert client.patch(f"/api/v1/people/{own_person.pk}/", {"job_title": "CTO"}, format="json").status_code == 403
