@@ -30,24 +30,36 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "url", "secret", "is_active")}),
         (_("Events"), {"fields": ("on_created", "on_moved", "on_won", "on_lost")}),
+        (_("Address book events"), {"fields": (
+            "on_person_created", "on_person_changed", "on_person_merged",
+            "on_organization_created", "on_organization_changed", "on_organization_merged",
+        )}),
     )
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "endpoint", "event", "deal_id", "status", "attempts", "response_status")
+    list_display = ("created_at", "endpoint", "event", "subject", "status", "attempts", "response_status")
     list_filter = ("status", "event", "endpoint")
-    search_fields = ("uuid", "deal_id")
+    search_fields = ("uuid", "deal_id", "person_id", "organization_id")
     list_select_related = ("endpoint",)
     date_hierarchy = "created_at"
     readonly_fields = (
-        "uuid", "endpoint", "event", "deal_id", "payload", "status", "attempts", "response_status", "last_error",
-        "created_at", "last_attempt_at", "delivered_at",
+        "uuid", "endpoint", "event", "deal_id", "person_id", "organization_id", "payload", "status", "attempts",
+        "response_status", "last_error", "created_at", "last_attempt_at", "delivered_at",
     )
     actions = ["redeliver"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("about"))
+    def subject(self, delivery):
+        """The deal, person or organisation the event is about, e.g. “deal 12”."""
+        for name in ("deal_id", "person_id", "organization_id"):
+            if getattr(delivery, name) is not None:
+                return f"{WebhookDelivery._meta.get_field(name).verbose_name} {getattr(delivery, name)}"
+        return "–"
 
     def has_change_permission(self, request, obj=None):
         return False

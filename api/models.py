@@ -63,10 +63,23 @@ class ApiToken(models.Model):
 
 
 class WebhookEvent(models.TextChoices):
+    # A deal's events are named without their subject (stored so before the address book had
+    # events); they are sent as `deal.<event>`.
     CREATED = "created", _("Deal created")
     MOVED = "moved", _("Deal moved")
     WON = "won", _("Deal won")
     LOST = "lost", _("Deal lost")
+    PERSON_CREATED = "person.created", _("Person created")
+    PERSON_CHANGED = "person.changed", _("Person changed")
+    PERSON_MERGED = "person.merged", _("Person merged")
+    ORGANIZATION_CREATED = "organization.created", _("Organisation created")
+    ORGANIZATION_CHANGED = "organization.changed", _("Organisation changed")
+    ORGANIZATION_MERGED = "organization.merged", _("Organisation merged")
+
+
+def webhook_event_name(event: str) -> str:
+    """The name receivers see (payload `event`, header X-Stageflow-Event): `deal.moved`, `person.created`."""
+    return event if "." in event else f"deal.{event}"
 
 
 def webhook_secret_default() -> str:
@@ -74,7 +87,10 @@ def webhook_secret_default() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    """A URL that receives deal events, signed with its secret (HMAC-SHA256)."""
+    """A URL that receives deal, person and organisation events, signed with its secret (HMAC-SHA256).
+
+    The address book's events are off by default, so that a receiver written for deal events
+    only is not sent payloads of another shape; its admin ticks them on."""
 
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)
@@ -86,6 +102,12 @@ class WebhookEndpoint(models.Model):
     on_moved = models.BooleanField(_("deal moved"), default=True)
     on_won = models.BooleanField(_("deal won"), default=True)
     on_lost = models.BooleanField(_("deal lost"), default=True)
+    on_person_created = models.BooleanField(_("person created"), default=False)
+    on_person_changed = models.BooleanField(_("person changed"), default=False)
+    on_person_merged = models.BooleanField(_("person merged"), default=False)
+    on_organization_created = models.BooleanField(_("organisation created"), default=False)
+    on_organization_changed = models.BooleanField(_("organisation changed"), default=False)
+    on_organization_merged = models.BooleanField(_("organisation merged"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -98,7 +120,7 @@ class WebhookEndpoint(models.Model):
         return self.name
 
     def wants(self, event: str) -> bool:
-        return event in WebhookEvent.values and getattr(self, f"on_{event}")
+        return event in WebhookEvent.values and getattr(self, "on_" + event.replace(".", "_"))
 
 
 class DeliveryStatus(models.TextChoices):
@@ -114,8 +136,11 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, verbose_name=_("webhook"), on_delete=models.CASCADE, related_name="deliveries"
     )
-    event = models.CharField(_("event"), max_length=16, choices=WebhookEvent.choices)
-    deal_id = models.PositiveBigIntegerField(_("deal"))
+    event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
+    # What the event is about: one of the three.
+    deal_id = models.PositiveBigIntegerField(_("deal"), null=True, blank=True)
+    person_id = models.PositiveBigIntegerField(_("person"), null=True, blank=True)
+    organization_id = models.PositiveBigIntegerField(_("organisation"), null=True, blank=True)
     payload = models.JSONField(_("payload"))
     status = models.CharField(_("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

@@ -1,14 +1,25 @@
 """Serializers validate what clients send; the services in pipeline.services apply it."""
 import re
 import threading
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from activities.models import Activity, ActivityKind, Note
+from offers import selectors as offer_selectors
+from offers.models import OFFER_TEXT_MAX_LENGTH, Offer, OfferLine, OfferPackage, OfferVersion, PriceList, Product, Unit
+from offers.totals import line_net, totals_for
 from pipeline import selectors, services
 from pipeline.exceptions import PipelineError
-from pipeline.models import Deal, DealChange, ForecastCategory, Organization, LostReason, Pipeline, Stage, StageChange
+from pipeline.models import (
+    ContactRole, Deal, DealChange, DealContact, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Pipeline, Stage,
+    StageChange,
+)
+from pipeline.people import EmailValue, PhoneValue
 
 User = get_user_model()
 
@@ -92,6 +103,11 @@ class OrganizationSerializer(serializers.ModelSerializer):
         scope=selectors.assignable_users, required=False, allow_null=True,
         help_text=_("Default: you. Reps can only choose themselves."),
     )
+    main_contact = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(), required=False, allow_null=True,
+        help_text=_("A person at this organisation (see /api/v1/people/?organization=…): who Stageflow addresses "
+                    "when a deal names no contact of its own."),
+    )
 
     # The main contact (a person at the organisation): read from it, and written to it (created
     # when the organisation has none) by the organisation service.
@@ -106,7 +122,12 @@ class OrganizationSerializer(serializers.ModelSerializer):
             "website", "phone", "source", "main_contact", "contact_name", "contact_email", "contact_phone", "owner",
             "fit_score", "customer_since", "created_at", "updated_at",
         ]
-        read_only_fields = ["main_contact", "fit_score", "customer_since", "created_at", "updated_at"]
+        read_only_fields = ["fit_score", "customer_since", "created_at", "updated_at"]
+
+    def validate_main_contact(self, person):
+        if person is not None and (self.instance is None or person.organization_id != self.instance.pk):
+            raise serializers.ValidationError(_("Choose a person who works at this organisation."), code="invalid")
+        return person
 
     def validate_country(self, value):
         value = value.upper()
@@ -185,12 +206,18 @@ class RefusesUnacceptedFieldsMixin:
         "lost_reason": _("The lost reason is given when the deal is marked lost (POST …/lose/)."),
     }
 
+    def read_only_names(self) -> set[str]:
+        """Fields clients read but may not send: the deal's, for the deal's write serializers, and
+        this serializer's own read-only fields."""
+        return set(DealSerializer.Meta.fields) | {name for name, field in self.fields.items() if field.read_only}
+
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
             accepted = {name for name, field in self.fields.items() if not field.read_only}
+            readable = self.read_only_names()
             refused = {}
             for name in sorted(set(data.keys()) - accepted - {"csrfmiddlewaretoken"}):
-                if name in DealSerializer.Meta.fields:
+                if name in readable:
                     refused[name] = [self.WHERE_INSTEAD.get(name, _("This field cannot be changed here."))]
                 else:
                     refused[name] = [_("Unknown field.")]
@@ -321,6 +348,369 @@ class DealChangeSerializer(serializers.ModelSerializer):
 class DealHistorySerializer(serializers.Serializer):
     stage_changes = StageChangeSerializer(many=True)
     deal_changes = DealChangeSerializer(many=True)
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class RefusesUnknownFieldsMixin(RefusesUnacceptedFieldsMixin):
+    """The same refusal for the records beside deals: a field the client may only read is named
+    as such, anything else is unknown."""
+
+    WHERE_INSTEAD: dict = {}
+
+    def read_only_names(self) -> set[str]:
+        return {name for name, field in self.fields.items() if field.read_only}
+
+
+class PersonEmailSerializer(serializers.Serializer):
+    address = serializers.EmailField(max_length=254)
+    kind = serializers.ChoiceField(choices=EmailKind.choices, default=EmailKind.WORK)
+
+
+class PersonPhoneSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=50)
+    kind = serializers.ChoiceField(choices=PhoneKind.choices, default=PhoneKind.WORK)
+
+
+class PersonSerializer(RefusesUnknownFieldsMixin, serializers.ModelSerializer):
+    """A person with their e-mail addresses and phone numbers. Needs select_related("organization")
+    and prefetch_related("emails", "phones")."""
+
+    WHERE_INSTEAD = {
+        "email": _("The first of `emails`: send `emails`, every address with its kind."),
+        "phone": _("The first of `phones`: send `phones`, every number with its kind."),
+    }
+
+    organization = UserScopedField(
+        scope=selectors.visible_organizations, queryset=Organization.objects.none(), required=False, allow_null=True,
+        help_text=_("The organisation the person works at, one you may see; empty for none."),
+    )
+    organization_name = serializers.CharField(source="organization.name", read_only=True, allow_null=True, default=None)
+    emails = PersonEmailSerializer(
+        many=True, required=False,
+        help_text=_("Every e-mail address with its kind, the main one first. Sending the list replaces the addresses."),
+    )
+    phones = PersonPhoneSerializer(
+        many=True, required=False,
+        help_text=_("Every phone number with its kind, the main one first. Sending the list replaces the numbers."),
+    )
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False, allow_null=True,
+        help_text=_("Default: you. Reps can only choose themselves."),
+    )
+
+    class Meta:
+        model = Person
+        fields = [
+            "id", "name", "organization", "organization_name", "job_title", "email", "phone", "emails", "phones",
+            "owner", "language", "consent", "consent_source", "consent_at", "created_at", "updated_at", "erased_at",
+        ]
+        read_only_fields = ["email", "phone", "created_at", "updated_at", "erased_at"]
+        extra_kwargs = {
+            "email": {"help_text": _("The first of `emails`.")},
+            "phone": {"help_text": _("The first of `phones`.")},
+        }
+
+    def service_data(self) -> dict:
+        """The validated data as pipeline.people takes it: addresses and numbers as values with a kind."""
+        data = dict(self.validated_data)
+        if "emails" in data:
+            # A partial update (PATCH) applies no defaults, not even inside the list: the kind's is the service's.
+            data["emails"] = [EmailValue(e["address"], e.get("kind", EmailKind.WORK)) for e in data["emails"]]
+        if "phones" in data:
+            data["phones"] = [PhoneValue(p["number"], p.get("kind", PhoneKind.WORK)) for p in data["phones"]]
+        return data
+
+
+# --- Deal contacts ---------------------------------------------------------------------------
+
+
+class ContactRoleSerializer(serializers.ModelSerializer):
+    display_name = serializers.SerializerMethodField(help_text=_("The name in the language of the request."))
+
+    class Meta:
+        model = ContactRole
+        fields = ["id", "name", "display_name", "name_translations", "position", "is_active"]
+
+    def get_display_name(self, role) -> str:
+        return str(role)
+
+
+class DealContactSerializer(serializers.ModelSerializer):
+    """A person on a deal in a role. Needs select_related("person", "role")."""
+
+    person_name = serializers.CharField(source="person.name", read_only=True)
+    job_title = serializers.CharField(source="person.job_title", read_only=True)
+    email = serializers.CharField(source="person.email", read_only=True)
+    phone = serializers.CharField(source="person.phone", read_only=True)
+    organization = serializers.IntegerField(source="person.organization_id", read_only=True, allow_null=True)
+    role_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DealContact
+        fields = ["person", "person_name", "job_title", "email", "phone", "organization", "role", "role_name", "created_at"]
+        read_only_fields = fields
+
+    def get_role_name(self, contact) -> str | None:
+        return str(contact.role) if contact.role_id else None
+
+
+class DealContactRoleField(serializers.PrimaryKeyRelatedField):
+    """A contact role's id, or null for a contact without a role. Whether the role is still in use
+    is the service's rule (pipeline.people.deal_contact_add)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("queryset", ContactRole.objects.all())
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("help_text", _("A contact role's id (see /api/v1/contact-roles/), or null for none."))
+        super().__init__(**kwargs)
+
+
+class DealContactAddSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    person = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(),
+        help_text=_("A person you may see. Already on the deal: their role changes."),
+    )
+    role = DealContactRoleField(required=False, default=None)
+
+
+class DealContactRoleSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    role = DealContactRoleField()
+
+
+# --- Activities and notes ------------------------------------------------------------------
+
+
+class SubjectFieldsMixin(serializers.Serializer):
+    """What an activity or note is about: one deal, organisation or person the user may see."""
+
+    deal = UserScopedField(
+        scope=selectors.visible_deals, queryset=Deal.objects.none(), required=False, allow_null=True,
+        help_text=_("Give one of deal, organization and person."),
+    )
+    organization = UserScopedField(
+        scope=selectors.visible_organizations, queryset=Organization.objects.none(), required=False, allow_null=True,
+    )
+    person = UserScopedField(
+        scope=selectors.visible_persons, queryset=Person.objects.none(), required=False, allow_null=True,
+    )
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    """An activity as clients read it. Needs select_related("owner")."""
+
+    owner_name = serializers.SerializerMethodField()
+    done = serializers.SerializerMethodField(help_text=_("Done, or closed without being done (cancelled)."))
+    is_overdue = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Activity
+        fields = [
+            "id", "kind", "title", "note", "due_at", "owner", "owner_name", "deal", "organization", "person", "done",
+            "done_at", "done_by", "cancelled", "is_overdue", "created_at", "created_by",
+        ]
+        read_only_fields = fields
+
+    def get_owner_name(self, activity) -> str:
+        return str(activity.owner)
+
+    def get_done(self, activity) -> bool:
+        return activity.done_at is not None
+
+
+class ActivityCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
+    kind = serializers.ChoiceField(choices=ActivityKind.choices, default=ActivityKind.CALL)
+    title = serializers.CharField(max_length=200)
+    due_at = serializers.DateTimeField(help_text=_("When it is due (ISO 8601; without a time zone, the installation's)."))
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    owner = UserScopedField(
+        scope=selectors.assignable_users, required=False,
+        help_text=_("Default: you. Reps can only choose themselves; managers their team; admins anyone."),
+    )
+
+
+class ActivityOwnerField(UserScopedField):
+    """An assignable user, or the activity's owner as it is (a manager's activity may stay theirs)."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        current = getattr(self.parent.instance, "owner_id", None)
+        if current is not None:
+            queryset = (queryset | User.objects.filter(pk=current)).distinct()
+        return queryset
+
+
+class ActivityUpdateSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ActivityKind.choices, required=False)
+    title = serializers.CharField(max_length=200, required=False)
+    due_at = serializers.DateTimeField(required=False)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    owner = ActivityOwnerField(scope=selectors.assignable_users, required=False)
+    done = serializers.BooleanField(
+        required=False, help_text=_("true marks the activity done (by you, now); false opens it again."),
+    )
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    """A note as clients read it. Needs select_related("author")."""
+
+    author_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Note
+        fields = ["id", "body", "deal", "organization", "person", "author", "author_name", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "body": {"help_text": _("As typed, in a light markup (**bold**, *italic*, lists, links): escape it before "
+                                    "showing it as HTML.")},
+        }
+
+    def get_author_name(self, note) -> str | None:
+        return str(note.author) if note.author_id else None
+
+
+class NoteCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
+    body = serializers.CharField(max_length=20_000)
+
+
+# --- Products and offers -------------------------------------------------------------------
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "name", "sku", "description", "unit", "list_price", "currency", "tax_rate", "is_active"]
+
+
+class TaxGroupSerializer(serializers.Serializer):
+    rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+    net = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+class TotalsSerializer(serializers.Serializer):
+    """Computed as on the offer's page and PDF (offers.totals): tax once per rate, rounded half-up."""
+
+    list_amount = serializers.DecimalField(max_digits=16, decimal_places=2, help_text=_("Before discounts."))
+    net = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=16, decimal_places=2)
+    gross = serializers.DecimalField(max_digits=16, decimal_places=2)
+    tax_groups = TaxGroupSerializer(many=True)
+
+
+class LineNetField(serializers.DecimalField):
+    """Quantity × unit price less the discount, rounded to the cent (offers.totals.line_net)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=16, decimal_places=2, read_only=True, **kwargs)
+
+    def get_attribute(self, line):
+        return line_net(line.quantity, line.unit_price, line.discount_percent)
+
+
+class OfferLineSerializer(serializers.ModelSerializer):
+    net = LineNetField(help_text=_("Quantity × unit price less the discount, rounded to the cent."))
+
+    class Meta:
+        model = OfferLine
+        fields = [
+            "id", "package", "product", "description", "quantity", "unit", "unit_price", "discount_percent", "tax_rate",
+            "position", "net",
+        ]
+        read_only_fields = fields
+
+
+class OfferPackageSerializer(serializers.ModelSerializer):
+    totals = serializers.SerializerMethodField(help_text=_("The lines common to every package and this package's own."))
+
+    class Meta:
+        model = OfferPackage
+        fields = ["id", "name", "description", "position", "is_recommended", "totals"]
+        read_only_fields = fields
+
+    @extend_schema_field(TotalsSerializer)
+    def get_totals(self, package):
+        lines = [line for line in package.version.lines.all() if line.package_id in (None, package.pk)]
+        return TotalsSerializer(totals_for(lines)).data
+
+
+class OfferVersionSerializer(serializers.ModelSerializer):
+    """A version with its packages, lines and totals. Needs prefetch_related("packages", "lines")."""
+
+    packages = OfferPackageSerializer(many=True, read_only=True)
+    lines = OfferLineSerializer(many=True, read_only=True)
+    totals = serializers.SerializerMethodField(help_text=_("Of all lines; null when the customer chooses a package."))
+
+    class Meta:
+        model = OfferVersion
+        fields = [
+            "id", "number", "status", "language", "currency", "situation", "benefit", "terms", "valid_until",
+            "approved_discount", "approved_at", "sent_at", "closed_at", "created_at", "updated_at", "packages", "lines",
+            "totals",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TotalsSerializer(allow_null=True))
+    def get_totals(self, version):
+        if version.packages.all():
+            return None
+        return TotalsSerializer(totals_for(version.lines.all())).data
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    """An offer with its versions, newest first."""
+
+    number = serializers.CharField(read_only=True, help_text=_("E.g. OF-00042."))
+    versions = OfferVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = ["id", "number", "deal", "title", "price_list", "created_by", "created_at", "versions"]
+        read_only_fields = fields
+
+
+class OfferCreateSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    deal = UserScopedField(scope=selectors.visible_deals, queryset=Deal.objects.none(), help_text=_("A deal you may change."))
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text=_("Default: the deal's title."))
+    price_list = serializers.PrimaryKeyRelatedField(queryset=PriceList.objects.filter(is_active=True), required=False,
+                                                    allow_null=True)
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES, required=False, help_text=_("Default: German for German-speaking countries, else English."),
+    )
+
+
+class OfferTextsSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    situation = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    benefit = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    terms = serializers.CharField(max_length=OFFER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+
+
+def visible_packages(user):
+    return OfferPackage.objects.filter(version__in=offer_selectors.visible_versions(user))
+
+
+class OfferLineAddSerializer(RefusesUnknownFieldsMixin, serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(
+        queryset=Product.objects.all(), required=False, allow_null=True,
+        help_text=_("Its name, unit, price (the price list's first) and tax rate are the defaults."),
+    )
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0"), required=False,
+                                        default=Decimal("1"))
+    unit = serializers.ChoiceField(choices=Unit.choices, required=False)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False,
+                                          allow_null=True)
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("0"),
+                                                max_value=Decimal("100"), required=False, default=Decimal("0"))
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("100"),
+                                        required=False, allow_null=True)
+    package = UserScopedField(
+        scope=visible_packages, queryset=OfferPackage.objects.none(), required=False, allow_null=True,
+        help_text=_("A package of this version; empty: part of every package."),
+    )
 
 
 # --- Forecast ----------------------------------------------------------------------------------

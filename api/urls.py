@@ -19,8 +19,14 @@ router.register("stages", views.StageViewSet, basename="stage")
 router.register("lost-reasons", views.LostReasonViewSet, basename="lostreason")
 router.register("users", views.UserViewSet, basename="user")
 router.register("organizations", views.OrganizationViewSet, basename="organization")
+router.register("people", views.PersonViewSet, basename="person")
 router.register("leads", views.LeadViewSet, basename="lead")  # the address before organisations existed
 router.register("deals", views.DealViewSet, basename="deal")
+router.register("contact-roles", views.ContactRoleViewSet, basename="contactrole")
+router.register("activities", views.ActivityViewSet, basename="activity")
+router.register("notes", views.NoteViewSet, basename="note")
+router.register("products", views.ProductViewSet, basename="product")
+router.register("offers", views.OfferViewSet, basename="offer")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

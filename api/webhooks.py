@@ -1,5 +1,8 @@
 """Outgoing webhooks: what is sent, how it is signed, and one delivery attempt.
 
+Deal events carry the deal (`deal`); person and organisation events carry the record as the API
+shows it (`person`, `organization`), and a merge also the ids merged into it (`merged_ids`).
+
 A receiver checks `X-Stageflow-Signature: sha256=<hex>`, the HMAC-SHA256 with the endpoint's
 secret over `<X-Stageflow-Timestamp>.<raw body>`, and may refuse old timestamps (replays).
 """
@@ -15,9 +18,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from config.locks import CacheLock
-from pipeline.models import Deal
+from pipeline.models import Deal, Organization, Person
 
-from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent, webhook_event_name
 
 
 MAX_ATTEMPTS = 6
@@ -72,6 +75,44 @@ def deliveries_create(*, event: str, deal_ids, occurred_at: str | None = None) -
         payload = {"event": f"deal.{event}", "occurred_at": occurred_at or now.isoformat(), "deal": deal_payload(deal)}
         rows.extend(
             WebhookDelivery(endpoint=endpoint, event=event, deal_id=deal.pk, payload=payload, created_at=now)
+            for endpoint in endpoints
+        )
+    return WebhookDelivery.objects.bulk_create(rows)
+
+
+def _directory_records(model: str, ids) -> list:
+    """The people or organisations as the API shows them (GET /api/v1/people/<id>/, …/organizations/<id>/)."""
+    from .serializers import OrganizationSerializer, PersonSerializer
+
+    if model == "person":
+        records = Person.objects.filter(pk__in=ids).select_related("organization").prefetch_related("emails", "phones")
+        serializer = PersonSerializer()
+    else:
+        records = Organization.objects.filter(pk__in=ids).select_related("main_contact")
+        serializer = OrganizationSerializer()
+    return [(record.pk, serializer.to_representation(record)) for record in records.order_by("pk")]
+
+
+def directory_deliveries_create(
+    *, model: str, kind: str, ids, merged_ids=(), occurred_at: str | None = None
+) -> list[WebhookDelivery]:
+    """Record one pending delivery per subscribed endpoint and person or organisation (`model`), as
+    the record is now; a merge names the records merged into the survivor in `merged_ids`. Records
+    deleted since the change are left out."""
+    event = f"{model}.{kind}"
+    if model not in ("person", "organization") or event not in WebhookEvent.values:
+        return []
+    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk") if e.wants(event)]
+    if not endpoints:
+        return []
+    now = timezone.now()
+    rows = []
+    for pk, data in _directory_records(model, ids):
+        payload = {"event": event, "occurred_at": occurred_at or now.isoformat(), model: data}
+        if kind == "merged":
+            payload["merged_ids"] = sorted(merged_ids)
+        rows.extend(
+            WebhookDelivery(endpoint=endpoint, event=event, payload=payload, created_at=now, **{f"{model}_id": pk})
             for endpoint in endpoints
         )
     return WebhookDelivery.objects.bulk_create(rows)
@@ -134,7 +175,7 @@ def _post(delivery: WebhookDelivery, timeout: float) -> tuple[int | None, str]:
         headers={
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-Stageflow-Event": f"deal.{delivery.event}",
+            "X-Stageflow-Event": webhook_event_name(delivery.event),
             "X-Stageflow-Delivery": str(delivery.uuid),
             "X-Stageflow-Timestamp": timestamp,
             "X-Stageflow-Signature": signature(endpoint.secret, timestamp, body),

@@ -306,7 +306,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stageflow API",
-    "DESCRIPTION": "The Stageflow CRM: pipelines, stages, leads, deals, moves and forecasts.",
+    "DESCRIPTION": (
+        "The Stageflow CRM: pipelines, stages, deals, moves and forecasts; organisations, people and who is on "
+        "a deal; activities, notes, products and offers."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -314,7 +317,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DealStatusEnum": "pipeline.models.DealStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "DealStatusEnum": "pipeline.models.DealStatus",
+        "KindEnum": "pipeline.models.StageKind",  # the name stages' kind had before other kinds came
+        "EmailKindEnum": "pipeline.models.EmailKind",
+        "PhoneKindEnum": "pipeline.models.PhoneKind",
+        "ActivityKindEnum": "activities.models.ActivityKind",
+        "OfferVersionStatusEnum": "offers.models.VersionStatus",
+    },
 }
 # CORS: closed unless origins are listed (comma-separated, e.g. https://app.example.com).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")

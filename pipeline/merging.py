@@ -49,7 +49,7 @@ from .models import (
 from .organizations import domains_normalize, organization_update, organizations_score
 from .people import EmailValue, PhoneValue, person_update
 from .services import customers_since_mark
-from .signals import deals_changed, records_merged
+from .signals import deals_changed, directory_changed, records_merged
 
 # Filled on the survivor when empty there and set on the merged record.
 ORGANIZATION_FILLED = ("industry", "company_size", "country", "street", "postal_code", "city", "website", "phone", "owner")
@@ -153,6 +153,8 @@ def _history_record(kind: str, *, source, target, moved: dict[str, int], before:
         kind=kind, survivor_id=target.pk, merged_id=source.pk, moved={k: v for k, v in moved.items() if v},
         actor_id=getattr(actor, "pk", None),
     )
+    # The address book's own topic, which the webhooks for "… merged" follow.
+    directory_changed.publish(model=str(kind), kind="merged", ids=[target.pk], merged_ids=[source.pk])
 
 
 # --- Organisations ------------------------------------------------------------------------------

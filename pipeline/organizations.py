@@ -20,6 +20,7 @@ from accounts.services import config_change_record, config_changes_record_many, 
 from . import extensions, matching
 from .exceptions import PipelineError
 from .models import Organization, domain_normalize
+from .signals import directory_changed
 
 ORGANIZATION_FIELDS = (
     "name", "domains", "industry", "company_size", "country", "street", "postal_code", "city", "website", "phone",
@@ -106,6 +107,7 @@ def organization_create(*, actor, name: str, actor_label: str = "", **fields) ->
         instance=organization, action=ConfigAction.CREATE, changes=snapshot_diff(None, _snapshot(organization)), actor=actor,
         actor_label=actor_label,
     )
+    directory_changed.publish(model="organization", kind="created", ids=[organization.pk])
     return organization
 
 
@@ -145,6 +147,7 @@ def organization_update(*, organization: Organization | int, actor, actor_label:
         instance=locked, action=ConfigAction.UPDATE, changes=snapshot_diff(before, _snapshot(locked)), actor=actor,
         actor_label=actor_label,
     )
+    directory_changed.publish(model="organization", kind="changed", ids=[locked.pk])
     return locked
 
 
@@ -180,6 +183,8 @@ def organizations_bulk_import(
         rows=[(organization, ConfigAction.CREATE, snapshot_diff(None, _snapshot(organization))) for organization in created],
         actor=actor, actor_label=actor_label,
     )
+    if created:
+        directory_changed.publish(model="organization", kind="imported", ids=sorted(o.pk for o in created))
     return created
 
 

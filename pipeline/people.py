@@ -23,6 +23,7 @@ from .exceptions import PipelineError
 from .models import (
     ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
 )
+from .signals import directory_changed
 
 PERSON_FIELDS = (
     "name", "organization", "job_title", "owner", "language", "consent", "consent_source", "consent_at", "created_at",
@@ -140,6 +141,7 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
         changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
         actor=actor, actor_label=actor_label,
     )
+    directory_changed.publish(model="person", kind="created", ids=[person.pk])
     return person
 
 
@@ -176,6 +178,7 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
         config_change_record(
             instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label
         )
+        directory_changed.publish(model="person", kind="changed", ids=[locked.pk])
     return locked
 
 
@@ -239,6 +242,8 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
         rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner",)))) for person in people],
         actor=actor, actor_label=actor_label,
     )
+    if people:
+        directory_changed.publish(model="person", kind="imported", ids=sorted(person.pk for person in people))
     return people
 
 
@@ -311,9 +316,8 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
         raise PipelineError(_("This person's data was erased; they cannot be added to a deal."), code="erased")
     if role is not None and not role.is_active:
         raise PipelineError(_("The role “%(role)s” is no longer used.") % {"role": role}, code="inactive_role")
-    # Lock the row only (of="self"): the default ordering joins the role, which may be empty, and
-    # PostgreSQL cannot lock the nullable side of an outer join.
-    contact = DealContact.objects.select_for_update(of=("self",)).filter(deal=deal, person=person).first()
+    # By pk: the default order joins the (nullable) role, which PostgreSQL cannot lock.
+    contact = DealContact.objects.select_for_update().filter(deal=deal, person=person).order_by("pk").first()
     if contact is None:
         contact = DealContact.objects.create(deal=deal, person=person, role=role)
         _deal_audit(deal, person, ConfigAction.UPDATE, None, str(role or _("contact")), actor, actor_label)
@@ -327,7 +331,10 @@ def deal_contact_add(*, deal: Deal, person: Person, actor, role: ContactRole | N
 
 @transaction.atomic
 def deal_contact_remove(*, deal: Deal, person: Person, actor, actor_label: str = "") -> bool:
-    contact = DealContact.objects.select_for_update(of=("self",)).select_related("role").filter(deal=deal, person=person).first()
+    contact = (
+        DealContact.objects.select_for_update(of=("self",)).select_related("role")  # the role is read, not locked
+        .filter(deal=deal, person=person).order_by("pk").first()
+    )
     if contact is None:
         return False
     contact.delete()

@@ -19,3 +19,12 @@ records_merged = Topic("directory.merged")
 # A person's personal data was erased on request (pipeline.privacy). Payload: `person_id`. Apps
 # that copied personal data elsewhere (webhook receivers, a mail server) erase their copies.
 person_erased = Topic("directory.person_erased")
+
+# The address book. Payload: `model` (str: "person" or "organization"), `kind` (str: created,
+# changed, merged, imported) and `ids` (sorted list of ints: the records created or changed; for
+# a merge, the survivor). A merge adds `merged_ids` (sorted list of ints: the records merged into
+# the survivor, which no longer exist). Published by pipeline.people and pipeline.organizations
+# (and the merge) in the transaction of the change; `imported` by the bulk writes of imports and
+# demo data. A change that follows from a deal (an organisation becomes a customer when a deal is
+# won) is not published here: deals_changed says it.
+directory_changed = Topic("pipeline.directory_changed")

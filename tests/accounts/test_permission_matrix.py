@@ -190,8 +190,12 @@ RULES: dict[str, Rule] = {
     "api:deal-move": DEFAULT,
     "api:deal-lose": DEFAULT,
     "api:deal-reopen": DEFAULT,
+    "api:deal-contacts": DEFAULT,  # read with the deal, added to by whoever may change it
+    "api:deal-contact": DEFAULT,  # one person on the deal: GET here; PATCH and DELETE in tests/api/test_deal_contacts.py
     "api:organization-list": DEFAULT,
     "api:organization-detail": DEFAULT,
+    "api:person-list": DEFAULT,
+    "api:person-detail": DEFAULT,  # PATCH only (not in the matrix's GET/POST): tests/api/test_people.py
     "api:lead-list": DEFAULT,
     "api:lead-detail": DEFAULT,
     "api:user-list": DEFAULT,
@@ -202,6 +206,17 @@ RULES: dict[str, Rule] = {
     "api:stage-detail": Rule(CONFIG),
     "api:lostreason-list": Rule(CONFIG),
     "api:lostreason-detail": Rule(CONFIG),
+    "api:contactrole-list": Rule(CONFIG, note="read-only"),
+    "api:contactrole-detail": Rule(CONFIG, obj="contactrole", note="read-only"),
+    "api:activity-list": DEFAULT,  # the leak probe checks the list; POST needs a subject one may change
+    "api:activity-detail": Rule(OBJECT, obj="activity", note="PATCH: tests/api/test_activities.py"),
+    "api:note-list": DEFAULT,
+    "api:note-detail": Rule(OBJECT, obj="note"),
+    "api:product-list": DEFAULT,  # the price book: read-only, the same for everyone
+    "api:product-detail": Rule(SIGNED_IN, obj="product"),
+    "api:offer-list": DEFAULT,  # offers on deals one may see; POST needs a deal one may change
+    "api:offer-detail": Rule(OBJECT, obj="offer", note="PATCH: tests/api/test_offers.py"),
+    "api:offer-lines": Rule(OBJECT, obj="offer"),
     "api:forecast": DEFAULT,
     "api:schema": DEFAULT,
     "api:docs": DEFAULT,
@@ -494,6 +509,10 @@ OBJECT_MAKERS = {
     "offerline": lambda people: _offer_line(people),
     "offerlink": lambda people: _offer_link(people),
     "activity": lambda people: _activity(people),
+    "contactrole": lambda people: django_apps.get_model("pipeline", "ContactRole").objects.create(name="Probe role"),
+    "note": lambda people: _note(people),
+    "offer": lambda people: _offer_version(people).offer,
+    "product": lambda people: django_apps.get_model("offers", "Product").objects.create(name="Probe product", list_price=1),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
@@ -510,6 +529,13 @@ def _activity(people):
     deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
     return activities.activity_create(actor=people["owner"], deal=deal, title="Probe call", kind="call",
                                       due_at=timezone.now() + timezone.timedelta(days=1))
+
+
+def _note(people):
+    from activities import services as activities
+
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    return activities.note_create(actor=people["owner"], deal=deal, body="Probe note")
 
 
 def _offer_version(people):

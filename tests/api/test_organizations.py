@@ -74,3 +74,61 @@ def test_organization_search(rep):
     OrganizationFactory(owner=rep, name="Fabrikam", contact_name="Cid")
     body = client_for(rep).get("/api/v1/organizations/", {"search": "north"}).json()
     assert sorted(r["name"] for r in body["results"]) == ["Contoso", "Northwind"]
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"search": "acme.example"}, ["Acme"]),  # a domain is text of the organisation too
+        ({"industry": "retail"}, ["Acme", "Bolt"]),
+        ({"domain": "https://www.ACME.example/about"}, ["Acme"]),  # normalised as the service stores it
+        ({"domain": "acme.ex"}, []),  # a whole domain, not a part of one
+        ({"domain": "bolt.example"}, ["Bolt"]),  # the second of its domains
+        ({"domain": "  "}, ["Acme", "Bolt", "Cogs"]),
+        ({"customer": "true"}, ["Bolt"]),
+        ({"customer": "false"}, ["Acme", "Cogs"]),
+        ({"country": "fr", "industry": "Retail"}, ["Bolt"]),
+    ],
+)
+def test_organization_filters(rep, query, expected):
+    import datetime
+
+    from pipeline.organizations import organization_update
+
+    OrganizationFactory(owner=rep, name="Acme", industry="Retail", domains="acme.example acme.de")
+    bolt = OrganizationFactory(owner=rep, name="Bolt", industry="Retail", country="FR", domains="bolt.de bolt.example")
+    organization_update(organization=bolt, actor=rep, customer_since=datetime.date(2025, 5, 1))
+    OrganizationFactory(owner=rep, name="Cogs", industry="Steel", domains="")
+    body = client_for(rep).get("/api/v1/organizations/", query).json()
+    assert [r["name"] for r in body["results"]] == expected
+
+
+@pytest.mark.parametrize("query", [{"customer": "maybe"}, {"owner": "x"}, {"country": "DEU"}, {"source": "psychic"}])
+def test_bad_organization_filters_are_400(rep, query):
+    response = client_for(rep).get("/api/v1/organizations/", query)
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+def test_the_main_contact_is_chosen_from_the_organisations_people(rep, own_organization):
+    from pipeline.people import person_create
+
+    colleague = person_create(actor=rep, name="Cleo", owner=rep, organization=own_organization)
+    elsewhere = person_create(actor=rep, name="Eli", owner=rep, organization=OrganizationFactory(owner=rep))
+    client = client_for(rep)
+    url = f"/api/v1/organizations/{own_organization.pk}/"
+    response = client.patch(url, {"main_contact": elsewhere.pk}, format="json")
+    assert response.status_code == 400 and "main_contact" in response.json()
+    response = client.patch(url, {"main_contact": colleague.pk}, format="json")
+    assert response.status_code == 200 and response.json()["main_contact"] == colleague.pk
+    assert response.json()["contact_name"] == "Cleo"
+    body = client.post("/api/v1/organizations/", {"name": "New", "main_contact": colleague.pk}, format="json")
+    assert body.status_code == 400 and "main_contact" in body.json()  # nobody works at an organisation not yet made
+
+
+def test_a_main_contact_the_caller_may_not_see_is_a_field_error(rep, other_rep, own_organization):
+    from pipeline.people import person_create
+
+    hidden = person_create(actor=other_rep, name="Hal", owner=other_rep, organization=OrganizationFactory(owner=other_rep))
+    response = client_for(rep).patch(f"/api/v1/organizations/{own_organization.pk}/", {"main_contact": hidden.pk},
+                                     format="json")
+    assert response.status_code == 400 and "main_contact" in response.json()

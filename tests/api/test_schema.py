@@ -1,9 +1,10 @@
 """The OpenAPI schema: valid OpenAPI 3, served to API clients, and true — every documented
 operation answers a real request with a documented status and a body that fits the schema."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
@@ -40,6 +41,10 @@ def test_schema_documents_every_endpoint_of_the_contract(rep):
         "/api/v1/pipelines/", "/api/v1/stages/", "/api/v1/stages/{id}/", "/api/v1/lost-reasons/", "/api/v1/users/",
         "/api/v1/organizations/", "/api/v1/organizations/{id}/", "/api/v1/deals/", "/api/v1/deals/{id}/", "/api/v1/deals/{id}/move/",
         "/api/v1/deals/{id}/lose/", "/api/v1/deals/{id}/reopen/", "/api/v1/deals/{id}/history/", "/api/v1/forecast/",
+        "/api/v1/people/", "/api/v1/people/{id}/", "/api/v1/deals/{id}/contacts/",
+        "/api/v1/deals/{id}/contacts/{person_id}/", "/api/v1/contact-roles/", "/api/v1/activities/",
+        "/api/v1/activities/{id}/", "/api/v1/notes/", "/api/v1/notes/{id}/", "/api/v1/products/", "/api/v1/offers/",
+        "/api/v1/offers/{id}/", "/api/v1/offers/{id}/lines/",
     ]:
         assert path in paths, path
     deal_list = {p["name"] for p in paths["/api/v1/deals/"]["get"]["parameters"]}
@@ -72,9 +77,23 @@ def documented_world(admin_user, rep, stages):
     lost = DealFactory(owner=rep, stage=stages["Qualification"])
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
     spare_stage = stages["Prospecting"].pipeline.stages.create(name="Spare", position=9)
-    from pipeline.models import LostReason, Pipeline
+    from activities import services as activities
+    from pipeline.models import ContactRole, LostReason, Pipeline
+    from pipeline.people import person_create
 
+    from offers import services as offers
+    from offers.models import Product
+
+    soon = timezone.now() + timedelta(days=1)
+    product = Product.objects.create(name="Seat licence", list_price=40, currency="EUR")
     return {
+        "product": product,
+        "offer": offers.offer_create(deal=deal, actor=rep, title="Rollout").offer,
+        "activity": activities.activity_create(actor=rep, deal=deal, kind="call", title="Call", due_at=soon),
+        "note": activities.note_create(actor=rep, organization=deal.organization, body="Met at the fair"),
+        "role": ContactRole.objects.create(name="Schema role", position=9),
+        "person": person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
+                                emails=["ann@example.com"]),
         "deal": deal,
         "lost": lost,
         "organization": deal.organization,
@@ -117,6 +136,12 @@ def _documented_calls(w):
         ("POST", "/api/v1/organizations/", {}, {}, {"name": "Initech", "country": "US"}),
         ("GET", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, None),
         ("PATCH", "/api/v1/organizations/{id}/", {"id": w["organization"].pk}, {}, {"industry": "Banking"}),
+        ("GET", "/api/v1/people/", {}, {"search": "Ann", "organization": w["organization"].pk}, None),
+        ("POST", "/api/v1/people/", {}, {}, {"name": "Pat", "emails": [{"address": "pat@example.com", "kind": "work"}],
+                                             "phones": [{"number": "+49 30 1234", "kind": "mobile"}]}),
+        ("POST", "/api/v1/people/", {}, {}, {"name": "Pat", "emails": [{"address": "not an address"}]}),  # 400
+        ("GET", "/api/v1/people/{id}/", {"id": w["person"].pk}, {}, None),
+        ("PATCH", "/api/v1/people/{id}/", {"id": w["person"].pk}, {}, {"job_title": "CTO", "consent": "granted"}),
         ("GET", "/api/v1/deals/", {}, {"status": "open", "search": "Deal"}, None),
         ("POST", "/api/v1/deals/", {}, {}, {"title": "New", "organization": w["organization"].pk}),
         ("GET", "/api/v1/deals/{id}/", {"id": deal.pk}, {}, None),
@@ -127,6 +152,34 @@ def _documented_calls(w):
         ("POST", "/api/v1/deals/{id}/lose/", {"id": deal.pk}, {}, {"reason": lost_reason().pk}),  # won: 400
         ("POST", "/api/v1/deals/{id}/reopen/", {"id": w["lost"].pk}, {}, {}),
         ("GET", "/api/v1/deals/{id}/history/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/activities/", {}, {"done": "false", "deal": deal.pk}, None),
+        ("POST", "/api/v1/activities/", {}, {}, {"title": "Demo", "kind": "meeting", "due_at": "2031-05-04T09:30:00Z",
+                                                 "person": w["person"].pk}),
+        ("POST", "/api/v1/activities/", {}, {}, {"title": "Demo", "due_at": "2031-05-04T09:30:00Z"}),  # 400: no subject
+        ("GET", "/api/v1/activities/{id}/", {"id": w["activity"].pk}, {}, None),
+        ("PATCH", "/api/v1/activities/{id}/", {"id": w["activity"].pk}, {}, {"title": "Call back", "done": True}),
+        ("GET", "/api/v1/notes/", {}, {"organization": w["organization"].pk}, None),
+        ("POST", "/api/v1/notes/", {}, {}, {"body": "Wants a pilot", "deal": deal.pk}),
+        ("GET", "/api/v1/notes/{id}/", {"id": w["note"].pk}, {}, None),
+        ("GET", "/api/v1/products/", {}, {"active": "true", "search": "seat"}, None),
+        ("GET", "/api/v1/products/{id}/", {"id": w["product"].pk}, {}, None),
+        ("GET", "/api/v1/offers/", {}, {"deal": deal.pk}, None),
+        ("POST", "/api/v1/offers/", {}, {}, {"deal": deal.pk, "title": "Pilot", "language": "en"}),
+        ("GET", "/api/v1/offers/{id}/", {"id": w["offer"].pk}, {}, None),
+        ("PATCH", "/api/v1/offers/{id}/", {"id": w["offer"].pk}, {}, {"terms": "30 days net", "valid_until": None}),
+        ("POST", "/api/v1/offers/{id}/lines/", {"id": w["offer"].pk}, {}, {"product": w["product"].pk, "quantity": "3"}),
+        ("POST", "/api/v1/offers/{id}/lines/", {"id": w["offer"].pk}, {}, {"description": "Setup"}),  # 400: no price
+        ("GET", "/api/v1/contact-roles/", {}, {}, None),
+        ("GET", "/api/v1/contact-roles/{id}/", {"id": w["role"].pk}, {}, None),
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": w["role"].pk}),
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": w["person"].pk, "role": None}),  # 200
+        ("POST", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, {"person": 999999}),  # 400
+        ("GET", "/api/v1/deals/{id}/contacts/", {"id": deal.pk}, {}, None),
+        ("GET", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),
+        ("PATCH", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {},
+         {"role": w["role"].pk}),
+        ("DELETE", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),
+        ("GET", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),  # 404
         ("GET", "/api/v1/deals/{id}/", {"id": 999999}, {}, None),  # 404
         ("GET", "/api/v1/forecast/", {}, {"method": "weighted", "period": "quarter"}, None),
         ("GET", "/api/v1/forecast/", {}, {"period": "fortnight"}, None),  # 400
@@ -180,8 +233,23 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
 
 @pytest.mark.parametrize(
     "url", ["/api/v1/deals/", "/api/v1/deals/{deal}/", "/api/v1/deals/{deal}/history/", "/api/v1/organizations/{organization}/",
-            "/api/v1/pipelines/", "/api/v1/forecast/"],
+            "/api/v1/pipelines/", "/api/v1/forecast/", "/api/v1/people/", "/api/v1/people/{person}/",
+            "/api/v1/deals/{deal}/contacts/", "/api/v1/deals/{deal}/contacts/{person}/", "/api/v1/contact-roles/",
+            "/api/v1/activities/", "/api/v1/activities/{activity}/", "/api/v1/notes/", "/api/v1/notes/{note}/",
+            "/api/v1/products/", "/api/v1/offers/", "/api/v1/offers/{offer}/"],
 )
-def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, own_deal):
-    response = client_for(admin_user).get(url.format(deal=own_deal.pk, organization=own_deal.organization_id), HTTP_ACCEPT="text/html")
-    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+def test_the_browsable_api_renders_for_people_signed_in(url, admin_user, rep, own_deal):
+    from activities import services as activities
+    from offers import services as offers
+    from pipeline.people import deal_contact_add, person_create
+
+    person = person_create(actor=rep, name="Ann", owner=rep, organization=own_deal.organization, emails=["a@example.com"])
+    deal_contact_add(deal=own_deal, person=person, actor=rep)
+    activity = activities.activity_create(actor=rep, person=person, kind="call", title="Call", due_at=timezone.now())
+    note = activities.note_create(actor=rep, person=person, body="Hello")
+    offer = offers.offer_create(deal=own_deal, actor=rep).offer
+    url = url.format(deal=own_deal.pk, organization=own_deal.organization_id, person=person.pk, activity=activity.pk,
+                     note=note.pk, offer=offer.pk)
+    for user in (admin_user, rep):
+        response = client_for(user).get(url, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/html")

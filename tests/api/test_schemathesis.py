@@ -13,17 +13,22 @@ id kind) and STAGEFLOW_SCHEMATHESIS_SECONDS (per caller) raise the bounds for a 
 """
 import os
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from activities import services as activities
+from offers import services as offers
+from offers.models import Product
 from pipeline import services
-from pipeline.models import Deal, LostReason
+from pipeline.models import ContactRole, Deal, LostReason
+from pipeline.people import deal_contact_add, person_create
 from tests.api.conftest import client_for, token_client
 from tests.factories import DealFactory, lost_reason
 
@@ -39,12 +44,25 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
     deal = DealFactory(owner=rep, stage=stages["Negotiation"], expected_close=date.today())
     lost = DealFactory(owner=rep, stage=stages["Qualification"])
     services.deal_mark_lost(deal=lost, reason=lost_reason(), actor=rep)
+    person = person_create(actor=rep, name="Ann Example", owner=rep, organization=deal.organization,
+                           emails=["ann@example.com"], phones=["+49 30 1234"])
+    role = ContactRole.objects.create(name="Generated role", position=9)
+    deal_contact_add(deal=deal, person=person, role=role, actor=rep)
+    soon = timezone.now() + timedelta(days=1)
+    activity = activities.activity_create(actor=rep, person=person, kind="call", title="Call", due_at=soon)
+    note = activities.note_create(actor=rep, deal=deal, body="Wants a pilot")
+    product = Product.objects.create(name="Seat licence", list_price=40, currency=deal.currency)
+    offer = offers.offer_create(deal=deal, actor=rep).offer
     references = {
+        "product": [product.pk],
+        "deal": [deal.pk, lost.pk],
         "stage": sorted(s.pk for s in stages.values()),
         "organization": [deal.organization_id, lost.organization_id],
         "reason": list(LostReason.objects.values_list("pk", flat=True)),
         "owner": [rep.pk],
         "pipeline": [stages["Negotiation"].pipeline_id],
+        "person": [person.pk],
+        "role": [role.pk],
     }
     return {
         "/api/v1/deals/": deal.pk,
@@ -53,6 +71,12 @@ def _real_ids(rep, stages) -> tuple[dict[str, int], dict[str, list[int]]]:
         "/api/v1/pipelines/": stages["Negotiation"].pipeline_id,
         "/api/v1/lost-reasons/": lost_reason().pk,
         "/api/v1/users/": rep.pk,
+        "/api/v1/people/": person.pk,
+        "/api/v1/contact-roles/": role.pk,
+        "/api/v1/activities/": activity.pk,
+        "/api/v1/notes/": note.pk,
+        "/api/v1/products/": product.pk,
+        "/api/v1/offers/": offer.pk,
     }, references
 
 
@@ -111,8 +135,11 @@ def test_generated_requests_never_cause_a_server_error(who, request, rep, manage
         operation = result.ok()
         operations += 1
         prefix = next((p for p in real if operation.path.startswith(p) and "{id}" in operation.path), None)
+        real_path = {"id": real[prefix]} if prefix else None
+        if real_path and "{person_id}" in operation.path:  # a deal's contact: the person on the real deal
+            real_path["person_id"] = real["/api/v1/people/"]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _run(wsgi_app, operation, auth, {"id": real[prefix]} if prefix else None, mode, seen, by_operation, references)
+            _run(wsgi_app, operation, auth, real_path, mode, seen, by_operation, references)
             if prefix:  # and with generated ids
                 _run(wsgi_app, operation, auth, None, mode, seen, by_operation, references)
             if time.monotonic() - started > SECONDS:
