@@ -19,9 +19,11 @@ class SearchQuery:
     text: str  # trimmed, whitespace collapsed, control characters removed, at most MAX_LENGTH
     words: tuple[str, ...]
     email: str  # the text in lower case when it could be (part of) an e-mail address, else ""
-    domain: str  # the web domain the text could name ("https://www.acme.com/x", "anna@acme.com" → "acme.com"), else ""
+    domain: str  # the web domain it could name ("https://www.acme.com/x", "anna@acme.com" → "acme.com"), else ""
     digits: str  # the digits of a phone number as typed, when the text is one, else ""
-    national: str  # the digits without a trunk prefix ("030 1234" → "301234", "0049 30" → "4930"), else ""
+    # The number without its country code or trunk prefix, as it ends every way of storing it:
+    # "+49 (0)30 1234567", "0049 30 1234567" and "030 1234567" → "301234567"; else "".
+    national: str
 
     @property
     def phone_variants(self) -> tuple[str, ...]:
@@ -45,19 +47,31 @@ def parse(raw: str | None) -> SearchQuery:
     email = "" if has_space else text.lower()
     domain = "" if has_space else domain_normalize(text)
     digits = national = ""
-    if _PHONE_TEXT.match(text):
+    if _PHONE_TEXT.match(text) and len(phone_digits(text)) >= MIN_PHONE_DIGITS:
         digits = phone_digits(text)
-        if len(digits) < MIN_PHONE_DIGITS:
-            digits = ""
-        elif digits.startswith("00"):  # an international call prefix: 0049 30 … is +49 30 …
-            national = digits[2:]
-        elif digits.startswith("0"):  # a trunk prefix: 030 1234 is stored as +49 30 1234 as often as not
-            national = digits[1:]
-        if len(national) < MIN_PHONE_DIGITS:
+        national = _national(text, digits)
+        if len(national) < MIN_PHONE_DIGITS or national == digits:
             national = ""
     return SearchQuery(
         text=text, words=tuple(text.split()), email=email, domain=domain, digits=digits, national=national,
     )
+
+
+# E.164 country codes are prefix-free: +1 and +7, these two-digit ones, and three digits for the rest.
+_TWO_DIGIT_COUNTRY_CODES = frozenset(
+    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 "
+    "90 91 92 93 94 95 98".split()
+)
+
+
+def _national(text: str, digits: str) -> str:
+    """The digits after the country code ("+49", "0049") or the trunk prefix ("0"), without a
+    trunk prefix written after the country code ("+49 (0)30")."""
+    if text.startswith("+") or digits.startswith("00"):
+        number = digits[2:] if digits.startswith("00") else digits
+        code = 1 if number[:1] in ("1", "7") else 2 if number[:2] in _TWO_DIGIT_COUNTRY_CODES else 3
+        return number[code:].lstrip("0")
+    return digits.lstrip("0")
 
 
 def trigrams(text: str) -> set[str]:

@@ -77,3 +77,15 @@ def test_short_text_is_not_looked_for_by_likeness(teams):
     acme = organization("Wildcard Testers", owner=rita)
     deal("Plan 500", owner=rita, at=acme)
     assert search(rita, "50X").kinds["deals"].hits == []  # "50X" is not like "500" at three letters
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Anna Kellner", "kellner"), ("Müller Logistik GmbH", "müller"), ("O'Brien & Söhne", "obrien"),
+    ("Zandor-Group", "zandor group"), ("anna.kellner@zandor.de", "kellner"), ("+49 30 1234567", "1234"),
+])
+def test_the_ranking_on_sqlite_uses_the_same_similarity_as_postgresql(a, b):
+    from search.query import similarity
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT similarity(%s, %s)", [a, b])
+        assert cursor.fetchone()[0] == pytest.approx(similarity(a, b), abs=1e-6)

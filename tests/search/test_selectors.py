@@ -105,12 +105,24 @@ def test_within_a_tier_closer_names_come_first(teams):
 
 
 @pytest.mark.parametrize(
-    "typed", ["+49 30 1234567", "0049 30 1234567", "030 1234567", "030/123 45 67", "(030) 1234-567", "+493012345 67"],
+    "typed", [
+        "+49 30 1234567", "0049 30 1234567", "030 1234567", "030/123 45 67", "(030) 1234-567", "+493012345 67",
+        "+49 (0)30 1234567", "+49 (0) 30 123 45 67",
+    ],
 )
 def test_a_phone_number_is_found_by_its_digits_however_it_is_written(book, teams, typed):
     hits = search(teams["rita"], typed).kinds[PEOPLE].hits
     assert [(hit.obj.name, hit.tier, hit.match, hit.matched) for hit in hits] == [
         ("Frieda Nagel", selectors.CONTACT_EXACT, "phone", "+49 30 1234567"),
+    ]
+
+
+@pytest.mark.parametrize("typed", ["+49 30 7654321", "030 7654321", "0049 (0)30 76 54 321"])
+def test_a_number_stored_with_a_trunk_prefix_after_the_country_code_is_found(book, teams, typed):
+    person("Gisela Ort", owner=teams["rita"], phones=["+49 (0)30 7654321"])  # as German e-mail signatures write it
+    hits = search(teams["rita"], typed).kinds[PEOPLE].hits
+    assert [(hit.obj.name, hit.tier, hit.matched) for hit in hits] == [
+        ("Gisela Ort", selectors.CONTACT_EXACT, "+49 (0)30 7654321"),
     ]
 
 
