@@ -30,6 +30,11 @@ class SearchQuery:
         return tuple(v for v in (self.digits, self.national) if v)
 
     @property
+    def may_be_a_name(self) -> bool:
+        """An e-mail address or a phone number is not a name with a typo in it."""
+        return "@" not in self.text and not self.digits
+
+    @property
     def is_usable(self) -> bool:
         return len(self.text) >= MIN_LENGTH
 

@@ -12,9 +12,10 @@ Ranking, the same on every database (a tier first, then closeness, then the name
     6  the rest: a name like the text (a typo, PostgreSQL only) or with all its words somewhere
 
 Within a tier, open deals come before closed ones, then names by pg_trgm's similarity to the text,
-then alphabetically. One query per kind, whatever the data: candidates come from one UNION of
-index-friendly matches (on PostgreSQL, GIN trigram indexes: search/migrations/0001), are narrowed
-by the user's visibility (pipeline.selectors), ranked by the database and cut to the limit. On
+then alphabetically. One query per kind, whatever the data (and one for the organisations of the
+deals and people found): candidates come from one UNION of index-friendly matches (on PostgreSQL,
+GIN trigram indexes: search/migrations/0001), are narrowed by the user's visibility
+(pipeline.selectors), ranked by the database and cut to the limit. On
 SQLite, which has no trigrams, the database ranks by tier and name and cuts at CANDIDATES rows;
 Python orders those by similarity, so both give the same order (SQLite does not find typos).
 """
@@ -128,7 +129,7 @@ def _name_match(field: str, query: SearchQuery) -> Q:
     match = Q(**{f"{field}__icontains": query.text})
     if len(query.words) > 1:
         match |= Q(*[Q(**{f"{field}__icontains": word}) for word in query.words])
-    if _trigrams() and len(query.text) >= MIN_SIMILAR_LENGTH:
+    if _trigrams() and query.may_be_a_name and len(query.text) >= MIN_SIMILAR_LENGTH:
         # UPPER(field): the expression the trigram index is on (pg_trgm ignores case anyway).
         match |= Q(TrigramWordSimilar(Upper(field), Value(query.text)))
     return match
@@ -148,15 +149,16 @@ def _tier(name_field: str, query: SearchQuery, *, exact=(), prefix=(), contains=
 
 def _ranked(
     *, user, query: SearchQuery, limit: int, model, field: str, visible, match: Q, other_ids=(), exact=(), prefix=(),
-    contains=(), first=None, details=None, related=(),
+    contains=(), first=None, details=None, related=(), prefetch=(),
 ) -> tuple[list, bool]:
     """The visible rows of `model` that match, in rank order (tier, then the annotations in
     `first`, then similarity and name), at most `limit`, and whether there were more.
 
-    One query: an inner one ranks the candidates (rows matching `match`, plus the ids of
-    `other_ids`, queries on other tables) that `visible` lets the user see and keeps the best;
-    the outer one reads those few with `related` rows and `details` annotations, so that joins
-    and per-row subqueries are paid for the rows shown, not for every candidate."""
+    One query ranks the candidates (rows matching `match`, plus the ids that `other_ids`, queries
+    on other tables, find) that `visible` lets the user see, with `related` rows joined and
+    `details` annotations (PostgreSQL works those out for the rows kept only); `prefetch` reads
+    the organisations of the rows kept in one more. Joining the organisations too would make
+    PostgreSQL hash all of them when a common name has thousands of candidates."""
     first = first or {}
     rank = {"tier": _tier(field, query, exact=exact, prefix=prefix, contains=contains), **first}
     order = ["tier", *first]
@@ -169,12 +171,12 @@ def _ranked(
         candidates = model.objects.filter(pk__in=_union([rows.filter(match).values("pk"), *other_ids]))
     else:
         candidates = rows.filter(match)
-    best = visible(user, queryset=candidates).annotate(**rank).order_by(*order).values("pk")
-    # SQLite ranks by similarity in Python: it reads more rows to choose from.
-    best = best[: limit + 1] if _trigrams() else best[: max(CANDIDATES, limit + 1)]
-    found = list(
-        model.objects.filter(pk__in=best).select_related(*related).annotate(**rank, **(details or {})).order_by(*order)
+    ranked = (
+        visible(user, queryset=candidates).select_related(*related).prefetch_related(*prefetch)
+        .annotate(**rank, **(details or {})).order_by(*order)
     )
+    # SQLite ranks by similarity in Python: it reads more rows to choose from.
+    found = list(ranked[: limit + 1] if _trigrams() else ranked[: max(CANDIDATES, limit + 1)])
     if not _trigrams():
         found.sort(key=lambda row: (
             row.tier, *(getattr(row, name) for name in first),
@@ -206,7 +208,7 @@ def _match(row, name_field: str, query: SearchQuery, contacts: list[tuple[str, s
 def _deals(user, query: SearchQuery, limit: int) -> KindResults:
     rows, more = _ranked(
         user=user, query=query, limit=limit, model=Deal, field="title", visible=pipeline_selectors.visible_deals,
-        match=_name_match("title", query), related=("organization", "stage", "owner"),
+        match=_name_match("title", query), related=("stage", "owner"), prefetch=("organization",),
         first={"is_closed": _closed()},
     )
     return KindResults(DEALS, [Hit(row, row.tier, NAME) for row in rows], more)
@@ -279,7 +281,7 @@ def _people(user, query: SearchQuery, limit: int) -> KindResults:
     rows, more = _ranked(
         user=user, query=query, limit=limit, model=Person, field="name", visible=_visible_people,
         match=_name_match("name", query), other_ids=other_ids, exact=exact, prefix=prefix, contains=contains,
-        details=details, related=("organization",),
+        details=details, prefetch=("organization",),
     )
     hits = [
         Hit(row, row.tier, *_match(row, "name", query, [

@@ -11,6 +11,10 @@
 
   const options = () => Array.from(box.querySelectorAll("[role=option]"));
 
+  // On a Mac the shortcut is ⌘K: the hint in the box says so.
+  const hint = document.querySelector(".sf-find-key");
+  if (hint && /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent)) hint.textContent = "⌘ K";
+
   function choose(option) {
     for (const each of options()) each.setAttribute("aria-selected", each === option ? "true" : "false");
     if (option) {
