@@ -347,6 +347,15 @@ def run_all(*, size: int, databases: list[str], repeat: int) -> list[dict]:
     return results
 
 
+ABOUT = (
+    "Server time of `GET /search/?q=…` with `Accept: application/json` (all three kinds, 8 each), measured "
+    "in-process with Django's test client, median of the runs; the floor is the same SQL statements run "
+    "again through a cursor, alternating with the requests. \"found at\" is the place of the person or "
+    "organisation the text was taken from among the results of its kind; \"queries\" counts the session's "
+    "and the user's too. The data and the texts: bench/search.py."
+)
+
+
 def _ms(value) -> str:
     return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
 
@@ -399,11 +408,7 @@ def main() -> int:
         f"# Find anything: search benchmarks\n\n{stamp}. Machine: {load_before} at the start, {machine()} at the end. "
         f"The whole run took {took / 60:.1f} min (`python -m bench.search --people {args.people} --databases "
         f"{args.databases} --repeat {args.repeat}`).\n\n"
-        "Server time of `GET /search/?q=…` with `Accept: application/json` (all three kinds, 8 each), measured "
-        "in-process with Django's test client, median of the runs; the floor is the same SQL statements run "
-        "again through a cursor, alternating with the requests. \"found at\" is the place of the person or "
-        "organisation the text was taken from among the results of its kind. See bench/search.py for the data.\n\n"
-        + report + "\n\n" + notes(results) + "\n"
+        + ABOUT + "\n\n" + report + "\n\n" + notes(results) + "\n"
     )
     print(report)
     print(f"\n{notes(results)}\nwhole run: {took / 60:.1f} min; written to {output}")

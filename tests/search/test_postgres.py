@@ -36,6 +36,13 @@ def test_the_migration_made_the_trigram_indexes():
     assert all("USING gin" in definition and "gin_trgm_ops" in definition for definition in found.values())
 
 
+def test_the_planner_knows_what_comparing_by_likeness_costs():
+    """Else it compares every name of a few thousand rather than use the index (the migration says why)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT procost FROM pg_proc WHERE proname = 'word_similarity_commutator_op'")
+        assert cursor.fetchone() == (100,)
+
+
 def test_every_search_query_can_use_the_trigram_indexes(teams):
     """With the tables empty the planner would scan them whatever the indexes; forbidding the
     scans shows whether each query can be answered from its index at all."""
