@@ -194,3 +194,14 @@ def test_a_search_request_runs_the_same_queries_for_more_data(rita, teams, book,
     with django_assert_num_queries(few):
         assert rita.get(URL, {"q": "kellner"}, **headers).status_code == 200
     assert few <= 3 + 5  # the session and the user (and one more of the request's own); the search's
+
+
+def test_every_result_leads_to_a_page_the_user_may_open(rita, teams, book):
+    person("Vagabund Ohneort", owner=teams["rita"])  # at no organisation
+    data = rita.get(URL, {"q": "vagabund"}, **JSON).json()
+    data_all = rita.get(URL, {"q": "zandor"}, **JSON).json()
+    urls = [item["url"] for found in (data, data_all) for kind in ("deals", "organizations", "people")
+            for item in found[kind]["results"]]
+    assert len(urls) == 4
+    for url in urls:
+        assert rita.get(url).status_code == 200, url
