@@ -9,8 +9,9 @@ throw-away database of its own, SQLite in a temporary file. The address book is 
 (COPY on PostgreSQL): `--people` people at a quarter as many organisations (about four each, one
 in twenty at none), most with one or two e-mail addresses and phone numbers in the formats people
 type (+49 30 …, 030 …, 0041 …), owned by 40 reps in four teams, and half as many deals as people
-with a contact each. Names are drawn so that common last names are common (Müller: two people in
-a hundred, a worst case) and rare ones rare.
+with a contact each. Names are drawn so that common last names are common and rare ones rare:
+Koch is one person in two hundred (as Müller, the most common name in Germany, is there), Müller
+one in forty, a worst case.
 
 Every request is checked to find the person (or organisation) the text was taken from, for the
 rep and the admin alike: a fast answer that misses is no answer. The floor is the same SQL
@@ -226,7 +227,8 @@ def targets(rep) -> dict[str, tuple[str, str, int | None]]:
     organization = target.organization
     return {
         "name prefix": (f"{first} {last[:-2]}", "people", target.pk),  # typing, nearly done
-        "common last name": ("Müller", "people", None),
+        "common last name": ("Koch", "people", None),  # one person in two hundred, as Müller is in Germany
+        "most common last name": ("Müller", "people", None),  # one in forty: a worst case
         "e-mail": (email, "people", target.pk),
         "phone digits": (typed_phone, "people", target.pk),
         "domain": (organization.domain_list[0], "organizations", organization.pk),
@@ -269,6 +271,7 @@ def run_one(size: int, repeat: int) -> dict:
             "organisations": Organization.objects.count(), "e-mail addresses": PersonEmail.objects.count(),
             "phone numbers": PersonPhone.objects.count(), "deals": Deal.objects.count(),
             "people named Müller": Person.objects.filter(name__endswith=" Müller").count(),
+            "named Koch": Person.objects.filter(name__endswith=" Koch").count(),
         },
     }
     shapes = targets(users["rep"])
