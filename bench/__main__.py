@@ -4,7 +4,10 @@ where the forecast is timed again at 1,000,000 deals. Prints one table and write
 bench/results/latest.md.
 
     python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 10]
-                    [--forecast-repeat 2] [--fill-total 1000000]
+                    [--forecast-repeat 2] [--fill-total 1000000] [--search-people 100000]
+
+Then "Find anything" at --search-people people on the same databases (bench/search.py), in a
+table of its own below the first.
 """
 import argparse
 import json
@@ -119,6 +122,9 @@ def main() -> int:
         "--fill-total", type=int, default=1_000_000,
         help="on PostgreSQL, after the largest size, fill to this many deals and time the forecast again (0: skip)",
     )
+    parser.add_argument(
+        "--search-people", type=int, default=100_000, help="people seeded for the search rows (0: skip them)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -146,15 +152,24 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         postgres_drop()
+    searched = []
+    if args.search_people > 0:
+        from bench import search
+
+        searched = search.run_all(size=args.search_people, databases=databases, repeat=max(args.repeat, 10))
     took = time.perf_counter() - began
     report = table(results)
+    found = ""
+    if searched:
+        found = f"\n## Find anything\n\n{search.ABOUT}\n\n{search.table(searched)}\n\n{search.notes(searched)}\n"
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         f"# Stageflow benchmarks\n\n{stamp}. Machine: {load_before} at the start, {machine()} at the end. "
         f"The whole run took {took / 60:.1f} min (`python -m bench --sizes {args.sizes} --databases {args.databases} "
-        f"--repeat {args.repeat} --forecast-repeat {args.forecast_repeat} --fill-total {args.fill_total}`).\n\n"
+        f"--repeat {args.repeat} --forecast-repeat {args.forecast_repeat} --fill-total {args.fill_total} "
+        f"--search-people {args.search_people}`).\n\n"
         "Server time is measured in-process (Django test client: middleware, views, templates, database; "
         "the forecast rows call the services directly). \"deals\" is the number of open deals seeded, or, where it "
         "says so, all deals of the pipeline. The floor is hand-written SQL that returns the same numbers "
@@ -171,8 +186,9 @@ def main() -> int:
         "(bench/measure_concurrent.py) starts 30 ms after a recompute in a thread of the same process, as laptop "
         "mode runs it; its floor is the same move with nothing beside it.\n\n"
         + report + "\n\n" + notes(results) + "\n"
+        + found
     )
-    print(report)
+    print(report + found)
     print(f"\n{notes(results)}\nwhole run: {took / 60:.1f} min; written to {output}")
     return 0
 

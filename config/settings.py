@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "imports",
     "exports",
     "offers",
+    "search",
     "localization",
     "api",
 ]

@@ -25,5 +25,6 @@ urlpatterns = [
     path("imports/", include("imports.urls")),
     path("exports/", include("exports.urls")),
     path("offers/", include("offers.urls")),
+    path("search/", include("search.urls")),
     path("p/", include("offers.public_urls")),
 ]

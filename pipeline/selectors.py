@@ -158,8 +158,10 @@ def visible_organizations(user, *, queryset: QuerySet[Organization] | None = Non
         return qs.none()
     if user.is_admin or _shared_address_book():
         return qs
+    # Correlated EXISTS rather than IN (subquery): PostgreSQL may then check a few rows (a search's
+    # candidates) with index lookups instead of first collecting every visible deal (bench/search.py).
     pool = Q(owner__isnull=True) & ~Exists(Deal.objects.filter(organization_id=OuterRef("pk")))
-    behind_visible_deal = Q(pk__in=visible_deals(user).values("organization_id"))
+    behind_visible_deal = Q(Exists(visible_deals(user).filter(organization_id=OuterRef("pk"))))
     q = Q(owner_id=user.pk) | behind_visible_deal | pool
     if user.is_manager:
         q |= _managed_owner_q(user)
@@ -182,8 +184,9 @@ def visible_persons(user, *, queryset: QuerySet[Person] | None = None) -> QueryS
         return qs.none()
     if user.is_admin or _shared_address_book():
         return qs
-    at_visible_organization = Q(organization_id__in=visible_organizations(user).values("pk"))
-    on_visible_deal = Q(pk__in=DealContact.objects.filter(deal__in=visible_deals(user)).values("person_id"))
+    # Correlated EXISTS, as in visible_organizations.
+    at_visible_organization = Q(Exists(visible_organizations(user).filter(pk=OuterRef("organization_id"))))
+    on_visible_deal = Q(Exists(visible_deals(user).filter(contacts__person_id=OuterRef("pk"))))
     pool = Q(owner__isnull=True, organization__isnull=True)
     q = Q(owner_id=user.pk) | at_visible_organization | on_visible_deal | pool
     if user.is_manager:

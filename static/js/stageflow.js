@@ -7,10 +7,12 @@
     return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
   }
 
+  // The page's own search (the board's filter, the lead list's) or else the top bar's "Find anything".
   function searchField() {
-    return document.querySelector("[data-sf-search]")
-      || document.querySelector("form[role=search] input[type=search], form[role=search] input[name=q]")
-      || document.querySelector("main input[type=search], main input[name=q]");
+    return document.querySelector("main [data-sf-search]")
+      || document.querySelector("main form[role=search] input[type=search], main form[role=search] input[name=q]")
+      || document.querySelector("main input[type=search], main input[name=q]")
+      || document.getElementById("sf-find-input");
   }
 
   document.addEventListener("keydown", (event) => {

@@ -222,6 +222,8 @@ RULES: dict[str, Rule] = {
     "api:docs": DEFAULT,
     "api:tokens": DEFAULT,
     "api:token_revoke": Rule(PERSONAL),
+    # Find anything: what each person finds is what they may see (tests/search/ search each field as each person)
+    "search:search": DEFAULT,
 }
 
 # Objects whose visibility depends on who asks (selectors); others are shared configuration.

@@ -82,6 +82,7 @@ def pages_for(role: str, deal) -> list[str]:
         "/pipeline/people/",
         "/pipeline/people/new/",
         deal.organization.main_contact.get_absolute_url(),
+        "/search/?q=deal",
     ]
     if role == "admin":
         pages.append("/admin/")
@@ -120,6 +121,12 @@ def test_every_page_passes_axe(browser, live_server, world, role, scheme):
         page.locator(f"#deal-{world['deal'].pk}").get_by_text("Move to…").click()
         page.keyboard.press("?")
         problems["/pipeline/ (menu open, help open)"] = axe(page, f"{role}/{scheme} /pipeline/ menu+help")
+        # The top bar's "Find anything" with its dropdown open.
+        page.goto("/pipeline/")
+        page.keyboard.press("Control+k")
+        page.keyboard.type("deal")
+        page.locator("#sf-find-results [role=option]").first.wait_for()
+        problems["/pipeline/ (find open)"] = axe(page, f"{role}/{scheme} /pipeline/ find")
     finally:
         context.close()
     assert {url: found for url, found in problems.items() if found} == {}
