@@ -26,8 +26,6 @@ from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Lower, Upper
-from django.urls import NoReverseMatch, reverse
-from django.utils.http import urlencode
 
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Deal, DealStatus, Organization, Person, PersonEmail, PersonPhone
@@ -60,15 +58,7 @@ class Hit:
 
     @property
     def url(self) -> str:
-        try:
-            return self.obj.get_absolute_url()
-        except NoReverseMatch:
-            # A person's own page comes with issue #25's pages; where it is not installed yet, a
-            # person leads to their organisation's page, or to the people of that name.
-            organization = getattr(self.obj, "organization", None)
-            if organization is not None:
-                return organization.get_absolute_url()
-            return f"{reverse('search:search')}?{urlencode({'q': str(self.obj), 'kind': PEOPLE})}"
+        return self.obj.get_absolute_url()
 
 
 @dataclass

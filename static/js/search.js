@@ -32,11 +32,23 @@
     if (!open) choose(null);
   }
 
+  // Focus the box; on a narrow screen it is in the collapsed menu, which opens first.
+  function focusBox() {
+    const menu = input.closest(".collapse:not(.show)");
+    if (menu && window.bootstrap && input.offsetParent === null) {
+      menu.addEventListener("shown.bs.collapse", () => { input.focus(); input.select(); }, {once: true});
+      window.bootstrap.Collapse.getOrCreateInstance(menu).show();
+      return;
+    }
+    input.focus();
+    input.select();
+  }
+  input.sfFocus = focusBox;  // for "/" (static/js/stageflow.js)
+
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === "k") {
       event.preventDefault();
-      input.focus();
-      input.select();
+      focusBox();
     }
   });
 

@@ -23,6 +23,7 @@
       const field = searchField();
       if (!field) return;
       event.preventDefault();
+      if (field.sfFocus) return field.sfFocus();  // the top bar's box: it opens a collapsed menu first
       field.focus();
       if (field.select) field.select();
     } else if (event.key === "n") {

@@ -94,3 +94,28 @@ def test_the_board_keeps_slash_for_its_own_filter(page, sign_in, world):
     sign_in(world["rep"])
     page.keyboard.press("/")
     expect(page.locator("#id_q")).to_be_focused()
+
+
+def test_on_a_narrow_screen_the_shortcut_opens_the_collapsed_menu_first(browser, live_server, world):
+    context = browser.new_context(viewport={"width": 800, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/accounts/login/?next=/pipeline/")
+        page.fill("input[name=username]", "rita")
+        page.fill("input[name=password]", "correct-horse-battery")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/pipeline/")
+        box = page.locator("#sf-find-input")
+        expect(box).to_be_hidden()  # in the collapsed menu
+        page.keyboard.press("Control+k")
+        expect(box).to_be_focused()
+        with page.expect_response(lambda r: "/search/?q=zandor" in r.url):
+            page.keyboard.type("zandor")
+        expect(options(page).first).to_be_visible()
+        # "/" on a page without a search of its own does the same.
+        page.goto(f"/pipeline/deals/{world['deal'].pk}/")
+        expect(box).to_be_hidden()
+        page.keyboard.press("/")
+        expect(box).to_be_focused()
+    finally:
+        context.close()
