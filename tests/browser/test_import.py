@@ -81,6 +81,8 @@ def test_large_import_shows_a_progress_bar_that_updates_without_reload(
     page.wait_for_url("**/mapping/")
     assert page.locator("select[name=name]").input_value() == "0"  # "Firma" was recognised as the company
     page.click("main button[type=submit]")
+    page.wait_for_url("**/values/")  # the values and the file's formats, confirmed
+    page.click("main button[type=submit]")
     page.wait_for_url("**/preview/")
     assert "imported in the background" in page.content()
 
