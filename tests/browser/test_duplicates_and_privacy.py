@@ -51,7 +51,7 @@ def test_a_manager_downloads_a_persons_data_and_erases_it(page, sign_in):
     page.get_by_label("The request was made by this person").check()
     page.get_by_role("button", name="Erase personal data").click()
 
-    page.wait_for_url(f"**{acme.get_absolute_url()}")
+    page.wait_for_url(f"**{person.get_absolute_url()}")  # the person page, which says their data was erased
     expect(page.locator("#sf-toasts")).to_contain_text(f"The personal data of person #{person.pk} was erased.")
     person.refresh_from_db()
     assert person.name == f"Erased person #{person.pk}" and not person.emails.exists()
