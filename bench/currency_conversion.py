@@ -18,18 +18,19 @@ import argparse
 import os
 import sys
 import time
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "1")
 
+# Django and the apps can be imported only after the path and settings above and django.setup():
+# hence the imports below the code (E402).
 import django  # noqa: E402
 
 django.setup()
-
-from datetime import timedelta  # noqa: E402
-from decimal import Decimal  # noqa: E402
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
