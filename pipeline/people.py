@@ -211,39 +211,24 @@ def main_contacts_bulk_create(*, organizations: list[Organization], contacts: li
                                batch_size: int = 500) -> list[Person]:
     """The main contact of each of `organizations` (saved), from `contacts` ({name, email, phone},
     one per organisation, in the same order), in a few queries: an import's or the demo's bulk
-    write. Rows without any of the three get no person. Addresses must have been validated."""
+    write (people_bulk_import). Rows without any of the three get no person."""
     pairs = []
     for organization, contact in zip(organizations, contacts, strict=True):
         name = (contact.get("name") or "").strip()
-        email = (contact.get("email") or "").strip().lower()
+        email = (contact.get("email") or "").strip()
         phone = " ".join((contact.get("phone") or "").split())[:50]
         if name or email or phone:
             person = Person(
                 name=(name or email or phone)[:200], organization=organization, owner_id=organization.owner_id,
-                email=email, phone=phone, created_at=organization.created_at,
+                created_at=organization.created_at,
             )
-            pairs.append((organization, person))
-    people = Person.objects.bulk_create([person for _org, person in pairs], batch_size=batch_size)
-    PersonEmail.objects.bulk_create(
-        [PersonEmail(person=person, address=person.email) for person in people if person.email], batch_size=batch_size
+            pairs.append((organization, PersonRow(person, emails=[email] if email else [], phones=[phone] if phone else [])))
+    people = people_bulk_import(
+        rows=[row for _org, row in pairs], actor=actor, actor_label=actor_label, batch_size=batch_size
     )
-    PersonPhone.objects.bulk_create(
-        [PersonPhone(person=person, number=person.phone, digits=phone_digits(person.phone)) for person in people if person.phone],
-        batch_size=batch_size,
-    )
-    matching.people_keys_write(
-        people, emails={p.pk: [p.email] if p.email else [] for p in people},
-        phones={p.pk: [p.phone] if p.phone else [] for p in people}, new=True,
-    )
-    for organization, person in pairs:
-        organization.main_contact = person
-    Organization.objects.bulk_update([org for org, _person in pairs], ["main_contact"], batch_size=batch_size)
-    config_changes_record_many(
-        rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner",)))) for person in people],
-        actor=actor, actor_label=actor_label,
-    )
-    if people:
-        directory_changed.publish(model="person", kind="imported", ids=sorted(person.pk for person in people))
+    for organization, row in pairs:
+        organization.main_contact = row.person
+    Organization.objects.bulk_update([org for org, _row in pairs], ["main_contact"], batch_size=batch_size)
     return people
 
 
@@ -278,11 +263,17 @@ def people_bulk_import(*, rows: list[PersonRow], actor, actor_label: str = "", b
          for row in rows for i, ph in enumerate(row.phones)],
         batch_size=batch_size,
     )
+    matching.people_keys_write(  # found by the duplicate suggestions
+        people, emails={row.person.pk: [e.address for e in row.emails] for row in rows},
+        phones={row.person.pk: [ph.number for ph in row.phones] for row in rows}, new=True,
+    )
     config_changes_record_many(
-        rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner", "organization"))))
+        rows=[(person, ConfigAction.CREATE, snapshot_diff(None, model_snapshot(person, exclude=("owner",))))
               for person in people],
         actor=actor, actor_label=actor_label,
     )
+    if people:
+        directory_changed.publish(model="person", kind="imported", ids=sorted(person.pk for person in people))
     return people
 
 

@@ -142,3 +142,18 @@ def test_an_organisation_is_rescored_when_its_main_contact_becomes_reachable(rep
     person_update(person=organization.main_contact, actor=rep, emails=["jane@acme.example"])
     organization.refresh_from_db()
     assert organization.fit_score == 100
+
+
+def test_people_written_in_bulk_get_their_match_keys_like_people_written_one_by_one(rep):
+    """The demo's and an import's people are found by the duplicate suggestions too."""
+    from pipeline.models import MatchKey
+    from pipeline.people import PersonRow, people_bulk_import
+
+    one = person_create(actor=rep, name="Ann Lee", emails=["ann@lee.example"], phones=["030 1234567"])
+    (bulk,) = people_bulk_import(
+        rows=[PersonRow(Person(name="Ann Lee", owner=rep), emails=["Ann@Lee.example"], phones=["030 1234567"])], actor=rep,
+    )
+    def keys(person):
+        return sorted(MatchKey.objects.filter(person=person).values_list("kind", "value"))
+
+    assert keys(bulk) == keys(one) and keys(one)
