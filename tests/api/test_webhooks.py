@@ -3,10 +3,10 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from celery.signals import task_postrun
 
 from api import webhooks
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -141,13 +141,23 @@ def test_a_worker_retries_failed_deliveries_until_they_succeed(receiver, rep, st
     monkeypatch.setattr(webhooks, "retry_delay", lambda attempts: 0)
     celery_app.conf.task_always_eager = False
     receiver.answers = [500, 503]
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        services.deal_move(deal=deal, to_stage=default_pipeline().stages.get(name="Qualification"), actor=rep)
-        for _ in range(100):
-            delivery = WebhookDelivery.objects.first()
-            if delivery and delivery.status != DeliveryStatus.PENDING:
-                break
-            time.sleep(0.05)
+    # Wait for the worker's word that a delivery task has finished instead of polling the
+    # table: on SQLite's shared in-memory test database a read in this thread can hold a
+    # table lock at the moment the worker writes.
+    finished = threading.Event()
+
+    def on_postrun(sender=None, state=None, **kwargs):
+        if sender is not None and sender.name == "api.tasks.webhook_deliver" and state == "SUCCESS":
+            finished.set()
+
+    task_postrun.connect(on_postrun, weak=False)
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            services.deal_move(deal=deal, to_stage=default_pipeline().stages.get(name="Qualification"), actor=rep)
+            assert finished.wait(timeout=10), "the worker did not finish the delivery"
+    finally:
+        task_postrun.disconnect(on_postrun)
+    delivery = WebhookDelivery.objects.get()
     assert len(receiver.requests) == 3
     assert (delivery.status, delivery.attempts, delivery.response_status) == (DeliveryStatus.DELIVERED, 3, 200)
     # The same delivery every time, so the receiver can drop duplicates.
