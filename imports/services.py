@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Callable
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -25,6 +26,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
+from config import background
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
 from forecasting import importing as history_importing
 from pipeline import configuration
@@ -1076,10 +1078,15 @@ def import_start(job: ImportJob) -> bool:
 
 
 def _enqueue(job_id: int) -> None:
+    """Hand the job to a worker; in laptop mode (no broker) to the server's background thread,
+    so that the request that started it answers at once and the page shows the progress."""
     from .tasks import import_run
 
     try:
-        import_run.delay(job_id)
+        if current_app.conf.task_always_eager:
+            background.submit(import_run, job_id)
+        else:
+            import_run.delay(job_id)
     except Exception:
         logger.exception("Could not start import %s", job_id)
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(

@@ -316,7 +316,11 @@ def test_an_unexpected_error_while_writing_history_leaves_nothing_behind(make_jo
 
 
 @override_settings(STAGEFLOW={**__import__("django.conf").conf.settings.STAGEFLOW, "IMPORT_BACKGROUND_ROWS": 3})
-def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_capture_on_commit_callbacks):
+def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_capture_on_commit_callbacks, background_jobs):
+    """Without a broker the task runs in the server's background thread after the response,
+    never inside the request that started it."""
+    from imports.tasks import import_run
+
     job = make_job(rep, csv_bytes("Company", *[f"Company {i}" for i in range(250)]))
     seen = []
     real = services._progress
@@ -330,7 +334,11 @@ def test_a_large_file_runs_as_a_task_and_reports_progress(make_job, rep, django_
             queued = services.import_start(job)
             job.refresh_from_db()
             assert queued and job.status == ImportStatus.QUEUED
-    assert len(callbacks) == 1
+        assert len(callbacks) == 1
+        job.refresh_from_db()
+        assert job.status == ImportStatus.QUEUED and not seen  # handed over, not run in the request
+        assert background_jobs == [(import_run, (job.pk,))]
+        background_jobs.run()
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and job.created_organizations == 250 and job.percent == 100
     assert seen == [0, 100, 200, 250, 250]  # leads are written 100 at a time
@@ -345,8 +353,11 @@ def test_the_task_does_not_import_a_finished_job_twice(make_job, rep):
     assert Organization.objects.filter(name="Once Only").count() == 1
 
 
-def test_a_broker_that_cannot_be_reached_fails_the_job_instead_of_leaving_it_queued(make_job, rep):
+def test_a_broker_that_cannot_be_reached_fails_the_job_instead_of_leaving_it_queued(make_job, rep, monkeypatch):
+    from config.celery import app as celery_app
     from imports.tasks import import_run
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)  # a broker is configured
 
     job = make_job(rep, csv_bytes("Company", "A"))
     job.status = ImportStatus.QUEUED
