@@ -18,6 +18,7 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running", _("Importing")
     DONE = "done", _("Imported")
     FAILED = "failed", _("Failed, nothing imported")
+    UNDONE = "undone", _("Undone")
 
 
 class ImportJob(models.Model):
@@ -43,6 +44,14 @@ class ImportJob(models.Model):
     formats = models.JSONField(_("formats"), default=dict, blank=True)
     skip_invalid = models.BooleanField(_("skip rows with errors"), default=False)
     created_users = models.JSONField(_("users created"), default=list, blank=True)
+    # What the import wrote, so that it can be undone as a whole (imports/undo.py):
+    # {"deals": [ids], "organizations": [ids], "people": [ids], "lost_reasons": [ids]}.
+    created_records = models.JSONField(_("records created"), default=dict, blank=True)
+    undone_at = models.DateTimeField(_("undone"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("undone by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
     status = models.CharField(_("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(_("rows"), default=0)
     processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
@@ -86,7 +95,7 @@ class ImportJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.UNDONE)
 
 
 class ImportLayout(models.Model):

@@ -33,7 +33,9 @@ from pipeline import configuration
 from pipeline import organizations as organization_services
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
-from pipeline.models import CompanySize, DealStatus, LeadSource, LostReason, Organization, Pipeline, Stage, StageKind
+from pipeline.models import (
+    CompanySize, DealStatus, LeadSource, LostReason, Organization, Person, Pipeline, Stage, StageKind,
+)
 from pipeline.selectors import assignable_users, visible_organizations, visible_users
 
 from .models import ImportJob, ImportKind, ImportLayout, ImportStatus
@@ -909,10 +911,12 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     job.errors = errors or []
     job.message = message
     job.finished_at = timezone.now()
+    if status != ImportStatus.DONE:  # the transaction rolled back: nothing of it exists
+        job.created_records, job.created_users = {}, []
     job.processed_rows = job.total_rows if status == ImportStatus.DONE else 0
     job.rows = []  # the file's cells are not needed any more; keep no more personal data than needed
     job.save(update_fields=["status", "errors", "message", "finished_at", "processed_rows", "created_organizations",
-                            "created_deals", "skipped_rows", "rows", "created_users"])
+                            "created_deals", "skipped_rows", "rows", "created_users", "created_records"])
     cache.delete(job.progress_key)
 
 
@@ -946,6 +950,13 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
         )
         if job.kind == ImportKind.ORGANIZATIONS:
             progress(round(len(rows) * min(1, (start + LEAD_BATCH) / len(pending))))
+    organization_ids = [organization.pk for organization in pending]
+    job.created_records = {
+        "organizations": organization_ids,
+        "people": list(Person.objects.filter(organization_id__in=organization_ids).values_list("pk", flat=True)),
+        "deals": [],
+        "lost_reasons": [],
+    }
     if job.kind == ImportKind.ORGANIZATIONS:
         progress(len(rows))
         return len(pending), 0
@@ -969,6 +980,8 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
                                        reasons=reasons, user=user))
     progress(len(rows) // 2)
     written = history_importing.deals_with_history_write(histories, pipeline=pipeline, actor=user, actor_label="")
+    job.created_records["deals"] = [deal.pk for deal in written.deals]
+    job.created_records["lost_reasons"] = sorted(reason.pk for reason in reasons.values())
     progress(len(rows))
     return len(pending), len(written.deals)
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/preview/", views.preview, name="preview"),
     path("<int:pk>/problems.csv", views.problems, name="problems"),
     path("<int:pk>/commit/", views.commit, name="commit"),
+    path("<int:pk>/undo/", views.undo, name="undo"),
 ]

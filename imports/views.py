@@ -15,6 +15,7 @@ from pipeline.selectors import visible_pipelines
 from .services import (
     TARGETS, import_preview, import_settings, import_start, job_create, job_values_set, problem_rows, sample_rows,
 )
+from .undo import UndoRefused, import_undo, undo_refusals
 from .values import layout_for
 from exports.services import neutralise
 
@@ -153,3 +154,18 @@ def sample(request, kind):
     response.write("\ufeff")
     csv.writer(response).writerows(sample_rows(kind, user=request.user, stage_name=first.name if first else ""))
     return response
+
+
+def undo(request, pk):
+    """Undo a finished import as a whole: what it will remove, or why it cannot; POST does it."""
+    job = _job(request, pk)
+    if request.method == "POST":
+        try:
+            import_undo(job, actor=request.user)
+        except UndoRefused:
+            messages.error(request, _("The import could not be undone; the reasons are listed below."))
+            return redirect("imports:undo", pk=job.pk)
+        messages.success(request, _("The import was undone: everything it created has been removed."))
+        return redirect(job)
+    context = {"job": job, "refusals": undo_refusals(job), "nav": "import"}
+    return render(request, "imports/undo.html", context)

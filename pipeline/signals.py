@@ -5,7 +5,7 @@ that build on it (forecasting, offers, …): they subscribe here instead, in the
 from outbox.topics import Topic
 
 # Payload: `pipeline_ids` and `deal_ids` (sorted lists of ints), `kind` (str: created, moved, won,
-# lost, reopened, updated, imported) and `past_changed` (bool): False only when nothing before
+# lost, reopened, updated, imported, deleted — an import undone) and `past_changed` (bool): False only when nothing before
 # today and no deal's outcome changed (an open deal moved between open stages, now), so figures
 # about past periods and outcomes still hold.
 deals_changed = Topic("pipeline.deals_changed")

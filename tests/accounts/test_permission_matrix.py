@@ -140,6 +140,7 @@ RULES: dict[str, Rule] = {
     "imports:values": Rule(PERSONAL, obj="importjob"),
     "imports:problems": Rule(PERSONAL, obj="importjob", note="the file's problem rows as CSV"),
     "imports:commit": Rule(PERSONAL, obj="importjob"),
+    "imports:undo": Rule(PERSONAL, obj="importjob", note="undo a finished import as a whole"),
     # Offers: about a deal's offer version (or its packages and lines), visible and changeable as the deal
     "offers:list": DEFAULT,
     "offers:notifications_read": DEFAULT,
