@@ -248,18 +248,23 @@ def user_create(
     email: str = "",
     actor=None,
     actor_label: str = "",
+    unusable_password: bool = False,
 ) -> tuple[User, str, bool]:
     """Create a user with a role, in a team (created if needed). Without a password, one is
-    generated. Returns (user, password, password_was_generated). Raises ValidationError for an
-    unknown role, a taken username or a password the validators refuse."""
+    generated; with `unusable_password` the user gets none at all (someone to invite later; no
+    password is generated or hashed, which costs a noticeable fraction of a second each).
+    Returns (user, password, password_was_generated). Raises ValidationError for an unknown role,
+    a taken username or a password the validators refuse."""
     role = _role_clean(role)
     username = (username or "").strip()
     if not username:
         raise ValidationError(_("A user needs a name."), code="invalid_username")
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError(_("A user named “%(name)s” already exists.") % {"name": username}, code="duplicate")
-    generated = password is None
-    if generated:
+    generated = password is None and not unusable_password
+    if unusable_password:
+        password = ""
+    elif generated:
         password = password_generate()
     else:
         # Check against the new user, so "similar to the username" is caught too.
@@ -268,7 +273,10 @@ def user_create(
         team = team_get_or_create(name=team_name, actor=actor, actor_label=actor_label)[0] if team_name else None
         is_admin = role == Role.ADMIN
         user = User(username=username, email=email, team=team, role=role, is_staff=is_admin, is_superuser=is_admin)
-        user.set_password(password)
+        if unusable_password:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
         user.full_clean(exclude=["password"])
         user.save()
         _role_group_apply(user, role)

@@ -405,12 +405,11 @@ def inactive_owner_create(*, username: str, text: str, actor=None, actor_label: 
     email = text if "@" in text else ""
     first, _sep, last = ("", "", "") if email else text.strip().rpartition(" ")
     user, _password, _generated = user_services.user_create(
-        username=username, role=Role.REP, email=email, actor=actor, actor_label=actor_label,
+        username=username, role=Role.REP, email=email, actor=actor, actor_label=actor_label, unusable_password=True,
     )
     user.first_name, user.last_name = (first, last) if first else (last, "")
     user.is_active = False
-    user.set_unusable_password()
-    user.save(update_fields=["first_name", "last_name", "is_active", "password"])
+    user.save(update_fields=["first_name", "last_name", "is_active"])
     return user
 
 

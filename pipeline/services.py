@@ -312,11 +312,15 @@ def customers_since_mark(organization_ids) -> None:
         Deal.objects.filter(organization_id__in=list(organization_ids), status=DealStatus.WON, closed_at__isnull=False)
         .values("organization_id").annotate(first=Min("closed_at")).values_list("organization_id", "first")
     )
-    for organization_id, first in firsts:
-        day = timezone.localdate(first)
-        Organization.objects.filter(pk=organization_id).filter(
-            Q(customer_since__isnull=True) | Q(customer_since__gt=day)
-        ).update(customer_since=day)
+    days = {organization_id: timezone.localdate(first) for organization_id, first in firsts}
+    changed = []
+    for organization in Organization.objects.filter(pk__in=list(days)).only("pk", "customer_since"):
+        day = days[organization.pk]
+        if organization.customer_since is None or organization.customer_since > day:
+            organization.customer_since = day
+            changed.append(organization)
+    # One statement per batch, not one per organisation: an import marks thousands at once.
+    Organization.objects.bulk_update(changed, ["customer_since"], batch_size=500)
 
 
 def _close_fields(deal: Deal, *, status: str, at: datetime) -> tuple[list[str], list[tuple[str, str, str]]]:

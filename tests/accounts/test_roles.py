@@ -167,3 +167,17 @@ def test_forecast_permissions_reach_reps_and_managers():
     assert "forecasting.change_quota" not in perms("manager")
     assert "forecasting.view_learnedprobability" in perms("manager")
     assert "forecasting.change_quota" in perms("admin")
+
+
+def test_a_user_to_invite_later_gets_no_password_at_all(monkeypatch):
+    from django.contrib.auth import hashers
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("no password may be generated or hashed for a user without one")
+
+    monkeypatch.setattr(hashers, "make_password", no_hashing)
+    monkeypatch.setattr("accounts.services.password_generate", no_hashing)
+    user, password, generated = user_create(username="later", role="rep", unusable_password=True)
+    user = User.objects.get(pk=user.pk)
+    assert (password, generated, user.has_usable_password()) == ("", False, False)
+    assert user.groups.filter(name="rep").exists()

@@ -8,7 +8,7 @@ import pytest
 from accounts.models import ConfigChange
 from pipeline import services
 from pipeline.exceptions import MoveRefused, PipelineError
-from pipeline.models import ContactRole, DealContact, Person, Transition
+from pipeline.models import ContactRole, DealContact, Organization, Person, Transition
 from pipeline.people import (
     EmailValue, PhoneValue, deal_contact_add, deal_contact_remove, person_create, person_update,
 )
@@ -157,3 +157,17 @@ def test_people_written_in_bulk_get_their_match_keys_like_people_written_one_by_
         return sorted(MatchKey.objects.filter(person=person).values_list("kind", "value"))
 
     assert keys(bulk) == keys(one) and keys(one)
+
+
+def test_many_organisations_become_customers_in_a_fixed_number_of_statements(rep, stages, django_assert_num_queries):
+    """An import marks thousands of organisations at once: not one UPDATE each."""
+    organizations = [OrganizationFactory(owner=rep) for _ in range(6)]
+    for i, organization in enumerate(organizations):
+        DealFactory(owner=rep, stage=stages["Retention"], organization=organization, status="won",
+                    closed_at=datetime(2026, 1, 1 + i, 10, tzinfo=dt_timezone.utc))
+    Organization.objects.filter(pk=organizations[0].pk).update(customer_since=date(2025, 6, 1))  # earlier: kept
+    Organization.objects.filter(pk=organizations[1].pk).update(customer_since=date(2026, 5, 1))  # later: corrected
+    with django_assert_num_queries(3):  # the first wins, the organisations, one batched UPDATE
+        services.customers_since_mark([o.pk for o in organizations])
+    since = dict(Organization.objects.filter(pk__in=[o.pk for o in organizations]).values_list("pk", "customer_since"))
+    assert since == {o.pk: date(2026, 1, 1 + i) if i else date(2025, 6, 1) for i, o in enumerate(organizations)}
