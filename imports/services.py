@@ -122,6 +122,8 @@ TARGETS = {
         Target("lost_reason", gettext_lazy("Lost reason"),
                synonyms=("lost reason", "reason lost", "loss reason", "closed lost reason", "verlustgrund",
                          "grund")),
+        Target("external_id", gettext_lazy("ID in the previous CRM"),
+               synonyms=("external id", "id", "record id", "deal id", "opportunity id", "crm id", "deal nr")),
         *LEAD_TARGETS,
     ],
 }
@@ -133,11 +135,20 @@ def _normal_header(text: str) -> str:
 
 
 def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
-    """Target field → column index, guessed from the header names; every column used once."""
+    """Target field → column index, guessed from the header names; every column used once. The
+    export of a CRM that teams usually leave is recognised by its header row (imports.presets)
+    and mapped as that CRM names its columns first."""
+    from .presets import preset_detect, preset_mapping
+
     normal = [_normal_header(h) for h in headers]
     mapping: dict[str, int] = {}
-    used: set[int] = set()
+    preset = preset_detect(kind, headers)
+    if preset is not None:
+        mapping = preset_mapping(preset, headers, {t.name for t in TARGETS[kind]})
+    used: set[int] = set(mapping.values())
     for target in TARGETS[kind]:
+        if target.name in mapping:
+            continue
         for synonym in (_normal_header(s) for s in (str(target.label), *target.synonyms)):
             index = next((i for i, h in enumerate(normal) if h == synonym and i not in used), None)
             if index is not None:
@@ -150,7 +161,7 @@ def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
 SAMPLE_VALUES = {
     "name": "Muster GmbH", "company": "Muster GmbH", "title": "Website relaunch", "amount": "12500.00",
     "currency": "EUR", "expected_close": "2026-12-31", "stage": "", "owner": "", "next_step": "Send the offer",
-    "probability": "", "created_at": "", "status": "", "closed_at": "", "lost_reason": "", "industry": "Software", "company_size": "51-200", "country": "DE",
+    "probability": "", "created_at": "", "status": "", "closed_at": "", "lost_reason": "", "external_id": "", "industry": "Software", "company_size": "51-200", "country": "DE",
     "website": "https://muster.example", "source": "referral", "contact_name": "Erika Muster",
     "contact_email": "erika@muster.example", "contact_phone": "030 1234567",
 }
@@ -408,6 +419,7 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "closed_at": date_parse,
     "next_step": text_parse(200),
     "probability": probability_parse,
+    "external_id": text_parse(100),
 }
 
 ORGANIZATION_FIELDS = ("industry", "company_size", "country", "website", "source")
@@ -773,6 +785,13 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
 
     seen_names: dict[str, int] = {}
     seen_domains: dict[str, int] = {}
+    imported_before: set[str] = set()
+    seen_ids: dict[str, int] = {}
+    if job.kind == ImportKind.DEALS and pipeline is not None:
+        ids = {r.values.get("external_id") for r in rows} - {None, ""}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = sorted(ids)[start:start + LOOKUP_CHUNK]
+            imported_before |= set(pipeline.deals.filter(external_id__in=chunk).values_list("external_id", flat=True))
     for row in rows:
         values = row.values
         what = _("leads") if job.kind == ImportKind.ORGANIZATIONS else _("deals")
@@ -780,6 +799,18 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
             values["owner"] = people.resolve(values.get("owner", ""), what=what, chosen=job.value_mapping.get("owner"))
         except CellError as err:
             row.errors.append(f"{_('Owner')}: {err}")
+        # Deals: a deal the previous CRM's ID says was imported before is not created twice.
+        external_id = values.get("external_id") or ""
+        if external_id in seen_ids:
+            row.errors.append(_("The ID “%(id)s” appears twice in this file (first on line %(line)s).")
+                              % {"id": external_id, "line": seen_ids[external_id]})
+        elif external_id:
+            seen_ids[external_id] = row.line
+        if external_id in imported_before:
+            row.duplicate = _("Imported before (ID “%(id)s”): skipped, so that the deal is not there twice.") % {
+                "id": external_id}
+            row.skip = not row.errors
+            continue
         name_key = _name_key(values.get(company_field, ""))
         domain = website_domain(values.get("website", ""))
         organization, reason = existing.find(name_key, domain)
@@ -804,7 +835,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
             row.skip = bool(row.duplicate) and not row.errors
             continue
 
-        # Deals: a deal for a company that exists is added to that lead.
+        # A deal for a company that exists is added to that lead.
         if organization is not None:
             if organization.pk not in visible_organization_ids:
                 row.errors.append(
@@ -968,6 +999,8 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
     won_stage = next((s for s in ordered if s.kind == StageKind.WON), None)
     reasons: dict[str, LostReason] = {}
     for row in rows:
+        if row.skip:
+            continue
         values = row.values
         if row.organization_id is not None:
             organization = preview.organizations[row.organization_id]
@@ -1015,7 +1048,7 @@ def _deal_history(values: dict, *, organization, first_stage, won_stage, reasons
         created_at=created_at, path=path, amount=values.get("amount"), currency=values.get("currency") or "",
         expected_close=values.get("expected_close"), closed_at=closed_at,
         lost_reason_id=reason.pk if reason is not None else None, next_step=values.get("next_step", ""),
-        probability=values.get("probability"),
+        probability=values.get("probability"), external_id=values.get("external_id") or "",
     )
 
 

@@ -15,6 +15,7 @@ from pipeline.selectors import visible_pipelines
 from .services import (
     TARGETS, import_preview, import_settings, import_start, job_create, job_values_set, problem_rows, sample_rows,
 )
+from .presets import preset_detect
 from .undo import UndoRefused, import_undo, undo_refusals
 from .values import layout_for
 from exports.services import neutralise
@@ -54,7 +55,8 @@ def mapping(request, pk):
         job.mapping = form.mapping
         job.save(update_fields=["mapping"])
         return redirect("imports:values", pk=job.pk)
-    return render(request, "imports/mapping.html", {"job": job, "form": form, "nav": "import"})
+    preset = preset_detect(job.kind, job.headers)
+    return render(request, "imports/mapping.html", {"job": job, "form": form, "preset": preset, "nav": "import"})
 
 
 def values(request, pk):
