@@ -37,6 +37,12 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
+def unneutralise(value: str) -> str:
+    """The text `neutralise` protected, read back from a file: "'=SUM(A1)" is "=SUM(A1)". Only a
+    quote before a formula character is taken off; any other leading quote is the text's own."""
+    return value[1:] if len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_PREFIXES) else value
+
+
 @dataclass(frozen=True)
 class Column:
     header: Any

@@ -1,5 +1,8 @@
-"""Downloads of the board and the lead list with the filters they were showing."""
-from django.http import HttpResponse, StreamingHttpResponse
+"""Downloads of the board and the lead list with the filters they were showing, and of everything
+a user may see."""
+import tempfile
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -10,7 +13,7 @@ from pipeline.selectors import board_deals, visible_pipelines
 from qualification.forms import OrganizationFilterForm
 from qualification.selectors import organization_list
 
-from . import services
+from . import everything, services
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -93,3 +96,21 @@ def organizations_csv(request):
 def organizations_xlsx(request):
     data = services.xlsx_bytes(services.ORGANIZATION_COLUMNS, services.organizations_for_export(_organizations(request)), title="Organizations")
     return _xlsx_response(data, _filename("organizations", ext="xlsx"))
+
+
+@require_GET
+def everything_zip(request):
+    """Everything the user may see as a ZIP of CSV files (exports/everything.py)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    everything.everything_zip(request.user, spool)
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=_filename("export", ext="zip"),
+                        content_type="application/zip")
+
+
+@require_GET
+def everything_json(request):
+    """Everything the user may see as one JSON document, streamed."""
+    response = StreamingHttpResponse(everything.everything_json(request.user), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{_filename("export", ext="json")}"'
+    return response

@@ -24,6 +24,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts import services as user_services
+from exports.services import unneutralise
 from accounts.models import Role
 from pipeline import events, services
 from pipeline.exceptions import PipelineError
@@ -103,7 +104,8 @@ def _read(path, columns, name, errors) -> list[tuple[int, dict]]:
                 _("%(file)s line 1: missing columns %(columns)s") % {"file": name, "columns": ", ".join(missing)}
             )
             return []
-        return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
+        # A quote that an export put before text a spreadsheet would run as a formula comes off.
+        return [(reader.line_num, {k: unneutralise((v or "").strip()) for k, v in row.items() if k}) for row in reader]
 
 
 def import_history(deals_path, events_path, *, pipeline: Pipeline | None = None) -> ImportResult:

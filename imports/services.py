@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 
 from config import background
+from exports.services import unneutralise
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
 from forecasting import importing as history_importing
 from pipeline import configuration
@@ -735,7 +736,7 @@ def _clean_row(job: ImportJob, cells: list[str], line: int, styles: dict[str, di
     styles = styles or {}
     for target in TARGETS[job.kind]:
         index = job.mapping.get(target.name)
-        text = cells[index] if index is not None and index < len(cells) else ""
+        text = unneutralise(cells[index] if index is not None and index < len(cells) else "")
         if target.name in ("owner", "stage", "status", "lost_reason"):
             result.values[target.name] = text.strip()
             continue

@@ -132,6 +132,8 @@ RULES: dict[str, Rule] = {
     "exports:board_xlsx": DEFAULT,
     "exports:organizations_csv": DEFAULT,
     "exports:organizations_xlsx": DEFAULT,
+    "exports:everything_zip": DEFAULT,  # everything one may see (the leak probe reads the CSV files inside)
+    "exports:everything_json": DEFAULT,
     "imports:upload": DEFAULT,
     "imports:sample": Rule(values=(("kind", "organizations"),)),
     "imports:status": Rule(PERSONAL, obj="importjob", note="an import is its uploader's"),
@@ -635,11 +637,13 @@ REPORT: dict[str, dict] = {}
 
 
 def body_text(response) -> str:
-    """What a person receives, as text: pages, JSON, CSV, and the sheets inside an .xlsx file."""
+    """What a person receives, as text: pages, JSON, CSV, the sheets inside an .xlsx file and the
+    CSV files inside the full export's ZIP."""
     raw = b"".join(response.streaming_content) if response.streaming else response.content
-    if raw[:2] == b"PK":  # a zip: Excel workbooks keep their cells in XML parts
+    if raw[:2] == b"PK":  # a zip: Excel workbooks keep their cells in XML parts, the full export CSV files
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            return "\n".join(archive.read(n).decode(errors="replace") for n in archive.namelist() if n.endswith(".xml"))
+            return "\n".join(archive.read(n).decode(errors="replace") for n in archive.namelist()
+                             if n.endswith((".xml", ".csv")))
     return raw.decode(errors="replace")
 
 REPORT_OWN_ONLY: dict[str, dict] = {}
