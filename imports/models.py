@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 class ImportKind(models.TextChoices):
     ORGANIZATIONS = "organizations", _("Organisations and their contacts")
     DEALS = "deals", _("Deals")
+    PEOPLE = "people", _("People and their organisations")
 
 
 class ImportStatus(models.TextChoices):

@@ -32,10 +32,11 @@ from localization.formatting import decimal_separator_shown, parse_amount, reads
 from forecasting import importing as history_importing
 from pipeline import configuration
 from pipeline import organizations as organization_services
+from pipeline import people as people_services
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import (
-    CompanySize, DealStatus, LeadSource, LostReason, Organization, Person, Pipeline, Stage, StageKind,
+    CompanySize, DealStatus, LeadSource, LostReason, Organization, Person, PersonEmail, Pipeline, Stage, StageKind,
 )
 from pipeline.selectors import assignable_users, visible_organizations, visible_users
 
@@ -85,7 +86,30 @@ LEAD_TARGETS = [
            synonyms=("phone", "telephone", "tel", "telefon", "contact phone", "mobile", "telefonnummer")),
 ]
 
+PEOPLE_TARGETS = [
+    Target("name", gettext_lazy("Name"),
+           synonyms=("name", "full name", "contact name", "person", "person name", "contact", "kontakt",
+                     "ansprechpartner", "vollständiger name")),
+    Target("first_name", gettext_lazy("First name"), synonyms=("first name", "firstname", "given name", "vorname")),
+    Target("last_name", gettext_lazy("Last name"),
+           synonyms=("last name", "lastname", "surname", "family name", "nachname", "familienname")),
+    Target("emails", gettext_lazy("E-mail addresses"),
+           synonyms=("email", "e mail", "emails", "email address", "e mail address", "person email", "work email",
+                     "e mail adresse")),
+    Target("phones", gettext_lazy("Phone numbers"),
+           synonyms=("phone", "phones", "phone number", "telephone", "mobile", "mobile phone", "person phone", "tel",
+                     "telefon", "telefonnummer", "mobil")),
+    Target("job_title", gettext_lazy("Job title"),
+           synonyms=("job title", "title", "position", "role", "jobtitel", "funktion", "berufsbezeichnung")),
+    Target("organization", gettext_lazy("Organisation"),
+           synonyms=("organization", "organisation", "company", "company name", "account", "account name",
+                     "person organization", "firma", "unternehmen")),
+    Target("owner", gettext_lazy("Owner"), synonyms=("owner", "contact owner", "person owner", "besitzer",
+                                                     "verantwortlich")),
+]
+
 TARGETS = {
+    ImportKind.PEOPLE: PEOPLE_TARGETS,
     ImportKind.ORGANIZATIONS: [
         Target("name", gettext_lazy("Company"), required=True,
                synonyms=("company", "company name", "name", "organisation", "organization", "account", "firma",
@@ -172,6 +196,9 @@ def sample_rows(kind: str, *, user, stage_name: str = "") -> list[list[str]]:
     """A header row (the field names, which the mapping step recognises) and one example row."""
     targets = TARGETS[kind]
     values = {**SAMPLE_VALUES, "owner": user.username, "stage": stage_name}
+    if kind == ImportKind.PEOPLE:
+        values.update(name="Erika Muster", first_name="", last_name="", emails="erika@muster.example",
+                      phones="030 1234567; +49 170 1234567", job_title="Head of purchasing", organization="Muster GmbH")
     return [[str(t.label) for t in targets], [values[t.name] for t in targets]]
 
 
@@ -369,6 +396,20 @@ def email_parse(text: str) -> str:
     return raw
 
 
+def emails_parse(text: str) -> list[str]:
+    """One or more addresses, separated by semicolons, commas or spaces."""
+    return [email_parse(part) for part in re.split(r"[;,\s]+", text or "") if part.strip()]
+
+
+def phones_parse(text: str) -> list[str]:
+    """One or more numbers, separated by semicolons (or commas); each as written."""
+    numbers = [" ".join(part.split()) for part in re.split(r"[;,]", text or "") if part.strip()]
+    for number in numbers:
+        if len(number) > 50:
+            raise CellError(_("The phone number “%(value)s” is too long.") % {"value": number[:60]})
+    return numbers
+
+
 def probability_parse(text: str) -> int | None:
     raw = (text or "").strip().rstrip("%").strip()
     if not raw:
@@ -421,7 +462,16 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "next_step": text_parse(200),
     "probability": probability_parse,
     "external_id": text_parse(100),
+    "first_name": text_parse(100),
+    "last_name": text_parse(100),
+    "job_title": text_parse(200),
+    "organization": text_parse(200),
+    "emails": lambda text, **_styles: emails_parse(text),
+    "phones": lambda text, **_styles: phones_parse(text),
 }
+
+# What the people kind's company column is called, per kind.
+COMPANY_FIELD = {ImportKind.ORGANIZATIONS: "name", ImportKind.DEALS: "company", ImportKind.PEOPLE: "organization"}
 
 ORGANIZATION_FIELDS = ("industry", "company_size", "country", "website", "source")
 # An import row's contact columns become the new organisation's main contact (a Person).
@@ -760,7 +810,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
     user = user or job.created_by
     styles = _column_styles(job)
     rows = [_clean_row(job, cells, line, styles) for line, cells in enumerate(job.rows, start=2)]
-    company_field = "name" if job.kind == ImportKind.ORGANIZATIONS else "company"
+    company_field = COMPANY_FIELD[job.kind]
     names = {r.values.get(company_field, "") for r in rows}
     domains = {website_domain(r.values.get("website", "")) for r in rows} - {""}
     existing = _ExistingLeads(names, domains)
@@ -771,8 +821,10 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
     if found:
         # A lead the importer may not see is never named to them: saying that one exists is all.
         visible_organization_ids = set(visible_organizations(user).filter(pk__in=found).values_list("pk", flat=True))
-        if job.kind == ImportKind.DEALS:
+        if job.kind in (ImportKind.DEALS, ImportKind.PEOPLE):
             found_organizations = Organization.objects.in_bulk(visible_organization_ids)
+    known_emails = _known_emails(rows) if job.kind == ImportKind.PEOPLE else set()
+    seen_emails: dict[str, int] = {}
 
     if job.kind == ImportKind.DEALS:
         pipeline = job.pipeline or Pipeline.objects.filter(is_default=True).first()
@@ -795,7 +847,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
             imported_before |= set(pipeline.deals.filter(external_id__in=chunk).values_list("external_id", flat=True))
     for row in rows:
         values = row.values
-        what = _("leads") if job.kind == ImportKind.ORGANIZATIONS else _("deals")
+        what = {ImportKind.ORGANIZATIONS: _("leads"), ImportKind.DEALS: _("deals"), ImportKind.PEOPLE: _("people")}[job.kind]
         try:
             values["owner"] = people.resolve(values.get("owner", ""), what=what, chosen=job.value_mapping.get("owner"))
         except CellError as err:
@@ -835,6 +887,9 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         if job.kind == ImportKind.ORGANIZATIONS:
             row.skip = bool(row.duplicate) and not row.errors
             continue
+        if job.kind == ImportKind.PEOPLE:
+            _person_row_check(row, organization, visible_organization_ids, known_emails, seen_emails)
+            continue
 
         # A deal for a company that exists is added to that lead.
         if organization is not None:
@@ -868,6 +923,46 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         except PipelineError as refusal:
             row.errors.append(str(refusal.message))
     return Preview(kind=job.kind, rows=rows, organizations=found_organizations)
+
+
+def _known_emails(rows: list[RowResult]) -> set[str]:
+    """The rows' e-mail addresses that someone in Stageflow already has (lower case)."""
+    addresses = sorted({a.casefold() for r in rows for a in r.values.get("emails") or []})
+    known: set[str] = set()
+    for start in range(0, len(addresses), LOOKUP_CHUNK):
+        chunk = addresses[start:start + LOOKUP_CHUNK]
+        known |= set(PersonEmail.objects.annotate(laddress=Lower("address")).filter(laddress__in=chunk)
+                     .values_list("laddress", flat=True))
+    return known
+
+
+def _person_row_check(row: RowResult, organization, visible_organization_ids: set[int], known_emails: set[str],
+                      seen_emails: dict[str, int]) -> None:
+    """A row of the people kind: its name, its organisation (an existing one it joins, or a new one
+    the first row naming it creates), and whether the person is already here (by e-mail address)."""
+    values = row.values
+    if not values.get("name"):
+        values["name"] = " ".join(filter(None, [values.get("first_name"), values.get("last_name")]))
+    if not values["name"]:
+        row.errors.append(_("The person's name is missing."))
+    row.duplicate, row.same_as_line = "", None  # the organisation's match is not the person's
+    for many in ("emails", "phones"):
+        if values.get(many):
+            row.shown[many] = "; ".join(values[many])
+    if organization is not None:
+        if organization.pk not in visible_organization_ids:
+            row.errors.append(_("This company already exists as a lead you cannot see; ask your manager."))
+        row.organization_id = organization.pk
+    emails = [a.casefold() for a in values.get("emails") or []]
+    known = next((a for a in emails if a in known_emails), None)
+    repeated = next((seen_emails[a] for a in emails if a in seen_emails), None)
+    if known:
+        row.duplicate = _("A person with the e-mail address %(email)s is already in Stageflow.") % {"email": known}
+    elif repeated is not None:
+        row.duplicate = _("Same person as line %(line)s of this file (same e-mail address).") % {"line": repeated}
+    row.skip = bool(row.duplicate) and not row.errors
+    for address in emails:
+        seen_emails.setdefault(address, row.line)
 
 
 # --- The commit --------------------------------------------------------------------------------
@@ -962,7 +1057,43 @@ def _new_contact(values: dict) -> dict:
     return {column.removeprefix("contact_"): values.get(column) or "" for column in CONTACT_COLUMNS}
 
 
+def _write_people(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
+    """People with their addresses; each organisation a row names and Stageflow does not have yet
+    is created once, however many rows name it."""
+    rows = [row for row in preview.rows if not row.skip]
+    new_organizations: dict[str, Organization] = {}
+    for row in rows:
+        name = row.values.get("organization") or ""
+        if name and row.organization_id is None and _name_key(name) not in new_organizations:
+            new_organizations[_name_key(name)] = Organization(name=name, owner=row.values["owner"], source="other")
+    organization_services.organizations_bulk_import(
+        organizations=list(new_organizations.values()), actor=user, batch_size=LEAD_BATCH,
+    )
+    progress(len(preview.rows) // 3)
+    person_rows = []
+    for row in rows:
+        values = row.values
+        if row.organization_id is not None:
+            organization = preview.organizations[row.organization_id]
+        else:
+            organization = new_organizations.get(_name_key(values.get("organization") or ""))
+        person_rows.append(people_services.PersonRow(
+            person=Person(name=values["name"][:200], organization=organization, owner=values["owner"],
+                          job_title=values.get("job_title") or ""),
+            emails=list(values.get("emails") or []), phones=list(values.get("phones") or []),
+        ))
+    created = people_services.people_bulk_import(rows=person_rows, actor=user, batch_size=LEAD_BATCH)
+    job.created_records = {
+        "organizations": [o.pk for o in new_organizations.values()], "people": [p.pk for p in created],
+        "deals": [], "lost_reasons": [],
+    }
+    progress(len(preview.rows))
+    return len(new_organizations), 0
+
+
 def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, int]:
+    if job.kind == ImportKind.PEOPLE:
+        return _write_people(job, preview, user=user, progress=progress)
     rows = preview.rows
     company = "name" if job.kind == ImportKind.ORGANIZATIONS else "company"
     new_organizations = {
