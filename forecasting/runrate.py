@@ -21,8 +21,8 @@ import numpy as np
 from .history import WON, Book, History
 from .periods import MONTH, period_end, period_of, period_start
 
-LEVEL_PERIODS = 6
-SEASON_SHRINK = 1.0  # pseudo-periods without season
+LEVEL_PERIODS = 12
+SEASON_SHRINK = 0.3  # pseudo-periods without season
 DEFAULT_SPREAD = 0.3
 MIN_SPREAD = 0.12
 MAX_SPREAD = 1.5
