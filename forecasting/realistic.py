@@ -209,14 +209,19 @@ def _export_history(created, closed_at, outcome, open_stage, final_stage, amount
 
 
 def write_csv(real: Realistic, deals_path: str, events_path: str) -> None:
-    """The history as the two files `import_history` reads (the export's shape: no expected close;
-    the events file holds only the header, as such an export has no stage moves to give)."""
+    """The history as the two files `import_history` reads (the export's shape: no expected close,
+    no stage moves in between). The stage the export names is one stage event per deal, at its
+    creation: the deal was in that stage from the start, and a won deal moves on to won when it
+    closes, a lost one is lost from there."""
     h = real.history
     status_name = {OPEN: "open", WON: "won", LOST: "lost"}
     closed_at = np.full(h.n_deals, np.datetime64("NaT"), "datetime64[s]")
     last = np.r_[h.sc_deal[1:] != h.sc_deal[:-1], True]
     closed_rows = last & (h.sc_status != OPEN)
     closed_at[h.sc_deal[closed_rows]] = h.sc_at[closed_rows]
+    first = np.r_[True, h.sc_deal[1:] != h.sc_deal[:-1]]
+    entered = np.zeros(h.n_deals, np.int64)
+    entered[h.sc_deal[first]] = h.sc_stage[first]
     with open(deals_path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(
@@ -241,4 +246,7 @@ def write_csv(real: Realistic, deals_path: str, events_path: str) -> None:
                 ]
             )
     with open(events_path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(["external_id", "at", "field", "old", "new"])
+        out = csv.writer(f)
+        out.writerow(["external_id", "at", "field", "old", "new"])
+        for i in range(h.n_deals):
+            out.writerow([h.external_id[i], f"{h.created_at[i]}Z", "stage", "", h.stage_names[int(entered[i])]])

@@ -495,9 +495,12 @@ def accuracy_warm(pipeline_id: int, *, today: date | None = None) -> int:
 
 
 def rep_table(run: StoredRun, filters: Filters, conversion: dict | None = None) -> list[dict]:
-    """Per rep in the run's first period, as stored: won, weighted open and commit; beside each
-    rep's quota (configuration, read now) and attainment. Reps with a quota but no figure are
-    listed too.
+    """Per rep in the run's first period, as stored: won, weighted open, learned open and commit;
+    beside each rep's quota (configuration, read now) and attainment. Reps with a quota but no
+    figure are listed too. Learned open stands beside weighted open because deals without an
+    expected close date count for nothing in the weighted figure, but the learned forecast expects
+    them to close some time (from the timing model): a rep whose deals lack dates is not a rep with
+    nothing in the pipeline.
 
     When the run converted its deals (`conversion`, the run's evidence), one row per rep in the
     reporting currency (quotas converted at the run's rates; a quota in a currency without one is
@@ -510,7 +513,7 @@ def rep_table(run: StoredRun, filters: Filters, conversion: dict | None = None) 
         period_kind=filters.kind,
         period_start=start,
         owner__isnull=False,
-        method__in=[Method.WEIGHTED, ForecastCategory.COMMIT],
+        method__in=[Method.WEIGHTED, Method.LEARNED, ForecastCategory.COMMIT],
     )
     quotas = Quota.objects.filter(period_kind=filters.kind, period_start=start, user__isnull=False)
     if filters.owner_ids is not None:
@@ -534,6 +537,7 @@ def rep_table(run: StoredRun, filters: Filters, conversion: dict | None = None) 
             "currency": currency,
             "won": _money(won),
             "weighted": _money(values.get(Method.WEIGHTED, won) - won),
+            "learned": _money(values.get(Method.LEARNED, won) - won),
             "commit": _money(values.get(ForecastCategory.COMMIT)),
             "quota": _money(target) if target is not None else None,
             "attainment": float(won / target) if target else None,
@@ -566,8 +570,8 @@ def rep_table(run: StoredRun, filters: Filters, conversion: dict | None = None) 
 
 
 def funnel(deals: QuerySet[Deal], pipeline: Pipeline, *, cache_key: str | None = None) -> list[dict]:
-    """How many deals reached each stage (board order), and the drop-off to the next one. The
-    counts are kept under `cache_key` (a data version's), the stages are read as they are now."""
+    """How many deals reached each stage (board order), and the drop-off to the next one (none where
+    more deals reached the next stage than this one). The counts are kept under `cache_key` (a data version's), the stages are read as they are now."""
     reached = _cached(
         cache_key,
         lambda: dict(
@@ -583,7 +587,10 @@ def funnel(deals: QuerySet[Deal], pipeline: Pipeline, *, cache_key: str | None =
     for i, stage in enumerate(stages):
         n = reached.get(stage.pk, 0)
         nxt = reached.get(stages[i + 1].pk, 0) if i + 1 < len(stages) else None
-        rows.append({"stage": stage.name, "deals": n, "drop_off": (1 - nxt / n) if (nxt is not None and n) else None})
+        # More deals reached the next stage than this one when deals enter later stages directly
+        # (an import that knows only the stage a deal was created in): that is no drop-off.
+        drop_off = (1 - nxt / n) if (nxt is not None and n and nxt <= n) else None
+        rows.append({"stage": stage.name, "deals": n, "drop_off": drop_off})
     return rows
 
 

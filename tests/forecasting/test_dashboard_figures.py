@@ -376,3 +376,25 @@ def test_the_accuracy_task_runs_once_at_a_time_per_pipeline(pipeline, owners):
     assert tasks.forecast_accuracy_warm(pipeline.pk) == 0
     other_run.release()
     assert tasks.forecast_accuracy_warm(pipeline.pk) == 1
+
+
+@pytest.mark.django_db
+def test_the_funnel_shows_no_drop_off_where_deals_entered_the_next_stage_directly(rep, pipeline, stages):
+    def create(stage, title):
+        pipeline_services.deal_create(
+            actor=rep, organization=OrganizationFactory(), title=title, stage=stage, amount="1000",
+            expected_close=None,
+        )  # fmt: skip
+
+    create(stages["Prospecting"], "Found")
+    create(stages["Prospecting"], "Found too")
+    create(stages["Qualification"], "Checked")
+    create(stages["Meeting & demo"], "Shown")
+    for i in range(3):  # an import that knows only the stage each deal was created in
+        create(stages["Offer"], f"Offered {i}")
+    rows = {r["stage"]: r for r in selectors.funnel(pipeline.deals.all(), pipeline)}
+    assert rows["Prospecting"]["deals"] == 2 and rows["Prospecting"]["drop_off"] == pytest.approx(0.5)
+    assert rows["Qualification"]["drop_off"] == 0  # as many reached the next stage: none dropped off
+    assert rows["Meeting & demo"]["deals"] == 1 and rows["Offer"]["deals"] == 3
+    assert rows["Meeting & demo"]["drop_off"] is None
+    assert rows["Offer"]["drop_off"] == 1 and rows["Retention"]["drop_off"] is None

@@ -180,3 +180,19 @@ def test_the_evidence_costs_the_dashboard_the_same_queries_whatever_the_history(
     services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     client.get(URL + "?period=month")
     assert _dashboard_queries(client) == before
+
+
+def test_a_rep_whose_deals_lack_close_dates_shows_what_the_learned_forecast_expects(client, history, pipeline, stages):
+    newcomer = UserFactory(username="nadia", role="rep")
+    _new_deal(newcomer, stages["Negotiation"], amount="40000", expected_close=None)
+    _new_deal(newcomer, stages["Offer"], amount="25000", expected_close=None)
+    services.forecast_refresh_pipeline(pipeline_id=pipeline.pk)
+    client.force_login(newcomer)
+    with translation.override("de"):
+        response = client.get(URL + "?period=quarter", HTTP_ACCEPT_LANGUAGE="de")
+    (row,) = response.context["data"]["reps"]
+    # No date, so nothing weighted; the timing model still expects part of the 65,000 this quarter.
+    assert row["won"] == 0 and row["weighted"] == 0
+    assert 0 < row["learned"] < 65000
+    html = response.content.decode()
+    assert "Gelernt offen" in html and "Noch nichts gewonnen" not in html

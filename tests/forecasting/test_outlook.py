@@ -152,6 +152,29 @@ def test_new_business_is_the_recent_level_of_deals_created_and_won_after_each_pe
     assert rate.spread[0, 0] == pytest.approx(runrate.MIN_SPREAD)
 
 
+def test_new_business_is_the_level_of_the_last_year_of_months_and_of_six_quarters():
+    # Months: half a year at 500, then half a year at 1,500: the level of a year is 1,000.
+    months = {f"2024-{m:02d}": 500.0 for m in range(4, 10)}
+    later = ((2024, 10), (2024, 11), (2024, 12), (2025, 1), (2025, 2), (2025, 3))
+    months.update({f"{y}-{m:02d}": 1500.0 for y, m in later})
+    h = history(monthly_quick_wins(months))
+    book = as_of(h, date(2025, 3, 31))
+    cur = np.zeros(len(book), np.int64)
+    rate = runrate.fit_runrate(h, book, kind=MONTH, first_period=APR, horizon=1, currencies=["EUR"], currency=cur)
+    assert rate.expected[0, 0] == pytest.approx(1000.0)
+    # Quarters: two at 3 × 5,000, then six at 3 × 1,000: the level of the last six is 3,000.
+    quarters = {}
+    for year in (2023, 2024):
+        for m in range(1, 13):
+            quarters[f"{year}-{m:02d}"] = 5000.0 if (year, m) < (2023, 7) else 1000.0
+    h = history(monthly_quick_wins(quarters))
+    book = as_of(h, date(2024, 12, 31))
+    cur = np.zeros(len(book), np.int64)
+    first = period_of_date(date(2025, 1, 1), QUARTER)
+    rate = runrate.fit_runrate(h, book, kind=QUARTER, first_period=first, horizon=1, currencies=["EUR"], currency=cur)
+    assert rate.expected[0, 0] == pytest.approx(3000.0)
+
+
 def test_new_business_follows_the_month_of_the_quarter():
     amounts = {}
     for year, months in ((2024, range(1, 13)), (2025, range(1, 4))):
@@ -313,4 +336,5 @@ def test_real_shaped_histories_round_trip_through_the_import_files(tmp_path):
     lines = (tmp_path / "deals.csv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == real.history.n_deals + 1
     assert lines[0].startswith("external_id,title,lead,owner,amount")
-    assert (tmp_path / "events.csv").read_text().strip() == "external_id,at,field,old,new"
+    events = (tmp_path / "events.csv").read_text(encoding="utf-8").splitlines()
+    assert events[0] == "external_id,at,field,old,new" and len(events) == real.history.n_deals + 1
