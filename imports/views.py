@@ -101,7 +101,7 @@ def preview(request, pk):
         row.display = [
             row.shown[t.name] if t.name in row.shown
             else (row.cells[job.mapping[t.name]] if t.name in job.mapping else "")
-            if row.values.get(t.name) in (None, "") else row.values[t.name]
+            if row.values.get(t.name) in (None, "", []) else row.values[t.name]
             for t in targets
         ]
     context = {
