@@ -16,6 +16,8 @@ from tests.factories import UserFactory
 # The EICAR anti-virus test file: harmless, and detected by every scanner by design.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_SIGNATURE = "Stageflow.Test.EICAR"
+# What clamd reports: it marks signatures from a database nobody signed as unofficial.
+EICAR_FOUND = f"{EICAR_SIGNATURE}.UNOFFICIAL"
 
 
 def png_bytes(width=640, height=480, colour=(30, 120, 200)) -> bytes:
