@@ -128,8 +128,8 @@ class AttachmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         ),
     )
     def create(self, request):
-        refusal = getattr(request._request, "upload_refusal", "")
         serializer = AttachmentUploadSerializer(data=request.data, context=self.get_serializer_context())
+        refusal = getattr(request._request, "upload_refusal", "")  # set while request.data was read
         if refusal:
             raise UploadTooLarge(refusal)
         serializer.is_valid(raise_exception=True)
@@ -178,7 +178,7 @@ class AttachmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+        responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
         description=(
             "The file's content, as an attachment, with its sniffed type and `X-Content-Type-Options: nosniff`. "
             "A quarantined file answers 403."
