@@ -9,8 +9,16 @@ Contents are stored in the storage named "attachments" in settings.STORAGES (the
 folder by default, an S3 bucket through django-storages when configured): never served from a
 storage URL, only through the download view, which checks who may see the record.
 """
-import magic
+import logging
+
 from django.core.files.storage import storages
+
+try:
+    import magic
+except ImportError:  # python-magic is installed, but Debian's libmagic1 is not
+    magic = None
+
+logger = logging.getLogger(__name__)
 
 # What the sniffer reads: enough for libmagic's rules for Office files (zip members at the start).
 SNIFF_BYTES = 64 * 1024
@@ -22,10 +30,26 @@ PDF_TYPE = "application/pdf"
 UNKNOWN_TYPE = "application/octet-stream"
 
 
+# Without libmagic (a laptop without Debian's libmagic1): the few types that get previews, by their
+# signatures; everything else is unknown, and so always downloaded, never shown.
+SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"), (b"%PDF-", "application/pdf"),
+)
+
+
+def libmagic_available() -> bool:
+    return magic is not None
+
+
 def sniff_type(head: bytes) -> str:
     """The MIME type of a content, from its first bytes."""
     if not head:
         return "application/x-empty"
+    if magic is None:
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return "image/webp"
+        return next((kind for signature, kind in SIGNATURES if head.startswith(signature)), UNKNOWN_TYPE)
     try:
         found = magic.from_buffer(head, mime=True)
     except magic.MagicException:

@@ -134,25 +134,34 @@ def _digest(stream) -> tuple[str, int, bytes]:
     return sha.hexdigest(), size, head
 
 
+def _scan(stream) -> tuple[str, str, datetime | None]:
+    """(scan status, signature found, when) of what the stream holds; not scanned when no scanner is set."""
+    if not scanning.scanning_enabled():
+        return ScanStatus.NOT_SCANNED, "", None
+    try:
+        result = scanning.scan_stream(stream)
+    except scanning.ScannerUnavailable as error:
+        logger.warning("Virus scanner unavailable: %s", error)
+        raise FileRefused(
+            _("The virus scanner is not answering, so no file can be added now. Try again in a few minutes."),
+            code="scanner_unavailable",
+        ) from None
+    finally:
+        stream.seek(0)
+    return (ScanStatus.INFECTED if result.infected else ScanStatus.CLEAN), result.signature, timezone.now()
+
+
 def _store(stream, sha256: str, size: int, head: bytes) -> StoredContent:
-    """The content's row, stored once: an existing content is reused (its scan and preview too)."""
+    """The content's row, stored once: an existing content is reused (its scan and preview too). One
+    stored before the scanner was set up is scanned when it comes again."""
     known = StoredContent.objects.filter(sha256=sha256).first()
     if known is not None:
+        if known.scan_status == ScanStatus.NOT_SCANNED and scanning.scanning_enabled():
+            scan_status, signature, scanned_at = _scan(stream)
+            StoredContent.objects.filter(pk=known.pk).update(scan_status=scan_status, scan_signature=signature, scanned_at=scanned_at)
+            known.refresh_from_db()
         return known
-    scan_status, signature, scanned_at = ScanStatus.NOT_SCANNED, "", None
-    if scanning.scanning_enabled():
-        try:
-            result = scanning.scan_stream(stream)
-        except scanning.ScannerUnavailable as error:
-            logger.warning("Virus scanner unavailable: %s", error)
-            raise FileRefused(
-                _("The virus scanner is not answering, so no file can be added now. Try again in a few minutes."),
-                code="scanner_unavailable",
-            ) from None
-        finally:
-            stream.seek(0)
-        scan_status = ScanStatus.INFECTED if result.infected else ScanStatus.CLEAN
-        signature, scanned_at = result.signature, timezone.now()
+    scan_status, signature, scanned_at = _scan(stream)
     mime_type = content.sniff_type(head)
     storage = content.storage()
     name = content.content_name(sha256, quarantined=scan_status == ScanStatus.INFECTED)

@@ -63,3 +63,13 @@ def test_uploads_are_refused_while_the_configured_scanner_does_not_answer(settin
         services.attachment_add(file=uploaded("a.txt", b"unscanned"), actor=rep, deal=deal)
     assert refused.value.code == "scanner_unavailable"
     assert not StoredContent.objects.exists()
+
+
+def test_a_content_stored_before_the_scanner_was_set_up_is_scanned_when_it_comes_again(settings, clamd_socket, deal, rep, client):
+    earlier = services.attachment_add(file=uploaded("old.com", EICAR), actor=rep, deal=deal)
+    assert earlier.content.scan_status == ScanStatus.NOT_SCANNED
+    settings.STAGEFLOW = {**settings.STAGEFLOW, "FILES_CLAMD_SOCKET": clamd_socket}
+    again = services.attachment_add(file=uploaded("again.com", EICAR), actor=rep, deal=deal)
+    assert again.content_id == earlier.content_id and again.content.is_quarantined
+    client.force_login(rep)
+    assert client.get(reverse("attachments:download", args=[earlier.pk])).status_code == 403

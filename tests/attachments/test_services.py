@@ -175,3 +175,23 @@ def test_files_live_in_whatever_storage_is_configured(deal, rep, settings, stora
 def test_without_a_scanner_files_are_marked_not_scanned(deal, rep):
     attachment = services.attachment_add(file=uploaded("a.txt", b"plain"), actor=rep, deal=deal)
     assert attachment.content.scan_status == ScanStatus.NOT_SCANNED
+
+
+@pytest.mark.parametrize("head, kind", [
+    (png_bytes()[:64], "image/png"), (b"%PDF-1.7\n", "application/pdf"), (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+    (b"<html><script>x</script></html>", "application/octet-stream"), (b"MZ\x90\x00", "application/octet-stream"),
+])
+def test_without_libmagic_only_the_previewed_types_are_recognised(monkeypatch, head, kind):
+    monkeypatch.setattr(content, "magic", None)
+    assert content.sniff_type(head) == kind
+    assert not content.can_show_inline("application/octet-stream")
+
+
+def test_a_missing_libmagic_is_reported_by_the_checks(monkeypatch):
+    from attachments.apps import libmagic_check
+
+    assert libmagic_check() == []
+    monkeypatch.setattr(content, "magic", None)
+    assert [w.id for w in libmagic_check()] == ["attachments.W001"]
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert [w.id for w in libmagic_check()] == ["attachments.W001", "attachments.W002"]
