@@ -27,7 +27,8 @@ ERASED_VALUE = "—"
 def merge_move(*, kind: str, source, target, actor=None) -> dict[str, int]:
     """The files on the merged organisation or person now belong to the survivor."""
     field = "organization" if kind == MergedKind.ORGANIZATION else "person"
-    return {Attachment._meta.label_lower: Attachment.objects.filter(**{field: source}).update(**{field: target})}
+    moved = Attachment.objects.filter(**{field: source}).update(**{field: target})
+    return {Attachment._meta.label_lower: moved} if moved else {}
 
 
 def person_erase(*, person) -> dict[str, int]:
