@@ -14,6 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
+# libmagic1: the type of an uploaded file, sniffed from its content; poppler-utils: PDF previews.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmagic1 poppler-utils \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY requirements/ requirements/
 RUN pip install -r requirements/base.txt
 
@@ -26,6 +31,7 @@ RUN python scripts/vendor_assets.py \
     && python scripts/compile_messages.py \
     && SECRET_KEY=image-build-only DEBUG=0 python manage.py collectstatic --noinput \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin stageflow \
+    && mkdir -p /app/media && chown stageflow /app/media \
     && chmod +x docker/entrypoint.sh
 
 USER stageflow

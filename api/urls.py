@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import pages, views
+from . import files, pages, views
 
 app_name = "api"
 
@@ -27,6 +27,7 @@ router.register("activities", views.ActivityViewSet, basename="activity")
 router.register("notes", views.NoteViewSet, basename="note")
 router.register("products", views.ProductViewSet, basename="product")
 router.register("offers", views.OfferViewSet, basename="offer")
+router.register("files", files.AttachmentViewSet, basename="attachment")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -39,4 +39,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=16, minute=45),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Deleted files leave the storage once their grace period (STAGEFLOW_FILES_DELETE_GRACE_DAYS) is over.
+    "attachments-purge": {
+        "task": "attachments.tasks.attachments_purge",
+        "schedule": crontab(minute=40),
+        "options": {"expires": 50 * 60},
+    },
 }

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "offers",
     "search",
     "localization",
+    "attachments",
     "api",
 ]
 
@@ -271,9 +272,35 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # static_vendor/ is filled by `make assets` from the pinned npm packages; never committed.
 STATICFILES_DIRS = [BASE_DIR / "static", BASE_DIR / "static_vendor"]
+# Uploaded files (the attachments app) live in the storage "attachments": the local media folder by
+# default, or an S3-compatible bucket through django-storages when STAGEFLOW_FILES_S3_BUCKET is set
+# (credentials as boto3 reads them: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance
+# role). Neither is ever served from a public URL: every download goes through a view that checks
+# who may see the record (attachments.views), so there is no MEDIA_URL.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+FILES_S3_BUCKET = os.environ.get("STAGEFLOW_FILES_S3_BUCKET", "")
+if FILES_S3_BUCKET:
+    ATTACHMENTS_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": FILES_S3_BUCKET,
+            "endpoint_url": os.environ.get("STAGEFLOW_FILES_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("STAGEFLOW_FILES_S3_REGION") or None,
+            "location": os.environ.get("STAGEFLOW_FILES_S3_PREFIX", "stageflow"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,  # names are content hashes: the same name is the same content
+        },
+    }
+else:
+    ATTACHMENTS_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "attachments", "base_url": None},
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "attachments": ATTACHMENTS_STORAGE,
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -372,6 +399,20 @@ STAGEFLOW = {
     "OFFER_RATE_LIMIT_PER_IP": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_IP", 60),
     "OFFER_RATE_LIMIT_PER_TOKEN": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_TOKEN", 30),
     "OFFER_RATE_LIMIT_WINDOW": env_int("STAGEFLOW_OFFER_RATE_LIMIT_WINDOW", 600),
+    # Files on deals, organisations and people: the largest file, all files of one upload together,
+    # and how many files one upload may hold (refused before the body is read where the size is known).
+    "FILES_MAX_BYTES": env_int("STAGEFLOW_FILES_MAX_BYTES", 25 * 1024 * 1024),
+    "FILES_MAX_UPLOAD_BYTES": env_int("STAGEFLOW_FILES_MAX_UPLOAD_BYTES", 100 * 1024 * 1024),
+    "FILES_MAX_COUNT": env_int("STAGEFLOW_FILES_MAX_COUNT", 20),
+    # A deleted file leaves the storage this many days later (the attachments-purge schedule).
+    "FILES_DELETE_GRACE_DAYS": env_int("STAGEFLOW_FILES_DELETE_GRACE_DAYS", 30),
+    # Virus scan: the Unix socket of a ClamAV daemon (clamd's LocalSocket, e.g.
+    # /run/clamav/clamd.ctl); empty: files are not scanned. A daemon that does not answer refuses uploads.
+    "FILES_CLAMD_SOCKET": os.environ.get("STAGEFLOW_FILES_CLAMD_SOCKET", ""),
+    "FILES_CLAMD_TIMEOUT": env_int("STAGEFLOW_FILES_CLAMD_TIMEOUT", 60),
+    # Previews: images larger than this are refused undecoded; a PDF page gets this many seconds.
+    "FILES_PREVIEW_MAX_PIXELS": env_int("STAGEFLOW_FILES_PREVIEW_MAX_PIXELS", 50_000_000),
+    "FILES_PREVIEW_TIMEOUT": env_int("STAGEFLOW_FILES_PREVIEW_TIMEOUT", 20),
 }
 
 LOGGING = {

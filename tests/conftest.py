@@ -49,6 +49,18 @@ def organization(db):
     return OrganizationFactory()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _attachment_storage(tmp_path_factory, django_test_environment):
+    """Files uploaded by tests go to a folder of the test run, never to the installation's media folder."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    location = tmp_path_factory.mktemp("attachments")
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location, "base_url": None}}
+    with override_settings(STORAGES={**settings.STORAGES, "attachments": storage}):
+        yield location
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: locks, debounce markers and cached forecasts of one

@@ -233,8 +233,12 @@ def person_data(request, pk):
     """Everything Stageflow holds about the person, readable (and recorded as an export)."""
     person = _person_for_data_request(request, pk)
     data = privacy.person_export(person=person, actor=request.user, how="page")
-    titles = {"activities": _("Activities"), "notes": _("Notes")}
-    sections = [(titles.get(key, key), [_readable(row) for row in rows]) for key, rows in data.items() if key not in privacy.EXPORT_SECTIONS]
+    titles = {"activities": _("Activities"), "notes": _("Notes"), "files": _("Files")}
+    # The page names what is held; contents (a file's, as base64) are in the JSON download only.
+    sections = [
+        (titles.get(key, key), [{k: v for k, v in _readable(row).items() if not k.endswith("_base64")} for row in rows])
+        for key, rows in data.items() if key not in privacy.EXPORT_SECTIONS
+    ]
     context = {
         "nav": "organizations", "person": person, "data": data, "sections": sections, "page_url": person_page_url(person),
         "can_erase": person.erased_at is None, "shown": _readable(data["person"]),

@@ -183,6 +183,14 @@ RULES: dict[str, Rule] = {
     "activities:reopen": Rule(OBJECT, obj="activity"),
     "activities:onboarding_toggle": Rule(OBJECT, obj="onboardingtask"),
     "pipeline:deal_snooze": DEFAULT,
+    # Files: visible with their deal, organisation or person; added, renamed and deleted by whoever may change it
+    "attachments:deal": DEFAULT,  # GET the panel (HTMX) or the deal page; POST uploads
+    "attachments:organization": DEFAULT,
+    "attachments:person": DEFAULT,
+    "attachments:download": Rule(OBJECT, obj="attachment", note="GET only"),
+    "attachments:preview": Rule(OBJECT, obj="attachment", note="GET only"),
+    "attachments:rename": Rule(OBJECT, obj="attachment", note="POST only"),
+    "attachments:delete": Rule(OBJECT, obj="attachment", note="POST only"),
     # Health, forecast and the REST API (anonymous API requests: 401/403)
     "healthz": Rule(PUBLIC, note="for load balancers and monitoring; no data"),
     "forecasting:dashboard": DEFAULT,  # scoped to the people the user may see
@@ -220,6 +228,9 @@ RULES: dict[str, Rule] = {
     "api:offer-list": DEFAULT,  # offers on deals one may see; POST needs a deal one may change
     "api:offer-detail": Rule(OBJECT, obj="offer", note="PATCH: tests/api/test_offers.py"),
     "api:offer-lines": Rule(OBJECT, obj="offer"),
+    "api:attachment-list": DEFAULT,  # files on records one may see; POST needs a record one may change
+    "api:attachment-detail": Rule(OBJECT, obj="attachment", note="PATCH and DELETE: tests/api/test_files.py"),
+    "api:attachment-download": Rule(OBJECT, obj="attachment"),
     "api:forecast": DEFAULT,
     "api:schema": DEFAULT,
     "api:docs": DEFAULT,
@@ -521,6 +532,7 @@ OBJECT_MAKERS = {
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
+    "attachment": lambda people: _attachment(people),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
@@ -534,6 +546,23 @@ def _activity(people):
     deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
     return activities.activity_create(actor=people["owner"], deal=deal, title="Probe call", kind="call",
                                       due_at=timezone.now() + timezone.timedelta(days=1))
+
+
+def _attachment(people):
+    """An image on rita's deal, with the preview the worker would have made."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from attachments import services as attachments
+
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    image = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(image, "PNG")
+    attachment = attachments.attachment_add(file=SimpleUploadedFile("probe.png", image.getvalue()), actor=people["owner"], deal=deal)
+    attachments.content_preview_make(content_id=attachment.content_id)
+    return attachment
 
 
 def _note(people):

@@ -84,9 +84,14 @@ def documented_world(admin_user, rep, stages):
     from offers import services as offers
     from offers.models import Product
 
+    from attachments import services as attachments
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     soon = timezone.now() + timedelta(days=1)
     product = Product.objects.create(name="Seat licence", list_price=40, currency="EUR")
     return {
+        "attachment": attachments.attachment_add(file=SimpleUploadedFile("rfp.txt", b"Requirements"), actor=rep, deal=deal),
+        "spare_attachment": attachments.attachment_add(file=SimpleUploadedFile("old.txt", b"Old"), actor=rep, deal=deal),
         "product": product,
         "offer": offers.offer_create(deal=deal, actor=rep, title="Rollout").offer,
         "activity": activities.activity_create(actor=rep, deal=deal, kind="call", title="Call", due_at=soon),
@@ -181,6 +186,12 @@ def _documented_calls(w):
         ("DELETE", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),
         ("GET", "/api/v1/deals/{id}/contacts/{person_id}/", {"id": deal.pk, "person_id": w["person"].pk}, {}, None),  # 404
         ("GET", "/api/v1/deals/{id}/", {"id": 999999}, {}, None),  # 404
+        ("GET", "/api/v1/files/", {}, {"deal": deal.pk}, None),
+        ("POST", "/api/v1/files/", {}, {}, ("multipart/form-data", {"deal": deal.pk, "file": b"Signed contract", "name": "NDA.txt"})),
+        ("GET", "/api/v1/files/{id}/", {"id": w["attachment"].pk}, {}, None),
+        ("PATCH", "/api/v1/files/{id}/", {"id": w["attachment"].pk}, {}, {"name": "RFP 2027.txt"}),
+        ("GET", "/api/v1/files/{id}/download/", {"id": w["attachment"].pk}, {}, None),
+        ("DELETE", "/api/v1/files/{id}/", {"id": w["spare_attachment"].pk}, {}, None),
         ("GET", "/api/v1/forecast/", {}, {"method": "weighted", "period": "quarter"}, None),
         ("GET", "/api/v1/forecast/", {}, {"period": "fortnight"}, None),  # 400
     ]
@@ -202,7 +213,8 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
         operation = schema[path][method]
         kwargs = {"path_parameters": path_parameters, "query": query}
         if body is not None:
-            kwargs.update(body=body, media_type="application/json")
+            media_type, body = body if isinstance(body, tuple) else ("application/json", body)
+            kwargs.update(body=body, media_type=media_type)
         case = operation.Case(**kwargs)
         response = case.call(app=wsgi_app, headers=auth)
         case.validate_response(response, checks=CONFORMANCE, headers=auth)
@@ -218,7 +230,8 @@ def test_every_documented_operation_answers_as_documented(documented_world, wsgi
     for method, path, path_parameters, query, body in calls:
         kwargs = {"path_parameters": path_parameters, "query": query}
         if body is not None:
-            kwargs.update(body=body, media_type="application/json")
+            media_type, body = body if isinstance(body, tuple) else ("application/json", body)
+            kwargs.update(body=body, media_type=media_type)
         admin_only = method != "GET" and path.split("/")[3] in {"pipelines", "stages", "lost-reasons"}
         for headers, expected in (({}, 401), (rep_auth, 403) if admin_only else (None, None)):
             if headers is None:

@@ -28,9 +28,12 @@ def test_compose_runs_web_worker_beat_postgres_and_redis_with_health_checks(comp
 
 
 def test_data_lives_in_named_volumes(compose):
-    assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "redis-data", "media"}
     assert any(v.startswith("postgres-data:") for v in compose["services"]["db"]["volumes"])
     assert any(v.startswith("redis-data:") for v in compose["services"]["redis"]["volumes"])
+    # Uploaded files: the web server stores them, the worker makes their previews and removes them.
+    for name in ("web", "worker"):
+        assert "media:/app/media" in compose["services"][name]["volumes"]
 
 
 def test_the_app_starts_only_after_migrations_and_healthy_services(compose):
