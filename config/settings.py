@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "exports",
     "offers",
     "search",
+    "mail",
     "localization",
     "api",
 ]
@@ -372,6 +373,12 @@ STAGEFLOW = {
     "OFFER_RATE_LIMIT_PER_IP": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_IP", 60),
     "OFFER_RATE_LIMIT_PER_TOKEN": env_int("STAGEFLOW_OFFER_RATE_LIMIT_PER_TOKEN", 30),
     "OFFER_RATE_LIMIT_WINDOW": env_int("STAGEFLOW_OFFER_RATE_LIMIT_WINDOW", 600),
+    # Reps' mailboxes: Fernet keys for their passwords (comma-separated, the first encrypts; without
+    # one only DEBUG has a development key), the largest attachment kept (larger ones: name and
+    # size only),, and how long a server may take to answer (seconds).
+    "MAIL_KEYS": env_list("STAGEFLOW_MAIL_KEY", ""),
+    "MAIL_ATTACHMENT_MAX_BYTES": env_int("STAGEFLOW_MAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+    "MAIL_TIMEOUT": env_int("STAGEFLOW_MAIL_TIMEOUT", 30),
 }
 
 LOGGING = {

@@ -222,6 +222,13 @@ RULES: dict[str, Rule] = {
     "api:docs": DEFAULT,
     "api:tokens": DEFAULT,
     "api:token_revoke": Rule(PERSONAL),
+    # E-mail and calendar: one's own mailbox settings; threads follow their deals (a private one: its owner only)
+    "mail:settings": DEFAULT,  # one's own mailbox: nobody else's is ever shown
+    "mail:sync": DEFAULT,  # syncs one's own mailbox, if any
+    "mail:disconnect": DEFAULT,  # forgets one's own mailbox, if any
+    "mail:thread": Rule(OBJECT, obj="mailthread", note="a shared thread on rita's deal: seen as the deal is"),
+    "mail:thread_privacy": Rule(OBJECT, obj="mailthread", overrides=(("manager", FORBIDDEN), ("admin", FORBIDDEN)),
+                                note="only the mailbox's owner shares a thread or makes it private"),
     # Find anything: what each person finds is what they may see (tests/search/ search each field as each person)
     "search:search": DEFAULT,
 }
@@ -518,6 +525,7 @@ OBJECT_MAKERS = {
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
+    "mailthread": lambda people: _mail_thread(people),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
@@ -531,6 +539,16 @@ def _activity(people):
     deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
     return activities.activity_create(actor=people["owner"], deal=deal, title="Probe call", kind="call",
                                       due_at=timezone.now() + timezone.timedelta(days=1))
+
+
+def _mail_thread(people):
+    """A shared thread in rita's mailbox, on her deal and her contact on it."""
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    person = django_apps.get_model("pipeline", "Person").objects.get(name=NORTH_PERSON_NAME)
+    thread = django_apps.get_model("mail", "Thread").objects.create(owner=people["owner"], subject="Probe thread")
+    thread.deals.add(deal)
+    thread.persons.add(person)
+    return thread
 
 
 def _note(people):

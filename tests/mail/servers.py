@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,7 @@ info_log_path = {dir}/log/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{dir}/mail/%u
 default_internal_user = dovecot
 default_internal_group = dovecot
@@ -92,7 +94,7 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
+  args = scheme=PLAIN username_format=%u {dir}/users/%u
 }}
 userdb {{
   driver = static
@@ -118,7 +120,9 @@ class Dovecot:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
         shutil.chown(self.dir / "mail", "dovecot", "dovecot")
-        (self.dir / "users").touch()
+        # One passwd-file per user: Dovecot opens each user's own file, so a user added while it
+        # runs is known at once (a shared file is re-read only when its mtime's second changes).
+        (self.dir / "users").mkdir(exist_ok=True)
         self.conf.write_text(DOVECOT_CONF.format(dir=self.dir, port=self.port))
 
     def start(self) -> None:
@@ -135,14 +139,34 @@ class Dovecot:
         while time.monotonic() < deadline and (self.dir / "run" / "master.pid").exists():
             time.sleep(0.05)
 
+    def crash(self) -> None:
+        """The server disappears at once: its master and every process it started are killed (a
+        plain stop would let open IMAP sessions finish)."""
+        pid_file = self.dir / "run" / "master.pid"
+        master = int(pid_file.read_text().split()[0])
+        children = [master]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == master:
+                    children.append(int(entry.name))
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pid_file.unlink(missing_ok=True)
+
     def log(self) -> str:
         path = self.dir / "log" / "dovecot.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def add_user(self, username: str | None = None, password: str = "secret") -> tuple[str, str]:
         username = username or f"rep-{uuid.uuid4().hex[:10]}@example.test"
-        with open(self.dir / "users", "a") as users:
-            users.write(f"{username}:{{PLAIN}}{password}\n")
+        (self.dir / "users" / username).write_text(f"{username}:{{PLAIN}}{password}\n")
         return username, password
 
 

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mail"
+
+urlpatterns = [
+    path("settings/", views.mailbox_settings, name="settings"),
+    path("settings/sync/", views.mailbox_sync, name="sync"),
+    path("settings/disconnect/", views.mailbox_disconnect, name="disconnect"),
+    path("threads/<int:pk>/", views.thread_detail, name="thread"),
+    path("threads/<int:pk>/privacy/", views.thread_privacy, name="thread_privacy"),
+]

@@ -1,0 +1,87 @@
+"""The user's mailbox page, a thread's page and its privacy switch."""
+from django.contrib import messages
+from django.http import HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import crypto, selectors, services
+from .forms import MailboxForm, ThreadPrivacyForm
+from .models import CalendarFeed, Mailbox
+
+
+@require_http_methods(["GET", "POST"])
+def mailbox_settings(request):
+    mailbox = Mailbox.objects.filter(user=request.user).first()
+    form = MailboxForm(request.POST or None, instance=mailbox or Mailbox(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            services.mailbox_save(user=request.user, values=values, secret=form.cleaned_data["secret"])
+        except services.MailboxRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, _("Your mailbox settings are saved."))
+            return redirect("mail:settings")
+    feed = CalendarFeed.objects.filter(user=request.user).first()
+    context = {
+        "nav": "mail", "form": form, "mailbox": mailbox, "key_configured": crypto.is_configured(), "feed": feed,
+    }
+    response = render(request, "mail/settings.html", context, status=400 if form.errors else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def mailbox_sync(request):
+    """Sync now: the worker's task, or in laptop mode the same work in the background thread."""
+    from celery import current_app
+
+    from config import background
+
+    from .tasks import mail_sync
+
+    mailbox = Mailbox.objects.filter(user=request.user).first()
+    if mailbox is None:
+        messages.error(request, _("Connect a mailbox first."))
+    elif current_app.conf.task_always_eager:
+        background.submit(services.mailbox_sync_run, mailbox.pk)
+        messages.success(request, _("The sync has started; new mail appears on your deals in a moment."))
+    else:
+        mail_sync.delay_on_commit(mailbox.pk)
+        messages.success(request, _("The sync has started; new mail appears on your deals in a moment."))
+    return redirect("mail:settings")
+
+
+@require_POST
+def mailbox_disconnect(request):
+    if services.mailbox_disconnect(user=request.user):
+        messages.success(request, _("Your mailbox is disconnected; its settings and password are deleted."))
+    return redirect("mail:settings")
+
+
+@require_GET
+def thread_detail(request, pk):
+    thread = selectors.thread_for_user_or_404(request.user, pk)
+    context = {
+        "nav": "mail", "thread": thread, "messages_": selectors.thread_messages(thread),
+        "deals": list(thread.deals.all()), "persons": list(thread.persons.all()),
+        "is_owner": thread.owner_id == request.user.pk,
+    }
+    return render(request, "mail/thread.html", context)
+
+
+@require_POST
+def thread_privacy(request, pk):
+    thread = selectors.thread_for_user_or_404(request.user, pk)
+    form = ThreadPrivacyForm(request.POST)
+    form.is_valid()
+    try:
+        services.thread_set_private(thread=thread, actor=request.user, private=form.cleaned_data.get("private", False))
+    except services.MailboxRefused as refused:
+        return HttpResponseForbidden(refused.message)
+    if thread.is_private:
+        messages.success(request, _("The thread is private: only you see it."))
+    else:
+        messages.success(request, _("The thread is shared: whoever sees its deal sees it."))
+    return redirect("mail:thread", pk=thread.pk)
