@@ -2,6 +2,7 @@
 the timelines of deals, people and organisations; the mail panel (compose) on the deal and person
 pages; and what merges, exports and erasures of people do with mail."""
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from pipeline import extensions
 from pipeline.extensions import TimelineEntry
@@ -32,19 +33,21 @@ def organization_timeline_entries(*, organization, user, limit: int) -> list[Tim
 def deal_panel(*, request, deal, can_change) -> str:
     if not can_change:
         return ""
-    return render_to_string("mail/_compose_panel.html", {"deal": deal, "subject_url_name": "mail:deal_compose", "subject": deal}, request)
+    return render_to_string("mail/_compose_panel.html", {"compose_url": reverse("mail:deal_compose", args=[deal.pk])}, request)
 
 
 def person_panel(*, request, person, can_change) -> str:
     if not can_change:
         return ""
-    return render_to_string("mail/_compose_panel.html", {"person": person, "subject_url_name": "mail:person_compose", "subject": person}, request)
+    return render_to_string("mail/_compose_panel.html", {"compose_url": reverse("mail:person_compose", args=[person.pk])}, request)
 
 
 def register() -> None:
     extensions.register_timeline_source("mail", deal_timeline_entries)
     extensions.register_person_timeline_source("mail", person_timeline_entries)
     extensions.register_organization_timeline_source("mail", organization_timeline_entries)
+    extensions.register_deal_panel("mail", deal_panel)
+    extensions.register_person_panel("mail", person_panel)
     extensions.register_merge_mover("mail", directory.merge_move)
     extensions.register_person_eraser("mail", directory.person_erase)
     extensions.register_person_exporter("mail", directory.person_export)

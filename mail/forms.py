@@ -36,3 +36,16 @@ class MailboxForm(forms.ModelForm):
 
 class ThreadPrivacyForm(forms.Form):
     private = forms.BooleanField(required=False)
+
+
+class ComposeForm(forms.Form):
+    """An e-mail to one of the addresses of a deal's people (or of a person). Subject and text may
+    hold merge fields, filled in by the preview and when sending."""
+
+    to = forms.ChoiceField(label=_("To"))
+    subject = forms.CharField(label=_("Subject"), max_length=500)
+    body = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 12}), max_length=50_000)
+
+    def __init__(self, *args, addresses: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].choices = addresses

@@ -213,3 +213,23 @@ class CalendarFeed(models.Model):
 
     def __str__(self):
         return str(self.user)
+
+
+class MailTemplate(models.Model):
+    """A text reps start an e-mail from, in one language, with merge fields such as
+    {{ contact_first_name }} (mail.sending.MERGE_FIELDS) filled in when it is previewed and sent."""
+
+    name = models.CharField(_("name"), max_length=200)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
+    subject = models.CharField(_("subject"), max_length=500)
+    body = models.TextField(_("text"))
+    is_active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "name", "pk"]
+        verbose_name = _("e-mail template")
+        verbose_name_plural = _("e-mail templates")
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"

@@ -10,4 +10,6 @@ urlpatterns = [
     path("settings/disconnect/", views.mailbox_disconnect, name="disconnect"),
     path("threads/<int:pk>/", views.thread_detail, name="thread"),
     path("threads/<int:pk>/privacy/", views.thread_privacy, name="thread_privacy"),
+    path("deals/<int:deal_pk>/compose/", views.compose, name="deal_compose"),
+    path("people/<int:person_pk>/compose/", views.compose, name="person_compose"),
 ]

@@ -5,9 +5,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import crypto, selectors, services
-from .forms import MailboxForm, ThreadPrivacyForm
-from .models import CalendarFeed, Mailbox
+from pipeline import selectors as pipeline_selectors
+from pipeline.models import Person, PersonEmail
+
+from . import crypto, selectors, sending, services
+from .forms import ComposeForm, MailboxForm, ThreadPrivacyForm
+from .models import CalendarFeed, Mailbox, MailTemplate
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,3 +88,49 @@ def thread_privacy(request, pk):
     else:
         messages.success(request, _("The thread is shared: whoever sees its deal sees it."))
     return redirect("mail:thread", pk=thread.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def compose(request, deal_pk=None, person_pk=None):
+    """Write an e-mail from a deal or a person: choose a template (?template=), preview, send."""
+    user = request.user
+    deal = person = None
+    if deal_pk is not None:
+        deal = pipeline_selectors.deal_for_user_or_404(user, deal_pk, change=True)
+        people = Person.objects.filter(deal_contacts__deal=deal, erased_at__isnull=True)
+    else:
+        person = pipeline_selectors.person_for_user_or_404(user, person_pk, change=True)
+        people = Person.objects.filter(pk=person.pk)
+    emails = list(PersonEmail.objects.filter(person__in=people).select_related("person").order_by("person__name", "position", "pk"))
+    addresses = [(e.address, f"{e.person.name} <{e.address}>") for e in emails]
+    templates = list(MailTemplate.objects.filter(is_active=True))
+    chosen = next((t for t in templates if str(t.pk) == request.GET.get("template")), None)
+    initial = {"subject": chosen.subject, "body": chosen.body} if chosen else {}
+    form = ComposeForm(request.POST or None, initial=initial, addresses=addresses)
+    preview = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        to = form.cleaned_data["to"]
+        recipient = next((e.person for e in emails if e.address == to), person)
+        values = sending.merge_values(sender=user, person=recipient, deal=deal, language=recipient.language if recipient else "")
+        merged = sending.merge_message(subject=form.cleaned_data["subject"], body=form.cleaned_data["body"], values=values)
+        if request.POST.get("action") == "send" and not merged.unknown:
+            try:
+                stored = sending.message_send(sender=user, to=to, subject=merged.subject, body=merged.body, deal=deal, person=recipient)
+            except services.MailboxRefused as refused:
+                form.add_error(None, refused.message)
+                status = 400
+            else:
+                messages.success(request, _("The e-mail is sent and kept on the timeline."))
+                if stored is not None:
+                    return redirect("mail:thread", pk=stored.thread_id)
+                return redirect(deal.get_absolute_url() if deal else person.get_absolute_url())
+        preview = merged
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "nav": "board" if deal else "people", "deal": deal, "person": person, "form": form, "templates": templates,
+        "chosen": chosen, "preview": preview, "merge_fields": sending.MERGE_FIELDS.items(),
+        "has_mailbox": Mailbox.objects.filter(user=user).exists(), "addresses": addresses,
+    }
+    return render(request, "mail/compose.html", context, status=status)

@@ -229,6 +229,8 @@ RULES: dict[str, Rule] = {
     "mail:thread": Rule(OBJECT, obj="mailthread", note="a shared thread on rita's deal: seen as the deal is"),
     "mail:thread_privacy": Rule(OBJECT, obj="mailthread", overrides=(("manager", FORBIDDEN), ("admin", FORBIDDEN)),
                                 note="only the mailbox's owner shares a thread or makes it private"),
+    "mail:deal_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the deal, from their own mailbox"),
+    "mail:person_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the person, from their own mailbox"),
     # Find anything: what each person finds is what they may see (tests/search/ search each field as each person)
     "search:search": DEFAULT,
 }
