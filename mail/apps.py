@@ -7,6 +7,6 @@ class MailConfig(AppConfig):
     verbose_name = _("E-mail and calendar")
 
     def ready(self):
-        from . import extensions
+        from . import extensions, receivers  # noqa: F401  receivers subscribe to activities.signals
 
         extensions.register()

@@ -33,7 +33,12 @@ def organization_timeline_entries(*, organization, user, limit: int) -> list[Tim
 def deal_panel(*, request, deal, can_change) -> str:
     if not can_change:
         return ""
-    return render_to_string("mail/_compose_panel.html", {"compose_url": reverse("mail:deal_compose", args=[deal.pk])}, request)
+    from activities.models import ActivityKind
+
+    meetings = list(deal.activities.filter(kind=ActivityKind.MEETING, done_at__isnull=True).select_related("invitation").order_by("due_at", "pk"))
+    return render_to_string(
+        "mail/_compose_panel.html", {"compose_url": reverse("mail:deal_compose", args=[deal.pk]), "meetings": meetings}, request,
+    )
 
 
 def person_panel(*, request, person, can_change) -> str:

@@ -233,3 +233,24 @@ class MailTemplate(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.language})"
+
+
+class Invitation(models.Model):
+    """A meeting's invitation to its deal's contacts: who was invited, and the SEQUENCE of the
+    version they have (each update or the cancellation is sent with the next one)."""
+
+    activity = models.OneToOneField(
+        "activities.Activity", verbose_name=_("meeting"), on_delete=models.CASCADE, related_name="invitation",
+    )
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("sent by"), on_delete=models.CASCADE, related_name="+")
+    attendees = models.JSONField(_("invited"), default=list)
+    sequence = models.PositiveIntegerField(_("version"), default=0)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("meeting invitation")
+        verbose_name_plural = _("meeting invitations")
+
+    def __str__(self):
+        return str(self.activity)

@@ -113,18 +113,19 @@ def _smtp(mailbox: Mailbox, secret: str) -> smtplib.SMTP:
     return smtp
 
 
-def message_send(*, sender, to: str, subject: str, body: str, deal=None, person=None):
-    """Sends through the sender's SMTP server, appends to their Sent folder and keeps the message on
-    its thread (on `deal` and `person`). Refuses with a message in words when it cannot send;
-    a copy that cannot be put into the Sent folder does not undo the sending (it is logged)."""
+def sender_mailbox(sender) -> Mailbox:
     mailbox = Mailbox.objects.filter(user=sender).first()
     if mailbox is None:
         raise MailboxRefused(_("Connect your mailbox first: mail is sent through your own server."))
+    return mailbox
+
+
+def deliver(mailbox: Mailbox, message: EmailMessage) -> None:
+    """Hands the message to the mailbox's SMTP server; MailboxRefused says in words why it could not."""
     try:
         secret = crypto.decrypt(mailbox.secret)
     except (crypto.NoKey, crypto.CannotDecrypt):
         raise MailboxRefused(SyncProblem.NO_KEY.label) from None
-    message = build(mailbox=mailbox, sender=sender, to=to, subject=subject, body=body)
     try:
         smtp = _smtp(mailbox, secret)
         try:
@@ -145,6 +146,15 @@ def message_send(*, sender, to: str, subject: str, body: str, deal=None, person=
         raise MailboxRefused(SyncProblem.TIMEOUT.label) from None
     except OSError:
         raise MailboxRefused(SyncProblem.CONNECT.label) from None
+
+
+def message_send(*, sender, to: str, subject: str, body: str, deal=None, person=None):
+    """Sends through the sender's SMTP server, appends to their Sent folder and keeps the message on
+    its thread (on `deal` and `person`). Refuses with a message in words when it cannot send;
+    a copy that cannot be put into the Sent folder does not undo the sending (it is logged)."""
+    mailbox = sender_mailbox(sender)
+    message = build(mailbox=mailbox, sender=sender, to=to, subject=subject, body=body)
+    deliver(mailbox, message)
     raw = message.as_bytes()
     folder = _append_to_sent(mailbox, raw)
     with transaction.atomic():

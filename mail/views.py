@@ -1,7 +1,9 @@
 """The user's mailbox page, a thread's page and its privacy switch."""
 from django.contrib import messages
-from django.http import HttpResponseForbidden
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -29,6 +31,7 @@ def mailbox_settings(request):
     feed = CalendarFeed.objects.filter(user=request.user).first()
     context = {
         "nav": "mail", "form": form, "mailbox": mailbox, "key_configured": crypto.is_configured(), "feed": feed,
+        "feed_url": request.build_absolute_uri(reverse("mail:calendar_feed", args=[feed.token])) if feed else "",
     }
     response = render(request, "mail/settings.html", context, status=400 if form.errors else 200)
     response["Cache-Control"] = "no-store"
@@ -134,3 +137,53 @@ def compose(request, deal_pk=None, person_pk=None):
         "has_mailbox": Mailbox.objects.filter(user=user).exists(), "addresses": addresses,
     }
     return render(request, "mail/compose.html", context, status=status)
+
+
+@login_not_required
+@require_GET
+def calendar_feed(request, token):
+    """The user's activities as an iCalendar feed. No sign-in: the secret link is the permission."""
+    from . import calendar
+
+    feed = CalendarFeed.objects.filter(token=token).select_related("user").first()
+    if feed is None or not feed.user.is_active:
+        raise Http404
+    response = HttpResponse(calendar.feed(feed.user, base_url=calendar.feed_base_url(request)), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@require_POST
+def calendar_renew(request):
+    services.calendar_feed_renew(user=request.user)
+    messages.success(request, _("Your calendar has a new private link; the old one no longer works."))
+    return redirect("mail:settings")
+
+
+@require_POST
+def calendar_revoke(request):
+    services.calendar_feed_revoke(user=request.user)
+    messages.success(request, _("Your calendar link is revoked."))
+    return redirect("mail:settings")
+
+
+@require_POST
+def meeting_invite(request, pk):
+    """Send (or send again) a meeting's invitation to its deal's contacts."""
+    from activities import selectors as activity_selectors
+
+    from . import invitations
+
+    activity = activity_selectors.visible_activities(request.user).filter(pk=pk).select_related("deal").first()
+    if activity is None:
+        raise Http404
+    if not activity_selectors.can_change_activity(request.user, activity):
+        return HttpResponseForbidden(_("You can see this activity but not change it."))
+    try:
+        invitation = invitations.meeting_invite(activity=activity, actor=request.user)
+    except services.MailboxRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("The invitation is sent to %(count)s people.") % {"count": len(invitation.attendees)})
+    return redirect(activity.get_absolute_url())

@@ -229,6 +229,11 @@ RULES: dict[str, Rule] = {
     "mail:thread": Rule(OBJECT, obj="mailthread", note="a shared thread on rita's deal: seen as the deal is"),
     "mail:thread_privacy": Rule(OBJECT, obj="mailthread", overrides=(("manager", FORBIDDEN), ("admin", FORBIDDEN)),
                                 note="only the mailbox's owner shares a thread or makes it private"),
+    "mail:calendar_renew": DEFAULT,  # a new link for one's own calendar feed
+    "mail:calendar_revoke": DEFAULT,
+    "mail:calendar_feed": Rule(PUBLIC, obj="calendarfeed", probe=False,
+                               note="for calendar apps, which cannot sign in: the secret link is the permission"),
+    "mail:meeting_invite": Rule(OBJECT, obj="activity", note="invites the deal's contacts to a meeting; POST only"),
     "mail:deal_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the deal, from their own mailbox"),
     "mail:person_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the person, from their own mailbox"),
     # Find anything: what each person finds is what they may see (tests/search/ search each field as each person)
@@ -528,6 +533,8 @@ OBJECT_MAKERS = {
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
     "mailthread": lambda people: _mail_thread(people),
+    "calendarfeed": lambda people: __import__("types").SimpleNamespace(
+        pk=django_apps.get_model("mail", "CalendarFeed").objects.create(user=people["owner"]).token),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
