@@ -71,7 +71,9 @@ def thread_detail(request, pk):
     thread = selectors.thread_for_user_or_404(request.user, pk)
     context = {
         "nav": "mail", "thread": thread, "messages_": selectors.thread_messages(thread),
-        "deals": list(thread.deals.all()), "persons": list(thread.persons.all()),
+        # Only the deals and people the reader may see are named (a thread may be on more).
+        "deals": list(pipeline_selectors.visible_deals(request.user).filter(mail_threads=thread)),
+        "persons": list(pipeline_selectors.visible_persons(request.user).filter(mail_threads=thread)),
         "is_owner": thread.owner_id == request.user.pk,
     }
     return render(request, "mail/thread.html", context)

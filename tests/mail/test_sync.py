@@ -223,3 +223,17 @@ def test_non_utf8_headers_are_read(account):
     assert stored.subject == "Angebot für die Größe"
     assert stored.from_name == "Anna Müller"
     assert stored.body_text.strip() == "Grüße aus München"
+
+
+def test_mail_is_filed_only_on_the_deals_its_owner_sees(account):
+    from pipeline.models import ContactRole
+    from pipeline.people import deal_contact_add
+    from tests.factories import DealFactory, TeamFactory, UserFactory
+
+    server, username, password, mailbox, person, deal = account
+    olga = UserFactory(username="olga", role="rep", team=TeamFactory(name="South"))
+    their_deal = DealFactory(owner=olga, organization=deal.organization, title="South's deal with Anna")
+    deal_contact_add(deal=their_deal, person=person, role=ContactRole.objects.order_by("position").first(), actor=olga)
+    deliver(server, username, password, message(subject="Only for us", to=username))
+    sync.mailbox_sync(mailbox)
+    assert list(Thread.objects.get().deals.all()) == [deal]
