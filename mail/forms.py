@@ -13,6 +13,8 @@ class MailboxForm(forms.ModelForm):
         help_text=_("Stored encrypted and never shown again. Leave empty to keep the stored one."),
     )
 
+    field_order = ["email_address", "username", "auth_method", "secret"]
+
     class Meta:
         model = Mailbox
         fields = [
