@@ -14,6 +14,7 @@ from pipeline.exceptions import PipelineError
 from pipeline.models import Deal, DealStatus, Organization, Person, Pipeline
 
 from .models import Activity, ActivityKind, Note, OnboardingItem, OnboardingTask
+from .signals import activities_changed
 
 NOTE_MAX_LENGTH = 20_000
 
@@ -103,6 +104,7 @@ def activity_update(*, activity: Activity | int, actor, **data) -> Activity:
         setattr(locked, name, data[name])
     if changed:
         locked.save(update_fields=changed)
+        activities_changed.publish(activity_ids=[locked.pk], kind="updated", fields=sorted(changed))
     return locked
 
 
@@ -137,9 +139,12 @@ def activities_cancel_of_lost_deals(*, deal_ids: list[int], at: datetime | None 
     nobody calls about a deal given up, and "My activities" stops listing them. They are marked
     cancelled, not done, and come back if the deal is reopened. Returns how many were closed."""
     with transaction.atomic():
-        return Activity.objects.filter(
-            deal_id__in=deal_ids, deal__status=DealStatus.LOST, done_at__isnull=True
-        ).update(done_at=at or timezone.now(), done_by=None, cancelled=True)
+        closing = Activity.objects.filter(deal_id__in=deal_ids, deal__status=DealStatus.LOST, done_at__isnull=True)
+        ids = sorted(closing.values_list("pk", flat=True))
+        closed = Activity.objects.filter(pk__in=ids).update(done_at=at or timezone.now(), done_by=None, cancelled=True)
+        if ids:
+            activities_changed.publish(activity_ids=ids, kind="cancelled")
+        return closed
 
 
 def activities_restore_of_reopened_deals(*, deal_ids: list[int]) -> int:

@@ -5,9 +5,11 @@ bench/results/latest.md.
 
     python -m bench [--sizes 1000,10000] [--databases sqlite,postgresql] [--repeat 10]
                     [--forecast-repeat 2] [--fill-total 1000000] [--search-people 100000]
+                    [--mail-messages 10000]
 
 Then "Find anything" at --search-people people on the same databases (bench/search.py), in a
-table of its own below the first.
+table of its own below the first, and the sync of a mailbox of --mail-messages messages from
+Dovecot (bench/mail_sync.py), when Dovecot can run here.
 """
 import argparse
 import json
@@ -65,6 +67,26 @@ def run(database_url: str, size: int, args, *, fill_total: int = 0) -> dict:
         sys.stderr.write(proc.stdout[-2000:])
         raise SystemExit(f"benchmark failed for {database_url} at {size}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def mail_sync_rows(messages: int) -> str:
+    """The mail sync benchmark (its own process: it needs Dovecot and a database of its own), as a
+    section of the report; a note instead when Dovecot cannot run here."""
+    if messages <= 0:
+        return ""
+    from tests.mail.servers import dovecot_missing
+
+    reason = dovecot_missing()
+    if reason:
+        return f"\n## Mail sync\n\nNot measured: {reason}.\n"
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "mail-sync.md"
+        proc = subprocess.run([sys.executable, "-m", "bench.mail_sync", "--messages", str(messages), "--output", str(output)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL)
+        if proc.returncode != 0 or not output.exists():
+            return "\n## Mail sync\n\nThe mail sync benchmark failed (run `python -m bench.mail_sync` for the error).\n"
+        text = output.read_text()
+    return "\n## Mail sync\n" + text.split("\n", 1)[1]
 
 
 def _ms(value) -> str:
@@ -125,6 +147,10 @@ def main() -> int:
     parser.add_argument(
         "--search-people", type=int, default=100_000, help="people seeded for the search rows (0: skip them)",
     )
+    parser.add_argument(
+        "--mail-messages", type=int, default=10_000,
+        help="messages in the mailbox of the mail sync rows (bench/mail_sync.py; 0: skip them)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -157,11 +183,13 @@ def main() -> int:
         from bench import search
 
         searched = search.run_all(size=args.search_people, databases=databases, repeat=max(args.repeat, 10))
+    mailed = mail_sync_rows(args.mail_messages)
     took = time.perf_counter() - began
     report = table(results)
     found = ""
     if searched:
         found = f"\n## Find anything\n\n{search.ABOUT}\n\n{search.table(searched)}\n\n{search.notes(searched)}\n"
+    found += mailed
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -45,4 +45,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=40),
         "options": {"expires": 50 * 60},
     },
+    # Every connected mailbox: new mail since the last sync (one task per mailbox, never two at once).
+    "mail-sync-all": {
+        "task": "mail.tasks.mail_sync_all",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
 }

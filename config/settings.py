@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "exports",
     "offers",
     "search",
+    "mail",
     "localization",
     "attachments",
     "api",
@@ -413,6 +414,12 @@ STAGEFLOW = {
     # Previews: images larger than this are refused undecoded; a PDF page gets this many seconds.
     "FILES_PREVIEW_MAX_PIXELS": env_int("STAGEFLOW_FILES_PREVIEW_MAX_PIXELS", 50_000_000),
     "FILES_PREVIEW_TIMEOUT": env_int("STAGEFLOW_FILES_PREVIEW_TIMEOUT", 20),
+    # Reps' mailboxes: Fernet keys for their passwords (comma-separated, the first encrypts; without
+    # one only DEBUG has a development key), the largest attachment kept (larger ones: name and
+    # size only),, and how long a server may take to answer (seconds).
+    "MAIL_KEYS": env_list("STAGEFLOW_MAIL_KEY", ""),
+    "MAIL_ATTACHMENT_MAX_BYTES": env_int("STAGEFLOW_MAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+    "MAIL_TIMEOUT": env_int("STAGEFLOW_MAIL_TIMEOUT", 30),
 }
 
 LOGGING = {

@@ -27,5 +27,6 @@ urlpatterns = [
     path("offers/", include("offers.urls")),
     path("search/", include("search.urls")),
     path("files/", include("attachments.urls")),
+    path("mail/", include("mail.urls")),
     path("p/", include("offers.public_urls")),
 ]

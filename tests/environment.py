@@ -19,3 +19,5 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 # The API's rate limit counts requests per user or token in the cache, which outlives a test (and,
 # on Redis, a run); ids repeat between tests. Tests of the limit set their own rate.
 os.environ.setdefault("API_RATE_LIMIT", "1000000/hour")
+# Mailbox secrets are encrypted with this key in tests (production sets its own; see mail.crypto).
+os.environ.setdefault("STAGEFLOW_MAIL_KEY", "1Ws0iZKi2mWq4rK6M3kVj2dKzq3Xz8d1rXw3bq9fV0s=")

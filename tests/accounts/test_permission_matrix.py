@@ -236,6 +236,20 @@ RULES: dict[str, Rule] = {
     "api:docs": DEFAULT,
     "api:tokens": DEFAULT,
     "api:token_revoke": Rule(PERSONAL),
+    # E-mail and calendar: one's own mailbox settings; threads follow their deals (a private one: its owner only)
+    "mail:settings": DEFAULT,  # one's own mailbox: nobody else's is ever shown
+    "mail:sync": DEFAULT,  # syncs one's own mailbox, if any
+    "mail:disconnect": DEFAULT,  # forgets one's own mailbox, if any
+    "mail:thread": Rule(OBJECT, obj="mailthread", note="a shared thread on rita's deal: seen as the deal is"),
+    "mail:thread_privacy": Rule(OBJECT, obj="mailthread", overrides=(("manager", FORBIDDEN), ("admin", FORBIDDEN)),
+                                note="only the mailbox's owner shares a thread or makes it private"),
+    "mail:calendar_renew": DEFAULT,  # a new link for one's own calendar feed
+    "mail:calendar_revoke": DEFAULT,
+    "mail:calendar_feed": Rule(PUBLIC, obj="calendarfeed", probe=False,
+                               note="for calendar apps, which cannot sign in: the secret link is the permission"),
+    "mail:meeting_invite": Rule(OBJECT, obj="activity", note="invites the deal's contacts to a meeting; POST only"),
+    "mail:deal_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the deal, from their own mailbox"),
+    "mail:person_compose": Rule(OBJECT_CHANGE, note="written by whoever may change the person, from their own mailbox"),
     # Find anything: what each person finds is what they may see (tests/search/ search each field as each person)
     "search:search": DEFAULT,
 }
@@ -533,6 +547,10 @@ OBJECT_MAKERS = {
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
     "attachment": lambda people: _attachment(people),
+
+    "mailthread": lambda people: _mail_thread(people),
+    "calendarfeed": lambda people: __import__("types").SimpleNamespace(
+        pk=django_apps.get_model("mail", "CalendarFeed").objects.create(user=people["owner"]).token),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,
@@ -563,6 +581,15 @@ def _attachment(people):
     attachment = attachments.attachment_add(file=SimpleUploadedFile("probe.png", image.getvalue()), actor=people["owner"], deal=deal)
     attachments.content_preview_make(content_id=attachment.content_id)
     return attachment
+
+def _mail_thread(people):
+    """A shared thread in rita's mailbox, on her deal and her contact on it."""
+    deal = django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE)
+    person = django_apps.get_model("pipeline", "Person").objects.get(name=NORTH_PERSON_NAME)
+    thread = django_apps.get_model("mail", "Thread").objects.create(owner=people["owner"], subject="Probe thread")
+    thread.deals.add(deal)
+    thread.persons.add(person)
+    return thread
 
 
 def _note(people):
