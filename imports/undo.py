@@ -44,7 +44,8 @@ def _referring(model, ids: list[int], created: dict[str, set[int]]):
     """(verbose plural name, count) for each kind of record that refers to `ids` of `model` and
     was not written by the import itself."""
     for relation in model._meta.get_fields(include_hidden=True):
-        if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+        if not (relation.auto_created and not relation.concrete
+                and (relation.one_to_many or relation.one_to_one or relation.many_to_many)):
             continue
         related = relation.related_model
         label = related._meta.label
@@ -58,7 +59,7 @@ def _referring(model, ids: list[int], created: dict[str, set[int]]):
             rows = rows.exclude(pk__in=created[kind])
         elif label == "pipeline.DealContact":
             rows = rows.exclude(deal_id__in=created["deals"])
-        count = rows.count()
+        count = rows.distinct().count() if relation.many_to_many else rows.count()
         if count:
             yield related._meta.verbose_name_plural, count
 

@@ -182,3 +182,26 @@ def test_a_person_added_to_an_imported_organisation_blocks_the_undo(make_job, re
     organization = Organization.objects.get(name="Alpha GmbH")
     Person.objects.create(name="Bert Neu", organization=organization, owner=rep)
     assert undo_refusals(job) == ["People that refer to imported records: 1."]
+
+
+def test_mail_or_files_filed_on_imported_records_block_the_undo(imported, admin_user):
+    """Later kinds of records are found from the models' relations: a mail thread (many-to-many)
+    on an imported deal and a file on an imported organisation."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from attachments.services import attachment_add
+    from mail.models import Thread
+
+    job, _before = imported
+    deal = Deal.objects.get(pk=job.created_records["deals"][0])
+    organization = Organization.objects.get(pk=job.created_records["organizations"][1])
+    thread = Thread.objects.create(owner=admin_user, subject="Re: the offer")
+    thread.deals.add(deal)
+    attachment_add(file=SimpleUploadedFile("rfp.txt", b"Request for proposal"), actor=admin_user,
+                   organization=organization)
+    reasons = undo_refusals(job)
+    assert any(reason.endswith("that refer to imported records: 1.") and "thread" in reason.lower() for reason in reasons), reasons
+    assert any(reason.endswith("that refer to imported records: 1.") and "file" in reason.lower() for reason in reasons), reasons
+    with pytest.raises(UndoRefused):
+        import_undo(job, actor=admin_user)
+    assert Thread.objects.filter(deals=deal).exists()
