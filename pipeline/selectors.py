@@ -497,21 +497,21 @@ def _open_grouped_totals(open_totals: QuerySet[OpenStageTotal], *, today, won_si
 
 
 def board_stage_totals(
-    *, user, pipeline, stage_ids=None, today=None, owner_id=None, q: str = "", close_from=None, close_to=None,
+    *, user, pipeline, stage_ids=None, today=None, **filters
 ) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
-    """stage_totals of the board's deals (board_deals with the same filters), in one query whose
+    """stage_totals of the board's deals (board_deals with the same `filters`), in one query whose
     cost does not grow with the number of deals: the open deals' sums come from OpenStageTotal
     (kept by the database on every write), the won deals the board still shows are few and
-    summed live, and the two are one UNION ALL. A text search or a close-date filter narrows the
-    deals by what those totals do not hold: then the deals are summed live (stage_totals)."""
+    summed live, and the two are one UNION ALL. Any filter but the owner (a text search, close
+    dates) narrows the deals by what those totals do not hold: then the deals are summed live
+    (stage_totals)."""
     today = today or timezone.localdate()
     won_since = today - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
-    deals = board_deals(
-        user=user, pipeline=pipeline, owner_id=owner_id, q=q, close_from=close_from, close_to=close_to
-    )
+    deals = board_deals(user=user, pipeline=pipeline, **filters)
     if stage_ids is not None:
         deals = deals.filter(stage_id__in=stage_ids)
-    if q or close_from or close_to:
+    owner_id = filters.get("owner_id")
+    if any(value not in (None, "") for name, value in filters.items() if name != "owner_id"):
         return stage_totals(deals, today=today, won_since=won_since)
     open_totals = _visible_open_totals(user).filter(stage__pipeline=pipeline, deals__gt=0)
     if owner_id:
