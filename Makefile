@@ -17,7 +17,7 @@ help:
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make bench  - run the benchmarks under bench/ (BENCH_ARGS=\"--sizes 1000 --repeat 5\" to narrow them)"
 	@echo "make bench-scale - the board, a move, the forecast dashboard and search at 10,000 to 1,000,000 deals on PostgreSQL (SCALE_SIZES=10000,100000 to narrow; about 30 min with the million)"
-	@echo "make load   - load run: gunicorn (2 workers) on PostgreSQL under locust (LOAD_ARGS=\"--duration 30\")"
+	@echo "make load   - load run: gunicorn (4 workers) on PostgreSQL under locust, reps and managers (LOAD_ARGS=\"--shaped --deals 100000\")"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stageflow needs Python 3.11 or newer")'
