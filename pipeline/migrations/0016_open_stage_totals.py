@@ -39,6 +39,9 @@ BEGIN
             weighted_own = weighted_own
                 - CASE WHEN p_probability IS NULL THEN 0 ELSE COALESCE(p_amount, 0) * p_probability * 0.01 END
         WHERE stage_id = p_stage AND owner_id = p_owner AND currency = p_currency;
+        -- No row for what holds no deal: an empty stage or a person who left keeps none behind.
+        DELETE FROM pipeline_openstagetotal
+        WHERE stage_id = p_stage AND owner_id = p_owner AND currency = p_currency AND deals = 0;
     ELSE
         INSERT INTO pipeline_openstagetotal AS t ({COLUMNS})
         VALUES (
@@ -120,7 +123,10 @@ def _sqlite_subtract(row: str) -> str:
         weighted_own = weighted_own
             - CASE WHEN {row}.probability IS NULL THEN 0 ELSE COALESCE({row}.amount, 0) * {row}.probability * 0.01 END
     WHERE {row}.status = 'open'
-      AND stage_id = {row}.stage_id AND owner_id = {row}.owner_id AND currency = {row}.currency;"""
+      AND stage_id = {row}.stage_id AND owner_id = {row}.owner_id AND currency = {row}.currency;
+    DELETE FROM pipeline_openstagetotal
+    WHERE {row}.status = 'open'
+      AND stage_id = {row}.stage_id AND owner_id = {row}.owner_id AND currency = {row}.currency AND deals = 0;"""
 
 
 SQLITE = [

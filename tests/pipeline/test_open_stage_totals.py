@@ -153,3 +153,11 @@ def test_a_missing_row_is_drift_too_and_the_rebuild_restores_it(rep, stages, mix
     services.open_stage_totals_rebuild()
     assert selectors.open_stage_totals_drift() == []
     assert maintained(rep, stages["Offer"].pipeline) == live(rep, stages["Offer"].pipeline)
+
+
+def test_a_stage_emptied_of_open_deals_keeps_no_totals_row(rep, stages):
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"], amount=Decimal("10.00"))
+    assert OpenStageTotal.objects.filter(stage=stages["Prospecting"]).exists()
+    services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep)
+    assert not OpenStageTotal.objects.filter(stage=stages["Prospecting"]).exists()
+    assert OpenStageTotal.objects.get(stage=stages["Qualification"]).deals == 1
