@@ -227,7 +227,7 @@ def main() -> int:
     try:
         print(f"… migrating {args.database}", file=sys.stderr, flush=True)
         subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        print(f"… seeding {args.deals:,} open deals for {args.reps} reps", file=sys.stderr, flush=True)
+        print(f"… seeding {args.deals:,} {'deals shaped like use' if args.shaped else 'open deals'} for {args.reps} reps", file=sys.stderr, flush=True)
         start = time.perf_counter()
         subprocess.run(
             [python, "-m", "bench.load", "--seed-into", str(plan), "--deals", str(args.deals), "--reps", str(args.reps),
