@@ -10,13 +10,14 @@ DEMO_SEED ?= 42
 # Local development runs with DEBUG on unless the environment says otherwise.
 export DEBUG ?= 1
 
-.PHONY: help setup messages assets migrate seed run test test-browser bench load bench-deps check clean
+.PHONY: help setup messages assets migrate seed run test test-browser bench bench-scale load bench-deps check clean
 
 help:
 	@echo "make run    - set up everything and serve Stageflow with demo data on http://$(HOST):$(PORT)"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make bench  - run the benchmarks under bench/ (BENCH_ARGS=\"--sizes 1000 --repeat 5\" to narrow them)"
-	@echo "make load   - load run: gunicorn (2 workers) on PostgreSQL under locust (LOAD_ARGS=\"--duration 30\")"
+	@echo "make bench-scale - the board, a move, the forecast dashboard and search at 10,000 to 1,000,000 deals on PostgreSQL (SCALE_SIZES=10000,100000 to narrow; about 30 min with the million)"
+	@echo "make load   - load run: gunicorn (4 workers) on PostgreSQL under locust, reps and managers (LOAD_ARGS=\"--shaped --deals 100000\")"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stageflow needs Python 3.11 or newer")'
@@ -69,6 +70,11 @@ bench-deps: $(VENV)/.bench-installed
 
 bench: setup bench-deps
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Opt-in: seeding a million deals shaped like use takes most of half an hour on a 2-core machine.
+SCALE_SIZES ?= 10000,100000,1000000
+bench-scale: setup bench-deps
+	$(PY) -m bench.scale --sizes $(SCALE_SIZES) $(SCALE_ARGS)
 
 load: setup bench-deps
 	$(PY) -m bench.load $(LOAD_ARGS)

@@ -1,7 +1,13 @@
-"""`make load`: many reps on the board at once, against gunicorn with 2 workers on PostgreSQL.
+"""`make load`: many reps on the board at once and managers on the forecast dashboard, against
+gunicorn with 4 workers on PostgreSQL.
 
-    python -m bench.load [--deals 10000] [--reps 52] [--users 40] [--duration 60] [--port 8103]
-                         [--database stageflow_load_<pid>] [--keep-database]
+    python -m bench.load [--deals 10000] [--reps 52] [--users 40] [--managers 4] [--duration 60]
+                         [--shaped] [--workers 4] [--port 8103] [--database stageflow_load_<pid>]
+                         [--keep-database]
+
+With --shaped the data is bench/scale.py's (--deals deals in all, about a fifth open, with
+history, activities and offers; 200 reps in 4 teams), and the forecast is computed once before
+the run so that the dashboard shows one; without it, --deals open deals only (bench/seed.py).
 
 Creates its own PostgreSQL database, migrates it, seeds open deals owned by the reps (who sign
 in with a password), starts gunicorn on 127.0.0.1 only, and runs locust headless: each simulated
@@ -59,7 +65,7 @@ def server_env(database_url: str) -> dict:
     return env
 
 
-def seed(*, deals: int, reps: int, plan: Path) -> None:
+def seed(*, deals: int, reps: int, plan: Path, shaped: bool) -> None:
     """Run inside a process whose DATABASE_URL is the load database (see main)."""
     import django
 
@@ -71,13 +77,22 @@ def seed(*, deals: int, reps: int, plan: Path) -> None:
     from bench.seed import TEAMS, bench_users, seed_open_deals
     from pipeline.models import Deal, Pipeline
 
-    bench_users(reps_per_team=max(1, round(reps / len(TEAMS))))
-    seed_open_deals(deals)
-    # One hash for everyone: hashing once per rep would only slow the set-up down.
-    User.objects.filter(role=Role.REP).update(password=make_password(PASSWORD))
+    if shaped:
+        from bench.scale import seed_shaped
+
+        seed_shaped(deals)
+    else:
+        bench_users(reps_per_team=max(1, round(reps / len(TEAMS))))
+        seed_open_deals(deals)
+    # One hash for everyone: hashing once per person would only slow the set-up down.
+    User.objects.filter(role__in=[Role.REP, Role.MANAGER]).update(password=make_password(PASSWORD))
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
     pipeline = Pipeline.objects.get(is_default=True)
+    if shaped:
+        from forecasting.services import forecast_refresh_pipeline
+
+        forecast_refresh_pipeline(pipeline_id=pipeline.pk)
     stages = list(pipeline.stages.order_by("position").values_list("pk", flat=True)[:2])
     reps_deals: dict[str, list] = {}
     for username, deal_id, stage_id, version in (
@@ -86,7 +101,10 @@ def seed(*, deals: int, reps: int, plan: Path) -> None:
         .values_list("owner__username", "pk", "stage_id", "version")
     ):
         reps_deals.setdefault(username, []).append([deal_id, stage_id, version])
-    plan.write_text(json.dumps({"password": PASSWORD, "stages": stages, "reps": reps_deals}))
+    # Reps with deals in the first two stages, as many as asked for.
+    reps_deals = dict(sorted(reps_deals.items())[:reps])
+    managers = list(User.objects.filter(role=Role.MANAGER).order_by("username").values_list("username", flat=True))
+    plan.write_text(json.dumps({"password": PASSWORD, "stages": stages, "reps": reps_deals, "managers": managers}))
 
 
 def wait_until_up(url: str, timeout: float = 60) -> None:
@@ -123,12 +141,19 @@ def report(
         "# Stageflow load run",
         "",
         f"{stamp}. Machine: {load}. gunicorn with {args.workers} sync workers on {HOST} (DEBUG off), PostgreSQL; "
-        f"{args.deals:,} open deals owned by {args.reps} reps (seeded in {seed_s:.0f} s); locust headless with "
-        f"{args.users} simulated reps (spawn rate {args.spawn_rate}/s) for {args.duration} s, each waiting "
-        f"{args.wait_min}–{args.wait_max} s between actions. Each rep signs in, then opens the board (weight 3), "
-        "loads the next cards of a column as htmx does (weight 2) and moves one of their own deals between the first "
-        "two stages through the HTMX endpoint with its current version (weight 3). Locust and the database share "
-        f"the machine's {os.cpu_count()} cores with gunicorn. Whole run (set-up included): {took:.0f} s.",
+        + (
+            f"{args.deals:,} deals shaped like use (bench/scale.py: about a fifth open, with history, activities and "
+            f"offers; the forecast computed once before the run)"
+            if args.shaped else f"{args.deals:,} open deals owned by {args.reps} reps"
+        )
+        + f" (seeded in {seed_s:.0f} s); locust headless with "
+        f"{args.users} simulated reps and {args.managers} managers (spawn rate {args.spawn_rate}/s) for "
+        f"{args.duration} s, each waiting {args.wait_min}–{args.wait_max} s between actions. Each rep signs in, then "
+        "opens the board (weight 3), loads the next cards of a column as htmx does (weight 2) and moves one of their "
+        "own deals between the first two stages through the HTMX endpoint with its current version (weight 3); each "
+        "manager signs in and opens the forecast dashboard. Locust and the database share "
+        f"the machine's {os.cpu_count()} cores with gunicorn, and other work ran on the machine: figures are of a "
+        f"loaded machine. Whole run (set-up included): {took:.0f} s.",
         "",
         "| request | count | errors | req/s | p50 ms | p99 ms | max ms | mean bytes |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -170,7 +195,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--wait-min", type=float, default=0.5, help="seconds a rep waits between actions, at least")
     parser.add_argument("--wait-max", type=float, default=2.0)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--managers", type=int, default=4, help="simulated managers on the forecast dashboard")
+    parser.add_argument("--shaped", action="store_true", help="data shaped like use (bench/scale.py)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOAD_PORT", "8103")))
     parser.add_argument("--database", default=os.environ.get("LOAD_DATABASE", f"stageflow_load_{os.getpid()}"))
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
@@ -180,7 +207,7 @@ def main() -> int:
 
     if args.seed_into:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        seed(deals=args.deals, reps=args.reps, plan=Path(args.seed_into))
+        seed(deals=args.deals, reps=args.reps, plan=Path(args.seed_into), shaped=args.shaped)
         return 0
     if args.users > args.reps:
         parser.error("--users must not exceed --reps: each simulated rep moves only their own deals")
@@ -200,10 +227,11 @@ def main() -> int:
     try:
         print(f"… migrating {args.database}", file=sys.stderr, flush=True)
         subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        print(f"… seeding {args.deals:,} open deals for {args.reps} reps", file=sys.stderr, flush=True)
+        print(f"… seeding {args.deals:,} {'deals shaped like use' if args.shaped else 'open deals'} for {args.reps} reps", file=sys.stderr, flush=True)
         start = time.perf_counter()
         subprocess.run(
-            [python, "-m", "bench.load", "--seed-into", str(plan), "--deals", str(args.deals), "--reps", str(args.reps)],
+            [python, "-m", "bench.load", "--seed-into", str(plan), "--deals", str(args.deals), "--reps", str(args.reps),
+             *(["--shaped"] if args.shaped else [])],
             cwd=ROOT, env=env, check=True,
         )
         seed_s = time.perf_counter() - start
@@ -227,11 +255,12 @@ def main() -> int:
             "LOAD_WAIT_MIN": str(args.wait_min),
             "LOAD_WAIT_MAX": str(args.wait_max),
             "LOAD_STEADY": str(workdir / "steady.json"),
+            "LOAD_MANAGERS": str(args.managers),
         }
         subprocess.run(
             [
                 str(Path(python).parent / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-                "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.duration}s",
+                "--users", str(args.users + args.managers), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.duration}s",
                 "--host", f"http://{HOST}:{args.port}", "--csv", prefix, "--only-summary",
             ],
             cwd=ROOT, env=locust_env, check=False,  # exit 1 on failures: reported below

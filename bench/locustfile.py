@@ -16,6 +16,7 @@ from locust.stats import calculate_response_time_percentile
 with open(os.environ["LOAD_PLAN"]) as handle:
     PLAN = json.load(handle)
 REPS = iter(sorted(PLAN["reps"]))
+MANAGERS = iter(PLAN.get("managers", []) * 100)
 STAGES = PLAN["stages"]
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 _counter = itertools.count()
@@ -68,6 +69,38 @@ def _row(name, times, count, failures, seconds, content) -> dict:
     }
 
 
+def _sign_in(user) -> None:
+    page = user.client.get("/accounts/login/", name="sign-in form")
+    token = CSRF_INPUT.search(page.text).group(1)
+    with user.client.post(
+        "/accounts/login/",
+        {"username": user.username, "password": PLAN["password"], "csrfmiddlewaretoken": token, "next": "/pipeline/"},
+        name="sign-in",
+        allow_redirects=False,
+        catch_response=True,
+    ) as response:
+        if response.status_code != 302:
+            response.failure(f"sign-in answered {response.status_code}")
+    if next(_signed_in) == user.environment.runner.target_user_count:
+        _snapshot(user.environment)
+
+
+class Manager(HttpUser):
+    """A sales manager who keeps the forecast dashboard open and reloads it."""
+
+    abstract = int(os.environ.get("LOAD_MANAGERS", "0")) == 0  # no managers asked for
+    fixed_count = int(os.environ.get("LOAD_MANAGERS", "0"))
+    wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "0.5")), float(os.environ.get("LOAD_WAIT_MAX", "2")))
+
+    def on_start(self):
+        self.username = next(MANAGERS)
+        _sign_in(self)
+
+    @task
+    def dashboard(self):
+        self.client.get("/forecast/", name="forecast dashboard")
+
+
 class Rep(HttpUser):
     wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "0.5")), float(os.environ.get("LOAD_WAIT_MAX", "2")))
 
@@ -75,19 +108,7 @@ class Rep(HttpUser):
         self.username = next(REPS)
         self.deals = [list(d) for d in PLAN["reps"][self.username]]  # [id, stage id, version]
         self.rng = random.Random(next(_counter))
-        page = self.client.get("/accounts/login/", name="sign-in form")
-        token = CSRF_INPUT.search(page.text).group(1)
-        with self.client.post(
-            "/accounts/login/",
-            {"username": self.username, "password": PLAN["password"], "csrfmiddlewaretoken": token, "next": "/pipeline/"},
-            name="sign-in",
-            allow_redirects=False,
-            catch_response=True,
-        ) as response:
-            if response.status_code != 302:
-                response.failure(f"sign-in answered {response.status_code}")
-        if next(_signed_in) == self.environment.runner.target_user_count:
-            _snapshot(self.environment)
+        _sign_in(self)
 
     def _headers(self, htmx: bool = True) -> dict:
         headers = {"X-CSRFToken": self.client.cookies.get("csrftoken", ""), "Referer": self.host + "/pipeline/"}

@@ -27,6 +27,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "forecasting.tasks.forecast_snapshot_daily",
         "schedule": crontab(hour=2, minute=0),
     },
+    # The board's column totals of open deals are kept by database triggers; this recount
+    # reports (and repairs) any difference, which would mean a write path the triggers miss.
+    "pipeline-open-stage-totals-check": {
+        "task": "pipeline.tasks.open_stage_totals_check",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Forget uploads that were never imported.
     "imports-prune": {"task": "imports.tasks.imports_prune", "schedule": crontab(hour=3, minute=30)},
     # Sent offers whose link ran out are marked expired (the link itself stops at once anyway).

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that its time covers the other middleware too.
     "config.server_timing.ServerTimingMiddleware",
+    # Whether this request's reads may use the read replica (only with DATABASE_REPLICA_URL).
+    "config.replica.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Answers nothing cross-origin unless CORS_ALLOWED_ORIGINS lists the origin (closed by default).
@@ -147,6 +149,20 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not e
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# An optional read replica (config/replica.py): GET requests read from it, except for whoever
+# wrote in the last REPLICA_PIN_SECONDS (longer than the replica's usual lag).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_ALIAS = ""
+if DATABASE_REPLICA_URL:
+    DATABASE_REPLICA_ALIAS = "replica"
+    DATABASES[DATABASE_REPLICA_ALIAS] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    DATABASES[DATABASE_REPLICA_ALIAS]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    DATABASES[DATABASE_REPLICA_ALIAS]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 15)
 
 # --- Cache, Celery ------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

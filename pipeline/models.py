@@ -505,6 +505,9 @@ class Deal(models.Model):
             models.Index(fields=["stage", "status", "-stage_entered_at"], name="deal_board_idx"),
             models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
             models.Index(fields=["pipeline", "status", "expected_close"], name="deal_forecast_idx"),
+            # The won deals the board still shows (closed recently): their column totals are
+            # counted live, from this range, while the open deals' come from OpenStageTotal.
+            models.Index(fields=["pipeline", "status", "closed_at"], name="deal_closed_idx"),
             # The board's per-column ranking (newest arrivals first, 50 per column) and a column's
             # next page, in index order without a sort. The columns after the id never change the
             # order; they let PostgreSQL rank every column with an index-only scan (a covering
@@ -579,6 +582,44 @@ class DealContact(models.Model):
 
     def __str__(self):
         return f"{self.person} ({self.role or '-'})"
+
+
+class OpenStageTotal(models.Model):
+    """The open deals of one stage, owner and currency: how many, how many with an amount, their
+    amounts, and what the weighted amount needs (the amounts of deals weighted by their stage's
+    probability, and the already weighted amounts of deals with a probability of their own, so
+    that changing a stage's probability changes no row here). The board's column headers read
+    these rows instead of every open deal (selectors.board_stage_totals).
+
+    Kept by the database itself: triggers on the deal table (migration 0016) add and subtract in
+    the transaction of every insert, update and delete, whichever code path wrote the deal, so the
+    rows are as exact as the deals. services.open_stage_totals_drift compares them with a full
+    recount (a test and a periodic task do)."""
+
+    stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="+"
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    deals = models.IntegerField(_("deals"), default=0)
+    priced = models.IntegerField(_("deals with an amount"), default=0)
+    amount = models.DecimalField(_("amount"), max_digits=20, decimal_places=2, default=0)
+    amount_at_stage_probability = models.DecimalField(
+        _("amount weighted by the stage's probability"), max_digits=20, decimal_places=2, default=0
+    )
+    weighted_own = models.DecimalField(
+        _("weighted amount of deals with their own probability"), max_digits=24, decimal_places=4, default=0
+    )
+
+    class Meta:
+        verbose_name = _("open stage total")
+        verbose_name_plural = _("open stage totals")
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "owner", "currency"], name="openstagetotal_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.stage_id}/{self.owner_id}/{self.currency}: {self.deals}"
 
 
 class StageChange(models.Model):

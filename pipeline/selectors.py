@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections
 from django.db.models import (
-    Case, Count, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Sum,
+    Case, Count, DateField, DecimalField, Exists, ExpressionWrapper, F, FilteredRelation, IntegerField, OuterRef, Q, QuerySet, Sum,
     Value, When, Window,
 )
 from django.db.models.functions import Coalesce, RowNumber
@@ -21,7 +22,9 @@ from currencies import rates
 
 from . import extensions
 
-from .models import Deal, DealContact, DealStatus, LostReason, Organization, Person, Pipeline, Stage, Transition
+from .models import (
+    Deal, DealContact, DealStatus, LostReason, OpenStageTotal, Organization, Person, Pipeline, Stage, Transition,
+)
 from .services import transition_targets
 
 
@@ -453,7 +456,15 @@ def stage_totals(
     handful of sums is converted here (currencies.rates)."""
     today = today or timezone.localdate()
     won_since = won_since or today - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
-    rows = (
+    rows = _grouped_totals(deals, today=today, won_since=won_since).order_by("stage_id", "currency", "status", "rate_day")
+    return _totals_from_rows(rows, today=today)
+
+
+def _grouped_totals(deals: QuerySet[Deal], *, today, won_since) -> QuerySet:
+    """Deals' sums per stage, currency, status and rate day, each row with the rates (stage_totals).
+    The columns come in this order: stage_id, currency, status, rate_day, n, total, weighted,
+    rates_text (and budget_text); _open_grouped_totals returns the same shape."""
+    return (
         deals.order_by()
         .annotate(rate_day=rates.rate_day_expression(today))
         .values("stage_id", "currency", "status", "rate_day")
@@ -461,8 +472,70 @@ def stage_totals(
             n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted_amount_expression()),
             **rates.rates_annotations(first=won_since, last=today, today=today),
         )
-        .order_by("stage_id", "currency", "status", "rate_day")
     )  # fmt: skip
+
+
+def _open_grouped_totals(open_totals: QuerySet[OpenStageTotal], *, today, won_since) -> QuerySet:
+    """The rows of _grouped_totals for open deals, from their maintained totals: the same columns
+    in the same order, so that the two can be one UNION ALL."""
+    return (
+        open_totals.order_by()
+        .annotate(status=Value(DealStatus.OPEN.value), rate_day=Value(today, output_field=DateField()))
+        .values("stage_id", "currency", "status", "rate_day")
+        .annotate(
+            n=Sum("deals"),
+            total=Sum(Case(When(priced__gt=0, then=F("amount")), default=None)),
+            weighted=Sum(
+                ExpressionWrapper(
+                    F("amount_at_stage_probability") * F("stage__probability") * Value(Decimal("0.01")) + F("weighted_own"),
+                    output_field=DecimalField(max_digits=24, decimal_places=4),
+                )
+            ),
+            **rates.rates_annotations(first=won_since, last=today, today=today),
+        )
+    )  # fmt: skip
+
+
+def board_stage_totals(
+    *, user, pipeline, stage_ids=None, today=None, **filters
+) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
+    """stage_totals of the board's deals (board_deals with the same `filters`), in one query whose
+    cost does not grow with the number of deals: the open deals' sums come from OpenStageTotal
+    (kept by the database on every write), the won deals the board still shows are few and
+    summed live, and the two are one UNION ALL. Any filter but the owner (a text search, close
+    dates) narrows the deals by what those totals do not hold: then the deals are summed live
+    (stage_totals)."""
+    today = today or timezone.localdate()
+    won_since = today - timedelta(days=settings.STAGEFLOW["WON_DEALS_ON_BOARD_DAYS"])
+    deals = board_deals(user=user, pipeline=pipeline, **filters)
+    if stage_ids is not None:
+        deals = deals.filter(stage_id__in=stage_ids)
+    owner_id = filters.get("owner_id")
+    if any(value not in (None, "") for name, value in filters.items() if name != "owner_id"):
+        return stage_totals(deals, today=today, won_since=won_since)
+    open_totals = _visible_open_totals(user).filter(stage__pipeline=pipeline, deals__gt=0)
+    if owner_id:
+        open_totals = open_totals.filter(owner_id=owner_id)
+    if stage_ids is not None:
+        open_totals = open_totals.filter(stage_id__in=stage_ids)
+    rows = _open_grouped_totals(open_totals, today=today, won_since=won_since).union(
+        _grouped_totals(deals.filter(status=DealStatus.WON), today=today, won_since=won_since), all=True
+    )
+    return _totals_from_rows(rows, today=today)
+
+
+def _visible_open_totals(user) -> QuerySet[OpenStageTotal]:
+    """The OpenStageTotal rows of the owners whose deals the user may see: the visibility rule
+    (_deal_visibility) speaks of owners only, so it applies to these rows as it is."""
+    rule = _deal_visibility(user)
+    if rule is False:
+        return OpenStageTotal.objects.none()
+    if rule is True:
+        return OpenStageTotal.objects.all()
+    return OpenStageTotal.objects.filter(rule)
+
+
+def _totals_from_rows(rows, *, today) -> tuple[dict[int, list[CurrencyTotal]], dict[int, ConvertedTotal]]:
     rules = None
     sums: dict[tuple[int, str], list] = {}
     converted: dict[int, rates.ConvertedSums] = defaultdict(lambda: rates.ConvertedSums(rules.currency))
@@ -568,22 +641,34 @@ def card(deal_id: int) -> Deal:
     return card_queryset(Deal.objects.filter(pk=deal_id)).get()
 
 
-def board_cards(deals: QuerySet[Deal], *, per_column: int) -> dict[int, list[Deal]]:
-    """The first `per_column` cards of every column in one query (a window per stage), and what
-    other apps show on them."""
-    # Rank the narrow deal rows first and join leads and owners only for the winners: joining
-    # before ranking makes the database carry every visible deal through the joins.
-    ranked_ids = (
-        deals.order_by()
-        .annotate(
-            column_rank=Window(
-                RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()]
+def board_cards(deals: QuerySet[Deal], *, per_column: int, stage_ids: list[int] | None = None) -> dict[int, list[Deal]]:
+    """The first `per_column` cards of every column in one query, and what other apps show on them.
+
+    Given the columns' `stage_ids`, on a database that can LIMIT the parts of a UNION
+    (PostgreSQL), each column's first cards are one LIMITed range of the board's ranking index
+    (deal_board_rank_idx), read until the page is full: the query costs the same at ten thousand
+    and at a million deals. Otherwise (SQLite, which cannot) a window ranks every visible deal per
+    stage, which reads them all."""
+    # Pick the narrow deal rows first and join leads and owners only for the winners: joining
+    # before picking makes the database carry every candidate through the joins.
+    if stage_ids and connections[deals.db].features.supports_slicing_ordering_in_compound:
+        firsts = [
+            deals.filter(stage_id=stage_id).order_by("-stage_entered_at", "-pk").values("pk")[:per_column]
+            for stage_id in stage_ids
+        ]
+        chosen_ids = firsts[0].union(*firsts[1:], all=True)
+    else:
+        chosen_ids = (
+            deals.order_by()
+            .annotate(
+                column_rank=Window(
+                    RowNumber(), partition_by=[F("stage_id")], order_by=[F("stage_entered_at").desc(), F("pk").desc()]
+                )
             )
+            .filter(column_rank__lte=per_column)
+            .values("pk")
         )
-        .filter(column_rank__lte=per_column)
-        .values("pk")
-    )
-    found = load_card_data(list(board_card_queryset(Deal.objects.filter(pk__in=ranked_ids))))
+    found = load_card_data(list(board_card_queryset(Deal.objects.filter(pk__in=chosen_ids))))
     cards: dict[int, list[Deal]] = defaultdict(list)
     for deal in found:
         cards[deal.stage_id].append(deal)
@@ -619,11 +704,14 @@ def active_lost_reasons() -> list[LostReason]:
     return list(LostReason.objects.filter(is_active=True).order_by("position", "pk"))
 
 
-def board_columns(*, stages: list[Stage], deals: QuerySet[Deal], per_column: int | None = None) -> list[Column]:
-    """A column per stage (in the order given) with its totals and its first cards."""
+def board_columns(
+    *, stages: list[Stage], deals: QuerySet[Deal], per_column: int | None = None, totals=None
+) -> list[Column]:
+    """A column per stage (in the order given) with its totals and its first cards. `totals` are
+    board_stage_totals' answer for the same deals (without them: stage_totals of `deals`)."""
     per_column = per_column or settings.STAGEFLOW["BOARD_PAGE_SIZE"]
-    totals, converted = stage_totals(deals)
-    cards = board_cards(deals, per_column=per_column)
+    totals, converted = totals if totals is not None else stage_totals(deals)
+    cards = board_cards(deals, per_column=per_column, stage_ids=[stage.pk for stage in stages])
     columns = []
     for stage in stages:
         mine = totals.get(stage.pk, [])
@@ -684,3 +772,75 @@ def can_handle_data_request(user, person: Person) -> bool:
     if user.is_admin:
         return True
     return user.is_manager and can_change_person(user, person)
+
+
+# --- The maintained open-deal totals (OpenStageTotal) ------------------------------------------
+
+_TOTAL_FIELDS = ("deals", "priced", "amount", "amount_at_stage_probability", "weighted_own")
+
+
+def open_stage_totals_recount() -> dict[tuple[int, int, str], tuple]:
+    """What OpenStageTotal must hold, counted from the deals themselves (one GROUP BY over every
+    open deal: for checks, not for pages). Keys (stage_id, owner_id, currency), values in the
+    order of _TOTAL_FIELDS."""
+    rows = (
+        Deal.objects.filter(status=DealStatus.OPEN).order_by()
+        .values("stage_id", "owner_id", "currency")
+        .annotate(
+            n=Count("pk"),
+            priced=Count("amount"),
+            total=Coalesce(Sum("amount"), Value(Decimal("0"))),
+            at_stage=Coalesce(Sum("amount", filter=Q(probability__isnull=True)), Value(Decimal("0"))),
+            own=Coalesce(
+                Sum(
+                    ExpressionWrapper(
+                        F("amount") * F("probability") * Value(Decimal("0.01")),
+                        output_field=DecimalField(max_digits=24, decimal_places=4),
+                    ),
+                    filter=Q(probability__isnull=False),
+                ),
+                Value(Decimal("0")),
+            ),
+        )
+    )  # fmt: skip
+    return {
+        (r["stage_id"], r["owner_id"], r["currency"]): (
+            r["n"], r["priced"], _cents(r["total"]), _cents(r["at_stage"]), _ten_thousandths(r["own"]),
+        )
+        for r in rows
+    }
+
+
+def _cents(value) -> Decimal:
+    return Decimal(value).quantize(_CENT)
+
+
+def _ten_thousandths(value) -> Decimal:
+    return Decimal(value).quantize(Decimal("0.0001"))
+
+
+def open_stage_totals_drift() -> list[dict]:
+    """Where OpenStageTotal and a full recount of the open deals disagree: one entry per stage,
+    owner and currency with both values (empty when they agree, as they always should)."""
+    stored = {
+        (r["stage_id"], r["owner_id"], r["currency"]): (
+            r["deals"], r["priced"], _cents(r["amount"]), _cents(r["amount_at_stage_probability"]),
+            _ten_thousandths(r["weighted_own"]),
+        )
+        for r in OpenStageTotal.objects.values("stage_id", "owner_id", "currency", *_TOTAL_FIELDS)
+    }  # fmt: skip
+    empty = (0, 0, Decimal("0.00"), Decimal("0.00"), Decimal("0.0000"))
+    stored = {key: value for key, value in stored.items() if value != empty}  # every deal left: nothing to show
+    counted = open_stage_totals_recount()
+    drift = []
+    for key in sorted(set(stored) | set(counted), key=lambda k: (k[0], k[1], k[2])):
+        if stored.get(key) != counted.get(key):
+            stage_id, owner_id, currency = key
+            drift.append(
+                {
+                    "stage_id": stage_id, "owner_id": owner_id, "currency": currency,
+                    "stored": dict(zip(_TOTAL_FIELDS, stored[key])) if key in stored else None,
+                    "counted": dict(zip(_TOTAL_FIELDS, counted[key])) if key in counted else None,
+                }
+            )  # fmt: skip
+    return drift

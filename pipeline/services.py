@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from . import events
 from .exceptions import MoveRefused, PipelineError, VersionConflict
 from .models import (
-    ContactRole, Deal, DealContact, DealField, DealStatus, ForecastCategory, LostReason, Organization, Pipeline, Stage,
-    StageKind, Transition,
+    ContactRole, Deal, DealContact, DealField, DealStatus, ForecastCategory, LostReason, OpenStageTotal, Organization,
+    Pipeline, Stage, StageKind, Transition,
 )
 from .signals import deals_changed
 
@@ -718,3 +718,29 @@ def deals_bulk_import(*, deals: list[dict], batch_size: int = 2000) -> list[Deal
             pipeline_ids=sorted(pipeline_ids), deal_ids=sorted(d.pk for d in created), kind="imported"
         )
     return created
+
+
+@transaction.atomic
+def open_stage_totals_rebuild() -> int:
+    """Count OpenStageTotal again from the open deals (after a drift was found, or after data was
+    written with the triggers switched off). On PostgreSQL the totals table is locked first: a
+    deal write in flight has touched it already (its trigger did), so the lock waits for it to
+    commit, and writes that come later wait for the rebuild. Returns the number of rows."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {OpenStageTotal._meta.db_table} IN EXCLUSIVE MODE")
+    from .selectors import open_stage_totals_recount
+
+    counted = open_stage_totals_recount()
+    OpenStageTotal.objects.all().delete()
+    OpenStageTotal.objects.bulk_create(
+        [
+            OpenStageTotal(
+                stage_id=stage_id, owner_id=owner_id, currency=currency, deals=n, priced=priced, amount=total,
+                amount_at_stage_probability=at_stage, weighted_own=own,
+            )
+            for (stage_id, owner_id, currency), (n, priced, total, at_stage, own) in counted.items()
+        ],
+        batch_size=2000,
+    )
+    return len(counted)

@@ -64,7 +64,8 @@ def board(request):
     if more_stage and is_partial(request):
         return _column_more(request, pipeline=pipeline, deals=deals, stage_id=more_stage, offset=offset)
 
-    columns = selectors.board_columns(stages=pipeline.board_stages, deals=deals)
+    totals = selectors.board_stage_totals(user=user, pipeline=pipeline, **filters)
+    columns = selectors.board_columns(stages=pipeline.board_stages, deals=deals, totals=totals)
     targets = selectors.move_targets(pipeline_id=pipeline.pk, stages=pipeline.board_stages)  # in board order
     for column in columns:
         column.targets = targets[column.stage.pk]  # the same moves for every card: one menu per column

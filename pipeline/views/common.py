@@ -82,8 +82,9 @@ class Header:
 def column_headers(*, user, pipeline_id: int, stages: list[Stage], filters: dict) -> list[Header]:
     """Fresh column headers for `stages`, computed by the database in one query (with the rates that
     convert them)."""
-    deals = selectors.board_deals(user=user, pipeline=pipeline_id, **filters).filter(stage__in=[s.pk for s in stages])
-    totals, converted = selectors.stage_totals(deals)
+    totals, converted = selectors.board_stage_totals(
+        user=user, pipeline=pipeline_id, stage_ids=[s.pk for s in stages], **filters
+    )
     return [Header(stage=s, totals=totals.get(s.pk, []), converted=converted.get(s.pk)) for s in stages]
 
 

@@ -51,3 +51,51 @@ def test_board_rank_index_serves_a_column_page(admin_user, pipeline, stages):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "deal_board_rank_idx" in plan, plan
+
+
+@pytest.mark.parametrize("who", ["rep", "manager", "admin_user"])
+def test_each_column_shows_its_newest_arrivals_first_page(request, who, rep, manager, stages):
+    """board_cards picks each column's first page (on PostgreSQL one LIMITed index range per
+    column): the same cards as sorting every visible deal of the stage, newest arrival first."""
+    from datetime import timedelta
+    from django.utils import timezone
+    from tests.factories import DealFactory, UserFactory
+
+    user = request.getfixturevalue(who)
+    outsider = UserFactory(username="otto", role="rep")
+    now = timezone.now()
+    open_stages = [stages["Prospecting"], stages["Offer"], stages["Negotiation"]]
+    for i in range(36):
+        DealFactory(
+            owner=(rep, manager, outsider)[(i // 3) % 3], stage=open_stages[i % 3],
+            stage_entered_at=now - timedelta(hours=i % 7),  # ties: the higher id first
+        )  # fmt: skip
+    deals = selectors.board_deals(user=user, pipeline=stages["Offer"].pipeline)
+    stage_ids = [s.pk for s in stages.values()]
+    cards = selectors.board_cards(deals, per_column=4, stage_ids=stage_ids)
+    for stage in open_stages:
+        expected = list(
+            deals.filter(stage=stage).order_by("-stage_entered_at", "-pk").values_list("pk", flat=True)[:4]
+        )
+        assert [card.pk for card in cards[stage.pk]] == expected
+        assert len(expected) == 4
+
+
+@pytest.mark.integration
+def test_the_board_cards_read_one_limited_index_range_per_column(admin_user, pipeline, stages):
+    reason = postgres_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    deals = selectors.board_deals(user=admin_user, pipeline=pipeline)
+    stage_ids = [s.pk for s in stages.values()]
+    firsts = [deals.filter(stage_id=pk).order_by("-stage_entered_at", "-pk").values("pk")[:25] for pk in stage_ids]
+    sql, params = firsts[0].union(*firsts[1:], all=True).query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert plan.count("Limit") == len(stage_ids), plan
+    assert plan.count("deal_board_rank_idx") == len(stage_ids), plan
+    assert "Sort" not in plan and "WindowAgg" not in plan, plan
