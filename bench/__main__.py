@@ -151,6 +151,10 @@ def main() -> int:
         "--mail-messages", type=int, default=10_000,
         help="messages in the mailbox of the mail sync rows (bench/mail_sync.py; 0: skip them)",
     )
+    parser.add_argument(
+        "--import-rows", type=int, default=10_000,
+        help="rows of the CRM export taken through the import wizard (bench/imports.py; 0: skip them)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -184,12 +188,18 @@ def main() -> int:
 
         searched = search.run_all(size=args.search_people, databases=databases, repeat=max(args.repeat, 10))
     mailed = mail_sync_rows(args.mail_messages)
+    imported = ""
+    if args.import_rows > 0:
+        from bench import imports
+
+        moved_in = imports.run_all(rows=args.import_rows, databases=databases)
+        imported = f"\n## Moving in\n\n{imports.ABOUT}\n\n{imports.table(moved_in)}\n"
     took = time.perf_counter() - began
     report = table(results)
     found = ""
     if searched:
         found = f"\n## Find anything\n\n{search.ABOUT}\n\n{search.table(searched)}\n\n{search.notes(searched)}\n"
-    found += mailed
+    found += mailed + imported
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
