@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "exports",
     "offers",
     "search",
+    "lists",
     "localization",
     "api",
 ]

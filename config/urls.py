@@ -26,5 +26,6 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("offers/", include("offers.urls")),
     path("search/", include("search.urls")),
+    path("lists/", include("lists.urls")),
     path("p/", include("offers.public_urls")),
 ]

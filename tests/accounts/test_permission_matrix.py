@@ -128,6 +128,14 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_contact_remove": DEFAULT,
     # Qualification, imports and exports (the leak probe reads the exported files too)
     "qualification:lead_list": DEFAULT,
+    # Lists: what one may see, filtered (the leak probe checks); saved views are their owner's to change
+    "lists:home": DEFAULT,
+    "lists:list": Rule(values=(("kind", "deals"),)),
+    "lists:pinned": DEFAULT,
+    "lists:savedview_create": Rule(values=(("kind", "deals"),), note="POST only; saves a view of one's own"),
+    "lists:savedview_delete": Rule(PERSONAL, obj="savedview"),
+    "lists:savedview_pin": Rule(PERSONAL, obj="savedview"),
+    "lists:savedview_default": Rule(PERSONAL, obj="savedview", note="a personal view; a team's is its team's too"),
     "exports:board_csv": DEFAULT,
     "exports:board_xlsx": DEFAULT,
     "exports:organizations_csv": DEFAULT,
@@ -517,6 +525,9 @@ OBJECT_MAKERS = {
     "product": lambda people: django_apps.get_model("offers", "Product").objects.create(name="Probe product", list_price=1),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
+    ),
+    "savedview": lambda people: django_apps.get_model("lists", "SavedView").objects.create(
+        kind="deals", name="Probe view", query="status=open", owner=people["owner"],
     ),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
