@@ -114,6 +114,15 @@ def activity_update(*, activity: Activity | int, actor, **data) -> Activity:
 
 
 @transaction.atomic
+def activity_delete(*, activity: Activity | int, actor) -> bool:
+    """Delete a planned activity that was never done (a bulk change's undo); False when it was done
+    or is gone, which leaves it as it is."""
+    pk = activity.pk if isinstance(activity, Activity) else activity
+    deleted, _rows = Activity.objects.filter(pk=pk, done_at__isnull=True, cancelled=False).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
 def activity_complete(*, activity: Activity | int, actor, at: datetime | None = None) -> Activity:
     """Mark an activity done (by `actor`, now). Completing a done activity changes nothing."""
     pk = activity.pk if isinstance(activity, Activity) else activity

@@ -61,3 +61,52 @@ class DefaultView(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: {self.kind} → {self.view_id}"
+
+
+class BulkAction(models.TextChoices):
+    MOVE = "move", _("Move to a stage")
+    REASSIGN = "reassign", _("Reassign to")
+    LOSE = "lose", _("Mark lost")
+    SET_FIELD = "set_field", _("Set a field")
+    ADD_ACTIVITY = "add_activity", _("Add an activity")
+    DELETE = "delete", _("Delete")
+
+
+class BulkStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for the worker")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    UNDONE = "undone", _("Undone")
+
+
+class BulkChange(models.Model):
+    """One bulk change of deals: what was asked, on which deals, what each got (changed or refused
+    with the reason) and what undoing it needs. Written only by lists.bulk."""
+
+    action = models.CharField(_("change"), max_length=16, choices=BulkAction.choices)
+    params = models.JSONField(_("parameters"), default=dict)
+    deal_ids = models.JSONField(_("deals"), default=list)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=8, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    # [{"id", "title", "message"}] of the refused deals; [{"id", "version", "undo"}] of the changed ones.
+    refused = models.JSONField(_("refused"), default=list)
+    changed = models.JSONField(_("changed"), default=list)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("bulk change")
+        verbose_name_plural = _("bulk changes")
+
+    def __str__(self):
+        return f"{self.get_action_display()} ({len(self.deal_ids)})"
+
+    @property
+    def total(self) -> int:
+        return len(self.deal_ids)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100

@@ -137,8 +137,29 @@ def list_view(request, kind):
         "lists": [(k, SPECS[k].label) for k in SPECS],
         "title_index": next((i for i, c in enumerate(state.columns) if c.name == spec.title_column), None),
     }
+    if kind == ListKind.DEALS and not is_partial(request):
+        context["bulk"] = _bulk_choices(request.user, state)
     template = "lists/list.html#table" if is_partial(request) else "lists/list.html"
     return varies_with_htmx(render(request, template, context))
+
+
+def _bulk_choices(user, state) -> dict:
+    from activities.models import ActivityKind
+    from pipeline import selectors
+    from pipeline.models import LostReason
+
+    from .bulk import SETTABLE_FIELDS
+
+    by_name = {f.name: f for f in state.fields}
+    return {
+        "stages": next(f for f in state.fields if f.name == "stage").choices,
+        "owners": [(u.pk, str(u)) for u in selectors.assignable_users(user).order_by("first_name", "last_name", "username")],
+        "reasons": [(r.pk, str(r)) for r in LostReason.objects.filter(is_active=True).order_by("position", "pk")],
+        "fields": [(name, by_name[name].label) for name in SETTABLE_FIELDS if name in by_name]
+        + [(f.name, f.label) for f in state.fields if f.is_custom and f.name.startswith("cf.")],
+        "activity_kinds": ActivityKind.choices,
+        "can_delete": user.is_admin,
+    }
 
 
 def _remove_url(kind, params, condition) -> str:
@@ -205,3 +226,65 @@ def pinned_views(request):
     """GET /lists/pinned/ — the pinned views, for the navigation's menu (loaded when it opens)."""
     views = services.visible_saved_views(request.user).filter(pinned=True).order_by("kind", "name", "pk")
     return render(request, "lists/_pinned.html", {"views": views})
+
+
+# --- Bulk changes -----------------------------------------------------------------------------------
+
+
+@require_POST
+def bulk_start(request, kind):
+    """POST /lists/deals/bulk/ — one change for the ticked deals (`ids`) or, with `all`, for every
+    deal the list's filter (the form's other fields) matches."""
+    if kind != ListKind.DEALS:
+        raise Http404
+    from .bulk import MAX_BULK, BulkRefused, bulk_change_start
+    from .selectors import list_queryset
+
+    user = request.user
+    # The change's own fields are "bulk_…"; the rest is the list's query (for "all matching").
+    data = {key.removeprefix("bulk_"): value for key, value in request.POST.items() if key.startswith("bulk_")}
+    query = request.POST.copy()
+    for key in [*(k for k in request.POST if k.startswith("bulk_")), "ids", "all", "csrfmiddlewaretoken"]:
+        query.pop(key, None)
+    if request.POST.get("all"):
+        ids = list(list_queryset(list_state(kind, user, query), user).values_list("pk", flat=True)[:MAX_BULK])
+    else:
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    try:
+        change = bulk_change_start(actor=user, action=data.get("action", ""), data=data, deal_ids=ids)
+    except BulkRefused as refusal:
+        messages.error(request, refusal.message)
+        return redirect(_url(kind, query))
+    return redirect("lists:bulk_status", pk=change.pk)
+
+
+def _own_change(request, pk):
+    from .models import BulkChange
+
+    return get_object_or_404(BulkChange.objects.filter(actor=request.user), pk=pk)
+
+
+@require_GET
+def bulk_status(request, pk):
+    """GET /lists/bulk/<id>/ — a bulk change's progress, its refused deals and its undo."""
+    change = _own_change(request, pk)
+    context = {"nav": "lists", "change": change, "running": change.status in ("queued", "running")}
+    template = "lists/bulk.html#progress" if is_partial(request) else "lists/bulk.html"
+    return varies_with_htmx(render(request, template, context))
+
+
+@require_POST
+def bulk_undo(request, pk):
+    from .bulk import BulkRefused, bulk_change_undo
+
+    change = _own_change(request, pk)
+    try:
+        not_undone = bulk_change_undo(change=change, actor=request.user)
+    except BulkRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        if not_undone:
+            messages.warning(request, _("Undone, except for the deals listed below."))
+        else:
+            messages.success(request, _("The bulk change was undone."))
+    return redirect("lists:bulk_status", pk=change.pk)

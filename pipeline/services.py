@@ -746,3 +746,20 @@ def deals_bulk_import(*, deals: list[dict], batch_size: int = 2000) -> list[Deal
             pipeline_ids=sorted(pipeline_ids), deal_ids=sorted(d.pk for d in created), kind="imported"
         )
     return created
+
+
+@transaction.atomic
+def deal_delete(*, deal: Deal | int, actor, actor_label: str = "") -> None:
+    """Delete a deal and its history, for admins (the caller checks who may): what an import
+    created by mistake, a test deal. Recorded in the audit trail with the deal's last state."""
+    from accounts.models import ConfigAction
+    from accounts.services import config_change_record, model_snapshot, snapshot_diff
+
+    locked = _lock(deal, None)
+    pk, pipeline_id, before = locked.pk, locked.pipeline_id, model_snapshot(locked, exclude=("custom",))
+    locked.delete()
+    config_change_record(
+        instance=locked, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None), actor=actor,
+        actor_label=actor_label,
+    )
+    deals_changed.publish(pipeline_ids=[pipeline_id], deal_ids=[], kind="deleted")

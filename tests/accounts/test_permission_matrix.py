@@ -136,6 +136,9 @@ RULES: dict[str, Rule] = {
     "lists:savedview_delete": Rule(PERSONAL, obj="savedview"),
     "lists:savedview_pin": Rule(PERSONAL, obj="savedview"),
     "lists:savedview_default": Rule(PERSONAL, obj="savedview", note="a personal view; a team's is its team's too"),
+    "lists:bulk_start": Rule(values=(("kind", "deals"),), note="POST only; each deal is checked as a change of it alone"),
+    "lists:bulk_status": Rule(PERSONAL, obj="bulkchange", note="a bulk change is its maker's"),
+    "lists:bulk_undo": Rule(PERSONAL, obj="bulkchange"),
     "exports:board_csv": DEFAULT,
     "exports:board_xlsx": DEFAULT,
     "exports:organizations_csv": DEFAULT,
@@ -525,6 +528,9 @@ OBJECT_MAKERS = {
     "product": lambda people: django_apps.get_model("offers", "Product").objects.create(name="Probe product", list_price=1),
     "onboardingtask": lambda people: django_apps.get_model("activities", "OnboardingTask").objects.create(
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
+    ),
+    "bulkchange": lambda people: django_apps.get_model("lists", "BulkChange").objects.create(
+        action="move", params={"stage": 1}, deal_ids=[], actor=people["owner"], status="done",
     ),
     "savedview": lambda people: django_apps.get_model("lists", "SavedView").objects.create(
         kind="deals", name="Probe view", query="status=open", owner=people["owner"],
