@@ -71,7 +71,8 @@ def definitions(kind: str, *, active: bool = True) -> list[CustomField]:
 
 
 def card_definitions() -> list[CustomField]:
-    """The deal fields the board's cards show (at most three)."""
+    """The deal fields the board's cards show (at most three): one small query per board response
+    (not cached: a cold cache would make the board's query count differ between responses)."""
     return list(
         CustomField.objects.filter(record_kind=RecordKind.DEAL, is_active=True, on_cards=True)
         .order_by("position", "pk")[:MAX_CARD_FIELDS]

@@ -22,3 +22,20 @@ def cell(value):
     if isinstance(value, Decimal):
         return formats.number_format(value, 2, use_l10n=True, force_grouping=True)
     return str(value)
+
+
+@register.simple_tag
+def card_fields(deal):
+    """The custom fields a board card shows: from the cards' loader, or (a single card) from its
+    annotation."""
+    if hasattr(deal, "card_fields"):
+        return deal.card_fields
+    custom = getattr(deal, "card_custom", None)
+    if not custom:
+        return []
+    from pipeline import custom_fields
+
+    from ..cards import _users, card_fields as fields_of
+
+    definitions = custom_fields.card_definitions()
+    return fields_of(deal, custom, definitions, _users(definitions, [custom]))
