@@ -368,3 +368,17 @@ def test_the_export_has_a_column_per_field_that_imports_again(client, rep, stage
     text = b"".join(client.get(reverse("exports:board_csv")).streaming_content).decode().lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["Contract term [term]"] == "99.50"
+
+
+def test_the_activity_form_saves_activity_fields_and_refuses_bad_ones(client, rep, stages):
+    from activities.models import Activity
+
+    define(kind="activity", key="outcome", field_type=FieldType.CHOICE, choices=["reached", "voicemail"])
+    deal = DealFactory(owner=rep, stage=stages["Prospecting"])
+    client.force_login(rep)
+    url = reverse("activities:create", args=[deal.pk])
+    client.post(url, {"kind": "call", "title": "Call", "due_at": "2026-06-01T10:00", "owner": rep.pk, "cf_outcome": "reached"})
+    assert Activity.objects.get(title="Call").custom == {"outcome": "reached"}
+    client.post(url, {"kind": "call", "title": "Bad", "due_at": "2026-06-01T10:00", "owner": rep.pk, "cf_outcome": "gone"})
+    assert not Activity.objects.filter(title="Bad").exists()
+    assert "cf_outcome" in client.get(deal.get_absolute_url()).content.decode()
