@@ -58,6 +58,9 @@ def main() -> int:
     seed_seconds = time.perf_counter() - started
     print(f"seeded {args.deals:,} deals in {seed_seconds:.0f} s on {connection.vendor}", file=sys.stderr)
 
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["testserver", "localhost"]
     client = Client()
     client.force_login(users["admin"])
     url = "/lists/deals/"

@@ -269,7 +269,10 @@ def test_the_deal_form_shows_a_refused_value_next_to_its_field(client, rep, stag
         "forecast_category": "pipeline", "version": deal.version, "cf_segment": "",
     })
     assert response.status_code == 400
-    assert "needs a value" in response.context["form"].errors["cf_segment"][0]
+    page = response.content.decode()
+    assert "“Segment” needs a value." in page and 'id="error_1_id_cf_segment"' in page
+    deal.refresh_from_db()
+    assert deal.custom == {}
 
 
 def test_organisation_and_person_forms_save_their_fields(client, rep):
