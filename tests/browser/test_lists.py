@@ -41,8 +41,8 @@ def test_a_rep_filters_saves_a_pinned_view_and_opens_it_from_the_navigation(page
     expect(page.locator("h1")).to_contain_text("German deals")
 
     page.goto("/pipeline/")
-    page.get_by_role("button", name="Pinned views").click()
-    link = page.locator("#sf-pinned-views a", has_text="German deals")
+    page.get_by_role("button", name="Rita Roth").click()
+    link = page.locator(".dropdown-menu a", has_text="German deals")
     expect(link).to_be_visible()
     link.click()
     expect(rows).to_have_count(1)
