@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from pipeline import selectors as pipeline_selectors
+from pipeline.forms import CUSTOM_PREFIX, CustomFieldsMixin
 
 from .models import ActivityKind
 
@@ -15,7 +16,8 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
-class ActivityForm(forms.Form):
+class ActivityForm(CustomFieldsMixin, forms.Form):
+    custom_kind = "activity"
     kind = forms.ChoiceField(label=_("Kind"), choices=ActivityKind.choices)
     title = forms.CharField(label=_("What"), max_length=200, error_messages={"required": _("Say what is planned.")})
     due_at = forms.DateTimeField(
@@ -25,7 +27,7 @@ class ActivityForm(forms.Form):
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False, empty_label=None)
     note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, user, current_owner=None, **kwargs):
+    def __init__(self, *args, user, current_owner=None, activity=None, **kwargs):
         super().__init__(*args, **kwargs)
         owners = pipeline_selectors.assignable_users(user)
         if current_owner is not None:
@@ -35,6 +37,15 @@ class ActivityForm(forms.Form):
         self.fields["owner"].initial = (current_owner or user).pk
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-select" if name in ("kind", "owner") else "form-control")
+        self.custom_fields_init(user=user, record=activity)
+
+    def activity_fields(self) -> dict:
+        """The cleaned fields as activities.services takes them, the custom fields as `custom`
+        (left out without definitions, so that required ones are asked of forms that show them)."""
+        data = {name: value for name, value in self.cleaned_data.items() if not name.startswith(CUSTOM_PREFIX)}
+        if self.custom_definitions:
+            data["custom"] = self.custom_values()
+        return data
 
 
 class NoteForm(forms.Form):

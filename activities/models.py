@@ -54,6 +54,7 @@ class Activity(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["due_at", "pk"]

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pipeline import custom_fields
 from pipeline import services as pipeline_services
 from pipeline.exceptions import PipelineError
 from pipeline.models import Deal, DealStatus, Organization, Person, Pipeline
@@ -60,14 +61,17 @@ def activity_create(
     person: Person | None = None,
     owner=None,
     note: str = "",
+    custom: dict | None = None,
 ) -> Activity:
     """Plan an activity on a deal, an organisation or a person (one of them: a deal's activities
-    belong to the deal, a call with a person to the person)."""
+    belong to the deal, a call with a person to the person). `custom`: the custom fields' values
+    (pipeline.custom_fields; required ones are required when it is given)."""
     if not _one_subject(deal, organization, person):
         raise ActivityError(_("An activity belongs to a deal, an organisation or a person."), code="invalid_target")
     _person_check(person)
     if due_at is None:
         raise ActivityError(_("An activity needs a due date and time."), code="invalid_due")
+    custom = custom_fields.values_clean(kind="activity", values=custom, creating=True) if custom is not None else {}
     return Activity.objects.create(
         kind=_clean_kind(kind),
         title=_clean_title(title),
@@ -78,10 +82,11 @@ def activity_create(
         owner=owner or actor,
         note=(note or "").strip(),
         created_by=actor if getattr(actor, "pk", None) else None,
+        custom=custom,
     )
 
 
-ACTIVITY_EDITABLE = ("kind", "title", "due_at", "owner", "note")
+ACTIVITY_EDITABLE = ("kind", "title", "due_at", "owner", "note", "custom")
 
 
 @transaction.atomic
@@ -99,6 +104,8 @@ def activity_update(*, activity: Activity | int, actor, **data) -> Activity:
         data["note"] = (data["note"] or "").strip()
     if "due_at" in data and data["due_at"] is None:
         raise ActivityError(_("An activity needs a due date and time."), code="invalid_due")
+    if "custom" in data:
+        data["custom"] = custom_fields.values_clean(kind="activity", values=data["custom"] or {}, current=locked.custom or {})
     changed = [name for name, value in data.items() if getattr(locked, name) != value]
     for name in changed:
         setattr(locked, name, data[name])
@@ -106,6 +113,15 @@ def activity_update(*, activity: Activity | int, actor, **data) -> Activity:
         locked.save(update_fields=changed)
         activities_changed.publish(activity_ids=[locked.pk], kind="updated", fields=sorted(changed))
     return locked
+
+
+@transaction.atomic
+def activity_delete(*, activity: Activity | int, actor) -> bool:
+    """Delete a planned activity that was never done (a bulk change's undo); False when it was done
+    or is gone, which leaves it as it is."""
+    pk = activity.pk if isinstance(activity, Activity) else activity
+    deleted, _rows = Activity.objects.filter(pk=pk, done_at__isnull=True, cancelled=False).delete()
+    return bool(deleted)
 
 
 @transaction.atomic

@@ -158,11 +158,11 @@ def activity_create(request, deal_pk=None, organization_pk=None, person_pk=None)
     target = next(iter(subject.values()))
     form = ActivityForm(request.POST, user=request.user)
     if form.is_valid():
-        data = form.cleaned_data
+        data = form.activity_fields()
         try:
             services.activity_create(
                 actor=request.user, kind=data["kind"], title=data["title"], due_at=data["due_at"],
-                owner=data["owner"] or request.user, note=data["note"], **subject,
+                owner=data["owner"] or request.user, note=data["note"], custom=data.get("custom"), **subject,
             )
         except PipelineError as refusal:
             messages.error(request, refusal.message)
@@ -178,12 +178,13 @@ def activity_edit(request, pk):
     """GET/POST /activities/<id>/edit/"""
     activity = _activity_or_404(request.user, pk, change=True)
     initial = {"kind": activity.kind, "title": activity.title, "due_at": activity.due_at, "owner": activity.owner_id, "note": activity.note}
-    form = ActivityForm(request.POST or None, user=request.user, current_owner=activity.owner, initial=initial)
+    form = ActivityForm(request.POST or None, user=request.user, current_owner=activity.owner, initial=initial,
+                        activity=activity)
     status = 200
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            data = dict(form.cleaned_data)
+            data = form.activity_fields()
             data["owner"] = data["owner"] or activity.owner
             try:
                 services.activity_update(activity=activity, actor=request.user, **data)

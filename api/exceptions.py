@@ -7,6 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from pipeline.custom_fields import CustomFieldsInvalid
 from pipeline.exceptions import PipelineError, VersionConflict
 
 
@@ -25,6 +26,8 @@ def exception_handler(exc, context):
         body = {"detail": str(exc.message), "code": exc.code}
         if getattr(exc, "field", None):  # a refusal about one input: also under its name, as field errors are
             body[exc.field] = [str(exc.message)]
+        if isinstance(exc, CustomFieldsInvalid):  # by key, as nested field errors are
+            body["custom_fields"] = {key: [str(message)] for key, message in exc.errors.items()}
         if isinstance(exc, VersionConflict) and exc.deal is not None:
             from .serializers import DealSerializer
 

@@ -98,6 +98,30 @@ class UserScopedField(serializers.PrimaryKeyRelatedField):
         return self.scope(user)
 
 
+class CustomFieldsField(serializers.Field):
+    """The admin-defined fields of one kind of record, {key: value}; the schema describes each
+    defined field (api.schema). A write sends only the fields that change (null clears one); the
+    values are checked by pipeline.custom_fields, whose refusals answer 400 under
+    `custom_fields`, by key."""
+
+    def __init__(self, *, kind: str, **kwargs):
+        self.kind = kind
+        kwargs.setdefault("source", "custom")
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("The custom fields an admin defined, by key; a write sends those that change, null clears one."))
+        super().__init__(**kwargs)
+
+    default_error_messages = {"invalid": _("Send an object of custom field keys and values.")}
+
+    def to_representation(self, value):
+        return dict(value or {})
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return dict(data)
+
+
 class OrganizationSerializer(serializers.ModelSerializer):
     owner = UserScopedField(
         scope=selectors.assignable_users, required=False, allow_null=True,
@@ -114,13 +138,14 @@ class OrganizationSerializer(serializers.ModelSerializer):
     contact_name = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text=_("The main contact's name."))
     contact_email = serializers.EmailField(required=False, allow_blank=True, help_text=_("The main contact's e-mail."))
     contact_phone = serializers.CharField(required=False, allow_blank=True, max_length=50, help_text=_("The main contact's phone."))
+    custom_fields = CustomFieldsField(kind="organization")
 
     class Meta:
         model = Organization
         fields = [
             "id", "name", "domains", "industry", "company_size", "country", "street", "postal_code", "city",
             "website", "phone", "source", "main_contact", "contact_name", "contact_email", "contact_phone", "owner",
-            "fit_score", "customer_since", "created_at", "updated_at",
+            "fit_score", "customer_since", "created_at", "updated_at", "custom_fields",
         ]
         read_only_fields = ["fit_score", "customer_since", "created_at", "updated_at"]
 
@@ -147,6 +172,7 @@ class DealSerializer(serializers.ModelSerializer):
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     owner_name = serializers.SerializerMethodField()
     effective_probability = serializers.IntegerField(read_only=True)
+    custom_fields = CustomFieldsField(kind="deal", read_only=True)
 
     class Meta:
         model = Deal
@@ -154,7 +180,7 @@ class DealSerializer(serializers.ModelSerializer):
             "id", "title", "pipeline", "stage", "stage_name", "status", "organization", "organization_name", "owner", "owner_name",
             "amount", "currency", "expected_close", "probability", "effective_probability", "next_step",
             "forecast_category", "lost_reason", "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
-            "external_id", "version",
+            "external_id", "version", "custom_fields",
         ]
         read_only_fields = fields
 
@@ -243,6 +269,7 @@ class DealWriteFields(RefusesUnacceptedFieldsMixin, serializers.Serializer):
         help_text=_("Overrides the stage's probability; empty uses the stage's."),
     )
     next_step = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    custom_fields = CustomFieldsField(kind="deal")
 
     def validate_currency(self, value):
         # The rule lives in the service; a deal may keep a currency that left the list since.
@@ -399,12 +426,14 @@ class PersonSerializer(RefusesUnknownFieldsMixin, serializers.ModelSerializer):
         scope=selectors.assignable_users, required=False, allow_null=True,
         help_text=_("Default: you. Reps can only choose themselves."),
     )
+    custom_fields = CustomFieldsField(kind="person")
 
     class Meta:
         model = Person
         fields = [
             "id", "name", "organization", "organization_name", "job_title", "email", "phone", "emails", "phones",
             "owner", "language", "consent", "consent_source", "consent_at", "created_at", "updated_at", "erased_at",
+            "custom_fields",
         ]
         read_only_fields = ["email", "phone", "created_at", "updated_at", "erased_at"]
         extra_kwargs = {
@@ -503,12 +532,13 @@ class ActivitySerializer(serializers.ModelSerializer):
     owner_name = serializers.SerializerMethodField()
     done = serializers.SerializerMethodField(help_text=_("Done, or closed without being done (cancelled)."))
     is_overdue = serializers.BooleanField(read_only=True)
+    custom_fields = CustomFieldsField(kind="activity", read_only=True)
 
     class Meta:
         model = Activity
         fields = [
             "id", "kind", "title", "note", "due_at", "owner", "owner_name", "deal", "organization", "person", "done",
-            "done_at", "done_by", "cancelled", "is_overdue", "created_at", "created_by",
+            "done_at", "done_by", "cancelled", "is_overdue", "created_at", "created_by", "custom_fields",
         ]
         read_only_fields = fields
 
@@ -528,6 +558,7 @@ class ActivityCreateSerializer(RefusesUnknownFieldsMixin, SubjectFieldsMixin):
         scope=selectors.assignable_users, required=False,
         help_text=_("Default: you. Reps can only choose themselves; managers their team; admins anyone."),
     )
+    custom_fields = CustomFieldsField(kind="activity")
 
 
 class ActivityOwnerField(UserScopedField):
@@ -550,6 +581,7 @@ class ActivityUpdateSerializer(RefusesUnknownFieldsMixin, serializers.Serializer
     done = serializers.BooleanField(
         required=False, help_text=_("true marks the activity done (by you, now); false opens it again."),
     )
+    custom_fields = CustomFieldsField(kind="activity")
 
 
 class NoteSerializer(serializers.ModelSerializer):

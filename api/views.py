@@ -233,7 +233,8 @@ class OrganizationViewSet(
         return selectors.visible_organizations(self.request.user).select_related("main_contact").order_by("name", "pk")
 
     def perform_create(self, serializer):
-        data = {"owner": self.request.user, **serializer.validated_data}
+        # Required custom fields are required of API clients: `custom` is always given.
+        data = {"owner": self.request.user, "custom": {}, **serializer.validated_data}
         serializer.instance = organization_services.organization_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
@@ -308,7 +309,7 @@ class PersonViewSet(
         return person
 
     def perform_create(self, serializer):
-        data = {"owner": self.request.user, **serializer.service_data()}
+        data = {"owner": self.request.user, "custom": {}, **serializer.service_data()}
         try:
             serializer.instance = people_services.person_create(actor=self.request.user, **data)
         except PipelineError as refusal:
@@ -384,7 +385,7 @@ class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def create(self, request):
         serializer = s.DealCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        deal = services.deal_create(actor=request.user, **serializer.validated_data)
+        deal = services.deal_create(actor=request.user, **{"custom": {}, **serializer.validated_data})
         return self._respond(deal, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -601,7 +602,7 @@ class ActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         try:
             activity = activity_services.activity_create(
                 actor=request.user, kind=data["kind"], title=data["title"], due_at=data["due_at"], note=data["note"],
-                owner=data.get("owner") or request.user, **subject,
+                owner=data.get("owner") or request.user, custom=data.get("custom", {}), **subject,
             )
         except PipelineError as refusal:
             raise _on_field(refusal, SUBJECT_REFUSAL_FIELDS) from None

@@ -57,6 +57,7 @@ def deal_payload(deal: Deal) -> dict:
         "lost_reason": deal.lost_reason_id,
         "external_id": deal.external_id,
         "version": deal.version,
+        "custom_fields": dict(deal.custom or {}),
     }
 
 

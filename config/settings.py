@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "offers",
     "search",
     "mail",
+    "lists",
     "localization",
     "attachments",
     "api",

@@ -28,5 +28,6 @@ urlpatterns = [
     path("search/", include("search.urls")),
     path("files/", include("attachments.urls")),
     path("mail/", include("mail.urls")),
+    path("lists/", include("lists.urls")),
     path("p/", include("offers.public_urls")),
 ]

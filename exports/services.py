@@ -24,7 +24,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from currencies import rates
 from currencies.money import convert
-from pipeline.models import Deal, DealStatus, Organization
+from django.contrib.auth import get_user_model
+
+from pipeline import custom_fields
+from pipeline.models import Deal, DealStatus, FieldType, Organization
 from pipeline.selectors import weighted_amount_expression, win_probability_expression
 from qualification.services import fit_summary
 
@@ -91,6 +94,51 @@ ORGANIZATION_COLUMNS = [
 ]
 
 
+def custom_columns(kind: str) -> list[Column]:
+    """A column per custom field of `kind`, headed by its label and key (so that the file imports
+    again): numbers and money as numbers, dates as dates, yes/no as yes/no in the reader's
+    language, multiple choices separated by semicolons, users by name (read once, on first use)."""
+    fields = custom_fields.definitions(kind)
+    users: dict = {}
+
+    def user_name(value):
+        if not users and value is not None:
+            users.update({u.pk: str(u) for u in get_user_model().objects.all()})
+        return users.get(value, "" if value is None else str(value))
+
+    def value(field, record):
+        raw = (record.custom or {}).get(field.key)
+        if raw is None:
+            return None
+        kind = field.field_type
+        if kind == FieldType.MONEY:
+            return Decimal(str(raw)).quantize(Decimal("0.01"))
+        if kind == FieldType.NUMBER:
+            return Decimal(str(raw))
+        if kind == FieldType.DATE:
+            return date.fromisoformat(raw)
+        if kind == FieldType.MULTI_CHOICE:
+            return "; ".join(raw)
+        if kind == FieldType.USER:
+            return user_name(raw)
+        if kind == FieldType.BOOLEAN:
+            return str(_("yes") if raw else _("no"))
+        return str(raw)
+
+    return [
+        Column(
+            format_lazy("{label} [{key}]", label=field.name, key=field.key),
+            lambda record, field=field: value(field, record),
+            "#,##0.00" if field.field_type == FieldType.MONEY else "yyyy-mm-dd" if field.field_type == FieldType.DATE else None,
+        )
+        for field in fields
+    ]
+
+
+def organization_columns() -> list[Column]:
+    return [*ORGANIZATION_COLUMNS, *custom_columns("organization")]
+
+
 def deal_columns(*, today: date | None = None) -> list[Column]:
     """DEAL_COLUMNS and each deal's amount in the reporting currency (currencies.rates: an open
     deal at today's rate, a won one at the rate of its close date) with the rate used; a deal
@@ -124,6 +172,7 @@ def deal_columns(*, today: date | None = None) -> list[Column]:
             _("Exchange rate"),
             lambda d: (rate(d).normalize() if rate(d) is not None else str(_("no rate"))) if d.amount is not None else None,
         ),
+        *custom_columns("deal"),
     ]
 
 

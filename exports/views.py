@@ -88,13 +88,13 @@ def _organizations(request):
 
 @require_GET
 def organizations_csv(request):
-    lines = services.csv_lines(services.ORGANIZATION_COLUMNS, services.organizations_for_export(_organizations(request)), style=_csv_style(request))
+    lines = services.csv_lines(services.organization_columns(), services.organizations_for_export(_organizations(request)), style=_csv_style(request))
     return _csv_response(lines, _filename("organizations", ext="csv"))
 
 
 @require_GET
 def organizations_xlsx(request):
-    data = services.xlsx_bytes(services.ORGANIZATION_COLUMNS, services.organizations_for_export(_organizations(request)), title="Organizations")
+    data = services.xlsx_bytes(services.organization_columns(), services.organizations_for_export(_organizations(request)), title="Organizations")
     return _xlsx_response(data, _filename("organizations", ext="xlsx"))
 
 

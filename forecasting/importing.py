@@ -439,6 +439,8 @@ class DealHistory:
     next_step: str = ""
     probability: int | None = None
     changes: list = field(default_factory=list)
+    # Custom field values, checked by the caller (pipeline.custom_fields).
+    custom: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -488,6 +490,7 @@ def deals_with_history_write(
                 "closed_at": closed_at,
                 "created_at": deal.created_at,
                 "external_id": deal.external_id,
+                "custom": deal.custom or {},
             }
         )
     created = services.deals_bulk_import(deals=rows)

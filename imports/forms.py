@@ -6,7 +6,7 @@ from pipeline.selectors import assignable_users, visible_pipelines
 
 from .models import ImportKind
 from .parsing import PREVIEW_CHARS, FileRefused, parse_upload
-from .services import TARGETS, import_settings
+from .services import import_settings, targets
 
 
 class UploadForm(forms.Form):
@@ -53,7 +53,7 @@ class MappingForm(forms.Form):
         columns = [("", _("— not imported —"))] + [
             (str(i), Truncator(header).chars(PREVIEW_CHARS)) for i, header in enumerate(job.headers)
         ]
-        for target in TARGETS[job.kind]:
+        for target in targets(job.kind):
             index = job.mapping.get(target.name)
             self.fields[target.name] = forms.ChoiceField(
                 label=target.label, choices=columns, required=False,
@@ -71,7 +71,7 @@ class MappingForm(forms.Form):
     def clean(self):
         data = super().clean()
         mapping = {name: int(value) for name, value in data.items() if value not in ("", None)}
-        for target in TARGETS[self.job.kind]:
+        for target in targets(self.job.kind):
             if target.required and target.name not in mapping:
                 self.add_error(target.name, _("Choose the column that holds %(field)s; it is required.")
                                % {"field": target.label})

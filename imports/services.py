@@ -30,7 +30,7 @@ from config import background
 from exports.services import unneutralise
 from localization.formatting import decimal_separator_shown, parse_amount, reads_two_ways
 from forecasting import importing as history_importing
-from pipeline import configuration
+from pipeline import configuration, custom_fields
 from pipeline import organizations as organization_services
 from pipeline import people as people_services
 from pipeline import services as pipeline_services
@@ -67,6 +67,40 @@ class Target:
     label: object
     required: bool = False
     synonyms: tuple[str, ...] = ()
+    # A custom field (pipeline.custom_fields): its values go to the record's `custom` column.
+    definition: object = None
+
+
+CUSTOM_TARGET_PREFIX = "custom."
+CUSTOM_KINDS = {ImportKind.ORGANIZATIONS: "organization", ImportKind.DEALS: "deal"}
+
+
+def targets(kind: str) -> list[Target]:
+    """The fields a column can be mapped to: the fixed ones, then the custom fields an admin
+    defined for the kind of record the import creates (found under their key or their label)."""
+    custom = [
+        Target(CUSTOM_TARGET_PREFIX + f.key, f.name, synonyms=(f.key, str(f), f"{f.name} [{f.key}]"), definition=f)
+        for f in custom_fields.definitions(CUSTOM_KINDS[kind])
+    ] if kind in CUSTOM_KINDS else []
+    return [*TARGETS[kind], *custom]
+
+
+def custom_cell_parse(definition, text: str, styles: dict | None = None):
+    """A cell of a custom field's column: numbers and dates as the file writes them (1.234,50;
+    31.12.2026), then the field's own rules (pipeline.custom_fields)."""
+    from pipeline.models import FieldType
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    if definition.field_type in (FieldType.NUMBER, FieldType.MONEY):
+        text = amount_parse(text, **(styles or {}))
+    elif definition.field_type == FieldType.DATE:
+        text = date_parse(text, **(styles or {}))
+    try:
+        return custom_fields.value_clean(definition, text)
+    except ValueError as error:
+        raise CellError(str(error)) from None
 
 
 LEAD_TARGETS = [
@@ -171,7 +205,7 @@ def mapping_guess(kind: str, headers: list[str]) -> dict[str, int]:
     if preset is not None:
         mapping = preset_mapping(preset, headers, {t.name for t in TARGETS[kind]})
     used: set[int] = set(mapping.values())
-    for target in TARGETS[kind]:
+    for target in targets(kind):
         if target.name in mapping:
             continue
         for synonym in (_normal_header(s) for s in (str(target.label), *target.synonyms)):
@@ -194,16 +228,16 @@ SAMPLE_VALUES = {
 
 def sample_rows(kind: str, *, user, stage_name: str = "") -> list[list[str]]:
     """A header row (the field names, which the mapping step recognises) and one example row."""
-    targets = TARGETS[kind]
+    columns = targets(kind)
     values = {**SAMPLE_VALUES, "owner": user.username, "stage": stage_name}
     if kind == ImportKind.PEOPLE:
         values.update(name="Erika Muster", first_name="", last_name="", emails="erika@muster.example",
                       phones="030 1234567; +49 170 1234567", job_title="Head of purchasing", organization="Muster GmbH")
-    return [[str(t.label) for t in targets], [values[t.name] for t in targets]]
+    return [[str(t.label) for t in columns], [values.get(t.name, "") for t in columns]]
 
 
 def mapping_missing(kind: str, mapping: dict) -> list[str]:
-    return [str(t.label) for t in TARGETS[kind] if t.required and mapping.get(t.name) is None]
+    return [str(t.label) for t in targets(kind) if t.required and mapping.get(t.name) is None]
 
 
 # --- Cleaning values ---------------------------------------------------------------------------
@@ -778,15 +812,38 @@ def _column_styles(job: ImportJob) -> dict[str, dict]:
             # values that read two ways ("7.890") shown as problems.
             style = {"decimal_separator": separator, "mixed": bool(style.get("mixed")), "confirmed": True}
         styles["amount"] = style
+    from pipeline.models import FieldType
+
+    for target in targets(job.kind):  # custom fields: numbers as their column writes them, dates as confirmed
+        index = job.mapping.get(target.name)
+        if target.definition is None or index is None:
+            continue
+        if target.definition.field_type in (FieldType.NUMBER, FieldType.MONEY):
+            style = amount_column_style(cells[index] for cells in job.rows if index < len(cells))
+            separator = (job.formats or {}).get("decimal_separator")
+            styles[target.name] = {"decimal_separator": separator, "confirmed": True} if separator else style
+        elif target.definition.field_type == FieldType.DATE and order:
+            styles[target.name] = {"order": order}
     return styles
 
 
 def _clean_row(job: ImportJob, cells: list[str], line: int, styles: dict[str, dict] | None = None) -> RowResult:
     result = RowResult(line=line, cells=cells)
     styles = styles or {}
-    for target in TARGETS[job.kind]:
+    for target in targets(job.kind):
         index = job.mapping.get(target.name)
         text = unneutralise(cells[index] if index is not None and index < len(cells) else "")
+        if target.definition is not None:
+            if index is None:
+                continue
+            try:
+                value = custom_cell_parse(target.definition, text, styles.get(target.name, {}))
+            except CellError as err:
+                result.errors.append(f"{target.label}: {err}")
+                continue
+            if value is not None:
+                result.values.setdefault("custom", {})[target.definition.key] = value
+            continue
         if target.name in ("owner", "stage", "status", "lost_reason"):
             result.values[target.name] = text.strip()
             continue
@@ -916,7 +973,7 @@ def import_preview(job: ImportJob, *, user=None) -> Preview:
         organization_for_rules = found_organizations[row.organization_id] if row.organization_id is not None else new_organizations[row.line]
         state = pipeline_services.DealState(
             amount=values.get("amount"), expected_close=values.get("expected_close"), organization=organization_for_rules,
-            next_step=values.get("next_step", ""),
+            next_step=values.get("next_step", ""), custom=values.get("custom", {}),
         )
         try:
             pipeline_services.deal_entry_check(state, None, stage, rules=rules)
@@ -1047,9 +1104,12 @@ def _finish(job: ImportJob, status: str, *, errors=None, message: str) -> None:
     cache.delete(job.progress_key)
 
 
-def _new_organization(values: dict, *, name: str, owner) -> Organization:
+def _new_organization(values: dict, *, name: str, owner, custom: dict | None = None) -> Organization:
     """The unsaved organisation a row creates."""
-    return Organization(name=name, owner=owner, **{f: values.get(f) or ("other" if f == "source" else "") for f in ORGANIZATION_FIELDS})
+    return Organization(
+        name=name, owner=owner, custom=custom or {},
+        **{f: values.get(f) or ("other" if f == "source" else "") for f in ORGANIZATION_FIELDS},
+    )
 
 
 def _new_contact(values: dict) -> dict:
@@ -1097,7 +1157,10 @@ def _write(job: ImportJob, preview: Preview, *, user, progress) -> tuple[int, in
     rows = preview.rows
     company = "name" if job.kind == ImportKind.ORGANIZATIONS else "company"
     new_organizations = {
-        row.line: _new_organization(row.values, name=row.values[company], owner=row.values["owner"])
+        row.line: _new_organization(
+            row.values, name=row.values[company], owner=row.values["owner"],
+            custom=row.values.get("custom") if job.kind == ImportKind.ORGANIZATIONS else None,
+        )
         for row in rows
         if not row.skip and row.organization_id is None and row.same_as_line is None
     }
@@ -1181,6 +1244,7 @@ def _deal_history(values: dict, *, organization, first_stage, won_stage, reasons
         expected_close=values.get("expected_close"), closed_at=closed_at,
         lost_reason_id=reason.pk if reason is not None else None, next_step=values.get("next_step", ""),
         probability=values.get("probability"), external_id=values.get("external_id") or "",
+        custom=values.get("custom", {}),
     )
 
 
@@ -1205,7 +1269,7 @@ def job_create(*, user, kind: str, parsed: ParsedFile, filename: str, pipeline: 
     layout = ImportLayout.objects.filter(kind=kind, headers_hash=layout_hash(kind, parsed.headers)).first()
     mapping = mapping_guess(kind, parsed.headers)
     if layout is not None and all(
-        name in {t.name for t in TARGETS[kind]} and 0 <= index < len(parsed.headers) for name, index in layout.mapping.items()
+        name in {t.name for t in targets(kind)} and 0 <= index < len(parsed.headers) for name, index in layout.mapping.items()
     ):
         mapping = layout.mapping
     return ImportJob.objects.create(

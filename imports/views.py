@@ -13,7 +13,7 @@ from .models import ImportJob, ImportKind, ImportStatus
 from pipeline.selectors import visible_pipelines
 
 from .services import (
-    TARGETS, import_preview, import_settings, import_start, job_create, job_values_set, problem_rows, sample_rows,
+    import_preview, targets as import_targets, import_settings, import_start, job_create, job_values_set, problem_rows, sample_rows,
 )
 from .presets import preset_detect
 from .undo import UndoRefused, import_undo, undo_refusals
@@ -92,10 +92,10 @@ def preview(request, pk):
         return redirect(job)
     result = import_preview(job, user=request.user)
     problems = [r for r in result.rows if r.errors or r.duplicate][:PREVIEW_PROBLEMS]
-    targets = [t for t in TARGETS[job.kind] if t.name in job.mapping]
+    targets = [t for t in import_targets(job.kind) if t.name in job.mapping]
     if job.kind == ImportKind.DEALS and "closed_at" not in job.mapping and {"stage", "status"} & set(job.mapping):
         # Closed deals take their close date from another column: show the one they get.
-        targets.append(next(t for t in TARGETS[job.kind] if t.name == "closed_at"))
+        targets.append(next(t for t in import_targets(job.kind) if t.name == "closed_at"))
     for row in result.rows[:PREVIEW_ROWS]:
         # A value that could not be read is shown as it stands in the file.
         row.display = [

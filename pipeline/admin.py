@@ -36,10 +36,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import configuration, organizations, services
+from . import configuration, custom_fields, organizations, services
 from .exceptions import PipelineError
 from .models import (
     ContactRole,
+    CustomField,
     Deal,
     DealChange,
     DealContact,
@@ -69,6 +70,8 @@ _WRITERS = {
                  configuration.lost_reason_delete, "reason", configuration.LOST_REASON_FIELDS, None),
     ContactRole: (configuration.contact_role_create, configuration.contact_role_update,
                   configuration.contact_role_delete, "role", configuration.CONTACT_ROLE_FIELDS, None),
+    CustomField: (custom_fields.custom_field_create, custom_fields.custom_field_update, custom_fields.custom_field_delete,
+                  "field", custom_fields.CUSTOM_FIELD_FIELDS, None),
 }
 
 
@@ -259,10 +262,18 @@ class TransitionForm(forms.ModelForm):
     class Meta:
         model = Transition
         fields = ("pipeline", "from_stage", "to_stage", "requires_amount", "requires_expected_close",
-                  "requires_contact", "requires_role", "requires_next_step", "min_fit_score")
+                  "requires_contact", "requires_role", "requires_next_step", "min_fit_score", "requires_fields")
+
+    requires_fields = forms.MultipleChoiceField(
+        label=_("needs these custom fields"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Deal fields that must have a value."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "requires_fields" in self.fields:
+            fields = CustomField.objects.filter(record_kind="deal").order_by("position", "pk")
+            self.fields["requires_fields"].choices = [(f.key, f"{f} ({f.key})") for f in fields]
         if "from_stage" in self.fields:
             self.fields["from_stage"].empty_label = gettext("any stage")
         # A saved transition offers only its own pipeline's stages (the inline narrows new rows too).
@@ -289,7 +300,7 @@ class TransitionInline(admin.TabularInline):
     model = Transition
     form = TransitionForm
     fields = ("from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact",
-              "requires_role", "requires_next_step", "min_fit_score")
+              "requires_role", "requires_next_step", "min_fit_score", "requires_fields")
     extra = 0
     verbose_name = _("transition and entry rule")
     verbose_name_plural = _("transitions and entry rules (from stage empty: from any stage)")
@@ -425,6 +436,55 @@ class TransitionAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("minimum fit score"), ordering="min_fit_score")
     def min_fit(self, obj):
         return obj.min_fit_score
+
+
+class CustomFieldForm(forms.ModelForm):
+    """Choices one per line; the rules are pipeline.custom_fields', shown next to their field."""
+
+    choices = forms.CharField(
+        label=_("choices"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("For single and multiple choice: the options, one per line."),
+    )
+
+    class Meta:
+        model = CustomField
+        fields = custom_fields.CUSTOM_FIELD_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["choices"] = "\n".join(self.instance.choices or [])
+
+    def clean(self):
+        cleaned = super().clean()
+        instance = self.instance if self.instance.pk else None
+        fields = {name: value for name, value in cleaned.items() if name in custom_fields.CUSTOM_FIELD_FIELDS}
+        if instance is not None:
+            fields = {name: value for name, value in fields.items() if name not in custom_fields.UNCHANGEABLE}
+        refusal = custom_fields.custom_field_refusal(fields, instance=instance)
+        if refusal:
+            self.add_error(refusal.field if refusal.field in self.fields else None, str(refusal.message))
+        return cleaned
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(ConfigurationAdminMixin, GuardedDeleteMixin, admin.ModelAdmin):
+    """Fields admins add to deals, organisations, people and activities. The key, the kind of
+    record and the type are fixed once the field exists: values and history are stored under them."""
+
+    form = CustomFieldForm
+    list_display = ("name", "key", "record_kind", "field_type", "required", "on_cards", "position", "is_active")
+    list_editable = ("position", "is_active")
+    list_filter = ("record_kind", "field_type", "is_active")
+    search_fields = ("name", "key")
+    ordering = ("record_kind", "position", "pk")
+
+    def get_readonly_fields(self, request, obj=None):
+        return custom_fields.UNCHANGEABLE if obj else ()
+
+    def delete_refusal(self, obj):
+        refusal = custom_fields.custom_field_delete_refusal(obj)
+        return str(refusal.message) if refusal else None
 
 
 @admin.register(LostReason)

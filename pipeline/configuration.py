@@ -37,7 +37,7 @@ PIPELINE_FIELDS = ("name", "name_translations", "position", "is_default", "is_ac
 STAGE_FIELDS = ("name", "name_translations", "position", "probability", "kind", "rotting_days", "colour", "guidance")
 TRANSITION_FIELDS = (
     "from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact", "requires_role",
-    "requires_next_step", "min_fit_score",
+    "requires_next_step", "min_fit_score", "requires_fields",
 )
 LOST_REASON_FIELDS = ("name", "name_translations", "position", "is_active")
 CONTACT_ROLE_FIELDS = ("name", "name_translations", "position", "is_active")
@@ -50,6 +50,13 @@ def _fields_check(fields: dict, allowed: tuple[str, ...]) -> None:
     unknown = set(fields) - set(allowed)
     if unknown:
         raise TypeError(f"cannot set {', '.join(sorted(unknown))}")
+    if "requires_fields" in fields:
+        from .custom_fields import CustomFieldRefused, required_keys_clean
+
+        try:
+            fields["requires_fields"] = required_keys_clean(fields["requires_fields"])
+        except CustomFieldRefused as refused:
+            raise ConfigurationRefused(refused.message, code=refused.code, field="requires_fields") from None
     if "name_translations" in fields:
         # The names people read in their own language (pipeline.names): known languages, no blanks.
         try:

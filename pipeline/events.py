@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from .models import Deal, DealChange, LostReason, Stage, StageChange
+from .models import Deal, DealChange, DealField, LostReason, Stage, StageChange
 
 
 BULK_BATCH_SIZE = 2000
@@ -68,6 +68,30 @@ def deal_changes_record(
             note=note[:300],
         )
         for field, old, new in changes
+    ]
+    return DealChange.objects.bulk_create(rows)
+
+
+def deal_custom_changes_record(
+    *, deal: Deal, changes: list[tuple[str, str, str, str]], actor=None, actor_label: str = "", at=None, note: str = ""
+) -> list[DealChange]:
+    """Record custom field changes as (key, label, old text, new text): the key and the label the
+    field had then, so that the row reads the same after the field is renamed or removed."""
+    at = at or timezone.now()
+    rows = [
+        DealChange(
+            deal=deal,
+            field=DealField.CUSTOM,
+            field_key=key[:50],
+            field_label=label[:100],
+            old_value=old[:200],
+            new_value=new[:200],
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_label=actor_label,
+            at=at,
+            note=note[:300],
+        )
+        for key, label, old, new in changes
     ]
     return DealChange.objects.bulk_create(rows)
 

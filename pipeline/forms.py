@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from localization.fields import AmountField, AmountInput
 
-from . import selectors
-from .models import Consent, ContactRole, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Stage
+from . import custom_fields, selectors
+from .models import Consent, CustomField, FieldType, ContactRole, EmailKind, ForecastCategory, LostReason, Organization, Person, PhoneKind, Stage
 
 
 class DateInput(forms.DateInput):
@@ -28,6 +28,104 @@ def _currency_choices(current: str | None = None) -> list[tuple[str, str]]:
     if current and current not in codes:
         codes.append(current)
     return [(code, code) for code in codes]
+
+
+# --- Custom fields ---------------------------------------------------------------------------
+
+
+CUSTOM_PREFIX = "cf_"
+
+
+class CustomFieldsMixin:
+    """Adds the admin-defined fields of `custom_kind` to a form (as `cf_<key>`). The values are
+    checked by pipeline.custom_fields (the one home of those rules) in `clean`, each refusal shown
+    next to its field; `custom_values()` gives what the services take, {key: value} for every
+    field (an empty one clears it)."""
+
+    custom_kind = ""
+
+    def custom_fields_init(self, *, user, record=None, fields=None) -> None:
+        self.custom_definitions = custom_fields.definitions(self.custom_kind) if fields is None else fields
+        self.custom_creating = record is None or record.pk is None
+        values = (record.custom or {}) if record is not None else {}
+        for definition in self.custom_definitions:
+            name = CUSTOM_PREFIX + definition.key
+            self.fields[name] = custom_form_field(definition, user=user, current=values.get(definition.key))
+            if not self.is_bound and definition.key in values:
+                value = values[definition.key]
+                self.initial[name] = {True: "true", False: "false"}.get(value, value) if definition.field_type == FieldType.BOOLEAN else value
+
+    def custom_bound_fields(self):
+        return [self[CUSTOM_PREFIX + d.key] for d in getattr(self, "custom_definitions", [])]
+
+    def custom_values(self) -> dict:
+        return {
+            d.key: self.cleaned_data.get(CUSTOM_PREFIX + d.key)
+            for d in getattr(self, "custom_definitions", [])
+            if CUSTOM_PREFIX + d.key in self.cleaned_data
+        }
+
+    def clean(self):
+        data = super().clean()
+        definitions = getattr(self, "custom_definitions", [])
+        if definitions:
+            values = {
+                d.key: data[CUSTOM_PREFIX + d.key] for d in definitions
+                if CUSTOM_PREFIX + d.key in data and CUSTOM_PREFIX + d.key not in self.errors
+            }
+            try:
+                custom_fields.values_clean(
+                    kind=self.custom_kind, values=values, creating=self.custom_creating, fields=definitions,
+                )
+            except custom_fields.CustomFieldsInvalid as invalid:
+                for key, message in invalid.errors.items():
+                    if CUSTOM_PREFIX + key in self.fields and CUSTOM_PREFIX + key not in self.errors:
+                        self.add_error(CUSTOM_PREFIX + key, message)
+        return data
+
+
+def custom_form_field(definition: CustomField, *, user, current=None) -> forms.Field:
+    """The form field of one custom field. Whether a value is required is decided by the service;
+    the field only says so to the browser and to screen readers."""
+    kind = definition.field_type
+    common = {"label": str(definition), "required": False, "help_text": definition.help_text}
+    if kind == FieldType.LONG_TEXT:
+        field = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=custom_fields.MAX_LONG_TEXT, **common)
+    elif kind in (FieldType.NUMBER, FieldType.MONEY):
+        field = forms.DecimalField(decimal_places=2 if kind == FieldType.MONEY else None, **common)
+        if kind == FieldType.MONEY:
+            field.help_text = definition.help_text or (definition.currency or settings.STAGEFLOW["DEFAULT_CURRENCY"])
+    elif kind == FieldType.DATE:
+        field = forms.DateField(widget=DateInput(), **common)
+    elif kind == FieldType.BOOLEAN:
+        field = forms.ChoiceField(choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))], **common)
+    elif kind == FieldType.CHOICE:
+        field = forms.ChoiceField(choices=[("", "—"), *[(c, c) for c in definition.choices]], **common)
+    elif kind == FieldType.MULTI_CHOICE:
+        field = forms.MultipleChoiceField(
+            choices=[(c, c) for c in definition.choices], widget=forms.CheckboxSelectMultiple, **common
+        )
+    elif kind == FieldType.USER:
+        users = selectors.visible_users(user)
+        if current:
+            users = users | get_user_model().objects.filter(pk=current)
+        field = forms.TypedChoiceField(
+            coerce=int, empty_value=None,
+            choices=[("", "—"), *[(u.pk, str(u)) for u in users.distinct().order_by("first_name", "last_name", "username")]],
+            **common,
+        )
+    elif kind == FieldType.URL:
+        field = forms.URLField(assume_scheme="https", **common)
+    elif kind == FieldType.EMAIL:
+        field = forms.EmailField(**common)
+    elif kind == FieldType.PHONE:
+        field = forms.CharField(max_length=50, widget=forms.TextInput(attrs={"type": "tel"}), **common)
+    else:
+        field = forms.CharField(max_length=custom_fields.MAX_TEXT, **common)
+    if definition.required:
+        field.widget.attrs["aria-required"] = "true"
+        field.label = f"{field.label} *"
+    return field
 
 
 # --- The board -------------------------------------------------------------------------------
@@ -266,8 +364,10 @@ class PersonChoiceField(OrganizationChoiceField):
         return person_label(obj)
 
 
-class DealFieldsMixin(forms.Form):
+class DealFieldsMixin(CustomFieldsMixin, forms.Form):
     """The fields a rep edits on a deal; choice lists follow what the user may see."""
+
+    custom_kind = "deal"
 
     title = forms.CharField(label=_("Title"), max_length=200, error_messages={"required": _("Give the deal a title.")})
     organization = OrganizationChoiceField(label=_("Lead"), queryset=Organization.objects.none(), required=False)
@@ -294,6 +394,7 @@ class DealFieldsMixin(forms.Form):
         self.fields["owner"].label_from_instance = lambda u: str(u)
         self.fields["currency"].choices = _currency_choices(deal.currency if deal else None)
         self.fields["currency"].initial = settings.STAGEFLOW["DEFAULT_CURRENCY"]
+        self.custom_fields_init(user=user, record=deal)
 
 
 class DealEditForm(DealFieldsMixin):
@@ -324,7 +425,12 @@ class DealEditForm(DealFieldsMixin):
 
     def changes(self) -> dict:
         """Cleaned values to pass to services.deal_update (everything but the version)."""
-        changes = {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        changes = {
+            name: value for name, value in self.cleaned_data.items()
+            if name != "version" and not name.startswith(CUSTOM_PREFIX)
+        }
+        if self.custom_definitions:
+            changes["custom"] = self.custom_values()
         if not changes.get("forecast_category"):
             changes.pop("forecast_category", None)  # a client that does not send it keeps the current one
         return changes
@@ -362,10 +468,11 @@ class DealCreateForm(DealFieldsMixin):
 # --- Organisations -----------------------------------------------------------------------------------
 
 
-class OrganizationForm(forms.ModelForm):
+class OrganizationForm(CustomFieldsMixin, forms.ModelForm):
     """A new organisation names its main contact (a person created at it); an existing one picks
     its main contact among its people, who are edited on their own pages."""
 
+    custom_kind = "organization"
     website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
     contact_name = forms.CharField(label=_("Contact person"), max_length=200, required=False)
     contact_email = forms.EmailField(label=_("Contact e-mail"), required=False)
@@ -401,6 +508,16 @@ class OrganizationForm(forms.ModelForm):
             field.empty_label = _("Nobody")
             field.help_text = _("Who Stageflow addresses when a deal names no contact of its own; one of the people at this organisation.")
             field.error_messages["invalid_choice"] = _("Choose one of the people at this organisation.")
+        self.custom_fields_init(user=user, record=self.instance)
+
+    def organization_fields(self, *, changed_only: bool = False) -> dict:
+        """The cleaned fields as pipeline.organizations takes them (for an existing organisation
+        with `changed_only`, what changed), the custom fields as `custom`."""
+        names = self.changed_data if changed_only else list(self.cleaned_data)
+        fields = {name: self.cleaned_data[name] for name in names if not name.startswith(CUSTOM_PREFIX)}
+        if self.custom_definitions and (not changed_only or any(n.startswith(CUSTOM_PREFIX) for n in names)):
+            fields["custom"] = self.custom_values()
+        return fields
 
     def clean_country(self):
         country = (self.cleaned_data.get("country") or "").strip().upper()
@@ -442,8 +559,10 @@ EmailFormSet = forms.formset_factory(EmailRowForm, extra=1, max_num=20, absolute
 PhoneFormSet = forms.formset_factory(PhoneRowForm, extra=1, max_num=20, absolute_max=20, validate_max=True)
 
 
-class PersonForm(forms.Form):
+class PersonForm(CustomFieldsMixin, forms.Form):
     """A person's own fields; their e-mail addresses and phone numbers are the two formsets beside it."""
+
+    custom_kind = "person"
 
     name = forms.CharField(label=_("Name"), max_length=200, error_messages={"required": _("Name the person.")})
     organization = OrganizationChoiceField(label=_("Organisation"), queryset=Organization.objects.none(), required=False)
@@ -476,7 +595,10 @@ class PersonForm(forms.Form):
         self.fields["language"].choices = [("", _("Not known"))] + list(settings.LANGUAGES)
         if person is None:
             self.fields["owner"].initial = user.pk
+        self.custom_fields_init(user=user, record=person)
         for name, field in self.fields.items():
+            if name.startswith(CUSTOM_PREFIX):
+                continue  # crispy-forms styles them
             field.widget.attrs.setdefault("class", "form-select" if isinstance(field.widget, forms.Select) else "form-control")
 
     @staticmethod
@@ -507,14 +629,16 @@ class PersonForm(forms.Form):
 
         from django.utils import timezone
 
-        data = dict(self.cleaned_data)
+        data = {name: value for name, value in self.cleaned_data.items() if not name.startswith(CUSTOM_PREFIX)}
+        if self.custom_definitions:
+            data["custom"] = self.custom_values()
         day = data.pop("consent_at")
         fields = {**data, "job_title": data["job_title"].strip(), "consent_source": data["consent_source"].strip()}
         if self.person is None:
             fields["consent_at"] = timezone.make_aware(datetime.combine(day, time.min)) if day else None
             return fields
         current = PersonForm.initial_for(self.person)
-        changed = {name: value for name, value in fields.items() if value != getattr(self.person, name)}
+        changed = {name: value for name, value in fields.items() if name == "custom" or value != getattr(self.person, name)}
         if day != current["consent_at"]:
             changed["consent_at"] = timezone.make_aware(datetime.combine(day, time.min)) if day else None
         return changed

@@ -131,6 +131,10 @@ class Transition(models.Model):
         on_delete=models.PROTECT, related_name="+", help_text=_("E.g. a decision maker. Empty: no role needed."),
     )
     requires_next_step = models.BooleanField(_("needs a next step"), default=False)
+    requires_fields = models.JSONField(
+        _("needs these custom fields"), default=list, blank=True,
+        help_text=_("Keys of deal custom fields that must have a value."),
+    )
     min_fit_score = models.PositiveSmallIntegerField(
         _("minimum fit score"),
         null=True,
@@ -173,6 +177,9 @@ class Transition(models.Model):
             labels.append(str(_("a contact who is %(role)s") % {"role": self.requires_role}))
         if self.requires_next_step:
             labels.append(str(_("a next step")))
+        if self.requires_fields:
+            names = {f.key: str(f) for f in CustomField.objects.filter(record_kind=RecordKind.DEAL, key__in=self.requires_fields)}
+            labels += [str(_("a value for “%(field)s”") % {"field": names.get(key, key)}) for key in self.requires_fields]
         if self.min_fit_score is not None:
             labels.append(str(_("a fit score of at least %(score)s") % {"score": self.min_fit_score}))
         return labels
@@ -251,6 +258,7 @@ class Organization(models.Model):
         help_text=_("How well the organisation matches the ideal customer profile, 0–100."),
     )
     fit_explanation = models.JSONField(_("fit explanation"), default=dict, blank=True, editable=False)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -323,6 +331,7 @@ class Person(models.Model):
         _("erased"), null=True, blank=True, editable=False,
         help_text=_("When the person's personal data was erased on request; the record stays for the deals' sake."),
     )
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -495,6 +504,7 @@ class Deal(models.Model):
         help_text=_("When a won deal's onboarding was completed; it then leaves the board."),
     )
     version = models.PositiveIntegerField(_("version"), default=1)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -672,6 +682,8 @@ class DealField(models.TextChoices):
     FORECAST_CATEGORY = "forecast_category", _("Forecast category")
     ROTTING_SNOOZE = "rotting_snooze", _("Rotting warning snoozed until")
     ORGANIZATION = "organization", _("Organisation")
+    # A custom field: the row names it by its key and its label at the time of the change.
+    CUSTOM = "custom", _("Custom field")
 
 
 class DealChange(models.Model):
@@ -687,6 +699,10 @@ class DealChange(models.Model):
     actor_label = models.CharField(_("by (outside Stageflow)"), max_length=200, blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     note = models.CharField(_("note"), max_length=300, blank=True, help_text=_("Why the value changed, when it was not a person's edit."))
+    # For a custom field: its key (which never changes) and its label when the value changed, so
+    # that the row stays readable after the field is renamed or removed.
+    field_key = models.CharField(_("custom field key"), max_length=50, blank=True)
+    field_label = models.CharField(_("custom field label"), max_length=100, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -778,3 +794,72 @@ class MergedRecord(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.old_id} → {self.survivor_id}"
+
+
+class RecordKind(models.TextChoices):
+    DEAL = "deal", _("Deal")
+    ORGANIZATION = "organization", _("Organisation")
+    PERSON = "person", _("Person")
+    ACTIVITY = "activity", _("Activity")
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    LONG_TEXT = "long_text", _("Long text")
+    NUMBER = "number", _("Number")
+    MONEY = "money", _("Money")
+    DATE = "date", _("Date")
+    BOOLEAN = "boolean", _("Yes/no")
+    CHOICE = "choice", _("Single choice")
+    MULTI_CHOICE = "multi_choice", _("Multiple choice")
+    USER = "user", _("User")
+    URL = "url", _("Web address")
+    EMAIL = "email", _("E-mail")
+    PHONE = "phone", _("Phone")
+
+
+class CustomField(models.Model):
+    """A field an admin adds to one kind of record. Values live in the record's `custom` column
+    (JSON: JSONB on PostgreSQL), under `key`, which never changes once the field exists, so that
+    renaming the field keeps every value and every history row that names it. Written only by
+    pipeline.custom_fields."""
+
+    record_kind = models.CharField(_("on"), max_length=16, choices=RecordKind.choices)
+    key = models.SlugField(
+        _("key"), max_length=50,
+        help_text=_("How the field is named in the API, imports and exports, e.g. contract_term. It cannot change later."),
+    )
+    name = models.CharField(_("label"), max_length=100)
+    name_translations = models.JSONField(
+        _("label in each language"), default=dict, blank=True, validators=[translations_validate],
+        help_text=_('What people who use Stageflow in that language read, e.g. {"de": "Vertragslaufzeit"}.'),
+    )
+    field_type = models.CharField(_("type"), max_length=16, choices=FieldType.choices, default=FieldType.TEXT)
+    choices = models.JSONField(
+        _("choices"), default=list, blank=True,
+        help_text=_("For single and multiple choice: the options, one per line."),
+    )
+    currency = models.CharField(
+        _("currency"), max_length=3, blank=True, help_text=_("For money: the currency of its amounts. Empty: the default currency."),
+    )
+    required = models.BooleanField(
+        _("required"), default=False, help_text=_("Forms and the API refuse a record without a value."),
+    )
+    help_text = models.CharField(_("help text"), max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("An inactive field is hidden everywhere; its values and history stay."),
+    )
+    on_cards = models.BooleanField(
+        _("shown on cards"), default=False, help_text=_("Deal fields only: shown on the board's cards (at most three fields)."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["record_kind", "position", "pk"]
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+        constraints = [models.UniqueConstraint(fields=["record_kind", "key"], name="customfield_unique_key")]
+
+    def __str__(self):
+        return localized_name(self)

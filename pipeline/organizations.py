@@ -17,14 +17,14 @@ from django.utils.translation import gettext as _
 from accounts.models import ConfigAction
 from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
 
-from . import extensions, matching
+from . import custom_fields, extensions, matching
 from .exceptions import PipelineError
 from .models import Organization, domain_normalize
 from .signals import directory_changed
 
 ORGANIZATION_FIELDS = (
     "name", "domains", "industry", "company_size", "country", "street", "postal_code", "city", "website", "phone",
-    "source", "owner", "main_contact", "customer_since", "created_at",
+    "source", "owner", "main_contact", "customer_since", "created_at", "custom",
 )
 # Not fields of the organisation but of its main contact (a Person), for the quick forms, the
 # lead fields of the API and an import row: see people.main_contact_set.
@@ -35,11 +35,14 @@ CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")
 MATCHED_FIELDS = frozenset({"name", "domains", "phone"})
 
 # The explanation is derived from the score and the profile; the score itself is kept.
-AUDIT_EXCLUDE = ("fit_explanation", "updated_at")
+AUDIT_EXCLUDE = ("fit_explanation", "updated_at", "custom")
 
 
 def _snapshot(organization: Organization) -> dict:
-    return model_snapshot(organization, exclude=AUDIT_EXCLUDE)
+    return {
+        **model_snapshot(organization, exclude=AUDIT_EXCLUDE),
+        **(custom_fields.audit_snapshot("organization", organization.custom) if organization.custom else {}),
+    }
 
 
 def organizations_score(organizations: list[Organization]) -> None:
@@ -90,6 +93,8 @@ def organization_create(*, actor, name: str, actor_label: str = "", **fields) ->
     fields["name"] = (name or "").strip()
     contact = _contact_split(fields)
     _fields_check(fields)
+    if "custom" in fields:  # required fields are required of callers that ask for them
+        fields["custom"] = custom_fields.values_clean(kind="organization", values=fields["custom"] or {}, creating=True)
     organization = Organization(**fields)
     _website_domain_add(organization)
     organizations_score([organization])
@@ -119,6 +124,10 @@ def organization_update(*, organization: Organization | int, actor, actor_label:
     if "name" in fields:
         fields["name"] = fields["name"].strip()
     locked = Organization.objects.select_for_update().get(pk=organization.pk if isinstance(organization, Organization) else organization)
+    if "custom" in fields:
+        fields["custom"] = custom_fields.values_clean(
+            kind="organization", values=fields["custom"] or {}, current=locked.custom or {}
+        )
     if contact:
         from .people import main_contact_set
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import ConfigAction
 from accounts.services import config_change_record, config_changes_record_many, model_snapshot, snapshot_diff
 
-from . import matching
+from . import custom_fields, matching
 from .exceptions import PipelineError
 from .models import (
     ContactRole, Deal, DealContact, EmailKind, Organization, Person, PersonEmail, PersonPhone, PhoneKind, phone_digits,
@@ -26,9 +26,16 @@ from .models import (
 from .signals import directory_changed
 
 PERSON_FIELDS = (
-    "name", "organization", "job_title", "owner", "language", "consent", "consent_source", "consent_at", "created_at",
+    "name", "organization", "job_title", "owner", "language", "consent", "consent_source", "consent_at", "created_at", "custom",
 )
-AUDIT_EXCLUDE = ("email", "phone")
+AUDIT_EXCLUDE = ("email", "phone", "custom")
+
+
+def _snapshot(person: Person, exclude=AUDIT_EXCLUDE) -> dict:
+    return {
+        **model_snapshot(person, exclude=exclude),
+        **(custom_fields.audit_snapshot("person", person.custom) if person.custom else {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
     PhoneValue with a kind). Refuses bad addresses with a message; nothing is written then."""
     fields["name"] = (name or "").strip()[:200]
     _fields_check(fields)
+    if "custom" in fields:  # required fields are required of callers that ask for them
+        fields["custom"] = custom_fields.values_clean(kind="person", values=fields["custom"] or {}, creating=True)
     emails, phones = _emails_clean(emails), _phones_clean(phones)
     person = Person.objects.create(**fields)
     extra = _contact_points_save(person, emails, phones)
@@ -138,7 +147,7 @@ def person_create(*, actor, name: str, emails=(), phones=(), actor_label: str = 
     )
     config_change_record(
         instance=person, action=ConfigAction.CREATE,
-        changes={**snapshot_diff(None, model_snapshot(person, exclude=AUDIT_EXCLUDE)), **extra},
+        changes={**snapshot_diff(None, _snapshot(person)), **extra},
         actor=actor, actor_label=actor_label,
     )
     directory_changed.publish(model="person", kind="created", ids=[person.pk])
@@ -156,7 +165,9 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
         raise PipelineError(_("This person's data was erased; their record cannot be changed."), code="erased")
     emails = None if emails is None else _emails_clean(emails)
     phones = None if phones is None else _phones_clean(phones)
-    before = model_snapshot(locked, exclude=AUDIT_EXCLUDE)
+    if "custom" in fields:
+        fields["custom"] = custom_fields.values_clean(kind="person", values=fields["custom"] or {}, current=locked.custom or {})
+    before = _snapshot(locked)
     changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
     for name, value in changed.items():
         setattr(locked, name, value)
@@ -173,7 +184,7 @@ def person_update(*, person: Person | int, actor, emails=None, phones=None, acto
             emails=None if emails is None else {locked.pk: [e.address for e in emails]},
             phones=None if phones is None else {locked.pk: [p.number for p in phones]},
         )
-    changes = {**snapshot_diff(before, model_snapshot(locked, exclude=AUDIT_EXCLUDE)), **extra}
+    changes = {**snapshot_diff(before, _snapshot(locked)), **extra}
     if changes:
         config_change_record(
             instance=locked, action=ConfigAction.UPDATE, changes=changes, actor=actor, actor_label=actor_label

@@ -57,6 +57,11 @@ EXPORT_SECTIONS = frozenset(
 )
 
 
+def _is_custom_entry(field: str) -> bool:
+    """An audit entry of a custom field ("Label [key]", pipeline.custom_fields.audit_snapshot)."""
+    return field.endswith("]") and " [" in field
+
+
 class PrivacyRefused(PipelineError):
     """An export or erasure that was refused; nothing was changed."""
 
@@ -108,6 +113,7 @@ def person_data(person: Person) -> dict:
             "id": person.pk,
             "name": person.name,
             "job_title": person.job_title,
+            "custom_fields": person.custom or {},
             "organization": {"id": person.organization_id, "name": person.organization.name} if person.organization_id else None,
             "owner": str(person.owner) if person.owner_id else None,
             "language": person.language,
@@ -195,7 +201,7 @@ def _history_scrub(person: Person, *, ids: list[int], label: str, organization_i
             # Only the personal fields name them (the others hold an organisation, an owner, a date).
             row.changes = {
                 field: [ERASED_VALUE if v is not None else None for v in values]
-                if field in PERSONAL_FIELDS and isinstance(values, list) else values
+                if (field in PERSONAL_FIELDS or _is_custom_entry(field)) and isinstance(values, list) else values
                 for field, values in row.changes.items()
             }
             row.object_repr = label
@@ -239,8 +245,11 @@ def person_erase(*, person: Person | int, actor, actor_label: str = "") -> Perso
     PersonPhone.objects.filter(person=locked).delete()
     MatchKey.objects.filter(person=locked).delete()
     locked.name, locked.email, locked.phone, locked.job_title, locked.consent_source, locked.language = (label, "", "", "", "", "")
+    locked.custom = {}  # what admins added may name them too
     locked.erased_at = timezone.now()
-    locked.save(update_fields=["name", "email", "phone", "job_title", "consent_source", "language", "erased_at", "updated_at"])
+    locked.save(update_fields=[
+        "name", "email", "phone", "job_title", "consent_source", "language", "custom", "erased_at", "updated_at",
+    ])
 
     # An erased person is nobody's contact any more: their organisations are rescored without them.
     for organization in main_contact_of:

@@ -15,7 +15,7 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import events
+from . import custom_fields, events
 from .exceptions import MoveRefused, PipelineError, VersionConflict
 from .models import (
     ContactRole, Deal, DealContact, DealField, DealStatus, ForecastCategory, LostReason, OpenStageTotal, Organization,
@@ -39,6 +39,8 @@ class EntryRules:
     min_fit_score: int | None = None
     # A person on the deal must have each of these roles (ContactRole ids).
     roles: frozenset = frozenset()
+    # Keys of deal custom fields that must have a value.
+    fields: tuple = ()
 
     @classmethod
     def from_transitions(cls, transitions) -> "EntryRules":
@@ -53,6 +55,7 @@ class EntryRules:
                     (v for v in (rules.min_fit_score, t.min_fit_score) if v is not None), default=None
                 ),
                 roles=rules.roles | ({t.requires_role_id} if t.requires_role_id else set()),
+                fields=tuple(dict.fromkeys([*rules.fields, *(t.requires_fields or [])])),
             )
         return rules
 
@@ -75,7 +78,7 @@ class EntryRules:
         ) % params
 
     def missing(self, *, amount, expected_close, organization: Organization | None, next_step: str,
-                deal_id: int | None = None) -> list[str]:
+                deal_id: int | None = None, custom: dict | None = None) -> list[str]:
         missing = []
         if self.amount and (amount is None or amount <= 0):
             missing.append(_("an amount"))
@@ -92,6 +95,8 @@ class EntryRules:
                 missing.append(_("a contact who is %(role)s") % {"role": role})
         if self.next_step and not (next_step or "").strip():
             missing.append(_("a next step"))
+        if self.fields:
+            missing += custom_fields.missing(keys=self.fields, custom=custom or {})
         return missing
 
 
@@ -173,12 +178,16 @@ class DealState:
     next_step: str = ""
     # The deal's id when it exists: the entry rules may look at the people on it.
     deal_id: int | None = None
+    custom: dict | None = None
 
     @classmethod
     def of(cls, deal: Deal, **changes) -> "DealState":
         values = {name: changes.get(name, getattr(deal, name, None)) for name in ("amount", "expected_close", "next_step")}
         organization = changes["organization"] if "organization" in changes else (deal.organization if deal.organization_id else None)
-        return cls(organization=organization, deal_id=deal.pk, **{**values, "next_step": values["next_step"] or ""})
+        custom = changes["custom"] if "custom" in changes else (deal.custom or {})
+        return cls(
+            organization=organization, deal_id=deal.pk, custom=custom, **{**values, "next_step": values["next_step"] or ""}
+        )
 
 
 def entry_rules(*, from_stage: Stage | None, to_stage: Stage) -> EntryRules:
@@ -222,7 +231,7 @@ def deal_entry_check(
         rules = entry_rules(from_stage=from_stage, to_stage=to_stage)
     missing = rules.missing(
         amount=deal_state.amount, expected_close=deal_state.expected_close, organization=deal_state.organization,
-        next_step=deal_state.next_step, deal_id=deal_state.deal_id,
+        next_step=deal_state.next_step, deal_id=deal_state.deal_id, custom=deal_state.custom,
     )
     if missing:
         staying = from_stage is not None and from_stage.pk == to_stage.pk
@@ -370,8 +379,10 @@ def deal_create(
     external_id: str = "",
     actor_label: str = "",
     at: datetime | None = None,
+    custom: dict | None = None,
 ) -> Deal:
-    """Create a deal in `stage` (default: the first stage of `pipeline`) and record its start."""
+    """Create a deal in `stage` (default: the first stage of `pipeline`) and record its start.
+    `custom` holds the custom fields' values ({key: value}, checked by pipeline.custom_fields)."""
     title = (title or "").strip()
     if not title:
         raise PipelineError(_("A deal needs a title."), code="invalid_title")
@@ -384,8 +395,13 @@ def deal_create(
             raise PipelineError(_("This pipeline has no stages yet."))
     amount = money_clean(amount)
     currency = currency_clean(currency)
+    # Required fields are required of callers that ask people for the custom fields (forms, the
+    # API, an import with those columns); a quick add from the board or an automation passes none.
+    custom = custom_fields.values_clean(kind="deal", values=custom, creating=True) if custom is not None else {}
     deal_entry_check(
-        DealState(amount=amount, expected_close=expected_close, organization=organization, next_step=next_step or ""), None, stage
+        DealState(amount=amount, expected_close=expected_close, organization=organization, next_step=next_step or "",
+                  custom=custom),
+        None, stage,
     )
     if probability is not None and not 0 <= int(probability) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), code="invalid_probability")
@@ -409,6 +425,7 @@ def deal_create(
             stage_entered_at=now,
             created_at=now,
             external_id=external_id,
+            custom=custom,
         )
         events.stage_change_record(
             deal=deal, from_stage=None, to_stage=stage, from_status="", to_status=deal.status,
@@ -565,6 +582,7 @@ def deal_reopen(
 
 UPDATABLE_FIELDS = (
     "title", "amount", "currency", "expected_close", "probability", "next_step", "owner", "organization", "forecast_category",
+    "custom",
 )
 TRACKED_FIELDS = {
     "title": DealField.TITLE,
@@ -601,7 +619,8 @@ def deal_update(
     **data,
 ) -> Deal:
     """Change a deal's fields (not its stage or status) and record each change in DealChange,
-    with `note` saying why when it was not a person's edit (an accepted offer)."""
+    with `note` saying why when it was not a person's edit (an accepted offer). `custom` holds
+    the custom fields that change ({key: value}; an empty value clears the field)."""
     unknown = set(data) - set(UPDATABLE_FIELDS)
     if unknown:
         raise TypeError(f"deal_update() cannot change {', '.join(sorted(unknown))}")
@@ -627,6 +646,12 @@ def deal_update(
         )
     if data.get("probability") is not None and not 0 <= int(data["probability"]) <= 100:
         raise PipelineError(_("A probability lies between 0 and 100 %."), deal=locked, code="invalid_probability")
+    if "custom" in data:
+        try:
+            data["custom"] = custom_fields.values_clean(kind="deal", values=data["custom"] or {}, current=locked.custom or {})
+        except custom_fields.CustomFieldsInvalid as invalid:
+            invalid.deal = locked
+            raise
 
     changed = {name: value for name, value in data.items() if getattr(locked, name) != value}
     if not changed:
@@ -645,12 +670,19 @@ def deal_update(
         for name, value in changed.items()
         if name in TRACKED_FIELDS
     ]
+    custom_history = (
+        custom_fields.changes(kind="deal", old=locked.custom or {}, new=changed["custom"]) if "custom" in changed else []
+    )
     for name, value in changed.items():
         setattr(locked, name, value)
     locked.version += 1
     locked.save(update_fields=[*changed, "version", "updated_at"])
     if history:
         events.deal_changes_record(deal=locked, changes=history, actor=actor, actor_label=actor_label, at=at, note=note)
+    if custom_history:
+        events.deal_custom_changes_record(
+            deal=locked, changes=custom_history, actor=actor, actor_label=actor_label, at=at, note=note
+        )
     _announce(locked, "updated")
     return locked
 
@@ -744,3 +776,19 @@ def open_stage_totals_rebuild() -> int:
         batch_size=2000,
     )
     return len(counted)
+
+
+def deal_delete(*, deal: Deal | int, actor, actor_label: str = "") -> None:
+    """Delete a deal and its history, for admins (the caller checks who may): what an import
+    created by mistake, a test deal. Recorded in the audit trail with the deal's last state."""
+    from accounts.models import ConfigAction
+    from accounts.services import config_change_record, model_snapshot, snapshot_diff
+
+    locked = _lock(deal, None)
+    pk, pipeline_id, before = locked.pk, locked.pipeline_id, model_snapshot(locked, exclude=("custom",))
+    locked.delete()
+    config_change_record(
+        instance=locked, object_id=pk, action=ConfigAction.DELETE, changes=snapshot_diff(before, None), actor=actor,
+        actor_label=actor_label,
+    )
+    deals_changed.publish(pipeline_ids=[pipeline_id], deal_ids=[], kind="deleted")

@@ -12,7 +12,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import extensions, selectors, services
+from .. import custom_fields, extensions, selectors, services
 from ..extensions import TimelineEntry
 from ..exceptions import PipelineError, VersionConflict
 from ..forms import DealCreateForm, DealEditForm, LoseForm, SnoozeForm
@@ -63,9 +63,8 @@ def _history(deal: Deal, user=None) -> list[TimelineEntry]:
             new = names[row.field].get(int(new), new) if new.isdigit() else new
         else:
             old, new = _change_value_display(row.field, old), _change_value_display(row.field, new)
-        entries.append(
-            TimelineEntry(at=row.at, kind="field", row=row, label=row.get_field_display(), old=old, new=new, order=1)
-        )
+        label = row.field_label or row.field_key if row.field == DealField.CUSTOM else row.get_field_display()
+        entries.append(TimelineEntry(at=row.at, kind="field", row=row, label=label, old=old, new=new, order=1))
     for source in extensions.timeline_sources():
         entries.extend(source(deal=deal, user=user))
     entries.sort(key=lambda e: (e.at, e.order, e.row.pk), reverse=True)
@@ -78,6 +77,7 @@ def _deal_page_context(request, deal: Deal, *, form=None, lose_form=None, contac
     stages = selectors.pipeline_stages_reachable_from(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id)
     deal.stage = next((s for s in stages if s.pk == deal.stage_id), deal.stage)
     targets = _move_targets(stages, deal.stage_id)
+    custom_fields.shown([deal], "deal")
     return {
         "nav": "board",
         "deal": deal,
@@ -173,6 +173,7 @@ def deal_create(request):
                         actor=user, organization=organization, title=data["title"], stage=data["stage"], owner=data["owner"],
                         amount=data["amount"], currency=data["currency"], expected_close=data["expected_close"],
                         next_step=data["next_step"] or "", probability=data["probability"],
+                        custom=form.custom_values() if form.custom_definitions else None,
                     )
             except PipelineError as refusal:
                 form.add_error(None, refusal.message)

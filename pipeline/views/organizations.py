@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from .. import address_book, extensions, selectors
+from .. import address_book, custom_fields, extensions, selectors
 from .. import organizations as organization_services
 from ..forms import OrganizationFilterForm, OrganizationForm, organization_label
 from ..models import MergedKind, Organization
@@ -77,6 +77,7 @@ def organization_detail(request, pk):
         user, pk, queryset=Organization.objects.select_related("owner", "main_contact"),
     )
     timeline = address_book.organization_timeline(user, organization, size=address_book.timeline_size(request.GET.get("timeline")))
+    custom_fields.shown([organization], "organization")
     if is_partial(request) and "timeline" in request.GET:
         return varies_with_htmx(render(request, "pipeline/_record_timeline.html", {"timeline": timeline, "subject": organization}))
     can_change = selectors.can_change_organization(user, organization)
@@ -98,7 +99,7 @@ def organization_create(request):
     form = OrganizationForm(request.POST or None, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            organization = organization_services.organization_create(actor=request.user, **form.cleaned_data)
+            organization = organization_services.organization_create(actor=request.user, **form.organization_fields())
             messages.success(request, _("Organisation “%(name)s” created.") % {"name": organization.name})
             return redirect(organization.get_absolute_url())
         return render(request, "pipeline/organization_form.html", {"nav": "organizations", "form": form}, status=400)
@@ -113,7 +114,9 @@ def organization_edit(request, pk):
     form = OrganizationForm(request.POST or None, instance=organization, user=request.user)
     if request.method == "POST":
         if form.is_valid():
-            organization_services.organization_update(organization=organization, actor=request.user, **{f: form.cleaned_data[f] for f in form.changed_data})
+            organization_services.organization_update(
+                organization=organization, actor=request.user, **form.organization_fields(changed_only=True)
+            )
             messages.success(request, _("Organisation saved."))
             return redirect(organization.get_absolute_url())
         return render(request, "pipeline/organization_form.html", {"nav": "organizations", "form": form, "organization": organization}, status=400)

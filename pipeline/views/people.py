@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from .. import address_book, extensions, selectors
+from .. import address_book, custom_fields, extensions, selectors
 from .. import people as people_services
 from ..exceptions import PipelineError
 from ..forms import EmailFormSet, PeopleFilterForm, PersonForm, PhoneFormSet, person_label
@@ -65,6 +65,7 @@ def person_detail(request, pk):
         return varies_with_htmx(render(request, "pipeline/_record_timeline.html", {"timeline": timeline, "subject": person}))
     can_change = selectors.can_change_person(user, person)
     organization = person.organization
+    custom_fields.shown([person], "person")
     context = {
         "nav": "people", "person": person, "can_change": can_change,
         "can_handle_data": selectors.can_handle_data_request(request.user, person),

@@ -128,6 +128,17 @@ RULES: dict[str, Rule] = {
     "pipeline:deal_contact_remove": DEFAULT,
     # Qualification, imports and exports (the leak probe reads the exported files too)
     "qualification:lead_list": DEFAULT,
+    # Lists: what one may see, filtered (the leak probe checks); saved views are their owner's to change
+    "lists:home": DEFAULT,
+    "lists:list": Rule(values=(("kind", "deals"),)),
+    "lists:pinned": DEFAULT,
+    "lists:savedview_create": Rule(values=(("kind", "deals"),), note="POST only; saves a view of one's own"),
+    "lists:savedview_delete": Rule(PERSONAL, obj="savedview"),
+    "lists:savedview_pin": Rule(PERSONAL, obj="savedview"),
+    "lists:savedview_default": Rule(PERSONAL, obj="savedview", note="a personal view; a team's is its team's too"),
+    "lists:bulk_start": Rule(values=(("kind", "deals"),), note="POST only; each deal is checked as a change of it alone"),
+    "lists:bulk_status": Rule(PERSONAL, obj="bulkchange", note="a bulk change is its maker's"),
+    "lists:bulk_undo": Rule(PERSONAL, obj="bulkchange"),
     "exports:board_csv": DEFAULT,
     "exports:board_xlsx": DEFAULT,
     "exports:organizations_csv": DEFAULT,
@@ -547,10 +558,15 @@ OBJECT_MAKERS = {
         deal=django_apps.get_model("pipeline", "Deal").objects.get(title=NORTH_DEAL_TITLE), title="Probe kick-off",
     ),
     "attachment": lambda people: _attachment(people),
-
     "mailthread": lambda people: _mail_thread(people),
     "calendarfeed": lambda people: __import__("types").SimpleNamespace(
         pk=django_apps.get_model("mail", "CalendarFeed").objects.create(user=people["owner"]).token),
+    "bulkchange": lambda people: django_apps.get_model("lists", "BulkChange").objects.create(
+        action="move", params={"stage": 1}, deal_ids=[], actor=people["owner"], status="done",
+    ),
+    "savedview": lambda people: django_apps.get_model("lists", "SavedView").objects.create(
+        kind="deals", name="Probe view", query="status=open", owner=people["owner"],
+    ),
     "importjob": lambda people: django_apps.get_model("imports", "ImportJob").objects.create(
         created_by=people["owner"], kind="organizations", filename="organizations.csv", file_format="csv",
         headers=["name"], rows=[["Probe Ltd"]], total_rows=1,

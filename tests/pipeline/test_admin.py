@@ -464,3 +464,33 @@ def test_adding_a_pipeline_with_stages_then_asks_for_its_transitions(client):
     assert any("Now add the pipeline's transitions" in m for m in messages_of(response))
     # The default pipeline stays the default.
     assert Pipeline.objects.get(is_default=True).name == "New business"
+
+
+# --- Custom fields --------------------------------------------------------------------------------------
+
+
+def test_admins_define_custom_fields_and_see_the_rules_refusals_next_to_the_field(client, stages):
+    from pipeline.models import CustomField
+
+    response = client.post(url("customfield_add"), {
+        "record_kind": "deal", "key": "tier", "name": "Tier", "name_translations": "{}", "field_type": "choice",
+        "choices": "Gold\nSilver", "currency": "", "help_text": "", "position": "0", "is_active": "on",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    field = CustomField.objects.get(key="tier")
+    assert field.choices == ["Gold", "Silver"]
+    refused = client.post(url("customfield_add"), {
+        "record_kind": "deal", "key": "Bad Key", "name": "Bad", "name_translations": "{}", "field_type": "text",
+        "choices": "", "currency": "", "help_text": "", "position": "0",
+    })
+    assert refused.status_code == 200 and "key" in refused.context["adminform"].form.errors
+    assert client.get(url("customfield_change", field.pk)).status_code == 200
+    transition = Transition.objects.get(from_stage=None, to_stage=stages["Negotiation"])
+    data = form_data(client.get(url("transition_change", transition.pk)))
+    data["requires_fields"] = ["tier"]
+    assert client.post(url("transition_change", transition.pk), data).status_code == 302
+    transition.refresh_from_db()
+    assert transition.requires_fields == ["tier"]
+    # The field an entry rule needs cannot be deleted.
+    client.post(url("customfield_delete", field.pk), {"post": "yes"})
+    assert CustomField.objects.filter(pk=field.pk).exists()

@@ -161,3 +161,27 @@ def test_a_stage_emptied_of_open_deals_keeps_no_totals_row(rep, stages):
     services.deal_move(deal=deal, to_stage=stages["Qualification"], actor=rep)
     assert not OpenStageTotal.objects.filter(stage=stages["Prospecting"]).exists()
     assert OpenStageTotal.objects.get(stage=stages["Qualification"]).deals == 1
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL alters tables in place and keeps their triggers")
+def test_sqlite_triggers_dropped_by_a_table_rebuild_come_back_after_migrate(rep, stages):
+    """A migration that adds a column to the deal table (custom fields did) makes SQLite copy the
+    table, which drops its triggers; the post_migrate check creates them again and recounts."""
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
+    from pipeline.triggers import TRIGGERS, sqlite_triggers_missing
+
+    assert not sqlite_triggers_missing()  # the test database went through every migration
+    with connection.cursor() as cursor:
+        for name in TRIGGERS:
+            cursor.execute(f"DROP TRIGGER {name}")
+    DealFactory(owner=rep, stage=stages["Offer"], amount=Decimal("700"))  # written while they are missing
+    assert sqlite_triggers_missing() == set(TRIGGERS)
+    assert selectors.open_stage_totals_drift()
+
+    post_migrate.send(sender=apps.get_app_config("pipeline"), app_config=apps.get_app_config("pipeline"),
+                      verbosity=0, interactive=False, using="default", plan=[], apps=apps)
+    assert not sqlite_triggers_missing() and selectors.open_stage_totals_drift() == []
+    DealFactory(owner=rep, stage=stages["Offer"], amount=Decimal("300"))  # and they count again
+    assert selectors.open_stage_totals_drift() == []
