@@ -72,7 +72,7 @@ class Target:
 
 
 CUSTOM_TARGET_PREFIX = "custom."
-CUSTOM_KINDS = {ImportKind.ORGANIZATIONS: "organization", ImportKind.DEALS: "deal"}
+CUSTOM_KINDS = {ImportKind.ORGANIZATIONS: "organization", ImportKind.DEALS: "deal", ImportKind.PEOPLE: "person"}
 
 
 def targets(kind: str) -> list[Target]:
@@ -1139,7 +1139,7 @@ def _write_people(job: ImportJob, preview: Preview, *, user, progress) -> tuple[
             organization = new_organizations.get(_name_key(values.get("organization") or ""))
         person_rows.append(people_services.PersonRow(
             person=Person(name=values["name"][:200], organization=organization, owner=values["owner"],
-                          job_title=values.get("job_title") or ""),
+                          job_title=values.get("job_title") or "", custom=values.get("custom") or {}),
             emails=list(values.get("emails") or []), phones=list(values.get("phones") or []),
         ))
     created = people_services.people_bulk_import(rows=person_rows, actor=user, batch_size=LEAD_BATCH)

@@ -40,3 +40,19 @@ def test_an_import_of_deals_fills_deal_fields(manager, pipeline, make_job):
     assert Deal.objects.get(title="Big one").custom == {"renewal": "2026-12-31"}
 
 
+
+
+def test_an_import_of_people_fills_person_fields(manager, make_job):
+    from imports.services import import_commit, import_preview
+    from pipeline.models import Person
+    from tests.imports.conftest import csv_bytes
+
+    define("person", "linkedin", "LinkedIn", FieldType.URL)
+    job = make_job(manager, csv_bytes("Name,Company,LinkedIn", "Anna Alt,Alpha,https://linkedin.example/in/anna",
+                                      "Bert Berg,Alpha,not a link"), kind="people")
+    rows = import_preview(job).rows
+    assert rows[0].errors == [] and rows[1].errors and "LinkedIn" in rows[1].errors[0]
+    job.skip_invalid = True
+    job.save()
+    import_commit(job)
+    assert Person.objects.get(name="Anna Alt").custom == {"linkedin": "https://linkedin.example/in/anna"}
