@@ -370,7 +370,7 @@ class DealFieldsMixin(CustomFieldsMixin, forms.Form):
     custom_kind = "deal"
 
     title = forms.CharField(label=_("Title"), max_length=200, error_messages={"required": _("Give the deal a title.")})
-    organization = OrganizationChoiceField(label=_("Lead"), queryset=Organization.objects.none(), required=False)
+    organization = OrganizationChoiceField(label=_("Organisation"), queryset=Organization.objects.none(), required=False)
     amount = AmountField(label=_("Amount"), required=False, min_value=0)
     currency = forms.ChoiceField(label=_("Currency"))
     expected_close = forms.DateField(label=_("Expected close"), required=False, widget=DateInput())
