@@ -163,15 +163,21 @@ def test_a_stage_emptied_of_open_deals_keeps_no_totals_row(rep, stages):
     assert OpenStageTotal.objects.get(stage=stages["Qualification"]).deals == 1
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL alters tables in place and keeps their triggers")
-def test_sqlite_triggers_dropped_by_a_table_rebuild_come_back_after_migrate(rep, stages):
+def test_the_open_totals_triggers_survive_every_migration(rep, stages):
     """A migration that adds a column to the deal table (custom fields did) makes SQLite copy the
-    table, which drops its triggers; the post_migrate check creates them again and recounts."""
+    table, which drops its triggers; the post_migrate check creates them again and recounts.
+    PostgreSQL alters the table in place: its triggers stay, and the check leaves them alone."""
     from django.apps import apps
     from django.db.models.signals import post_migrate
 
-    from pipeline.triggers import TRIGGERS, sqlite_triggers_missing
+    from pipeline.triggers import TRIGGERS, sqlite_triggers_missing, sqlite_triggers_restore
 
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'pipeline_deal'::regclass AND NOT tgisinternal")
+            assert set(TRIGGERS) <= {row[0] for row in cursor.fetchall()}
+        assert sqlite_triggers_restore() is False
+        return
     assert not sqlite_triggers_missing()  # the test database went through every migration
     with connection.cursor() as cursor:
         for name in TRIGGERS:
