@@ -299,8 +299,11 @@ class TransitionForm(forms.ModelForm):
 class TransitionInline(admin.TabularInline):
     model = Transition
     form = TransitionForm
+    # The custom fields a transition needs are chosen on its own page (the change link): a column of
+    # checkboxes per field would push the row past a 1440 px screen.
     fields = ("from_stage", "to_stage", "requires_amount", "requires_expected_close", "requires_contact",
-              "requires_role", "requires_next_step", "min_fit_score", "requires_fields")
+              "requires_role", "requires_next_step", "min_fit_score")
+    show_change_link = True
     extra = 0
     verbose_name = _("transition and entry rule")
     verbose_name_plural = _("transitions and entry rules (from stage empty: from any stage)")
