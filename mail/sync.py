@@ -101,7 +101,7 @@ def _close(client: IMAPClient) -> None:
     except Exception:  # noqa: BLE001  the connection may already be gone
         try:
             client.shutdown()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001  closing a dead socket: nothing is left to clean up
             pass
 
 
